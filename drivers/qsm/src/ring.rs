@@ -1,0 +1,556 @@
+//! The region's token ring: round scheduling and regeneration at the leader, hop-by-hop
+//! reliable token passing, and what each member does when the token visits it
+//! (push to its predecessor, pull from owning partitions, NAK what a whole partition
+//! lacks, report contiguous numbers and receive rates).
+
+use crate::layout::RingLayout;
+use crate::node::{forward, Cx, Event, Io, Region};
+use crate::recv::RecvFeed;
+use crate::{Config, SeqRange};
+use argent_core::{Instant, NodeId};
+use argent_wire::{Ack, Token, TokenAck, TokenEntry, TokenFrame, MAX_TOKEN_RANGES};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Longest wait between retransmissions of one token pass.
+const MAX_PASS_RTO: Duration = Duration::from_millis(100);
+/// Shortest retransmission timeout of a token pass, however fast the ring measured.
+const MIN_PASS_RTO: Duration = Duration::from_micros(100);
+
+/// A token handed to the next member, kept until it acknowledges the pass.
+#[derive(Debug)]
+struct PendingPass {
+    to: NodeId,
+    round: u64,
+    hop: u32,
+    datagram: Bytes,
+    attempts: u32,
+    rto: Duration,
+    deadline: Instant,
+    sent_at: Instant,
+}
+
+/// What the leader carries from one completed round into the next, per sender.
+#[derive(Copy, Clone, Debug, Default)]
+struct Carry {
+    cutoff: u64,
+    cleanup: u64,
+}
+
+/// Ring state of one region at one member (leader state is used by the leader only).
+#[derive(Debug)]
+pub(crate) struct RingState {
+    /// Last (round, hop) processed in the current view.
+    seen: Option<(u64, u32)>,
+    pending: Option<PendingPass>,
+    round: u64,
+    in_flight: bool,
+    round_started: Instant,
+    last_start: Instant,
+    srtt: Option<Duration>,
+    /// Smoothed time from passing a token to its acknowledgement.
+    pass_srtt: Option<Duration>,
+    carry: BTreeMap<u32, Carry>,
+    rx_at_start: u64,
+    outstanding: bool,
+    missing: Vec<SeqRange>,
+}
+
+impl RingState {
+    pub(crate) fn new(now: Instant) -> Self {
+        RingState {
+            seen: None,
+            pending: None,
+            round: 0,
+            in_flight: false,
+            round_started: now,
+            last_start: now,
+            srtt: None,
+            pass_srtt: None,
+            carry: BTreeMap::new(),
+            rx_at_start: 0,
+            outstanding: true,
+            missing: Vec::with_capacity(MAX_TOKEN_RANGES),
+        }
+    }
+
+    /// A new view: tokens of the old one are void; a (possibly new) leader starts afresh.
+    pub(crate) fn reset_for_view(&mut self, now: Instant) {
+        self.seen = None;
+        self.pending = None;
+        self.in_flight = false;
+        self.outstanding = true;
+        self.last_start = now;
+    }
+
+    pub(crate) fn on_token_ack(&mut self, now: Instant, from: NodeId, ack: &TokenAck) {
+        let Some(p) = &self.pending else { return };
+        if p.to != from || p.round != ack.round || p.hop != ack.hop {
+            return;
+        }
+        if p.attempts == 0 {
+            let sample = now.saturating_duration_since(p.sent_at);
+            self.pass_srtt = Some(self.pass_srtt.map_or(sample, |s| (s * 7 + sample) / 8));
+        }
+        self.pending = None;
+    }
+
+    /// First retransmission timeout of a pass: four smoothed pass round trips, within
+    /// [`MIN_PASS_RTO`] and the configured timeout.
+    fn pass_rto(&self, cfg: &Config) -> Duration {
+        match self.pass_srtt {
+            Some(s) => (s * 4).clamp(MIN_PASS_RTO, cfg.token_pass_rto.max(MIN_PASS_RTO)),
+            None => cfg.token_pass_rto,
+        }
+    }
+
+    fn regen_timeout(&self, cfg: &Config) -> Duration {
+        let srtt = self.srtt.unwrap_or(Duration::ZERO);
+        cfg.token_timeout.max(srtt * 4)
+    }
+}
+
+impl Region {
+    fn is_leader(&self, me: NodeId) -> bool {
+        self.layout.leader() == me
+    }
+
+    /// When the leader starts (or regenerates) the next round.
+    fn next_round_at(&self, cfg: &Config) -> Instant {
+        let ring = &self.ring;
+        if ring.in_flight {
+            return ring.round_started + ring.regen_timeout(cfg);
+        }
+        let new_bytes = self.rx_bytes - ring.rx_at_start;
+        let own_unacked = self.send.as_ref().is_some_and(|s| s.sent_upto > s.stable);
+        if !(ring.outstanding || new_bytes > 0 || own_unacked) {
+            return ring.last_start + cfg.idle_round_interval;
+        }
+        // Adapt to load: with a quarter of a send buffer received since the last round
+        // started, run the next one at once so buffers stay bounded in bytes, not seconds.
+        if new_bytes >= cfg.send_buffer_bytes as u64 / 4 {
+            return ring.last_start;
+        }
+        ring.last_start + cfg.round_interval
+    }
+
+    pub(crate) fn ring_deadline(&self, me: NodeId, cfg: &Config) -> Option<Instant> {
+        let pass = self.ring.pending.as_ref().map(|p| p.deadline);
+        let round = self.is_leader(me).then(|| self.next_round_at(cfg));
+        match (pass, round) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn on_timeout(&mut self, cx: &Cx<'_>, io: &mut Io) {
+        let Cx { now, cfg, me } = *cx;
+        if let Some(p) = &mut self.ring.pending {
+            if now >= p.deadline {
+                if p.attempts >= cfg.token_pass_attempts {
+                    self.ring.pending = None; // left to regeneration or a view change
+                } else {
+                    p.attempts += 1;
+                    p.rto = (p.rto * 2).min(MAX_PASS_RTO);
+                    p.deadline = now + p.rto;
+                    io.out.push_back(argent_core::Transmit {
+                        dest: argent_core::Destination::Node(p.to),
+                        payload: p.datagram.clone(),
+                    });
+                    io.stats.tokens_sent += 1;
+                    io.stats.token_retransmissions += 1;
+                }
+            }
+        }
+        if self.is_leader(me) && now >= self.next_round_at(cfg) {
+            if self.ring.in_flight {
+                io.stats.rounds_regenerated += 1;
+            }
+            self.start_round(cx, io);
+        }
+    }
+
+    fn start_round(&mut self, cx: &Cx<'_>, io: &mut Io) {
+        let Cx { now, me, .. } = *cx;
+        let ring = &mut self.ring;
+        ring.round = ring.round.max(ring.seen.map_or(0, |s| s.0)) + 1;
+        ring.in_flight = true;
+        ring.round_started = now;
+        ring.last_start = now;
+        ring.rx_at_start = self.rx_bytes;
+        ring.seen = Some((ring.round, 0));
+        let mut senders: BTreeSet<u32> = ring.carry.keys().copied().collect();
+        senders.extend(self.feeds.keys().map(|n| n.0));
+        if self.send.is_some() {
+            senders.insert(me.0);
+        }
+        let entries = senders
+            .into_iter()
+            .map(|s| {
+                let carry = ring.carry.get(&s).copied().unwrap_or_default();
+                let (cutoff, cleanup) = match (s == me.0, self.feeds.get(&NodeId(s))) {
+                    (true, _) => (self.send.as_ref().map_or(0, |f| f.sent_upto), 0),
+                    (false, Some(f)) => (f.cutoff.max(f.max_seen), f.cleanup),
+                    (false, None) => (0, 0),
+                };
+                TokenEntry {
+                    sender: s,
+                    cutoff: carry.cutoff.max(cutoff),
+                    cleanup: carry.cleanup.max(cleanup),
+                    min_contiguous: u64::MAX,
+                    part_contiguous: u64::MAX,
+                    rate_min: u32::MAX,
+                    ..TokenEntry::default()
+                }
+            })
+            .collect();
+        let mut token = Token { view: self.layout.view.0, round: ring.round, hop: 0, flags: 0, entries };
+        self.visit(cx, 0, None, &mut token, io);
+        self.pass(cx, 0, token, io);
+    }
+
+    pub(crate) fn on_token(&mut self, cx: &Cx<'_>, from: NodeId, frame: &TokenFrame<'_>, io: &mut Io) {
+        let me = cx.me;
+        let Some(pos) = self.layout.position(me) else {
+            io.stats.ignored += 1;
+            return;
+        };
+        if frame.view != self.layout.view.0 {
+            io.stats.ignored += 1;
+            return;
+        }
+        // Acknowledge every pass, duplicates included, so the predecessor stops resending.
+        let ack = TokenAck { view: frame.view, round: frame.round, hop: frame.hop };
+        io.unicast(from, argent_wire::encode_token_ack(self.id.0, me.0, &ack));
+        let hop = frame.hop as usize;
+        if hop == self.layout.len() && pos == 0 {
+            if self.ring.in_flight && frame.round == self.ring.round {
+                self.complete(cx, &frame.to_token(), io);
+            }
+            return;
+        }
+        if hop != pos {
+            io.stats.ignored += 1;
+            return;
+        }
+        if let Some((round, h)) = self.ring.seen {
+            if frame.round < round || (frame.round == round && frame.hop <= h) {
+                return; // a duplicate, or a round superseded by a regenerated one
+            }
+        }
+        self.ring.seen = Some((frame.round, frame.hop));
+        let mut token = frame.to_token();
+        self.visit(cx, pos, Some(from), &mut token, io);
+        self.pass(cx, pos, token, io);
+    }
+
+    /// Hand the token to the next member (or back to the leader), reliably.
+    fn pass(&mut self, cx: &Cx<'_>, pos: usize, mut token: Token, io: &mut Io) {
+        let Cx { now, cfg, me } = *cx;
+        let n = self.layout.len();
+        let (to, hop) =
+            if pos + 1 < n { (self.layout.order[pos + 1], pos + 1) } else { (self.layout.leader(), n) };
+        token.hop = hop as u32; // ring sizes are far below u32::MAX
+        if to == me {
+            self.complete(cx, &token, io);
+            return;
+        }
+        let datagram = Bytes::from(token.encode(self.id.0, me.0));
+        io.stats.max_token_bytes = io.stats.max_token_bytes.max(datagram.len() as u64);
+        io.stats.tokens_sent += 1;
+        io.out.push_back(argent_core::Transmit {
+            dest: argent_core::Destination::Node(to),
+            payload: datagram.clone(),
+        });
+        let rto = self.ring.pass_rto(cfg);
+        self.ring.pending = Some(PendingPass {
+            to,
+            round: token.round,
+            hop: token.hop,
+            datagram,
+            attempts: 0,
+            rto,
+            deadline: now + rto,
+            sent_at: now,
+        });
+    }
+
+    /// The round came back to the leader: acknowledge each sender and remember what the
+    /// next round starts from.
+    fn complete(&mut self, cx: &Cx<'_>, token: &Token, io: &mut Io) {
+        let Cx { now, cfg, me } = *cx;
+        let ring = &mut self.ring;
+        ring.in_flight = false;
+        let took = now.saturating_duration_since(ring.round_started);
+        ring.srtt = Some(ring.srtt.map_or(took, |s| (s * 7 + took) / 8));
+        ring.outstanding = false;
+        io.stats.rounds_completed += 1;
+        for e in &token.entries {
+            let stable = if e.min_contiguous == u64::MAX { 0 } else { e.min_contiguous };
+            let carry = ring.carry.entry(e.sender).or_default();
+            carry.cutoff = carry.cutoff.max(e.max_seen);
+            carry.cleanup = carry.cleanup.max(stable);
+            if stable < carry.cutoff {
+                ring.outstanding = true;
+            }
+            let (rate_min, rate_avg, rate_max) = match e.rate_count {
+                0 => (0, 0, 0),
+                n => (e.rate_min, (e.rate_sum / u64::from(n)).min(u64::from(u32::MAX)) as u32, e.rate_max),
+            };
+            let ack = Ack {
+                view: token.view,
+                round: token.round,
+                sender: e.sender,
+                stable,
+                max_seen: e.max_seen,
+                rate_min,
+                rate_avg,
+                rate_max,
+            };
+            if e.sender == me.0 {
+                if let Some(feed) = self.send.as_mut() {
+                    if feed.on_ack(cfg, ack.stable, ack.rate_min) {
+                        io.events.push_back(Event::Writable(self.id));
+                    }
+                }
+            } else {
+                io.unicast(NodeId(e.sender), argent_wire::encode_ack(self.id.0, me.0, &ack));
+            }
+        }
+    }
+
+    pub(crate) fn on_ack(&mut self, cfg: &Config, ack: &Ack, io: &mut Io) {
+        if let Some(feed) = self.send.as_mut() {
+            if feed.on_ack(cfg, ack.stable, ack.rate_min) {
+                io.events.push_back(Event::Writable(self.id));
+            }
+        }
+    }
+
+    /// The token is at this member (ring position `pos`): repair, report, and update it.
+    fn visit(&mut self, cx: &Cx<'_>, pos: usize, prev: Option<NodeId>, token: &mut Token, io: &mut Io) {
+        let Cx { now, cfg, me } = *cx;
+        let layout = &self.layout;
+        let starts = layout.starts_partition(pos);
+        let ends = layout.ends_partition(pos);
+        let my_part = layout.partition_at(pos);
+        // Streams this member knows that the token does not yet carry join mid-round; they
+        // are not acknowledged this round (members before us did not report on them).
+        for s in self.feeds.keys() {
+            if !token.entries.iter().any(|e| e.sender == s.0) {
+                token.entries.push(TokenEntry {
+                    sender: s.0,
+                    part_contiguous: u64::MAX,
+                    rate_min: u32::MAX,
+                    ..Default::default()
+                });
+            }
+        }
+        for entry in &mut token.entries {
+            if starts {
+                entry.part_contiguous = u64::MAX;
+                entry.isect = None;
+            }
+            let sender = NodeId(entry.sender);
+            if sender == me {
+                let sent = self.send.as_ref().map_or(0, |f| f.sent_upto);
+                entry.max_seen = entry.max_seen.max(sent);
+                entry.min_contiguous = entry.min_contiguous.min(sent);
+                entry.part_contiguous = entry.part_contiguous.min(sent);
+                entry.prev_missing.clear();
+            } else {
+                let feed = self.feeds.entry(sender).or_insert_with(|| RecvFeed::new(now));
+                let missing = &mut self.ring.missing;
+                let at = Spot { cx: *cx, layout, region: self.id, pos, prev, round: token.round };
+                member_visit(&at, feed, entry, missing, io);
+            }
+            if ends {
+                let Some(owned) = end_partition(cfg, layout, my_part, entry) else { continue };
+                if sender == me {
+                    if let Some(feed) = self.send.as_mut() {
+                        feed.on_nak(owned.into_iter());
+                    }
+                } else {
+                    io.unicast(sender, argent_wire::encode_request(self.id.0, me.0, true, sender.0, &owned));
+                    io.stats.naks_sent += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Where a token visit happens: the member, its ring position and the round.
+#[derive(Debug)]
+struct Spot<'a> {
+    cx: Cx<'a>,
+    layout: &'a RingLayout,
+    region: argent_core::RegionId,
+    pos: usize,
+    /// The member that passed the token here.
+    prev: Option<NodeId>,
+    round: u64,
+}
+
+/// One receiving member's part of a token visit for one sender's stream.
+fn member_visit(
+    at: &Spot<'_>,
+    feed: &mut RecvFeed,
+    entry: &mut TokenEntry,
+    missing: &mut Vec<SeqRange>,
+    io: &mut Io,
+) {
+    let Cx { now, cfg, me } = at.cx;
+    let region = at.region;
+    let sender = NodeId(entry.sender);
+    feed.clean(entry.cleanup);
+    feed.cutoff = feed.cutoff.max(entry.cutoff);
+    // Push: the previous holder lacks these; send what we hold.
+    if let Some(prev) = at.prev.filter(|p| *p != sender) {
+        let mut budget = cfg.repair_budget;
+        'push: for r in &entry.prev_missing {
+            for seq in r.start..=r.end {
+                if budget == 0 {
+                    break 'push;
+                }
+                budget -= 1;
+                if let Some(copy) = feed.copy_of(seq) {
+                    forward(region, me, prev, copy, io);
+                }
+            }
+        }
+    }
+    feed.missing(feed.cutoff.max(feed.max_seen), cfg.window_datagrams, MAX_TOKEN_RANGES, missing);
+    if !missing.is_empty() {
+        pull(at, sender, missing, io);
+    }
+    if feed.note_visit(!missing.is_empty(), cfg.nak_escalation_visits) {
+        io.unicast(sender, argent_wire::encode_request(region.0, me.0, true, sender.0, missing));
+        io.stats.naks_escalated += 1;
+    }
+    entry.max_seen = entry.max_seen.max(feed.max_seen);
+    entry.min_contiguous = entry.min_contiguous.min(feed.contiguous);
+    entry.part_contiguous = entry.part_contiguous.min(feed.contiguous);
+    if let Some(rate) = feed.sample_rate(now) {
+        entry.rate_min = entry.rate_min.min(rate);
+        entry.rate_max = entry.rate_max.max(rate);
+        entry.rate_sum += u64::from(rate);
+        entry.rate_count += 1;
+    }
+    entry.prev_missing.clear();
+    entry.prev_missing.extend_from_slice(missing);
+    entry.isect = Some(match entry.isect.take() {
+        None => missing.clone(),
+        Some(isect) => intersect(&isect, missing),
+    });
+}
+
+/// Ask members of the partitions that cache what we lack for copies.
+fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], io: &mut Io) {
+    let Cx { cfg, me, .. } = at.cx;
+    let layout = at.layout;
+    let parts = layout.partitions();
+    let mut wanted: Vec<Vec<SeqRange>> = vec![Vec::new(); parts];
+    let mut budget = cfg.repair_budget;
+    'fill: for r in missing {
+        for seq in r.start..=r.end {
+            if budget == 0 {
+                break 'fill;
+            }
+            budget -= 1;
+            push_seq(&mut wanted[layout.owner(seq)], seq);
+        }
+    }
+    for (part, ranges) in wanted.iter().enumerate() {
+        if ranges.is_empty() {
+            continue;
+        }
+        let candidates: Vec<NodeId> =
+            layout.partition_members(part).iter().copied().filter(|m| *m != me && *m != sender).collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let target = candidates[(at.pos + at.round as usize) % candidates.len()];
+        io.unicast(target, argent_wire::encode_request(at.region.0, me.0, false, sender.0, ranges));
+        io.stats.pulls_sent += 1;
+    }
+}
+
+/// The last member of a partition: record the partition's contiguous number, and return
+/// what the partition owns but none of its members holds (to NAK to the sender).
+fn end_partition(
+    cfg: &Config,
+    layout: &RingLayout,
+    my_part: usize,
+    entry: &mut TokenEntry,
+) -> Option<Vec<SeqRange>> {
+    let part_min = if entry.part_contiguous == u64::MAX { entry.max_seen } else { entry.part_contiguous };
+    entry.partitions.push(part_min);
+    entry.part_contiguous = u64::MAX;
+    let isect = entry.isect.take()?;
+    let mut owned = Vec::new();
+    let mut budget = cfg.repair_budget;
+    'fill: for r in &isect {
+        for seq in r.start..=r.end {
+            if budget == 0 {
+                break 'fill;
+            }
+            budget -= 1;
+            if layout.owner(seq) == my_part {
+                push_seq(&mut owned, seq);
+            }
+        }
+    }
+    (!owned.is_empty()).then_some(owned)
+}
+
+fn push_seq(ranges: &mut Vec<SeqRange>, seq: u64) {
+    match ranges.last_mut() {
+        Some(r) if r.end + 1 == seq => r.end = seq,
+        _ => ranges.push(SeqRange { start: seq, end: seq }),
+    }
+}
+
+/// Intersection of two sorted lists of disjoint ranges.
+fn intersect(a: &[SeqRange], b: &[SeqRange]) -> Vec<SeqRange> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let start = a[i].start.max(b[j].start);
+        let end = a[i].end.min(b[j].end);
+        if start <= end {
+            out.push(SeqRange { start, end });
+        }
+        if a[i].end < b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: u64, end: u64) -> SeqRange {
+        SeqRange { start, end }
+    }
+
+    #[test]
+    fn intersection_of_range_lists() {
+        assert_eq!(intersect(&[r(1, 5), r(8, 10)], &[r(3, 9)]), vec![r(3, 5), r(8, 9)]);
+        assert_eq!(intersect(&[r(1, 2)], &[r(3, 4)]), vec![]);
+        assert_eq!(intersect(&[], &[r(3, 4)]), vec![]);
+    }
+
+    #[test]
+    fn seqs_coalesce_into_ranges() {
+        let mut v = Vec::new();
+        for s in [1, 2, 3, 5, 7, 8] {
+            push_seq(&mut v, s);
+        }
+        assert_eq!(v, vec![r(1, 3), r(5, 5), r(7, 8)]);
+    }
+}

@@ -1,0 +1,285 @@
+//! Send side of one region feed: aggregation into datagrams, the bounded send buffer,
+//! retransmissions ahead of new data, heartbeats, and rate-based pacing.
+
+use crate::{Config, PublishError, SeqRange};
+use argent_core::Instant;
+use argent_wire::{DataBuilder, FrameKind, DATA_PREFIX_LEN, HEADER_LEN, MESSAGE_OVERHEAD};
+use bytes::Bytes;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// What the feed wants transmitted next.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// First transmission of a sealed datagram.
+    Data(Bytes),
+    /// Re-multicast of a datagram a whole partition lacked.
+    Retransmit(Vec<u8>),
+    /// Highest sequence number, for tail-loss detection.
+    Heartbeat(u64),
+}
+
+/// Sender state of one (sender, region) stream.
+#[derive(Debug)]
+pub(crate) struct SendFeed {
+    region: u32,
+    me: u32,
+    /// Every member holds every datagram up to here; freed from the buffer.
+    pub(crate) stable: u64,
+    /// Sealed datagrams `stable + 1 ..= stable + unacked.len()`, unacknowledged.
+    unacked: VecDeque<Bytes>,
+    /// Datagrams up to here have been transmitted at least once.
+    pub(crate) sent_upto: u64,
+    /// The datagram being filled.
+    open: Option<DataBuilder>,
+    /// Bytes held: unacknowledged datagrams plus the open one.
+    buffered: u64,
+    /// Sequence numbers to re-multicast, ahead of new data.
+    retransmit: BTreeSet<u64>,
+    pacer: Pacer,
+    last_send: Instant,
+    /// `publish` returned `WouldBlock`: tell the application when space frees.
+    pub(crate) blocked: bool,
+    /// Most bytes ever buffered (for the simulator's bound checker).
+    pub(crate) max_buffered: u64,
+}
+
+impl SendFeed {
+    pub(crate) fn new(region: u32, me: u32, cfg: &Config, now: Instant) -> Self {
+        SendFeed {
+            region,
+            me,
+            stable: 0,
+            unacked: VecDeque::new(),
+            sent_upto: 0,
+            open: None,
+            buffered: 0,
+            retransmit: BTreeSet::new(),
+            pacer: Pacer::new(cfg.initial_rate, cfg.pacer_burst, now),
+            last_send: now,
+            blocked: false,
+            max_buffered: 0,
+        }
+    }
+
+    fn sealed_upto(&self) -> u64 {
+        self.stable + self.unacked.len() as u64
+    }
+
+    /// Make room for a message of `len` bytes in the open datagram, sealing a full one.
+    /// Returns a datagram sealed on the way, whose messages the caller delivers locally.
+    pub(crate) fn prepare(&mut self, cfg: &Config, len: usize) -> Result<Option<(u64, Bytes)>, PublishError> {
+        let max = cfg.max_message_len();
+        if len > max {
+            return Err(PublishError::TooLarge { len, max });
+        }
+        let cap = cfg.send_buffer_bytes as u64;
+        if let Some(open) = &self.open {
+            if open.fits(len) {
+                if self.buffered + (MESSAGE_OVERHEAD + len) as u64 > cap {
+                    return Err(self.would_block());
+                }
+                return Ok(None);
+            }
+        }
+        let window_full = self.unacked.len() as u64 + u64::from(self.open.is_some()) >= cfg.window_datagrams;
+        let bytes_full = self.buffered + (DATA_PREFIX_LEN + MESSAGE_OVERHEAD + len) as u64 > cap;
+        if window_full || bytes_full {
+            return Err(self.would_block());
+        }
+        let sealed = self.seal();
+        let seq = self.sealed_upto() + 1;
+        self.open = Some(DataBuilder::new(self.region, self.me, seq, cfg.datagram_size));
+        self.account(DATA_PREFIX_LEN as u64);
+        Ok(sealed)
+    }
+
+    fn would_block(&mut self) -> PublishError {
+        self.blocked = true;
+        PublishError::WouldBlock
+    }
+
+    fn account(&mut self, bytes: u64) {
+        self.buffered += bytes;
+        self.max_buffered = self.max_buffered.max(self.buffered);
+    }
+
+    /// Reserve `len` bytes in the open datagram, after a successful [`SendFeed::prepare`].
+    pub(crate) fn claim(&mut self, len: usize) -> &mut [u8] {
+        self.account((MESSAGE_OVERHEAD + len) as u64);
+        let open = self.open.as_mut().expect("prepare() opened a datagram with room");
+        let claimed = open.claim(len).is_some();
+        assert!(claimed, "prepare() checked that the message fits");
+        open.tail_mut(len)
+    }
+
+    /// The bytes of the current claim.
+    pub(crate) fn claimed(&self, len: usize) -> &[u8] {
+        self.open.as_ref().map_or(&[], |o| o.tail(len))
+    }
+
+    /// The bytes of the current claim, to write in place.
+    pub(crate) fn claimed_mut(&mut self, len: usize) -> &mut [u8] {
+        match self.open.as_mut() {
+            Some(o) => o.tail_mut(len),
+            None => &mut [],
+        }
+    }
+
+    /// Withdraw the current claim of `len` bytes.
+    pub(crate) fn unclaim(&mut self, len: usize) {
+        if let Some(open) = self.open.as_mut() {
+            open.unclaim(len);
+            self.buffered -= (MESSAGE_OVERHEAD + len) as u64;
+        }
+    }
+
+    /// Seal the open datagram (if it holds anything); returns it for local delivery.
+    pub(crate) fn seal(&mut self) -> Option<(u64, Bytes)> {
+        let open = self.open.take()?;
+        if open.is_empty() {
+            self.buffered -= open.len() as u64;
+            return None;
+        }
+        let len = open.len() as u64;
+        let datagram = open.finish();
+        debug_assert_eq!(datagram.len() as u64, len);
+        self.unacked.push_back(datagram.clone());
+        Some((self.sealed_upto(), datagram))
+    }
+
+    /// Next transmission permitted at `now`: retransmissions first, then sealed data,
+    /// then the open datagram (sealed now), then a heartbeat when idle with data in flight.
+    /// A datagram sealed here is also returned for local delivery.
+    pub(crate) fn poll(&mut self, now: Instant, cfg: &Config) -> (Option<Outgoing>, Option<(u64, Bytes)>) {
+        let has_data = !self.retransmit.is_empty()
+            || self.sent_upto < self.sealed_upto()
+            || self.open.as_ref().is_some_and(|o| !o.is_empty());
+        if has_data {
+            if !self.pacer.ready(now) {
+                return (None, None);
+            }
+            if let Some(seq) = self.retransmit.pop_first() {
+                let datagram = &self.unacked[(seq - self.stable - 1) as usize];
+                self.pacer.consume(datagram.len() as u64);
+                self.last_send = now;
+                let copy = argent_wire::encode_data_copy(
+                    FrameKind::Retransmit,
+                    self.region,
+                    self.me,
+                    &datagram[HEADER_LEN..],
+                );
+                return (Some(Outgoing::Retransmit(copy)), None);
+            }
+            let sealed = if self.sent_upto == self.sealed_upto() { self.seal() } else { None };
+            let datagram = self.unacked[(self.sent_upto - self.stable) as usize].clone();
+            self.sent_upto += 1;
+            self.pacer.consume(datagram.len() as u64);
+            self.last_send = now;
+            return (Some(Outgoing::Data(datagram)), sealed);
+        }
+        if self.sent_upto > self.stable && now >= self.last_send + cfg.heartbeat_interval {
+            self.last_send = now;
+            return (Some(Outgoing::Heartbeat(self.sent_upto)), None);
+        }
+        (None, None)
+    }
+
+    /// When [`SendFeed::poll`] next has something to do.
+    pub(crate) fn deadline(&self, cfg: &Config) -> Option<Instant> {
+        let has_data = !self.retransmit.is_empty()
+            || self.sent_upto < self.sealed_upto()
+            || self.open.as_ref().is_some_and(|o| !o.is_empty());
+        if has_data {
+            return Some(self.pacer.next_ready());
+        }
+        (self.sent_upto > self.stable).then(|| self.last_send + cfg.heartbeat_interval)
+    }
+
+    /// The region acknowledged everything up to `stable`; free it and adapt the rate.
+    /// Returns true if the application should be told it may publish again.
+    pub(crate) fn on_ack(&mut self, cfg: &Config, stable: u64, rate_min_kib: u32) -> bool {
+        let stable = stable.min(self.sent_upto);
+        while self.stable < stable {
+            let Some(d) = self.unacked.pop_front() else { break };
+            self.buffered -= d.len() as u64;
+            self.stable += 1;
+        }
+        while self.retransmit.first().is_some_and(|s| *s <= self.stable) {
+            self.retransmit.pop_first();
+        }
+        if rate_min_kib > 0 {
+            let target = (f64::from(rate_min_kib) * 1024.0 * 1.1) as u64;
+            self.pacer.rate = target.clamp(cfg.min_rate, cfg.max_rate) as f64;
+        }
+        let room = self.buffered + cfg.datagram_size as u64 <= cfg.send_buffer_bytes as u64
+            && (self.unacked.len() as u64) < cfg.window_datagrams;
+        if self.blocked && room {
+            self.blocked = false;
+            return true;
+        }
+        false
+    }
+
+    /// A partition lacks these: re-multicast them ahead of new data.
+    pub(crate) fn on_nak(&mut self, ranges: impl Iterator<Item = SeqRange>) -> usize {
+        let mut added = 0;
+        for r in ranges {
+            let start = r.start.max(self.stable + 1);
+            let end = r.end.min(self.sent_upto);
+            for seq in start..=end {
+                added += usize::from(self.retransmit.insert(seq));
+            }
+        }
+        added
+    }
+
+    pub(crate) fn buffered_bytes(&self) -> u64 {
+        self.buffered
+    }
+
+    /// Whether everything published has been acknowledged by the region.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.unacked.is_empty() && self.open.as_ref().is_none_or(|o| o.is_empty())
+    }
+
+    /// Current pacing rate, bytes/s.
+    pub(crate) fn rate(&self) -> u64 {
+        self.pacer.rate as u64
+    }
+}
+
+/// Token bucket with a deficit: a datagram is sent when the bucket is not negative, then
+/// its size is taken out, so large datagrams are never starved.
+#[derive(Debug)]
+struct Pacer {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    fn new(rate: u64, burst: u64, now: Instant) -> Self {
+        Pacer { rate: rate as f64, burst: burst as f64, tokens: burst as f64, last: now }
+    }
+
+    fn ready(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        self.last = now;
+        self.tokens >= 0.0
+    }
+
+    fn consume(&mut self, bytes: u64) {
+        self.tokens -= bytes as f64;
+    }
+
+    fn next_ready(&self) -> Instant {
+        if self.tokens >= 0.0 {
+            return self.last;
+        }
+        let wait = (-self.tokens / self.rate * 1e9).ceil() as u64;
+        self.last + Duration::from_nanos(wait.max(1))
+    }
+}

@@ -1,0 +1,217 @@
+//! `argent-sim`: run seeded simulations of the QSM protocol and check them.
+
+use argent_sim::{run, Faults, Outcome, Scenario};
+use clap::Parser;
+use serde::Serialize;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Deterministic simulation of argent's QSM protocol under faults.
+///
+/// N nodes form one region; the last S of them each publish M messages. Every member
+/// that stays in the view must receive every message exactly once and in per-sender
+/// order; every send must complete; buffers must stay within bounds; and everything must
+/// be delivered within a bounded virtual time after faults stop. Each seed determines a
+/// run completely: a failing seed is printed with the command that replays it.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "argent-sim", version)]
+struct Args {
+    /// Members of the region.
+    #[arg(long, default_value_t = 25)]
+    nodes: u32,
+    /// Members that publish (the last S node ids; the leader, node 0, only receives unless S = N).
+    #[arg(long, default_value_t = 1)]
+    senders: u32,
+    /// Messages per sender.
+    #[arg(long, default_value_t = 10_000)]
+    messages: u64,
+    /// Bytes per message (at least 16).
+    #[arg(long, default_value_t = 1000)]
+    size: usize,
+    /// Independent loss probability of every datagram copy (multicast per receiver, unicast too).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Number of seeds to run, starting at --seed.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Comma-separated faults: dup, reorder, jitter, burst, slow, pause, crash.
+    #[arg(long, default_value = "")]
+    faults: Faults,
+    /// Datagram size the protocol aggregates messages into, bytes.
+    #[arg(long, default_value_t = 8192)]
+    datagram_size: usize,
+    /// Members per token-ring partition.
+    #[arg(long, default_value_t = 5)]
+    partition_size: usize,
+    /// Send buffer per sender, bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    send_buffer: usize,
+    /// Virtual seconds after faults stop within which everything must be delivered.
+    #[arg(long, default_value_t = 10.0)]
+    liveness_secs: f64,
+    /// Worker threads running seeds (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON summary object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize, Default)]
+struct Summary {
+    seeds: u64,
+    failed_seeds: Vec<u64>,
+    violations: u64,
+    delivered: u64,
+    expected: u64,
+    max_token_bytes: u64,
+    sender_retransmissions: u64,
+    peer_repairs: u64,
+    lost_datagrams: u64,
+    overflow_drops: u64,
+    pulls: u64,
+    naks: u64,
+    naks_escalated: u64,
+    rounds: u64,
+    rounds_regenerated: u64,
+    max_sender_buffer_bytes: u64,
+    max_receiver_buffer_bytes: u64,
+    virtual_secs: f64,
+    max_virtual_secs: f64,
+    wall_secs: f64,
+    deliveries: u64,
+    deliveries_per_wall_sec: f64,
+    threads: usize,
+}
+
+impl Summary {
+    fn add(&mut self, o: &Outcome) {
+        self.seeds += 1;
+        if o.violations > 0 {
+            self.failed_seeds.push(o.seed);
+        }
+        self.violations += o.violations;
+        self.delivered += o.delivered;
+        self.expected += o.expected;
+        self.max_token_bytes = self.max_token_bytes.max(o.max_token_bytes);
+        self.sender_retransmissions += o.sender_retransmissions;
+        self.peer_repairs += o.peer_repairs;
+        self.lost_datagrams += o.lost_datagrams;
+        self.overflow_drops += o.overflow_drops;
+        self.pulls += o.pulls;
+        self.naks += o.naks;
+        self.naks_escalated += o.naks_escalated;
+        self.rounds += o.rounds;
+        self.rounds_regenerated += o.rounds_regenerated;
+        self.max_sender_buffer_bytes = self.max_sender_buffer_bytes.max(o.max_sender_buffer_bytes);
+        self.max_receiver_buffer_bytes = self.max_receiver_buffer_bytes.max(o.max_receiver_buffer_bytes);
+        self.virtual_secs += o.virtual_secs;
+        self.max_virtual_secs = self.max_virtual_secs.max(o.virtual_secs);
+        self.deliveries += o.deliveries;
+    }
+}
+
+fn scenario(a: &Args) -> Scenario {
+    let mut sc = Scenario::new(a.nodes, a.senders, a.messages, a.size, a.loss);
+    sc.faults = a.faults;
+    sc.qsm.datagram_size = a.datagram_size;
+    sc.qsm.partition_size = a.partition_size;
+    sc.qsm.send_buffer_bytes = a.send_buffer;
+    sc.liveness = Duration::from_secs_f64(a.liveness_secs.max(0.0));
+    sc
+}
+
+fn replay_command(a: &Args, seed: u64) -> String {
+    let faults = a.faults.to_string();
+    let mut cmd = format!(
+        "cargo run --release -p argent-sim -- --nodes {} --senders {} --messages {} --size {} --loss {} \
+         --datagram-size {} --partition-size {} --send-buffer {} --liveness-secs {} --seed {seed} --seeds 1",
+        a.nodes,
+        a.senders,
+        a.messages,
+        a.size,
+        a.loss,
+        a.datagram_size,
+        a.partition_size,
+        a.send_buffer,
+        a.liveness_secs
+    );
+    if !faults.is_empty() {
+        cmd.push_str(&format!(" --faults {faults}"));
+    }
+    cmd
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let sc = scenario(&args);
+    if let Err(e) = sc.validate() {
+        eprintln!("argent-sim: {e}");
+        return ExitCode::from(2);
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 256)
+        .min(args.seeds.max(1) as usize);
+    let next = AtomicU64::new(0);
+    let outcomes = Mutex::new(Vec::with_capacity(args.seeds as usize));
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= args.seeds {
+                    break;
+                }
+                let o = run(&sc, args.seed + i);
+                if o.violations > 0 {
+                    eprintln!("seed {}: {} violation(s)", o.seed, o.violations);
+                    for d in &o.details {
+                        eprintln!("  {d}");
+                    }
+                    eprintln!("  replay: {}", replay_command(&args, o.seed));
+                }
+                outcomes.lock().expect("no worker panics while holding the lock").push(o);
+            });
+        }
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let mut outcomes = outcomes.into_inner().expect("workers finished");
+    outcomes.sort_by_key(|o| o.seed);
+    let mut sum = Summary { threads, ..Summary::default() };
+    for o in &outcomes {
+        sum.add(o);
+    }
+    sum.wall_secs = wall;
+    sum.deliveries_per_wall_sec = sum.deliveries as f64 / wall.max(1e-9);
+    println!(
+        "{} seeds, {} violations; delivered {}/{}; lost {} datagrams, peer repairs {}, sender retransmissions {}; \
+         max token {} B; {:.1} virtual s in {:.2} wall s ({:.2} M deliveries/s on {} threads)",
+        sum.seeds,
+        sum.violations,
+        sum.delivered,
+        sum.expected,
+        sum.lost_datagrams,
+        sum.peer_repairs,
+        sum.sender_retransmissions,
+        sum.max_token_bytes,
+        sum.virtual_secs,
+        wall,
+        sum.deliveries_per_wall_sec / 1e6,
+        threads
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&sum).expect("summary serialises"));
+    }
+    if sum.violations > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,625 @@
+//! One seeded run: the event loop, the network and CPU model, fault injection and checkers.
+
+use crate::{Scenario, SimRng};
+use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
+use argent_qsm::{Event, PublishError, QsmNode, RegionView};
+use bytes::Bytes;
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::Duration;
+
+const REGION: RegionId = RegionId(1);
+/// Violations recorded in detail per run (the count is always exact).
+const MAX_DETAILED: usize = 10;
+/// Hard stop for runs whose senders never finish publishing.
+const MAX_VIRTUAL: Duration = Duration::from_secs(600);
+
+/// The result of one seeded run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Number of violations found.
+    pub violations: u64,
+    /// The first violations, described.
+    pub details: Vec<String>,
+    /// Messages delivered to members that stayed in the view.
+    pub delivered: u64,
+    /// Messages those members had to receive.
+    pub expected: u64,
+    /// Largest token datagram, bytes.
+    pub max_token_bytes: u64,
+    /// Datagrams re-multicast by senders.
+    pub sender_retransmissions: u64,
+    /// Copies forwarded by peers.
+    pub peer_repairs: u64,
+    /// Datagram copies lost: dropped by the network or by full receive buffers.
+    pub lost_datagrams: u64,
+    /// Of which dropped because a receive socket buffer was full.
+    pub overflow_drops: u64,
+    /// Pull requests sent.
+    pub pulls: u64,
+    /// NAKs sent by partitions.
+    pub naks: u64,
+    /// NAKs sent by single members after peer repair failed.
+    pub naks_escalated: u64,
+    /// Token rounds completed.
+    pub rounds: u64,
+    /// Token rounds regenerated.
+    pub rounds_regenerated: u64,
+    /// Largest send buffer, bytes.
+    pub max_sender_buffer_bytes: u64,
+    /// Largest bytes held by a receiver for one stream.
+    pub max_receiver_buffer_bytes: u64,
+    /// Virtual time when everything was delivered and acknowledged (or the run stopped).
+    pub virtual_secs: f64,
+    /// Every message delivered, crashed members included (the simulator's work).
+    pub deliveries: u64,
+}
+
+enum Ev {
+    Arrive { node: u32, from: u32, data: Bytes, multicast: bool },
+    Wake { node: u32 },
+    Timer { node: u32 },
+    Crash { node: u32 },
+    Install { node: u32, view: u64 },
+    Pause { node: u32, until: Instant },
+}
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq)) // min-heap
+    }
+}
+
+/// A receive socket: bounded in bytes; arrivals beyond the bound are dropped.
+#[derive(Default)]
+struct Socket {
+    queue: VecDeque<(u32, Bytes)>,
+    bytes: u64,
+}
+
+impl Socket {
+    fn push(&mut self, from: u32, data: Bytes, limit: u64) -> bool {
+        if self.bytes + data.len() as u64 > limit {
+            return false;
+        }
+        self.bytes += data.len() as u64;
+        self.queue.push_back((from, data));
+        true
+    }
+
+    fn pop(&mut self) -> Option<(u32, Bytes)> {
+        let (from, data) = self.queue.pop_front()?;
+        self.bytes -= data.len() as u64;
+        Some((from, data))
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.bytes = 0;
+    }
+}
+
+struct App {
+    next: u64,
+    done: bool,
+}
+
+struct SimNode {
+    proto: QsmNode,
+    busy_until: Instant,
+    paused_until: Instant,
+    crashed: bool,
+    doomed: bool,
+    slow: u32,
+    /// Unicast socket (tokens, acknowledgements, pulls, repairs), drained first.
+    unicast: Socket,
+    /// The region's multicast socket (data).
+    multicast: Socket,
+    wake_scheduled: bool,
+    timer_at: Option<Instant>,
+    egress_free: Instant,
+    burst_bad: bool,
+    app: Option<App>,
+    expected_next: Vec<u64>,
+}
+
+struct Sim<'a> {
+    sc: &'a Scenario,
+    nodes: Vec<SimNode>,
+    queue: BinaryHeap<Entry>,
+    seq: u64,
+    net: SimRng,
+    first_sender: u32,
+    remaining: u64,
+    apps_pending: u32,
+    apps_done_at: Instant,
+    faults_end: Instant,
+    crashed: Vec<u32>,
+    out: Outcome,
+}
+
+/// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
+pub fn run(sc: &Scenario, seed: u64) -> Outcome {
+    let mut sim = Sim::new(sc, seed);
+    sim.plan_faults(seed);
+    for n in 0..sc.nodes {
+        sim.install(n, Instant::ZERO, 1);
+    }
+    for n in sim.first_sender..sc.nodes {
+        sim.pump(n, Instant::ZERO);
+        sim.flush(n);
+    }
+    let end = sim.event_loop();
+    sim.finish(end)
+}
+
+impl<'a> Sim<'a> {
+    fn new(sc: &'a Scenario, seed: u64) -> Self {
+        let first_sender = sc.nodes - sc.senders;
+        let nodes = (0..sc.nodes)
+            .map(|n| SimNode {
+                proto: QsmNode::new(NodeId(n), sc.qsm.clone()).expect("scenario validated"),
+                busy_until: Instant::ZERO,
+                paused_until: Instant::ZERO,
+                crashed: false,
+                doomed: false,
+                slow: 1,
+                unicast: Socket::default(),
+                multicast: Socket::default(),
+                wake_scheduled: false,
+                timer_at: None,
+                egress_free: Instant::ZERO,
+                burst_bad: false,
+                app: (n >= first_sender).then_some(App { next: 0, done: false }),
+                expected_next: vec![0; sc.senders as usize],
+            })
+            .collect();
+        Sim {
+            sc,
+            nodes,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            net: SimRng::new(seed, 1),
+            first_sender,
+            remaining: 0,
+            apps_pending: sc.senders,
+            apps_done_at: Instant::ZERO,
+            faults_end: Instant::ZERO,
+            crashed: Vec::new(),
+            out: Outcome { seed, ..Outcome::default() },
+        }
+    }
+
+    fn push(&mut self, at: Instant, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Entry { at, seq: self.seq, ev });
+    }
+
+    /// Decide from the seed which receivers are slowed, paused and crashed, and when.
+    fn plan_faults(&mut self, seed: u64) {
+        let mut plan = SimRng::new(seed, 2);
+        let f = self.sc.faults;
+        let receivers = self.first_sender;
+        let est = self.sc.estimated_traffic();
+        let mid = |plan: &mut SimRng| Instant::ZERO + plan.between(est / 10, est * 6 / 10);
+        let pick = |plan: &mut SimRng, avoid: Option<u32>| -> Option<u32> {
+            let pool: Vec<u32> = (0..receivers).filter(|n| Some(*n) != avoid).collect();
+            (!pool.is_empty()).then(|| pool[plan.below(pool.len() as u64) as usize])
+        };
+        let mut crashed = None;
+        if f.crash {
+            if let Some(c) = pick(&mut plan, None) {
+                let at = mid(&mut plan);
+                self.nodes[c as usize].doomed = true;
+                self.push(at, Ev::Crash { node: c });
+                let install = at + self.sc.detection;
+                for n in (0..self.sc.nodes).filter(|n| *n != c) {
+                    let skew = plan.between(Duration::ZERO, Duration::from_millis(1));
+                    self.faults_end = self.faults_end.max(install + skew);
+                    self.push(install + skew, Ev::Install { node: n, view: 2 });
+                }
+                crashed = Some(c);
+            }
+        }
+        if f.pause {
+            if let Some(p) = pick(&mut plan, crashed) {
+                let at = mid(&mut plan);
+                let until = at + plan.between(Duration::from_millis(20), Duration::from_millis(200));
+                self.faults_end = self.faults_end.max(until);
+                self.push(at, Ev::Pause { node: p, until });
+            }
+        }
+        if f.slow {
+            if let Some(s) = pick(&mut plan, crashed) {
+                self.nodes[s as usize].slow = 4 + plan.below(13) as u32;
+            }
+        }
+        let survivors = self.nodes.iter().filter(|n| !n.doomed).count() as u64;
+        self.out.expected = survivors * u64::from(self.sc.senders) * self.sc.messages;
+        self.remaining = self.out.expected;
+    }
+
+    fn event_loop(&mut self) -> Instant {
+        let mut now = Instant::ZERO;
+        while let Some(Entry { at, ev, .. }) = self.queue.pop() {
+            now = at;
+            if now > self.deadline() {
+                self.violation(format!(
+                    "liveness: not complete {:.3} s after faults stopped (at {:.3} s virtual); {} deliveries missing",
+                    self.sc.liveness.as_secs_f64(),
+                    self.quiesce().as_secs_f64(),
+                    self.remaining
+                ));
+                return now;
+            }
+            match ev {
+                Ev::Arrive { node, from, data, multicast } => self.arrive(node, from, data, multicast, now),
+                Ev::Wake { node } => self.wake(node, now),
+                Ev::Timer { node } => self.timer(node, now),
+                Ev::Crash { node } => self.crash(node),
+                Ev::Install { node, view } => self.install(node, now, view),
+                Ev::Pause { node, until } => self.pause(node, until),
+            }
+            if self.remaining == 0 && self.apps_pending == 0 && self.all_drained() {
+                return now;
+            }
+        }
+        now
+    }
+
+    fn quiesce(&self) -> Instant {
+        self.apps_done_at.max(self.faults_end)
+    }
+
+    fn deadline(&self) -> Instant {
+        if self.apps_pending > 0 {
+            return Instant::ZERO + MAX_VIRTUAL;
+        }
+        self.quiesce() + self.sc.liveness
+    }
+
+    fn all_drained(&self) -> bool {
+        self.nodes[self.first_sender as usize..].iter().all(|n| n.proto.send_drained())
+    }
+
+    fn violation(&mut self, what: String) {
+        self.out.violations += 1;
+        if self.out.details.len() < MAX_DETAILED {
+            self.out.details.push(what);
+        }
+    }
+
+    fn install(&mut self, n: u32, now: Instant, view: u64) {
+        let node = &mut self.nodes[n as usize];
+        if node.crashed {
+            return;
+        }
+        let members = (0..self.sc.nodes).filter(|m| !self.crashed.contains(m)).map(NodeId).collect();
+        let view = RegionView { region: REGION, id: ViewId(view), members };
+        if let Err(e) = node.proto.install_view(now.max(node.busy_until), view) {
+            self.violation(format!("node {n}: view refused: {e}"));
+        }
+        self.flush(n);
+    }
+
+    fn crash(&mut self, n: u32) {
+        let node = &mut self.nodes[n as usize];
+        node.crashed = true;
+        node.unicast.clear();
+        node.multicast.clear();
+        self.crashed.push(n);
+    }
+
+    fn pause(&mut self, n: u32, until: Instant) {
+        let node = &mut self.nodes[n as usize];
+        node.paused_until = node.paused_until.max(until);
+    }
+
+    fn arrive(&mut self, n: u32, from: u32, data: Bytes, multicast: bool, now: Instant) {
+        let sock = self.sc.socket_buffer;
+        let node = &mut self.nodes[n as usize];
+        if node.crashed {
+            return;
+        }
+        let socket = if multicast { &mut node.multicast } else { &mut node.unicast };
+        if !socket.push(from, data, sock) {
+            self.out.overflow_drops += 1;
+            self.out.lost_datagrams += 1;
+            return;
+        }
+        if !node.wake_scheduled {
+            node.wake_scheduled = true;
+            let at = now.max(node.busy_until).max(node.paused_until);
+            self.push(at, Ev::Wake { node: n });
+        }
+    }
+
+    fn wake(&mut self, n: u32, now: Instant) {
+        let node = &mut self.nodes[n as usize];
+        node.wake_scheduled = false;
+        if node.crashed {
+            return;
+        }
+        let ready = node.busy_until.max(node.paused_until);
+        if ready > now {
+            node.wake_scheduled = true;
+            self.push(ready, Ev::Wake { node: n });
+            return;
+        }
+        let Some((from, data)) = node.unicast.pop().or_else(|| node.multicast.pop()) else { return };
+        node.busy_until = now + self.sc.cpu_per_input * node.slow;
+        node.proto.handle_datagram(now, NodeId(from), data);
+        self.flush(n);
+        let node = &mut self.nodes[n as usize];
+        let queued = !node.unicast.queue.is_empty() || !node.multicast.queue.is_empty();
+        if queued && !node.wake_scheduled {
+            node.wake_scheduled = true;
+            let at = node.busy_until;
+            self.push(at, Ev::Wake { node: n });
+        }
+    }
+
+    fn timer(&mut self, n: u32, now: Instant) {
+        let node = &mut self.nodes[n as usize];
+        if node.crashed || node.timer_at != Some(now) {
+            return; // crashed, or superseded by a newer deadline
+        }
+        let ready = node.busy_until.max(node.paused_until);
+        if ready > now {
+            node.timer_at = Some(ready);
+            self.push(ready, Ev::Timer { node: n });
+            return;
+        }
+        node.timer_at = None;
+        node.busy_until = now + self.sc.cpu_per_input * node.slow;
+        node.proto.handle_timeout(now);
+        self.flush(n);
+    }
+
+    /// Send what node `n` has to send, hand its events to the checkers and the
+    /// application, and re-arm its timer. Runs at the node's local time (`busy_until`).
+    fn flush(&mut self, n: u32) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = {
+                let node = &mut self.nodes[n as usize];
+                node.proto.poll_transmit(node.busy_until)
+            } {
+                progressed = true;
+                self.transmit(n, t.dest, t.payload);
+            }
+            while let Some(ev) = self.nodes[n as usize].proto.poll_event() {
+                progressed = true;
+                match ev {
+                    Event::Deliver(d) => self.check_delivery(n, d.sender, &d.message),
+                    Event::Writable(_) => {
+                        let t = self.nodes[n as usize].busy_until;
+                        self.pump(n, t);
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let node = &mut self.nodes[n as usize];
+        let next = node.proto.poll_timeout().map(|t| t.max(node.busy_until));
+        if next.is_some() && next != node.timer_at {
+            node.timer_at = next;
+            let at = next.unwrap_or_default();
+            self.push(at, Ev::Timer { node: n });
+        }
+    }
+
+    fn transmit(&mut self, n: u32, dest: Destination, data: Bytes) {
+        let sc = self.sc;
+        let node = &mut self.nodes[n as usize];
+        node.busy_until += sc.cpu_per_send * node.slow;
+        let depart = node.busy_until.max(node.egress_free);
+        let wire = Duration::from_nanos(data.len() as u64 * 1_000_000_000 / sc.bandwidth);
+        node.egress_free = depart + wire;
+        let arrive = depart + wire;
+        match dest {
+            Destination::Node(to) => self.copy(n, to.0, arrive, data, false),
+            Destination::Region(_) => {
+                for to in (0..sc.nodes).filter(|m| *m != n) {
+                    self.copy(n, to, arrive, data.clone(), true);
+                }
+            }
+        }
+    }
+
+    /// One copy of a datagram on its way from `from` to `to`: loss, delay, duplication.
+    fn copy(&mut self, from: u32, to: u32, depart: Instant, data: Bytes, multicast: bool) {
+        let sc = self.sc;
+        let Some(node) = self.nodes.get_mut(to as usize) else { return };
+        if node.crashed {
+            return;
+        }
+        let f = sc.faults;
+        let mut lost = self.net.chance(sc.loss);
+        if f.burst {
+            let flip = if node.burst_bad { 0.2 } else { 0.002 };
+            if self.net.chance(flip) {
+                node.burst_bad = !node.burst_bad;
+            }
+            lost |= node.burst_bad && self.net.chance(0.5);
+        }
+        if lost {
+            self.out.lost_datagrams += 1;
+            return;
+        }
+        let jitter = if f.jitter { Duration::from_micros(200) } else { Duration::from_micros(5) };
+        let mut at = depart + sc.latency + self.net.between(Duration::ZERO, jitter);
+        if f.reorder && self.net.chance(0.1) {
+            at += self.net.between(Duration::ZERO, Duration::from_micros(500));
+        }
+        if f.dup && self.net.chance(0.05) {
+            let later = at + self.net.between(Duration::ZERO, Duration::from_micros(100));
+            self.push(later, Ev::Arrive { node: to, from, data: data.clone(), multicast });
+        }
+        self.push(at, Ev::Arrive { node: to, from, data, multicast });
+    }
+
+    /// The application at a sender: publish until the buffer pushes back.
+    fn pump(&mut self, n: u32, at: Instant) {
+        let sc = self.sc;
+        let node = &mut self.nodes[n as usize];
+        let Some(app) = node.app.as_mut() else { return };
+        let mut t = at;
+        while app.next < sc.messages {
+            match node.proto.claim(t, REGION, sc.size) {
+                Ok(mut claim) => {
+                    write_message(&mut claim, n, app.next);
+                    claim.commit();
+                    app.next += 1;
+                    t += sc.cpu_per_message * node.slow;
+                }
+                Err(PublishError::WouldBlock) => break,
+                Err(e) => panic!("scenario validated, yet publish failed: {e}"),
+            }
+        }
+        node.busy_until = node.busy_until.max(t);
+        if app.next == sc.messages && !app.done {
+            app.done = true;
+            self.apps_pending -= 1;
+            self.apps_done_at = self.apps_done_at.max(t);
+        }
+    }
+
+    fn check_delivery(&mut self, n: u32, sender: NodeId, msg: &[u8]) {
+        let sc = self.sc;
+        self.out.deliveries += 1;
+        let node = &mut self.nodes[n as usize];
+        node.busy_until += sc.cpu_per_message * node.slow;
+        let doomed = node.doomed;
+        let Some((from, index)) = read_message(msg, sc.size) else {
+            self.violation(format!("node {n}: corrupt message of {} bytes from {sender}", msg.len()));
+            return;
+        };
+        let slot = from.checked_sub(self.first_sender).filter(|_| from == sender.0);
+        let Some(slot) = slot.filter(|s| *s < sc.senders) else {
+            self.violation(format!("node {n}: message claims sender {from} but came from {sender}"));
+            return;
+        };
+        let expected = &mut node.expected_next[slot as usize];
+        match index.cmp(expected) {
+            Ordering::Equal => {
+                *expected += 1;
+                if !doomed {
+                    self.remaining -= 1;
+                    self.out.delivered += 1;
+                }
+            }
+            Ordering::Less => {
+                let e = *expected;
+                self.violation(format!("node {n}: duplicate message {index} from {sender} (expected {e})"))
+            }
+            Ordering::Greater => {
+                let e = *expected;
+                self.violation(format!(
+                    "node {n}: message {index} from {sender} out of order or after a gap (expected {e})"
+                ))
+            }
+        }
+    }
+
+    fn finish(mut self, end: Instant) -> Outcome {
+        let sc = self.sc;
+        self.out.virtual_secs = end.as_secs_f64();
+        for n in 0..sc.nodes {
+            let node = &self.nodes[n as usize];
+            let s = node.proto.stats();
+            let o = &mut self.out;
+            o.max_token_bytes = o.max_token_bytes.max(s.max_token_bytes);
+            o.sender_retransmissions += s.sender_retransmissions;
+            o.peer_repairs += s.peer_repairs;
+            o.pulls += s.pulls_sent;
+            o.naks += s.naks_sent;
+            o.naks_escalated += s.naks_escalated;
+            o.rounds += s.rounds_completed;
+            o.rounds_regenerated += s.rounds_regenerated;
+            o.max_sender_buffer_bytes = o.max_sender_buffer_bytes.max(node.proto.max_send_buffered_bytes());
+            o.max_receiver_buffer_bytes =
+                o.max_receiver_buffer_bytes.max(node.proto.max_receive_held_bytes());
+        }
+        let mut found = Vec::new();
+        for (n, node) in self.nodes.iter().enumerate() {
+            if !node.doomed {
+                for (slot, got) in node.expected_next.iter().enumerate() {
+                    if *got != sc.messages {
+                        let s = self.first_sender + slot as u32;
+                        found.push(format!("node {n}: got {got} of {} messages from n{s}", sc.messages));
+                    }
+                }
+            }
+            if let Some(app) = &node.app {
+                if app.next != sc.messages {
+                    found
+                        .push(format!("sender {n}: published only {} of {} messages", app.next, sc.messages));
+                } else if !node.proto.send_drained() {
+                    found.push(format!("sender {n}: send buffer not acknowledged at the end"));
+                }
+            }
+        }
+        if self.out.max_sender_buffer_bytes > sc.qsm.send_buffer_bytes as u64 {
+            found.push(format!(
+                "send buffer reached {} bytes, bound {}",
+                self.out.max_sender_buffer_bytes, sc.qsm.send_buffer_bytes
+            ));
+        }
+        if self.out.max_receiver_buffer_bytes > sc.qsm.receive_bound_bytes() {
+            found.push(format!(
+                "a receiver held {} bytes for one stream, bound {}",
+                self.out.max_receiver_buffer_bytes,
+                sc.qsm.receive_bound_bytes()
+            ));
+        }
+        for f in found {
+            self.violation(f);
+        }
+        self.out
+    }
+}
+
+/// Message layout: sender id (u32), index (u64), check word (u32), then zeros.
+fn write_message(buf: &mut [u8], sender: u32, index: u64) {
+    buf[0..4].copy_from_slice(&sender.to_le_bytes());
+    buf[4..12].copy_from_slice(&index.to_le_bytes());
+    buf[12..16].copy_from_slice(&check_word(sender, index).to_le_bytes());
+}
+
+fn read_message(msg: &[u8], size: usize) -> Option<(u32, u64)> {
+    if msg.len() != size {
+        return None;
+    }
+    let sender = u32::from_le_bytes(msg.get(0..4)?.try_into().ok()?);
+    let index = u64::from_le_bytes(msg.get(4..12)?.try_into().ok()?);
+    let check = u32::from_le_bytes(msg.get(12..16)?.try_into().ok()?);
+    (check == check_word(sender, index) && msg[16..].iter().all(|b| *b == 0)).then_some((sender, index))
+}
+
+fn check_word(sender: u32, index: u64) -> u32 {
+    let x = (u64::from(sender) << 40 ^ index).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 32) as u32
+}

@@ -1,0 +1,184 @@
+//! What one simulated run looks like: cluster size, workload, network model and faults.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Faults beyond independent random loss, each decided by the seed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Datagram copies are duplicated (5% of copies, the duplicate up to 100 µs later).
+    pub dup: bool,
+    /// Copies are reordered (10% of copies delayed by up to 500 µs).
+    pub reorder: bool,
+    /// Delay jitter of up to 200 µs on every copy (instead of 5 µs).
+    pub jitter: bool,
+    /// Burst loss per receiver (Gilbert–Elliott: bursts of about 5 datagrams, 50% dropped).
+    pub burst: bool,
+    /// One receiver processes at 1/4 to 1/16 of normal speed for the whole run.
+    pub slow: bool,
+    /// One receiver is paused (processes nothing) for 20–200 ms mid-stream.
+    pub pause: bool,
+    /// One receiver crashes mid-stream; a view without it is installed after detection.
+    pub crash: bool,
+}
+
+impl Faults {
+    /// Names accepted by `--faults`.
+    pub const NAMES: &'static [&'static str] =
+        &["dup", "reorder", "jitter", "burst", "slow", "pause", "crash"];
+}
+
+/// A `--faults` list that names an unknown fault.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("unknown fault {0:?}: expected a comma-separated list of {names}", names = Faults::NAMES.join(", "))]
+pub struct UnknownFault(String);
+
+impl FromStr for Faults {
+    type Err = UnknownFault;
+    fn from_str(s: &str) -> Result<Self, UnknownFault> {
+        let mut f = Faults::default();
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "dup" => f.dup = true,
+                "reorder" => f.reorder = true,
+                "jitter" => f.jitter = true,
+                "burst" => f.burst = true,
+                "slow" => f.slow = true,
+                "pause" => f.pause = true,
+                "crash" => f.crash = true,
+                other => return Err(UnknownFault(other.to_string())),
+            }
+        }
+        Ok(f)
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on = [self.dup, self.reorder, self.jitter, self.burst, self.slow, self.pause, self.crash];
+        let names: Vec<&str> = Faults::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// One simulated scenario; with a seed it determines a run completely.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Members of the region.
+    pub nodes: u32,
+    /// How many of them publish (the last `senders` node ids).
+    pub senders: u32,
+    /// Messages each sender publishes.
+    pub messages: u64,
+    /// Bytes per message (at least [`MIN_MESSAGE`]).
+    pub size: usize,
+    /// Independent loss probability of each datagram copy, 0..1.
+    pub loss: f64,
+    /// Further faults.
+    pub faults: Faults,
+    /// Protocol settings.
+    pub qsm: argent_qsm::Config,
+    /// One-way latency of every copy.
+    pub latency: Duration,
+    /// Link rate of each node's egress, bytes/s.
+    pub bandwidth: u64,
+    /// Receive socket buffer of each node, bytes; arrivals beyond it are dropped.
+    pub socket_buffer: u64,
+    /// CPU time to handle one datagram or timer.
+    pub cpu_per_input: Duration,
+    /// CPU time per message delivered or published.
+    pub cpu_per_message: Duration,
+    /// CPU time per datagram sent.
+    pub cpu_per_send: Duration,
+    /// Delay between a crash and the installation of the view without the crashed node.
+    pub detection: Duration,
+    /// Everything must be delivered within this virtual time after faults stop.
+    pub liveness: Duration,
+}
+
+/// Smallest message the simulator can check (sender id and index are embedded).
+pub const MIN_MESSAGE: usize = 16;
+
+/// A scenario that cannot run.
+#[derive(Debug, Error, PartialEq)]
+pub enum ScenarioError {
+    /// Bad counts.
+    #[error("--nodes must be at least 1 and --senders between 1 and --nodes (got nodes={nodes}, senders={senders})")]
+    Counts {
+        /// Nodes.
+        nodes: u32,
+        /// Senders.
+        senders: u32,
+    },
+    /// Message too small or too large.
+    #[error("--size {size} must be between {min} and {max} bytes (the largest message a {datagram}-byte datagram carries)")]
+    Size {
+        /// Requested.
+        size: usize,
+        /// Smallest.
+        min: usize,
+        /// Largest.
+        max: usize,
+        /// Datagram size.
+        datagram: usize,
+    },
+    /// Loss outside 0..1.
+    #[error("--loss {0} must be in [0, 0.9]")]
+    Loss(f64),
+    /// Protocol settings rejected.
+    #[error("protocol settings: {0}")]
+    Config(#[from] argent_qsm::ConfigError),
+}
+
+impl Scenario {
+    /// Defaults: a data-centre LAN (50 µs latency, 10 Gbit/s) with jumbo-sized datagrams.
+    pub fn new(nodes: u32, senders: u32, messages: u64, size: usize, loss: f64) -> Self {
+        Scenario {
+            nodes,
+            senders,
+            messages,
+            size,
+            loss,
+            faults: Faults::default(),
+            qsm: argent_qsm::Config::default(),
+            latency: Duration::from_micros(50),
+            bandwidth: 1_250_000_000,
+            socket_buffer: 4 << 20,
+            cpu_per_input: Duration::from_nanos(1500),
+            cpu_per_message: Duration::from_nanos(100),
+            cpu_per_send: Duration::from_nanos(800),
+            detection: Duration::from_millis(20),
+            liveness: Duration::from_secs(10),
+        }
+    }
+
+    /// Check the scenario before running it.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        if self.nodes == 0 || self.senders == 0 || self.senders > self.nodes {
+            return Err(ScenarioError::Counts { nodes: self.nodes, senders: self.senders });
+        }
+        self.qsm.validate()?;
+        let max = self.qsm.max_message_len();
+        if self.size < MIN_MESSAGE || self.size > max {
+            return Err(ScenarioError::Size {
+                size: self.size,
+                min: MIN_MESSAGE,
+                max,
+                datagram: self.qsm.datagram_size,
+            });
+        }
+        if !(0.0..=0.9).contains(&self.loss) || self.loss.is_nan() {
+            return Err(ScenarioError::Loss(self.loss));
+        }
+        Ok(())
+    }
+
+    /// Rough duration of the traffic, used to place faults mid-stream.
+    pub(crate) fn estimated_traffic(&self) -> Duration {
+        let bytes = self.messages as f64 * self.size as f64 * f64::from(self.senders);
+        let secs = bytes / self.bandwidth as f64 * 2.0;
+        Duration::from_secs_f64(secs.max(0.002))
+    }
+}
