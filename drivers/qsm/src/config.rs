@@ -107,6 +107,15 @@ pub enum ConfigError {
 /// Smallest datagram that carries a header and a useful message.
 pub const MIN_DATAGRAM: usize = 128;
 
+/// Most sender streams a member tracks per region. Datagrams of further senders are
+/// ignored (and counted); the token of a region always fits one datagram.
+pub const MAX_STREAMS_PER_REGION: usize = 128;
+const _: () = assert!(
+    argent_wire::TOKEN_HEADER_LEN + MAX_STREAMS_PER_REGION * argent_wire::TOKEN_ENTRY_MAX_LEN
+        <= argent_wire::MAX_DATAGRAM,
+    "a token with an entry per stream must fit in one datagram"
+);
+
 impl Config {
     /// Check the settings against each other.
     pub fn validate(&self) -> Result<(), ConfigError> {

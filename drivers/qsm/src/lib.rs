@@ -28,6 +28,6 @@ mod send;
 
 pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit, ViewId};
 pub use argent_wire::SeqRange;
-pub use config::{Config, ConfigError, MIN_DATAGRAM};
+pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
 pub use layout::RegionView;
 pub use node::{Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError};

@@ -174,6 +174,15 @@ pub(crate) struct Region {
 }
 
 impl Region {
+    /// The receive state of `sender`'s stream, created on first sight unless the region
+    /// already tracks [`MAX_STREAMS_PER_REGION`] streams.
+    pub(crate) fn feed(&mut self, sender: NodeId, now: Instant) -> Option<&mut RecvFeed> {
+        if !self.feeds.contains_key(&sender) && self.feeds.len() >= crate::MAX_STREAMS_PER_REGION {
+            return None;
+        }
+        Some(self.feeds.entry(sender).or_insert_with(|| RecvFeed::new(now)))
+    }
+
     fn my_partition(&self, me: NodeId) -> Option<usize> {
         self.layout.position(me).map(|p| self.layout.partition_at(p))
     }
@@ -185,15 +194,21 @@ impl Region {
             return;
         }
         let my_part = self.my_partition(me);
+        let id = self.id;
+        let Some(feed) = self.feed(sender, now) else {
+            io.stats.ignored += 1;
+            return;
+        };
+        let accepted = feed.accept(seq, &dg, cfg.window_datagrams);
         let layout = &self.layout;
-        let feed = self.feeds.entry(sender).or_insert_with(|| RecvFeed::new(now));
-        match feed.accept(seq, &dg, cfg.window_datagrams) {
+        let feed = self.feeds.get_mut(&sender).expect("just created");
+        match accepted {
             Accept::Duplicate => io.stats.duplicates += 1,
             Accept::BeyondWindow => io.stats.beyond_window += 1,
             Accept::New => {
                 self.rx_bytes += dg.len() as u64;
                 while let Some((s, d)) = feed.pop_deliverable() {
-                    io.deliver(self.id, sender, s, &d);
+                    io.deliver(id, sender, s, &d);
                     if my_part == Some(layout.owner(s)) {
                         feed.cache(s, d);
                     }
@@ -211,8 +226,8 @@ impl Region {
         io: &mut Io,
     ) {
         let Cx { cfg, me, .. } = *cx;
-        if sender == me {
-            return; // a sender repairs only through NAKs and re-multicast
+        if sender == me || self.layout.position(from).is_none() {
+            return; // senders repair by re-multicast; only members are served
         }
         let Some(feed) = self.feeds.get(&sender) else { return };
         let mut budget = cfg.repair_budget;
@@ -378,22 +393,31 @@ impl QsmNode {
         match frame {
             Frame::Data(d) => region.on_data(&cx, NodeId(d.sender), d.seq, datagram.clone(), io),
             Frame::Heartbeat(hb) => {
-                if NodeId(hb.sender) != me {
-                    let feed = region.feeds.entry(NodeId(hb.sender)).or_insert_with(|| RecvFeed::new(now));
-                    feed.cutoff = feed.cutoff.max(hb.highest);
+                if NodeId(hb.sender) != me && NodeId(hb.sender) == from {
+                    if let Some(feed) = region.feed(from, now) {
+                        feed.cutoff = feed.cutoff.max(hb.highest);
+                    }
                 }
             }
             Frame::Token(t) => region.on_token(&cx, from, &t, io),
             Frame::TokenAck(a) => region.ring.on_token_ack(now, from, &a),
             Frame::Ack(a) => {
-                if NodeId(a.sender) == me {
+                // Only the leader of the installed view acknowledges rounds.
+                let from_leader = from == region.layout.leader() && a.view == region.layout.view.0;
+                if NodeId(a.sender) == me && from_leader {
                     region.on_ack(cx.cfg, &a, io);
+                } else {
+                    io.stats.ignored += 1;
                 }
             }
             Frame::Pull(p) => region.on_pull(&cx, from, NodeId(p.sender), p.ranges, io),
             Frame::Nak(n) => {
-                if let (true, Some(feed)) = (NodeId(n.sender) == me, region.send.as_mut()) {
-                    feed.on_nak(n.ranges.iter());
+                let member = region.layout.position(from).is_some();
+                match (NodeId(n.sender) == me && member, region.send.as_mut()) {
+                    (true, Some(feed)) => {
+                        feed.on_nak(cx.cfg, n.ranges.iter());
+                    }
+                    _ => io.stats.ignored += 1,
                 }
             }
         }

@@ -24,7 +24,8 @@ pub(crate) struct RecvFeed {
     pub(crate) contiguous: u64,
     /// Highest sequence number received.
     pub(crate) max_seen: u64,
-    /// Highest sequence number known to have been sent (from tokens and heartbeats).
+    /// Highest sequence number known to have been sent at least a round ago (from tokens
+    /// and heartbeats): anything up to it that is missing counts as lost.
     pub(crate) cutoff: u64,
     /// Slot k holds datagram `contiguous + 1 + k` if it has arrived out of order.
     window: VecDeque<Option<Bytes>>,
@@ -82,7 +83,6 @@ impl RecvFeed {
         self.window[slot] = Some(datagram.clone());
         self.max_held = self.max_held.max(self.held_bytes());
         self.max_seen = self.max_seen.max(seq);
-        self.cutoff = self.cutoff.max(seq);
         Accept::New
     }
 
@@ -179,7 +179,11 @@ impl RecvFeed {
             return false;
         }
         self.stuck_visits += 1;
-        self.stuck_visits >= limit
+        if self.stuck_visits < limit {
+            return false;
+        }
+        self.stuck_visits = 0; // escalate again only after another `limit` visits
+        true
     }
 
     /// Bytes held (out-of-order plus cached).

@@ -10,13 +10,18 @@ use crate::{Config, SeqRange};
 use argent_core::{Instant, NodeId};
 use argent_wire::{Ack, Token, TokenAck, TokenEntry, TokenFrame, MAX_TOKEN_RANGES};
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// Longest wait between retransmissions of one token pass.
 const MAX_PASS_RTO: Duration = Duration::from_millis(100);
 /// Shortest retransmission timeout of a token pass, however fast the ring measured.
 const MIN_PASS_RTO: Duration = Duration::from_micros(100);
+/// Rounds whose start time the leader remembers (a regenerated round's predecessor may
+/// still come back).
+const ROUNDS_TIMED: usize = 8;
+/// Regeneration timeout doubles per consecutive regeneration, up to this many times.
+const MAX_REGEN_BACKOFF: u32 = 6;
 
 /// A token handed to the next member, kept until it acknowledges the pass.
 #[derive(Debug)]
@@ -45,6 +50,12 @@ pub(crate) struct RingState {
     seen: Option<(u64, u32)>,
     pending: Option<PendingPass>,
     round: u64,
+    /// Newest round that came back to the leader.
+    completed: u64,
+    /// Regenerations since a round last came back (the timeout doubles with each).
+    regenerations: u32,
+    /// Start times of the newest rounds, to time whichever of them comes back.
+    starts: VecDeque<(u64, Instant)>,
     in_flight: bool,
     round_started: Instant,
     last_start: Instant,
@@ -63,6 +74,9 @@ impl RingState {
             seen: None,
             pending: None,
             round: 0,
+            completed: 0,
+            regenerations: 0,
+            starts: VecDeque::with_capacity(ROUNDS_TIMED),
             in_flight: false,
             round_started: now,
             last_start: now,
@@ -105,9 +119,12 @@ impl RingState {
         }
     }
 
+    /// How long the leader waits for a round before regenerating it: four smoothed round
+    /// times (at least the configured timeout), doubled per regeneration without a return,
+    /// so a ring slower than the timeout still completes rounds.
     fn regen_timeout(&self, cfg: &Config) -> Duration {
         let srtt = self.srtt.unwrap_or(Duration::ZERO);
-        cfg.token_timeout.max(srtt * 4)
+        cfg.token_timeout.max(srtt * 4) * (1 << self.regenerations.min(MAX_REGEN_BACKOFF))
     }
 }
 
@@ -166,6 +183,7 @@ impl Region {
         if self.is_leader(me) && now >= self.next_round_at(cfg) {
             if self.ring.in_flight {
                 io.stats.rounds_regenerated += 1;
+                self.ring.regenerations = self.ring.regenerations.saturating_add(1);
             }
             self.start_round(cx, io);
         }
@@ -174,26 +192,29 @@ impl Region {
     fn start_round(&mut self, cx: &Cx<'_>, io: &mut Io) {
         let Cx { now, me, .. } = *cx;
         let ring = &mut self.ring;
-        ring.round = ring.round.max(ring.seen.map_or(0, |s| s.0)) + 1;
+        ring.round = ring.round.max(ring.seen.map_or(0, |s| s.0)).saturating_add(1);
         ring.in_flight = true;
         ring.round_started = now;
         ring.last_start = now;
         ring.rx_at_start = self.rx_bytes;
         ring.seen = Some((ring.round, 0));
+        if ring.starts.len() == ROUNDS_TIMED {
+            ring.starts.pop_front();
+        }
+        ring.starts.push_back((ring.round, now));
         let mut senders: BTreeSet<u32> = ring.carry.keys().copied().collect();
         senders.extend(self.feeds.keys().map(|n| n.0));
         if self.send.is_some() {
             senders.insert(me.0);
         }
+        // The cut-off is what the region had seen by the end of an earlier round (or what a
+        // heartbeat announced), never what is in flight now: members treat everything up to
+        // it as lost if they lack it.
         let entries = senders
             .into_iter()
             .map(|s| {
                 let carry = ring.carry.get(&s).copied().unwrap_or_default();
-                let (cutoff, cleanup) = match (s == me.0, self.feeds.get(&NodeId(s))) {
-                    (true, _) => (self.send.as_ref().map_or(0, |f| f.sent_upto), 0),
-                    (false, Some(f)) => (f.cutoff.max(f.max_seen), f.cleanup),
-                    (false, None) => (0, 0),
-                };
+                let (cutoff, cleanup) = self.feeds.get(&NodeId(s)).map_or((0, 0), |f| (f.cutoff, f.cleanup));
                 TokenEntry {
                     sender: s,
                     cutoff: carry.cutoff.max(cutoff),
@@ -216,22 +237,26 @@ impl Region {
             io.stats.ignored += 1;
             return;
         };
-        if frame.view != self.layout.view.0 {
+        let n = self.layout.len();
+        let hop = frame.hop as usize;
+        // Only the ring predecessor of the addressed position may pass a token here.
+        let valid = frame.view == self.layout.view.0
+            && (1..=n).contains(&hop)
+            && (hop == pos || (hop == n && pos == 0))
+            && self.layout.order[hop - 1] == from;
+        if !valid {
             io.stats.ignored += 1;
             return;
         }
         // Acknowledge every pass, duplicates included, so the predecessor stops resending.
         let ack = TokenAck { view: frame.view, round: frame.round, hop: frame.hop };
         io.unicast(from, argent_wire::encode_token_ack(self.id.0, me.0, &ack));
-        let hop = frame.hop as usize;
-        if hop == self.layout.len() && pos == 0 {
-            if self.ring.in_flight && frame.round == self.ring.round {
+        if hop == n {
+            // Any round newer than the last completed one may come back, also one that was
+            // regenerated meanwhile: its minimums are older, hence conservative.
+            if frame.round > self.ring.completed && frame.round <= self.ring.round {
                 self.complete(cx, &frame.to_token(), io);
             }
-            return;
-        }
-        if hop != pos {
-            io.stats.ignored += 1;
             return;
         }
         if let Some((round, h)) = self.ring.seen {
@@ -281,15 +306,21 @@ impl Region {
     fn complete(&mut self, cx: &Cx<'_>, token: &Token, io: &mut Io) {
         let Cx { now, cfg, me } = *cx;
         let ring = &mut self.ring;
-        ring.in_flight = false;
-        let took = now.saturating_duration_since(ring.round_started);
-        ring.srtt = Some(ring.srtt.map_or(took, |s| (s * 7 + took) / 8));
+        ring.completed = token.round;
+        ring.regenerations = 0;
+        if token.round == ring.round {
+            ring.in_flight = false;
+        }
+        if let Some((_, started)) = ring.starts.iter().find(|(r, _)| *r == token.round) {
+            let took = now.saturating_duration_since(*started);
+            ring.srtt = Some(ring.srtt.map_or(took, |s| (s * 7 + took) / 8));
+        }
         ring.outstanding = false;
         io.stats.rounds_completed += 1;
         for e in &token.entries {
             let stable = if e.min_contiguous == u64::MAX { 0 } else { e.min_contiguous };
             let carry = ring.carry.entry(e.sender).or_default();
-            carry.cutoff = carry.cutoff.max(e.max_seen);
+            carry.cutoff = carry.cutoff.max(e.max_seen).max(e.cutoff);
             carry.cleanup = carry.cleanup.max(stable);
             if stable < carry.cutoff {
                 ring.outstanding = true;
@@ -331,13 +362,20 @@ impl Region {
     /// The token is at this member (ring position `pos`): repair, report, and update it.
     fn visit(&mut self, cx: &Cx<'_>, pos: usize, prev: Option<NodeId>, token: &mut Token, io: &mut Io) {
         let Cx { now, cfg, me } = *cx;
+        // A stream first heard of through the token: everything up to its cut-off is missing.
+        for e in &token.entries {
+            if e.sender != me.0 {
+                let _ = self.feed(NodeId(e.sender), now);
+            }
+        }
         let layout = &self.layout;
         let starts = layout.starts_partition(pos);
         let ends = layout.ends_partition(pos);
         let my_part = layout.partition_at(pos);
         // Streams this member knows that the token does not yet carry join mid-round; they
         // are not acknowledged this round (members before us did not report on them).
-        for s in self.feeds.keys() {
+        let own = self.send.is_some().then_some(me);
+        for s in self.feeds.keys().chain(own.iter()) {
             if !token.entries.iter().any(|e| e.sender == s.0) {
                 token.entries.push(TokenEntry {
                     sender: s.0,
@@ -359,17 +397,21 @@ impl Region {
                 entry.min_contiguous = entry.min_contiguous.min(sent);
                 entry.part_contiguous = entry.part_contiguous.min(sent);
                 entry.prev_missing.clear();
-            } else {
-                let feed = self.feeds.entry(sender).or_insert_with(|| RecvFeed::new(now));
+            } else if let Some(feed) = self.feeds.get_mut(&sender) {
                 let missing = &mut self.ring.missing;
                 let at = Spot { cx: *cx, layout, region: self.id, pos, prev, round: token.round };
                 member_visit(&at, feed, entry, missing, io);
+            } else {
+                // A stream this member cannot track: it must not be acknowledged past us.
+                entry.min_contiguous = 0;
+                entry.part_contiguous = 0;
+                io.stats.ignored += 1;
             }
             if ends {
                 let Some(owned) = end_partition(cfg, layout, my_part, entry) else { continue };
                 if sender == me {
                     if let Some(feed) = self.send.as_mut() {
-                        feed.on_nak(owned.into_iter());
+                        feed.on_nak(cfg, owned.into_iter());
                     }
                 } else {
                     io.unicast(sender, argent_wire::encode_request(self.id.0, me.0, true, sender.0, &owned));
@@ -434,8 +476,8 @@ fn member_visit(
     if let Some(rate) = feed.sample_rate(now) {
         entry.rate_min = entry.rate_min.min(rate);
         entry.rate_max = entry.rate_max.max(rate);
-        entry.rate_sum += u64::from(rate);
-        entry.rate_count += 1;
+        entry.rate_sum = entry.rate_sum.saturating_add(u64::from(rate));
+        entry.rate_count = entry.rate_count.saturating_add(1);
     }
     entry.prev_missing.clear();
     entry.prev_missing.extend_from_slice(missing);
@@ -470,7 +512,8 @@ fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], io: &mut Io) {
         if candidates.is_empty() {
             continue;
         }
-        let target = candidates[(at.pos + at.round as usize) % candidates.len()];
+        let turn = (at.pos as u64).wrapping_add(at.round) % candidates.len() as u64;
+        let target = candidates[turn as usize];
         io.unicast(target, argent_wire::encode_request(at.region.0, me.0, false, sender.0, ranges));
         io.stats.pulls_sent += 1;
     }

@@ -221,13 +221,17 @@ impl SendFeed {
         false
     }
 
-    /// A partition lacks these: re-multicast them ahead of new data.
-    pub(crate) fn on_nak(&mut self, ranges: impl Iterator<Item = SeqRange>) -> usize {
+    /// A partition lacks these: re-multicast them ahead of new data. At most one window
+    /// is queued, whatever the request says.
+    pub(crate) fn on_nak(&mut self, cfg: &Config, ranges: impl Iterator<Item = SeqRange>) -> usize {
         let mut added = 0;
         for r in ranges {
             let start = r.start.max(self.stable + 1);
             let end = r.end.min(self.sent_upto);
             for seq in start..=end {
+                if self.retransmit.len() as u64 >= cfg.window_datagrams {
+                    return added;
+                }
                 added += usize::from(self.retransmit.insert(seq));
             }
         }
@@ -267,7 +271,7 @@ impl Pacer {
     fn ready(&mut self, now: Instant) -> bool {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
-        self.last = now;
+        self.last = self.last.max(now);
         self.tokens >= 0.0
     }
 

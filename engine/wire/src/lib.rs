@@ -22,7 +22,10 @@ mod token;
 
 pub use data::{DataBuilder, DataFrame, Messages};
 pub use error::DecodeError;
-pub use token::{Token, TokenEntries, TokenEntry, TokenEntryRef, TokenFrame};
+pub use token::{
+    Token, TokenEntries, TokenEntry, TokenEntryRef, TokenFrame, TokenRanges, TOKEN_ENTRY_MAX_LEN,
+    TOKEN_HEADER_LEN,
+};
 
 use codec::{Reader, Writer};
 

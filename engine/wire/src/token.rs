@@ -1,13 +1,17 @@
 //! The recovery token: one entry per sender stream, carried round the region's ring.
 
 use crate::codec::{Reader, Writer};
-use crate::{DecodeError, FrameKind, Header, SeqRange, HEADER_LEN, MAX_TOKEN_RANGES};
+use crate::{DecodeError, FrameKind, Header, SeqRange, HEADER_LEN, MAX_DATAGRAM, MAX_TOKEN_RANGES};
 
 const F: &str = "token";
 const NO_ISECT: u8 = 0xFF;
 const RANGE_LEN: usize = 8;
 const PART_LEN: usize = 8;
 const ENTRY_FIXED: usize = 4 + 8 * 5 + 4 + 4 + 8 + 4 + 1 + 1 + 2;
+/// Bytes of a token datagram before its entries.
+pub const TOKEN_HEADER_LEN: usize = HEADER_LEN + 8 + 8 + 4 + 1 + 2;
+/// Most bytes one token entry takes without its partition table (both range lists full).
+pub const TOKEN_ENTRY_MAX_LEN: usize = ENTRY_FIXED + 2 * MAX_TOKEN_RANGES * RANGE_LEN;
 
 /// Per-sender state carried by the token (owned form, which the protocol edits).
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -60,30 +64,27 @@ impl Token {
     /// Encode as a datagram. Ranges that cannot be expressed relative to `cleanup` (at or
     /// below it, or more than 2^32 above) are left out, as are ranges past
     /// [`MAX_TOKEN_RANGES`]; they are advisory and reported again next round.
+    ///
+    /// The per-partition tables are informational: if including them could take the token
+    /// past [`MAX_DATAGRAM`], they are left out.
     pub fn encode(&self, region: u32, from: u32) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.encoded_len_hint());
+        let count = self.entries.len().min(usize::from(u16::MAX));
+        let entries = &self.entries[..count];
+        let parts: usize = entries.iter().map(|e| PART_LEN * e.partitions.len()).sum();
+        let bound = TOKEN_HEADER_LEN + count * TOKEN_ENTRY_MAX_LEN;
+        let with_parts = bound + parts <= MAX_DATAGRAM;
+        let mut out = Vec::with_capacity(bound + if with_parts { parts } else { 0 });
         let mut w = Writer::new(&mut out);
         Header { kind: FrameKind::Token, region, from }.write(&mut w);
         w.u64(self.view);
         w.u64(self.round);
         w.u32(self.hop);
         w.u8(self.flags);
-        let count = self.entries.len().min(usize::from(u16::MAX));
         w.u16(count as u16);
-        for e in &self.entries[..count] {
-            encode_entry(&mut w, e);
+        for e in entries {
+            encode_entry(&mut w, e, with_parts);
         }
         out
-    }
-
-    fn encoded_len_hint(&self) -> usize {
-        HEADER_LEN
-            + 23
-            + self
-                .entries
-                .iter()
-                .map(|e| ENTRY_FIXED + RANGE_LEN * 2 * MAX_TOKEN_RANGES + PART_LEN * e.partitions.len())
-                .sum::<usize>()
     }
 }
 
@@ -103,7 +104,7 @@ fn encodable(cleanup: u64, ranges: &[SeqRange]) -> impl Iterator<Item = (u32, u3
         .take(MAX_TOKEN_RANGES)
 }
 
-fn encode_entry(w: &mut Writer<'_>, e: &TokenEntry) {
+fn encode_entry(w: &mut Writer<'_>, e: &TokenEntry, with_parts: bool) {
     w.u32(e.sender);
     for v in [e.cutoff, e.cleanup, e.max_seen, e.min_contiguous, e.part_contiguous] {
         w.u64(v);
@@ -114,7 +115,7 @@ fn encode_entry(w: &mut Writer<'_>, e: &TokenEntry) {
     w.u32(e.rate_count);
     let prev: Vec<(u32, u32)> = encodable(e.cleanup, &e.prev_missing).collect();
     let isect: Option<Vec<(u32, u32)>> = e.isect.as_ref().map(|i| encodable(e.cleanup, i).collect());
-    let parts = e.partitions.len().min(usize::from(u16::MAX));
+    let parts = if with_parts { e.partitions.len().min(usize::from(u16::MAX)) } else { 0 };
     w.u8(prev.len() as u8); // at most MAX_TOKEN_RANGES
     w.u8(isect.as_ref().map_or(NO_ISECT, |i| i.len() as u8));
     w.u16(parts as u16);

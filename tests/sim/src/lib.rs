@@ -14,4 +14,4 @@ mod scenario;
 
 pub use rng::SimRng;
 pub use run::{run, Outcome};
-pub use scenario::{Faults, Scenario, ScenarioError, UnknownFault, MIN_MESSAGE};
+pub use scenario::{Faults, Sabotage, Scenario, ScenarioError, UnknownFault, MIN_MESSAGE};

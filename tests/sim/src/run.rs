@@ -1,6 +1,6 @@
 //! One seeded run: the event loop, the network and CPU model, fault injection and checkers.
 
-use crate::{Scenario, SimRng};
+use crate::{Sabotage, Scenario, SimRng};
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_qsm::{Event, PublishError, QsmNode, RegionView};
 use bytes::Bytes;
@@ -14,6 +14,9 @@ const REGION: RegionId = RegionId(1);
 const MAX_DETAILED: usize = 10;
 /// Hard stop for runs whose senders never finish publishing.
 const MAX_VIRTUAL: Duration = Duration::from_secs(600);
+/// After everything is delivered and acknowledged, the run goes on this long to check that
+/// the region goes quiet: caches are cleaned up and no repair traffic remains.
+const QUIET: Duration = Duration::from_millis(600);
 
 /// The result of one seeded run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -141,6 +144,7 @@ struct SimNode {
     burst_bad: bool,
     app: Option<App>,
     expected_next: Vec<u64>,
+    delivered: u64,
 }
 
 struct Sim<'a> {
@@ -192,6 +196,7 @@ impl<'a> Sim<'a> {
                 burst_bad: false,
                 app: (n >= first_sender).then_some(App { next: 0, done: false }),
                 expected_next: vec![0; sc.senders as usize],
+                delivered: 0,
             })
             .collect();
         Sim {
@@ -233,7 +238,8 @@ impl<'a> Sim<'a> {
                 self.nodes[c as usize].doomed = true;
                 self.push(at, Ev::Crash { node: c });
                 let install = at + self.sc.detection;
-                for n in (0..self.sc.nodes).filter(|n| *n != c) {
+                let survivors = if self.sc.sabotage == Sabotage::NoViewChange { 0 } else { self.sc.nodes };
+                for n in (0..survivors).filter(|n| *n != c) {
                     let skew = plan.between(Duration::ZERO, Duration::from_millis(1));
                     self.faults_end = self.faults_end.max(install + skew);
                     self.push(install + skew, Ev::Install { node: n, view: 2 });
@@ -259,11 +265,18 @@ impl<'a> Sim<'a> {
         self.remaining = self.out.expected;
     }
 
+    /// Run until everything is delivered and acknowledged, then through the quiet period.
+    /// Returns the completion time (or the time the run was stopped).
     fn event_loop(&mut self) -> Instant {
         let mut now = Instant::ZERO;
+        let mut done: Option<(Instant, u64)> = None;
         while let Some(Entry { at, ev, .. }) = self.queue.pop() {
             now = at;
-            if now > self.deadline() {
+            if let Some((t, _)) = done {
+                if now > t + QUIET {
+                    break;
+                }
+            } else if now > self.deadline() {
                 self.violation(format!(
                     "liveness: not complete {:.3} s after faults stopped (at {:.3} s virtual); {} deliveries missing",
                     self.sc.liveness.as_secs_f64(),
@@ -280,11 +293,52 @@ impl<'a> Sim<'a> {
                 Ev::Install { node, view } => self.install(node, now, view),
                 Ev::Pause { node, until } => self.pause(node, until),
             }
-            if self.remaining == 0 && self.apps_pending == 0 && self.all_drained() {
-                return now;
+            if done.is_none() && self.remaining == 0 && self.apps_pending == 0 && self.all_drained() {
+                done = Some((now, self.repair_activity()));
             }
         }
-        now
+        let Some((t, activity)) = done else { return now };
+        self.check_quiet(activity);
+        t
+    }
+
+    /// Data and repair datagrams sent so far, all nodes.
+    fn repair_activity(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let s = n.proto.stats();
+                s.data_sent
+                    + s.sender_retransmissions
+                    + s.peer_repairs
+                    + s.pulls_sent
+                    + s.naks_sent
+                    + s.naks_escalated
+            })
+            .sum()
+    }
+
+    fn check_quiet(&mut self, activity_at_completion: u64) {
+        let extra = self.repair_activity() - activity_at_completion;
+        if extra > 0 {
+            self.violation(format!(
+                "{extra} data or repair datagrams sent after everything was acknowledged"
+            ));
+        }
+        let held: Vec<(usize, u64)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.crashed)
+            .map(|(i, n)| (i, n.proto.receive_held_bytes()))
+            .filter(|(_, b)| *b > 0)
+            .collect();
+        if let Some((i, b)) = held.first() {
+            self.violation(format!(
+                "node {i} still holds {b} bytes {} ms after everything was acknowledged (cache not cleaned up)",
+                QUIET.as_millis()
+            ));
+        }
     }
 
     fn quiesce(&self) -> Instant {
@@ -316,7 +370,8 @@ impl<'a> Sim<'a> {
         }
         let members = (0..self.sc.nodes).filter(|m| !self.crashed.contains(m)).map(NodeId).collect();
         let view = RegionView { region: REGION, id: ViewId(view), members };
-        if let Err(e) = node.proto.install_view(now.max(node.busy_until), view) {
+        node.busy_until = node.busy_until.max(now);
+        if let Err(e) = node.proto.install_view(node.busy_until, view) {
             self.violation(format!("node {n}: view refused: {e}"));
         }
         self.flush(n);
@@ -411,7 +466,18 @@ impl<'a> Sim<'a> {
             while let Some(ev) = self.nodes[n as usize].proto.poll_event() {
                 progressed = true;
                 match ev {
-                    Event::Deliver(d) => self.check_delivery(n, d.sender, &d.message),
+                    Event::Deliver(d) => {
+                        let nth = self.nodes[n as usize].delivered;
+                        self.nodes[n as usize].delivered += 1;
+                        match self.sc.sabotage {
+                            Sabotage::DropDelivery { node, nth: k } if node == n && k == nth => {}
+                            Sabotage::DuplicateDelivery { node, nth: k } if node == n && k == nth => {
+                                self.check_delivery(n, d.sender, &d.message);
+                                self.check_delivery(n, d.sender, &d.message);
+                            }
+                            _ => self.check_delivery(n, d.sender, &d.message),
+                        }
+                    }
                     Event::Writable(_) => {
                         let t = self.nodes[n as usize].busy_until;
                         self.pump(n, t);
@@ -537,6 +603,7 @@ impl<'a> Sim<'a> {
             }
             Ordering::Greater => {
                 let e = *expected;
+                *expected = index + 1; // resynchronise: one gap is one violation
                 self.violation(format!(
                     "node {n}: message {index} from {sender} out of order or after a gap (expected {e})"
                 ))

@@ -63,6 +63,30 @@ impl fmt::Display for Faults {
     }
 }
 
+/// Deliberate breakage, to prove that the checkers catch what they claim to catch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Nothing broken.
+    #[default]
+    None,
+    /// Node `node` loses its `nth` delivery on the way to the checker.
+    DropDelivery {
+        /// Receiving node.
+        node: u32,
+        /// Index of the delivery to drop.
+        nth: u64,
+    },
+    /// Node `node` sees its `nth` delivery twice.
+    DuplicateDelivery {
+        /// Receiving node.
+        node: u32,
+        /// Index of the delivery to repeat.
+        nth: u64,
+    },
+    /// The `crash` fault happens but no view change follows (no membership service).
+    NoViewChange,
+}
+
 /// One simulated scenario; with a seed it determines a run completely.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -96,6 +120,8 @@ pub struct Scenario {
     pub detection: Duration,
     /// Everything must be delivered within this virtual time after faults stop.
     pub liveness: Duration,
+    /// Deliberate breakage for checker tests; [`Sabotage::None`] otherwise.
+    pub sabotage: Sabotage,
 }
 
 /// Smallest message the simulator can check (sender id and index are embedded).
@@ -151,6 +177,7 @@ impl Scenario {
             cpu_per_send: Duration::from_nanos(800),
             detection: Duration::from_millis(20),
             liveness: Duration::from_secs(10),
+            sabotage: Sabotage::None,
         }
     }
 

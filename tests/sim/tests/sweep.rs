@@ -1,0 +1,162 @@
+//! Bounded seed sweeps: the simulator's checkers over every fault, small enough for CI.
+
+use argent_sim::{run, Faults, Outcome, Sabotage, Scenario};
+
+fn sweep(sc: &Scenario, seeds: std::ops::Range<u64>) -> Vec<Outcome> {
+    sc.validate().expect("valid scenario");
+    seeds
+        .map(|seed| {
+            let o = run(sc, seed);
+            assert_eq!(
+                o.violations, 0,
+                "seed {seed} failed: {:?}\nreplay with argent-sim --seed {seed} --seeds 1 and the same settings",
+                o.details
+            );
+            assert_eq!(o.delivered, o.expected, "seed {seed}");
+            o
+        })
+        .collect()
+}
+
+fn faults(list: &str) -> Faults {
+    list.parse().expect("known faults")
+}
+
+#[test]
+fn every_fault_small_cluster() {
+    let mut sc = Scenario::new(7, 2, 1500, 600, 0.1);
+    sc.faults = faults("dup,reorder,jitter,burst,slow,pause,crash");
+    sweep(&sc, 1..13);
+}
+
+#[test]
+fn multi_partition_ring_under_loss() {
+    let mut sc = Scenario::new(33, 3, 800, 1000, 0.05);
+    sc.faults = faults("dup,reorder");
+    sweep(&sc, 100..104);
+}
+
+#[test]
+fn heavy_loss_with_crash_and_pause() {
+    let mut sc = Scenario::new(12, 3, 1000, 1000, 0.25);
+    sc.faults = faults("crash,pause,burst");
+    sweep(&sc, 200..206);
+}
+
+#[test]
+fn leader_crash_hands_over_the_ring() {
+    // Node 0 (the region leader) is the only receiver, so the crash fault hits it.
+    let mut sc = Scenario::new(4, 3, 1500, 1000, 0.05);
+    sc.faults = faults("crash");
+    let outcomes = sweep(&sc, 300..304);
+    assert!(outcomes.iter().all(|o| o.expected == 3 * 3 * 1500), "the leader was the crashed member");
+}
+
+#[test]
+fn small_messages_are_aggregated() {
+    let mut sc = Scenario::new(6, 2, 20_000, 16, 0.02);
+    sc.qsm.datagram_size = 1400;
+    let o = &sweep(&sc, 400..402)[0];
+    assert!(o.rounds > 0);
+}
+
+#[test]
+fn single_member_region() {
+    let sc = Scenario::new(1, 1, 500, 100, 0.0);
+    sweep(&sc, 500..501);
+}
+
+#[test]
+fn token_is_small_and_peers_repair_almost_all_loss() {
+    let sc = Scenario::new(25, 1, 3000, 1000, 0.02);
+    for o in sweep(&sc, 600..603) {
+        assert!(o.max_token_bytes <= 800, "token of {} bytes", o.max_token_bytes);
+        assert!(o.lost_datagrams > 0);
+        assert!(
+            o.sender_retransmissions * 20 <= o.lost_datagrams,
+            "sender retransmitted {} of {} lost datagrams",
+            o.sender_retransmissions,
+            o.lost_datagrams
+        );
+        assert!(o.peer_repairs > 0);
+    }
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let mut sc = Scenario::new(9, 2, 1000, 500, 0.1);
+    sc.faults = faults("dup,reorder,jitter,pause,crash");
+    let a = serde_json::to_string(&run(&sc, 77)).expect("json");
+    let b = serde_json::to_string(&run(&sc, 77)).expect("json");
+    assert_eq!(a, b);
+    let c = serde_json::to_string(&run(&sc, 78)).expect("json");
+    assert_ne!(a, c, "different seeds give different runs");
+}
+
+#[test]
+fn slow_receiver_slows_the_sender() {
+    let mut paced = Scenario::new(6, 1, 6000, 1000, 0.0);
+    paced.faults = faults("slow");
+    let mut unpaced = paced.clone();
+    unpaced.qsm.min_rate = unpaced.qsm.max_rate;
+    unpaced.qsm.initial_rate = unpaced.qsm.max_rate;
+    for seed in 700..703 {
+        let p = run(&paced, seed);
+        let u = run(&unpaced, seed);
+        assert_eq!(p.violations, 0, "{:?}", p.details);
+        assert_eq!(u.violations, 0, "{:?}", u.details);
+        assert!(
+            p.overflow_drops * 2 < u.overflow_drops,
+            "seed {seed}: paced overflowed {} times, unpaced {}",
+            p.overflow_drops,
+            u.overflow_drops
+        );
+    }
+}
+
+#[test]
+fn checker_catches_a_lost_delivery() {
+    let mut sc = Scenario::new(4, 1, 300, 100, 0.0);
+    sc.sabotage = Sabotage::DropDelivery { node: 2, nth: 100 };
+    let o = run(&sc, 1);
+    assert!(o.violations > 0);
+    assert!(o.details.iter().any(|d| d.contains("node 2") && d.contains("gap")), "{:?}", o.details);
+}
+
+#[test]
+fn checker_catches_a_duplicate_delivery() {
+    let mut sc = Scenario::new(4, 1, 300, 100, 0.0);
+    sc.sabotage = Sabotage::DuplicateDelivery { node: 1, nth: 5 };
+    let o = run(&sc, 1);
+    assert!(o.details.iter().any(|d| d.contains("node 1: duplicate")), "{:?}", o.details);
+}
+
+#[test]
+fn checker_catches_a_stall_without_view_change() {
+    // A crashed member that is never removed stops token rounds: nothing is acknowledged.
+    let mut sc = Scenario::new(5, 1, 3000, 1000, 0.0);
+    sc.faults = faults("crash");
+    sc.liveness = std::time::Duration::from_secs(1);
+    sc.sabotage = Sabotage::NoViewChange;
+    let o = run(&sc, 3);
+    assert!(o.violations > 0, "a stalled ring must be reported");
+    assert!(
+        o.details.iter().any(|d| d.contains("liveness")
+            || d.contains("not acknowledged")
+            || d.contains("published only")),
+        "{:?}",
+        o.details
+    );
+}
+
+#[test]
+fn bad_scenarios_are_refused_with_the_flag_named() {
+    let e = Scenario::new(3, 4, 10, 100, 0.0).validate().unwrap_err().to_string();
+    assert!(e.contains("--senders"), "{e}");
+    let e = Scenario::new(3, 1, 10, 8, 0.0).validate().unwrap_err().to_string();
+    assert!(e.contains("--size"), "{e}");
+    let e = Scenario::new(3, 1, 10, 100, 1.5).validate().unwrap_err().to_string();
+    assert!(e.contains("--loss"), "{e}");
+    let e = "dup,wobble".parse::<Faults>().unwrap_err().to_string();
+    assert!(e.contains("wobble") && e.contains("crash"), "{e}");
+}
