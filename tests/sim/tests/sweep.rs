@@ -26,21 +26,32 @@ fn faults(list: &str) -> Faults {
 fn every_fault_small_cluster() {
     let mut sc = Scenario::new(7, 2, 1500, 600, 0.1);
     sc.faults = faults("dup,reorder,jitter,burst,slow,pause,crash");
-    sweep(&sc, 1..13);
+    sweep(&sc, 1..41);
+}
+
+#[test]
+fn view_change_that_changes_the_partition_count() {
+    // 10 members form 2 partitions, 9 form 1; 15 form 3, 14 form 2: after the crash every
+    // sequence number has a new owning partition, and gaps must still be repaired.
+    for nodes in [10, 15] {
+        let mut sc = Scenario::new(nodes, 2, 1500, 1000, 0.1);
+        sc.faults = faults("crash,reorder");
+        sweep(&sc, 800..810);
+    }
 }
 
 #[test]
 fn multi_partition_ring_under_loss() {
     let mut sc = Scenario::new(33, 3, 800, 1000, 0.05);
     sc.faults = faults("dup,reorder");
-    sweep(&sc, 100..104);
+    sweep(&sc, 100..106);
 }
 
 #[test]
 fn heavy_loss_with_crash_and_pause() {
     let mut sc = Scenario::new(12, 3, 1000, 1000, 0.25);
     sc.faults = faults("crash,pause,burst");
-    sweep(&sc, 200..206);
+    sweep(&sc, 200..220);
 }
 
 #[test]
@@ -159,4 +170,19 @@ fn bad_scenarios_are_refused_with_the_flag_named() {
     assert!(e.contains("--loss"), "{e}");
     let e = "dup,wobble".parse::<Faults>().unwrap_err().to_string();
     assert!(e.contains("wobble") && e.contains("crash"), "{e}");
+}
+
+#[test]
+fn acceptance_shape_every_fault_heavy_loss() {
+    // The shape of the fault acceptance run, smaller: 25 members, 3 senders, 20% loss.
+    let mut sc = Scenario::new(25, 3, 1500, 1000, 0.2);
+    sc.faults = faults("dup,reorder,slow,pause,crash");
+    sweep(&sc, 1000..1030);
+}
+
+#[test]
+fn fifty_members_many_partitions() {
+    let mut sc = Scenario::new(50, 4, 600, 1000, 0.05);
+    sc.faults = faults("burst,jitter,crash");
+    sweep(&sc, 1100..1106);
 }

@@ -1,0 +1,152 @@
+//! Whatever arrives from the network, a node neither panics nor lets it break the stream:
+//! random bytes, mutated frames, and well-formed frames with hostile values.
+
+use argent_qsm::{Config, Event, Instant, NodeId, Protocol, QsmNode, RegionId, RegionView, SeqRange, ViewId};
+use argent_wire::{Ack, DataBuilder, Heartbeat, Token, TokenAck, TokenEntry};
+use bytes::Bytes;
+use proptest::prelude::*;
+use std::time::Duration;
+
+const R: RegionId = RegionId(3);
+
+fn member(me: u32) -> QsmNode {
+    let mut node = QsmNode::new(NodeId(me), Config::default()).expect("config");
+    let view = RegionView { region: R, id: ViewId(1), members: (0..6).map(NodeId).collect() };
+    node.install_view(Instant::ZERO, view).expect("view");
+    node
+}
+
+/// Drive a node through its outputs and timers for a while, so hostile state gets used.
+fn exercise(node: &mut QsmNode, from: Instant) {
+    let mut now = from;
+    for _ in 0..50 {
+        now += Duration::from_millis(1);
+        node.handle_timeout(now);
+        while node.poll_transmit(now).is_some() {}
+        while node.poll_event().is_some() {}
+    }
+}
+
+fn valid_frames() -> Vec<Vec<u8>> {
+    let mut data = DataBuilder::new(R.0, 5, 1, 1400);
+    data.push(b"payload");
+    let entry = TokenEntry {
+        sender: 5,
+        cutoff: u64::MAX,
+        cleanup: u64::MAX - 3,
+        max_seen: u64::MAX,
+        min_contiguous: u64::MAX,
+        part_contiguous: 0,
+        rate_min: u32::MAX,
+        rate_max: u32::MAX,
+        rate_sum: u64::MAX,
+        rate_count: u32::MAX,
+        prev_missing: vec![SeqRange { start: u64::MAX - 2, end: u64::MAX }],
+        isect: Some(vec![SeqRange { start: u64::MAX - 1, end: u64::MAX }]),
+        partitions: vec![u64::MAX; 3],
+    };
+    let token = |hop, round| Token { view: 1, round, hop, flags: 0, entries: vec![entry.clone()] };
+    let huge = [SeqRange { start: 1, end: u64::MAX }];
+    vec![
+        data.finish().to_vec(),
+        token(2, u64::MAX).encode(R.0, 1),
+        token(0, 5).encode(R.0, 5),
+        token(6, u64::MAX).encode(R.0, 5),
+        argent_wire::encode_token_ack(R.0, 2, &TokenAck { view: 1, round: u64::MAX, hop: u32::MAX }),
+        argent_wire::encode_ack(
+            R.0,
+            0,
+            &Ack {
+                view: 1,
+                round: 9,
+                sender: 2,
+                stable: u64::MAX,
+                max_seen: u64::MAX,
+                rate_min: 1,
+                rate_avg: 1,
+                rate_max: 1,
+            },
+        ),
+        argent_wire::encode_heartbeat(R.0, 5, &Heartbeat { sender: 5, highest: u64::MAX }),
+        argent_wire::encode_request(R.0, 1, false, 5, &huge),
+        argent_wire::encode_request(R.0, 1, true, 2, &huge),
+    ]
+}
+
+#[test]
+fn hostile_values_in_well_formed_frames() {
+    for frame in valid_frames() {
+        for me in [0, 2] {
+            let mut node = member(me);
+            node.publish(Instant::ZERO, R, b"mine").expect("room");
+            for from in [0, 1, 5, 99] {
+                node.handle_datagram(Instant::ZERO, NodeId(from), Bytes::from(frame.clone()));
+            }
+            exercise(&mut node, Instant::ZERO);
+            assert!(node.max_receive_held_bytes() <= Config::default().receive_bound_bytes());
+        }
+    }
+}
+
+#[test]
+fn a_forged_acknowledgement_does_not_free_the_send_buffer() {
+    let mut node = member(2);
+    node.publish(Instant::ZERO, R, b"mine").expect("room");
+    while node.poll_transmit(Instant::ZERO).is_some() {}
+    let forged =
+        Ack { view: 1, round: 9, sender: 2, stable: 1, max_seen: 1, rate_min: 1, rate_avg: 1, rate_max: 1 };
+    // From a non-leader: ignored.
+    node.handle_datagram(Instant::ZERO, NodeId(4), Bytes::from(argent_wire::encode_ack(R.0, 4, &forged)));
+    assert!(!node.send_drained());
+    // From the leader, but for another view: ignored.
+    let stale = Ack { view: 7, ..forged };
+    node.handle_datagram(Instant::ZERO, NodeId(0), Bytes::from(argent_wire::encode_ack(R.0, 0, &stale)));
+    assert!(!node.send_drained());
+    assert_eq!(node.stats().ignored, 2);
+}
+
+#[test]
+fn streams_per_region_are_bounded() {
+    let mut node = member(0);
+    for sender in 10..(10 + 2 * argent_qsm::MAX_STREAMS_PER_REGION as u32) {
+        let mut d = DataBuilder::new(R.0, sender, 2, 256);
+        d.push(b"x");
+        node.handle_datagram(Instant::ZERO, NodeId(sender), d.finish());
+    }
+    assert_eq!(node.stats().ignored, argent_qsm::MAX_STREAMS_PER_REGION as u64);
+    exercise(&mut node, Instant::ZERO);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), from in 0u32..8) {
+        let mut node = member(1);
+        node.handle_datagram(Instant::ZERO, NodeId(from), Bytes::from(bytes));
+        exercise(&mut node, Instant::ZERO);
+    }
+
+    #[test]
+    fn mutated_frames_never_panic(
+        which in 0usize..9,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        from in 0u32..8,
+        me in 0u32..6,
+    ) {
+        let mut frame = valid_frames()[which].clone();
+        for (at, byte) in edits {
+            let i = at.index(frame.len());
+            frame[i] = byte;
+        }
+        let mut node = member(me);
+        node.publish(Instant::ZERO, R, b"mine").expect("room");
+        node.handle_datagram(Instant::ZERO, NodeId(from), Bytes::from(frame));
+        exercise(&mut node, Instant::ZERO);
+        while let Some(ev) = node.poll_event() {
+            if let Event::Deliver(d) = ev {
+                prop_assert!(d.message.len() <= 1400);
+            }
+        }
+    }
+}
