@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
     /// Number of seeds to run, starting at --seed.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// First seed.
     #[arg(long, default_value_t = 1)]
@@ -48,11 +48,15 @@ struct Args {
     /// Members per token-ring partition.
     #[arg(long, default_value_t = 5)]
     partition_size: usize,
+    /// Retransmissions of a token pass before leaving it to the leader's regeneration
+    /// (0: no hop-by-hop recovery, for experiments).
+    #[arg(long, default_value_t = 12)]
+    token_pass_attempts: u32,
     /// Send buffer per sender, bytes.
     #[arg(long, default_value_t = 4 << 20)]
     send_buffer: usize,
     /// Virtual seconds after faults stop within which everything must be delivered.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
     liveness_secs: f64,
     /// Worker threads running seeds (default: all cores).
     #[arg(long)]
@@ -116,13 +120,23 @@ impl Summary {
     }
 }
 
+fn positive_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a number of seconds in (0, 86400]"))
+    }
+}
+
 fn scenario(a: &Args) -> Scenario {
     let mut sc = Scenario::new(a.nodes, a.senders, a.messages, a.size, a.loss);
     sc.faults = a.faults;
     sc.qsm.datagram_size = a.datagram_size;
     sc.qsm.partition_size = a.partition_size;
     sc.qsm.send_buffer_bytes = a.send_buffer;
-    sc.liveness = Duration::from_secs_f64(a.liveness_secs.max(0.0));
+    sc.qsm.token_pass_attempts = a.token_pass_attempts;
+    sc.liveness = Duration::from_secs_f64(a.liveness_secs);
     sc
 }
 
@@ -169,7 +183,7 @@ fn main() -> ExitCode {
                 if i >= args.seeds {
                     break;
                 }
-                let o = run(&sc, args.seed + i);
+                let o = run(&sc, args.seed.wrapping_add(i));
                 if o.violations > 0 {
                     eprintln!("seed {}: {} violation(s)", o.seed, o.violations);
                     for d in &o.details {
