@@ -38,7 +38,8 @@
 //! let t = node.poll_transmit(Instant::ZERO).expect("the datagram is ready");
 //! assert_eq!(t.dest, argent_qsm::Destination::Region(region));
 //! let Some(Event::Deliver(own)) = node.poll_event() else { panic!("own delivery") };
-//! assert_eq!(&own.message[..], b"hello"); // a zero-copy slice of the datagram
+//! let first = own.messages().next().expect("one message");
+//! assert_eq!(first, b"hello"); // read in place in the datagram
 //! assert!(node.poll_timeout().is_some()); // the heartbeat, or the next token round
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

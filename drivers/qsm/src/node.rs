@@ -13,23 +13,39 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use thiserror::Error;
 
-/// A message delivered to the application: a borrowed slice of the received datagram.
+/// Messages delivered to the application, a datagram at a time: the received datagram
+/// itself, whose messages are read in place (zero-copy) with [`Delivery::messages`].
 #[derive(Clone, Debug)]
 pub struct Delivery {
     /// Region it arrived in.
     pub region: RegionId,
     /// Original sender.
     pub sender: NodeId,
-    /// Sequence number of the datagram that carried it.
+    /// Sequence number of the datagram.
     pub seq: u64,
-    /// The message; shares the datagram's buffer.
-    pub message: Bytes,
+    /// Number of messages in it.
+    pub count: u16,
+    /// The whole datagram, as received (header included).
+    pub datagram: Bytes,
+}
+
+impl Delivery {
+    /// The messages, in the order the sender wrote them.
+    pub fn messages(&self) -> argent_wire::Messages<'_> {
+        argent_wire::messages_of(&self.datagram)
+    }
+
+    /// The messages as reference-counted slices of the datagram (no copy), e.g. to keep
+    /// one beyond the delivery.
+    pub fn message_bytes(&self) -> impl Iterator<Item = Bytes> + '_ {
+        self.messages().map(|m| self.datagram.slice_ref(m))
+    }
 }
 
 /// What the protocol hands to the application.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A message, in per-sender order, exactly once.
+    /// The messages of one datagram, in per-sender order, each exactly once.
     Deliver(Delivery),
     /// A region's send buffer has room again after `WouldBlock`.
     Writable(RegionId),
@@ -139,17 +155,12 @@ impl Io {
         self.out.push_back(Transmit { dest: Destination::Node(to), payload: Bytes::from(payload) });
     }
 
-    /// Hand every message of a data datagram to the application.
+    /// Hand a data datagram's messages to the application.
     pub(crate) fn deliver(&mut self, region: RegionId, sender: NodeId, seq: u64, datagram: &Bytes) {
-        let Ok((_, Frame::Data(frame))) = argent_wire::decode(datagram) else {
-            // Only datagrams that decoded are stored; a failure here is a bug.
-            unreachable!("stored datagram no longer decodes");
-        };
-        for msg in frame.messages() {
-            self.stats.delivered_messages += 1;
-            let message = datagram.slice_ref(msg);
-            self.events.push_back(Event::Deliver(Delivery { region, sender, seq, message }));
-        }
+        let count = argent_wire::message_count(datagram);
+        self.stats.delivered_messages += u64::from(count);
+        let datagram = datagram.clone();
+        self.events.push_back(Event::Deliver(Delivery { region, sender, seq, count, datagram }));
     }
 }
 

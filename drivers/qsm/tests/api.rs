@@ -62,7 +62,9 @@ impl Net {
                 }
                 while let Some(ev) = self.nodes[i].poll_event() {
                     match ev {
-                        Event::Deliver(d) => self.delivered[i].push((d.sender, d.message)),
+                        Event::Deliver(d) => {
+                            self.delivered[i].extend(d.message_bytes().map(|m| (d.sender, m)))
+                        }
                         Event::Writable(_) => self.writable[i] += 1,
                     }
                 }

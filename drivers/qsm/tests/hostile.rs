@@ -145,7 +145,9 @@ proptest! {
         exercise(&mut node, Instant::ZERO);
         while let Some(ev) = node.poll_event() {
             if let Event::Deliver(d) = ev {
-                prop_assert!(d.message.len() <= 1400);
+                for m in d.messages() {
+                    prop_assert!(m.len() <= 1400);
+                }
             }
         }
     }

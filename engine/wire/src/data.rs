@@ -55,6 +55,19 @@ impl<'a> DataFrame<'a> {
     }
 }
 
+/// The messages of a data datagram that was already decoded successfully (for example one
+/// kept after [`crate::decode`]), without validating it again. On a datagram that is not a
+/// valid data frame it yields fewer messages; it never panics.
+pub fn messages_of(datagram: &[u8]) -> Messages<'_> {
+    let count = message_count(datagram);
+    Messages { r: Reader::new(datagram.get(DATA_PREFIX_LEN..).unwrap_or(&[])), left: count }
+}
+
+/// The message count of a data datagram (0 if it is too short to be one).
+pub fn message_count(datagram: &[u8]) -> u16 {
+    datagram.get(DATA_PREFIX_LEN - 2..DATA_PREFIX_LEN).map_or(0, |c| u16::from_le_bytes([c[0], c[1]]))
+}
+
 /// Iterator over the messages of a [`DataFrame`].
 #[derive(Debug)]
 pub struct Messages<'a> {

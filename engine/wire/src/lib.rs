@@ -20,7 +20,7 @@ mod data;
 mod error;
 mod token;
 
-pub use data::{DataBuilder, DataFrame, Messages};
+pub use data::{message_count, messages_of, DataBuilder, DataFrame, Messages};
 pub use error::DecodeError;
 pub use token::{
     Token, TokenEntries, TokenEntry, TokenEntryRef, TokenFrame, TokenRanges, TOKEN_ENTRY_MAX_LEN,

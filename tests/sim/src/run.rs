@@ -467,15 +467,17 @@ impl<'a> Sim<'a> {
                 progressed = true;
                 match ev {
                     Event::Deliver(d) => {
-                        let nth = self.nodes[n as usize].delivered;
-                        self.nodes[n as usize].delivered += 1;
-                        match self.sc.sabotage {
-                            Sabotage::DropDelivery { node, nth: k } if node == n && k == nth => {}
-                            Sabotage::DuplicateDelivery { node, nth: k } if node == n && k == nth => {
-                                self.check_delivery(n, d.sender, &d.message);
-                                self.check_delivery(n, d.sender, &d.message);
+                        for msg in d.messages() {
+                            let nth = self.nodes[n as usize].delivered;
+                            self.nodes[n as usize].delivered += 1;
+                            match self.sc.sabotage {
+                                Sabotage::DropDelivery { node, nth: k } if node == n && k == nth => {}
+                                Sabotage::DuplicateDelivery { node, nth: k } if node == n && k == nth => {
+                                    self.check_delivery(n, d.sender, msg);
+                                    self.check_delivery(n, d.sender, msg);
+                                }
+                                _ => self.check_delivery(n, d.sender, msg),
                             }
-                            _ => self.check_delivery(n, d.sender, &d.message),
                         }
                     }
                     Event::Writable(_) => {
