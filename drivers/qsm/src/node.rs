@@ -337,22 +337,26 @@ impl QsmNode {
 
     /// Publish a copy of `msg` to a region.
     pub fn publish(&mut self, now: Instant, region: RegionId, msg: &[u8]) -> Result<(), PublishError> {
-        let mut claim = self.claim(now, region, msg.len())?;
-        claim.copy_from_slice(msg);
-        claim.commit();
+        let feed = self.prepare(now, region, msg.len())?;
+        feed.push(msg);
         Ok(())
     }
 
-    /// Reserve `len` bytes in the region's outgoing datagram, to be written in place and
-    /// committed; dropping the claim without committing withdraws it.
-    pub fn claim(&mut self, now: Instant, region: RegionId, len: usize) -> Result<Claim<'_>, PublishError> {
+    /// Make room for a message of `len` bytes in the region's open datagram.
+    fn prepare(&mut self, now: Instant, region: RegionId, len: usize) -> Result<&mut SendFeed, PublishError> {
         let me = self.me;
         let cfg = &self.cfg;
         let r = self.regions.get_mut(&region).ok_or(PublishError::UnknownRegion(region))?;
         let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, cfg, now));
         let sealed = feed.prepare(cfg, len)?;
         r.publish_sealed(me, sealed, &mut self.io);
-        let feed = r.send.as_mut().expect("created above");
+        Ok(r.send.as_mut().expect("created above"))
+    }
+
+    /// Reserve `len` bytes in the region's outgoing datagram, to be written in place and
+    /// committed; dropping the claim without committing withdraws it.
+    pub fn claim(&mut self, now: Instant, region: RegionId, len: usize) -> Result<Claim<'_>, PublishError> {
+        let feed = self.prepare(now, region, len)?;
         feed.claim(len);
         Ok(Claim { feed, len, committed: false })
     }
@@ -416,12 +420,13 @@ impl QsmNode {
                 // Only the leader of the installed view acknowledges rounds.
                 let from_leader = from == region.layout.leader() && a.view == region.layout.view.0;
                 if NodeId(a.sender) == me && from_leader {
-                    region.on_ack(cx.cfg, &a, io);
+                    region.on_ack(now, cx.cfg, &a, io);
                 } else {
                     io.stats.ignored += 1;
                 }
             }
             Frame::Pull(p) => region.on_pull(&cx, from, NodeId(p.sender), p.ranges, io),
+            Frame::Alive => {} // presence, for the runtime's failure detection
             Frame::Nak(n) => {
                 let member = region.layout.position(from).is_some();
                 match (NodeId(n.sender) == me && member, region.send.as_mut()) {

@@ -207,7 +207,7 @@ struct RateMeter {
 
 impl RateMeter {
     /// Samples shorter than this are merged into the next one.
-    const MIN_SAMPLE_NANOS: u64 = 200_000;
+    const MIN_SAMPLE_NANOS: u64 = 10_000_000;
 
     fn new(now: Instant) -> Self {
         RateMeter { bytes: 0, since: now, smoothed: 0.0 }

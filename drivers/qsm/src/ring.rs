@@ -20,8 +20,9 @@ const MIN_PASS_RTO: Duration = Duration::from_micros(100);
 /// Rounds whose start time the leader remembers (a regenerated round's predecessor may
 /// still come back).
 const ROUNDS_TIMED: usize = 8;
-/// Regeneration timeout doubles per consecutive regeneration, up to this many times.
-const MAX_REGEN_BACKOFF: u32 = 6;
+/// Regeneration timeout doubles per consecutive regeneration, up to this many times (a ring
+/// waiting for a member that has not started yet must not back off for seconds).
+const MAX_REGEN_BACKOFF: u32 = 3;
 
 /// A token handed to the next member, kept until it acknowledges the pass.
 #[derive(Debug)]
@@ -341,7 +342,7 @@ impl Region {
             };
             if e.sender == me.0 {
                 if let Some(feed) = self.send.as_mut() {
-                    if feed.on_ack(cfg, ack.stable, ack.rate_min) {
+                    if feed.on_ack(now, cfg, ack.stable, ack.rate_min) {
                         io.events.push_back(Event::Writable(self.id));
                     }
                 }
@@ -351,9 +352,9 @@ impl Region {
         }
     }
 
-    pub(crate) fn on_ack(&mut self, cfg: &Config, ack: &Ack, io: &mut Io) {
+    pub(crate) fn on_ack(&mut self, now: Instant, cfg: &Config, ack: &Ack, io: &mut Io) {
         if let Some(feed) = self.send.as_mut() {
-            if feed.on_ack(cfg, ack.stable, ack.rate_min) {
+            if feed.on_ack(now, cfg, ack.stable, ack.rate_min) {
                 io.events.push_back(Event::Writable(self.id));
             }
         }

@@ -42,6 +42,9 @@ pub(crate) struct SendFeed {
     pub(crate) blocked: bool,
     /// Most bytes ever buffered (for the simulator's bound checker).
     pub(crate) max_buffered: u64,
+    /// Bytes of data (and retransmissions) sent, to measure our own rate between acks.
+    sent_bytes: u64,
+    rate_sample: (Instant, u64),
 }
 
 impl SendFeed {
@@ -59,6 +62,8 @@ impl SendFeed {
             last_send: now,
             blocked: false,
             max_buffered: 0,
+            sent_bytes: 0,
+            rate_sample: (now, 0),
         }
     }
 
@@ -113,6 +118,14 @@ impl SendFeed {
         open.tail_mut(len)
     }
 
+    /// Append a copy of `msg` to the open datagram, after a successful [`SendFeed::prepare`].
+    pub(crate) fn push(&mut self, msg: &[u8]) {
+        self.account((MESSAGE_OVERHEAD + msg.len()) as u64);
+        let open = self.open.as_mut().expect("prepare() opened a datagram with room");
+        let pushed = open.push(msg);
+        assert!(pushed, "prepare() checked that the message fits");
+    }
+
     /// The bytes of the current claim.
     pub(crate) fn claimed(&self, len: usize) -> &[u8] {
         self.open.as_ref().map_or(&[], |o| o.tail(len))
@@ -162,6 +175,7 @@ impl SendFeed {
             if let Some(seq) = self.retransmit.pop_first() {
                 let datagram = &self.unacked[(seq - self.stable - 1) as usize];
                 self.pacer.consume(datagram.len() as u64);
+                self.sent_bytes += datagram.len() as u64;
                 self.last_send = now;
                 let copy = argent_wire::encode_data_copy(
                     FrameKind::Retransmit,
@@ -175,6 +189,7 @@ impl SendFeed {
             let datagram = self.unacked[(self.sent_upto - self.stable) as usize].clone();
             self.sent_upto += 1;
             self.pacer.consume(datagram.len() as u64);
+            self.sent_bytes += datagram.len() as u64;
             self.last_send = now;
             return (Some(Outgoing::Data(datagram)), sealed);
         }
@@ -198,7 +213,7 @@ impl SendFeed {
 
     /// The region acknowledged everything up to `stable`; free it and adapt the rate.
     /// Returns true if the application should be told it may publish again.
-    pub(crate) fn on_ack(&mut self, cfg: &Config, stable: u64, rate_min_kib: u32) -> bool {
+    pub(crate) fn on_ack(&mut self, now: Instant, cfg: &Config, stable: u64, rate_min_kib: u32) -> bool {
         let stable = stable.min(self.sent_upto);
         while self.stable < stable {
             let Some(d) = self.unacked.pop_front() else { break };
@@ -208,10 +223,7 @@ impl SendFeed {
         while self.retransmit.first().is_some_and(|s| *s <= self.stable) {
             self.retransmit.pop_first();
         }
-        if rate_min_kib > 0 {
-            let target = (f64::from(rate_min_kib) * 1024.0 * 1.1) as u64;
-            self.pacer.rate = target.clamp(cfg.min_rate, cfg.max_rate) as f64;
-        }
+        self.adapt_rate(now, cfg, rate_min_kib);
         let room = self.buffered + cfg.datagram_size as u64 <= cfg.send_buffer_bytes as u64
             && (self.unacked.len() as u64) < cfg.window_datagrams;
         if self.blocked && room {
@@ -219,6 +231,23 @@ impl SendFeed {
             return true;
         }
         false
+    }
+
+    /// Rate-based flow control, paced by the slowest receiver. When every receiver keeps
+    /// up with what we actually sent since the last acknowledgement, probe upward by 25%;
+    /// otherwise pace at 1.1 × the slowest receive rate (QSM's rule). No report (rate 0)
+    /// leaves the rate as it is.
+    fn adapt_rate(&mut self, now: Instant, cfg: &Config, rate_min_kib: u32) {
+        let (at, bytes) = self.rate_sample;
+        let dt = now.saturating_duration_since(at).as_secs_f64();
+        if rate_min_kib == 0 || dt < 0.000_5 {
+            return;
+        }
+        let own = (self.sent_bytes - bytes) as f64 / dt;
+        self.rate_sample = (now, self.sent_bytes);
+        let slowest = f64::from(rate_min_kib) * 1024.0;
+        let target = if slowest >= 0.9 * own { own.max(slowest) * 1.25 } else { slowest * 1.1 };
+        self.pacer.rate = target.clamp(cfg.min_rate as f64, cfg.max_rate as f64);
     }
 
     /// A partition lacks these: re-multicast them ahead of new data. At most one window

@@ -13,6 +13,7 @@
 //! tokenack view u64 | round u64 | hop u32
 //! ack      view u64 | round u64 | sender u32 | stable u64 | max_seen u64 | rate min/avg/max u32
 //! pull,nak sender u32 | count u16 | count × (start u64 | len u32)
+//! alive    (header only)
 //! ```
 
 mod codec;
@@ -68,6 +69,8 @@ pub enum FrameKind {
     Pull = 8,
     /// A partition asking the sender for what none of its members holds.
     Nak = 9,
+    /// "I am alive": a member's periodic presence (for failure detection), header only.
+    Alive = 10,
 }
 
 impl FrameKind {
@@ -82,6 +85,7 @@ impl FrameKind {
             7 => FrameKind::Ack,
             8 => FrameKind::Pull,
             9 => FrameKind::Nak,
+            10 => FrameKind::Alive,
             _ => return None,
         })
     }
@@ -232,6 +236,8 @@ pub enum Frame<'a> {
     Pull(RangeRequest<'a>),
     /// NAK to the sender.
     Nak(RangeRequest<'a>),
+    /// A member's presence.
+    Alive,
 }
 
 /// Decode one datagram. Borrows from `buf`; never panics.
@@ -266,6 +272,7 @@ pub fn decode(buf: &[u8]) -> Result<(Header, Frame<'_>), DecodeError> {
         FrameKind::Ack => Frame::Ack(decode_ack(&mut r)?),
         FrameKind::Pull => Frame::Pull(decode_request(&mut r, "pull")?),
         FrameKind::Nak => Frame::Nak(decode_request(&mut r, "nak")?),
+        FrameKind::Alive => Frame::Alive,
     };
     r.finish(frame_name(kind))?;
     Ok((header, frame))
@@ -282,6 +289,7 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Ack => "ack",
         FrameKind::Pull => "pull",
         FrameKind::Nak => "nak",
+        FrameKind::Alive => "alive",
     }
 }
 
@@ -329,6 +337,13 @@ pub fn encode_heartbeat(region: u32, from: u32, hb: &Heartbeat) -> Vec<u8> {
     Header { kind: FrameKind::Heartbeat, region, from }.write(&mut w);
     w.u32(hb.sender);
     w.u64(hb.highest);
+    out
+}
+
+/// Encode an "alive" datagram: `from` is present in `region`.
+pub fn encode_alive(region: u32, from: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN);
+    Header { kind: FrameKind::Alive, region, from }.write(&mut Writer::new(&mut out));
     out
 }
 

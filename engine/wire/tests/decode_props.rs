@@ -5,8 +5,8 @@
 //! byte-for-byte the input.
 
 use argent_wire::{
-    decode, encode_ack, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack, Ack,
-    DataBuilder, Frame, FrameKind, Heartbeat, SeqRange, Token, TokenAck, TokenEntry, DATA_PREFIX_LEN,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack,
+    Ack, DataBuilder, Frame, FrameKind, Heartbeat, SeqRange, Token, TokenAck, TokenEntry, DATA_PREFIX_LEN,
     HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD, VERSION,
 };
 use proptest::prelude::*;
@@ -29,6 +29,10 @@ fn walk(buf: &[u8]) {
             let payload: usize = msgs.iter().map(|m| MESSAGE_OVERHEAD + m.len()).sum();
             assert_eq!(HEADER_LEN + d.body().len(), DATA_PREFIX_LEN + payload);
             assert_eq!(encode_data_copy(h.kind, h.region, h.from, d.body()), buf);
+        }
+        Frame::Alive => {
+            assert_eq!(h.kind, FrameKind::Alive);
+            assert_eq!(encode_alive(h.region, h.from), buf);
         }
         Frame::Heartbeat(hb) => {
             assert_eq!(h.kind, FrameKind::Heartbeat);

@@ -1,10 +1,10 @@
 //! Encode every frame kind and decode it back; typed errors for malformed datagrams.
 
 use argent_wire::{
-    decode, encode_ack, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack, Ack,
-    DataBuilder, DecodeError, Frame, FrameKind, Header, Heartbeat, SeqRange, Token, TokenAck, TokenEntry,
-    DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
-    VERSION,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack,
+    Ack, DataBuilder, DecodeError, Frame, FrameKind, Header, Heartbeat, SeqRange, Token, TokenAck,
+    TokenEntry, DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES,
+    MESSAGE_OVERHEAD, VERSION,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -140,6 +140,7 @@ fn valid_datagrams() -> Vec<(FrameKind, Vec<u8>)> {
         (FrameKind::Ack, encode_ack(1, 2, &sample_ack())),
         (FrameKind::Pull, encode_request(1, 2, false, 3, &ranges)),
         (FrameKind::Nak, encode_request(1, 2, true, 3, &ranges)),
+        (FrameKind::Alive, encode_alive(1, 2)),
     ]
 }
 
@@ -149,6 +150,7 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Retransmit => "retransmit",
         FrameKind::Forward => "forward",
         FrameKind::Heartbeat => "heartbeat",
+        FrameKind::Alive => "alive",
         FrameKind::Token => "token",
         FrameKind::TokenAck => "token ack",
         FrameKind::Ack => "ack",
@@ -658,7 +660,7 @@ fn unsupported_version() {
 
 #[test]
 fn unknown_kind() {
-    for k in [0, 10, 11, 0x80, 0xFF] {
+    for k in [0, 11, 12, 0x80, 0xFF] {
         for (_, mut buf) in valid_datagrams() {
             buf[3] = k;
             assert_eq!(decode(&buf), Err(DecodeError::UnknownKind(k)));
@@ -670,7 +672,7 @@ fn unknown_kind() {
 #[test]
 fn every_kind_is_covered() {
     let kinds: Vec<u8> = valid_datagrams().iter().map(|(k, _)| *k as u8).collect();
-    assert_eq!(kinds, (1..=9).collect::<Vec<u8>>());
+    assert_eq!(kinds, (1..=10).collect::<Vec<u8>>());
     for (kind, buf) in valid_datagrams() {
         let (h, f) = decode(&buf).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(h.kind, kind);
@@ -682,6 +684,7 @@ fn every_kind_is_covered() {
             Frame::Ack(_) => kind == FrameKind::Ack,
             Frame::Pull(_) => kind == FrameKind::Pull,
             Frame::Nak(_) => kind == FrameKind::Nak,
+            Frame::Alive => kind == FrameKind::Alive,
         };
         assert!(matches, "{kind:?} decoded as {f:?}");
     }

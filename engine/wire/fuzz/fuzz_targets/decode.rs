@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use argent_wire::{
+use argent_wire::{encode_alive, 
     decode, encode_ack, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack, Frame,
     FrameKind, SeqRange, DATA_PREFIX_LEN, HEADER_LEN, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
 };

@@ -1,0 +1,404 @@
+//! `argent bench`: a verified throughput run of a local cluster on loopback, with the raw
+//! UDP multicast limit measured in the same run (same datagram size, batching, transport).
+
+use super::Transport;
+use anyhow::{bail, Context};
+use argent::config::{ClusterConfig, GroupEntry, MemberEntry, ProtocolEntry};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Message size, bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Subscriber processes.
+    #[arg(long, default_value_t = 3)]
+    subscribers: u32,
+    /// Publisher processes.
+    #[arg(long, default_value_t = 1)]
+    publishers: u32,
+    /// Groups (each its own region and multicast address; every process joins all).
+    #[arg(long, default_value_t = 1)]
+    groups: u32,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Transport backend.
+    #[arg(long, default_value = "auto")]
+    transport: Transport,
+    /// Datagram size argent aggregates messages into, and the raw baseline sends.
+    #[arg(long, default_value_t = 65_000)]
+    datagram_size: usize,
+    /// Socket buffers, bytes.
+    #[arg(long, default_value_t = 32 << 20)]
+    socket_buffer: usize,
+    /// Send buffer per publisher, bytes.
+    #[arg(long, default_value_t = 32 << 20)]
+    send_buffer: usize,
+    /// Initial sending rate, bytes/s (flow control adapts it to the slowest receiver).
+    #[arg(long, default_value_t = 256 << 20)]
+    initial_rate: u64,
+    /// Lowest sending rate flow control may choose, bytes/s (raise it to pace less).
+    #[arg(long, default_value_t = 1 << 20)]
+    min_rate: u64,
+    /// Skip the raw UDP baseline.
+    #[arg(long)]
+    no_raw: bool,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize, Default)]
+struct Report {
+    delivered_ok: bool,
+    msgs_per_sec: f64,
+    mb_per_sec: f64,
+    raw_udp_mb_per_sec: f64,
+    ratio_to_raw: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    transport: String,
+    size: usize,
+    datagram_size: usize,
+    subscribers: u32,
+    publishers: u32,
+    groups: u32,
+    published: u64,
+    per_subscriber: Vec<Value>,
+    per_publisher: Vec<Value>,
+    raw: Vec<Value>,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    if a.size < super::msg::MIN_SIZE {
+        bail!(
+            "--size {} is too small: verifiable messages need at least {} bytes",
+            a.size,
+            super::msg::MIN_SIZE
+        );
+    }
+    if a.subscribers == 0 || a.publishers == 0 || a.groups == 0 {
+        bail!("--subscribers, --publishers and --groups must be at least 1");
+    }
+    if a.groups > 1 {
+        bail!("--groups {} is not supported yet: one group per run until groups map to regions (membership service)", a.groups);
+    }
+    if !(a.duration > 0.0 && a.duration <= 3600.0) {
+        bail!("--duration {} must be in (0, 3600] seconds", a.duration);
+    }
+    let dir = tempdir()?;
+    let base = base_port();
+    let cluster = cluster(&a, base);
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
+    let bar = progress(&a);
+    let mut report = Report {
+        transport: a.transport.as_str().into(),
+        size: a.size,
+        datagram_size: a.datagram_size,
+        subscribers: a.subscribers,
+        publishers: a.publishers,
+        groups: a.groups,
+        ..Report::default()
+    };
+    if !a.no_raw {
+        bar.set_message("raw UDP multicast");
+        report.raw = raw_baseline(&a, &cluster.groups[0])?;
+        report.raw_udp_mb_per_sec =
+            report.raw.iter().map(|r| num(r, "mb_per_sec")).fold(f64::INFINITY, f64::min).max(0.0);
+    }
+    bar.set_message("argent");
+    let (subs, pubs) = argent_run(&a, &file)?;
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&dir);
+    summarise(&mut report, subs, pubs);
+    print_table(&report);
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(if report.delivered_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("argent-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A base port unlikely to collide with another run on the same host.
+fn base_port() -> u16 {
+    let seed = std::process::id() as u64 ^ super::msg::now_ns();
+    20_000 + ((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 30_000) as u16 / 64 * 64
+}
+
+/// Members: subscribers first (the first leads the ring), then publishers.
+fn cluster(a: &BenchArgs, base: u16) -> ClusterConfig {
+    let n = a.subscribers + a.publishers;
+    let members: Vec<MemberEntry> = (0..n)
+        .map(|id| MemberEntry {
+            id,
+            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
+            shards: 1,
+        })
+        .collect();
+    let octet = (base / 64 % 200) as u8;
+    let groups = (0..a.groups)
+        .map(|g| GroupEntry {
+            name: format!("g{g}"),
+            id: g + 1,
+            address: SocketAddrV4::new(
+                Ipv4Addr::new(239, 255, octet, (g % 250) as u8 + 1),
+                base + 40 + g as u16,
+            ),
+            members: (0..n).collect(),
+        })
+        .collect();
+    ClusterConfig {
+        interface: Ipv4Addr::LOCALHOST,
+        transport: a.transport.as_str().into(),
+        members,
+        groups,
+        protocol: ProtocolEntry {
+            datagram_size: Some(a.datagram_size),
+            socket_buffer: Some(a.socket_buffer),
+            send_buffer_bytes: Some(a.send_buffer),
+            initial_rate: Some(a.initial_rate.max(a.min_rate)),
+            min_rate: Some(a.min_rate),
+            ..ProtocolEntry::default()
+        },
+        node: None,
+    }
+}
+
+fn progress(a: &BenchArgs) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let raw = if a.no_raw { 0.0 } else { a.duration.min(3.0) };
+    bar.set_message(format!("about {:.0} s", raw + a.duration + 2.0));
+    bar
+}
+
+fn me() -> anyhow::Result<std::path::PathBuf> {
+    std::env::current_exe().context("finding the argent executable")
+}
+
+/// A child whose stdout lines arrive on a channel.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    what: String,
+}
+
+fn spawn(args: &[String], what: String) -> anyhow::Result<Proc> {
+    let mut child = Command::new(me()?)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {what}"))?;
+    let out = child.stdout.take().context("child stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Proc { child, lines: rx, what })
+}
+
+impl Proc {
+    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(l) if l == "ready" => Ok(()),
+            Ok(l) => bail!("{} said {l:?} instead of ready", self.what),
+            Err(_) => bail!("{} did not get ready within {timeout:?}", self.what),
+        }
+    }
+
+    /// The last JSON line, once the process exits (or is stopped at the deadline).
+    fn finish(mut self, deadline: Instant) -> anyhow::Result<Value> {
+        let mut last = None;
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(l) => last = Some(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    bail!("{} did not finish in time (killed)", self.what);
+                }
+                Err(_) => {}
+            }
+        }
+        let _ = self.child.wait();
+        let line = last.with_context(|| format!("{} printed no summary", self.what))?;
+        serde_json::from_str(&line).with_context(|| format!("{} printed {line:?}", self.what))
+    }
+}
+
+fn raw_baseline(a: &BenchArgs, group: &GroupEntry) -> anyhow::Result<Vec<Value>> {
+    let secs = a.duration.min(3.0);
+    let common = |mode: &str| -> Vec<String> {
+        vec![
+            "raw".into(),
+            mode.into(),
+            "--group".into(),
+            group.address.to_string(),
+            "--size".into(),
+            a.datagram_size.to_string(),
+            "--secs".into(),
+            secs.to_string(),
+            "--socket-buffer".into(),
+            a.socket_buffer.to_string(),
+            "--transport".into(),
+            a.transport.as_str().into(),
+        ]
+    };
+    let receivers: Vec<Proc> = (0..a.subscribers)
+        .map(|i| spawn(&common("recv"), format!("raw receiver {i}")))
+        .collect::<anyhow::Result<_>>()?;
+    for r in &receivers {
+        r.wait_ready(Duration::from_secs(10))?;
+    }
+    let sender = spawn(&common("send"), "raw sender".into())?;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs + 30.0);
+    sender.finish(deadline)?;
+    receivers.into_iter().map(|r| r.finish(deadline)).collect()
+}
+
+fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
+    let config = file.display().to_string();
+    let node_args = |id: u32, role: &str, group: &str| -> Vec<String> {
+        vec![
+            role.into(),
+            "--config".into(),
+            config.clone(),
+            "--id".into(),
+            id.to_string(),
+            "--group".into(),
+            group.into(),
+            "--transport".into(),
+            a.transport.as_str().into(),
+        ]
+    };
+    let group = "g0";
+    let subs: Vec<Proc> = (0..a.subscribers)
+        .map(|i| {
+            let mut args = node_args(i, "sub", group);
+            args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
+            args.extend(["--idle-timeout".into(), "15".into()]);
+            spawn(&args, format!("subscriber {i}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for s in &subs {
+        s.wait_ready(Duration::from_secs(10))?;
+    }
+    let pubs: Vec<Proc> = (0..a.publishers)
+        .map(|p| {
+            let id = a.subscribers + p;
+            let mut args = node_args(id, "pub", group);
+            args.extend(["--size".into(), a.size.to_string(), "--duration".into(), a.duration.to_string()]);
+            spawn(&args, format!("publisher {p}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let deadline = Instant::now() + Duration::from_secs_f64(a.duration + 60.0);
+    let pubs: Vec<Value> = pubs.into_iter().map(|p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    let subs: Vec<Value> = subs.into_iter().map(|s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    Ok((subs, pubs))
+}
+
+fn num(v: &Value, k: &str) -> f64 {
+    v.get(k).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
+    r.published = pubs.iter().map(|p| num(p, "published") as u64).sum();
+    let all_acked = pubs.iter().all(|p| p.get("acknowledged").and_then(Value::as_bool) == Some(true));
+    let all_verified = subs.iter().all(|s| {
+        s.get("verified").and_then(Value::as_bool) == Some(true) && num(s, "received") as u64 == r.published
+    });
+    r.delivered_ok = all_acked && all_verified && !subs.is_empty();
+    r.msgs_per_sec = subs.iter().map(|s| num(s, "msgs_per_sec")).fold(f64::INFINITY, f64::min);
+    r.mb_per_sec = subs.iter().map(|s| num(s, "mb_per_sec")).fold(f64::INFINITY, f64::min);
+    if !r.msgs_per_sec.is_finite() {
+        r.msgs_per_sec = 0.0;
+        r.mb_per_sec = 0.0;
+    }
+    let worst = |k: &str| subs.iter().map(|s| num(s, k) as u64).max().unwrap_or(0);
+    r.p50_us = worst("p50_us");
+    r.p99_us = worst("p99_us");
+    r.p999_us = worst("p999_us");
+    if let Some(t) = subs.first().and_then(|s| s.get("transport")).and_then(Value::as_str) {
+        r.transport = t.into();
+    }
+    r.ratio_to_raw = if r.raw_udp_mb_per_sec > 0.0 { r.mb_per_sec / r.raw_udp_mb_per_sec } else { 0.0 };
+    r.per_subscriber = subs;
+    r.per_publisher = pubs;
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "argent bench: {} B messages, {} publisher(s) -> {} subscriber(s), {} group(s), {} transport, {} B datagrams",
+        r.size, r.publishers, r.subscribers, r.groups, r.transport, r.datagram_size
+    );
+    println!(
+        "{:<14} {:>12} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  verified",
+        "process", "msgs/s", "MB/s", "p50 µs", "p99 µs", "p999 µs", "repairs", "retx", "CPU s"
+    );
+    for s in &r.per_subscriber {
+        println!(
+            "{:<14} {:>12.0} {:>10.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.2}  {}",
+            format!("sub {}", num(s, "node")),
+            num(s, "msgs_per_sec"),
+            num(s, "mb_per_sec"),
+            num(s, "p50_us"),
+            num(s, "p99_us"),
+            num(s, "p999_us"),
+            num(s, "peer_repairs"),
+            "-",
+            num(s, "cpu_secs"),
+            s.get("verified").and_then(Value::as_bool).unwrap_or(false)
+        );
+    }
+    for p in &r.per_publisher {
+        println!(
+            "{:<14} {:>12.0} {:>10.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.2}  acknowledged: {}",
+            format!("pub {}", num(p, "node")),
+            num(p, "msgs_per_sec"),
+            num(p, "msgs_per_sec") * r.size as f64 / 1e6,
+            "-",
+            "-",
+            "-",
+            num(p, "peer_repairs"),
+            num(p, "sender_retransmissions"),
+            num(p, "cpu_secs"),
+            p.get("acknowledged").and_then(Value::as_bool).unwrap_or(false)
+        );
+    }
+    for x in &r.raw {
+        println!(
+            "{:<14} {:>12} {:>10.1} {:>62.2}",
+            "raw UDP recv",
+            "-",
+            num(x, "mb_per_sec"),
+            num(x, "cpu_secs")
+        );
+    }
+    println!(
+        "delivered (min over subscribers): {:.0} msgs/s, {:.1} MB/s; raw UDP multicast: {:.1} MB/s; ratio {:.2}; verified: {}",
+        r.msgs_per_sec, r.mb_per_sec, r.raw_udp_mb_per_sec, r.ratio_to_raw, r.delivered_ok
+    );
+}

@@ -1,0 +1,7 @@
+//! The `argent` command.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

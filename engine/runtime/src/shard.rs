@@ -1,0 +1,359 @@
+//! One shard: a pinned thread owning some regions, their sockets and protocol state, running
+//! the duty cycle — drain commands and publish rings, fire timers, flush a send batch,
+//! hand deliveries to subscribers, then wait for a receive batch until the next deadline.
+
+use crate::signal::Signal;
+use crate::{pubring, NodeStats, RegionSpec, RuntimeConfig, RuntimeError};
+use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
+use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
+use argent_transport::{Outgoing, Received, Transport};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Deliveries held back for a full subscriber ring before the shard stops receiving.
+const MAX_HELD_DELIVERIES: usize = 4096;
+/// Longest wait in the transport, so commands and statistics are looked at regularly.
+const MAX_WAIT: Duration = Duration::from_millis(20);
+/// How often shared statistics are refreshed and silences checked.
+const HOUSEKEEPING: Duration = Duration::from_millis(20);
+/// How often a member multicasts its presence to each of its regions, so every member
+/// hears from every other (ring neighbours alone would not).
+const ALIVE_INTERVAL: Duration = Duration::from_millis(200);
+
+pub(crate) enum Command {
+    AddPublisher(PublisherPort),
+    AddSubscriber(SubscriberPort),
+    Shutdown,
+}
+
+/// The shard's end of a publisher's ring.
+pub(crate) struct PublisherPort {
+    pub(crate) region: RegionId,
+    pub(crate) ring: rtrb::Consumer<u8>,
+    pub(crate) space: Arc<Signal>,
+    /// The protocol pushed back; wait for `Writable`.
+    pub(crate) blocked: bool,
+}
+
+/// The shard's end of a subscription's ring.
+pub(crate) struct SubscriberPort {
+    pub(crate) region: RegionId,
+    pub(crate) ring: rtrb::Producer<Delivery>,
+    pub(crate) ready: Arc<Signal>,
+    pub(crate) overflow: VecDeque<Delivery>,
+}
+
+/// Unicast addresses of members, per region (a member's shard owning region r listens on
+/// `port + r mod shards`), and the reverse map.
+struct Addresses {
+    members: HashMap<NodeId, (SocketAddrV4, usize)>,
+    groups: HashMap<RegionId, SocketAddrV4>,
+}
+
+impl Addresses {
+    fn unicast(&self, node: NodeId, region: RegionId) -> Option<SocketAddrV4> {
+        let (addr, shards) = self.members.get(&node)?;
+        let port = addr.port().wrapping_add((region.0 as usize % shards) as u16);
+        Some(SocketAddrV4::new(*addr.ip(), port))
+    }
+}
+
+pub(crate) struct Shard {
+    me: NodeId,
+    node: QsmNode,
+    transport: Box<dyn Transport>,
+    addrs: Addresses,
+    views: HashMap<RegionId, RegionView>,
+    cmds: crossbeam_channel::Receiver<Command>,
+    sleeping: Arc<AtomicBool>,
+    stats: Arc<Mutex<NodeStats>>,
+    epoch: std::time::Instant,
+    publishers: Vec<PublisherPort>,
+    subscribers: Vec<SubscriberPort>,
+    member_timeout: Option<Duration>,
+    last_heard: HashMap<NodeId, Instant>,
+    evictions: u64,
+    batch: usize,
+    rx: Vec<Received>,
+    tx: Vec<Outgoing>,
+    cycles: u64,
+    next_housekeeping: Instant,
+    next_alive: Instant,
+}
+
+impl Shard {
+    pub(crate) fn new(
+        cfg: &RuntimeConfig,
+        regions: Vec<RegionSpec>,
+        transport: Box<dyn Transport>,
+        cmds: crossbeam_channel::Receiver<Command>,
+        sleeping: Arc<AtomicBool>,
+        stats: Arc<Mutex<NodeStats>>,
+        epoch: std::time::Instant,
+    ) -> Result<Self, RuntimeError> {
+        let mut node = QsmNode::new(cfg.me, cfg.qsm.clone())?;
+        let mut views = HashMap::new();
+        for r in &regions {
+            let view = RegionView { region: r.region, id: ViewId(1), members: r.members.clone() };
+            node.install_view(Instant::ZERO, view.clone())
+                .map_err(|_| RuntimeError::NotInRegion(r.region))?;
+            views.insert(r.region, view);
+        }
+        let members = cfg.members.iter().map(|m| (m.id, (m.addr, m.shards))).collect();
+        let groups = regions.iter().map(|r| (r.region, r.group)).collect();
+        let last_heard = regions.iter().flat_map(|r| r.members.iter()).map(|m| (*m, Instant::ZERO)).collect();
+        Ok(Shard {
+            me: cfg.me,
+            node,
+            transport,
+            addrs: Addresses { members, groups },
+            views,
+            cmds,
+            sleeping,
+            stats,
+            epoch,
+            publishers: Vec::new(),
+            subscribers: Vec::new(),
+            member_timeout: cfg.member_timeout,
+            last_heard,
+            evictions: 0,
+            batch: cfg.batch.max(1),
+            rx: Vec::with_capacity(cfg.batch.max(1)),
+            tx: Vec::with_capacity(cfg.batch.max(1)),
+            cycles: 0,
+            next_housekeeping: Instant::ZERO,
+            next_alive: Instant::ZERO,
+        })
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            self.cycles += 1;
+            if !self.commands() {
+                self.publish_stats();
+                return;
+            }
+            let now = self.now();
+            let published = self.drain_publishers(now);
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+            }
+            self.flush(now);
+            self.events();
+            if now >= self.next_housekeeping {
+                self.housekeeping(now);
+            }
+            self.receive(published);
+        }
+    }
+
+    /// Apply control commands; false on shutdown.
+    fn commands(&mut self) -> bool {
+        while let Ok(cmd) = self.cmds.try_recv() {
+            match cmd {
+                Command::AddPublisher(p) => self.publishers.push(p),
+                Command::AddSubscriber(s) => self.subscribers.push(s),
+                Command::Shutdown => return false,
+            }
+        }
+        true
+    }
+
+    /// Move messages from publisher rings into the protocol's datagrams; returns how many.
+    fn drain_publishers(&mut self, now: Instant) -> usize {
+        let mut total = 0;
+        let node = &mut self.node;
+        for p in &mut self.publishers {
+            if p.blocked {
+                continue;
+            }
+            let region = p.region;
+            let mut blocked = false;
+            let n = pubring::drain(&mut p.ring, |msg| match node.publish(now, region, msg) {
+                Ok(()) => true,
+                Err(PublishError::WouldBlock) => {
+                    blocked = true;
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(%region, error = %e, "dropping a message the protocol refused");
+                    true
+                }
+            });
+            p.blocked = blocked;
+            if n > 0 {
+                p.space.notify();
+            }
+            total += n;
+        }
+        total
+    }
+
+    /// Send everything the protocol has ready, in batches.
+    fn flush(&mut self, now: Instant) {
+        while let Some(t) = self.node.poll_transmit(now) {
+            let region = RegionId(header_region(&t.payload));
+            let to = match t.dest {
+                Destination::Region(r) => self.addrs.groups.get(&r).copied(),
+                Destination::Node(n) => self.addrs.unicast(n, region),
+            };
+            let Some(to) = to else { continue };
+            self.tx.push(Outgoing { to, data: t.payload });
+            if self.tx.len() >= self.batch {
+                self.send_batch();
+            }
+        }
+        self.send_batch();
+    }
+
+    fn send_batch(&mut self) {
+        if self.tx.is_empty() {
+            return;
+        }
+        if let Err(e) = self.transport.send(&mut self.tx) {
+            tracing::warn!(error = %e, "send failed; the protocol will repair what was lost");
+            self.tx.clear();
+        }
+    }
+
+    /// Hand deliveries to subscribers and `Writable` to publishers.
+    fn events(&mut self) {
+        for s in &mut self.subscribers {
+            while let Some(d) = s.overflow.front() {
+                match s.ring.push(d.clone()) {
+                    Ok(()) => {
+                        s.overflow.pop_front();
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        while let Some(ev) = self.node.poll_event() {
+            match ev {
+                Event::Deliver(d) => {
+                    for s in self.subscribers.iter_mut().filter(|s| s.region == d.region) {
+                        if !s.overflow.is_empty() {
+                            s.overflow.push_back(d.clone());
+                        } else if let Err(rtrb::PushError::Full(d)) = s.ring.push(d.clone()) {
+                            s.overflow.push_back(d);
+                        }
+                    }
+                }
+                Event::Writable(region) => {
+                    for p in self.publishers.iter_mut().filter(|p| p.region == region) {
+                        p.blocked = false;
+                    }
+                }
+            }
+        }
+        for s in &self.subscribers {
+            if s.ring.slots() < s.ring.buffer().capacity() {
+                s.ready.notify();
+            }
+        }
+    }
+
+    /// Wait for and process one receive batch (without waiting if there is work queued).
+    fn receive(&mut self, published: usize) {
+        let held: usize = self.subscribers.iter().map(|s| s.overflow.len()).sum();
+        let max = if held > MAX_HELD_DELIVERIES { 0 } else { self.batch };
+        let pending = self.publishers.iter().any(|p| !p.blocked && !p.ring.is_empty());
+        let now = self.now();
+        let mut timeout = match self.node.poll_timeout() {
+            Some(t) => t.saturating_duration_since(now).min(MAX_WAIT),
+            None => MAX_WAIT,
+        };
+        if published > 0 || pending || held > 0 {
+            timeout = Duration::ZERO;
+        } else {
+            self.sleeping.store(true, Ordering::SeqCst);
+            // A publisher may have committed between the check above and now.
+            if self.publishers.iter().any(|p| !p.blocked && !p.ring.is_empty()) || !self.cmds.is_empty() {
+                timeout = Duration::ZERO;
+            }
+        }
+        if max == 0 {
+            timeout = timeout.min(Duration::from_millis(1));
+        }
+        let result = self.transport.recv(Some(timeout), max, &mut self.rx);
+        self.sleeping.store(false, Ordering::SeqCst);
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "receive failed");
+            return;
+        }
+        let now = self.now();
+        for r in self.rx.drain(..) {
+            let from = NodeId(header_from(&r.data));
+            if let Some(t) = self.last_heard.get_mut(&from) {
+                *t = now;
+            }
+            self.node.handle_datagram(now, from, r.data);
+        }
+    }
+
+    /// Refresh shared statistics and evict silent members.
+    fn housekeeping(&mut self, now: Instant) {
+        self.next_housekeeping = now + HOUSEKEEPING;
+        self.publish_stats();
+        let Some(timeout) = self.member_timeout else { return };
+        if now >= self.next_alive {
+            self.next_alive = now + ALIVE_INTERVAL;
+            for (region, group) in &self.addrs.groups {
+                let alive = argent_wire::encode_alive(region.0, self.me.0);
+                self.tx.push(Outgoing { to: *group, data: alive.into() });
+            }
+            self.send_batch();
+        }
+        let silent: Vec<NodeId> = self
+            .last_heard
+            .iter()
+            .filter(|(n, t)| **n != self.me && now.saturating_duration_since(**t) > timeout)
+            .map(|(n, _)| *n)
+            .collect();
+        for gone in silent {
+            self.last_heard.remove(&gone);
+            self.evict(now, gone, timeout);
+        }
+    }
+
+    fn evict(&mut self, now: Instant, gone: NodeId, timeout: Duration) {
+        for view in self.views.values_mut() {
+            if !view.members.contains(&gone) {
+                continue;
+            }
+            view.members.retain(|m| *m != gone);
+            view.id = ViewId(view.id.0 + 1);
+            tracing::warn!(node = %gone, region = %view.region, view = view.id.0, ?timeout, "member silent: evicted from the local view");
+            self.evictions += 1;
+            if let Err(e) = self.node.install_view(now, view.clone()) {
+                tracing::error!(error = %e, "view refused");
+            }
+        }
+    }
+
+    fn publish_stats(&mut self) {
+        let t = self.transport.stats();
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.qsm = self.node.stats().clone();
+        s.recv_calls = t.recv_syscalls;
+        s.send_calls = t.send_syscalls;
+        s.cycles = self.cycles;
+        s.evictions = self.evictions;
+        s.send_buffered = self.node.send_buffered_bytes();
+    }
+}
+
+fn header_region(d: &[u8]) -> u32 {
+    d.get(4..8).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn header_from(d: &[u8]) -> u32 {
+    d.get(8..12).map_or(u32::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}

@@ -1,0 +1,56 @@
+//! Wake-ups between a shard and the application threads that wait on it.
+
+use atomic_waker::AtomicWaker;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::task::Waker;
+use std::thread::Thread;
+use std::time::Duration;
+
+/// One waiter (a blocked thread or an async task) waiting for the other side of a ring.
+///
+/// The waiter arms the signal, re-checks its ring, then parks; the notifier only pays for a
+/// wake-up (an unpark or a task wake) when the waiter armed it.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    armed: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+    task: AtomicWaker,
+}
+
+impl Signal {
+    /// Register the current thread and arm; the caller re-checks its condition, then parks.
+    pub(crate) fn arm_thread(&self) {
+        let mut t = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        *t = Some(std::thread::current());
+        drop(t);
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Register an async task and arm.
+    pub(crate) fn arm_task(&self, waker: &Waker) {
+        self.task.register(waker);
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Park the current thread until notified or `timeout` passes.
+    pub(crate) fn park(&self, timeout: Duration) {
+        if self.armed.load(Ordering::SeqCst) {
+            std::thread::park_timeout(timeout);
+        }
+    }
+
+    pub(crate) fn disarm(&self) {
+        self.armed.store(false, Ordering::SeqCst);
+    }
+
+    /// Wake the waiter, if one is armed.
+    pub(crate) fn notify(&self) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                t.unpark();
+            }
+            self.task.wake();
+        }
+    }
+}

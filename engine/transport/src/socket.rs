@@ -1,0 +1,199 @@
+//! Opening and configuring the sockets both backends use.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::TransportError;
+use crate::{sys, SocketSpec, Via};
+
+/// The unicast socket (index 0) and one socket per group (index 1 + group).
+#[derive(Debug)]
+pub(crate) struct Sockets {
+    pub(crate) unicast: Socket,
+    pub(crate) groups: Vec<Socket>,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) recv_granted: usize,
+    pub(crate) send_granted: usize,
+}
+
+impl Sockets {
+    /// Opens, sizes, binds and joins every socket of `spec`.
+    pub(crate) fn open(spec: &SocketSpec, nonblocking: bool) -> Result<Self, TransportError> {
+        if !spec.groups.is_empty() {
+            check_interface(spec.interface)?;
+        }
+        let unicast = new_udp("creating the unicast socket")?;
+        let mut recv_granted = size_buffer(&unicast, Dir::Recv, spec.recv_buffer, "unicast")?;
+        let send_granted = size_buffer(&unicast, Dir::Send, spec.send_buffer, "unicast")?;
+        let iface = spec.interface;
+        unicast
+            .set_multicast_if_v4(&iface)
+            .map_err(|e| TransportError::socket(format!("setting IP_MULTICAST_IF to {iface}"), e))?;
+        unicast
+            .set_multicast_loop_v4(true)
+            .map_err(|e| TransportError::socket("setting IP_MULTICAST_LOOP on", e))?;
+        unicast
+            .set_multicast_ttl_v4(spec.ttl)
+            .map_err(|e| TransportError::socket(format!("setting IP_MULTICAST_TTL to {}", spec.ttl), e))?;
+        enable_drop_counter(&unicast)?;
+        unicast.bind(&SocketAddr::V4(spec.unicast).into()).map_err(|e| {
+            TransportError::socket(format!("binding the unicast socket to {}", spec.unicast), e)
+        })?;
+        let local = unicast.local_addr().ok().and_then(|a| a.as_socket_ipv4()).ok_or_else(|| {
+            TransportError::InvalidSpec(format!("{} did not bind to an IPv4 address", spec.unicast))
+        })?;
+        set_nonblocking(&unicast, nonblocking, "unicast")?;
+
+        let mut groups = Vec::with_capacity(spec.groups.len());
+        for &group in &spec.groups {
+            let (socket, granted) = open_group(group, spec, nonblocking)?;
+            recv_granted = recv_granted.min(granted);
+            groups.push(socket);
+        }
+        tracing::debug!(%local, groups = spec.groups.len(), recv_granted, send_granted, "transport sockets open");
+        Ok(Sockets { unicast, groups, local, recv_granted, send_granted })
+    }
+
+    /// Number of receiving sockets (unicast + groups).
+    pub(crate) fn len(&self) -> usize {
+        1 + self.groups.len()
+    }
+
+    /// The descriptor of socket `index` (0 = unicast).
+    pub(crate) fn fd(&self, index: usize) -> RawFd {
+        if index == 0 {
+            self.unicast.as_raw_fd()
+        } else {
+            self.groups[index - 1].as_raw_fd()
+        }
+    }
+
+    /// Which socket `index` is, as reported to the caller.
+    pub(crate) fn via(index: usize) -> Via {
+        if index == 0 {
+            Via::Unicast
+        } else {
+            Via::Group(index - 1)
+        }
+    }
+
+    /// Whether the kernel supports UDP GSO (`UDP_SEGMENT`) on these sockets.
+    pub(crate) fn gso_supported(&self) -> bool {
+        sys::getsockopt_int(self.unicast.as_raw_fd(), libc::SOL_UDP, libc::UDP_SEGMENT).is_ok()
+    }
+}
+
+fn open_group(
+    group: SocketAddrV4,
+    spec: &SocketSpec,
+    nonblocking: bool,
+) -> Result<(Socket, usize), TransportError> {
+    let socket = new_udp(&format!("creating the socket for group {group}"))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| TransportError::socket(format!("setting SO_REUSEADDR for group {group}"), e))?;
+    socket
+        .set_reuse_port(true)
+        .map_err(|e| TransportError::socket(format!("setting SO_REUSEPORT for group {group}"), e))?;
+    let granted = size_buffer(&socket, Dir::Recv, spec.recv_buffer, &group.to_string())?;
+    enable_drop_counter(&socket)?;
+    socket
+        .bind(&SocketAddr::V4(group).into())
+        .map_err(|e| TransportError::socket(format!("binding the socket of group {group}"), e))?;
+    socket.join_multicast_v4(group.ip(), &spec.interface).map_err(|source| TransportError::Join {
+        group: *group.ip(),
+        interface: spec.interface,
+        source,
+    })?;
+    // Deliver only the groups this socket joined, not every group joined on the host.
+    socket
+        .set_multicast_all_v4(false)
+        .map_err(|e| TransportError::socket(format!("clearing IP_MULTICAST_ALL for group {group}"), e))?;
+    set_nonblocking(&socket, nonblocking, &group.to_string())?;
+    Ok((socket, granted))
+}
+
+fn new_udp(what: &str) -> Result<Socket, TransportError> {
+    Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| TransportError::socket(what, e))
+}
+
+fn set_nonblocking(socket: &Socket, nonblocking: bool, name: &str) -> Result<(), TransportError> {
+    socket
+        .set_nonblocking(nonblocking)
+        .map_err(|e| TransportError::socket(format!("setting O_NONBLOCK={nonblocking} on socket {name}"), e))
+}
+
+fn enable_drop_counter(socket: &Socket) -> Result<(), TransportError> {
+    sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
+        .map_err(|e| TransportError::socket("setting SO_RXQ_OVFL", e))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Recv,
+    Send,
+}
+
+/// Requests `size` bytes of socket buffer (forcing past the sysctl cap when permitted) and
+/// returns what the kernel granted, as `getsockopt` reports it (twice the usable payload).
+fn size_buffer(socket: &Socket, dir: Dir, size: usize, name: &str) -> Result<usize, TransportError> {
+    let (force, option, sysctl) = match dir {
+        Dir::Recv => (libc::SO_RCVBUFFORCE, "SO_RCVBUF", "net.core.rmem_max"),
+        Dir::Send => (libc::SO_SNDBUFFORCE, "SO_SNDBUF", "net.core.wmem_max"),
+    };
+    let request = size.min(i32::MAX as usize / 2);
+    if request > 0
+        && sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, force, request as i32).is_err()
+    {
+        let set = match dir {
+            Dir::Recv => socket.set_recv_buffer_size(request),
+            Dir::Send => socket.set_send_buffer_size(request),
+        };
+        set.map_err(|e| {
+            TransportError::socket(format!("setting {option} to {request} on socket {name}"), e)
+        })?;
+    }
+    let granted = match dir {
+        Dir::Recv => socket.recv_buffer_size(),
+        Dir::Send => socket.send_buffer_size(),
+    }
+    .map_err(|e| TransportError::socket(format!("reading {option} of socket {name}"), e))?;
+    if granted < request {
+        tracing::warn!(
+            socket = name,
+            requested = request,
+            granted,
+            "{option} capped by the kernel: raise {sysctl} or run with CAP_NET_ADMIN"
+        );
+    } else {
+        tracing::info!(socket = name, requested = request, granted, "{option} granted");
+    }
+    Ok(granted)
+}
+
+/// The name of the interface that has address `addr`, and whether its MULTICAST flag is set.
+pub fn interface_multicast(addr: Ipv4Addr) -> Result<(String, bool), TransportError> {
+    match sys::interface_by_addr(addr) {
+        Ok(Some((name, flags))) => Ok((name, flags & libc::IFF_MULTICAST as u32 != 0)),
+        Ok(None) => Err(TransportError::NoSuchInterface(addr)),
+        Err(e) => Err(TransportError::setup("listing network interfaces (getifaddrs)", e)),
+    }
+}
+
+fn check_interface(addr: Ipv4Addr) -> Result<(), TransportError> {
+    if addr.is_unspecified() {
+        return Ok(()); // the kernel picks the interface
+    }
+    let (name, multicast) = interface_multicast(addr)?;
+    if !multicast {
+        // Linux still loops multicast back on such an interface, but other hosts never see it.
+        tracing::warn!(
+            interface = %name,
+            %addr,
+            "interface lacks the MULTICAST flag: run `ip link set {name} multicast on`"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Real sockets on loopback, both backends (uring skipped with a reason if it does not work).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use argent_transport::{probe_uring, Backend, Outgoing, SocketSpec, Transport, Via};
+use bytes::Bytes;
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn send_all(t: &mut dyn Transport, batch: &mut Vec<Outgoing>) {
+    let n = batch.len();
+    let report = t.send(batch).expect("send");
+    assert!(batch.is_empty(), "send drains the batch");
+    assert_eq!(report.sent, n, "every datagram sent: {report:?}");
+    assert!(report.all_sent());
+}
+
+/// Checks that `got` holds exactly sequences 0..n with the given sizes, in order.
+fn assert_complete(got: &[argent_transport::Received], nonce: u64, sizes: &[usize], who: &str) {
+    let seqs: Vec<u32> = got.iter().map(|r| check(nonce, &r.data).unwrap()).collect();
+    assert_eq!(seqs.len(), sizes.len(), "{who}: received {}/{} datagrams", seqs.len(), sizes.len());
+    assert_eq!(seqs, (0..sizes.len() as u32).collect::<Vec<_>>(), "{who}: loopback keeps order");
+    for r in got {
+        let seq = check(nonce, &r.data).unwrap() as usize;
+        assert_eq!(r.data.len(), sizes[seq]);
+    }
+}
+
+#[test]
+fn unicast_round_trip_of_mixed_sizes() {
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &spec(vec![]));
+        let nonce = nonce();
+        let sizes = mixed_sizes(100);
+        let mut batch: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Outgoing::new(b.local_addr(), payload(nonce, i as u32, len)))
+            .collect();
+        send_all(a.as_mut(), &mut batch);
+        let got = recv_run(b.as_mut(), nonce, sizes.len(), LIMIT);
+        assert_complete(&got, nonce, &sizes, &format!("{backend} b"));
+        assert!(got.iter().all(|r| r.from == a.local_addr() && r.via == Via::Unicast));
+
+        // And back: b echoes what it received, a checks it.
+        let mut echo: Vec<_> = got.iter().map(|r| Outgoing::new(r.from, r.data.clone())).collect();
+        send_all(b.as_mut(), &mut echo);
+        let back = recv_run(a.as_mut(), nonce, sizes.len(), LIMIT);
+        assert_complete(&back, nonce, &sizes, &format!("{backend} a"));
+        assert!(back.iter().all(|r| r.from == b.local_addr()));
+
+        let (sa, sb) = (a.stats(), b.stats());
+        eprintln!("{backend}: sender {sa:?}\n{backend}: receiver {sb:?}");
+        assert_eq!(sa.datagrams_sent, 100, "{backend}: {sa:?}");
+        assert_eq!(sb.datagrams_received, 100, "{backend}: {sb:?}");
+        assert_eq!(sb.bytes_received, sizes.iter().sum::<usize>() as u64);
+        assert!(sa.send_syscalls < 100, "{backend}: sends are batched: {sa:?}");
+        assert!(sa.recv_buffer_granted > 0);
+    }
+}
+
+#[test]
+fn multicast_reaches_every_member() {
+    ensure_loopback_multicast();
+    for (k, backend) in backends().into_iter().enumerate() {
+        let g = group(1 + k as u16);
+        let mut sender = open(backend, &spec(vec![]));
+        let mut r1 = open(backend, &spec(vec![g]));
+        let mut r2 = open(backend, &spec(vec![g]));
+        let nonce = nonce();
+        let sizes = mixed_sizes(100);
+        let mut batch: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Outgoing::new(g, payload(nonce, i as u32, len)))
+            .collect();
+        send_all(sender.as_mut(), &mut batch);
+        for (name, r) in [("r1", &mut r1), ("r2", &mut r2)] {
+            let got = recv_run(r.as_mut(), nonce, sizes.len(), LIMIT);
+            assert!(
+                !got.is_empty(),
+                "{backend} {name}: no multicast arrived on loopback (is lo's MULTICAST flag set? `ip link set lo multicast on`)"
+            );
+            assert_complete(&got, nonce, &sizes, &format!("{backend} {name}"));
+            assert!(got.iter().all(|r| r.via == Via::Group(0) && r.from == sender.local_addr()));
+        }
+    }
+}
+
+#[test]
+fn waker_interrupts_a_blocking_recv() {
+    for backend in backends() {
+        let mut t = open(backend, &spec(vec![]));
+        let waker = t.waker();
+        let waking = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            waker.wake();
+        });
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let n = t.recv(None, 16, &mut out).expect("recv");
+        let took = start.elapsed();
+        waking.join().unwrap();
+        assert_eq!(n, 0, "{backend}: woken, not data");
+        assert!(
+            took >= Duration::from_millis(90) && took < Duration::from_secs(5),
+            "{backend}: woke after {took:?}"
+        );
+        assert_eq!(t.stats().wakeups, 1);
+
+        // A wake-up before the call is kept: the next recv returns at once.
+        t.waker().wake();
+        let start = Instant::now();
+        assert_eq!(t.recv(Some(Duration::from_secs(5)), 16, &mut out).unwrap(), 0);
+        assert!(start.elapsed() < Duration::from_secs(1), "{backend}");
+        // ...once.
+        let start = Instant::now();
+        assert_eq!(t.recv(Some(Duration::from_millis(50)), 16, &mut out).unwrap(), 0);
+        assert!(start.elapsed() >= Duration::from_millis(45), "{backend}: second recv should wait");
+    }
+}
+
+#[test]
+fn zero_timeout_does_not_block() {
+    for backend in backends() {
+        let mut t = open(backend, &spec(vec![]));
+        let mut out = Vec::new();
+        let start = Instant::now();
+        assert_eq!(t.recv(Some(Duration::ZERO), 16, &mut out).unwrap(), 0);
+        assert!(start.elapsed() < Duration::from_millis(250), "{backend}: took {:?}", start.elapsed());
+
+        // With data waiting, a zero timeout returns it.
+        let nonce = nonce();
+        let mut s = open(backend, &spec(vec![]));
+        let mut batch = vec![Outgoing::new(t.local_addr(), payload(nonce, 0, 64))];
+        send_all(s.as_mut(), &mut batch);
+        let deadline = Instant::now() + LIMIT;
+        while out.is_empty() && Instant::now() < deadline {
+            t.recv(Some(Duration::ZERO), 16, &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 1, "{backend}");
+        assert_eq!(check(nonce, &out[0].data), Some(0));
+    }
+}
+
+#[test]
+fn timeout_is_honoured() {
+    for backend in backends() {
+        let mut t = open(backend, &spec(vec![]));
+        let mut out = Vec::new();
+        let start = Instant::now();
+        assert_eq!(t.recv(Some(Duration::from_millis(30)), 16, &mut out).unwrap(), 0);
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(29) && took < Duration::from_secs(2), "{backend}: {took:?}");
+    }
+}
+
+#[test]
+fn a_60000_byte_datagram_arrives_intact() {
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &spec(vec![]));
+        let nonce = nonce();
+        let mut batch = vec![Outgoing::new(b.local_addr(), payload(nonce, 0, 60_000))];
+        send_all(a.as_mut(), &mut batch);
+        let got = recv_run(b.as_mut(), nonce, 1, LIMIT);
+        assert_eq!(got.len(), 1, "{backend}");
+        assert_eq!(got[0].data.len(), 60_000);
+    }
+}
+
+#[test]
+fn open_without_a_backend_probes() {
+    let t = argent_transport::open(None, &spec(vec![])).expect("open");
+    let expected = if probe_uring().is_ok() { Backend::Uring } else { Backend::Std };
+    assert_eq!(t.backend(), expected);
+    assert_eq!("uring".parse::<Backend>().unwrap(), Backend::Uring);
+    assert_eq!(Backend::Std.to_string(), "std");
+    assert!("dpdk".parse::<Backend>().is_err());
+}
+
+#[test]
+fn oversized_datagrams_are_dropped_and_counted() {
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &SocketSpec { max_datagram: 1000, ..spec(vec![]) });
+        let nonce = nonce();
+        let mut batch = vec![
+            Outgoing::new(b.local_addr(), payload(nonce, 0, 2000)),
+            Outgoing::new(b.local_addr(), payload(nonce, 1, 1000)),
+        ];
+        send_all(a.as_mut(), &mut batch);
+        let got = recv_run(b.as_mut(), nonce, 1, LIMIT);
+        assert_eq!(got.len(), 1, "{backend}");
+        assert_eq!(check(nonce, &got[0].data), Some(1));
+        assert_eq!(b.stats().recv_truncated, 1, "{backend}");
+    }
+}
+
+#[test]
+fn refused_datagrams_are_reported_not_hidden() {
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &spec(vec![]));
+        let nonce = nonce();
+        let port_zero = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+        let mut batch = vec![
+            Outgoing::new(b.local_addr(), payload(nonce, 0, 100)),
+            Outgoing::new(port_zero, payload(nonce, 1, 100)),
+            Outgoing::new(b.local_addr(), payload(nonce, 2, 100)),
+        ];
+        let report = a.send(&mut batch).unwrap();
+        assert_eq!((report.sent, report.rejected, report.unsent), (2, 1, 0), "{backend}: {report:?}");
+        let first = report.first_rejection.as_ref().expect("a rejection");
+        assert_eq!(first.to, port_zero);
+        let got = recv_run(b.as_mut(), nonce, 2, LIMIT);
+        let seqs: Vec<_> = got.iter().map(|r| check(nonce, &r.data).unwrap()).collect();
+        assert_eq!(seqs, vec![0, 2], "{backend}");
+        assert_eq!(a.stats().send_rejected, 1);
+    }
+}
+
+#[test]
+fn receive_buffers_come_back_when_readers_drop_them() {
+    for backend in backends() {
+        // Few, large buffers: 64 for uring, so holding them all stalls receiving.
+        let rx_spec = SocketSpec { batch: 8, recv_buffer: 1 << 20, ..spec(vec![]) };
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &rx_spec);
+        let nonce = nonce();
+        let total = 100;
+        let mut batch: Vec<_> =
+            (0..total).map(|i| Outgoing::new(b.local_addr(), payload(nonce, i as u32, 200))).collect();
+        send_all(a.as_mut(), &mut batch);
+
+        let mut held = Vec::new();
+        let mut seen = BTreeSet::new();
+        let deadline = Instant::now() + LIMIT;
+        let mut released = false;
+        while seen.len() < total && Instant::now() < deadline {
+            let mut out = Vec::new();
+            b.recv(Some(Duration::from_millis(100)), 64, &mut out).unwrap();
+            if out.is_empty() && !held.is_empty() {
+                held.clear(); // stalled (or just slow): let the buffers go
+                released = true;
+            }
+            for r in out {
+                seen.insert(check(nonce, &r.data).expect("our datagram"));
+                held.push(r);
+            }
+        }
+        assert_eq!(seen.len(), total, "{backend}: every datagram arrives once buffers return");
+        if backend == Backend::Uring {
+            assert!(released, "uring: holding every buffer should stall receiving");
+            assert!(b.stats().recv_buffer_exhausted > 0, "{:?}", b.stats());
+        }
+    }
+}
+
+#[test]
+fn bytes_outlive_their_transport() {
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &spec(vec![]));
+        let nonce = nonce();
+        let mut batch: Vec<_> =
+            (0..10).map(|i| Outgoing::new(b.local_addr(), payload(nonce, i, 500 + i as usize))).collect();
+        send_all(a.as_mut(), &mut batch);
+        let got = recv_run(b.as_mut(), nonce, 10, LIMIT);
+        drop(b);
+        drop(a);
+        let kept: Vec<Bytes> = got.into_iter().map(|r| r.data).collect();
+        for (i, d) in kept.iter().enumerate() {
+            assert_eq!(check(nonce, d), Some(i as u32), "{backend}");
+        }
+    }
+}
+
+#[test]
+fn setup_errors_name_what_failed() {
+    let bad_group =
+        SocketSpec { groups: vec![SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5000)], ..spec(vec![]) };
+    let e = argent_transport::open(Some(Backend::Std), &bad_group).err().expect("not a multicast address");
+    assert!(e.to_string().contains("10.0.0.1:5000"), "{e}");
+    let bad_iface = SocketSpec { interface: Ipv4Addr::new(192, 0, 2, 77), ..spec(vec![group(30)]) };
+    let e = argent_transport::open(Some(Backend::Std), &bad_iface).err().expect("no such interface");
+    assert!(e.to_string().contains("192.0.2.77"), "{e}");
+    let a = argent_transport::open(Some(Backend::Std), &spec(vec![])).unwrap();
+    let taken = SocketSpec { unicast: a.local_addr(), ..spec(vec![]) };
+    let e = argent_transport::open(Some(Backend::Std), &taken).err().expect("address in use");
+    assert!(e.to_string().contains(&a.local_addr().to_string()), "{e}");
+}
