@@ -361,17 +361,39 @@ fn run_recv(a: &Args) {
     let core: usize = arg(a, "core", 1);
     // Give up if nothing arrives: every run is bounded.
     let give_up = Duration::from_secs_f64(secs + 5.0);
+    let o = RxOpts {
+        core,
+        size,
+        secs,
+        give_up,
+        batch: arg(a, "batch", BATCH).clamp(1, BATCH),
+        nap: Some(Duration::from_micros(arg(a, "nap-us", 0))).filter(|d| !d.is_zero()),
+    };
     let sock = rx_socket(a);
     let st = match via.as_str() {
-        "glommio" => recv_glommio(sock, core, size, secs, give_up),
-        "loop" => recv_loop(sock, core, size, secs, give_up),
-        "glommio-mmsg" => recv_glommio_mmsg(sock, core, size, secs, give_up),
+        "glommio" => recv_glommio(sock, o),
+        "loop" => recv_loop(sock, o),
+        "glommio-mmsg" => recv_glommio_mmsg(sock, o),
         other => panic!("--via glommio|loop|glommio-mmsg, not {other}"),
     };
     print_rx(&via, size, &st);
 }
 
-fn recv_glommio(sock: Socket, core: usize, size: usize, secs: f64, give_up: Duration) -> RxStats {
+/// Receiver settings. `nap`: when the socket is found empty, sleep this long instead of
+/// parking until it is readable (a shard busy with other work polls its socket on a duty
+/// cycle, so datagrams queue up between polls). `batch`: recvmmsg vlen (1 = one per call).
+#[derive(Clone, Copy)]
+struct RxOpts {
+    core: usize,
+    size: usize,
+    secs: f64,
+    give_up: Duration,
+    batch: usize,
+    nap: Option<Duration>,
+}
+
+fn recv_glommio(sock: Socket, o: RxOpts) -> RxStats {
+    let RxOpts { core, size, secs, give_up, nap, .. } = o;
     use glommio::{LocalExecutorBuilder, Placement};
     use std::os::fd::FromRawFd;
     let fd = sock.into_raw_fd();
@@ -379,13 +401,18 @@ fn recv_glommio(sock: Socket, core: usize, size: usize, secs: f64, give_up: Dura
         .name("rx-glommio")
         .spawn(move || async move {
             let s = unsafe { glommio::net::UdpSocket::from_raw_fd(fd) };
-            s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            // glommio's recv_from cannot be polled without parking: after one EAGAIN it goes
+            // through io_uring until a datagram arrives. In nap mode a 1 ns read timeout turns
+            // "empty" into a TimedOut error instead of a park.
+            let timeout = if nap.is_some() { Duration::from_nanos(1) } else { Duration::from_millis(500) };
+            s.set_read_timeout(Some(timeout)).unwrap();
             let mut buf = vec![0u8; size + 64];
             let mut w = Window::new(secs, size);
             let started = Instant::now();
             println!("READY");
             loop {
-                match s.recv_from(&mut buf).await {
+                let r = s.recv_from(&mut buf).await;
+                match r {
                     Ok((n, _from)) => {
                         w.st.recv_calls += 1;
                         w.on_datagram(&buf[..n]);
@@ -395,6 +422,12 @@ fn recv_glommio(sock: Socket, core: usize, size: usize, secs: f64, give_up: Dura
                     }
                     Err(e) => {
                         w.st.waits += 1;
+                        if let Some(nap) = nap {
+                            glommio::timer::sleep(nap).await;
+                            if w.done() {
+                                break;
+                            }
+                        }
                         if started.elapsed() > give_up {
                             eprintln!("glommio receiver gave up: {e}");
                             let _ = w.done();
@@ -412,7 +445,8 @@ fn recv_glommio(sock: Socket, core: usize, size: usize, secs: f64, give_up: Dura
 /// Hybrid (not one of the two candidates): glommio hosts the shard but the data path batches
 /// with `recvmmsg` on the raw fd; when the socket is empty it parks on a 1-byte
 /// `UdpSocket::peek_from` (glommio 0.9 has no public "wait until readable" for a socket).
-fn recv_glommio_mmsg(sock: Socket, core: usize, size: usize, secs: f64, give_up: Duration) -> RxStats {
+fn recv_glommio_mmsg(sock: Socket, o: RxOpts) -> RxStats {
+    let RxOpts { core, size, secs, give_up, batch, nap } = o;
     use glommio::{LocalExecutorBuilder, Placement};
     use std::os::fd::FromRawFd;
     let fd = sock.into_raw_fd();
@@ -422,7 +456,7 @@ fn recv_glommio_mmsg(sock: Socket, core: usize, size: usize, secs: f64, give_up:
             // glommio owns (and closes) the fd; recvmmsg borrows it.
             let s = unsafe { glommio::net::UdpSocket::from_raw_fd(fd) };
             s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-            let mut m = Mmsg::new(size);
+            let mut m = Mmsg::new(size, batch);
             let mut peek = [0u8; 1];
             let mut w = Window::new(secs, size);
             let started = Instant::now();
@@ -441,7 +475,13 @@ fn recv_glommio_mmsg(sock: Socket, core: usize, size: usize, secs: f64, give_up:
                     continue;
                 }
                 w.st.waits += 1;
-                if s.peek_from(&mut peek).await.is_err() && started.elapsed() > give_up {
+                if let Some(nap) = nap {
+                    glommio::timer::sleep(nap).await;
+                    if started.elapsed() > give_up {
+                        let _ = w.done();
+                        break;
+                    }
+                } else if s.peek_from(&mut peek).await.is_err() && started.elapsed() > give_up {
                     eprintln!("glommio-mmsg receiver gave up");
                     let _ = w.done();
                     break;
@@ -456,21 +496,22 @@ fn recv_glommio_mmsg(sock: Socket, core: usize, size: usize, secs: f64, give_up:
     h.join().expect("glommio executor join")
 }
 
-/// `BATCH` receive buffers and their `mmsghdr`s, built once.
+/// `batch` receive buffers and their `mmsghdr`s, built once.
 struct Mmsg {
+    batch: usize,
     bufs: Vec<Vec<u8>>,
     _iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
 }
 
 impl Mmsg {
-    fn new(size: usize) -> Self {
-        let mut bufs = vec![vec![0u8; size + 64]; BATCH];
+    fn new(size: usize, batch: usize) -> Self {
+        let mut bufs = vec![vec![0u8; size + 64]; batch];
         let mut iovs: Vec<libc::iovec> = bufs
             .iter_mut()
             .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
             .collect();
-        let msgs = (0..BATCH)
+        let msgs = (0..batch)
             .map(|i| {
                 let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
                 h.msg_hdr.msg_iov = &mut iovs[i];
@@ -478,12 +519,12 @@ impl Mmsg {
                 h
             })
             .collect();
-        Mmsg { bufs, _iovs: iovs, msgs }
+        Mmsg { batch, bufs, _iovs: iovs, msgs }
     }
     /// Non-blocking `recvmmsg`: datagrams received, 0 when the socket is empty.
     fn recv(&mut self, fd: i32) -> usize {
         let n = unsafe {
-            libc::recvmmsg(fd, self.msgs.as_mut_ptr(), BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(fd, self.msgs.as_mut_ptr(), self.batch as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
         };
         if n >= 0 {
             return n as usize;
@@ -496,7 +537,8 @@ impl Mmsg {
     }
 }
 
-fn recv_loop(sock: Socket, core: usize, size: usize, secs: f64, give_up: Duration) -> RxStats {
+fn recv_loop(sock: Socket, o: RxOpts) -> RxStats {
+    let RxOpts { core, size, secs, give_up, batch, nap } = o;
     sock.set_nonblocking(true).unwrap();
     std::thread::Builder::new()
         .name("rx-loop".into())
@@ -511,7 +553,7 @@ fn recv_loop(sock: Socket, core: usize, size: usize, secs: f64, give_up: Duratio
             if unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
                 os_err("epoll_ctl");
             }
-            let mut m = Mmsg::new(size);
+            let mut m = Mmsg::new(size, batch);
             let mut events = [libc::epoll_event { events: 0, u64: 0 }; 8];
             let mut w = Window::new(secs, size);
             let started = Instant::now();
@@ -531,7 +573,13 @@ fn recv_loop(sock: Socket, core: usize, size: usize, secs: f64, give_up: Duratio
                 }
                 // Socket empty: park until readable (bounded, so the run always ends).
                 w.st.waits += 1;
-                let r = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 8, 500) };
+                let r = match nap {
+                    Some(nap) => {
+                        std::thread::sleep(nap);
+                        0
+                    }
+                    None => unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 8, 500) },
+                };
                 if r == 0 && started.elapsed() > give_up {
                     eprintln!("loop receiver gave up");
                     let _ = w.done();
@@ -836,6 +884,11 @@ fn one_run(exe: &str, via: &str, size: usize, secs: f64, a: &Args) -> (BTreeMap<
     };
     let mut rc = Command::new(exe);
     rc.args(["recv", "--via", via, "--core", &rx_core.to_string()]);
+    for k in ["batch", "nap-us"] {
+        if let Some(v) = a.get(k) {
+            rc.arg(format!("--{k}")).arg(v);
+        }
+    }
     common(&mut rc);
     let mut rx = rc.stdout(Stdio::piped()).spawn().expect("spawn receiver");
     let mut out = BufReader::new(rx.stdout.take().unwrap());
@@ -957,6 +1010,7 @@ const USAGE: &str = "argent-executor-probe MODE [--key value]...
            [--rate DATAGRAMS_PER_S] [--rx-core 1] [--tx-core 0] [--quiet-wait 60]
   send     --size N --secs S --core C [--dest mcast|unicast] [--rate R]
   recv     --via glommio|loop|glommio-mmsg --size N --secs S --core C [--dest mcast|unicast]
+           [--batch 32] [--nap-us 0]   (bench passes --batch and --nap-us through)
   timer    --via glommio|loop [--period-us 100] [--secs 2] [--core 1] [--slack-ns N]
   pingpong --via glommio|loop [--secs 2]
   memlock  start one default glommio executor, report memlock limit and pinned memory";

@@ -40,7 +40,8 @@ pub struct Config {
     pub min_rate: u64,
     /// Highest sending rate, bytes/s.
     pub max_rate: u64,
-    /// Burst the pacer allows above the rate, bytes.
+    /// Smallest burst the pacer allows above the rate, bytes; at high rates the burst is
+    /// one millisecond's worth, so a shard sends in batches between waits.
     pub pacer_burst: u64,
     /// Most copies one member forwards per token visit or per pull.
     pub repair_budget: usize,

@@ -233,10 +233,12 @@ impl SendFeed {
         false
     }
 
-    /// Rate-based flow control, paced by the slowest receiver. When every receiver keeps
-    /// up with what we actually sent since the last acknowledgement, probe upward by 25%;
-    /// otherwise pace at 1.1 × the slowest receive rate (QSM's rule). No report (rate 0)
-    /// leaves the rate as it is.
+    /// Rate-based flow control, paced by the slowest receiver. While the region keeps up —
+    /// what is still unacknowledged after this acknowledgement is at most half of the
+    /// send buffer — probe upward: 1.25 × the largest of the current rate, our own recent
+    /// rate and the slowest receive rate. Once a backlog builds, pace at 1.1 × the slowest receive rate (QSM's
+    /// rule), so a slow receiver slows the sender instead of overflowing. No report (rate
+    /// 0) leaves the rate as it is.
     fn adapt_rate(&mut self, now: Instant, cfg: &Config, rate_min_kib: u32) {
         let (at, bytes) = self.rate_sample;
         let dt = now.saturating_duration_since(at).as_secs_f64();
@@ -246,7 +248,8 @@ impl SendFeed {
         let own = (self.sent_bytes - bytes) as f64 / dt;
         self.rate_sample = (now, self.sent_bytes);
         let slowest = f64::from(rate_min_kib) * 1024.0;
-        let target = if slowest >= 0.9 * own { own.max(slowest) * 1.25 } else { slowest * 1.1 };
+        let keeping_up = self.buffered <= cfg.send_buffer_bytes as u64 / 2;
+        let target = if keeping_up { self.pacer.rate.max(own).max(slowest) * 1.25 } else { slowest * 1.1 };
         self.pacer.rate = target.clamp(cfg.min_rate as f64, cfg.max_rate as f64);
     }
 
@@ -282,6 +285,10 @@ impl SendFeed {
     }
 }
 
+/// At high rates the bucket holds this much time's worth of sending (waking up to send a
+/// datagram at a time would cost more than the datagram).
+const BURST_SECS: f64 = 0.001;
+
 /// Token bucket with a deficit: a datagram is sent when the bucket is not negative, then
 /// its size is taken out, so large datagrams are never starved.
 #[derive(Debug)]
@@ -299,7 +306,8 @@ impl Pacer {
 
     fn ready(&mut self, now: Instant) -> bool {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        let burst = self.burst.max(self.rate * BURST_SECS);
+        self.tokens = (self.tokens + dt * self.rate).min(burst);
         self.last = self.last.max(now);
         self.tokens >= 0.0
     }

@@ -116,6 +116,8 @@ pub struct ProtocolEntry {
     pub initial_rate: Option<u64>,
     /// Lowest sending rate flow control chooses, bytes/s.
     pub min_rate: Option<u64>,
+    /// Pin shard threads to cores (default true).
+    pub pin: Option<bool>,
 }
 
 /// The `[node]` section.
@@ -262,6 +264,9 @@ impl ClusterConfig {
         }
         if let Some(v) = p.min_rate {
             rc.qsm.min_rate = v;
+        }
+        if let Some(v) = p.pin {
+            rc.pin = v;
         }
         if let Some(v) = p.socket_buffer {
             rc.socket_buffer = v;

@@ -248,6 +248,8 @@ pub struct TransportStats {
     pub recv_truncated: u64,
     /// Times the receive buffers ran out (std: a new arena; uring: the buffer ring was empty).
     pub recv_buffer_exhausted: u64,
+    /// Datagrams copied out of the uring buffer pool because readers held half of it.
+    pub recv_copied: u64,
     /// Times the waker interrupted a receive.
     pub wakeups: u64,
     /// Times the io_uring completion queue overflowed (completions were kept by the kernel

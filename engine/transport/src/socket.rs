@@ -50,6 +50,7 @@ impl Sockets {
         for &group in &spec.groups {
             let (socket, granted) = open_group(group, spec, nonblocking)?;
             recv_granted = recv_granted.min(granted);
+            drop_own_multicast(&socket, local, group)?;
             groups.push(socket);
         }
         tracing::debug!(%local, groups = spec.groups.len(), recv_granted, send_granted, "transport sockets open");
@@ -113,6 +114,29 @@ fn open_group(
         .map_err(|e| TransportError::socket(format!("clearing IP_MULTICAST_ALL for group {group}"), e))?;
     set_nonblocking(&socket, nonblocking, &group.to_string())?;
     Ok((socket, granted))
+}
+
+/// Multicast loopback (needed so other processes on this host receive) also hands a
+/// member its own datagrams: a socket filter drops them in the kernel, before they are
+/// copied to user space. It matches the IPv4 source address and UDP source port of our
+/// unicast socket, which multicasts are sent from (IP header without options).
+fn drop_own_multicast(
+    socket: &Socket,
+    local: SocketAddrV4,
+    group: SocketAddrV4,
+) -> Result<(), TransportError> {
+    const NET: u32 = libc::SKF_NET_OFF as u32;
+    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter { code: code as u16, jt, jf, k };
+    let program = [
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, NET.wrapping_add(12)), // source address
+        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 3, u32::from(*local.ip())),
+        insn(libc::BPF_LD | libc::BPF_H | libc::BPF_ABS, 0, 0, NET.wrapping_add(20)), // UDP source port
+        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, u32::from(local.port())),
+        insn(libc::BPF_RET | libc::BPF_K, 0, 0, 0), // ours: drop
+        insn(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX), // anyone else's: keep whole
+    ];
+    sys::attach_filter(socket.as_raw_fd(), &program)
+        .map_err(|e| TransportError::socket(format!("attaching the own-datagram filter to group {group}"), e))
 }
 
 fn new_udp(what: &str) -> Result<Socket, TransportError> {

@@ -10,7 +10,6 @@
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Smallest verifiable message.
@@ -46,10 +45,11 @@ pub fn message_sum(m: &[u8]) -> u64 {
     lanes.iter().fold(tail, |a, l| a.rotate_left(17) ^ *l).wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-/// Write message `index` of `publisher` into `buf` (at least [`MIN_SIZE`] bytes).
-pub fn write(buf: &mut [u8], index: u64, publisher: u32) {
+/// Write message `index` of `publisher`, sent at `stamp` (ns since the Unix epoch), into
+/// `buf` (at least [`MIN_SIZE`] bytes).
+pub fn write(buf: &mut [u8], index: u64, publisher: u32, stamp: u64) {
     buf[0..8].copy_from_slice(&index.to_le_bytes());
-    buf[8..16].copy_from_slice(&now_ns().to_le_bytes());
+    buf[8..16].copy_from_slice(&stamp.to_le_bytes());
     buf[16..20].copy_from_slice(&publisher.to_le_bytes());
     buf[20..24].copy_from_slice(&check_word(index, publisher).to_le_bytes());
     buf[24..].fill(index as u8);
@@ -75,7 +75,8 @@ struct Stream {
 
 /// Checks exactly-once per-sender FIFO delivery of verifiable messages.
 pub struct Verifier {
-    streams: HashMap<u32, Stream>,
+    /// Streams by publisher id; a handful, so a linear search beats hashing.
+    streams: Vec<(u32, Stream)>,
     pub received: u64,
     pub bytes: u64,
     pub duplicates: u64,
@@ -109,7 +110,7 @@ pub struct Summary {
 impl Verifier {
     pub fn new() -> Self {
         Verifier {
-            streams: HashMap::new(),
+            streams: Vec::new(),
             received: 0,
             bytes: 0,
             duplicates: 0,
@@ -136,7 +137,14 @@ impl Verifier {
             self.corrupt += 1;
             return;
         }
-        let s = self.streams.entry(publisher).or_default();
+        let at = match self.streams.iter().position(|(p, _)| *p == publisher) {
+            Some(i) => i,
+            None => {
+                self.streams.push((publisher, Stream::default()));
+                self.streams.len() - 1
+            }
+        };
+        let s = &mut self.streams[at].1;
         if index == END {
             s.end = Some((stamp, word(24..32)));
             return;
@@ -164,13 +172,13 @@ impl Verifier {
 
     /// Publishers whose end marker arrived.
     pub fn ended(&self) -> usize {
-        self.streams.values().filter(|s| s.end.is_some()).count()
+        self.streams.iter().filter(|(_, s)| s.end.is_some()).count()
     }
 
     pub fn summary(&self, publishers: usize) -> Summary {
         let mut gaps = 0;
         let mut checksum_ok = true;
-        for s in self.streams.values() {
+        for (_, s) in &self.streams {
             match s.end {
                 Some((sent, sum)) => {
                     gaps += sent.saturating_sub(s.received);
@@ -217,7 +225,7 @@ mod tests {
         let mut buf = vec![0u8; 64];
         let mut sum = 0u64;
         for i in 0..10 {
-            write(&mut buf, i, 7);
+            write(&mut buf, i, 7, now_ns());
             sum = sum.wrapping_add(message_sum(&buf));
             v.check(&buf, now_ns());
         }
@@ -228,7 +236,7 @@ mod tests {
 
         let mut v = Verifier::new();
         for i in [0, 1, 1, 3] {
-            write(&mut buf, i, 7);
+            write(&mut buf, i, 7, now_ns());
             v.check(&buf, now_ns());
         }
         buf[21] ^= 1; // the check word
@@ -246,7 +254,7 @@ mod tests {
         let mut buf = vec![0u8; 64];
         let mut sum = 0u64;
         for i in 0..3 {
-            write(&mut buf, i, 1);
+            write(&mut buf, i, 1, now_ns());
             sum = sum.wrapping_add(message_sum(&buf));
             if i == 1 {
                 buf[40] ^= 0x10;

@@ -148,7 +148,11 @@ fn generate(p: &mut argent::Publisher, me: u32, a: &PubArgs) -> anyhow::Result<(
     let limit = a.count.unwrap_or(u64::MAX);
     let mut i = 0u64;
     let mut sum = 0u64;
+    let mut stamp = msg::now_ns();
     while i < limit {
+        if i.is_multiple_of(16) {
+            stamp = msg::now_ns(); // one clock read per 16 messages
+        }
         if i.is_multiple_of(256) {
             if Instant::now() >= deadline {
                 break;
@@ -163,7 +167,7 @@ fn generate(p: &mut argent::Publisher, me: u32, a: &PubArgs) -> anyhow::Result<(
         let written = match p.claim(a.size) {
             Ok(mut c) => {
                 let buf = c.bytes_mut();
-                msg::write(buf, i, me);
+                msg::write(buf, i, me, stamp);
                 sum = sum.wrapping_add(msg::message_sum(buf));
                 c.commit();
                 true

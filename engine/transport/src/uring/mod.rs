@@ -345,7 +345,19 @@ impl UringTransport {
             self.pool.release(bid);
             return;
         }
-        let data = Bytes::from_owner(BufSlice::new(self.pool.clone(), bid, got.offset, got.len));
+        // Readers (caches, delivery rings) may keep datagrams for a long time: once half the
+        // pool is lent out, copy instead, so receiving never stalls on buffers held elsewhere.
+        let data = if self.pool.lent() >= self.pool.count() as usize / 2 {
+            // SAFETY: the completion handed buffer `bid` to us; released right after the copy.
+            #[allow(unsafe_code)]
+            let buf = unsafe { self.pool.filled(bid, got.offset + got.len) };
+            let copy = Bytes::copy_from_slice(&buf[got.offset..]);
+            self.pool.release(bid);
+            self.stats.recv_copied += 1;
+            copy
+        } else {
+            Bytes::from_owner(BufSlice::new(self.pool.clone(), bid, got.offset, got.len))
+        };
         self.pending.push_back(Received { data, from: got.from, via: Sockets::via(idx) });
     }
 

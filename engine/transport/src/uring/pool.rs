@@ -5,7 +5,7 @@
 use std::alloc::{self, Layout};
 use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -27,6 +27,8 @@ pub(crate) struct BufPool {
     /// Set while the transport waits with no buffer in the ring: a release must wake it.
     starved: AtomicBool,
     waker: Waker,
+    /// Buffers held by readers (`BufSlice`s alive).
+    lent: AtomicUsize,
 }
 
 // SAFETY: the pool's memory is only accessed per buffer by that buffer's single owner (see
@@ -54,7 +56,17 @@ impl BufPool {
         for bid in 0..count {
             free.push(bid).expect("free list sized to the pool");
         }
-        Ok(Arc::new(BufPool { base, layout, buf_len, count, free, starved: AtomicBool::new(false), waker }))
+        let lent = AtomicUsize::new(0);
+        Ok(Arc::new(BufPool {
+            base,
+            layout,
+            buf_len,
+            count,
+            free,
+            starved: AtomicBool::new(false),
+            waker,
+            lent,
+        }))
     }
 
     pub(crate) fn buf_len(&self) -> usize {
@@ -63,6 +75,11 @@ impl BufPool {
 
     pub(crate) fn count(&self) -> u16 {
         self.count
+    }
+
+    /// Buffers held by readers now.
+    pub(crate) fn lent(&self) -> usize {
+        self.lent.load(Ordering::Relaxed)
     }
 
     /// Address of buffer `bid`, for the kernel.
@@ -128,6 +145,7 @@ impl BufSlice {
     /// Bytes `offset..offset+len` of buffer `bid`, which the caller owns and hands over.
     pub(crate) fn new(pool: Arc<BufPool>, bid: u16, offset: usize, len: usize) -> Self {
         assert!(offset + len <= pool.buf_len());
+        pool.lent.fetch_add(1, Ordering::Relaxed);
         BufSlice { pool, bid, offset, len }
     }
 }
@@ -141,6 +159,7 @@ impl AsRef<[u8]> for BufSlice {
 
 impl Drop for BufSlice {
     fn drop(&mut self) {
+        self.pool.lent.fetch_sub(1, Ordering::Relaxed);
         self.pool.release(self.bid);
     }
 }
