@@ -60,6 +60,9 @@ pub struct BenchArgs {
     json: bool,
 }
 
+/// Groups a static-membership benchmark runs (each its own region, socket and ring).
+const MAX_GROUPS: u32 = 16;
+
 #[derive(Serialize, Default)]
 struct Report {
     delivered_ok: bool,
@@ -96,8 +99,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.subscribers == 0 || a.publishers == 0 || a.groups == 0 {
         bail!("--subscribers, --publishers and --groups must be at least 1");
     }
-    if a.groups > 1 {
-        bail!("--groups {} is not supported yet: one group per run until groups map to regions (membership service)", a.groups);
+    if a.groups > MAX_GROUPS {
+        bail!(
+            "--groups {} is more than {MAX_GROUPS}: with static membership every group is its own region and port; \
+             many groups need the membership service's group-to-region mapping",
+            a.groups
+        );
     }
     if !(a.duration > 0.0 && a.duration <= 3600.0) {
         bail!("--duration {} must be in (0, 3600] seconds", a.duration);
@@ -319,7 +326,8 @@ fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Val
             a.transport.as_str().into(),
         ]
     };
-    let group = "g0";
+    let group = (0..a.groups).map(|g| format!("g{g}")).collect::<Vec<_>>().join(",");
+    let group = group.as_str();
     let subs: Vec<Proc> = (0..a.subscribers)
         .map(|i| {
             let mut args = node_args(i, "sub", group);

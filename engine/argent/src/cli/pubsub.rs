@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 pub struct PubArgs {
     #[command(flatten)]
     membership: Membership,
-    /// Group to publish to.
-    #[arg(long)]
-    group: String,
+    /// Group to publish to; a comma-separated list spreads generated messages over the
+    /// groups in turn (text goes to the first).
+    #[arg(long, value_delimiter = ',', required = true)]
+    group: Vec<String>,
     /// Publish this text (repeated --count times, default once).
     #[arg(long, conflicts_with = "stdin")]
     message: Option<String>,
@@ -97,8 +98,10 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
         bail!("--duration {} must be a positive number of seconds", a.duration);
     }
     let node = a.membership.start()?;
-    let mut p = node.publisher(&a.group)?;
+    let mut pubs: Vec<argent::Publisher> =
+        a.group.iter().map(|g| node.publisher(g)).collect::<Result<_, _>>()?;
     let me = node.id().0;
+    let p = &mut pubs[0];
     let started = Instant::now();
     let (published, bytes) = if let Some(text) = &a.message {
         let n = a.count.unwrap_or(1);
@@ -117,10 +120,10 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
         }
         (n, bytes)
     } else {
-        generate(&mut p, me, &a)?
+        generate(&mut pubs, me, &a)?
     };
     let secs = started.elapsed().as_secs_f64();
-    let acknowledged = linger(&node, &p, Duration::from_secs_f64(a.linger.max(0.0)));
+    let acknowledged = linger(&node, &pubs, Duration::from_secs_f64(a.linger.max(0.0)));
     let s = node.stats();
     let summary = PubSummary {
         role: "pub",
@@ -141,13 +144,20 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
     Ok(if acknowledged { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Publish verifiable messages for the duration (or count), then the end marker.
-fn generate(p: &mut argent::Publisher, me: u32, a: &PubArgs) -> anyhow::Result<(u64, u64)> {
+/// The stream id a publisher's messages to its `g`-th group carry.
+pub fn stream_id(publisher: u32, g: usize) -> u32 {
+    publisher << 16 | g as u32
+}
+
+/// Publish verifiable messages for the duration (or count), spread over the groups in
+/// turn, then an end marker per group.
+fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Result<(u64, u64)> {
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
     let started = Instant::now();
     let limit = a.count.unwrap_or(u64::MAX);
+    let mut next = vec![0u64; pubs.len()];
+    let mut sums = vec![0u64; pubs.len()];
     let mut i = 0u64;
-    let mut sum = 0u64;
     let mut stamp = msg::now_ns();
     while i < limit {
         if i.is_multiple_of(16) {
@@ -164,11 +174,12 @@ fn generate(p: &mut argent::Publisher, me: u32, a: &PubArgs) -> anyhow::Result<(
                 }
             }
         }
-        let written = match p.claim(a.size) {
+        let g = (i % pubs.len() as u64) as usize;
+        let written = match pubs[g].claim(a.size) {
             Ok(mut c) => {
                 let buf = c.bytes_mut();
-                msg::write(buf, i, me, stamp);
-                sum = sum.wrapping_add(msg::message_sum(buf));
+                msg::write(buf, next[g], stream_id(me, g), stamp);
+                sums[g] = sums[g].wrapping_add(msg::message_sum(buf));
                 c.commit();
                 true
             }
@@ -176,23 +187,26 @@ fn generate(p: &mut argent::Publisher, me: u32, a: &PubArgs) -> anyhow::Result<(
             Err(e) => return Err(e).context("publishing"),
         };
         if written {
+            next[g] += 1;
             i += 1;
         } else {
-            p.wait_for_space(a.size, Duration::from_millis(5));
+            pubs[g].wait_for_space(a.size, Duration::from_millis(5));
         }
     }
     let mut end = vec![0u8; a.size];
-    msg::write_end(&mut end, me, i, sum);
-    p.publish_blocking(&end).context("publishing the end marker")?;
+    for (g, p) in pubs.iter_mut().enumerate() {
+        msg::write_end(&mut end, stream_id(me, g), next[g], sums[g]);
+        p.publish_blocking(&end).context("publishing an end marker")?;
+    }
     Ok((i, i * a.size as u64))
 }
 
 /// Wait until the group acknowledged everything published (or the timeout passes).
-fn linger(node: &argent::Node, p: &argent::Publisher, timeout: Duration) -> bool {
+fn linger(node: &argent::Node, pubs: &[argent::Publisher], timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    p.flush();
+    pubs.iter().for_each(argent::Publisher::flush);
     while Instant::now() < deadline {
-        if p.is_drained() && node.stats().send_buffered == 0 {
+        if pubs.iter().all(argent::Publisher::is_drained) && node.stats().send_buffered == 0 {
             // The statistics refresh every few milliseconds: confirm once more.
             std::thread::sleep(Duration::from_millis(30));
             if node.stats().send_buffered == 0 {
@@ -208,15 +222,15 @@ fn linger(node: &argent::Node, p: &argent::Publisher, timeout: Duration) -> bool
 pub struct SubArgs {
     #[command(flatten)]
     membership: Membership,
-    /// Group to subscribe to.
-    #[arg(long)]
-    group: String,
+    /// Group to subscribe to (a comma-separated list subscribes to each).
+    #[arg(long, value_delimiter = ',', required = true)]
+    group: Vec<String>,
     /// Verify exactly-once per-sender FIFO delivery of `argent pub` messages and print one
     /// JSON summary (received, duplicates, gaps, order_violations, msgs_per_sec, mb_per_sec,
     /// p50_us/p99_us/p999_us latency).
     #[arg(long)]
     verify: bool,
-    /// With --verify: publishers whose end marker ends the run.
+    /// With --verify: publishers whose end markers (one per group) end the run.
     #[arg(long, default_value_t = 1)]
     publishers: usize,
     /// Stop after this many seconds without a message (once one arrived).
@@ -243,7 +257,8 @@ struct SubSummary {
 
 pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let node = a.membership.start()?;
-    let mut sub = node.subscribe(&a.group)?;
+    let mut subs: Vec<argent::Subscription> =
+        a.group.iter().map(|g| node.subscribe(g)).collect::<Result<_, _>>()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
@@ -252,12 +267,23 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let mut last = Instant::now();
     let mut any = false;
     let mut v = Verifier::new();
+    let streams = a.publishers * subs.len();
+    let mut turn = 0;
     while started.elapsed().as_secs_f64() < a.max_secs {
-        let Some(d) = sub.recv_timeout(Duration::from_millis(100)) else {
-            if any && last.elapsed() > idle {
-                break;
+        let ready = subs.iter_mut().find_map(|s| s.try_recv());
+        let d = match ready {
+            Some(d) => d,
+            None => {
+                turn = (turn + 1) % subs.len();
+                let wait = if subs.len() == 1 { 100 } else { 1 };
+                let Some(d) = subs[turn].recv_timeout(Duration::from_millis(wait)) else {
+                    if any && last.elapsed() > idle {
+                        break;
+                    }
+                    continue;
+                };
+                d
             }
-            continue;
         };
         any = true;
         last = Instant::now();
@@ -266,7 +292,7 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
             for m in d.messages() {
                 v.check(m, now);
             }
-            if v.ended() >= a.publishers {
+            if v.ended() >= streams {
                 break;
             }
         } else {
@@ -284,7 +310,7 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let summary = SubSummary {
         role: "sub",
         node: node.id().0,
-        verify: v.summary(a.publishers),
+        verify: v.summary(streams),
         cpu_secs: sys::cpu_secs(),
         peer_repairs: s.qsm.peer_repairs,
         pulls: s.qsm.pulls_sent,
