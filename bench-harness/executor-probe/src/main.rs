@@ -3,16 +3,18 @@
 //! Receiver A is a glommio `LocalExecutor` pinned with `Placement::Fixed`, reading with
 //! `glommio::net::UdpSocket::recv_from` (one `recvmsg` per datagram). Receiver B is a plain
 //! std thread pinned with `core_affinity`, reading a non-blocking socket with `recvmmsg`
-//! batches and parking in `epoll_wait` when the socket is empty. The sender is a third,
+//! batches and parking in `epoll_wait` when the socket is empty. A third, hybrid receiver
+//! (`glommio-mmsg`) runs B's recvmmsg batches inside a glommio executor. The sender is a
 //! separate process: a pinned thread issuing `sendmmsg` batches of 32.
 //!
 //! Modes (run with no arguments for usage):
 //!   bench     orchestrates: spawns this binary as receiver and sender processes, repeats,
-//!             prints medians with min and max
+//!             prints medians with min and max (a markdown table on stdout, runs on stderr)
 //!   send      sender process
-//!   recv      receiver process (`--via glommio` or `--via loop`)
+//!   recv      receiver process (`--via glommio|loop|glommio-mmsg`)
 //!   timer     periodic timer wake-ups on one core: glommio `timer::sleep` vs `epoll_pwait2`
 //!   pingpong  cross-core wake-up round trip: glommio shared channels vs eventfd + epoll
+//!   memlock   starts one default glommio executor and reports what it locked or pinned
 //!
 //! Every mode is bounded in time: each process stops itself after its `--secs` plus a
 //! small grace period, whether or not traffic arrived.
@@ -157,10 +159,8 @@ fn run_send(a: &Args) {
     let fd = s.as_raw_fd();
 
     let mut bufs = vec![vec![0xA5u8; size]; BATCH];
-    let mut iovs: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
-        .collect();
+    let mut iovs: Vec<libc::iovec> =
+        bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
     let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
         .map(|i| {
             let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
@@ -524,7 +524,13 @@ impl Mmsg {
     /// Non-blocking `recvmmsg`: datagrams received, 0 when the socket is empty.
     fn recv(&mut self, fd: i32) -> usize {
         let n = unsafe {
-            libc::recvmmsg(fd, self.msgs.as_mut_ptr(), self.batch as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(
+                fd,
+                self.msgs.as_mut_ptr(),
+                self.batch as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
         };
         if n >= 0 {
             return n as usize;
@@ -813,7 +819,10 @@ fn run_memlock(a: &Args) {
 // ---------------------------------------------------------------------------------------------
 // orchestration
 
-fn parse_result(line: &str) -> BTreeMap<String, String> {
+/// One `RESULT key=value ...` line.
+type Fields = BTreeMap<String, String>;
+
+fn parse_result(line: &str) -> Fields {
     line.trim_start_matches("RESULT ")
         .split_whitespace()
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
@@ -875,7 +884,7 @@ fn wait_quiet(max: Duration) -> bool {
 }
 
 /// One run: receiver process first (waits for READY), then the sender process.
-fn one_run(exe: &str, via: &str, size: usize, secs: f64, a: &Args) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+fn one_run(exe: &str, via: &str, size: usize, secs: f64, a: &Args) -> (Fields, Fields) {
     let dest = a.get("dest").cloned().unwrap_or_else(|| "mcast".into());
     let rate = a.get("rate").cloned().unwrap_or_else(|| "0".into());
     let (rx_core, tx_core) = (arg(a, "rx-core", 1usize), arg(a, "tx-core", 0usize));
@@ -928,13 +937,8 @@ fn run_bench(a: &Args) {
         .split(',')
         .map(|s| s.parse().unwrap())
         .collect();
-    let vias: Vec<String> = a
-        .get("via")
-        .map(String::as_str)
-        .unwrap_or("glommio,loop")
-        .split(',')
-        .map(String::from)
-        .collect();
+    let vias: Vec<String> =
+        a.get("via").map(String::as_str).unwrap_or("glommio,loop").split(',').map(String::from).collect();
     let fields = [
         ("offered_dps", "offered datagrams/s"),
         ("dps", "rx datagrams/s"),
@@ -947,8 +951,7 @@ fn run_bench(a: &Args) {
     ];
     let mut table: Vec<String> = Vec::new();
     for &size in &sizes {
-        let mut res: BTreeMap<String, Vec<(BTreeMap<String, String>, BTreeMap<String, String>)>> =
-            BTreeMap::new();
+        let mut res: BTreeMap<String, Vec<(Fields, Fields)>> = BTreeMap::new();
         // Alternate the candidates within each repeat so drift hits both alike.
         for rep in 0..repeats {
             for via in &vias {
@@ -977,17 +980,17 @@ fn run_bench(a: &Args) {
             let runs = &res[via];
             let mut cells = vec![format!("{size} B"), via.clone()];
             for (k, _) in fields {
-                let v: Vec<f64> = runs.iter().map(|(r, _)| r.get(k).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN)).collect();
+                let v: Vec<f64> = runs
+                    .iter()
+                    .map(|(r, _)| r.get(k).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN))
+                    .collect();
                 let (m, lo, hi) = median_min_max(&v);
                 cells.push(fmt_cell(k, m, lo, hi));
             }
             table.push(format!("| {} |", cells.join(" | ")));
         }
     }
-    println!(
-        "| datagram | receiver | {} |",
-        fields.iter().map(|(_, h)| *h).collect::<Vec<_>>().join(" | ")
-    );
+    println!("| datagram | receiver | {} |", fields.iter().map(|(_, h)| *h).collect::<Vec<_>>().join(" | "));
     println!("|{}", "---|".repeat(fields.len() + 2));
     for row in table {
         println!("{row}");

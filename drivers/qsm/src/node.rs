@@ -142,6 +142,29 @@ pub struct Stats {
     pub delivered_messages: u64,
 }
 
+impl Stats {
+    /// Add another node's (or shard's) counters to these; maxima stay maxima.
+    pub fn merge(&mut self, o: &Stats) {
+        self.data_sent += o.data_sent;
+        self.sender_retransmissions += o.sender_retransmissions;
+        self.peer_repairs += o.peer_repairs;
+        self.pulls_sent += o.pulls_sent;
+        self.naks_sent += o.naks_sent;
+        self.naks_escalated += o.naks_escalated;
+        self.tokens_sent += o.tokens_sent;
+        self.token_retransmissions += o.token_retransmissions;
+        self.max_token_bytes = self.max_token_bytes.max(o.max_token_bytes);
+        self.rounds_completed += o.rounds_completed;
+        self.rounds_regenerated += o.rounds_regenerated;
+        self.heartbeats_sent += o.heartbeats_sent;
+        self.duplicates += o.duplicates;
+        self.beyond_window += o.beyond_window;
+        self.decode_errors += o.decode_errors;
+        self.ignored += o.ignored;
+        self.delivered_messages += o.delivered_messages;
+    }
+}
+
 /// Outputs collected while handling one input.
 #[derive(Debug, Default)]
 pub(crate) struct Io {

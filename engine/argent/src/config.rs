@@ -32,6 +32,9 @@ use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
+/// Largest datagram size chosen from the path MTU (loopback's 65 536 gives this).
+pub const MAX_AUTO_DATAGRAM: usize = 65_000;
+
 /// A static membership file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -247,9 +250,13 @@ impl ClusterConfig {
             _ => None,
         };
         let p = &self.protocol;
-        if let Some(v) = p.datagram_size {
-            rc.qsm.datagram_size = v;
-        }
+        // Datagrams as large as the path carries without fragmentation (large on loopback),
+        // unless the file says otherwise.
+        rc.qsm.datagram_size = match p.datagram_size {
+            Some(v) => v,
+            None => argent_transport::path_datagram(self.interface)
+                .map_or(rc.qsm.datagram_size, |d| d.clamp(argent_qsm::MIN_DATAGRAM, MAX_AUTO_DATAGRAM)),
+        };
         if let Some(v) = p.send_buffer_bytes {
             rc.qsm.send_buffer_bytes = v;
         }

@@ -333,24 +333,7 @@ fn argent_wire_max() -> usize {
 }
 
 fn add_stats(sum: &mut NodeStats, s: &NodeStats) {
-    let (a, b) = (&mut sum.qsm, &s.qsm);
-    a.data_sent += b.data_sent;
-    a.sender_retransmissions += b.sender_retransmissions;
-    a.peer_repairs += b.peer_repairs;
-    a.pulls_sent += b.pulls_sent;
-    a.naks_sent += b.naks_sent;
-    a.naks_escalated += b.naks_escalated;
-    a.tokens_sent += b.tokens_sent;
-    a.token_retransmissions += b.token_retransmissions;
-    a.max_token_bytes = a.max_token_bytes.max(b.max_token_bytes);
-    a.rounds_completed += b.rounds_completed;
-    a.rounds_regenerated += b.rounds_regenerated;
-    a.heartbeats_sent += b.heartbeats_sent;
-    a.duplicates += b.duplicates;
-    a.beyond_window += b.beyond_window;
-    a.decode_errors += b.decode_errors;
-    a.ignored += b.ignored;
-    a.delivered_messages += b.delivered_messages;
+    sum.qsm.merge(&s.qsm);
     sum.recv_calls += s.recv_calls;
     sum.send_calls += s.send_calls;
     sum.cycles += s.cycles;

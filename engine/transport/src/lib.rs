@@ -33,7 +33,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use error::TransportError;
-pub use socket::interface_multicast;
+pub use socket::{interface_multicast, path_datagram};
 pub use waker::Waker;
 
 /// Largest UDP payload over IPv4.

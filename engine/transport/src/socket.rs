@@ -206,6 +206,16 @@ pub fn interface_multicast(addr: Ipv4Addr) -> Result<(String, bool), TransportEr
     }
 }
 
+/// The largest UDP payload that crosses the interface with address `addr` without IP
+/// fragmentation: its MTU less the IPv4 and UDP headers, at most [`crate::MAX_UDP_PAYLOAD`].
+/// `None` if the interface or its MTU cannot be found.
+pub fn path_datagram(addr: Ipv4Addr) -> Option<usize> {
+    let (name, _) = interface_multicast(addr).ok()?;
+    let mtu: usize =
+        std::fs::read_to_string(format!("/sys/class/net/{name}/mtu")).ok()?.trim().parse().ok()?;
+    Some(mtu.saturating_sub(28).min(crate::MAX_UDP_PAYLOAD))
+}
+
 fn check_interface(addr: Ipv4Addr) -> Result<(), TransportError> {
     if addr.is_unspecified() {
         return Ok(()); // the kernel picks the interface

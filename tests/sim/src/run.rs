@@ -616,22 +616,23 @@ impl<'a> Sim<'a> {
     fn finish(mut self, end: Instant) -> Outcome {
         let sc = self.sc;
         self.out.virtual_secs = end.as_secs_f64();
-        for n in 0..sc.nodes {
-            let node = &self.nodes[n as usize];
-            let s = node.proto.stats();
+        let mut s = argent_qsm::Stats::default();
+        for node in &self.nodes {
+            s.merge(node.proto.stats());
             let o = &mut self.out;
-            o.max_token_bytes = o.max_token_bytes.max(s.max_token_bytes);
-            o.sender_retransmissions += s.sender_retransmissions;
-            o.peer_repairs += s.peer_repairs;
-            o.pulls += s.pulls_sent;
-            o.naks += s.naks_sent;
-            o.naks_escalated += s.naks_escalated;
-            o.rounds += s.rounds_completed;
-            o.rounds_regenerated += s.rounds_regenerated;
             o.max_sender_buffer_bytes = o.max_sender_buffer_bytes.max(node.proto.max_send_buffered_bytes());
             o.max_receiver_buffer_bytes =
                 o.max_receiver_buffer_bytes.max(node.proto.max_receive_held_bytes());
         }
+        let o = &mut self.out;
+        o.max_token_bytes = s.max_token_bytes;
+        o.sender_retransmissions = s.sender_retransmissions;
+        o.peer_repairs = s.peer_repairs;
+        o.pulls = s.pulls_sent;
+        o.naks = s.naks_sent;
+        o.naks_escalated = s.naks_escalated;
+        o.rounds = s.rounds_completed;
+        o.rounds_regenerated = s.rounds_regenerated;
         let mut found = Vec::new();
         for (n, node) in self.nodes.iter().enumerate() {
             if !node.doomed {

@@ -34,8 +34,9 @@ pub struct BenchArgs {
     /// Transport backend.
     #[arg(long, default_value = "auto")]
     transport: Transport,
-    /// Datagram size argent aggregates messages into, and the raw baseline sends.
-    #[arg(long, default_value_t = 65_000)]
+    /// Datagram size argent aggregates messages into, and the raw baseline sends
+    /// (default: from the loopback MTU, 65 000).
+    #[arg(long, default_value_t = argent::config::MAX_AUTO_DATAGRAM)]
     datagram_size: usize,
     /// Socket buffers, bytes.
     #[arg(long, default_value_t = 32 << 20)]
