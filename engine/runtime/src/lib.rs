@@ -241,6 +241,7 @@ impl Runtime {
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
                     }
+                    argent_transport::precise_timers();
                     shard.run();
                 })
                 .map_err(|source| {
