@@ -45,6 +45,11 @@ pub struct Config {
     pub pacer_burst: u64,
     /// Most copies one member forwards per token visit or per pull.
     pub repair_budget: usize,
+    /// Incarnation of this node's sender streams. A process that restarts with the same node
+    /// id must use a different one, or receivers take its new datagrams for duplicates of
+    /// the old stream's. The stream id is `node id | incarnation << 16` (node ids below
+    /// 65 536 when non-zero).
+    pub incarnation: u16,
 }
 
 impl Default for Config {
@@ -66,6 +71,7 @@ impl Default for Config {
             max_rate: 10 << 30,
             pacer_burst: 256 << 10,
             repair_budget: 256,
+            incarnation: 0,
         }
     }
 }
@@ -100,6 +106,9 @@ pub enum ConfigError {
         /// Ceiling.
         max: u64,
     },
+    /// A node id that leaves no room for an incarnation.
+    #[error("node id {0} must be below 65536 to carry a stream incarnation")]
+    NodeIdTooLarge(u32),
     /// Zero durations where a positive one is needed.
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),

@@ -55,4 +55,4 @@ pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit
 pub use argent_wire::SeqRange;
 pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
 pub use layout::RegionView;
-pub use node::{Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError};
+pub use node::{node_of, stream_id, Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError};

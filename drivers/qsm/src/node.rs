@@ -19,7 +19,7 @@ use thiserror::Error;
 pub struct Delivery {
     /// Region it arrived in.
     pub region: RegionId,
-    /// Original sender.
+    /// Original sender's stream (node id and incarnation; [`Delivery::sender_node`] gives the node).
     pub sender: NodeId,
     /// Sequence number of the datagram.
     pub seq: u64,
@@ -30,6 +30,11 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// The node that sent it.
+    pub fn sender_node(&self) -> NodeId {
+        node_of(self.sender)
+    }
+
     /// The messages, in the order the sender wrote them.
     pub fn messages(&self) -> argent_wire::Messages<'_> {
         argent_wire::messages_of(&self.datagram)
@@ -193,6 +198,26 @@ pub(crate) struct Cx<'a> {
     pub(crate) now: Instant,
     pub(crate) cfg: &'a Config,
     pub(crate) me: NodeId,
+    /// This node's own sender stream id (see [`stream_id`]).
+    pub(crate) stream: NodeId,
+}
+
+/// The id of node `me`'s sender stream in its `incarnation`.
+pub fn stream_id(me: NodeId, incarnation: u16) -> NodeId {
+    if incarnation == 0 {
+        me
+    } else {
+        NodeId(me.0 | u32::from(incarnation) << 16)
+    }
+}
+
+/// The node a sender stream belongs to (where its acknowledgements and NAKs go).
+pub fn node_of(stream: NodeId) -> NodeId {
+    if stream.0 >> 16 == 0 {
+        stream
+    } else {
+        NodeId(stream.0 & 0xFFFF)
+    }
 }
 
 /// One region as seen by this node.
@@ -222,8 +247,8 @@ impl Region {
     }
 
     fn on_data(&mut self, cx: &Cx<'_>, sender: NodeId, seq: u64, dg: Bytes, io: &mut Io) {
-        let Cx { now, cfg, me } = *cx;
-        if sender == me {
+        let Cx { now, cfg, me, stream } = *cx;
+        if sender == stream {
             io.stats.duplicates += 1; // our own multicast looped back
             return;
         }
@@ -259,8 +284,8 @@ impl Region {
         ranges: argent_wire::RangeList<'_>,
         io: &mut Io,
     ) {
-        let Cx { cfg, me, .. } = *cx;
-        if sender == me || self.layout.position(from).is_none() {
+        let Cx { cfg, me, stream, .. } = *cx;
+        if sender == stream || self.layout.position(from).is_none() {
             return; // senders repair by re-multicast; only members are served
         }
         let Some(feed) = self.feeds.get(&sender) else { return };
@@ -296,6 +321,7 @@ pub(crate) fn forward(region: RegionId, me: NodeId, to: NodeId, copy: &Bytes, io
 #[derive(Debug)]
 pub struct QsmNode {
     me: NodeId,
+    stream: NodeId,
     cfg: Config,
     regions: BTreeMap<RegionId, Region>,
     io: Io,
@@ -306,12 +332,21 @@ impl QsmNode {
     /// A node with identity `me`.
     pub fn new(me: NodeId, cfg: Config) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        Ok(QsmNode { me, cfg, regions: BTreeMap::new(), io: Io::default(), next_region: 0 })
+        if cfg.incarnation != 0 && me.0 >> 16 != 0 {
+            return Err(ConfigError::NodeIdTooLarge(me.0));
+        }
+        let stream = stream_id(me, cfg.incarnation);
+        Ok(QsmNode { me, stream, cfg, regions: BTreeMap::new(), io: Io::default(), next_region: 0 })
     }
 
     /// This node's identity.
     pub fn id(&self) -> NodeId {
         self.me
+    }
+
+    /// The id of this node's sender streams (the `sender` of its deliveries).
+    pub fn stream(&self) -> NodeId {
+        self.stream
     }
 
     /// The settings in force.
@@ -367,7 +402,7 @@ impl QsmNode {
 
     /// Make room for a message of `len` bytes in the region's open datagram.
     fn prepare(&mut self, now: Instant, region: RegionId, len: usize) -> Result<&mut SendFeed, PublishError> {
-        let me = self.me;
+        let me = self.stream;
         let cfg = &self.cfg;
         let r = self.regions.get_mut(&region).ok_or(PublishError::UnknownRegion(region))?;
         let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, cfg, now));
@@ -421,7 +456,7 @@ impl QsmNode {
 
     fn dispatch(&mut self, now: Instant, header: Header, frame: Frame<'_>, datagram: &Bytes) {
         let me = self.me;
-        let cx = Cx { now, cfg: &self.cfg, me };
+        let cx = Cx { now, cfg: &self.cfg, me, stream: self.stream };
         let io = &mut self.io;
         let Some(region) = self.regions.get_mut(&RegionId(header.region)) else {
             io.stats.ignored += 1;
@@ -431,7 +466,7 @@ impl QsmNode {
         match frame {
             Frame::Data(d) => region.on_data(&cx, NodeId(d.sender), d.seq, datagram.clone(), io),
             Frame::Heartbeat(hb) => {
-                if NodeId(hb.sender) != me && NodeId(hb.sender) == from {
+                if NodeId(hb.sender) != cx.stream && NodeId(hb.sender) == from {
                     if let Some(feed) = region.feed(from, now) {
                         feed.cutoff = feed.cutoff.max(hb.highest);
                     }
@@ -442,7 +477,7 @@ impl QsmNode {
             Frame::Ack(a) => {
                 // Only the leader of the installed view acknowledges rounds.
                 let from_leader = from == region.layout.leader() && a.view == region.layout.view.0;
-                if NodeId(a.sender) == me && from_leader {
+                if NodeId(a.sender) == cx.stream && from_leader {
                     region.on_ack(now, cx.cfg, &a, io);
                 } else {
                     io.stats.ignored += 1;
@@ -452,7 +487,7 @@ impl QsmNode {
             Frame::Alive => {} // presence, for the runtime's failure detection
             Frame::Nak(n) => {
                 let member = region.layout.position(from).is_some();
-                match (NodeId(n.sender) == me && member, region.send.as_mut()) {
+                match (NodeId(n.sender) == cx.stream && member, region.send.as_mut()) {
                     (true, Some(feed)) => {
                         feed.on_nak(cx.cfg, n.ranges.iter());
                     }
@@ -474,7 +509,7 @@ impl Protocol for QsmNode {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let cx = Cx { now, cfg: &self.cfg, me: self.me };
+        let cx = Cx { now, cfg: &self.cfg, me: self.me, stream: self.stream };
         for region in self.regions.values_mut() {
             region.on_timeout(&cx, &mut self.io);
         }
@@ -491,7 +526,7 @@ impl Protocol for QsmNode {
             let Some(feed) = region.send.as_mut() else { continue };
             let (out, sealed) = feed.poll(now, &self.cfg);
             let id = region.id;
-            region.publish_sealed(self.me, sealed, &mut self.io);
+            region.publish_sealed(self.stream, sealed, &mut self.io);
             let Some(out) = out else { continue };
             self.next_region = idx + 1;
             let stats = &mut self.io.stats;
@@ -506,8 +541,8 @@ impl Protocol for QsmNode {
                 }
                 Outgoing::Heartbeat(highest) => {
                     stats.heartbeats_sent += 1;
-                    let hb = argent_wire::Heartbeat { sender: self.me.0, highest };
-                    Bytes::from(argent_wire::encode_heartbeat(id.0, self.me.0, &hb))
+                    let hb = argent_wire::Heartbeat { sender: self.stream.0, highest };
+                    Bytes::from(argent_wire::encode_heartbeat(id.0, self.stream.0, &hb))
                 }
             };
             return Some(Transmit { dest: Destination::Region(id), payload });

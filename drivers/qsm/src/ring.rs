@@ -4,7 +4,7 @@
 //! lacks, report contiguous numbers and receive rates).
 
 use crate::layout::RingLayout;
-use crate::node::{forward, Cx, Event, Io, Region};
+use crate::node::{forward, node_of, Cx, Event, Io, Region};
 use crate::recv::RecvFeed;
 use crate::{Config, SeqRange};
 use argent_core::{Instant, NodeId};
@@ -163,7 +163,7 @@ impl Region {
     }
 
     pub(crate) fn on_timeout(&mut self, cx: &Cx<'_>, io: &mut Io) {
-        let Cx { now, cfg, me } = *cx;
+        let Cx { now, cfg, me, .. } = *cx;
         if let Some(p) = &mut self.ring.pending {
             if now >= p.deadline {
                 if p.attempts >= cfg.token_pass_attempts {
@@ -191,7 +191,7 @@ impl Region {
     }
 
     fn start_round(&mut self, cx: &Cx<'_>, io: &mut Io) {
-        let Cx { now, me, .. } = *cx;
+        let Cx { now, stream, .. } = *cx;
         let ring = &mut self.ring;
         ring.round = ring.round.max(ring.seen.map_or(0, |s| s.0)).saturating_add(1);
         ring.in_flight = true;
@@ -206,7 +206,7 @@ impl Region {
         let mut senders: BTreeSet<u32> = ring.carry.keys().copied().collect();
         senders.extend(self.feeds.keys().map(|n| n.0));
         if self.send.is_some() {
-            senders.insert(me.0);
+            senders.insert(stream.0);
         }
         // The cut-off is what the region had seen by the end of an earlier round (or what a
         // heartbeat announced), never what is in flight now: members treat everything up to
@@ -273,7 +273,7 @@ impl Region {
 
     /// Hand the token to the next member (or back to the leader), reliably.
     fn pass(&mut self, cx: &Cx<'_>, pos: usize, mut token: Token, io: &mut Io) {
-        let Cx { now, cfg, me } = *cx;
+        let Cx { now, cfg, me, .. } = *cx;
         let n = self.layout.len();
         let (to, hop) =
             if pos + 1 < n { (self.layout.order[pos + 1], pos + 1) } else { (self.layout.leader(), n) };
@@ -305,7 +305,7 @@ impl Region {
     /// The round came back to the leader: acknowledge each sender and remember what the
     /// next round starts from.
     fn complete(&mut self, cx: &Cx<'_>, token: &Token, io: &mut Io) {
-        let Cx { now, cfg, me } = *cx;
+        let Cx { now, cfg, me, stream } = *cx;
         let ring = &mut self.ring;
         ring.completed = token.round;
         ring.regenerations = 0;
@@ -340,14 +340,14 @@ impl Region {
                 rate_avg,
                 rate_max,
             };
-            if e.sender == me.0 {
+            if e.sender == stream.0 {
                 if let Some(feed) = self.send.as_mut() {
                     if feed.on_ack(now, cfg, ack.stable, ack.rate_min) {
                         io.events.push_back(Event::Writable(self.id));
                     }
                 }
             } else {
-                io.unicast(NodeId(e.sender), argent_wire::encode_ack(self.id.0, me.0, &ack));
+                io.unicast(node_of(NodeId(e.sender)), argent_wire::encode_ack(self.id.0, me.0, &ack));
             }
         }
     }
@@ -362,10 +362,10 @@ impl Region {
 
     /// The token is at this member (ring position `pos`): repair, report, and update it.
     fn visit(&mut self, cx: &Cx<'_>, pos: usize, prev: Option<NodeId>, token: &mut Token, io: &mut Io) {
-        let Cx { now, cfg, me } = *cx;
+        let Cx { now, cfg, me, stream } = *cx;
         // A stream first heard of through the token: everything up to its cut-off is missing.
         for e in &token.entries {
-            if e.sender != me.0 {
+            if e.sender != stream.0 {
                 let _ = self.feed(NodeId(e.sender), now);
             }
         }
@@ -375,7 +375,7 @@ impl Region {
         let my_part = layout.partition_at(pos);
         // Streams this member knows that the token does not yet carry join mid-round; they
         // are not acknowledged this round (members before us did not report on them).
-        let own = self.send.is_some().then_some(me);
+        let own = self.send.is_some().then_some(stream);
         for s in self.feeds.keys().chain(own.iter()) {
             if !token.entries.iter().any(|e| e.sender == s.0) {
                 token.entries.push(TokenEntry {
@@ -392,7 +392,7 @@ impl Region {
                 entry.isect = None;
             }
             let sender = NodeId(entry.sender);
-            if sender == me {
+            if sender == stream {
                 let sent = self.send.as_ref().map_or(0, |f| f.sent_upto);
                 entry.max_seen = entry.max_seen.max(sent);
                 entry.min_contiguous = entry.min_contiguous.min(sent);
@@ -410,12 +410,13 @@ impl Region {
             }
             if ends {
                 let Some(owned) = end_partition(cfg, layout, my_part, entry) else { continue };
-                if sender == me {
+                if sender == stream {
                     if let Some(feed) = self.send.as_mut() {
                         feed.on_nak(cfg, owned.into_iter());
                     }
                 } else {
-                    io.unicast(sender, argent_wire::encode_request(self.id.0, me.0, true, sender.0, &owned));
+                    let to = node_of(sender);
+                    io.unicast(to, argent_wire::encode_request(self.id.0, me.0, true, sender.0, &owned));
                     io.stats.naks_sent += 1;
                 }
             }
@@ -443,13 +444,13 @@ fn member_visit(
     missing: &mut Vec<SeqRange>,
     io: &mut Io,
 ) {
-    let Cx { now, cfg, me } = at.cx;
+    let Cx { now, cfg, me, .. } = at.cx;
     let region = at.region;
     let sender = NodeId(entry.sender);
     feed.clean(entry.cleanup);
     feed.cutoff = feed.cutoff.max(entry.cutoff);
     // Push: the previous holder lacks these; send what we hold.
-    if let Some(prev) = at.prev.filter(|p| *p != sender) {
+    if let Some(prev) = at.prev.filter(|p| *p != node_of(sender)) {
         let mut budget = cfg.repair_budget;
         'push: for r in &entry.prev_missing {
             for seq in r.start..=r.end {
@@ -468,7 +469,7 @@ fn member_visit(
         pull(at, sender, missing, io);
     }
     if feed.note_visit(!missing.is_empty(), cfg.nak_escalation_visits) {
-        io.unicast(sender, argent_wire::encode_request(region.0, me.0, true, sender.0, missing));
+        io.unicast(node_of(sender), argent_wire::encode_request(region.0, me.0, true, sender.0, missing));
         io.stats.naks_escalated += 1;
     }
     entry.max_seen = entry.max_seen.max(feed.max_seen);
@@ -508,8 +509,12 @@ fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], io: &mut Io) {
         if ranges.is_empty() {
             continue;
         }
-        let candidates: Vec<NodeId> =
-            layout.partition_members(part).iter().copied().filter(|m| *m != me && *m != sender).collect();
+        let candidates: Vec<NodeId> = layout
+            .partition_members(part)
+            .iter()
+            .copied()
+            .filter(|m| *m != me && *m != node_of(sender))
+            .collect();
         if candidates.is_empty() {
             continue;
         }

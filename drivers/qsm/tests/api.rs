@@ -205,3 +205,23 @@ fn settings_are_validated() {
         ConfigError::ZeroDuration("round_interval")
     ));
 }
+
+#[test]
+fn a_restarted_sender_is_a_new_stream_not_a_duplicate() {
+    let mut net = Net::new(3, Config::default());
+    net.nodes[2].publish(net.now, R, b"before restart").expect("room");
+    net.drive(Duration::from_millis(10));
+    // The process behind node 2 restarts: same node id, a new incarnation.
+    let cfg = Config { incarnation: 7, ..Config::default() };
+    let mut restarted = QsmNode::new(NodeId(2), cfg).expect("config");
+    let view = RegionView { region: R, id: ViewId(1), members: (0..3).map(NodeId).collect() };
+    restarted.install_view(net.now, view).expect("view");
+    assert_ne!(restarted.stream(), NodeId(2));
+    assert_eq!(argent_qsm::node_of(restarted.stream()), NodeId(2));
+    net.nodes[2] = restarted;
+    net.nodes[2].publish(net.now, R, b"after restart").expect("room");
+    net.drive(Duration::from_millis(20));
+    let got: Vec<&[u8]> = net.delivered[0].iter().map(|(_, m)| &m[..]).collect();
+    assert_eq!(got, vec![&b"before restart"[..], &b"after restart"[..]]);
+    assert!(net.nodes[2].send_drained(), "the new stream is acknowledged to the new process");
+}

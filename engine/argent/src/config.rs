@@ -180,6 +180,9 @@ impl ClusterConfig {
         let mut ids = HashSet::new();
         let mut addrs = HashSet::new();
         for m in &self.members {
+            if m.id > u32::from(u16::MAX) {
+                return Err(format!("member id {} is too large: use ids below 65536", m.id));
+            }
             if !ids.insert(m.id) {
                 return Err(format!("member id {} is listed twice", m.id));
             }

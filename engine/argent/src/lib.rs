@@ -13,7 +13,7 @@
 //! let mut sub = node.subscribe("quotes")?;
 //! let batch = sub.recv();                        // blocking; try_recv / recv_async too
 //! for msg in batch.messages() {                  // borrowed slices of the received datagram
-//!     println!("{} bytes from {}", msg.len(), batch.sender);
+//!     println!("{} bytes from {}", msg.len(), batch.sender_node());
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

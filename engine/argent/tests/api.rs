@@ -65,7 +65,7 @@ fn publish_and_receive_between_two_nodes() {
     let mut got = Vec::new();
     while got.len() < 3 {
         let d = sub_b.recv_timeout(Duration::from_secs(10)).expect("delivery within 10 s");
-        assert_eq!(d.sender, a.id());
+        assert_eq!(d.sender_node(), a.id());
         got.extend(d.messages().map(|m| m.to_vec()));
     }
     assert_eq!(got, vec![b"hello".to_vec(), b"world".to_vec(), b"async".to_vec()]);

@@ -132,3 +132,40 @@ fn bad_membership_files_are_refused_with_the_reason() {
     let out = argent().args(["sub", "--config", "/nonexistent.toml", "--group", "x"]).output().expect("runs");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent.toml"));
 }
+
+#[test]
+fn one_shot_publishers_one_after_another_all_arrive() {
+    // The shell workflow: a subscriber, then several short-lived `argent pub` processes under
+    // the same id, which is not a member of the group (senders need not be members).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = 36_000 + (std::process::id() % 4_000) as u16;
+    let file = dir.path().join("c.toml");
+    let toml = format!(
+        "[[member]]\nid = 0\naddr = \"127.0.0.1:{}\"\n[[member]]\nid = 1\naddr = \"127.0.0.1:{}\"\n\
+         [[group]]\nname = \"chat\"\nid = 1\naddress = \"239.255.{}.7:{}\"\nmembers = [0]\n",
+        base,
+        base + 1,
+        base % 200,
+        base + 2
+    );
+    std::fs::write(&file, toml).expect("write");
+    let config = file.display().to_string();
+    let sub = argent()
+        .args(["sub", "--config", &config, "--id", "0", "--group", "chat", "--idle-timeout", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sub starts");
+    std::thread::sleep(Duration::from_millis(500));
+    for text in ["first", "second", "third"] {
+        let out = argent()
+            .args(["pub", "--config", &config, "--id", "1", "--group", "chat", "--message", text])
+            .stderr(Stdio::null())
+            .output()
+            .expect("pub runs");
+        assert!(out.status.success(), "pub {text}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = sub.wait_with_output().expect("sub ends after going idle");
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines, vec!["ready", "n1: first", "n1: second", "n1: third"]);
+}

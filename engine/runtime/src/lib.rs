@@ -123,8 +123,8 @@ pub enum RuntimeError {
     /// Sockets could not be set up.
     #[error("transport: {0}")]
     Transport(#[from] argent_transport::TransportError),
-    /// A region this node is not a member of.
-    #[error("this node is not a member of region {0}")]
+    /// A region this node is not a member of (to subscribe), or that does not exist.
+    #[error("this node is not a member of region {0} (or the region is unknown); only members receive")]
     NotInRegion(RegionId),
     /// The shard is gone.
     #[error("the runtime has shut down")]
@@ -188,6 +188,10 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Open sockets, start one pinned shard thread per configured shard, join regions.
     pub fn start(cfg: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let mut cfg = cfg;
+        if cfg.qsm.incarnation == 0 {
+            cfg.qsm.incarnation = incarnation();
+        }
         cfg.qsm.validate()?;
         let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
         for m in &cfg.members {
@@ -206,18 +210,18 @@ impl Runtime {
         let mut region_shard = HashMap::new();
         let mut backend = None;
         for index in 0..me.shards {
-            let owned: Vec<RegionSpec> = cfg
-                .regions
-                .iter()
-                .filter(|r| r.members.contains(&cfg.me) && (r.region.0 as usize) % me.shards == index)
-                .cloned()
-                .collect();
+            // A shard owns its regions whether or not this node is a member: a sender need not
+            // be one (it publishes and gets acknowledgements, but joins no group socket).
+            let owned: Vec<RegionSpec> =
+                cfg.regions.iter().filter(|r| (r.region.0 as usize) % me.shards == index).cloned().collect();
             for r in &owned {
                 region_shard.insert(r.region, index);
             }
+            let joined: Vec<SocketAddrV4> =
+                owned.iter().filter(|r| r.members.contains(&cfg.me)).map(|r| r.group).collect();
             let spec = SocketSpec {
                 unicast: SocketAddrV4::new(*me.addr.ip(), me.addr.port().wrapping_add(index as u16)),
-                groups: owned.iter().map(|r| r.group).collect(),
+                groups: joined,
                 interface: cfg.interface,
                 recv_buffer: cfg.socket_buffer,
                 send_buffer: cfg.socket_buffer,
@@ -285,6 +289,10 @@ impl Runtime {
 
     /// A subscription to `region`: every datagram delivered there, in per-sender order.
     pub fn subscribe(&self, region: RegionId) -> Result<Subscription, RuntimeError> {
+        let member = self.cfg.regions.iter().any(|r| r.region == region && r.members.contains(&self.cfg.me));
+        if !member {
+            return Err(RuntimeError::NotInRegion(region));
+        }
         let shard = self.shard_of(region)?;
         let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.delivery_ring);
         let ready = Arc::new(Signal::default());
@@ -327,6 +335,14 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An incarnation for this process's sender streams: a process that restarts under the same
+/// node id must not reuse the previous process's stream (receivers would take its datagrams
+/// for duplicates). Ten-millisecond clock ticks, never 0.
+fn incarnation() -> u16 {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    ((ms / 10) % 65_535) as u16 + 1
 }
 
 fn argent_wire_max() -> usize {

@@ -290,7 +290,7 @@ impl Shard {
         }
         let now = self.now();
         for r in self.rx.drain(..) {
-            let from = NodeId(header_from(&r.data));
+            let from = argent_qsm::node_of(NodeId(header_from(&r.data)));
             if let Some(t) = self.last_heard.get_mut(&from) {
                 *t = now;
             }

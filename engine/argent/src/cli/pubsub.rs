@@ -297,7 +297,7 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
             }
         } else {
             for m in d.messages() {
-                writeln!(out, "{}: {}", d.sender, String::from_utf8_lossy(m))?;
+                writeln!(out, "{}: {}", d.sender_node(), String::from_utf8_lossy(m))?;
             }
             out.flush()?;
         }
