@@ -73,6 +73,9 @@ pub enum PublishError {
     /// No view has been installed for the region.
     #[error("no view installed for region {0}: install_view() first")]
     UnknownRegion(RegionId),
+    /// The node behind this handle has shut down.
+    #[error("the node has shut down")]
+    Closed,
 }
 
 /// Why a view was refused.

@@ -11,7 +11,7 @@
 //! claim.commit();                                // ... then commit
 //! publisher.publish(b"world")?;                  // or copy; WouldBlock when the ring is full
 //! let mut sub = node.subscribe("quotes")?;
-//! let batch = sub.recv();                        // blocking; try_recv / recv_async too
+//! let batch = sub.recv()?;                       // blocking; try_recv / recv_async too
 //! for msg in batch.messages() {                  // borrowed slices of the received datagram
 //!     println!("{} bytes from {}", msg.len(), batch.sender_node());
 //! }
@@ -21,7 +21,7 @@
 pub mod config;
 
 pub use argent_qsm::{Delivery, PublishError};
-pub use argent_runtime::{Backend, NodeId, NodeStats, PubClaim, Publisher, RegionId, Subscription};
+pub use argent_runtime::{Backend, Closed, NodeId, NodeStats, PubClaim, Publisher, RegionId, Subscription};
 pub use config::{ClusterConfig, ConfigError};
 
 use std::path::PathBuf;

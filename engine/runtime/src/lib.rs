@@ -164,7 +164,9 @@ pub(crate) struct ShardWake {
 
 impl ShardWake {
     fn wake(&self) {
-        // A plain load first: the common case (shard busy) costs no read-modify-write.
+        // Order the caller's ring commit before reading the flag (the shard sets the flag, then
+        // re-checks the rings); then a plain load, so the busy case costs no read-modify-write.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }
@@ -284,7 +286,9 @@ impl Runtime {
         let port = PublisherPort { region, ring: consumer, space: space.clone(), blocked: false };
         shard.cmds.send(Command::AddPublisher(port)).map_err(|_| RuntimeError::Closed)?;
         shard.wake.wake();
-        Ok(Publisher { ring: producer, space, wake: shard.wake.clone() })
+        let max_message =
+            self.cfg.qsm.max_message_len().min(self.cfg.publish_ring_bytes / 2 - pubring::ENTRY_HEADER);
+        Ok(Publisher { ring: producer, space, wake: shard.wake.clone(), max_message })
     }
 
     /// A subscription to `region`: every datagram delivered there, in per-sender order.
@@ -363,6 +367,7 @@ pub struct Publisher {
     ring: rtrb::Producer<u8>,
     space: Arc<Signal>,
     wake: ShardWake,
+    max_message: usize,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -374,9 +379,11 @@ impl std::fmt::Debug for Publisher {
 impl Publisher {
     /// Reserve `len` bytes to write a message in place; `WouldBlock` when the ring is full.
     pub fn claim(&mut self, len: usize) -> Result<PubClaim<'_>, PublishError> {
-        let max = self.ring.buffer().capacity() / 2;
-        if len > max {
-            return Err(PublishError::TooLarge { len, max });
+        if len > self.max_message {
+            return Err(PublishError::TooLarge { len, max: self.max_message });
+        }
+        if self.ring.is_abandoned() {
+            return Err(PublishError::Closed);
         }
         let (chunk, skip) = pubring::reserve(&mut self.ring, len).ok_or(PublishError::WouldBlock)?;
         Ok(PubClaim { chunk: Some(chunk), skip, len, wake: &self.wake })
@@ -395,17 +402,16 @@ impl Publisher {
         loop {
             match self.publish(msg) {
                 Err(PublishError::WouldBlock) => {
-                    self.space.arm_thread();
-                    if self.ring.slots() >= pubring::ENTRY_HEADER + msg.len() {
-                        self.space.disarm();
-                        continue;
-                    }
-                    self.wake.wake();
-                    self.space.park(Duration::from_millis(10));
+                    self.wait_for_space(msg.len(), Duration::from_millis(10));
                 }
                 other => return other,
             }
         }
+    }
+
+    /// Whether a contiguous entry of `len` bytes fits in the ring now.
+    fn fits(&mut self, len: usize) -> bool {
+        pubring::reserve(&mut self.ring, len).is_some()
     }
 
     /// Publish, awaiting room in the ring.
@@ -415,19 +421,18 @@ impl Publisher {
 
     /// Wait up to `timeout` until the ring has room for a message of `len` bytes.
     pub fn wait_for_space(&mut self, len: usize, timeout: Duration) -> bool {
-        let need = pubring::ENTRY_HEADER + len;
-        if self.ring.slots() >= need {
+        if self.fits(len) {
             return true;
         }
         self.space.arm_thread();
-        if self.ring.slots() >= need {
+        if self.fits(len) {
             self.space.disarm();
             return true;
         }
         self.wake.wake();
         self.space.park(timeout);
         self.space.disarm();
-        self.ring.slots() >= need
+        self.fits(len)
     }
 
     /// Whether the shard has taken every message committed so far into the protocol.
@@ -456,7 +461,7 @@ impl Future for PublishFuture<'_> {
         match this.publisher.publish(this.msg) {
             Err(PublishError::WouldBlock) => {
                 this.publisher.space.arm_task(cx.waker());
-                if this.publisher.ring.slots() >= pubring::ENTRY_HEADER + this.msg.len() {
+                if this.publisher.fits(this.msg.len()) {
                     cx.waker().wake_by_ref();
                 }
                 this.publisher.wake.wake();
@@ -538,6 +543,9 @@ impl Subscription {
             if let Some(d) = self.try_recv() {
                 return Some(d);
             }
+            if self.ring.is_abandoned() {
+                return None;
+            }
             self.ready.arm_thread();
             if !self.ring.is_empty() {
                 self.ready.disarm();
@@ -552,13 +560,21 @@ impl Subscription {
         }
     }
 
-    /// Wait for the next delivered datagram.
-    pub fn recv(&mut self) -> Delivery {
+    /// Wait for the next delivered datagram; `Err(Closed)` once the node has shut down.
+    pub fn recv(&mut self) -> Result<Delivery, Closed> {
         loop {
-            if let Some(d) = self.recv_timeout(Duration::from_secs(3600)) {
-                return d;
+            if let Some(d) = self.recv_timeout(Duration::from_millis(500)) {
+                return Ok(d);
+            }
+            if self.ring.is_abandoned() {
+                return Err(Closed);
             }
         }
+    }
+
+    /// Whether the node behind this subscription has shut down.
+    pub fn is_closed(&self) -> bool {
+        self.ring.is_abandoned()
     }
 
     /// Await the next delivered datagram.
@@ -566,6 +582,11 @@ impl Subscription {
         RecvFuture { sub: self }
     }
 }
+
+/// The node behind a handle has shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("the node has shut down")]
+pub struct Closed;
 
 /// Future of [`Subscription::recv_async`].
 #[derive(Debug)]

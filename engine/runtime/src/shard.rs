@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A member never heard from is evicted only after this long (or the member timeout, if longer).
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// Deliveries held back for a full subscriber ring before the shard stops receiving.
 const MAX_HELD_DELIVERIES: usize = 4096;
 /// Longest wait in the transport, so commands and statistics are looked at regularly.
@@ -74,7 +76,8 @@ pub(crate) struct Shard {
     publishers: Vec<PublisherPort>,
     subscribers: Vec<SubscriberPort>,
     member_timeout: Option<Duration>,
-    last_heard: HashMap<NodeId, Instant>,
+    /// When each member of our regions was last heard from (`None`: not yet).
+    last_heard: HashMap<NodeId, Option<Instant>>,
     evictions: u64,
     batch: usize,
     rx: Vec<Received>,
@@ -104,7 +107,13 @@ impl Shard {
         }
         let members = cfg.members.iter().map(|m| (m.id, (m.addr, m.shards))).collect();
         let groups = regions.iter().map(|r| (r.region, r.group)).collect();
-        let last_heard = regions.iter().flat_map(|r| r.members.iter()).map(|m| (*m, Instant::ZERO)).collect();
+        // Only members of regions we belong to: we hear their presence on the group socket.
+        let last_heard = regions
+            .iter()
+            .filter(|r| r.members.contains(&cfg.me))
+            .flat_map(|r| r.members.iter())
+            .map(|m| (*m, None))
+            .collect();
         Ok(Shard {
             me: cfg.me,
             node,
@@ -166,6 +175,12 @@ impl Shard {
         true
     }
 
+    /// Forget handles the application dropped (a publisher's ring once drained).
+    fn prune(&mut self) {
+        self.subscribers.retain(|s| !s.ring.is_abandoned());
+        self.publishers.retain(|p| !(p.ring.is_abandoned() && p.ring.is_empty()));
+    }
+
     /// Move messages from publisher rings into the protocol's datagrams; returns how many.
     fn drain_publishers(&mut self, now: Instant) -> usize {
         let mut total = 0;
@@ -183,7 +198,8 @@ impl Shard {
                     false
                 }
                 Err(e) => {
-                    tracing::warn!(%region, error = %e, "dropping a message the protocol refused");
+                    // Publisher::claim checks the size first, so this cannot happen; say so loudly.
+                    tracing::error!(%region, error = %e, "dropping a message the protocol refused");
                     true
                 }
             });
@@ -280,7 +296,9 @@ impl Shard {
             }
         }
         if max == 0 {
-            timeout = timeout.min(Duration::from_millis(1));
+            // Holding deliveries for a slow reader: do not read more; give it the CPU.
+            std::thread::sleep(Duration::from_micros(500));
+            return;
         }
         let result = self.transport.recv(Some(timeout), max, &mut self.rx);
         self.sleeping.store(false, Ordering::SeqCst);
@@ -292,7 +310,7 @@ impl Shard {
         for r in self.rx.drain(..) {
             let from = argent_qsm::node_of(NodeId(header_from(&r.data)));
             if let Some(t) = self.last_heard.get_mut(&from) {
-                *t = now;
+                *t = Some(now);
             }
             self.node.handle_datagram(now, from, r.data);
         }
@@ -301,6 +319,7 @@ impl Shard {
     /// Refresh shared statistics and evict silent members.
     fn housekeeping(&mut self, now: Instant) {
         self.next_housekeeping = now + HOUSEKEEPING;
+        self.prune();
         self.publish_stats();
         let Some(timeout) = self.member_timeout else { return };
         if now >= self.next_alive {
@@ -311,10 +330,18 @@ impl Shard {
             }
             self.send_batch();
         }
+        // A member never heard from gets a longer grace: processes start at different times.
+        let grace = timeout.max(STARTUP_GRACE);
         let silent: Vec<NodeId> = self
             .last_heard
             .iter()
-            .filter(|(n, t)| **n != self.me && now.saturating_duration_since(**t) > timeout)
+            .filter(|(n, t)| {
+                let quiet = match t {
+                    Some(t) => now.saturating_duration_since(*t) > timeout,
+                    None => now.saturating_duration_since(Instant::ZERO) > grace,
+                };
+                **n != self.me && quiet
+            })
             .map(|(n, _)| *n)
             .collect();
         for gone in silent {

@@ -97,6 +97,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             super::msg::MIN_SIZE
         );
     }
+    let (lo, hi) = (argent_qsm::MIN_DATAGRAM, argent_transport::MAX_UDP_PAYLOAD);
+    if !(lo..=hi).contains(&a.datagram_size) {
+        bail!("--datagram-size {} must be between {lo} and {hi} bytes", a.datagram_size);
+    }
     if a.subscribers == 0 || a.publishers == 0 || a.groups == 0 {
         bail!("--subscribers, --publishers and --groups must be at least 1");
     }
@@ -236,6 +240,16 @@ fn spawn(args: &[String], what: String) -> anyhow::Result<Proc> {
     Ok(Proc { child, lines: rx, what })
 }
 
+impl Drop for Proc {
+    /// On an early error, no child outlives the benchmark.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Proc {
     fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
         match self.lines.recv_timeout(timeout) {
@@ -246,7 +260,7 @@ impl Proc {
     }
 
     /// The last JSON line, once the process exits (or is stopped at the deadline).
-    fn finish(mut self, deadline: Instant) -> anyhow::Result<Value> {
+    fn finish(&mut self, deadline: Instant) -> anyhow::Result<Value> {
         let mut last = None;
         loop {
             match self.lines.recv_timeout(Duration::from_millis(50)) {
@@ -308,8 +322,9 @@ fn raw_baseline(a: &BenchArgs, group: &GroupEntry, verify: bool) -> anyhow::Resu
     }
     let sender = spawn(&common("send"), "raw sender".into())?;
     let deadline = Instant::now() + Duration::from_secs_f64(secs + 30.0);
+    let mut sender = sender;
     sender.finish(deadline)?;
-    receivers.into_iter().map(|r| r.finish(deadline)).collect()
+    receivers.into_iter().map(|mut r| r.finish(deadline)).collect()
 }
 
 fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
@@ -349,8 +364,8 @@ fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Val
         })
         .collect::<anyhow::Result<_>>()?;
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration + 60.0);
-    let pubs: Vec<Value> = pubs.into_iter().map(|p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
-    let subs: Vec<Value> = subs.into_iter().map(|s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    let pubs: Vec<Value> = pubs.into_iter().map(|mut p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    let subs: Vec<Value> = subs.into_iter().map(|mut s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
     Ok((subs, pubs))
 }
 

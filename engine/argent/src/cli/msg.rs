@@ -21,8 +21,9 @@ pub fn now_ns() -> u64 {
 }
 
 fn check_word(index: u64, publisher: u32) -> u32 {
-    let x = (index ^ (u64::from(publisher) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (x >> 32) as u32
+    let x =
+        index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(publisher).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
 }
 
 /// Position-sensitive checksum of one message's bytes: words weighted by odd multipliers,
@@ -122,8 +123,10 @@ impl Verifier {
         }
     }
 
-    /// Check one message; `now` is the receive time in ns since the epoch.
-    pub fn check(&mut self, m: &[u8], now: u64) {
+    /// Check one message; `now` is the receive time in ns since the epoch. `from` is the
+    /// stream id the message must carry (the delivering node and the group it came from),
+    /// or `None` to accept any.
+    pub fn check(&mut self, m: &[u8], now: u64, from: Option<u32>) {
         if m.len() < MIN_SIZE {
             self.corrupt += 1;
             return;
@@ -133,7 +136,7 @@ impl Verifier {
         let stamp = word(8..16);
         let publisher = u32::from_le_bytes(m[16..20].try_into().unwrap_or([0; 4]));
         let check = u32::from_le_bytes(m[20..24].try_into().unwrap_or([0; 4]));
-        if check != check_word(index, publisher) {
+        if check != check_word(index, publisher) || from.is_some_and(|f| f != publisher) {
             self.corrupt += 1;
             return;
         }
@@ -227,22 +230,22 @@ mod tests {
         for i in 0..10 {
             write(&mut buf, i, 7, now_ns());
             sum = sum.wrapping_add(message_sum(&buf));
-            v.check(&buf, now_ns());
+            v.check(&buf, now_ns(), None);
         }
         write_end(&mut buf, 7, 10, sum);
-        v.check(&buf, now_ns());
+        v.check(&buf, now_ns(), None);
         let s = v.summary(1);
         assert!(s.verified, "{s:?}");
 
         let mut v = Verifier::new();
         for i in [0, 1, 1, 3] {
             write(&mut buf, i, 7, now_ns());
-            v.check(&buf, now_ns());
+            v.check(&buf, now_ns(), None);
         }
         buf[21] ^= 1; // the check word
-        v.check(&buf, now_ns());
+        v.check(&buf, now_ns(), None);
         write_end(&mut buf, 7, 4, 0);
-        v.check(&buf, now_ns());
+        v.check(&buf, now_ns(), None);
         let s = v.summary(1);
         assert_eq!((s.duplicates, s.order_violations, s.corrupt, s.gaps), (1, 1, 1, 1));
         assert!(!s.verified && !s.checksum_ok);
@@ -259,10 +262,10 @@ mod tests {
             if i == 1 {
                 buf[40] ^= 0x10;
             }
-            v.check(&buf, now_ns());
+            v.check(&buf, now_ns(), None);
         }
         write_end(&mut buf, 1, 3, sum);
-        v.check(&buf, now_ns());
+        v.check(&buf, now_ns(), None);
         let s = v.summary(1);
         assert!(!s.checksum_ok && !s.verified, "{s:?}");
         assert_eq!(s.received, 3);

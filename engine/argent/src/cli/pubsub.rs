@@ -97,6 +97,9 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
     if !(a.duration > 0.0 && a.duration.is_finite()) {
         bail!("--duration {} must be a positive number of seconds", a.duration);
     }
+    if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        bail!("--rate must be a positive number of messages per second");
+    }
     let node = a.membership.start()?;
     let mut pubs: Vec<argent::Publisher> =
         a.group.iter().map(|g| node.publisher(g)).collect::<Result<_, _>>()?;
@@ -162,16 +165,15 @@ fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Res
     while i < limit {
         if i.is_multiple_of(16) {
             stamp = msg::now_ns(); // one clock read per 16 messages
-        }
-        if i.is_multiple_of(256) {
             if Instant::now() >= deadline {
                 break;
             }
-            if let Some(rate) = a.rate {
-                let due = started + Duration::from_secs_f64(i as f64 / rate);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
+        }
+        if let Some(rate) = a.rate {
+            let due = started + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
+                stamp = msg::now_ns();
             }
         }
         let g = (i % pubs.len() as u64) as usize;
@@ -190,13 +192,26 @@ fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Res
             next[g] += 1;
             i += 1;
         } else {
+            if Instant::now() >= deadline {
+                break;
+            }
             pubs[g].wait_for_space(a.size, Duration::from_millis(5));
+            stamp = msg::now_ns(); // the wait must not count as latency
         }
     }
     let mut end = vec![0u8; a.size];
+    let give_up = Instant::now() + Duration::from_secs_f64(a.linger.max(1.0));
     for (g, p) in pubs.iter_mut().enumerate() {
         msg::write_end(&mut end, stream_id(me, g), next[g], sums[g]);
-        p.publish_blocking(&end).context("publishing an end marker")?;
+        loop {
+            match p.publish(&end) {
+                Ok(()) => break,
+                Err(PublishError::WouldBlock) if Instant::now() < give_up => {
+                    p.wait_for_space(end.len(), Duration::from_millis(10));
+                }
+                Err(e) => return Err(e).context("publishing an end marker"),
+            }
+        }
     }
     Ok((i, i * a.size as u64))
 }
@@ -206,11 +221,21 @@ fn linger(node: &argent::Node, pubs: &[argent::Publisher], timeout: Duration) ->
     let deadline = Instant::now() + timeout;
     pubs.iter().for_each(argent::Publisher::flush);
     while Instant::now() < deadline {
-        if pubs.iter().all(argent::Publisher::is_drained) && node.stats().send_buffered == 0 {
-            // The statistics refresh every few milliseconds: confirm once more.
-            std::thread::sleep(Duration::from_millis(30));
-            if node.stats().send_buffered == 0 {
-                return true;
+        if pubs.iter().all(argent::Publisher::is_drained) {
+            // Only statistics refreshed after the rings drained count.
+            let drained_at = node.stats().cycles;
+            loop {
+                let s = node.stats();
+                if s.cycles > drained_at + 1 {
+                    if s.send_buffered == 0 {
+                        return true;
+                    }
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -270,9 +295,9 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let streams = a.publishers * subs.len();
     let mut turn = 0;
     while started.elapsed().as_secs_f64() < a.max_secs {
-        let ready = subs.iter_mut().find_map(|s| s.try_recv());
-        let d = match ready {
-            Some(d) => d,
+        let ready = subs.iter_mut().enumerate().find_map(|(i, s)| s.try_recv().map(|d| (i, d)));
+        let (group, d) = match ready {
+            Some(x) => x,
             None => {
                 turn = (turn + 1) % subs.len();
                 let wait = if subs.len() == 1 { 100 } else { 1 };
@@ -280,17 +305,23 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
                     if any && last.elapsed() > idle {
                         break;
                     }
+                    if subs.iter().any(argent::Subscription::is_closed) {
+                        bail!("the node shut down");
+                    }
                     continue;
                 };
-                d
+                (turn, d)
             }
         };
         any = true;
         last = Instant::now();
         if a.verify {
             let now = msg::now_ns();
+            // Each message must carry the stream id of the node that delivered it, in the
+            // group (subscription) it arrived on.
+            let from = stream_id(d.sender_node().0, group);
             for m in d.messages() {
-                v.check(m, now);
+                v.check(m, now, Some(from));
             }
             if v.ended() >= streams {
                 break;

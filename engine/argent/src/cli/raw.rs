@@ -54,6 +54,9 @@ struct RawSummary {
 }
 
 pub fn run(a: RawArgs) -> anyhow::Result<ExitCode> {
+    if a.size < 16 || a.size > argent_transport::MAX_UDP_PAYLOAD {
+        anyhow::bail!("--size {} must be between 16 and {} bytes", a.size, argent_transport::MAX_UDP_PAYLOAD);
+    }
     let spec = SocketSpec {
         groups: if a.mode == "recv" { vec![a.group] } else { Vec::new() },
         recv_buffer: a.socket_buffer,

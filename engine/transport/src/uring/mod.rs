@@ -426,6 +426,10 @@ impl Transport for UringTransport {
         loop {
             self.reap();
             if !self.pending.is_empty() || self.woken {
+                // Give freed buffers back to the kernel before handing datagrams out, so it
+                // does not run dry (and end the multishot receives) while we are busy.
+                self.replenish();
+                self.arm()?;
                 return Ok(self.deliver(max, out));
             }
             self.replenish();
