@@ -164,9 +164,10 @@ pub(crate) struct ShardWake {
 
 impl ShardWake {
     fn wake(&self) {
-        // Order the caller's ring commit before reading the flag (the shard sets the flag, then
-        // re-checks the rings); then a plain load, so the busy case costs no read-modify-write.
-        std::sync::atomic::fence(Ordering::SeqCst);
+        // No fence on this per-message path: a commit that races with the shard falling asleep
+        // (the flag read before the commit is visible) is picked up when the shard's short
+        // sleep ends (`PUBLISHER_WAIT`). A plain load first, so the busy case costs no
+        // read-modify-write.
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }

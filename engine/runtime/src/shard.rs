@@ -19,6 +19,9 @@ const STARTUP_GRACE: Duration = Duration::from_secs(10);
 const MAX_HELD_DELIVERIES: usize = 4096;
 /// Longest wait in the transport, so commands and statistics are looked at regularly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
+/// Longest wait while publishers are attached: bounds the delay of a commit whose wake-up
+/// raced with the shard falling asleep.
+const PUBLISHER_WAIT: Duration = Duration::from_millis(2);
 /// How often shared statistics are refreshed and silences checked.
 const HOUSEKEEPING: Duration = Duration::from_millis(20);
 /// How often a member multicasts its presence to each of its regions, so every member
@@ -282,9 +285,10 @@ impl Shard {
         let max = if held > MAX_HELD_DELIVERIES { 0 } else { self.batch };
         let pending = self.publishers.iter().any(|p| !p.blocked && !p.ring.is_empty());
         let now = self.now();
+        let cap = if self.publishers.is_empty() { MAX_WAIT } else { PUBLISHER_WAIT };
         let mut timeout = match self.node.poll_timeout() {
-            Some(t) => t.saturating_duration_since(now).min(MAX_WAIT),
-            None => MAX_WAIT,
+            Some(t) => t.saturating_duration_since(now).min(cap),
+            None => cap,
         };
         if published > 0 || pending || held > 0 {
             timeout = Duration::ZERO;
