@@ -4,6 +4,7 @@ mod bench;
 mod msg;
 mod pubsub;
 mod raw;
+mod regions;
 mod sys;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     Sub(pubsub::SubArgs),
     /// Benchmark a local cluster on loopback against raw UDP multicast, measured in the same run.
     Bench(bench::BenchArgs),
+    /// Compute regions (sets of nodes with identical groups) for a synthetic Zipf workload.
+    Regions(regions::RegionsArgs),
     /// Raw UDP multicast baseline (used by `bench`).
     #[command(hide = true)]
     Raw(raw::RawArgs),
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Command::Sub(a) => pubsub::subscribe(a),
         Command::Bench(a) => bench::run(a),
         Command::Raw(a) => raw::run(a),
+        Command::Regions(a) => regions::run(a),
     };
     match result {
         Ok(code) => code,
