@@ -94,7 +94,7 @@ impl RuntimeConfig {
             batch: 32,
             pin: true,
             member_timeout: Some(Duration::from_secs(3)),
-            publish_ring_bytes: 8 << 20,
+            publish_ring_bytes: 2 << 20,
             delivery_ring: 8192,
         }
     }
