@@ -26,7 +26,7 @@ fn faults(list: &str) -> Faults {
 fn every_fault_small_cluster() {
     let mut sc = Scenario::new(7, 2, 1500, 600, 0.1);
     sc.faults = faults("dup,reorder,jitter,burst,slow,pause,crash");
-    sweep(&sc, 1..41);
+    sweep(&sc, 1..201);
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn multi_partition_ring_under_loss() {
 fn heavy_loss_with_crash_and_pause() {
     let mut sc = Scenario::new(12, 3, 1000, 1000, 0.25);
     sc.faults = faults("crash,pause,burst");
-    sweep(&sc, 200..220);
+    sweep(&sc, 200..260);
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn acceptance_shape_every_fault_heavy_loss() {
     // The shape of the fault acceptance run, smaller: 25 members, 3 senders, 20% loss.
     let mut sc = Scenario::new(25, 3, 1500, 1000, 0.2);
     sc.faults = faults("dup,reorder,slow,pause,crash");
-    sweep(&sc, 1000..1030);
+    sweep(&sc, 1000..1100);
 }
 
 #[test]
