@@ -261,6 +261,17 @@ pub struct TransportStats {
     pub send_buffer_granted: usize,
 }
 
+impl TransportStats {
+    /// Count what one `send` call did.
+    pub(crate) fn account_send(&mut self, report: &SendReport) {
+        self.datagrams_sent += report.sent as u64;
+        self.bytes_sent += report.bytes as u64;
+        self.send_retries += report.retries as u64;
+        self.send_unsent += report.unsent as u64;
+        self.send_rejected += report.rejected as u64;
+    }
+}
+
 /// A batched datagram socket set: one unicast socket and one socket per joined group.
 pub trait Transport: Send {
     /// Which backend this is.

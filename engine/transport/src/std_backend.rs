@@ -329,11 +329,7 @@ impl Transport for StdTransport {
         let mut report = SendReport::default();
         let result = self.send_all(batch, &mut report);
         batch.clear();
-        self.stats.datagrams_sent += report.sent as u64;
-        self.stats.bytes_sent += report.bytes as u64;
-        self.stats.send_retries += report.retries as u64;
-        self.stats.send_unsent += report.unsent as u64;
-        self.stats.send_rejected += report.rejected as u64;
+        self.stats.account_send(&report);
         result.map(|()| report)
     }
 

@@ -24,11 +24,7 @@ impl UringTransport {
             std::mem::forget(std::mem::take(&mut self.plan));
         }
         batch.clear();
-        self.stats.datagrams_sent += report.sent as u64;
-        self.stats.bytes_sent += report.bytes as u64;
-        self.stats.send_retries += report.retries as u64;
-        self.stats.send_unsent += report.unsent as u64;
-        self.stats.send_rejected += report.rejected as u64;
+        self.stats.account_send(&report);
         result.map(|()| report)
     }
 
