@@ -102,6 +102,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if !(lo..=hi).contains(&a.datagram_size) {
         bail!("--datagram-size {} must be between {lo} and {hi} bytes", a.datagram_size);
     }
+    let max = argent_qsm::Config { datagram_size: a.datagram_size, ..argent_qsm::Config::default() }
+        .max_message_len();
+    if a.size > max {
+        bail!("--size {} does not fit a {}-byte datagram (at most {max}): lower --size or raise --datagram-size", a.size, a.datagram_size);
+    }
     if a.subscribers == 0 || a.publishers == 0 || a.groups == 0 {
         bail!("--subscribers, --publishers and --groups must be at least 1");
     }
