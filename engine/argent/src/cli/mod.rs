@@ -16,6 +16,7 @@ use std::process::ExitCode;
 /// `argent bench` (the main job) runs a verified throughput benchmark on loopback with the
 /// raw UDP multicast limit measured in the same run. `argent node`, `pub` and `sub` run
 /// nodes of a cluster described by a static membership file (see `argent help node`).
+/// Logs go to stderr; `RUST_LOG=info` shows transport and runtime details (default: warnings).
 #[derive(Parser, Debug)]
 #[command(name = "argent", version, propagate_version = true)]
 struct Cli {
@@ -108,8 +109,7 @@ struct NodeArgs {
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,argent=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
