@@ -239,10 +239,7 @@ impl Region {
     /// The receive state of `sender`'s stream, created on first sight unless the region
     /// already tracks [`MAX_STREAMS_PER_REGION`] streams.
     pub(crate) fn feed(&mut self, sender: NodeId, now: Instant) -> Option<&mut RecvFeed> {
-        if !self.feeds.contains_key(&sender) && self.feeds.len() >= crate::MAX_STREAMS_PER_REGION {
-            return None;
-        }
-        Some(self.feeds.entry(sender).or_insert_with(|| RecvFeed::new(now)))
+        feed_in(&mut self.feeds, sender, now)
     }
 
     fn my_partition(&self, me: NodeId) -> Option<usize> {
@@ -257,14 +254,12 @@ impl Region {
         }
         let my_part = self.my_partition(me);
         let id = self.id;
-        let Some(feed) = self.feed(sender, now) else {
+        let layout = &self.layout;
+        let Some(feed) = feed_in(&mut self.feeds, sender, now) else {
             io.stats.ignored += 1;
             return;
         };
-        let accepted = feed.accept(seq, &dg, cfg.window_datagrams);
-        let layout = &self.layout;
-        let feed = self.feeds.get_mut(&sender).expect("just created");
-        match accepted {
+        match feed.accept(seq, &dg, cfg.window_datagrams) {
             Accept::Duplicate => io.stats.duplicates += 1,
             Accept::BeyondWindow => io.stats.beyond_window += 1,
             Accept::New => {
@@ -311,6 +306,15 @@ impl Region {
             io.deliver(self.id, me, seq, &d);
         }
     }
+}
+
+/// The receive state of `sender`'s stream in `feeds`, created on first sight unless
+/// [`crate::MAX_STREAMS_PER_REGION`] streams are tracked already.
+fn feed_in(feeds: &mut BTreeMap<NodeId, RecvFeed>, sender: NodeId, now: Instant) -> Option<&mut RecvFeed> {
+    if !feeds.contains_key(&sender) && feeds.len() >= crate::MAX_STREAMS_PER_REGION {
+        return None;
+    }
+    Some(feeds.entry(sender).or_insert_with(|| RecvFeed::new(now)))
 }
 
 /// Send a peer a copy of a datagram this node holds.

@@ -2,10 +2,8 @@
 //! global allocator watches two nodes in this process (publisher thread, both shards,
 //! subscriber thread) while 200 000 messages flow after a warm-up.
 
-use argent::config::{ClusterConfig, MemberEntry};
-use argent::{Backend, Node, PublishError};
+use argent::PublishError;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,24 +32,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const SIZE: usize = 64;
+mod common;
 
-fn cluster(base: u16) -> ClusterConfig {
-    let toml = format!(
-        "[[group]]\nname = \"a\"\nid = 2\naddress = \"239.255.{}.5:{}\"\nmembers = [0, 1]\n[protocol]\ndatagram_size = 16384\n",
-        base % 200,
-        base + 30
-    );
-    let mut c: ClusterConfig = toml::from_str(&toml).expect("valid");
-    c.members = (0..2)
-        .map(|id| MemberEntry {
-            id,
-            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
-            shards: 1,
-        })
-        .collect();
-    c
-}
+const SIZE: usize = 64;
 
 /// Publish `n` messages and receive them all at the other node.
 fn flow(p: &mut argent::Publisher, sub: &mut argent::Subscription, n: u64) {
@@ -83,9 +66,7 @@ fn flow(p: &mut argent::Publisher, sub: &mut argent::Subscription, n: u64) {
 #[test]
 fn steady_state_publish_and_delivery_do_not_allocate_per_message() {
     let base = 44_000 + (std::process::id() % 4_000) as u16 * 2;
-    let start = |id| Node::builder().cluster(cluster(base)).id(id).transport(Backend::Std).pin(false).start();
-    let a = start(0).expect("node 0");
-    let b = start(1).expect("node 1");
+    let (a, b) = common::pair(base, "a", 2, "datagram_size = 16384");
     let mut sub = b.subscribe("a").expect("subscribe");
     let mut p = a.publisher("a").expect("publisher");
     flow(&mut p, &mut sub, 100_000); // warm-up: rings, windows and arenas reach their size

@@ -1,29 +1,12 @@
 //! The embedding API in one process: two nodes on loopback, claim/commit and copy
 //! publishing, blocking, non-blocking and async receive.
 
-use argent::config::{ClusterConfig, MemberEntry};
-use argent::{Backend, Node};
+mod common;
+
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-
-fn cluster(base: u16) -> ClusterConfig {
-    let member = |id: u32| MemberEntry {
-        id,
-        addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
-        shards: 1,
-    };
-    let toml = format!(
-        "[[group]]\nname = \"news\"\nid = 5\naddress = \"239.255.{}.3:{}\"\nmembers = [0, 1]\n",
-        base % 200,
-        base + 20
-    );
-    let mut c: ClusterConfig = toml::from_str(&toml).expect("valid");
-    c.members = vec![member(0), member(1)];
-    c
-}
 
 struct Unpark(std::thread::Thread);
 impl Wake for Unpark {
@@ -47,9 +30,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
 #[test]
 fn publish_and_receive_between_two_nodes() {
     let base = 40_000 + (std::process::id() % 4_000) as u16 * 2;
-    let start = |id| Node::builder().cluster(cluster(base)).id(id).transport(Backend::Std).pin(false).start();
-    let a = start(0).expect("node 0");
-    let b = start(1).expect("node 1");
+    let (a, b) = common::pair(base, "news", 5, "");
     assert!(matches!(a.publisher("nope"), Err(argent::Error::UnknownGroup(_))));
     let mut sub_b = b.subscribe("news").expect("subscribe");
     let mut sub_a = a.subscribe("news").expect("subscribe");

@@ -1,0 +1,27 @@
+//! Two nodes of one cluster in this process, on loopback ports derived from `base`.
+
+use argent::config::{ClusterConfig, MemberEntry};
+use argent::{Backend, Node};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Members 0 and 1 at `base` and `base + 1`, one group `name` (region `id`) of both;
+/// `protocol` is extra TOML for the `[protocol]` section.
+pub fn pair(base: u16, name: &str, id: u32, protocol: &str) -> (Node, Node) {
+    let toml = format!(
+        "[[group]]\nname = \"{name}\"\nid = {id}\naddress = \"239.255.{}.{}:{}\"\nmembers = [0, 1]\n[protocol]\n{protocol}\n",
+        base % 200,
+        id,
+        base + 20
+    );
+    let mut cluster: ClusterConfig = toml::from_str(&toml).expect("valid cluster");
+    cluster.members = (0..2)
+        .map(|id| MemberEntry {
+            id,
+            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
+            shards: 1,
+        })
+        .collect();
+    let start =
+        |me| Node::builder().cluster(cluster.clone()).id(me).transport(Backend::Std).pin(false).start();
+    (start(0).expect("node 0"), start(1).expect("node 1"))
+}
