@@ -1,10 +1,13 @@
 //! argent's membership layer.
 //!
-//! This first part maps groups to **regions** — the sets of nodes subscribed to exactly the
-//! same groups — and gives each region an IP multicast address from a pool, with explicit,
-//! counted fallbacks when the pool runs out. The replicated membership service (views,
-//! failure detection, consensus) builds on it.
+//! - [`RegionMap`] maps groups to **regions** — the sets of nodes subscribed to exactly the
+//!   same groups — and gives each region an IP multicast address from a pool, with explicit,
+//!   counted fallbacks when the pool runs out (a one-shot computation, used by static
+//!   configurations and the `argent regions` report).
+//! - [`gms`] is the membership service: replicated with raft, failure detection, versioned
+//!   views pushed to members, regions maintained incrementally with stable identities.
 
+pub mod gms;
 mod regions;
 mod zipf;
 

@@ -1,11 +1,12 @@
 //! Groups → regions → multicast addresses.
 
 use argent_core::{NodeId, RegionId};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// A group's identity.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct GroupId(pub u32);
 
 /// Which groups each node subscribes to.
@@ -47,7 +48,7 @@ impl Subscriptions {
 }
 
 /// Multicast addresses regions may use: `base`, `base + 1`, … (`count` of them), one port.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressPool {
     /// First address (in 224.0.0.0/4).
     pub base: Ipv4Addr,
@@ -58,13 +59,13 @@ pub struct AddressPool {
 }
 
 impl AddressPool {
-    fn address(&self, i: u32) -> SocketAddrV4 {
+    pub(crate) fn address(&self, i: u32) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::from(u32::from(self.base).wrapping_add(i)), self.port)
     }
 }
 
 /// What to do with regions beyond the address pool.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Overflow {
     /// Share the addresses of the largest regions: members receive some traffic of regions
     /// they are not in and drop it by the region id in every datagram header.
@@ -74,7 +75,7 @@ pub enum Overflow {
 }
 
 /// How a region's traffic reaches its members.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Addressing {
     /// Its own multicast address.
     Multicast(SocketAddrV4),

@@ -1,0 +1,21 @@
+//! The membership service (GMS): members register, heartbeat, join and leave groups; the
+//! leader replica detects failures (suspicion, then eviction) and batches decisions into raft
+//! log entries; every replica applies the committed entries to the same state machine and so
+//! computes the same sequence of versioned views; the leader pushes views to members, which
+//! install them in order.
+//!
+//! Everything here is sans-IO and deterministic given its inputs, so the simulator can run
+//! replicas and members under seeded faults, and the runtime can move the messages over
+//! sockets.
+
+mod client;
+mod msg;
+mod replica;
+mod state;
+mod view;
+
+pub use client::{ClientConfig, ClientStatus, GmsClient};
+pub use msg::{GmsDecodeError, GmsMsg, GMS_WIRE_VERSION, MAX_GMS_MESSAGE};
+pub use replica::{Gms, GmsConfig, GmsError, GmsStats, Peer, MAX_GROUPS_PER_MEMBER, MAX_NODE_ID};
+pub use state::{ApplyStats, Command, GmsState, RemoveReason, VIEW_HISTORY};
+pub use view::{AddressStats, Member, RegionInfo, View};

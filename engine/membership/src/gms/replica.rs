@@ -1,0 +1,669 @@
+//! One GMS replica: raft-rs drives agreement on membership commands; the leader also runs
+//! failure detection and pushes views to members. Sans-IO: time and messages come in, messages
+//! to send come out, and the owner (runtime or simulator) moves them.
+
+use super::msg::{decode_batch, encode_batch, GmsMsg};
+use super::state::{Command, GmsState, RemoveReason};
+use super::view::View;
+use crate::regions::{AddressPool, Overflow};
+use argent_core::{Instant, NodeId, ViewId};
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, Entry, EntryType, Message as RaftMessage, Snapshot};
+use raft::storage::MemStorage;
+use raft::{GetEntriesContext, RaftState, RawNode, StateRole, Storage};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Most groups one member may be in.
+pub const MAX_GROUPS_PER_MEMBER: usize = 100_000;
+/// Node ids must fit in 16 bits (sender streams put the incarnation in the upper half).
+pub const MAX_NODE_ID: u32 = u16::MAX as u32;
+
+/// Settings of a GMS replica.
+#[derive(Clone, Debug)]
+pub struct GmsConfig {
+    /// This replica's raft id (1-based).
+    pub id: u64,
+    /// Raft ids of all replicas (1 by default; 3 or 5 to survive crashes).
+    pub replicas: Vec<u64>,
+    /// Multicast addresses regions get.
+    pub pool: AddressPool,
+    /// What regions beyond the pool do.
+    pub overflow: Overflow,
+    /// Raft tick.
+    pub tick: Duration,
+    /// Ticks without a leader before an election (randomised by raft up to twice this).
+    pub election_ticks: usize,
+    /// Ticks between the leader's raft heartbeats.
+    pub heartbeat_ticks: usize,
+    /// A member silent this long is suspected: probed, reported, not yet evicted.
+    pub suspect_after: Duration,
+    /// A member silent this long is evicted.
+    pub evict_after: Duration,
+    /// Unacknowledged views are pushed again after this.
+    pub push_retry: Duration,
+    /// A proposal not applied within this is proposed again (the leader may have changed).
+    pub proposal_retry: Duration,
+    /// The raft log is compacted into a snapshot every this many applied entries.
+    pub compact_every: u64,
+}
+
+impl GmsConfig {
+    /// Defaults for a single replica with id 1: suspicion after 1 s, eviction after 3 s.
+    pub fn new(pool: AddressPool) -> Self {
+        GmsConfig {
+            id: 1,
+            replicas: vec![1],
+            pool,
+            overflow: Overflow::Share,
+            tick: Duration::from_millis(100),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            suspect_after: Duration::from_secs(1),
+            evict_after: Duration::from_secs(3),
+            push_retry: Duration::from_millis(200),
+            proposal_retry: Duration::from_secs(1),
+            compact_every: 512,
+        }
+    }
+
+    /// Check the settings.
+    pub fn validate(&self) -> Result<(), GmsError> {
+        if self.replicas.is_empty() || !self.replicas.contains(&self.id) || self.replicas.contains(&0) {
+            return Err(GmsError::Config(format!(
+                "replica id {} must be one of the replica ids {:?} (ids start at 1)",
+                self.id, self.replicas
+            )));
+        }
+        if self.election_ticks <= self.heartbeat_ticks || self.heartbeat_ticks == 0 {
+            return Err(GmsError::Config(format!(
+                "election_ticks ({}) must exceed heartbeat_ticks ({}), which must be at least 1",
+                self.election_ticks, self.heartbeat_ticks
+            )));
+        }
+        if self.tick.is_zero() || self.push_retry.is_zero() || self.compact_every == 0 {
+            return Err(GmsError::Config("tick, push_retry and compact_every must be positive".into()));
+        }
+        if self.evict_after <= self.suspect_after {
+            return Err(GmsError::Config(format!(
+                "evict_after ({:?}) must be longer than suspect_after ({:?})",
+                self.evict_after, self.suspect_after
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A GMS replica that cannot start.
+#[derive(Debug, Error)]
+pub enum GmsError {
+    /// Bad settings.
+    #[error("GMS settings: {0}")]
+    Config(String),
+    /// raft refused to start.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+}
+
+/// Who a GMS message goes to or came from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// Another replica, by raft id.
+    Replica(u64),
+    /// A member process, by node id (the owner maps it to the address it last heard from).
+    Member(NodeId),
+}
+
+/// Counters of a replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GmsStats {
+    /// Batches proposed while leader.
+    pub proposals: u64,
+    /// Views this replica applied.
+    pub views: u64,
+    /// Times members were suspected.
+    pub suspicions: u64,
+    /// Evictions this replica proposed.
+    pub evictions_proposed: u64,
+    /// View pushes sent.
+    pub pushes: u64,
+    /// Member requests answered with `NotLeader`.
+    pub redirects: u64,
+    /// Raft messages refused (undecodable or from unknown replicas).
+    pub bad_raft_messages: u64,
+    /// Log compactions.
+    pub compactions: u64,
+}
+
+/// Liveness of a member, kept by the leader only (soft state, rebuilt after a failover).
+#[derive(Clone, Debug)]
+struct Liveness {
+    incarnation: u64,
+    last_heard: Instant,
+    /// Last view the member said it installed; `None` until it says.
+    acked: Option<ViewId>,
+    last_push: Option<Instant>,
+    suspected: bool,
+}
+
+/// raft storage: the in-memory log of raft-rs plus a snapshot that carries our state, so a
+/// compacted log can still bring a lagging replica up to date.
+struct GmsStorage {
+    mem: MemStorage,
+    snap: Arc<RwLock<Snapshot>>,
+}
+
+impl Storage for GmsStorage {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        self.mem.initial_state()
+    }
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        self.mem.entries(low, high, max_size, context)
+    }
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        self.mem.term(idx)
+    }
+    fn first_index(&self) -> raft::Result<u64> {
+        self.mem.first_index()
+    }
+    fn last_index(&self) -> raft::Result<u64> {
+        self.mem.last_index()
+    }
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let snap = self.snap.read().expect("snapshot lock");
+        if snap.get_metadata().index >= request_index && !snap.get_data().is_empty() {
+            Ok(snap.clone())
+        } else {
+            Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable))
+        }
+    }
+}
+
+/// One replica of the membership service.
+pub struct Gms {
+    cfg: GmsConfig,
+    raw: RawNode<GmsStorage>,
+    state: GmsState,
+    applied: u64,
+    snapshot_index: u64,
+    out: VecDeque<(Peer, GmsMsg)>,
+    pending: Vec<Command>,
+    /// Proposed and not yet applied: key → when proposed.
+    in_flight: HashMap<(NodeId, u64, u8), Instant>,
+    live: BTreeMap<NodeId, Liveness>,
+    leader: bool,
+    next_tick: Instant,
+    now: Instant,
+    stats: GmsStats,
+}
+
+impl std::fmt::Debug for Gms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gms")
+            .field("id", &self.cfg.id)
+            .field("leader", &self.leader)
+            .field("view", &self.state.view().id)
+            .field("applied", &self.applied)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gms {
+    /// A replica that starts empty (view 0), at time `now`.
+    pub fn new(cfg: GmsConfig, now: Instant) -> Result<Gms, GmsError> {
+        cfg.validate()?;
+        // raft-rs draws each election timeout at random from [min, max); a range of one
+        // value keeps replicas deterministic (the simulator replays seeds exactly), and
+        // staggering it by replica avoids split votes: the first in the list times out first.
+        let rank = cfg.replicas.iter().position(|r| *r == cfg.id).unwrap_or(0);
+        let election = cfg.election_ticks + 3 * rank;
+        let raft_cfg = raft::Config {
+            id: cfg.id,
+            election_tick: cfg.election_ticks,
+            min_election_tick: election,
+            max_election_tick: election + 1,
+            heartbeat_tick: cfg.heartbeat_ticks,
+            check_quorum: true,
+            pre_vote: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 64,
+            ..Default::default()
+        };
+        let mem = MemStorage::new_with_conf_state(ConfState::from((cfg.replicas.clone(), vec![])));
+        let storage = GmsStorage { mem, snap: Arc::new(RwLock::new(Snapshot::default())) };
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let mut raw = RawNode::new(&raft_cfg, storage, &logger)?;
+        if cfg.replicas.len() == 1 {
+            // Alone: no one to wait for.
+            raw.campaign()?;
+        }
+        let state = GmsState::new(cfg.pool, cfg.overflow);
+        let mut gms = Gms {
+            next_tick: now + cfg.tick,
+            cfg,
+            raw,
+            state,
+            applied: 0,
+            snapshot_index: 0,
+            out: VecDeque::new(),
+            pending: Vec::new(),
+            in_flight: HashMap::new(),
+            live: BTreeMap::new(),
+            leader: false,
+            now,
+            stats: GmsStats::default(),
+        };
+        gms.process_ready();
+        Ok(gms)
+    }
+
+    /// This replica's raft id.
+    pub fn id(&self) -> u64 {
+        self.cfg.id
+    }
+
+    /// Whether this replica leads (decides, detects failures, pushes views).
+    pub fn is_leader(&self) -> bool {
+        self.leader
+    }
+
+    /// The leader's raft id, if known.
+    pub fn leader_id(&self) -> Option<u64> {
+        Some(self.raw.raft.leader_id).filter(|id| *id != 0)
+    }
+
+    /// The latest view this replica applied.
+    pub fn view(&self) -> &Arc<View> {
+        self.state.view()
+    }
+
+    /// The replicated state.
+    pub fn state(&self) -> &GmsState {
+        &self.state
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &GmsStats {
+        &self.stats
+    }
+
+    /// Members the leader currently suspects.
+    pub fn suspects(&self) -> Vec<NodeId> {
+        self.live.iter().filter(|(_, l)| l.suspected).map(|(n, _)| *n).collect()
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<(Peer, GmsMsg)> {
+        self.out.pop_front()
+    }
+
+    /// When [`Gms::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self.next_tick;
+        if self.leader {
+            if let Some(p) = self.next_push_or_check() {
+                t = t.min(p);
+            }
+        }
+        t
+    }
+
+    fn next_push_or_check(&self) -> Option<Instant> {
+        let current = self.state.view().id;
+        self.live
+            .values()
+            .map(|l| {
+                let check =
+                    l.last_heard + if l.suspected { self.cfg.evict_after } else { self.cfg.suspect_after };
+                let push = match (l.acked, l.last_push) {
+                    (Some(a), Some(p)) if a < current => p + self.cfg.push_retry,
+                    (Some(a), None) if a < current => self.now,
+                    _ => check,
+                };
+                check.min(push)
+            })
+            .min()
+    }
+
+    /// Time passes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while self.next_tick <= now {
+            self.raw.tick();
+            self.next_tick += self.cfg.tick;
+        }
+        if self.leader {
+            self.detect_failures(now);
+            self.push_views(now);
+        }
+        self.flush(now);
+    }
+
+    /// A message arrived.
+    pub fn handle_message(&mut self, now: Instant, from: Peer, msg: GmsMsg) {
+        self.now = now;
+        match (from, msg) {
+            (Peer::Replica(r), GmsMsg::Raft(bytes)) => {
+                if !self.cfg.replicas.contains(&r) {
+                    self.stats.bad_raft_messages += 1;
+                    return;
+                }
+                match RaftMessage::parse_from_bytes(&bytes) {
+                    Ok(m) if m.from == r && m.to == self.cfg.id => {
+                        if self.raw.step(m).is_err() {
+                            self.stats.bad_raft_messages += 1;
+                        }
+                    }
+                    _ => self.stats.bad_raft_messages += 1,
+                }
+            }
+            (Peer::Member(node), msg) => self.member_request(now, node, msg),
+            (Peer::Replica(_), _) => {}
+        }
+        self.flush(now);
+    }
+
+    fn member_request(&mut self, now: Instant, node: NodeId, msg: GmsMsg) {
+        let is_request = matches!(
+            msg,
+            GmsMsg::Register { .. }
+                | GmsMsg::Heartbeat { .. }
+                | GmsMsg::SetGroups { .. }
+                | GmsMsg::Leave { .. }
+        );
+        if !is_request {
+            return;
+        }
+        if !self.leader {
+            self.stats.redirects += 1;
+            self.out.push_back((Peer::Member(node), GmsMsg::NotLeader { leader: self.leader_id() }));
+            return;
+        }
+        match msg {
+            GmsMsg::Register { member, groups } => {
+                if member.node != node || member.node.0 > MAX_NODE_ID || groups.len() > MAX_GROUPS_PER_MEMBER
+                {
+                    return; // malformed; a well-behaved member never sends this
+                }
+                match self.state.incarnation(node) {
+                    Some(i) if i == member.incarnation => self.heard(now, node, member.incarnation, None),
+                    Some(i) if i > member.incarnation => self.unknown(node, member.incarnation),
+                    _ => {
+                        let inc = member.incarnation;
+                        self.propose_once((node, inc, 0), now, Command::Register { member, groups });
+                    }
+                }
+            }
+            GmsMsg::Heartbeat { node: n, incarnation, view } if n == node => {
+                if self.state.incarnation(node) == Some(incarnation) {
+                    self.heard(now, node, incarnation, Some(view));
+                } else if !self.in_flight.contains_key(&(node, incarnation, 0)) {
+                    self.unknown(node, incarnation);
+                }
+            }
+            GmsMsg::SetGroups { node: n, incarnation, version, groups } if n == node => {
+                if groups.len() > MAX_GROUPS_PER_MEMBER {
+                    return;
+                }
+                let Some(m) = self.state.view().member(node) else {
+                    self.unknown(node, incarnation);
+                    return;
+                };
+                if m.incarnation != incarnation {
+                    self.unknown(node, incarnation);
+                } else if m.groups_version < version {
+                    self.heard(now, node, incarnation, None);
+                    let key = (node, version, 1);
+                    self.propose_once(key, now, Command::SetGroups { node, incarnation, version, groups });
+                }
+            }
+            GmsMsg::Leave { node: n, incarnation }
+                if n == node && self.state.incarnation(node) == Some(incarnation) =>
+            {
+                let reason = RemoveReason::Left;
+                self.propose_once((node, incarnation, 2), now, Command::Remove { node, incarnation, reason });
+            }
+            _ => {}
+        }
+    }
+
+    fn unknown(&mut self, node: NodeId, incarnation: u64) {
+        self.out.push_back((Peer::Member(node), GmsMsg::Unknown { node, incarnation }));
+    }
+
+    fn heard(&mut self, now: Instant, node: NodeId, incarnation: u64, view: Option<ViewId>) {
+        let l = self.live.entry(node).or_insert(Liveness {
+            incarnation,
+            last_heard: now,
+            acked: None,
+            last_push: None,
+            suspected: false,
+        });
+        if l.incarnation != incarnation {
+            *l = Liveness { incarnation, last_heard: now, acked: None, last_push: None, suspected: false };
+        }
+        l.last_heard = now;
+        l.suspected = false;
+        if let Some(v) = view {
+            let acked = l.acked.map_or(v, |a| a.max(v));
+            if l.acked != Some(acked) {
+                l.acked = Some(acked);
+                l.last_push = None; // anything newer goes out at once
+            }
+        }
+        self.push_views(now);
+    }
+
+    fn propose_once(&mut self, key: (NodeId, u64, u8), now: Instant, cmd: Command) {
+        if let Some(at) = self.in_flight.get(&key) {
+            if now.saturating_duration_since(*at) < self.cfg.proposal_retry {
+                return;
+            }
+        }
+        self.in_flight.insert(key, now);
+        self.pending.push(cmd);
+    }
+
+    fn detect_failures(&mut self, now: Instant) {
+        let mut evict = Vec::new();
+        for (node, l) in &mut self.live {
+            let silent = now.saturating_duration_since(l.last_heard);
+            if silent >= self.cfg.evict_after {
+                evict.push((*node, l.incarnation));
+            } else if silent >= self.cfg.suspect_after && !l.suspected {
+                l.suspected = true;
+                self.stats.suspicions += 1;
+                self.out.push_back((Peer::Member(*node), GmsMsg::Ping));
+            }
+        }
+        for (node, incarnation) in evict {
+            let before = self.pending.len();
+            let reason = RemoveReason::Evicted;
+            self.propose_once((node, incarnation, 2), now, Command::Remove { node, incarnation, reason });
+            if self.pending.len() > before {
+                self.stats.evictions_proposed += 1;
+            }
+        }
+    }
+
+    fn push_views(&mut self, now: Instant) {
+        let current = self.state.view().clone();
+        for (node, l) in &mut self.live {
+            let Some(acked) = l.acked else { continue };
+            if acked >= current.id {
+                continue;
+            }
+            if l.last_push.is_some_and(|p| now.saturating_duration_since(p) < self.cfg.push_retry) {
+                continue;
+            }
+            l.last_push = Some(now);
+            let msg = match (acked.0, self.state.views_after(acked)) {
+                (0, _) | (_, None) => GmsMsg::Views { views: vec![current.clone()], first: true },
+                (_, Some(views)) => GmsMsg::Views { views, first: false },
+            };
+            self.stats.pushes += 1;
+            self.out.push_back((Peer::Member(*node), msg));
+        }
+    }
+
+    fn flush(&mut self, now: Instant) {
+        if self.leader && !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            if self.raw.propose(vec![], encode_batch(&batch)).is_ok() {
+                self.stats.proposals += 1;
+            }
+        } else if !self.leader {
+            self.pending.clear();
+        }
+        self.process_ready();
+        let leader = self.raw.raft.state == StateRole::Leader;
+        if leader && !self.leader {
+            // New leader: every member gets a fresh grace period; views are pushed once each
+            // member says which one it has.
+            self.live = self
+                .state
+                .view()
+                .members
+                .iter()
+                .map(|m| {
+                    let l = Liveness {
+                        incarnation: m.incarnation,
+                        last_heard: now,
+                        acked: None,
+                        last_push: None,
+                        suspected: false,
+                    };
+                    (m.node, l)
+                })
+                .collect();
+            self.in_flight.clear();
+        } else if !leader && self.leader {
+            self.live.clear();
+            self.in_flight.clear();
+        }
+        self.leader = leader;
+    }
+
+    fn send_raft(&mut self, msgs: Vec<RaftMessage>) {
+        for m in msgs {
+            let to = m.to;
+            match m.write_to_bytes() {
+                Ok(bytes) => self.out.push_back((Peer::Replica(to), GmsMsg::Raft(bytes))),
+                Err(_) => self.stats.bad_raft_messages += 1,
+            }
+        }
+    }
+
+    fn process_ready(&mut self) {
+        if !self.raw.has_ready() {
+            return;
+        }
+        let mut ready = self.raw.ready();
+        self.send_raft(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            let snap = ready.snapshot().clone();
+            if let Ok(state) = GmsState::from_bytes(snap.get_data()) {
+                self.state = state;
+                self.applied = snap.get_metadata().index;
+                self.snapshot_index = self.applied;
+                *self.raw.store().snap.write().expect("snapshot lock") = snap.clone();
+                let _ = self.raw.store().mem.wl().apply_snapshot(snap);
+            }
+        }
+        self.apply_entries(ready.take_committed_entries());
+        if !ready.entries().is_empty() {
+            let _ = self.raw.store().mem.wl().append(ready.entries());
+        }
+        if let Some(hs) = ready.hs() {
+            self.raw.store().mem.wl().set_hardstate(hs.clone());
+        }
+        self.send_raft(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.raw.store().mem.wl().mut_hard_state().set_commit(commit);
+        }
+        self.send_raft(light.take_messages());
+        self.apply_entries(light.take_committed_entries());
+        self.raw.advance_apply();
+        self.maybe_compact();
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>) {
+        for e in entries {
+            self.applied = e.index;
+            if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
+                continue;
+            }
+            let Ok(batch) = decode_batch(&e.data) else { continue };
+            let before = self.state.view().id;
+            self.state.apply(&batch);
+            if self.state.view().id != before {
+                self.stats.views += 1;
+            }
+            for c in &batch {
+                let key = match c {
+                    Command::Register { member, .. } => (member.node, member.incarnation, 0),
+                    Command::SetGroups { node, version, .. } => (*node, *version, 1),
+                    Command::Remove { node, incarnation, .. } => (*node, *incarnation, 2),
+                };
+                self.in_flight.remove(&key);
+                if !self.leader {
+                    continue;
+                }
+                match c {
+                    Command::Register { member, .. }
+                        if self.state.incarnation(member.node) == Some(member.incarnation) =>
+                    {
+                        // Newly admitted: its first push is the current view.
+                        let l = Liveness {
+                            incarnation: member.incarnation,
+                            last_heard: self.now,
+                            acked: Some(ViewId(0)),
+                            last_push: None,
+                            suspected: false,
+                        };
+                        self.live.insert(member.node, l);
+                    }
+                    Command::Remove { node, incarnation, .. }
+                        if self.live.get(node).is_some_and(|l| l.incarnation == *incarnation) =>
+                    {
+                        self.live.remove(node);
+                        // Tell it, in case it is alive but was cut off.
+                        self.unknown(*node, *incarnation);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.leader {
+            let now = self.now;
+            self.push_views(now);
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.applied < self.snapshot_index + self.cfg.compact_every {
+            return;
+        }
+        let store = self.raw.store();
+        let Ok(term) = store.term(self.applied) else { return };
+        let mut snap = Snapshot::default();
+        snap.set_data(self.state.to_bytes().into());
+        let meta = snap.mut_metadata();
+        meta.index = self.applied;
+        meta.term = term;
+        meta.set_conf_state(ConfState::from((self.cfg.replicas.clone(), vec![])));
+        *store.snap.write().expect("snapshot lock") = snap;
+        let _ = store.mem.wl().compact(self.applied);
+        self.snapshot_index = self.applied;
+        self.stats.compactions += 1;
+    }
+}

@@ -1,0 +1,94 @@
+//! Versioned views: what the GMS decides and every member applies.
+
+use crate::regions::{Addressing, GroupId};
+use argent_core::{NodeId, RegionId, ViewId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// A process registered with the GMS, in one incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Identity, stable across restarts.
+    pub node: NodeId,
+    /// Chosen by the process at start; a restart registers a higher one and replaces the old.
+    pub incarnation: u64,
+    /// Unicast address of its first shard (shard i listens on port + i).
+    pub addr: SocketAddr,
+    /// Shards (threads) it runs.
+    pub shards: u16,
+    /// Version of its group set the GMS has applied (see [`crate::GmsClient::join`]).
+    pub groups_version: u64,
+}
+
+/// One region of a view: members with identical group sets, its address and ring order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionInfo {
+    /// Identity, stable for as long as the region has members.
+    pub id: RegionId,
+    /// The group set every member has (ascending).
+    pub groups: Vec<GroupId>,
+    /// Members in ring order: the first is the region leader; joiners are appended, so the
+    /// order of the others (and the leader) does not change when someone joins or leaves.
+    pub members: Vec<NodeId>,
+    /// How its traffic reaches its members.
+    pub addressing: Addressing,
+}
+
+/// Counters of the address pool, part of every view: what the pool could not cover is
+/// counted, never hidden.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressStats {
+    /// Regions with their own multicast address.
+    pub own_address: u32,
+    /// Regions sharing an address with another region (members filter by region id).
+    pub shared_address: u32,
+    /// Regions served by unicast fan-out.
+    pub unicast: u32,
+}
+
+/// The GMS's decision at one point: every member installs the same sequence of these.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Version: consecutive, starting at 1.
+    pub id: ViewId,
+    /// Registered processes, by node id.
+    pub members: Vec<Member>,
+    /// Regions, by id.
+    pub regions: Vec<RegionInfo>,
+    /// Address pool use.
+    pub addresses: AddressStats,
+}
+
+impl View {
+    /// The empty view 0, before anything was decided.
+    pub fn empty() -> View {
+        View { id: ViewId(0), members: Vec::new(), regions: Vec::new(), addresses: AddressStats::default() }
+    }
+
+    /// A member by node id.
+    pub fn member(&self, node: NodeId) -> Option<&Member> {
+        self.members.binary_search_by_key(&node, |m| m.node).ok().map(|i| &self.members[i])
+    }
+
+    /// A region by id.
+    pub fn region(&self, id: RegionId) -> Option<&RegionInfo> {
+        self.regions.binary_search_by_key(&id, |r| r.id).ok().map(|i| &self.regions[i])
+    }
+
+    /// The region `node` belongs to (nodes without groups belong to none).
+    pub fn region_of_node(&self, node: NodeId) -> Option<&RegionInfo> {
+        self.regions.iter().find(|r| r.members.contains(&node))
+    }
+
+    /// Group → the regions its messages go to (once each), built in one pass.
+    pub fn group_index(&self) -> HashMap<GroupId, Vec<RegionId>> {
+        let mut index: HashMap<GroupId, Vec<RegionId>> = HashMap::new();
+        for r in &self.regions {
+            for g in &r.groups {
+                index.entry(*g).or_default().push(r.id);
+            }
+        }
+        index
+    }
+}

@@ -1,0 +1,366 @@
+//! GMS replicas and members on a seeded, lossy in-memory network.
+
+use argent_core::{Instant, NodeId, ViewId};
+use argent_membership::gms::{
+    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsMsg, Member, Peer, View,
+};
+use argent_membership::{AddressPool, GroupId};
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Addr {
+    Replica(u64),
+    Client(u32),
+}
+
+struct Net {
+    now: Instant,
+    replicas: BTreeMap<u64, Option<Gms>>,
+    clients: BTreeMap<u32, GmsClient>,
+    silenced: Vec<u32>,
+    cut_replica: Option<u64>,
+    queue: BinaryHeap<Reverse<(u64, u64, Addr, Addr, Vec<u8>)>>,
+    seq: u64,
+    rng: Xoshiro256PlusPlus,
+    loss_pct: u64,
+    installed: HashMap<u32, Vec<Arc<View>>>,
+}
+
+fn pool() -> AddressPool {
+    AddressPool { base: Ipv4Addr::new(239, 9, 0, 1), count: 16, port: 7100 }
+}
+
+fn cfg(id: u64, replicas: u64) -> GmsConfig {
+    let mut c = GmsConfig::new(pool());
+    c.id = id;
+    c.replicas = (1..=replicas).collect();
+    c
+}
+
+impl Net {
+    fn new(replicas: u64, loss_pct: u64, seed: u64) -> Net {
+        Net::with(replicas, loss_pct, seed, |_| {})
+    }
+
+    fn with(replicas: u64, loss_pct: u64, seed: u64, tweak: impl Fn(&mut GmsConfig)) -> Net {
+        let now = Instant::from_nanos(0);
+        let replicas = (1..=replicas)
+            .map(|id| {
+                let mut c = cfg(id, replicas);
+                tweak(&mut c);
+                (id, Some(Gms::new(c, now).unwrap()))
+            })
+            .collect();
+        Net {
+            now,
+            replicas,
+            clients: BTreeMap::new(),
+            silenced: Vec::new(),
+            cut_replica: None,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            loss_pct,
+            installed: HashMap::new(),
+        }
+    }
+
+    fn add_client(&mut self, node: u32, incarnation: u64, groups: &[u32]) {
+        let member = Member {
+            node: NodeId(node),
+            incarnation,
+            addr: SocketAddr::from(([127, 0, 0, 1], 9000 + node as u16)),
+            shards: 1,
+            groups_version: 0,
+        };
+        let replicas = self.replicas.keys().copied().collect();
+        let groups = groups.iter().map(|g| GroupId(*g)).collect();
+        let c = GmsClient::new(member, groups, replicas, ClientConfig::default(), self.now);
+        self.clients.insert(node, c);
+    }
+
+    fn send(&mut self, from: Addr, to: Addr, msg: &GmsMsg) {
+        let cut = self.cut_replica.map(Addr::Replica);
+        if self.rng.next_u64() % 100 < self.loss_pct || cut == Some(from) || cut == Some(to) {
+            return;
+        }
+        let delay = 100_000 + self.rng.next_u64() % 400_000; // 0.1–0.5 ms
+        self.seq += 1;
+        self.queue.push(Reverse((self.now.as_nanos() + delay, self.seq, from, to, msg.encode())));
+    }
+
+    fn pump(&mut self) {
+        let ids: Vec<u64> = self.replicas.keys().copied().collect();
+        for id in ids {
+            while let Some((peer, msg)) =
+                self.replicas.get_mut(&id).unwrap().as_mut().and_then(|g| g.poll_transmit())
+            {
+                let to = match peer {
+                    Peer::Replica(r) => Addr::Replica(r),
+                    Peer::Member(n) => Addr::Client(n.0),
+                };
+                self.send(Addr::Replica(id), to, &msg);
+            }
+        }
+        let nodes: Vec<u32> = self.clients.keys().copied().collect();
+        for n in nodes {
+            while let Some((r, msg)) = self.clients.get_mut(&n).unwrap().poll_transmit() {
+                if !self.silenced.contains(&n) {
+                    self.send(Addr::Client(n), Addr::Replica(r), &msg);
+                }
+            }
+            while let Some(v) = self.clients.get_mut(&n).unwrap().poll_view() {
+                self.installed.entry(n).or_default().push(v);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> u64 {
+        let mut t = self.queue.peek().map_or(u64::MAX, |Reverse(e)| e.0);
+        for g in self.replicas.values().flatten() {
+            t = t.min(g.poll_timeout().as_nanos());
+        }
+        for (n, c) in &self.clients {
+            if !self.silenced.contains(n) {
+                if let Some(d) = c.poll_timeout() {
+                    t = t.min(d.as_nanos());
+                }
+            }
+        }
+        t
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now.as_nanos() + d.as_nanos() as u64;
+        loop {
+            self.pump();
+            let t = self.next_deadline().max(self.now.as_nanos());
+            if t > end {
+                self.now = Instant::from_nanos(end);
+                return;
+            }
+            self.now = Instant::from_nanos(t);
+            let now = self.now;
+            while self.queue.peek().is_some_and(|Reverse(e)| e.0 <= t) {
+                let Reverse((_, _, from, to, bytes)) = self.queue.pop().unwrap();
+                let msg = GmsMsg::decode(&bytes).expect("what we encode decodes");
+                match (from, to) {
+                    (_, Addr::Replica(r)) => {
+                        let from = match from {
+                            Addr::Replica(x) => Peer::Replica(x),
+                            Addr::Client(n) => Peer::Member(NodeId(n)),
+                        };
+                        if let Some(g) = self.replicas.get_mut(&r).unwrap() {
+                            g.handle_message(now, from, msg);
+                        }
+                    }
+                    (Addr::Replica(r), Addr::Client(n)) => {
+                        if !self.silenced.contains(&n) {
+                            self.clients.get_mut(&n).unwrap().handle_message(now, r, msg);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for g in self.replicas.values_mut().flatten() {
+                if g.poll_timeout() <= now {
+                    g.handle_timeout(now);
+                }
+            }
+            for (n, c) in self.clients.iter_mut() {
+                if !self.silenced.contains(n) && c.poll_timeout().is_some_and(|d| d <= now) {
+                    c.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    fn leader(&self) -> Option<u64> {
+        self.replicas.values().flatten().find(|g| g.is_leader()).map(|g| g.id())
+    }
+
+    /// Every view id means the same view everywhere; each member installs consecutive views
+    /// from its first (or its re-registration) on.
+    fn check_agreement(&self) {
+        let mut by_id: HashMap<ViewId, &Arc<View>> = HashMap::new();
+        for (n, views) in &self.installed {
+            for w in views.windows(2) {
+                // A new incarnation starts afresh; the same incarnation must not skip a view.
+                let inc = |v: &View| v.member(NodeId(*n)).map(|m| m.incarnation);
+                let same = inc(&w[0]).is_some() && inc(&w[0]) == inc(&w[1]);
+                assert!(
+                    w[1].id.0 == w[0].id.0 + 1 || !same,
+                    "node {n} skipped from {:?} to {:?}",
+                    w[0].id,
+                    w[1].id
+                );
+            }
+            for v in views {
+                let seen = by_id.entry(v.id).or_insert(v);
+                assert_eq!(**seen, *v, "two contents for {:?}", v.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn members_are_admitted_move_between_regions_and_agree() {
+    let mut net = Net::new(1, 0, 1);
+    for n in 1..=5 {
+        net.add_client(n, 1, if n <= 3 { &[1, 2] } else { &[1] });
+    }
+    net.run_for(Duration::from_secs(1));
+    for c in net.clients.values() {
+        assert_eq!(c.status(), ClientStatus::Member);
+    }
+    let g = net.replicas[&1].as_ref().unwrap();
+    let v = g.view().clone();
+    assert_eq!(v.members.len(), 5);
+    assert_eq!(v.regions.len(), 2);
+    assert_eq!(v.group_index()[&GroupId(1)].len(), 2);
+    // node 1 leaves group 2
+    let now = net.now;
+    net.clients.get_mut(&1).unwrap().set_groups(now, vec![GroupId(1)]);
+    net.run_for(Duration::from_secs(1));
+    let v = net.replicas[&1].as_ref().unwrap().view().clone();
+    assert_eq!(v.region_of_node(NodeId(1)).unwrap().groups, vec![GroupId(1)]);
+    assert_eq!(v.member(NodeId(1)).unwrap().groups_version, 1);
+    for (n, views) in &net.installed {
+        assert_eq!(views.last().unwrap().id, v.id, "node {n} has the latest view");
+    }
+    net.check_agreement();
+}
+
+#[test]
+fn a_silent_member_is_suspected_then_evicted_and_can_rejoin() {
+    let mut net = Net::new(1, 2, 7);
+    for n in 1..=4 {
+        net.add_client(n, 1, &[1]);
+    }
+    net.run_for(Duration::from_secs(1));
+    net.silenced.push(4);
+    net.run_for(Duration::from_millis(1500));
+    let g = net.replicas[&1].as_ref().unwrap();
+    assert_eq!(g.suspects(), vec![NodeId(4)], "suspected after 1 s, not yet evicted");
+    assert!(g.view().member(NodeId(4)).is_some());
+    net.run_for(Duration::from_secs(2));
+    let g = net.replicas[&1].as_ref().unwrap();
+    assert!(g.view().member(NodeId(4)).is_none(), "evicted after 3 s");
+    assert_eq!(g.state().stats().evicted, 1);
+    // it comes back: told it is unknown, it registers as a new incarnation
+    net.silenced.clear();
+    net.run_for(Duration::from_millis(500));
+    assert_eq!(net.clients[&4].status(), ClientStatus::Evicted);
+    let now = net.now;
+    net.clients.get_mut(&4).unwrap().rejoin(now, 2);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.clients[&4].status(), ClientStatus::Member);
+    let v = net.replicas[&1].as_ref().unwrap().view().clone();
+    assert_eq!(v.member(NodeId(4)).unwrap().incarnation, 2);
+    assert_eq!(v.regions[0].members.last(), Some(&NodeId(4)), "a rejoiner is appended to the ring");
+    net.check_agreement();
+}
+
+#[test]
+fn three_replicas_survive_the_leader_crash_and_admit_a_joiner() {
+    for seed in 0..5 {
+        let mut net = Net::new(3, 5, seed);
+        for n in 1..=6 {
+            net.add_client(n, 1, &[1]);
+        }
+        net.run_for(Duration::from_secs(4));
+        let leader = net.leader().expect("a leader is elected");
+        assert_eq!(net.replicas[&leader].as_ref().unwrap().view().members.len(), 6, "seed {seed}");
+        net.replicas.insert(leader, None);
+        net.run_for(Duration::from_secs(3));
+        let new_leader = net.leader().expect("a new leader is elected");
+        assert_ne!(new_leader, leader);
+        let now = net.now;
+        net.add_client(7, 1, &[1]);
+        let _ = now;
+        net.run_for(Duration::from_secs(3));
+        assert_eq!(net.clients[&7].status(), ClientStatus::Member, "seed {seed}: joiner admitted");
+        let v = net.replicas[&new_leader].as_ref().unwrap().view().clone();
+        assert_eq!(v.members.len(), 7, "seed {seed}: no live member evicted by the failover");
+        for (n, c) in &net.clients {
+            assert_eq!(c.status(), ClientStatus::Member, "seed {seed}: node {n}");
+            assert_eq!(net.installed[n].last().unwrap().id, v.id, "seed {seed}: node {n} current");
+        }
+        net.check_agreement();
+    }
+}
+
+#[test]
+fn leaving_is_a_view_change() {
+    let mut net = Net::new(1, 0, 3);
+    for n in 1..=3 {
+        net.add_client(n, 1, &[5]);
+    }
+    net.run_for(Duration::from_secs(1));
+    let now = net.now;
+    net.clients.get_mut(&2).unwrap().leave(now);
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.clients[&2].status(), ClientStatus::Left);
+    let g = net.replicas[&1].as_ref().unwrap();
+    assert!(g.view().member(NodeId(2)).is_none());
+    assert_eq!(g.state().stats().left, 1);
+    net.check_agreement();
+}
+
+#[test]
+fn decoding_garbage_never_panics() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let sample = GmsMsg::Heartbeat { node: NodeId(3), incarnation: 9, view: ViewId(4) }.encode();
+    for i in 0..20_000 {
+        let mut b = if i % 2 == 0 { sample.clone() } else { vec![1u8; (rng.next_u64() % 64) as usize] };
+        for _ in 0..(rng.next_u64() % 4) {
+            if !b.is_empty() {
+                let at = (rng.next_u64() as usize) % b.len();
+                b[at] = rng.next_u64() as u8;
+            }
+        }
+        let _ = GmsMsg::decode(&b);
+    }
+    assert_eq!(
+        GmsMsg::decode(&sample).unwrap(),
+        GmsMsg::Heartbeat { node: NodeId(3), incarnation: 9, view: ViewId(4) }
+    );
+    assert!(GmsMsg::decode(&[]).is_err());
+    assert!(GmsMsg::decode(&[9, 0]).is_err());
+}
+
+#[test]
+fn a_lagging_replica_catches_up_from_a_snapshot_after_compaction() {
+    let mut net = Net::with(3, 0, 11, |c| c.compact_every = 4);
+    for n in 1..=3 {
+        net.add_client(n, 1, &[1]);
+    }
+    net.run_for(Duration::from_secs(3));
+    let leader = net.leader().unwrap();
+    let lagging = (1..=3).find(|r| *r != leader).unwrap();
+    net.cut_replica = Some(lagging);
+    for i in 1..=20u32 {
+        let now = net.now;
+        net.clients.get_mut(&1).unwrap().set_groups(now, vec![GroupId(1), GroupId(100 + i)]);
+        net.run_for(Duration::from_millis(400));
+    }
+    let target = net.replicas[&leader].as_ref().unwrap().view().clone();
+    assert!(net.replicas[&leader].as_ref().unwrap().stats().compactions > 0);
+    assert!(net.replicas[&lagging].as_ref().unwrap().view().id < target.id);
+    net.cut_replica = None;
+    net.run_for(Duration::from_secs(2));
+    let caught_up = net.replicas[&lagging].as_ref().unwrap().view().clone();
+    assert_eq!(caught_up, target, "the lagging replica installed the leader's state from a snapshot");
+    // and it can take over
+    net.replicas.insert(leader, None);
+    net.add_client(9, 1, &[1]);
+    net.run_for(Duration::from_secs(4));
+    assert_eq!(net.clients[&9].status(), ClientStatus::Member);
+    net.check_agreement();
+}
