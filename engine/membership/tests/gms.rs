@@ -19,13 +19,16 @@ enum Addr {
     Client(u32),
 }
 
+/// (arrival time, sequence, from, to, encoded message)
+type InFlight = (u64, u64, Addr, Addr, Vec<u8>);
+
 struct Net {
     now: Instant,
     replicas: BTreeMap<u64, Option<Gms>>,
     clients: BTreeMap<u32, GmsClient>,
     silenced: Vec<u32>,
     cut_replica: Option<u64>,
-    queue: BinaryHeap<Reverse<(u64, u64, Addr, Addr, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: Xoshiro256PlusPlus,
     loss_pct: u64,
@@ -160,10 +163,8 @@ impl Net {
                             g.handle_message(now, from, msg);
                         }
                     }
-                    (Addr::Replica(r), Addr::Client(n)) => {
-                        if !self.silenced.contains(&n) {
-                            self.clients.get_mut(&n).unwrap().handle_message(now, r, msg);
-                        }
+                    (Addr::Replica(r), Addr::Client(n)) if !self.silenced.contains(&n) => {
+                        self.clients.get_mut(&n).unwrap().handle_message(now, r, msg);
                     }
                     _ => {}
                 }
