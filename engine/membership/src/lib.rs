@@ -6,9 +6,11 @@
 //!   configurations and the `argent regions` report).
 //! - [`gms`] is the membership service: replicated with raft, failure detection, versioned
 //!   views pushed to members, regions maintained incrementally with stable identities.
+//! - [`service`] runs GMS replicas and members' links to them on UDP sockets and threads.
 
 pub mod gms;
 mod regions;
+pub mod service;
 mod zipf;
 
 pub use regions::{

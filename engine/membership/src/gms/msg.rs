@@ -76,6 +76,23 @@ pub enum GmsMsg {
     },
     /// GMS to member: you are suspected (silent for a while); answer with a heartbeat.
     Ping,
+    /// Anyone to a replica: report your state (`argent status`).
+    StatusRequest,
+    /// Replica to whoever asked: its state.
+    Status(Box<StatusReport>),
+}
+
+/// A replica's answer to [`GmsMsg::StatusRequest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The replica's raft id.
+    pub replica: u64,
+    /// The leader's raft id, if known.
+    pub leader: Option<u64>,
+    /// The latest view this replica applied.
+    pub view: Arc<View>,
+    /// Members the leader suspects (empty at followers).
+    pub suspects: Vec<NodeId>,
 }
 
 /// A GMS message that could not be decoded.
@@ -96,6 +113,17 @@ pub enum GmsDecodeError {
 }
 
 impl GmsMsg {
+    /// The member a member-to-GMS message comes from.
+    pub fn sender_node(&self) -> Option<NodeId> {
+        match self {
+            GmsMsg::Register { member, .. } => Some(member.node),
+            GmsMsg::Heartbeat { node, .. } | GmsMsg::SetGroups { node, .. } | GmsMsg::Leave { node, .. } => {
+                Some(*node)
+            }
+            _ => None,
+        }
+    }
+
     /// Encode with the version prefix.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![GMS_WIRE_VERSION];

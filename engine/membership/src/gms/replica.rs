@@ -2,7 +2,7 @@
 //! failure detection and pushes views to members. Sans-IO: time and messages come in, messages
 //! to send come out, and the owner (runtime or simulator) moves them.
 
-use super::msg::{decode_batch, encode_batch, GmsMsg};
+use super::msg::{decode_batch, encode_batch, GmsMsg, StatusReport};
 use super::state::{Command, GmsState, RemoveReason};
 use super::view::View;
 use crate::regions::{AddressPool, Overflow};
@@ -293,6 +293,16 @@ impl Gms {
     /// Counters.
     pub fn stats(&self) -> &GmsStats {
         &self.stats
+    }
+
+    /// What `argent status` shows: view, leader, suspects.
+    pub fn report(&self) -> StatusReport {
+        StatusReport {
+            replica: self.cfg.id,
+            leader: self.leader_id(),
+            view: self.state.view().clone(),
+            suspects: self.suspects(),
+        }
     }
 
     /// Members the leader currently suspects.

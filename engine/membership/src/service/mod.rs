@@ -1,0 +1,393 @@
+//! The GMS on real sockets: a replica thread ([`GmsService`]) and a member's link to the
+//! replicas ([`MemberLink`]), both moving [`GmsMsg`]s over UDP (fragmented when a view is
+//! larger than a datagram). The protocol logic stays in the sans-IO [`crate::gms`] types;
+//! this module only owns sockets, clocks and threads.
+
+mod frag;
+
+pub use frag::{fragment, Reassembly, FRAG_HEADER, FRAG_PAYLOAD};
+
+use crate::gms::{
+    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsError, GmsMsg, GmsStats, Member, Peer,
+    StatusReport, View,
+};
+use crate::regions::GroupId;
+use argent_core::{Instant, NodeId};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Longest a service thread sleeps before checking for shutdown.
+const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+/// A GMS service that could not start.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// Bad settings.
+    #[error(transparent)]
+    Gms(#[from] GmsError),
+    /// The socket could not be opened.
+    #[error("GMS socket on {addr}: {source}")]
+    Socket {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The replica list does not give this replica's address.
+    #[error("replica {0} has no address in the replica list")]
+    NoAddress(u64),
+}
+
+/// Time since a fixed start, as the sans-IO types want it.
+#[derive(Copy, Clone, Debug)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
+    }
+    fn until(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.now())
+    }
+}
+
+struct Wire {
+    socket: UdpSocket,
+    reasm: Reassembly,
+    next_id: u32,
+    buf: Vec<u8>,
+    /// Messages that could not be decoded.
+    malformed: u64,
+}
+
+impl Wire {
+    fn new(socket: UdpSocket) -> Wire {
+        Wire { socket, reasm: Reassembly::default(), next_id: 0, buf: vec![0; 65_536], malformed: 0 }
+    }
+
+    fn send(&mut self, to: SocketAddr, msg: &GmsMsg) {
+        self.next_id = self.next_id.wrapping_add(1);
+        for d in fragment(&msg.encode(), self.next_id) {
+            if let Err(e) = self.socket.send_to(&d, to) {
+                tracing::debug!(%to, error = %e, "GMS send failed");
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for one whole message.
+    fn recv(&mut self, timeout: Duration) -> Option<(SocketAddr, GmsMsg)> {
+        let _ = self.socket.set_read_timeout(Some(timeout.clamp(Duration::from_micros(100), MAX_SLEEP)));
+        let (n, from) = self.socket.recv_from(&mut self.buf).ok()?;
+        let whole = self.reasm.push(from, &self.buf[..n], std::time::Instant::now())?;
+        match GmsMsg::decode(&whole) {
+            Ok(m) => Some((from, m)),
+            Err(e) => {
+                self.malformed += 1;
+                tracing::debug!(%from, error = %e, "dropping a malformed GMS message");
+                None
+            }
+        }
+    }
+}
+
+/// Settings of a replica service.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The replica (its `id` and `replicas` must match `peers`).
+    pub gms: GmsConfig,
+    /// UDP address of every replica, this one included, by raft id.
+    pub peers: BTreeMap<u64, SocketAddr>,
+}
+
+/// What a running replica reports.
+#[derive(Clone, Debug)]
+pub struct ServiceStatus {
+    /// The replica's report (view, leader, suspects).
+    pub report: StatusReport,
+    /// Its counters.
+    pub stats: GmsStats,
+}
+
+/// A GMS replica running on its own thread.
+#[derive(Debug)]
+pub struct GmsService {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    status: Arc<Mutex<ServiceStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GmsService {
+    /// Bind this replica's address and start.
+    pub fn start(cfg: ServiceConfig) -> Result<GmsService, ServiceError> {
+        cfg.gms.validate()?;
+        let me = cfg.gms.id;
+        let bind = *cfg.peers.get(&me).ok_or(ServiceError::NoAddress(me))?;
+        let socket = UdpSocket::bind(bind).map_err(|source| ServiceError::Socket { addr: bind, source })?;
+        let addr = socket.local_addr().map_err(|source| ServiceError::Socket { addr: bind, source })?;
+        let clock = Clock(std::time::Instant::now());
+        let gms = Gms::new(cfg.gms.clone(), clock.now())?;
+        let status = Arc::new(Mutex::new(ServiceStatus { report: gms.report(), stats: gms.stats().clone() }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stop, status) = (stop.clone(), status.clone());
+            std::thread::Builder::new()
+                .name(format!("argent-gms-{me}"))
+                .spawn(move || serve(gms, Wire::new(socket), cfg.peers, clock, &stop, &status))
+                .map_err(|source| ServiceError::Socket { addr, source })?
+        };
+        tracing::info!(replica = me, %addr, "GMS replica started");
+        Ok(GmsService { addr, stop, status, thread: Some(thread) })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its current view, leader and counters.
+    pub fn status(&self) -> ServiceStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    /// Stop the thread.
+    pub fn shutdown(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for GmsService {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+fn serve(
+    mut gms: Gms,
+    mut wire: Wire,
+    peers: BTreeMap<u64, SocketAddr>,
+    clock: Clock,
+    stop: &AtomicBool,
+    status: &Mutex<ServiceStatus>,
+) {
+    let by_addr: HashMap<SocketAddr, u64> = peers.iter().map(|(id, a)| (*a, *id)).collect();
+    let mut members: HashMap<NodeId, SocketAddr> = HashMap::new();
+    let mut reported = (gms.view().id, gms.leader_id(), gms.suspects());
+    while !stop.load(Ordering::Relaxed) {
+        if let Some((from, msg)) = wire.recv(clock.until(gms.poll_timeout())) {
+            let now = clock.now();
+            match msg {
+                GmsMsg::StatusRequest => wire.send(from, &GmsMsg::Status(Box::new(gms.report()))),
+                GmsMsg::Raft(_) => match by_addr.get(&from) {
+                    Some(id) => gms.handle_message(now, Peer::Replica(*id), msg),
+                    None => tracing::debug!(%from, "raft message from an address that is not a replica"),
+                },
+                msg => {
+                    if let Some(node) = msg.sender_node() {
+                        members.insert(node, from);
+                        gms.handle_message(now, Peer::Member(node), msg);
+                    }
+                }
+            }
+        }
+        let now = clock.now();
+        if gms.poll_timeout() <= now {
+            gms.handle_timeout(now);
+        }
+        while let Some((peer, msg)) = gms.poll_transmit() {
+            let to = match peer {
+                Peer::Replica(id) => peers.get(&id).copied(),
+                Peer::Member(node) => members.get(&node).copied(),
+            };
+            if let Some(to) = to {
+                wire.send(to, &msg);
+            }
+        }
+        let now_reported = (gms.view().id, gms.leader_id(), gms.suspects());
+        if now_reported != reported {
+            let (view, leader, suspects) = &now_reported;
+            tracing::info!(replica = gms.id(), view = %view, leader = ?leader, suspects = ?suspects, "GMS state");
+            reported = now_reported;
+        }
+        let mut s = status.lock().expect("status lock");
+        if s.report.view.id != gms.view().id || s.report.leader != gms.leader_id() || s.stats != *gms.stats()
+        {
+            *s = ServiceStatus { report: gms.report(), stats: gms.stats().clone() };
+        }
+    }
+}
+
+/// Ask a replica for its status (view, leader, suspects); `None` if it does not answer in
+/// `timeout`.
+pub fn query_status(replica: SocketAddr, timeout: Duration) -> io::Result<Option<StatusReport>> {
+    let bind: SocketAddr = if replica.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+    let mut wire = Wire::new(UdpSocket::bind(bind)?);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut next_try = std::time::Instant::now();
+    while std::time::Instant::now() < deadline {
+        if std::time::Instant::now() >= next_try {
+            wire.send(replica, &GmsMsg::StatusRequest);
+            next_try = std::time::Instant::now() + Duration::from_millis(200);
+        }
+        if let Some((from, GmsMsg::Status(report))) = wire.recv(Duration::from_millis(20)) {
+            if from == replica {
+                return Ok(Some(*report));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Something the membership link tells its owner.
+#[derive(Clone, Debug)]
+pub enum LinkEvent {
+    /// A view to install (in order).
+    View(Arc<View>),
+    /// The member's standing changed (admitted, left, evicted).
+    Status(ClientStatus),
+}
+
+enum LinkCmd {
+    SetGroups(Vec<GroupId>),
+    Leave,
+}
+
+/// A member's link to the GMS replicas, on its own thread.
+#[derive(Debug)]
+pub struct MemberLink {
+    stop: Arc<AtomicBool>,
+    cmds: mpsc::Sender<LinkCmd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MemberLink {
+    /// Register `member` with `groups` at the replicas (raft id → address) and keep it
+    /// registered; `events` receives views in order and status changes.
+    pub fn start(
+        member: Member,
+        groups: Vec<GroupId>,
+        replicas: BTreeMap<u64, SocketAddr>,
+        cfg: ClientConfig,
+        events: mpsc::Sender<LinkEvent>,
+    ) -> io::Result<MemberLink> {
+        if replicas.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no GMS replica addresses given"));
+        }
+        let any = *replicas.values().next().expect("non-empty");
+        let bind = SocketAddr::new(if any.ip().is_loopback() { any.ip() } else { member.addr.ip() }, 0);
+        let socket =
+            UdpSocket::bind(bind).or_else(|_| UdpSocket::bind(SocketAddr::new(member.addr.ip(), 0)))?;
+        let clock = Clock(std::time::Instant::now());
+        let client = GmsClient::new(member, groups, replicas.keys().copied().collect(), cfg, clock.now());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (cmds, rx) = mpsc::channel();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("argent-gms-link".into())
+                .spawn(move || link(client, Wire::new(socket), replicas, clock, &stop, rx, events))?
+        };
+        Ok(MemberLink { stop, cmds, thread: Some(thread) })
+    }
+
+    /// Change the group set (applied in a later view).
+    pub fn set_groups(&self, groups: Vec<GroupId>) {
+        let _ = self.cmds.send(LinkCmd::SetGroups(groups));
+    }
+
+    /// Say goodbye: the member is removed in the next view.
+    pub fn leave(&self) {
+        let _ = self.cmds.send(LinkCmd::Leave);
+    }
+
+    /// Stop the thread (without leaving: the GMS will evict after its timeout).
+    pub fn shutdown(mut self) {
+        self.stop_thread();
+    }
+
+    fn stop_thread(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MemberLink {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+fn link(
+    mut client: GmsClient,
+    mut wire: Wire,
+    replicas: BTreeMap<u64, SocketAddr>,
+    clock: Clock,
+    stop: &AtomicBool,
+    cmds: mpsc::Receiver<LinkCmd>,
+    events: mpsc::Sender<LinkEvent>,
+) {
+    let by_addr: HashMap<SocketAddr, u64> = replicas.iter().map(|(id, a)| (*a, *id)).collect();
+    let mut status = client.status();
+    let mut leaving_since: Option<std::time::Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(cmd) = cmds.try_recv() {
+            let now = clock.now();
+            match cmd {
+                LinkCmd::SetGroups(g) => client.set_groups(now, g),
+                LinkCmd::Leave => {
+                    client.leave(now);
+                    leaving_since = Some(std::time::Instant::now());
+                }
+            }
+        }
+        let wait = client.poll_timeout().map_or(MAX_SLEEP, |t| clock.until(t));
+        if let Some((from, msg)) = wire.recv(wait) {
+            if let Some(r) = by_addr.get(&from) {
+                client.handle_message(clock.now(), *r, msg);
+            }
+        }
+        let now = clock.now();
+        if client.poll_timeout().is_some_and(|t| t <= now) {
+            client.handle_timeout(now);
+        }
+        while let Some((r, msg)) = client.poll_transmit() {
+            if let Some(to) = replicas.get(&r) {
+                wire.send(*to, &msg);
+            }
+        }
+        while let Some(v) = client.poll_view() {
+            if events.send(LinkEvent::View(v)).is_err() {
+                return; // owner gone
+            }
+        }
+        if client.status() != status {
+            status = client.status();
+            tracing::info!(node = %client.member().node, status = ?status, "membership");
+            if events.send(LinkEvent::Status(status)).is_err() {
+                return;
+            }
+        }
+        if matches!(status, ClientStatus::Left | ClientStatus::Evicted) {
+            return;
+        }
+        if leaving_since.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+            return; // no answer to the goodbye: the GMS evicts us anyway
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! GMS replicas and member links on real UDP sockets (loopback).
+
+use argent_core::NodeId;
+use argent_membership::gms::{ClientConfig, ClientStatus, GmsConfig, Member, View};
+use argent_membership::service::{query_status, GmsService, LinkEvent, MemberLink, ServiceConfig};
+use argent_membership::{AddressPool, GroupId};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn free_port() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+fn fast(id: u64, replicas: &[u64]) -> GmsConfig {
+    let mut c = GmsConfig::new(AddressPool { base: Ipv4Addr::new(239, 8, 0, 1), count: 8, port: 7200 });
+    c.id = id;
+    c.replicas = replicas.to_vec();
+    c.tick = Duration::from_millis(20);
+    c.suspect_after = Duration::from_millis(400);
+    c.evict_after = Duration::from_millis(1000);
+    c.push_retry = Duration::from_millis(50);
+    c
+}
+
+fn member(node: u32) -> Member {
+    Member {
+        node: NodeId(node),
+        incarnation: 1,
+        addr: SocketAddr::from(([127, 0, 0, 1], 20_000 + node as u16)),
+        shards: 1,
+        groups_version: 0,
+    }
+}
+
+struct M {
+    link: MemberLink,
+    rx: mpsc::Receiver<LinkEvent>,
+    views: Vec<Arc<View>>,
+    status: ClientStatus,
+}
+
+impl M {
+    fn start(node: u32, peers: &BTreeMap<u64, SocketAddr>) -> M {
+        let (tx, rx) = mpsc::channel();
+        let cfg = ClientConfig {
+            heartbeat: Duration::from_millis(100),
+            retry: Duration::from_millis(100),
+            failover_after: Duration::from_millis(400),
+        };
+        let link = MemberLink::start(member(node), vec![GroupId(1)], peers.clone(), cfg, tx).unwrap();
+        M { link, rx, views: Vec::new(), status: ClientStatus::Registering }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(e) = self.rx.try_recv() {
+            match e {
+                LinkEvent::View(v) => self.views.push(v),
+                LinkEvent::Status(s) => self.status = s,
+            }
+        }
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn three_replicas_on_udp_survive_the_leader_and_admit_a_late_member() {
+    let ids = [1u64, 2, 3];
+    let peers: BTreeMap<u64, SocketAddr> = ids.iter().map(|id| (*id, free_port())).collect();
+    let mut replicas: BTreeMap<u64, GmsService> = ids
+        .iter()
+        .map(|id| {
+            (*id, GmsService::start(ServiceConfig { gms: fast(*id, &ids), peers: peers.clone() }).unwrap())
+        })
+        .collect();
+    let mut members: Vec<M> = (1..=3).map(|n| M::start(n, &peers)).collect();
+    wait_until("three members in a view", Duration::from_secs(10), || {
+        members.iter_mut().for_each(M::drain);
+        members.iter().all(|m| m.views.last().is_some_and(|v| v.members.len() == 3))
+    });
+    let leader = replicas.values().find_map(|r| r.status().report.leader).expect("a leader");
+    let report = query_status(peers[&leader], Duration::from_secs(2)).unwrap().expect("status answered");
+    assert_eq!(report.leader, Some(leader));
+    assert_eq!(report.view.regions.len(), 1);
+
+    replicas.remove(&leader).unwrap().shutdown();
+    members.push(M::start(4, &peers));
+    wait_until("the late member admitted after the leader died", Duration::from_secs(15), || {
+        members.iter_mut().for_each(M::drain);
+        members.iter().all(|m| m.views.last().is_some_and(|v| v.members.len() == 4))
+    });
+    for m in &members {
+        assert_eq!(m.status, ClientStatus::Member);
+    }
+    let last = members[0].views.last().unwrap().clone();
+    assert_eq!(last.regions[0].members.len(), 4);
+    // The same views everywhere.
+    for m in &members {
+        for v in &m.views {
+            if let Some(o) = members[0].views.iter().find(|o| o.id == v.id) {
+                assert_eq!(**o, **v);
+            }
+        }
+    }
+    // A member that stops is evicted.
+    let gone = members.remove(1);
+    gone.link.shutdown();
+    wait_until("the silent member evicted", Duration::from_secs(10), || {
+        members.iter_mut().for_each(M::drain);
+        members.iter().all(|m| m.views.last().is_some_and(|v| v.member(NodeId(2)).is_none()))
+    });
+}
