@@ -45,6 +45,9 @@ pub struct Config {
     pub pacer_burst: u64,
     /// Most copies one member forwards per token visit or per pull.
     pub repair_budget: usize,
+    /// A member that does not yet know where a sender's stream starts for it (a stream first
+    /// seen after joining) asks the sender, and asks again after this long until answered.
+    pub stream_start_retry: Duration,
     /// Incarnation of this node's sender streams. A process that restarts with the same node
     /// id must use a different one, or receivers take its new datagrams for duplicates of
     /// the old stream's. The stream id is `node id | incarnation << 16` (node ids below
@@ -71,6 +74,7 @@ impl Default for Config {
             max_rate: 10 << 30,
             pacer_burst: 256 << 10,
             repair_budget: 256,
+            stream_start_retry: Duration::from_millis(5),
             incarnation: 0,
         }
     }
@@ -118,7 +122,8 @@ pub enum ConfigError {
 pub const MIN_DATAGRAM: usize = 128;
 
 /// Most sender streams a member tracks per region. Datagrams of further senders are
-/// ignored (and counted); the token of a region always fits one datagram.
+/// ignored (and counted); the token of a region always fits one datagram. Retired streams
+/// (see [`crate::QsmNode::remove_node`], [`crate::QsmNode::retire_stream`]) free their slot.
 pub const MAX_STREAMS_PER_REGION: usize = 128;
 const _: () = assert!(
     argent_wire::TOKEN_HEADER_LEN + MAX_STREAMS_PER_REGION * argent_wire::TOKEN_ENTRY_MAX_LEN
@@ -157,6 +162,7 @@ impl Config {
             ("token_timeout", self.token_timeout),
             ("token_pass_rto", self.token_pass_rto),
             ("heartbeat_interval", self.heartbeat_interval),
+            ("stream_start_retry", self.stream_start_retry),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));

@@ -1,15 +1,16 @@
 //! The per-process protocol object: dispatch of datagrams to regions, the publish API,
 //! and the [`Protocol`] implementation.
 
+use crate::churn::{JoinPoints, Left, Tombstones};
 use crate::layout::{RegionView, RingLayout};
 use crate::recv::{Accept, RecvFeed};
 use crate::ring::RingState;
 use crate::send::{Outgoing, SendFeed};
 use crate::{Config, ConfigError};
-use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit};
-use argent_wire::{Frame, FrameKind, Header};
+use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit, ViewId};
+use argent_wire::{Frame, FrameKind, Header, StartRequest, StreamStart, STREAM_BEGINS, STREAM_GONE};
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{btree_map, BTreeMap, BTreeSet, VecDeque};
 use std::ops::{Deref, DerefMut};
 use thiserror::Error;
 
@@ -148,6 +149,16 @@ pub struct Stats {
     pub ignored: u64,
     /// Messages delivered to the application (own messages included).
     pub delivered_messages: u64,
+    /// Join-point requests sent to senders (retries included).
+    pub start_requests: u64,
+    /// Join-point answers sent as a sender.
+    pub stream_starts: u64,
+    /// Receive streams retired after their sender departed.
+    pub streams_retired: u64,
+    /// Datagrams of retired streams known to exist (held, missing, or held before the join
+    /// point was known) that were never delivered. Each is a loss the application was not
+    /// given; a datagram's message count is unknown when it never arrived.
+    pub retired_undelivered: u64,
 }
 
 impl Stats {
@@ -170,6 +181,10 @@ impl Stats {
         self.decode_errors += o.decode_errors;
         self.ignored += o.ignored;
         self.delivered_messages += o.delivered_messages;
+        self.start_requests += o.start_requests;
+        self.stream_starts += o.stream_starts;
+        self.streams_retired += o.streams_retired;
+        self.retired_undelivered += o.retired_undelivered;
     }
 }
 
@@ -203,6 +218,8 @@ pub(crate) struct Cx<'a> {
     pub(crate) me: NodeId,
     /// This node's own sender stream id (see [`stream_id`]).
     pub(crate) stream: NodeId,
+    /// Nodes that left the system (see [`QsmNode::remove_node`]).
+    pub(crate) departed: &'a BTreeSet<NodeId>,
 }
 
 /// The id of node `me`'s sender stream in its `incarnation`.
@@ -228,49 +245,236 @@ pub fn node_of(stream: NodeId) -> NodeId {
 pub(crate) struct Region {
     pub(crate) id: RegionId,
     pub(crate) layout: RingLayout,
+    /// The view in which this node last became a member (its join view); `None` while it
+    /// is not a member (it may still send to the region).
+    pub(crate) joined: Option<ViewId>,
     pub(crate) feeds: BTreeMap<NodeId, RecvFeed>,
     pub(crate) send: Option<SendFeed>,
+    /// A send feed created from now on starts after this sequence number.
+    resume: u64,
+    /// This node's join points as a sender, per installed view.
+    joins: JoinPoints,
+    /// Streams retired here.
+    pub(crate) retired: Tombstones,
+    /// Feeds whose sender departed and that are not retired yet.
+    pub(crate) departing: usize,
+    /// When an unanchored feed next asks for its join point (possibly earlier).
+    start_due: Option<Instant>,
     pub(crate) ring: RingState,
     /// New data bytes received (drives adaptive rounds at the leader).
     pub(crate) rx_bytes: u64,
 }
 
 impl Region {
-    /// The receive state of `sender`'s stream, created on first sight unless the region
-    /// already tracks [`MAX_STREAMS_PER_REGION`] streams.
-    pub(crate) fn feed(&mut self, sender: NodeId, now: Instant) -> Option<&mut RecvFeed> {
-        feed_in(&mut self.feeds, sender, now)
+    fn new(id: RegionId, layout: RingLayout, now: Instant, left: Option<Left>) -> Self {
+        let (resume, joins) = left.map_or((0, JoinPoints::default()), |l| (l.last_seq, l.joins));
+        Region {
+            id,
+            layout,
+            joined: None,
+            feeds: BTreeMap::new(),
+            send: None,
+            resume,
+            joins,
+            retired: Tombstones::default(),
+            departing: 0,
+            start_due: None,
+            ring: RingState::new(now),
+            rx_bytes: 0,
+        }
     }
 
     fn my_partition(&self, me: NodeId) -> Option<usize> {
         self.layout.position(me).map(|p| self.layout.partition_at(p))
     }
 
+    /// Whether `sender`'s stream is never tracked here: retired, an earlier incarnation of
+    /// this node, or a stream of a node that left the system.
+    pub(crate) fn is_gone(&self, cx: &Cx<'_>, sender: NodeId) -> bool {
+        let node = node_of(sender);
+        sender != cx.stream && (node == cx.me || self.retired.contains(sender) || cx.departed.contains(&node))
+    }
+
+    /// Make sure `sender`'s stream has receive state; a stream first seen now starts
+    /// unanchored and its sender is asked where it starts for this member. False if it is
+    /// not tracked: this node is not a member, the stream is gone (see [`Region::is_gone`]),
+    /// or [`crate::MAX_STREAMS_PER_REGION`] streams are tracked already.
+    pub(crate) fn open_feed(&mut self, cx: &Cx<'_>, sender: NodeId, io: &mut Io) -> bool {
+        self.track(cx, sender, Some(io))
+    }
+
+    /// [`Region::open_feed`], asking the sender for the join point only if `ask` is given.
+    fn track(&mut self, cx: &Cx<'_>, sender: NodeId, ask: Option<&mut Io>) -> bool {
+        if self.feeds.contains_key(&sender) {
+            return true;
+        }
+        let Some(joined) = self.joined else { return false };
+        if sender == cx.stream
+            || self.is_gone(cx, sender)
+            || self.feeds.len() >= crate::MAX_STREAMS_PER_REGION
+        {
+            return false;
+        }
+        let mut feed = RecvFeed::new(cx.now);
+        if let Some(io) = ask {
+            ask_start(self.id, cx.me, joined, sender, io);
+            feed.ask_at = cx.now + cx.cfg.stream_start_retry;
+            self.start_due = Some(self.start_due.map_or(feed.ask_at, |t| t.min(feed.ask_at)));
+        }
+        self.feeds.insert(sender, feed);
+        true
+    }
+
     fn on_data(&mut self, cx: &Cx<'_>, sender: NodeId, seq: u64, dg: Bytes, io: &mut Io) {
-        let Cx { now, cfg, me, stream } = *cx;
+        let Cx { cfg, me, stream, .. } = *cx;
         if sender == stream {
             io.stats.duplicates += 1; // our own multicast looped back
             return;
         }
-        let my_part = self.my_partition(me);
-        let id = self.id;
-        let layout = &self.layout;
-        let Some(feed) = feed_in(&mut self.feeds, sender, now) else {
+        if !self.open_feed(cx, sender, io) {
             io.stats.ignored += 1;
             return;
-        };
+        }
+        let my_part = self.my_partition(me);
+        let Some(feed) = self.feeds.get_mut(&sender) else { return };
         match feed.accept(seq, &dg, cfg.window_datagrams) {
             Accept::Duplicate => io.stats.duplicates += 1,
             Accept::BeyondWindow => io.stats.beyond_window += 1,
             Accept::New => {
                 self.rx_bytes += dg.len() as u64;
-                while let Some((s, d)) = feed.pop_deliverable() {
-                    io.deliver(id, sender, s, &d);
-                    if my_part == Some(layout.owner(s)) {
-                        feed.cache(s, d);
-                    }
-                }
+                deliver_ready(self.id, sender, feed, &self.layout, my_part, io);
             }
+        }
+    }
+
+    fn on_heartbeat(&mut self, cx: &Cx<'_>, sender: NodeId, highest: u64, io: &mut Io) {
+        // A sender multicasts heartbeats only while it waits for an acknowledgement (one may
+        // have been lost): the leader runs the next round soon rather than when idle.
+        self.ring.note_waiting_sender();
+        if self.open_feed(cx, sender, io) {
+            if let Some(feed) = self.feeds.get_mut(&sender) {
+                feed.cutoff = feed.cutoff.max(highest);
+            }
+        }
+    }
+
+    /// A sender's join point, answered to this member or announced to all: anchor the feed
+    /// (creating it if the stream is new here) and deliver what was held after it.
+    fn on_stream_start(&mut self, cx: &Cx<'_>, from: NodeId, start: &StreamStart, io: &mut Io) {
+        let sender = NodeId(start.sender);
+        let view = ViewId(start.view);
+        let applies = match self.joined {
+            _ if from != node_of(sender) || sender == cx.stream => false,
+            None => false,
+            Some(joined) if start.flags & STREAM_BEGINS != 0 => joined <= view,
+            Some(joined) => joined == view,
+        };
+        let unanchored = self.feeds.get(&sender).is_some_and(|f| !f.anchored);
+        if !applies || (!unanchored && (self.feeds.contains_key(&sender) || start.flags & STREAM_GONE != 0)) {
+            io.stats.ignored += 1; // a repeated answer, one for another join, or not for us
+            return;
+        }
+        if start.flags & STREAM_GONE != 0 {
+            self.retire(cx.cfg, sender, 0, io);
+            return;
+        }
+        if !self.track(cx, sender, None) {
+            io.stats.ignored += 1;
+            return;
+        }
+        let my_part = self.my_partition(cx.me);
+        let Some(feed) = self.feeds.get_mut(&sender) else { return };
+        io.stats.beyond_window += feed.anchor(start.base, cx.cfg.window_datagrams);
+        deliver_ready(self.id, sender, feed, &self.layout, my_part, io);
+    }
+
+    /// Ask again, at the configured interval, for the join points not known yet.
+    fn retry_starts(&mut self, cx: &Cx<'_>, io: &mut Io) {
+        let Some(due) = self.start_due else { return };
+        if cx.now < due {
+            return;
+        }
+        let Some(joined) = self.joined else {
+            self.start_due = None;
+            return;
+        };
+        let mut next: Option<Instant> = None;
+        for (sender, feed) in self.feeds.iter_mut().filter(|(_, f)| !f.anchored) {
+            if feed.ask_at <= cx.now {
+                ask_start(self.id, cx.me, joined, *sender, io);
+                feed.ask_at = cx.now + cx.cfg.stream_start_retry;
+            }
+            next = Some(next.map_or(feed.ask_at, |t| t.min(feed.ask_at)));
+        }
+        self.start_due = next;
+    }
+
+    /// The sender of `sender`'s stream departed. A stream whose join point is unknown (or
+    /// any stream at a node that is not a member) is retired at once; an anchored one winds
+    /// down at the next token visits (see `RecvFeed::departure_visit`). A stream not tracked
+    /// here is remembered as retired if `tombstone`.
+    fn depart(&mut self, cfg: &Config, sender: NodeId, tombstone: bool, io: &mut Io) {
+        let member = self.joined.is_some();
+        match self.feeds.get_mut(&sender) {
+            Some(feed) if feed.anchored && member && feed.departing.is_none() => {
+                feed.depart();
+                self.departing += 1;
+            }
+            Some(feed) if feed.anchored && member => {} // departing already
+            Some(_) => self.retire(cfg, sender, 0, io),
+            None if tombstone => self.retired.insert(sender),
+            None => {}
+        }
+    }
+
+    /// Drop `sender`'s stream for good, counting what it leaves undelivered (`known`: the
+    /// highest sequence number known to exist, besides what the feed knows).
+    pub(crate) fn retire(&mut self, cfg: &Config, sender: NodeId, known: u64, io: &mut Io) {
+        let Some(feed) = self.feeds.remove(&sender) else { return };
+        if feed.departing.is_some() {
+            self.departing = self.departing.saturating_sub(1);
+        }
+        io.stats.streams_retired += 1;
+        io.stats.retired_undelivered += feed.undelivered(known);
+        self.retired.insert(sender);
+        self.ring.forget(sender, crate::ring::retire_stall_visits(cfg));
+    }
+
+    /// This node is no longer a member: drop all receive state (it may still send).
+    fn stop_receiving(&mut self) {
+        self.joined = None;
+        self.feeds.clear();
+        self.departing = 0;
+        self.start_due = None;
+        self.ring.forget_all();
+    }
+
+    /// Record this node's join point for a view it installs: the open datagram is sealed,
+    /// so what was published before the install precedes the join point and what is
+    /// published after follows it.
+    fn record_view(&mut self, view: ViewId, stream: NodeId, me: NodeId, io: &mut Io) {
+        let base = match self.send.as_mut() {
+            Some(feed) => {
+                let sealed = feed.seal();
+                let base = feed.sealed_upto();
+                if let Some((seq, d)) = sealed {
+                    io.deliver(self.id, stream, seq, &d);
+                }
+                // Joiners that installed the view already need not ask.
+                announce_start(self.id, me, stream, view, base, 0, io);
+                base
+            }
+            None => self.resume,
+        };
+        self.joins.record(view, base);
+    }
+
+    /// Earliest deadline of this region: token ring, or a join-point request to repeat.
+    fn deadline(&self, me: NodeId, cfg: &Config) -> Option<Instant> {
+        let ring = self.ring_deadline(me, cfg);
+        match (ring, self.start_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -308,13 +512,44 @@ impl Region {
     }
 }
 
-/// The receive state of `sender`'s stream in `feeds`, created on first sight unless
-/// [`crate::MAX_STREAMS_PER_REGION`] streams are tracked already.
-fn feed_in(feeds: &mut BTreeMap<NodeId, RecvFeed>, sender: NodeId, now: Instant) -> Option<&mut RecvFeed> {
-    if !feeds.contains_key(&sender) && feeds.len() >= crate::MAX_STREAMS_PER_REGION {
-        return None;
+/// Deliver what `feed` can deliver in order, caching what this member's partition owns.
+fn deliver_ready(
+    region: RegionId,
+    sender: NodeId,
+    feed: &mut RecvFeed,
+    layout: &RingLayout,
+    my_part: Option<usize>,
+    io: &mut Io,
+) {
+    while let Some((s, d)) = feed.pop_deliverable() {
+        io.deliver(region, sender, s, &d);
+        if my_part == Some(layout.owner(s)) {
+            feed.cache(s, d);
+        }
     }
-    Some(feeds.entry(sender).or_insert_with(|| RecvFeed::new(now)))
+}
+
+/// Multicast this node's join point for `view` (see [`StreamStart`]).
+fn announce_start(
+    region: RegionId,
+    me: NodeId,
+    stream: NodeId,
+    view: ViewId,
+    base: u64,
+    flags: u8,
+    io: &mut Io,
+) {
+    let start = StreamStart { view: view.0, sender: stream.0, base, flags };
+    let payload = Bytes::from(argent_wire::encode_stream_start(region.0, me.0, &start));
+    io.out.push_back(Transmit { dest: Destination::Region(region), payload });
+    io.stats.stream_starts += 1;
+}
+
+/// Ask `sender`'s node where its stream starts for a member that joined in `joined`.
+fn ask_start(region: RegionId, me: NodeId, joined: ViewId, sender: NodeId, io: &mut Io) {
+    let req = StartRequest { view: joined.0, sender: sender.0 };
+    io.unicast(node_of(sender), argent_wire::encode_start_request(region.0, me.0, &req));
+    io.stats.start_requests += 1;
 }
 
 /// Send a peer a copy of a datagram this node holds.
@@ -331,6 +566,11 @@ pub struct QsmNode {
     stream: NodeId,
     cfg: Config,
     regions: BTreeMap<RegionId, Region>,
+    /// Regions this node left: its stream's join points and end there.
+    left: BTreeMap<RegionId, Left>,
+    /// Nodes that left the system; streams of theirs not tracked yet are ignored until the
+    /// node is seen again (a view lists it, or it multicasts a stream not retired here).
+    departed: BTreeSet<NodeId>,
     io: Io,
     next_region: usize,
 }
@@ -343,7 +583,16 @@ impl QsmNode {
             return Err(ConfigError::NodeIdTooLarge(me.0));
         }
         let stream = stream_id(me, cfg.incarnation);
-        Ok(QsmNode { me, stream, cfg, regions: BTreeMap::new(), io: Io::default(), next_region: 0 })
+        Ok(QsmNode {
+            me,
+            stream,
+            cfg,
+            regions: BTreeMap::new(),
+            left: BTreeMap::new(),
+            departed: BTreeSet::new(),
+            io: Io::default(),
+            next_region: 0,
+        })
     }
 
     /// This node's identity.
@@ -362,8 +611,25 @@ impl QsmNode {
     }
 
     /// Install a region's view (first view, or a newer one after members joined, left or
-    /// crashed). The ring is re-formed; receive and send state carries over, so nothing a
-    /// surviving member lacks is forgotten and nothing waits on departed members.
+    /// crashed). The ring is re-formed.
+    ///
+    /// - **Members that stay** keep their receive and send state, so nothing a surviving
+    ///   member lacks is forgotten and nothing waits on departed members.
+    /// - **A joiner** (this node was not a member of the previous view it installed, or
+    ///   installs the region for the first time) delivers, from every sender, exactly the
+    ///   messages the sender published after installing this view (or the first later view
+    ///   it installs), in order, once each: each stream starts unanchored and its sender is
+    ///   asked for its join point; until it answers, the joiner holds the region's
+    ///   acknowledgement of that stream back, so the sender keeps what the joiner needs.
+    /// - **As a sender**, this node seals its open datagram and records the last sequence
+    ///   number it assigned as its join point for this view (the newest 64 views are kept).
+    /// - **A view without this node** makes it a non-member of the region: its receive
+    ///   state (feeds, caches, out-of-order datagrams) is dropped and it takes no part in the
+    ///   ring, but it may go on sending to the region (a non-member sender, as a node that
+    ///   installs a view it is not in from the start). [`QsmNode::leave_region`] drops the
+    ///   rest.
+    ///
+    /// Listing a node that [`QsmNode::remove_node`] removed readmits it.
     pub fn install_view(&mut self, now: Instant, view: RegionView) -> Result<(), ViewError> {
         if view.members.is_empty() {
             return Err(ViewError::Empty { region: view.region, view: view.id });
@@ -372,32 +638,102 @@ impl QsmNode {
         if let Some(dup) = view.members.iter().find(|m| !seen.insert(**m)) {
             return Err(ViewError::Duplicate { region: view.region, view: view.id, node: *dup });
         }
-        let layout = RingLayout::new(&view, self.cfg.partition_size);
-        match self.regions.get_mut(&view.region) {
-            Some(region) => {
-                if view.id <= region.layout.view {
-                    return Err(ViewError::Stale {
-                        region: view.region,
-                        current: region.layout.view,
-                        new: view.id,
-                    });
-                }
-                region.layout = layout;
-                region.ring.reset_for_view(now);
-            }
-            None => {
-                let region = Region {
-                    id: view.region,
-                    layout,
-                    feeds: BTreeMap::new(),
-                    send: None,
-                    ring: RingState::new(now),
-                    rx_bytes: 0,
-                };
-                self.regions.insert(view.region, region);
+        let current = match self.regions.get(&view.region) {
+            Some(r) => Some(r.layout.view),
+            None => self.left.get(&view.region).map(|l| l.view),
+        };
+        if let Some(current) = current.filter(|c| view.id <= *c) {
+            return Err(ViewError::Stale { region: view.region, current, new: view.id });
+        }
+        let member = view.members.contains(&self.me);
+        if !self.departed.is_empty() {
+            for m in &view.members {
+                self.departed.remove(m);
             }
         }
+        let layout = RingLayout::new(&view, self.cfg.partition_size);
+        let region = match self.regions.entry(view.region) {
+            btree_map::Entry::Occupied(o) => {
+                let region = o.into_mut();
+                region.layout = layout;
+                region.ring.reset_for_view(now);
+                region
+            }
+            btree_map::Entry::Vacant(v) => {
+                let left = self.left.remove(&view.region);
+                v.insert(Region::new(view.region, layout, now, left))
+            }
+        };
+        if !member {
+            region.stop_receiving();
+        } else if region.joined.is_none() {
+            region.joined = Some(view.id);
+        }
+        region.record_view(view.id, self.stream, self.me, &mut self.io);
         Ok(())
+    }
+
+    /// Leave a region: this node is no longer in its view and does not send to it. Its
+    /// receive feeds, caches, send buffer (acknowledged or not: leave once
+    /// [`QsmNode::send_drained`] for nothing to be lost) and ring state for the region are
+    /// dropped. What remains is a few words per region: where its stream ended and its
+    /// join points, to answer members that join later and to continue the stream's
+    /// numbering if it sends to the region again. Returns false if the region was unknown.
+    pub fn leave_region(&mut self, region: RegionId) -> bool {
+        let Some(r) = self.regions.remove(&region) else { return false };
+        let (last_seq, stable) = r.send.as_ref().map_or((r.resume, r.resume), |f| (f.sent_upto, f.stable));
+        self.left.insert(region, Left { view: r.layout.view, last_seq, stable, joins: r.joins });
+        true
+    }
+
+    /// Node `node` left the system (crashed or shut down): every stream of it (all
+    /// incarnations) is retired in every region. Survivors first repair among themselves
+    /// what some of them hold — no NAK goes to the departed sender — and a stream is retired
+    /// once the region has everything anyone knows of, or after a few token rounds in which
+    /// nobody could supply more (`2 × partition_size + 4` visits, at least 8). Datagrams
+    /// never delivered are counted in [`Stats::retired_undelivered`]. Streams of `node`
+    /// first heard of later are ignored until a view lists the node again or the node
+    /// multicasts a new stream (a restart). A retired stream frees its slot
+    /// ([`crate::MAX_STREAMS_PER_REGION`]).
+    pub fn remove_node(&mut self, node: NodeId) {
+        if node == self.me {
+            return;
+        }
+        self.departed.insert(node);
+        for region in self.regions.values_mut() {
+            let streams: Vec<NodeId> = region.feeds.keys().copied().filter(|s| node_of(*s) == node).collect();
+            for s in streams {
+                region.depart(&self.cfg, s, false, &mut self.io);
+            }
+        }
+    }
+
+    /// One stream (one incarnation of a sender) ended, for instance because its process
+    /// restarted under a new incarnation: retire it in every region as
+    /// [`QsmNode::remove_node`] does, leaving the node's other streams alone. A stream not
+    /// tracked yet is never tracked.
+    pub fn retire_stream(&mut self, stream: NodeId) {
+        if stream == self.stream {
+            return;
+        }
+        for region in self.regions.values_mut() {
+            region.depart(&self.cfg, stream, true, &mut self.io);
+        }
+    }
+
+    /// Whether this node is a member of the region's installed view.
+    pub fn is_member(&self, region: RegionId) -> bool {
+        self.regions.get(&region).is_some_and(|r| r.joined.is_some())
+    }
+
+    /// Whether this node has receive state for `stream` in `region`.
+    pub fn tracks_stream(&self, region: RegionId, stream: NodeId) -> bool {
+        self.regions.get(&region).is_some_and(|r| r.feeds.contains_key(&stream))
+    }
+
+    /// Number of sender streams this node tracks in `region`.
+    pub fn receive_streams(&self, region: RegionId) -> usize {
+        self.regions.get(&region).map_or(0, |r| r.feeds.len())
     }
 
     /// Publish a copy of `msg` to a region.
@@ -412,7 +748,13 @@ impl QsmNode {
         let me = self.stream;
         let cfg = &self.cfg;
         let r = self.regions.get_mut(&region).ok_or(PublishError::UnknownRegion(region))?;
-        let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, cfg, now));
+        if r.send.is_none() {
+            // The stream begins: its join point holds for every member of this view or an
+            // earlier one, announced ahead of its first datagram.
+            announce_start(region, self.me, me, r.layout.view, r.resume, STREAM_BEGINS, &mut self.io);
+        }
+        let start = r.resume;
+        let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, cfg, now, start));
         let sealed = feed.prepare(cfg, len)?;
         r.publish_sealed(me, sealed, &mut self.io);
         Ok(r.send.as_mut().expect("created above"))
@@ -462,21 +804,27 @@ impl QsmNode {
     }
 
     fn dispatch(&mut self, now: Instant, header: Header, frame: Frame<'_>, datagram: &Bytes) {
+        let region_id = RegionId(header.region);
+        let from = NodeId(header.from);
+        if let Frame::StartRequest(req) = frame {
+            self.answer_start(region_id, from, &req);
+            return;
+        }
+        if !self.departed.is_empty() {
+            self.readmit(region_id, &header, &frame);
+        }
         let me = self.me;
-        let cx = Cx { now, cfg: &self.cfg, me, stream: self.stream };
+        let cx = Cx { now, cfg: &self.cfg, me, stream: self.stream, departed: &self.departed };
         let io = &mut self.io;
-        let Some(region) = self.regions.get_mut(&RegionId(header.region)) else {
+        let Some(region) = self.regions.get_mut(&region_id) else {
             io.stats.ignored += 1;
             return;
         };
-        let from = NodeId(header.from);
         match frame {
             Frame::Data(d) => region.on_data(&cx, NodeId(d.sender), d.seq, datagram.clone(), io),
             Frame::Heartbeat(hb) => {
                 if NodeId(hb.sender) != cx.stream && NodeId(hb.sender) == from {
-                    if let Some(feed) = region.feed(from, now) {
-                        feed.cutoff = feed.cutoff.max(hb.highest);
-                    }
+                    region.on_heartbeat(&cx, from, hb.highest, io);
                 }
             }
             Frame::Token(t) => region.on_token(&cx, from, &t, io),
@@ -501,6 +849,57 @@ impl QsmNode {
                     _ => io.stats.ignored += 1,
                 }
             }
+            Frame::StreamStart(st) => region.on_stream_start(&cx, from, &st, io),
+            Frame::StartRequest(_) => {} // answered above
+        }
+    }
+
+    /// A member asks where this node's stream starts for its join view. Answered once this
+    /// node has installed that view (or a later one; the member asks again until then), from
+    /// the join points it recorded, also for a region it left. A stream that is not this
+    /// process's (an earlier incarnation of this node), or a region it never sent to, gets
+    /// [`STREAM_GONE`]: the member retires the stream.
+    fn answer_start(&mut self, region: RegionId, from: NodeId, req: &StartRequest) {
+        let stream = NodeId(req.sender);
+        if node_of(stream) != self.me {
+            self.io.stats.ignored += 1;
+            return;
+        }
+        let view = ViewId(req.view);
+        let base = if stream != self.stream {
+            None
+        } else if let Some(r) = self.regions.get(&region) {
+            let stable = r.send.as_ref().map_or(r.resume, |f| f.stable);
+            match r.joins.base_for(view, stable) {
+                Some(base) => Some(base),
+                None => return, // that view is not installed here yet
+            }
+        } else {
+            self.left.get(&region).map(|l| l.base_for(view))
+        };
+        let flags = if base.is_none() { STREAM_GONE } else { 0 };
+        let start = StreamStart { view: req.view, sender: req.sender, base: base.unwrap_or(0), flags };
+        self.io.unicast(from, argent_wire::encode_stream_start(region.0, self.me.0, &start));
+        self.io.stats.stream_starts += 1;
+    }
+
+    /// A removed node multicasts a stream not tracked (nor retired) here: it is back, under
+    /// a new incarnation.
+    fn readmit(&mut self, region: RegionId, header: &Header, frame: &Frame<'_>) {
+        let (sender, direct) = match frame {
+            Frame::Data(d) if header.kind != FrameKind::Forward => (d.sender, header.from == d.sender),
+            Frame::Heartbeat(hb) => (hb.sender, header.from == hb.sender),
+            Frame::StreamStart(s) => (s.sender, NodeId(header.from) == node_of(NodeId(s.sender))),
+            _ => return,
+        };
+        let stream = NodeId(sender);
+        let node = node_of(stream);
+        if !direct || node == self.me || !self.departed.contains(&node) {
+            return;
+        }
+        let Some(r) = self.regions.get(&region) else { return };
+        if r.joined.is_some() && !r.feeds.contains_key(&stream) && !r.retired.contains(stream) {
+            self.departed.remove(&node);
         }
     }
 }
@@ -516,8 +915,9 @@ impl Protocol for QsmNode {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let cx = Cx { now, cfg: &self.cfg, me: self.me, stream: self.stream };
+        let cx = Cx { now, cfg: &self.cfg, me: self.me, stream: self.stream, departed: &self.departed };
         for region in self.regions.values_mut() {
+            region.retry_starts(&cx, &mut self.io);
             region.on_timeout(&cx, &mut self.io);
         }
     }
@@ -565,7 +965,7 @@ impl Protocol for QsmNode {
         let mut earliest: Option<Instant> = None;
         for region in self.regions.values() {
             let feed = region.send.as_ref().and_then(|s| s.deadline(&self.cfg));
-            let ring = region.ring_deadline(self.me, &self.cfg);
+            let ring = region.deadline(self.me, &self.cfg);
             for t in [feed, ring].into_iter().flatten() {
                 earliest = Some(earliest.map_or(t, |e| e.min(t)));
             }

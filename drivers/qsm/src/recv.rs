@@ -1,10 +1,11 @@
-//! Receive side of one sender's stream in one region: duplicate suppression, in-order
-//! delivery, gap tracking, the partition cache, and the receive-rate meter.
+//! Receive side of one sender's stream in one region: the join point (anchoring), duplicate
+//! suppression, in-order delivery, gap tracking, the partition cache, the receive-rate meter,
+//! and retirement of a departed sender's stream.
 
 use crate::SeqRange;
 use argent_core::Instant;
 use bytes::Bytes;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// What happened to an arriving datagram.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -17,10 +18,33 @@ pub(crate) enum Accept {
     BeyondWindow,
 }
 
+/// A stream whose sender has left the system: survivors repair among themselves, then the
+/// stream is retired (see `RecvFeed::departure_visit`).
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Departing {
+    /// Token visits since the departure was noted.
+    visits: u32,
+    /// Consecutive visits without progress (neither the region-wide cleanup point nor this
+    /// member's contiguous number advanced).
+    stalled: u32,
+    best_cleanup: u64,
+    best_contiguous: u64,
+}
+
 /// Receiver state for one (sender, region) stream.
 #[derive(Debug)]
 pub(crate) struct RecvFeed {
-    /// Every datagram up to here has been delivered.
+    /// Whether the join point is known. A new stream starts unanchored: its datagrams are
+    /// held in `early` until the sender says where the stream starts for this member.
+    pub(crate) anchored: bool,
+    /// Datagrams held while unanchored, by sequence number (at most one window of them).
+    early: BTreeMap<u64, Bytes>,
+    early_bytes: u64,
+    /// While unanchored: when to ask the sender for the join point again.
+    pub(crate) ask_at: Instant,
+    /// The sender has departed: the stream is being wound down.
+    pub(crate) departing: Option<Departing>,
+    /// Every datagram up to here has been delivered (or precedes the join point).
     pub(crate) contiguous: u64,
     /// Highest sequence number received.
     pub(crate) max_seen: u64,
@@ -44,8 +68,14 @@ pub(crate) struct RecvFeed {
 }
 
 impl RecvFeed {
+    /// A stream first seen now, unanchored.
     pub(crate) fn new(now: Instant) -> Self {
         RecvFeed {
+            anchored: false,
+            early: BTreeMap::new(),
+            early_bytes: 0,
+            ask_at: now,
+            departing: None,
             contiguous: 0,
             max_seen: 0,
             cutoff: 0,
@@ -64,6 +94,9 @@ impl RecvFeed {
     /// Store datagram `seq`. The caller then drains deliverable datagrams with
     /// [`RecvFeed::pop_deliverable`].
     pub(crate) fn accept(&mut self, seq: u64, datagram: &Bytes, window_limit: u64) -> Accept {
+        if !self.anchored {
+            return self.accept_early(seq, datagram, window_limit);
+        }
         if seq <= self.contiguous {
             return Accept::Duplicate;
         }
@@ -84,6 +117,104 @@ impl RecvFeed {
         self.max_held = self.max_held.max(self.held_bytes());
         self.max_seen = self.max_seen.max(seq);
         Accept::New
+    }
+
+    /// Hold a datagram of an unanchored stream: at most `window_limit` of them, the lowest
+    /// sequence numbers (the join point lies below what the sender sends now, and the sender
+    /// cannot run more than a window ahead of what the region acknowledged).
+    fn accept_early(&mut self, seq: u64, datagram: &Bytes, window_limit: u64) -> Accept {
+        if self.early.contains_key(&seq) {
+            return Accept::Duplicate;
+        }
+        if self.early.len() as u64 >= window_limit {
+            match self.early.last_key_value() {
+                Some((&last, _)) if last > seq => {
+                    if let Some((_, d)) = self.early.pop_last() {
+                        self.early_bytes -= d.len() as u64;
+                    }
+                }
+                _ => return Accept::BeyondWindow,
+            }
+        }
+        self.early_bytes += datagram.len() as u64;
+        self.rate.add(datagram.len() as u64);
+        self.early.insert(seq, datagram.clone());
+        self.max_held = self.max_held.max(self.held_bytes());
+        self.max_seen = self.max_seen.max(seq);
+        Accept::New
+    }
+
+    /// The sender says the stream starts after `base` for this member: drop what was held up
+    /// to it and take the rest into the receive window. Returns the number of held datagrams
+    /// that did not fit the window (dropped; they are repaired later).
+    pub(crate) fn anchor(&mut self, base: u64, window_limit: u64) -> u64 {
+        if self.anchored {
+            return 0;
+        }
+        self.anchored = true;
+        self.contiguous = base;
+        self.stuck_at = base;
+        self.max_seen = self.max_seen.max(base);
+        self.cutoff = self.cutoff.max(base);
+        self.cleanup = self.cleanup.max(base);
+        let early = std::mem::take(&mut self.early);
+        self.early_bytes = 0;
+        let mut beyond = 0;
+        for (seq, d) in early.range(base.saturating_add(1)..) {
+            let slot = seq - base - 1;
+            if slot >= window_limit {
+                beyond += 1;
+                continue;
+            }
+            let slot = slot as usize; // < window_limit
+            if slot >= self.window.len() {
+                self.window.resize(slot + 1, None);
+            }
+            self.window_bytes += d.len() as u64;
+            self.window[slot] = Some(d.clone());
+        }
+        beyond
+    }
+
+    /// Datagrams of this stream known to exist (up to `known`, or held) that were not
+    /// delivered: what retiring it now leaves undelivered.
+    pub(crate) fn undelivered(&self, known: u64) -> u64 {
+        if !self.anchored {
+            return self.early.len() as u64;
+        }
+        known.max(self.cutoff).max(self.max_seen).saturating_sub(self.contiguous)
+    }
+
+    /// The sender departed: wind the stream down from now on.
+    pub(crate) fn depart(&mut self) {
+        if self.departing.is_none() {
+            self.departing = Some(Departing {
+                best_cleanup: self.cleanup,
+                best_contiguous: self.contiguous,
+                ..Departing::default()
+            });
+        }
+    }
+
+    /// A token visit to a departing stream, after this member's repair work. `cleanup` is
+    /// the region-wide contiguous point of the last completed round (the token's), `known`
+    /// the highest sequence number anyone reported. Returns true when the stream is to be
+    /// retired now: after at least two visits, when the whole region has everything known
+    /// (nothing left to repair), or after `stall_limit` visits in which neither the region
+    /// nor this member made progress (nobody can supply what is missing).
+    pub(crate) fn departure_visit(&mut self, cleanup: u64, known: u64, stall_limit: u32) -> bool {
+        let Some(d) = self.departing.as_mut() else { return false };
+        d.visits = d.visits.saturating_add(1);
+        if cleanup > d.best_cleanup || self.contiguous > d.best_contiguous {
+            d.best_cleanup = d.best_cleanup.max(cleanup);
+            d.best_contiguous = d.best_contiguous.max(self.contiguous);
+            d.stalled = 0;
+        } else {
+            d.stalled = d.stalled.saturating_add(1);
+        }
+        let target = known.max(self.cutoff).max(self.max_seen);
+        let complete = d.visits >= 2 && cleanup >= target && self.contiguous >= target;
+        complete || d.stalled >= stall_limit
     }
 
     /// Next datagram that can be delivered in order, if any; advances `contiguous`.
@@ -126,6 +257,9 @@ impl RecvFeed {
 
     /// A copy of datagram `seq`, if this member holds one (cached or out of order).
     pub(crate) fn copy_of(&self, seq: u64) -> Option<&Bytes> {
+        if !self.anchored {
+            return self.early.get(&seq);
+        }
         if seq > self.contiguous {
             let slot = usize::try_from(seq - self.contiguous - 1).ok()?;
             return self.window.get(slot)?.as_ref();
@@ -140,11 +274,15 @@ impl RecvFeed {
         Some(&self.cache[idx].1)
     }
 
-    /// Gaps up to `upto`, at most `max_ranges` of them, lowest first.
+    /// Gaps up to `upto`, at most `max_ranges` of them, lowest first (none while unanchored:
+    /// nothing is known to be missing before the join point is).
     pub(crate) fn missing(&self, upto: u64, window_limit: u64, max_ranges: usize, out: &mut Vec<SeqRange>) {
         out.clear();
+        if !self.anchored {
+            return;
+        }
         let upto = upto.min(self.contiguous.saturating_add(window_limit));
-        let mut seq = self.contiguous + 1;
+        let Some(mut seq) = self.contiguous.checked_add(1) else { return };
         let mut run: Option<SeqRange> = None;
         while seq <= upto && out.len() < max_ranges {
             let slot = (seq - self.contiguous - 1) as usize; // <= window_limit
@@ -163,7 +301,8 @@ impl RecvFeed {
                 (true, Some(_)) => out.extend(run.take()),
                 (true, None) => {}
             }
-            seq += 1;
+            let Some(next) = seq.checked_add(1) else { break };
+            seq = next;
         }
         if out.len() < max_ranges {
             out.extend(run);
@@ -186,9 +325,9 @@ impl RecvFeed {
         true
     }
 
-    /// Bytes held (out-of-order plus cached).
+    /// Bytes held (out-of-order, cached, and held before the join point is known).
     pub(crate) fn held_bytes(&self) -> u64 {
-        self.window_bytes + self.cache_bytes
+        self.window_bytes + self.cache_bytes + self.early_bytes
     }
 
     /// Receive rate to report, KiB/s; `None` when nothing arrived since the last report.
@@ -245,9 +384,82 @@ mod tests {
         Bytes::from(vec![n; 10])
     }
 
+    /// A feed whose stream starts at the beginning.
+    fn from_start() -> RecvFeed {
+        let mut f = RecvFeed::new(Instant::ZERO);
+        f.anchor(0, 64);
+        f
+    }
+
+    #[test]
+    fn unanchored_feeds_hold_until_the_join_point_is_known() {
+        let mut f = RecvFeed::new(Instant::ZERO);
+        for s in [7, 5, 9, 6] {
+            assert_eq!(f.accept(s, &d(s as u8), 3), Accept::New);
+            assert!(f.pop_deliverable().is_none(), "nothing is delivered before the join point");
+        }
+        // At most a window of the lowest sequence numbers is kept: 9 was evicted for 6.
+        assert_eq!(f.accept(5, &d(5), 3), Accept::Duplicate);
+        assert_eq!(f.accept(10, &d(10), 3), Accept::BeyondWindow);
+        assert!(f.copy_of(9).is_none() && f.copy_of(6).is_some());
+        let mut out = Vec::new();
+        f.missing(100, 3, 20, &mut out);
+        assert!(out.is_empty(), "nothing is known missing while unanchored");
+        assert_eq!(f.undelivered(100), 3);
+        assert_eq!(f.held_bytes(), 30);
+        // The stream starts after 5 for this member: 5 is dropped, 6 and 7 delivered.
+        assert_eq!(f.anchor(5, 3), 0);
+        assert_eq!(f.pop_deliverable().map(|x| x.0), Some(6));
+        assert_eq!(f.pop_deliverable().map(|x| x.0), Some(7));
+        assert!(f.pop_deliverable().is_none());
+        assert_eq!(f.accept(5, &d(5), 3), Accept::Duplicate);
+        assert_eq!(f.held_bytes(), 0);
+        assert_eq!(f.anchor(0, 3), 0, "anchoring twice changes nothing");
+        assert_eq!(f.contiguous, 7);
+    }
+
+    #[test]
+    fn anchoring_at_the_top_of_the_sequence_space_does_not_overflow() {
+        let mut f = RecvFeed::new(Instant::ZERO);
+        f.anchor(u64::MAX - 2, 16);
+        assert_eq!(f.accept(u64::MAX, &d(1), 16), Accept::New);
+        let mut out = Vec::new();
+        f.missing(u64::MAX, 16, 20, &mut out);
+        assert_eq!(out, vec![SeqRange { start: u64::MAX - 1, end: u64::MAX - 1 }]);
+        assert_eq!(f.accept(u64::MAX - 1, &d(2), 16), Accept::New);
+        while f.pop_deliverable().is_some() {}
+        assert_eq!(f.contiguous, u64::MAX);
+        f.missing(u64::MAX, 16, 20, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_departing_stream_retires_when_complete_or_stalled() {
+        let mut f = from_start();
+        for s in 1..=4 {
+            f.accept(s, &d(s as u8), 64);
+        }
+        while f.pop_deliverable().is_some() {}
+        f.depart();
+        // Everyone has everything: retire at the second visit (one full round after).
+        assert!(!f.departure_visit(4, 4, 10));
+        assert!(f.departure_visit(4, 4, 10));
+
+        let mut g = from_start();
+        g.accept(1, &d(1), 64);
+        g.accept(3, &d(3), 64);
+        while g.pop_deliverable().is_some() {}
+        g.depart();
+        assert!(!g.departure_visit(1, 3, 3), "progress of the region's cleanup point");
+        assert!(!g.departure_visit(1, 3, 3));
+        assert!(!g.departure_visit(1, 3, 3));
+        assert!(g.departure_visit(1, 3, 3), "three visits without progress");
+        assert_eq!(g.undelivered(3), 2);
+    }
+
     #[test]
     fn delivers_in_order_and_suppresses_duplicates() {
-        let mut f = RecvFeed::new(Instant::ZERO);
+        let mut f = from_start();
         assert_eq!(f.accept(2, &d(2), 16), Accept::New);
         assert!(f.pop_deliverable().is_none());
         assert_eq!(f.accept(2, &d(2), 16), Accept::Duplicate);
@@ -262,7 +474,7 @@ mod tests {
 
     #[test]
     fn missing_ranges_include_the_tail_up_to_cutoff() {
-        let mut f = RecvFeed::new(Instant::ZERO);
+        let mut f = from_start();
         for s in [1, 3, 4, 7] {
             f.accept(s, &d(s as u8), 64);
         }
@@ -283,7 +495,7 @@ mod tests {
 
     #[test]
     fn cache_serves_copies_until_cleanup() {
-        let mut f = RecvFeed::new(Instant::ZERO);
+        let mut f = from_start();
         for s in 1..=6 {
             f.accept(s, &d(s as u8), 64);
         }

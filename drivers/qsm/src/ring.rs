@@ -66,6 +66,9 @@ pub(crate) struct RingState {
     carry: BTreeMap<u32, Carry>,
     rx_at_start: u64,
     outstanding: bool,
+    /// Rounds during which streams retired here but still carried by other members keep
+    /// rounds at the busy pace (they retire within as many rounds, give or take progress).
+    winding: u32,
     missing: Vec<SeqRange>,
 }
 
@@ -86,8 +89,26 @@ impl RingState {
             carry: BTreeMap::new(),
             rx_at_start: 0,
             outstanding: true,
+            winding: 0,
             missing: Vec::with_capacity(MAX_TOKEN_RANGES),
         }
+    }
+
+    /// A sender waits for an acknowledgement: there is work outstanding.
+    pub(crate) fn note_waiting_sender(&mut self) {
+        self.outstanding = true;
+    }
+
+    /// Stop carrying a retired stream from round to round (members that have not retired it
+    /// yet get busy-paced rounds for `2 × stall_limit` more rounds).
+    pub(crate) fn forget(&mut self, sender: NodeId, stall_limit: u32) {
+        self.carry.remove(&sender.0);
+        self.winding = stall_limit.saturating_mul(2);
+    }
+
+    /// Stop carrying anything (this node is no longer a member).
+    pub(crate) fn forget_all(&mut self) {
+        self.carry.clear();
     }
 
     /// A new view: tokens of the old one are void; a (possibly new) leader starts afresh.
@@ -142,7 +163,7 @@ impl Region {
         }
         let new_bytes = self.rx_bytes - ring.rx_at_start;
         let own_unacked = self.send.as_ref().is_some_and(|s| s.sent_upto > s.stable);
-        if !(ring.outstanding || new_bytes > 0 || own_unacked) {
+        if !(ring.outstanding || new_bytes > 0 || own_unacked || self.departing > 0) {
             return ring.last_start + cfg.idle_round_interval;
         }
         // Adapt to load: with a quarter of a send buffer received since the last round
@@ -303,9 +324,11 @@ impl Region {
     }
 
     /// The round came back to the leader: acknowledge each sender and remember what the
-    /// next round starts from.
+    /// next round starts from. Retired streams (and streams of departed nodes this leader
+    /// does not track) are neither carried nor acknowledged; departing ones are carried
+    /// (their members need the region-wide numbers to wind them down) but not acknowledged.
     fn complete(&mut self, cx: &Cx<'_>, token: &Token, io: &mut Io) {
-        let Cx { now, cfg, me, stream } = *cx;
+        let Cx { now, cfg, me, stream, .. } = *cx;
         let ring = &mut self.ring;
         ring.completed = token.round;
         ring.regenerations = 0;
@@ -317,14 +340,29 @@ impl Region {
             ring.srtt = Some(ring.srtt.map_or(took, |s| (s * 7 + took) / 8));
         }
         ring.outstanding = false;
+        ring.winding = ring.winding.saturating_sub(1);
         io.stats.rounds_completed += 1;
         for e in &token.entries {
+            let sender = NodeId(e.sender);
+            let feed = self.feeds.get(&sender);
+            if feed.is_none() && self.is_gone(cx, sender) {
+                // Retired here, still wound down elsewhere: keep rounds coming for a while.
+                if self.ring.winding > 0 && self.retired.contains(sender) {
+                    self.ring.outstanding = true;
+                }
+                continue;
+            }
+            let departing = feed.is_some_and(|f| f.departing.is_some());
+            let ring = &mut self.ring;
             let stable = if e.min_contiguous == u64::MAX { 0 } else { e.min_contiguous };
             let carry = ring.carry.entry(e.sender).or_default();
             carry.cutoff = carry.cutoff.max(e.max_seen).max(e.cutoff);
             carry.cleanup = carry.cleanup.max(stable);
             if stable < carry.cutoff {
                 ring.outstanding = true;
+            }
+            if departing {
+                continue;
             }
             let (rate_min, rate_avg, rate_max) = match e.rate_count {
                 0 => (0, 0, 0),
@@ -340,14 +378,14 @@ impl Region {
                 rate_avg,
                 rate_max,
             };
-            if e.sender == stream.0 {
+            if sender == stream {
                 if let Some(feed) = self.send.as_mut() {
                     if feed.on_ack(now, cfg, ack.stable, ack.rate_min) {
                         io.events.push_back(Event::Writable(self.id));
                     }
                 }
             } else {
-                io.unicast(node_of(NodeId(e.sender)), argent_wire::encode_ack(self.id.0, me.0, &ack));
+                io.unicast(node_of(sender), argent_wire::encode_ack(self.id.0, me.0, &ack));
             }
         }
     }
@@ -362,11 +400,13 @@ impl Region {
 
     /// The token is at this member (ring position `pos`): repair, report, and update it.
     fn visit(&mut self, cx: &Cx<'_>, pos: usize, prev: Option<NodeId>, token: &mut Token, io: &mut Io) {
-        let Cx { now, cfg, me, stream } = *cx;
-        // A stream first heard of through the token: everything up to its cut-off is missing.
-        for e in &token.entries {
-            if e.sender != stream.0 {
-                let _ = self.feed(NodeId(e.sender), now);
+        let Cx { cfg, me, stream, .. } = *cx;
+        // A stream first heard of through the token: everything up to its cut-off is missing
+        // (once its join point is known).
+        for i in 0..token.entries.len() {
+            let sender = NodeId(token.entries[i].sender);
+            if sender != stream {
+                let _ = self.open_feed(cx, sender, io);
             }
         }
         let layout = &self.layout;
@@ -386,12 +426,16 @@ impl Region {
                 });
             }
         }
+        let stall_limit = retire_stall_visits(cfg);
+        let mut retiring: Vec<(NodeId, u64)> = Vec::new();
         for entry in &mut token.entries {
             if starts {
                 entry.part_contiguous = u64::MAX;
                 entry.isect = None;
             }
             let sender = NodeId(entry.sender);
+            // Whether the partition may NAK the sender for this stream.
+            let mut nak = true;
             if sender == stream {
                 let sent = self.send.as_ref().map_or(0, |f| f.sent_upto);
                 entry.max_seen = entry.max_seen.max(sent);
@@ -399,9 +443,15 @@ impl Region {
                 entry.part_contiguous = entry.part_contiguous.min(sent);
                 entry.prev_missing.clear();
             } else if let Some(feed) = self.feeds.get_mut(&sender) {
+                nak = feed.departing.is_none();
                 let missing = &mut self.ring.missing;
                 let at = Spot { cx: *cx, layout, region: self.id, pos, prev, round: token.round };
-                member_visit(&at, feed, entry, missing, io);
+                if member_visit(&at, feed, entry, missing, stall_limit, io) {
+                    retiring.push((sender, entry.max_seen));
+                }
+            } else if self.is_gone(cx, sender) {
+                // Retired here, or its node left: passed on untouched, never NAKed.
+                nak = false;
             } else {
                 // A stream this member cannot track: it must not be acknowledged past us.
                 entry.min_contiguous = 0;
@@ -410,6 +460,9 @@ impl Region {
             }
             if ends {
                 let Some(owned) = end_partition(cfg, layout, my_part, entry) else { continue };
+                if !nak {
+                    continue;
+                }
                 if sender == stream {
                     if let Some(feed) = self.send.as_mut() {
                         feed.on_nak(cfg, owned.into_iter());
@@ -421,7 +474,17 @@ impl Region {
                 }
             }
         }
+        for (sender, known) in retiring {
+            self.retire(cfg, sender, known, io);
+        }
     }
+}
+
+/// Token visits without progress after which a departing stream is retired: enough for
+/// pulls to have tried every member of an owning partition (they rotate by round) twice.
+pub(crate) fn retire_stall_visits(cfg: &Config) -> u32 {
+    let r = u32::try_from(cfg.partition_size).unwrap_or(u32::MAX);
+    r.saturating_mul(2).saturating_add(4).max(8)
 }
 
 /// Where a token visit happens: the member, its ring position and the round.
@@ -436,14 +499,21 @@ struct Spot<'a> {
     round: u64,
 }
 
-/// One receiving member's part of a token visit for one sender's stream.
+/// One receiving member's part of a token visit for one sender's stream. Returns true if
+/// the stream, whose sender departed, is to be retired now.
+///
+/// While the stream's join point is unknown the member cannot tell what it lacks: it
+/// reports nothing missing and a contiguous number of 0, which holds the region's
+/// acknowledgement of the stream back (it is a minimum), so the sender frees nothing this
+/// member may still need.
 fn member_visit(
     at: &Spot<'_>,
     feed: &mut RecvFeed,
     entry: &mut TokenEntry,
     missing: &mut Vec<SeqRange>,
+    stall_limit: u32,
     io: &mut Io,
-) {
+) -> bool {
     let Cx { now, cfg, me, .. } = at.cx;
     let region = at.region;
     let sender = NodeId(entry.sender);
@@ -464,29 +534,38 @@ fn member_visit(
             }
         }
     }
-    feed.missing(feed.cutoff.max(feed.max_seen), cfg.window_datagrams, MAX_TOKEN_RANGES, missing);
-    if !missing.is_empty() {
-        pull(at, sender, missing, io);
-    }
-    if feed.note_visit(!missing.is_empty(), cfg.nak_escalation_visits) {
-        io.unicast(node_of(sender), argent_wire::encode_request(region.0, me.0, true, sender.0, missing));
-        io.stats.naks_escalated += 1;
-    }
-    entry.max_seen = entry.max_seen.max(feed.max_seen);
-    entry.min_contiguous = entry.min_contiguous.min(feed.contiguous);
-    entry.part_contiguous = entry.part_contiguous.min(feed.contiguous);
     if let Some(rate) = feed.sample_rate(now) {
         entry.rate_min = entry.rate_min.min(rate);
         entry.rate_max = entry.rate_max.max(rate);
         entry.rate_sum = entry.rate_sum.saturating_add(u64::from(rate));
         entry.rate_count = entry.rate_count.saturating_add(1);
     }
+    entry.max_seen = entry.max_seen.max(feed.max_seen);
+    if !feed.anchored {
+        entry.min_contiguous = 0;
+        entry.part_contiguous = 0;
+        entry.prev_missing.clear();
+        return false; // the partition's intersection is left to the members that know
+    }
+    feed.missing(feed.cutoff.max(feed.max_seen), cfg.window_datagrams, MAX_TOKEN_RANGES, missing);
+    if !missing.is_empty() {
+        pull(at, sender, missing, io);
+    }
+    // A departed sender is not NAKed; its stream is repaired from peers only.
+    let departing = feed.departing.is_some();
+    if feed.note_visit(!missing.is_empty(), cfg.nak_escalation_visits) && !departing {
+        io.unicast(node_of(sender), argent_wire::encode_request(region.0, me.0, true, sender.0, missing));
+        io.stats.naks_escalated += 1;
+    }
+    entry.min_contiguous = entry.min_contiguous.min(feed.contiguous);
+    entry.part_contiguous = entry.part_contiguous.min(feed.contiguous);
     entry.prev_missing.clear();
     entry.prev_missing.extend_from_slice(missing);
     entry.isect = Some(match entry.isect.take() {
         None => missing.clone(),
         Some(isect) => intersect(&isect, missing),
     });
+    departing && feed.departure_visit(entry.cleanup, entry.max_seen, stall_limit)
 }
 
 /// Ask members of the partitions that cache what we lack for copies.

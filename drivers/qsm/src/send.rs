@@ -48,13 +48,15 @@ pub(crate) struct SendFeed {
 }
 
 impl SendFeed {
-    pub(crate) fn new(region: u32, me: u32, cfg: &Config, now: Instant) -> Self {
+    /// A feed whose first datagram is `start + 1` (0 for a new stream; the last sequence
+    /// number sent when the node left the region, for a node that sends to it again).
+    pub(crate) fn new(region: u32, me: u32, cfg: &Config, now: Instant, start: u64) -> Self {
         SendFeed {
             region,
             me,
-            stable: 0,
+            stable: start,
             unacked: VecDeque::new(),
-            sent_upto: 0,
+            sent_upto: start,
             open: None,
             buffered: 0,
             retransmit: BTreeSet::new(),
@@ -67,7 +69,8 @@ impl SendFeed {
         }
     }
 
-    fn sealed_upto(&self) -> u64 {
+    /// Sequence numbers up to here are assigned to sealed datagrams.
+    pub(crate) fn sealed_upto(&self) -> u64 {
         self.stable + self.unacked.len() as u64
     }
 

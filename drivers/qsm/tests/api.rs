@@ -1,77 +1,14 @@
-//! The QSM node's public API: publishing, back-pressure, views, settings; driven by a
-//! minimal lossless in-memory harness (the fault simulator lives in `argent-sim`).
+//! The QSM node's public API: publishing, back-pressure, views, settings; driven by the
+//! minimal in-memory harness of `common` (lossless here; the fault simulator lives in
+//! `argent-sim`).
+
+mod common;
 
 use argent_qsm::{
-    Config, ConfigError, Destination, Event, Instant, NodeId, Protocol, PublishError, QsmNode, RegionId,
-    RegionView, ViewError, ViewId,
+    Config, ConfigError, Instant, NodeId, PublishError, QsmNode, RegionId, RegionView, ViewError, ViewId,
 };
-use bytes::Bytes;
+use common::{Net, R};
 use std::time::Duration;
-
-const R: RegionId = RegionId(7);
-
-struct Net {
-    nodes: Vec<QsmNode>,
-    now: Instant,
-    inbox: Vec<Vec<(NodeId, Bytes)>>,
-    delivered: Vec<Vec<(NodeId, Bytes)>>,
-    writable: Vec<u32>,
-}
-
-impl Net {
-    fn new(n: u32, cfg: Config) -> Self {
-        let mut nodes: Vec<QsmNode> =
-            (0..n).map(|i| QsmNode::new(NodeId(i), cfg.clone()).expect("config")).collect();
-        let view = RegionView { region: R, id: ViewId(1), members: (0..n).map(NodeId).collect() };
-        for node in &mut nodes {
-            node.install_view(Instant::ZERO, view.clone()).expect("view");
-        }
-        let n = n as usize;
-        Net {
-            nodes,
-            now: Instant::ZERO,
-            inbox: vec![Vec::new(); n],
-            delivered: vec![Vec::new(); n],
-            writable: vec![0; n],
-        }
-    }
-
-    /// Exchange datagrams and fire timers for `span` of virtual time, 10 µs per step.
-    fn drive(&mut self, span: Duration) {
-        let end = self.now + span;
-        while self.now < end {
-            self.now += Duration::from_micros(10);
-            let now = self.now;
-            for i in 0..self.nodes.len() {
-                for (from, d) in std::mem::take(&mut self.inbox[i]) {
-                    self.nodes[i].handle_datagram(now, from, d);
-                }
-                if self.nodes[i].poll_timeout().is_some_and(|t| t <= now) {
-                    self.nodes[i].handle_timeout(now);
-                }
-                while let Some(t) = self.nodes[i].poll_transmit(now) {
-                    let from = NodeId(i as u32);
-                    match t.dest {
-                        Destination::Node(to) => self.inbox[to.0 as usize].push((from, t.payload)),
-                        Destination::Region(_) => {
-                            for j in (0..self.nodes.len()).filter(|j| *j != i) {
-                                self.inbox[j].push((from, t.payload.clone()));
-                            }
-                        }
-                    }
-                }
-                while let Some(ev) = self.nodes[i].poll_event() {
-                    match ev {
-                        Event::Deliver(d) => {
-                            self.delivered[i].extend(d.message_bytes().map(|m| (d.sender, m)))
-                        }
-                        Event::Writable(_) => self.writable[i] += 1,
-                    }
-                }
-            }
-        }
-    }
-}
 
 #[test]
 fn published_messages_reach_everyone_in_order_including_the_sender() {

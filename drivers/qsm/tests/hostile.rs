@@ -2,7 +2,9 @@
 //! random bytes, mutated frames, and well-formed frames with hostile values.
 
 use argent_qsm::{Config, Event, Instant, NodeId, Protocol, QsmNode, RegionId, RegionView, SeqRange, ViewId};
-use argent_wire::{Ack, DataBuilder, Heartbeat, Token, TokenAck, TokenEntry};
+use argent_wire::{
+    Ack, DataBuilder, Heartbeat, StartRequest, StreamStart, Token, TokenAck, TokenEntry, STREAM_GONE,
+};
 use bytes::Bytes;
 use proptest::prelude::*;
 use std::time::Duration;
@@ -70,6 +72,14 @@ fn valid_frames() -> Vec<Vec<u8>> {
         argent_wire::encode_heartbeat(R.0, 5, &Heartbeat { sender: 5, highest: u64::MAX }),
         argent_wire::encode_request(R.0, 1, false, 5, &huge),
         argent_wire::encode_request(R.0, 1, true, 2, &huge),
+        argent_wire::encode_start_request(R.0, 5, &StartRequest { view: u64::MAX, sender: 2 }),
+        argent_wire::encode_start_request(R.0, 5, &StartRequest { view: 1, sender: 2 | 7 << 16 }),
+        argent_wire::encode_stream_start(
+            R.0,
+            5,
+            &StreamStart { view: 1, sender: 5, base: u64::MAX, flags: 0 },
+        ),
+        argent_wire::encode_stream_start(R.0, 5, &StreamStart { view: 1, sender: 5, base: 0, flags: 0xFF }),
     ]
 }
 
@@ -117,6 +127,76 @@ fn streams_per_region_are_bounded() {
     exercise(&mut node, Instant::ZERO);
 }
 
+#[test]
+fn join_point_answers_are_checked() {
+    let stream = |n: u32| NodeId(n);
+    let data = |seq: u64| {
+        let mut d = DataBuilder::new(R.0, 5, seq, 256);
+        d.push(b"x");
+        d.finish()
+    };
+    let start = |from: u32, view: u64, base: u64, flags: u8| {
+        let s = StreamStart { view, sender: 5, base, flags };
+        Bytes::from(argent_wire::encode_stream_start(R.0, from, &s))
+    };
+    let mut node = member(0);
+    node.handle_datagram(Instant::ZERO, NodeId(5), data(3));
+    assert_eq!(node.stats().start_requests, 1, "a new stream: its sender is asked");
+    // Not from the sender's node, or for another join view: ignored.
+    node.handle_datagram(Instant::ZERO, NodeId(4), start(4, 1, 2, 0));
+    node.handle_datagram(Instant::ZERO, NodeId(5), start(5, 9, 2, 0));
+    assert_eq!(node.stats().ignored, 2);
+    assert!(node.poll_event().is_none(), "still waiting for the join point");
+    node.handle_datagram(Instant::ZERO, NodeId(5), start(5, 1, 2, 0));
+    let Some(Event::Deliver(d)) = node.poll_event() else { panic!("datagram 3 follows the join point") };
+    assert_eq!(d.seq, 3);
+    // A second answer changes nothing; a "gone" answer for an anchored stream neither.
+    node.handle_datagram(Instant::ZERO, NodeId(5), start(5, 1, 0, 0));
+    node.handle_datagram(Instant::ZERO, NodeId(5), start(5, 1, 0, STREAM_GONE));
+    assert!(node.tracks_stream(R, stream(5)));
+    assert_eq!(node.stats().streams_retired, 0);
+    exercise(&mut node, Instant::ZERO);
+
+    // Anchored at the top of the sequence space: nothing breaks, nothing is delivered.
+    let mut node = member(0);
+    node.handle_datagram(Instant::ZERO, NodeId(5), data(3));
+    node.handle_datagram(Instant::ZERO, NodeId(5), start(5, 1, u64::MAX, 0));
+    node.handle_datagram(Instant::ZERO, NodeId(5), data(u64::MAX));
+    exercise(&mut node, Instant::ZERO);
+    assert!(node.poll_event().is_none());
+    assert_eq!(node.receive_held_bytes(), 0);
+}
+
+#[test]
+fn a_node_answers_only_for_its_own_stream() {
+    let mut node = member(2);
+    let ask = |sender: u32, view: u64| {
+        Bytes::from(argent_wire::encode_start_request(R.0, 4, &StartRequest { view, sender }))
+    };
+    node.handle_datagram(Instant::ZERO, NodeId(4), ask(3, 1)); // another node's stream
+    node.handle_datagram(Instant::ZERO, NodeId(4), ask(2, 5)); // a view not installed here yet
+    assert!(node.poll_transmit(Instant::ZERO).is_none());
+    node.handle_datagram(Instant::ZERO, NodeId(4), ask(2, 1));
+    node.handle_datagram(Instant::ZERO, NodeId(4), ask(2 | 3 << 16, 1)); // an earlier incarnation
+    let answers: Vec<StreamStart> = std::iter::from_fn(|| node.poll_transmit(Instant::ZERO))
+        .filter_map(|t| match argent_wire::decode(&t.payload) {
+            Ok((_, argent_wire::Frame::StreamStart(s))) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            StreamStart { view: 1, sender: 2, base: 0, flags: 0 },
+            StreamStart { view: 1, sender: 2 | 3 << 16, base: 0, flags: STREAM_GONE }
+        ]
+    );
+    // Removing itself or retiring its own stream does nothing.
+    node.remove_node(NodeId(2));
+    node.retire_stream(node.stream());
+    node.publish(Instant::ZERO, R, b"still here").expect("room");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -129,7 +209,7 @@ proptest! {
 
     #[test]
     fn mutated_frames_never_panic(
-        which in 0usize..9,
+        which in 0usize..13,
         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
         from in 0u32..8,
         me in 0u32..6,

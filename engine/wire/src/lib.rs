@@ -14,6 +14,8 @@
 //! ack      view u64 | round u64 | sender u32 | stable u64 | max_seen u64 | rate min/avg/max u32
 //! pull,nak sender u32 | count u16 | count × (start u64 | len u32)
 //! alive    (header only)
+//! startreq view u64 | sender u32
+//! start    view u64 | sender u32 | base u64 | flags u8
 //! ```
 
 mod codec;
@@ -71,6 +73,10 @@ pub enum FrameKind {
     Nak = 9,
     /// "I am alive": a member's periodic presence (for failure detection), header only.
     Alive = 10,
+    /// A member asking a sender where its stream starts for the member's join view.
+    StartRequest = 11,
+    /// A sender's join point: the answer to a [`FrameKind::StartRequest`], or announced.
+    StreamStart = 12,
 }
 
 impl FrameKind {
@@ -86,6 +92,8 @@ impl FrameKind {
             8 => FrameKind::Pull,
             9 => FrameKind::Nak,
             10 => FrameKind::Alive,
+            11 => FrameKind::StartRequest,
+            12 => FrameKind::StreamStart,
             _ => return None,
         })
     }
@@ -182,6 +190,42 @@ pub struct Ack {
     pub rate_max: u32,
 }
 
+/// A member's request for the join point of a sender's stream: the last sequence number the
+/// sender assigned before it installed view `view` of the region (the first view the member
+/// installed as a member). Unicast to the sender's node; `from` is the requesting node.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct StartRequest {
+    /// The requester's join view.
+    pub view: u64,
+    /// Stream asked about.
+    pub sender: u32,
+}
+
+/// [`StreamStart::flags`] bit: the stream does not exist (any more) at the sender's node — an
+/// earlier incarnation, or a stream that node never sent in this region. The requester
+/// retires it.
+pub const STREAM_GONE: u8 = 1;
+
+/// [`StreamStart::flags`] bit: the stream begins here (announced by multicast when the sender
+/// starts it): `base` is the join point for every join view up to `view`, not only `view`.
+pub const STREAM_BEGINS: u8 = 2;
+
+/// A sender's join point: a member that joined in view `view` delivers the stream's
+/// datagrams after `base`, and only those. Unicast as the answer to a [`StartRequest`], or
+/// multicast by the sender when its stream begins ([`STREAM_BEGINS`]) and when it installs
+/// a view, so members need not ask.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct StreamStart {
+    /// The join view asked about (echoed).
+    pub view: u64,
+    /// Stream answered for (echoed).
+    pub sender: u32,
+    /// Last sequence number the sender assigned before it installed `view` (0: none).
+    pub base: u64,
+    /// [`STREAM_GONE`], [`STREAM_BEGINS`]; other bits are reserved (carried, ignored).
+    pub flags: u8,
+}
+
 /// A borrowed list of ranges in a pull or NAK.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct RangeList<'a> {
@@ -238,6 +282,10 @@ pub enum Frame<'a> {
     Nak(RangeRequest<'a>),
     /// A member's presence.
     Alive,
+    /// Join-point request.
+    StartRequest(StartRequest),
+    /// Join-point answer.
+    StreamStart(StreamStart),
 }
 
 /// Decode one datagram. Borrows from `buf`; never panics.
@@ -273,6 +321,16 @@ pub fn decode(buf: &[u8]) -> Result<(Header, Frame<'_>), DecodeError> {
         FrameKind::Pull => Frame::Pull(decode_request(&mut r, "pull")?),
         FrameKind::Nak => Frame::Nak(decode_request(&mut r, "nak")?),
         FrameKind::Alive => Frame::Alive,
+        FrameKind::StartRequest => Frame::StartRequest(StartRequest {
+            view: r.u64_in("start request")?,
+            sender: r.u32_in("start request")?,
+        }),
+        FrameKind::StreamStart => Frame::StreamStart(StreamStart {
+            view: r.u64_in("stream start")?,
+            sender: r.u32_in("stream start")?,
+            base: r.u64_in("stream start")?,
+            flags: r.u8("stream start")?,
+        }),
     };
     r.finish(frame_name(kind))?;
     Ok((header, frame))
@@ -290,6 +348,8 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Pull => "pull",
         FrameKind::Nak => "nak",
         FrameKind::Alive => "alive",
+        FrameKind::StartRequest => "start request",
+        FrameKind::StreamStart => "stream start",
     }
 }
 
@@ -344,6 +404,28 @@ pub fn encode_heartbeat(region: u32, from: u32, hb: &Heartbeat) -> Vec<u8> {
 pub fn encode_alive(region: u32, from: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN);
     Header { kind: FrameKind::Alive, region, from }.write(&mut Writer::new(&mut out));
+    out
+}
+
+/// Encode a join-point request datagram.
+pub fn encode_start_request(region: u32, from: u32, req: &StartRequest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 12);
+    let mut w = Writer::new(&mut out);
+    Header { kind: FrameKind::StartRequest, region, from }.write(&mut w);
+    w.u64(req.view);
+    w.u32(req.sender);
+    out
+}
+
+/// Encode a join-point answer datagram.
+pub fn encode_stream_start(region: u32, from: u32, start: &StreamStart) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 21);
+    let mut w = Writer::new(&mut out);
+    Header { kind: FrameKind::StreamStart, region, from }.write(&mut w);
+    w.u64(start.view);
+    w.u32(start.sender);
+    w.u64(start.base);
+    w.u8(start.flags);
     out
 }
 

@@ -5,9 +5,10 @@
 //! byte-for-byte the input.
 
 use argent_wire::{
-    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack,
-    Ack, DataBuilder, Frame, FrameKind, Heartbeat, SeqRange, Token, TokenAck, TokenEntry, DATA_PREFIX_LEN,
-    HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD, VERSION,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request,
+    encode_start_request, encode_stream_start, encode_token_ack, Ack, DataBuilder, Frame, FrameKind,
+    Heartbeat, SeqRange, StartRequest, StreamStart, Token, TokenAck, TokenEntry, DATA_PREFIX_LEN, HEADER_LEN,
+    MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD, VERSION,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -33,6 +34,14 @@ fn walk(buf: &[u8]) {
         Frame::Alive => {
             assert_eq!(h.kind, FrameKind::Alive);
             assert_eq!(encode_alive(h.region, h.from), buf);
+        }
+        Frame::StartRequest(req) => {
+            assert_eq!(h.kind, FrameKind::StartRequest);
+            assert_eq!(encode_start_request(h.region, h.from, &req), buf);
+        }
+        Frame::StreamStart(start) => {
+            assert_eq!(h.kind, FrameKind::StreamStart);
+            assert_eq!(encode_stream_start(h.region, h.from, &start), buf);
         }
         Frame::Heartbeat(hb) => {
             assert_eq!(h.kind, FrameKind::Heartbeat);
@@ -209,6 +218,13 @@ fn valid_datagram() -> impl Strategy<Value = Vec<u8>> {
             }),
         2 => (any::<u32>(), any::<u32>(), any::<bool>(), any::<u32>(), prop::collection::vec(request_range(), 0..24))
             .prop_map(|(region, from, nak, sender, ranges)| encode_request(region, from, nak, sender, &ranges)),
+        1 => (any::<u32>(), any::<u32>(), num64(), any::<u32>())
+            .prop_map(|(region, from, view, sender)| encode_start_request(region, from, &StartRequest { view, sender })),
+        1 => (any::<u32>(), any::<u32>(), num64(), any::<u32>(), num64(), any::<u8>())
+            .prop_map(|(region, from, view, sender, base, flags)| {
+                encode_stream_start(region, from, &StreamStart { view, sender, base, flags })
+            }),
+        1 => (any::<u32>(), any::<u32>()).prop_map(|(region, from)| encode_alive(region, from)),
     ]
 }
 
@@ -305,7 +321,7 @@ proptest! {
     /// (b) Arbitrary bytes behind a valid header never make the decoder panic.
     #[test]
     fn random_body_never_panics(
-        kind in 1..=9u8,
+        kind in 1..=12u8,
         region in any::<u32>(),
         from in any::<u32>(),
         body in prop::collection::vec(any::<u8>(), 0..2000),

@@ -1,10 +1,11 @@
 //! Encode every frame kind and decode it back; typed errors for malformed datagrams.
 
 use argent_wire::{
-    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack,
-    Ack, DataBuilder, DecodeError, Frame, FrameKind, Header, Heartbeat, SeqRange, Token, TokenAck,
-    TokenEntry, DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES,
-    MESSAGE_OVERHEAD, VERSION,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request,
+    encode_start_request, encode_stream_start, encode_token_ack, Ack, DataBuilder, DecodeError, Frame,
+    FrameKind, Header, Heartbeat, SeqRange, StartRequest, StreamStart, Token, TokenAck, TokenEntry,
+    DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
+    STREAM_GONE, VERSION,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -141,6 +142,11 @@ fn valid_datagrams() -> Vec<(FrameKind, Vec<u8>)> {
         (FrameKind::Pull, encode_request(1, 2, false, 3, &ranges)),
         (FrameKind::Nak, encode_request(1, 2, true, 3, &ranges)),
         (FrameKind::Alive, encode_alive(1, 2)),
+        (FrameKind::StartRequest, encode_start_request(1, 2, &StartRequest { view: 3, sender: 4 })),
+        (
+            FrameKind::StreamStart,
+            encode_stream_start(1, 2, &StreamStart { view: 3, sender: 4, base: 5, flags: 0 }),
+        ),
     ]
 }
 
@@ -156,6 +162,8 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Ack => "ack",
         FrameKind::Pull => "pull",
         FrameKind::Nak => "nak",
+        FrameKind::StartRequest => "start request",
+        FrameKind::StreamStart => "stream start",
     }
 }
 
@@ -399,6 +407,41 @@ fn heartbeat_roundtrip() {
         let (h, f) = decode(&buf).unwrap();
         assert_eq!(h, Header { kind: FrameKind::Heartbeat, region: 7, from: 8 });
         assert_eq!(f, Frame::Heartbeat(hb));
+    }
+}
+
+#[test]
+fn start_request_roundtrip() {
+    for req in [
+        StartRequest { view: 0, sender: 0 },
+        StartRequest { view: 7, sender: 0x0003_0002 },
+        StartRequest { view: u64::MAX, sender: u32::MAX },
+    ] {
+        let buf = encode_start_request(9, 10, &req);
+        assert_eq!(buf.len(), HEADER_LEN + 12);
+        let (h, f) = decode(&buf).unwrap();
+        assert_eq!(h, Header { kind: FrameKind::StartRequest, region: 9, from: 10 });
+        assert_eq!(f, Frame::StartRequest(req));
+    }
+}
+
+#[test]
+fn stream_start_roundtrip() {
+    for start in [
+        StreamStart { view: 0, sender: 0, base: 0, flags: 0 },
+        StreamStart { view: 3, sender: 4, base: 5, flags: STREAM_GONE },
+        StreamStart { view: u64::MAX, sender: u32::MAX, base: u64::MAX, flags: 0xFF },
+    ] {
+        let buf = encode_stream_start(u32::MAX, 1, &start);
+        assert_eq!(buf.len(), HEADER_LEN + 21);
+        let (h, f) = decode(&buf).unwrap();
+        assert_eq!(h, Header { kind: FrameKind::StreamStart, region: u32::MAX, from: 1 });
+        let Frame::StreamStart(got) = f else { panic!("expected stream start, got {f:?}") };
+        // Field by field: view and base are both u64 and must not be swapped.
+        assert_eq!(
+            (got.view, got.sender, got.base, got.flags),
+            (start.view, start.sender, start.base, start.flags)
+        );
     }
 }
 
@@ -660,7 +703,7 @@ fn unsupported_version() {
 
 #[test]
 fn unknown_kind() {
-    for k in [0, 11, 12, 0x80, 0xFF] {
+    for k in [0, 13, 14, 0x80, 0xFF] {
         for (_, mut buf) in valid_datagrams() {
             buf[3] = k;
             assert_eq!(decode(&buf), Err(DecodeError::UnknownKind(k)));
@@ -672,7 +715,7 @@ fn unknown_kind() {
 #[test]
 fn every_kind_is_covered() {
     let kinds: Vec<u8> = valid_datagrams().iter().map(|(k, _)| *k as u8).collect();
-    assert_eq!(kinds, (1..=10).collect::<Vec<u8>>());
+    assert_eq!(kinds, (1..=12).collect::<Vec<u8>>());
     for (kind, buf) in valid_datagrams() {
         let (h, f) = decode(&buf).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(h.kind, kind);
@@ -685,6 +728,8 @@ fn every_kind_is_covered() {
             Frame::Pull(_) => kind == FrameKind::Pull,
             Frame::Nak(_) => kind == FrameKind::Nak,
             Frame::Alive => kind == FrameKind::Alive,
+            Frame::StartRequest(_) => kind == FrameKind::StartRequest,
+            Frame::StreamStart(_) => kind == FrameKind::StreamStart,
         };
         assert!(matches, "{kind:?} decoded as {f:?}");
     }

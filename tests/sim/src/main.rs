@@ -1,6 +1,6 @@
 //! `argent-sim`: run seeded simulations of the QSM protocol and check them.
 
-use argent_sim::{run, Faults, Outcome, Scenario};
+use argent_sim::{run, Faults, GmsSim, Outcome, Scenario};
 use clap::Parser;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -39,9 +39,18 @@ struct Args {
     /// First seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Comma-separated faults: dup, reorder, jitter, burst, slow, pause, crash.
+    /// Comma-separated faults: dup, reorder, jitter, burst, slow, pause, crash; and the
+    /// membership faults churn (receivers leave and join again), gms-crash (the GMS leader
+    /// replica crashes), partition (receivers, maybe a replica, cut off for 20–200 ms).
     #[arg(long, default_value = "")]
     faults: Faults,
+    /// Run the membership service (raft replicas and a client per node) instead of an oracle
+    /// that installs views; implied by the churn, gms-crash and partition faults.
+    #[arg(long)]
+    gms: bool,
+    /// GMS replicas when the membership service runs (three survive a replica crash).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
+    gms_replicas: u32,
     /// Datagram size the protocol aggregates messages into, bytes.
     #[arg(long, default_value_t = 8192)]
     datagram_size: usize,
@@ -91,6 +100,11 @@ struct Summary {
     deliveries: u64,
     deliveries_per_wall_sec: f64,
     threads: usize,
+    view_disagreements: u64,
+    max_view: u64,
+    evictions: u64,
+    rejoins: u64,
+    joiners_checked: u64,
 }
 
 impl Summary {
@@ -117,6 +131,11 @@ impl Summary {
         self.virtual_secs += o.virtual_secs;
         self.max_virtual_secs = self.max_virtual_secs.max(o.virtual_secs);
         self.deliveries += o.deliveries;
+        self.view_disagreements += o.view_disagreements;
+        self.max_view = self.max_view.max(o.views);
+        self.evictions += o.evictions;
+        self.rejoins += o.rejoins;
+        self.joiners_checked += o.joiners_checked;
     }
 }
 
@@ -137,6 +156,9 @@ fn scenario(a: &Args) -> Scenario {
     sc.qsm.send_buffer_bytes = a.send_buffer;
     sc.qsm.token_pass_attempts = a.token_pass_attempts;
     sc.liveness = Duration::from_secs_f64(a.liveness_secs);
+    if a.gms || a.faults.need_gms() {
+        sc.gms = Some(GmsSim { replicas: a.gms_replicas, ..GmsSim::default() });
+    }
     sc
 }
 
@@ -157,6 +179,9 @@ fn replay_command(a: &Args, seed: u64) -> String {
     );
     if !faults.is_empty() {
         cmd.push_str(&format!(" --faults {faults}"));
+    }
+    if a.gms || a.faults.need_gms() {
+        cmd.push_str(&format!(" --gms --gms-replicas {}", a.gms_replicas));
     }
     cmd
 }
@@ -220,6 +245,12 @@ fn main() -> ExitCode {
         sum.deliveries_per_wall_sec / 1e6,
         threads
     );
+    if sc.gms.is_some() {
+        println!(
+            "membership: {} view disagreements; views up to {}; {} evictions, {} rejoins, {} joiners checked",
+            sum.view_disagreements, sum.max_view, sum.evictions, sum.rejoins, sum.joiners_checked
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string(&sum).expect("summary serialises"));
     }

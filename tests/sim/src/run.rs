@@ -1,12 +1,17 @@
 //! One seeded run: the event loop, the network and CPU model, fault injection and checkers.
 
+mod gms;
+
 use crate::{Sabotage, Scenario, SimRng};
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
+use argent_membership::gms::{Gms, GmsClient, GmsMsg, View};
 use argent_qsm::{Event, PublishError, QsmNode, RegionView};
 use bytes::Bytes;
+use gms::Who;
 use serde::Serialize;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 const REGION: RegionId = RegionId(1);
@@ -59,6 +64,17 @@ pub struct Outcome {
     pub virtual_secs: f64,
     /// Every message delivered, crashed members included (the simulator's work).
     pub deliveries: u64,
+    /// Views installed that disagree with another member's view of the same id, or that skip
+    /// a view within one incarnation (membership runs only).
+    pub view_disagreements: u64,
+    /// Highest view id installed (membership runs only).
+    pub views: u64,
+    /// Members evicted by the GMS failure detector.
+    pub evictions: u64,
+    /// Members that joined again as a new incarnation (after leaving or eviction).
+    pub rejoins: u64,
+    /// Joiners whose deliveries were checked from their join point to the end.
+    pub joiners_checked: u64,
 }
 
 enum Ev {
@@ -68,6 +84,13 @@ enum Ev {
     Crash { node: u32 },
     Install { node: u32, view: u64 },
     Pause { node: u32, until: Instant },
+    GmsArrive { to: Who, from: Who, msg: GmsMsg },
+    GmsTimer { who: Who },
+    Leave { node: u32 },
+    Rejoin { node: u32 },
+    CrashGmsLeader,
+    Cut { nodes: Vec<u32>, replica: Option<u32>, until: Instant },
+    Heal,
 }
 
 struct Entry {
@@ -125,6 +148,8 @@ impl Socket {
 struct App {
     next: u64,
     done: bool,
+    /// Membership runs: publishing starts once every member is in the sender's view.
+    started: bool,
 }
 
 struct SimNode {
@@ -145,6 +170,19 @@ struct SimNode {
     app: Option<App>,
     expected_next: Vec<u64>,
     delivered: u64,
+    /// Membership runs: this node's GMS client and its timer.
+    client: Option<GmsClient>,
+    client_timer_at: Option<Instant>,
+    /// Incarnation of the node's current protocol instance (1 at the start).
+    incarnation: u64,
+    /// Region and members last installed in the protocol.
+    region: Option<(RegionId, Vec<NodeId>)>,
+    /// First view of the current incarnation (the join point).
+    join_view: Option<ViewId>,
+    /// Last view installed (and its incarnation), for the agreement checker.
+    last_view: Option<ViewId>,
+    /// Per sender: first message index delivered in this incarnation (joiners start late).
+    first_index: Vec<Option<u64>>,
 }
 
 struct Sim<'a> {
@@ -160,18 +198,34 @@ struct Sim<'a> {
     faults_end: Instant,
     crashed: Vec<u32>,
     out: Outcome,
+    /// Membership runs: the replicas, their timers, the views seen, what senders had
+    /// published when they installed each view, and the current network cut.
+    replicas: Vec<Option<Gms>>,
+    replica_timer_at: Vec<Option<Instant>>,
+    views_seen: HashMap<ViewId, Arc<View>>,
+    sender_installs: Vec<Vec<(ViewId, u64)>>,
+    cut: Option<(Vec<u32>, Option<u32>)>,
+    gms_net: SimRng,
+    /// Membership runs: faults are planned when traffic starts.
+    fault_seed: Option<u64>,
+    /// Counters of protocol instances replaced by a restart (a new incarnation).
+    restarted_stats: argent_qsm::Stats,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
 pub fn run(sc: &Scenario, seed: u64) -> Outcome {
     let mut sim = Sim::new(sc, seed);
-    sim.plan_faults(seed);
-    for n in 0..sc.nodes {
-        sim.install(n, Instant::ZERO, 1);
-    }
-    for n in sim.first_sender..sc.nodes {
-        sim.pump(n, Instant::ZERO);
-        sim.flush(n);
+    if sc.gms.is_some() {
+        sim.start_gms(seed);
+    } else {
+        sim.plan_faults(seed);
+        for n in 0..sc.nodes {
+            sim.install(n, Instant::ZERO, 1);
+        }
+        for n in sim.first_sender..sc.nodes {
+            sim.pump(n, Instant::ZERO);
+            sim.flush(n);
+        }
     }
     let end = sim.event_loop();
     sim.finish(end)
@@ -194,9 +248,16 @@ impl<'a> Sim<'a> {
                 timer_at: None,
                 egress_free: Instant::ZERO,
                 burst_bad: false,
-                app: (n >= first_sender).then_some(App { next: 0, done: false }),
+                app: (n >= first_sender).then_some(App { next: 0, done: false, started: false }),
                 expected_next: vec![0; sc.senders as usize],
                 delivered: 0,
+                client: None,
+                client_timer_at: None,
+                incarnation: 1,
+                region: None,
+                join_view: None,
+                last_view: None,
+                first_index: vec![None; sc.senders as usize],
             })
             .collect();
         Sim {
@@ -212,6 +273,14 @@ impl<'a> Sim<'a> {
             faults_end: Instant::ZERO,
             crashed: Vec::new(),
             out: Outcome { seed, ..Outcome::default() },
+            replicas: Vec::new(),
+            replica_timer_at: Vec::new(),
+            views_seen: HashMap::new(),
+            sender_installs: vec![Vec::new(); sc.senders as usize],
+            cut: None,
+            gms_net: SimRng::new(seed, 3),
+            fault_seed: None,
+            restarted_stats: argent_qsm::Stats::default(),
         }
     }
 
@@ -292,8 +361,23 @@ impl<'a> Sim<'a> {
                 Ev::Crash { node } => self.crash(node),
                 Ev::Install { node, view } => self.install(node, now, view),
                 Ev::Pause { node, until } => self.pause(node, until),
+                Ev::GmsArrive { to, from, msg } => self.gms_arrive(to, from, msg, now),
+                Ev::GmsTimer { who } => self.gms_timer(who, now),
+                Ev::Leave { node } => self.leave(node, now),
+                Ev::Rejoin { node } => self.rejoin(node, now),
+                Ev::CrashGmsLeader => self.crash_gms_leader(),
+                Ev::Cut { nodes, replica, until } => {
+                    self.cut = Some((nodes, replica));
+                    self.push(until, Ev::Heal);
+                }
+                Ev::Heal => self.cut = None,
             }
-            if done.is_none() && self.remaining == 0 && self.apps_pending == 0 && self.all_drained() {
+            if done.is_none()
+                && self.remaining == 0
+                && self.apps_pending == 0
+                && self.all_drained()
+                && (self.sc.gms.is_none() || self.members_complete(now))
+            {
                 done = Some((now, self.repair_activity()));
             }
         }
@@ -306,8 +390,9 @@ impl<'a> Sim<'a> {
     fn repair_activity(&self) -> u64 {
         self.nodes
             .iter()
-            .map(|n| {
-                let s = n.proto.stats();
+            .map(|n| n.proto.stats())
+            .chain(std::iter::once(&self.restarted_stats))
+            .map(|s| {
                 s.data_sent
                     + s.sender_retransmissions
                     + s.peer_repairs
@@ -520,6 +605,10 @@ impl<'a> Sim<'a> {
     /// One copy of a datagram on its way from `from` to `to`: loss, delay, duplication.
     fn copy(&mut self, from: u32, to: u32, depart: Instant, data: Bytes, multicast: bool) {
         let sc = self.sc;
+        if self.separated(Who::Node(from), Who::Node(to)) {
+            self.out.lost_datagrams += 1;
+            return;
+        }
         let Some(node) = self.nodes.get_mut(to as usize) else { return };
         if node.crashed {
             return;
@@ -553,10 +642,14 @@ impl<'a> Sim<'a> {
     fn pump(&mut self, n: u32, at: Instant) {
         let sc = self.sc;
         let node = &mut self.nodes[n as usize];
+        let region = node.region.as_ref().map_or(REGION, |r| r.0);
         let Some(app) = node.app.as_mut() else { return };
+        if sc.gms.is_some() && !app.started {
+            return; // waits for the first view with every member
+        }
         let mut t = at;
         while app.next < sc.messages {
-            match node.proto.claim(t, REGION, sc.size) {
+            match node.proto.claim(t, region, sc.size) {
                 Ok(mut claim) => {
                     write_message(&mut claim, n, app.next);
                     claim.commit();
@@ -590,11 +683,16 @@ impl<'a> Sim<'a> {
             self.violation(format!("node {n}: message claims sender {from} but came from {sender}"));
             return;
         };
+        if sc.gms.is_some() && node.first_index[slot as usize].is_none() {
+            // A joiner starts where the sender's stream was when it joined; checked at the end.
+            node.first_index[slot as usize] = Some(index);
+            node.expected_next[slot as usize] = index;
+        }
         let expected = &mut node.expected_next[slot as usize];
         match index.cmp(expected) {
             Ordering::Equal => {
                 *expected += 1;
-                if !doomed {
+                if !doomed && self.remaining > 0 {
                     self.remaining -= 1;
                     self.out.delivered += 1;
                 }
@@ -616,7 +714,7 @@ impl<'a> Sim<'a> {
     fn finish(mut self, end: Instant) -> Outcome {
         let sc = self.sc;
         self.out.virtual_secs = end.as_secs_f64();
-        let mut s = argent_qsm::Stats::default();
+        let mut s = self.restarted_stats.clone();
         for node in &self.nodes {
             s.merge(node.proto.stats());
             let o = &mut self.out;
@@ -635,7 +733,8 @@ impl<'a> Sim<'a> {
         o.rounds_regenerated = s.rounds_regenerated;
         let mut found = Vec::new();
         for (n, node) in self.nodes.iter().enumerate() {
-            if !node.doomed {
+            // Membership runs check members from their join points (finish_membership).
+            if !node.doomed && sc.gms.is_none() {
                 for (slot, got) in node.expected_next.iter().enumerate() {
                     if *got != sc.messages {
                         let s = self.first_sender + slot as u32;
@@ -667,6 +766,9 @@ impl<'a> Sim<'a> {
         }
         for f in found {
             self.violation(f);
+        }
+        if sc.gms.is_some() {
+            self.finish_membership();
         }
         self.out
     }

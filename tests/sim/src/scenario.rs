@@ -20,14 +20,57 @@ pub struct Faults {
     pub slow: bool,
     /// One receiver is paused (processes nothing) for 20–200 ms mid-stream.
     pub pause: bool,
-    /// One receiver crashes mid-stream; a view without it is installed after detection.
+    /// One receiver crashes mid-stream; a view without it is installed after detection
+    /// (by the GMS when it runs, else by an oracle after [`Scenario::detection`]).
     pub crash: bool,
+    /// Membership churn: two receivers leave mid-stream and join again (as new
+    /// incarnations) a little later. Runs the GMS.
+    pub churn: bool,
+    /// The GMS leader replica crashes mid-stream (of three replicas). Runs the GMS.
+    pub gms_crash: bool,
+    /// One or two receivers, and sometimes a GMS replica, are cut off from everyone else for
+    /// 20–200 ms, then the network heals; a cut longer than the eviction timeout evicts them
+    /// and they join again. Runs the GMS.
+    pub partition: bool,
 }
 
 impl Faults {
     /// Names accepted by `--faults`.
     pub const NAMES: &'static [&'static str] =
-        &["dup", "reorder", "jitter", "burst", "slow", "pause", "crash"];
+        &["dup", "reorder", "jitter", "burst", "slow", "pause", "crash", "churn", "gms-crash", "partition"];
+
+    /// Whether these faults need the membership service in the simulation.
+    pub fn need_gms(&self) -> bool {
+        self.churn || self.gms_crash || self.partition
+    }
+}
+
+/// The membership service in a simulation: raft replicas and a GMS client per node, on the
+/// simulated network, with timing scaled to the simulated traffic (tens of milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GmsSim {
+    /// Replicas (3 survive the crash of one).
+    pub replicas: u32,
+    /// raft tick; elections after 10 ticks (staggered per replica).
+    pub tick: Duration,
+    /// Member heartbeat period (and request retry).
+    pub heartbeat: Duration,
+    /// Silence before a member is suspected.
+    pub suspect_after: Duration,
+    /// Silence before a member is evicted.
+    pub evict_after: Duration,
+}
+
+impl Default for GmsSim {
+    fn default() -> Self {
+        GmsSim {
+            replicas: 3,
+            tick: Duration::from_millis(5),
+            heartbeat: Duration::from_millis(10),
+            suspect_after: Duration::from_millis(40),
+            evict_after: Duration::from_millis(100),
+        }
+    }
 }
 
 /// A `--faults` list that names an unknown fault.
@@ -48,6 +91,9 @@ impl FromStr for Faults {
                 "slow" => f.slow = true,
                 "pause" => f.pause = true,
                 "crash" => f.crash = true,
+                "churn" => f.churn = true,
+                "gms-crash" => f.gms_crash = true,
+                "partition" => f.partition = true,
                 other => return Err(UnknownFault(other.to_string())),
             }
         }
@@ -57,7 +103,18 @@ impl FromStr for Faults {
 
 impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let on = [self.dup, self.reorder, self.jitter, self.burst, self.slow, self.pause, self.crash];
+        let on = [
+            self.dup,
+            self.reorder,
+            self.jitter,
+            self.burst,
+            self.slow,
+            self.pause,
+            self.crash,
+            self.churn,
+            self.gms_crash,
+            self.partition,
+        ];
         let names: Vec<&str> = Faults::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
         f.write_str(&names.join(","))
     }
@@ -85,6 +142,14 @@ pub enum Sabotage {
     },
     /// The `crash` fault happens but no view change follows (no membership service).
     NoViewChange,
+    /// Membership runs: node `node` never hands view `view` to its protocol or checker
+    /// (as if a member skipped a view).
+    SkipView {
+        /// Member.
+        node: u32,
+        /// View id skipped.
+        view: u64,
+    },
 }
 
 /// One simulated scenario; with a seed it determines a run completely.
@@ -122,6 +187,9 @@ pub struct Scenario {
     pub liveness: Duration,
     /// Deliberate breakage for checker tests; [`Sabotage::None`] otherwise.
     pub sabotage: Sabotage,
+    /// Run the membership service (set automatically by membership faults); `None`: an
+    /// oracle installs views.
+    pub gms: Option<GmsSim>,
 }
 
 /// Smallest message the simulator can check (sender id and index are embedded).
@@ -153,6 +221,15 @@ pub enum ScenarioError {
     /// Loss outside 0..1.
     #[error("--loss {0} must be in [0, 0.9]")]
     Loss(f64),
+    /// Membership faults without the membership service.
+    #[error("faults {0:?} change the membership: the scenario must run the GMS (Scenario::gms)")]
+    NeedsGms(String),
+    /// Too few replicas.
+    #[error("the GMS needs at least one replica, and three to survive the gms-crash fault (got {0})")]
+    GmsReplicas(u32),
+    /// Bad timing.
+    #[error("GMS timing: evict_after must exceed suspect_after; heartbeat and tick must be positive")]
+    GmsTiming,
     /// Protocol settings rejected.
     #[error("protocol settings: {0}")]
     Config(#[from] argent_qsm::ConfigError),
@@ -178,6 +255,7 @@ impl Scenario {
             detection: Duration::from_millis(20),
             liveness: Duration::from_secs(10),
             sabotage: Sabotage::None,
+            gms: None,
         }
     }
 
@@ -198,6 +276,17 @@ impl Scenario {
         }
         if !(0.0..=0.9).contains(&self.loss) || self.loss.is_nan() {
             return Err(ScenarioError::Loss(self.loss));
+        }
+        if self.faults.need_gms() && self.gms.is_none() {
+            return Err(ScenarioError::NeedsGms(self.faults.to_string()));
+        }
+        if let Some(g) = &self.gms {
+            if g.replicas == 0 || (self.faults.gms_crash && g.replicas < 3) {
+                return Err(ScenarioError::GmsReplicas(g.replicas));
+            }
+            if g.evict_after <= g.suspect_after || g.heartbeat.is_zero() || g.tick.is_zero() {
+                return Err(ScenarioError::GmsTiming);
+            }
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Bounded seed sweeps: the simulator's checkers over every fault, small enough for CI.
 
-use argent_sim::{run, Faults, Outcome, Sabotage, Scenario};
+use argent_sim::{run, Faults, GmsSim, Outcome, Sabotage, Scenario};
 
 fn sweep(sc: &Scenario, seeds: std::ops::Range<u64>) -> Vec<Outcome> {
     sc.validate().expect("valid scenario");
@@ -185,4 +185,59 @@ fn fifty_members_many_partitions() {
     let mut sc = Scenario::new(50, 4, 600, 1000, 0.05);
     sc.faults = faults("burst,jitter,crash");
     sweep(&sc, 1100..1106);
+}
+
+fn with_gms(mut sc: Scenario) -> Scenario {
+    sc.gms = Some(GmsSim::default());
+    sc
+}
+
+#[test]
+fn membership_churn_gms_crash_and_partitions() {
+    // The shape of issue 4's acceptance run, smaller: receivers leave and join again, the GMS
+    // leader crashes, a partition cuts receivers (and maybe a replica) off and heals.
+    let mut sc = with_gms(Scenario::new(12, 2, 1500, 1000, 0.05));
+    sc.faults = faults("churn,crash,gms-crash,partition");
+    let outcomes = sweep(&sc, 2000..2040);
+    let joiners: u64 = outcomes.iter().map(|o| o.joiners_checked).sum();
+    let rejoins: u64 = outcomes.iter().map(|o| o.rejoins).sum();
+    assert!(joiners >= 40 && rejoins >= 40, "churn exercised joins: {joiners} joiners, {rejoins} rejoins");
+    assert!(outcomes.iter().all(|o| o.view_disagreements == 0));
+    assert!(outcomes.iter().any(|o| o.evictions > 0), "some partition outlasted the eviction timeout");
+}
+
+#[test]
+fn membership_with_every_data_fault() {
+    let mut sc = with_gms(Scenario::new(9, 2, 1000, 800, 0.1));
+    sc.faults = faults("dup,reorder,jitter,burst,slow,churn,partition");
+    sweep(&sc, 2100..2120);
+}
+
+#[test]
+fn membership_run_replays_exactly() {
+    let mut sc = with_gms(Scenario::new(8, 2, 800, 500, 0.05));
+    sc.faults = faults("churn,gms-crash,partition");
+    let a = serde_json::to_string(&run(&sc, 9)).expect("json");
+    let b = serde_json::to_string(&run(&sc, 9)).expect("json");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn checker_catches_a_skipped_view() {
+    // Node 3 is the sender: never churned, so it installs every view; churn makes views
+    // after the four registrations.
+    let mut sc = with_gms(Scenario::new(4, 1, 3000, 1000, 0.0));
+    sc.faults = faults("churn");
+    sc.sabotage = Sabotage::SkipView { node: 3, view: 6 };
+    let o = run(&sc, 1);
+    assert!(o.view_disagreements > 0, "{:?}", o.details);
+    assert!(o.details.iter().any(|d| d.contains("node 3") && d.contains("skipped")), "{:?}", o.details);
+}
+
+#[test]
+fn membership_faults_need_the_gms() {
+    let mut sc = Scenario::new(4, 1, 300, 100, 0.0);
+    sc.faults = faults("churn");
+    let e = sc.validate().unwrap_err().to_string();
+    assert!(e.contains("GMS"), "{e}");
 }

@@ -215,10 +215,16 @@ impl GmsClient {
                 }
             }
             GmsMsg::NotLeader { leader } => {
-                let next = leader.and_then(|l| self.replicas.iter().position(|r| *r == l));
-                self.target = next.unwrap_or((self.target + 1) % self.replicas.len());
                 self.last_answer = now;
-                self.next_send = now;
+                match leader.and_then(|l| self.replicas.iter().position(|r| *r == l)) {
+                    // A hint to a replica we are not already talking to: go there at once.
+                    Some(i) if i != self.target => {
+                        self.target = i;
+                        self.next_send = now;
+                    }
+                    // No leader known (an election is on): try the next one at the next retry.
+                    _ => self.target = (self.target + 1) % self.replicas.len(),
+                }
             }
             GmsMsg::Unknown { node, incarnation }
                 if node == self.member.node && incarnation == self.member.incarnation =>

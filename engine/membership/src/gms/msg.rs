@@ -76,6 +76,12 @@ pub enum GmsMsg {
     },
     /// GMS to member: you are suspected (silent for a while); answer with a heartbeat.
     Ping,
+    /// Leader to member: heartbeat received (so the member keeps talking to this replica);
+    /// carries the current view id.
+    Ack {
+        /// The leader's current view.
+        view: ViewId,
+    },
     /// Anyone to a replica: report your state (`argent status`).
     StatusRequest,
     /// Replica to whoever asked: its state.

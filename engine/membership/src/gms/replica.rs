@@ -241,8 +241,9 @@ impl Gms {
         let storage = GmsStorage { mem, snap: Arc::new(RwLock::new(Snapshot::default())) };
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let mut raw = RawNode::new(&raft_cfg, storage, &logger)?;
-        if cfg.replicas.len() == 1 {
-            // Alone: no one to wait for.
+        if rank == 0 {
+            // The first replica stands at once instead of waiting out an election timeout;
+            // with pre-vote this cannot disturb a leader that is already there.
             raw.campaign()?;
         }
         let state = GmsState::new(cfg.pool, cfg.overflow);
@@ -315,32 +316,11 @@ impl Gms {
         self.out.pop_front()
     }
 
-    /// When [`Gms::handle_timeout`] must next be called.
+    /// When [`Gms::handle_timeout`] must next be called: the next raft tick. Failure
+    /// detection and view re-pushes run at tick granularity, so an overdue action that cannot
+    /// complete yet (an eviction waiting for a quorum) never makes the owner spin.
     pub fn poll_timeout(&self) -> Instant {
-        let mut t = self.next_tick;
-        if self.leader {
-            if let Some(p) = self.next_push_or_check() {
-                t = t.min(p);
-            }
-        }
-        t
-    }
-
-    fn next_push_or_check(&self) -> Option<Instant> {
-        let current = self.state.view().id;
-        self.live
-            .values()
-            .map(|l| {
-                let check =
-                    l.last_heard + if l.suspected { self.cfg.evict_after } else { self.cfg.suspect_after };
-                let push = match (l.acked, l.last_push) {
-                    (Some(a), Some(p)) if a < current => p + self.cfg.push_retry,
-                    (Some(a), None) if a < current => self.now,
-                    _ => check,
-                };
-                check.min(push)
-            })
-            .min()
+        self.next_tick
     }
 
     /// Time passes.
@@ -404,7 +384,11 @@ impl Gms {
                     return; // malformed; a well-behaved member never sends this
                 }
                 match self.state.incarnation(node) {
-                    Some(i) if i == member.incarnation => self.heard(now, node, member.incarnation, None),
+                    // Admitted, but it has not installed a view yet (it would heartbeat
+                    // otherwise): it has view 0, so it gets the current view.
+                    Some(i) if i == member.incarnation => {
+                        self.heard(now, node, member.incarnation, Some(ViewId(0)))
+                    }
                     Some(i) if i > member.incarnation => self.unknown(node, member.incarnation),
                     _ => {
                         let inc = member.incarnation;
@@ -415,6 +399,8 @@ impl Gms {
             GmsMsg::Heartbeat { node: n, incarnation, view } if n == node => {
                 if self.state.incarnation(node) == Some(incarnation) {
                     self.heard(now, node, incarnation, Some(view));
+                    let current = self.state.view().id;
+                    self.out.push_back((Peer::Member(node), GmsMsg::Ack { view: current }));
                 } else if !self.in_flight.contains_key(&(node, incarnation, 0)) {
                     self.unknown(node, incarnation);
                 }

@@ -5,9 +5,10 @@
 
 #![no_main]
 
-use argent_wire::{encode_alive, 
-    decode, encode_ack, encode_data_copy, encode_heartbeat, encode_request, encode_token_ack, Frame,
-    FrameKind, SeqRange, DATA_PREFIX_LEN, HEADER_LEN, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
+use argent_wire::{
+    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request, encode_start_request,
+    encode_stream_start, encode_token_ack, Frame, FrameKind, SeqRange, DATA_PREFIX_LEN, HEADER_LEN,
+    MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -30,6 +31,9 @@ fn walk(buf: &[u8]) {
             assert_eq!(HEADER_LEN + d.body().len(), DATA_PREFIX_LEN + payload);
             assert_eq!(encode_data_copy(h.kind, h.region, h.from, d.body()), buf);
         }
+        Frame::Alive => assert_eq!(encode_alive(h.region, h.from), buf),
+        Frame::StartRequest(req) => assert_eq!(encode_start_request(h.region, h.from, &req), buf),
+        Frame::StreamStart(start) => assert_eq!(encode_stream_start(h.region, h.from, &start), buf),
         Frame::Heartbeat(hb) => assert_eq!(encode_heartbeat(h.region, h.from, &hb), buf),
         Frame::TokenAck(ack) => assert_eq!(encode_token_ack(h.region, h.from, &ack), buf),
         Frame::Ack(ack) => assert_eq!(encode_ack(h.region, h.from, &ack), buf),
