@@ -14,6 +14,20 @@ pub struct RegionView {
     pub members: Vec<NodeId>,
 }
 
+/// The partitions of a region's ring: with N members and partitions of R there are
+/// P = max(1, ⌊N/R⌋) partitions, member i (in view order) in partition i mod P. The token
+/// visits partition 0's members, then partition 1's, and so on.
+pub fn ring_partitions(members: &[NodeId], partition_size: usize) -> Vec<Vec<NodeId>> {
+    assert!(partition_size >= 1);
+    let n = members.len();
+    let p = (n / partition_size).max(1);
+    let mut parts: Vec<Vec<NodeId>> = vec![Vec::with_capacity(n / p + 1); p];
+    for (i, m) in members.iter().enumerate() {
+        parts[i % p].push(*m);
+    }
+    parts
+}
+
 /// The token ring of one view: with N members and partitions of R, there are
 /// P = max(1, ⌊N/R⌋) partitions and member i belongs to partition i mod P. The token visits
 /// partition 0's members, then partition 1's, and so on, then returns to the leader.
@@ -32,13 +46,8 @@ pub(crate) struct RingLayout {
 impl RingLayout {
     pub(crate) fn new(view: &RegionView, partition_size: usize) -> Self {
         assert!(!view.members.is_empty(), "a region view has at least one member");
-        assert!(partition_size >= 1);
         let n = view.members.len();
-        let p = (n / partition_size).max(1);
-        let mut parts: Vec<Vec<NodeId>> = vec![Vec::with_capacity(n / p + 1); p];
-        for (i, m) in view.members.iter().enumerate() {
-            parts[i % p].push(*m);
-        }
+        let parts = ring_partitions(&view.members, partition_size);
         let mut order = Vec::with_capacity(n);
         let mut part_of_pos = Vec::with_capacity(n);
         for (pi, members) in parts.iter().enumerate() {

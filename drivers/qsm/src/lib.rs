@@ -68,5 +68,5 @@ mod send;
 pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit, ViewId};
 pub use argent_wire::SeqRange;
 pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
-pub use layout::RegionView;
+pub use layout::{ring_partitions, RegionView};
 pub use node::{node_of, stream_id, Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError};
