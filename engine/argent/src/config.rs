@@ -1,10 +1,15 @@
-//! The static membership file: members, their addresses, groups and their multicast
-//! addresses, optional protocol settings. The membership service replaces it later without
-//! changing the API built on it.
+//! The static membership file: members, their addresses, groups and their members, where
+//! regions get their multicast addresses, optional protocol settings. The membership service
+//! replaces it later without changing the API built on it.
 //!
 //! ```toml
 //! interface = "127.0.0.1"          # multicast interface (default 127.0.0.1)
 //! transport = "auto"               # auto | std | uring
+//!
+//! [multicast]                      # optional: the pool regions take addresses from
+//! base = "239.255.0.1"             # first address (default 239.255.0.1)
+//! count = 1024                     # addresses base, base + 1, ... (default 1024)
+//! port = 47100                     # UDP port of every region (default 47100)
 //!
 //! [[member]]
 //! id = 0
@@ -13,9 +18,9 @@
 //!
 //! [[group]]
 //! name = "bench"
-//! id = 1                           # region id
-//! address = "239.255.77.1:47100"   # IP multicast group:port
-//! members = [0, 1, 2, 3]           # the first is the ring leader
+//! id = 1                           # group id, carried in every message (any u32, unique)
+//! members = [0, 1, 2, 3]           # who receives it
+//! address = "239.255.77.1:47100"   # optional: the address of this group's region
 //!
 //! [protocol]                       # optional overrides of argent_qsm::Config
 //! datagram_size = 65000
@@ -23,10 +28,26 @@
 //! [node]                           # optional: which member this process is
 //! id = 1
 //! ```
+//!
+//! **Groups → regions.** Groups are not regions: [`ClusterConfig::regions`] runs
+//! [`RegionMap::compute`] over the file — a region is the set of members listed in exactly
+//! the same groups — so a thousand groups with the same members are one region, one sender
+//! feed and one token ring. A message to a group is multicast once in each of the group's
+//! regions and carries the group id in a 4-byte tag; a subscription delivers its groups only.
+//! Region ids are 1, 2, … (largest region first); the ring leader of a region is the first
+//! of its members in the member list of the region's lowest-id group.
+//!
+//! **Addresses.** A region whose groups name an `address` uses the one of its lowest-id group
+//! that names one (other groups' addresses in that region go unused). Every other region
+//! takes the `[multicast]` pool address of its rank (region i: `base + i - 1`, largest region
+//! first); beyond the pool, regions share its addresses and receivers drop other regions'
+//! datagrams by the region id in every header. Keep explicit addresses outside the pool, and
+//! give clusters that share a network different pools (or ports).
 
-use argent_runtime::{MemberSpec, NodeId, RegionId, RegionSpec, RuntimeConfig};
+use argent_membership::{AddressPool, Addressing, Overflow, RegionMap, Subscriptions};
+use argent_runtime::{GroupId, MemberSpec, NodeId, RegionSpec, RuntimeConfig};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::time::Duration;
@@ -45,6 +66,9 @@ pub struct ClusterConfig {
     /// `auto`, `std` or `uring`.
     #[serde(default = "auto")]
     pub transport: String,
+    /// The multicast address pool of regions.
+    #[serde(default)]
+    pub multicast: MulticastEntry,
     /// Members.
     #[serde(rename = "member", default)]
     pub members: Vec<MemberEntry>,
@@ -83,18 +107,51 @@ fn one() -> usize {
     1
 }
 
-/// One group (mapped to one region while membership is static).
+/// One group. Groups with the same members share a region (see the module docs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GroupEntry {
     /// Name applications use.
     pub name: String,
-    /// Region id.
+    /// Group id, carried in every message to the group.
     pub id: u32,
-    /// IP multicast group and port.
-    pub address: SocketAddrV4,
-    /// Member ids; the first leads the token ring.
+    /// IP multicast group and port for the group's region (optional: the `[multicast]` pool
+    /// gives one otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<SocketAddrV4>,
+    /// Member ids (the nodes that receive it).
     pub members: Vec<u32>,
+}
+
+/// The `[multicast]` section: the addresses regions take, `base`, `base + 1`, … on one port.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MulticastEntry {
+    /// First address of the pool (default 239.255.0.1).
+    #[serde(default = "pool_base")]
+    pub base: Ipv4Addr,
+    /// Addresses in the pool (default 1024).
+    #[serde(default = "pool_count")]
+    pub count: u32,
+    /// UDP port of every region address from the pool (default 47100).
+    #[serde(default = "pool_port")]
+    pub port: u16,
+}
+
+impl Default for MulticastEntry {
+    fn default() -> Self {
+        MulticastEntry { base: pool_base(), count: pool_count(), port: pool_port() }
+    }
+}
+
+fn pool_base() -> Ipv4Addr {
+    Ipv4Addr::new(239, 255, 0, 1)
+}
+fn pool_count() -> u32 {
+    1024
+}
+fn pool_port() -> u16 {
+    47_100
 }
 
 /// Protocol overrides; anything left out keeps its default.
@@ -193,26 +250,55 @@ impl ClusterConfig {
                 return Err(format!("member {}: shards must be at least 1", m.id));
             }
         }
+        let pool = &self.multicast;
+        if !pool.base.is_multicast() {
+            return Err(format!(
+                "[multicast] base {} is not an IPv4 multicast address (use 224.0.0.0/4, e.g. 239.255.0.1)",
+                pool.base
+            ));
+        }
+        if pool.count == 0 {
+            return Err("[multicast] count must be at least 1".into());
+        }
+        let last = u32::from(pool.base).checked_add(pool.count - 1).map(Ipv4Addr::from);
+        if !last.is_some_and(|l| l.is_multicast()) {
+            return Err(format!(
+                "[multicast] count {} from base {} runs past 239.255.255.255: lower count or base",
+                pool.count, pool.base
+            ));
+        }
+        if pool.port == 0 {
+            return Err("[multicast] port must not be 0".into());
+        }
         let mut names = HashSet::new();
-        let mut regions = HashSet::new();
+        let mut group_ids = HashSet::new();
         for g in &self.groups {
             if !names.insert(&g.name) {
                 return Err(format!("group {:?} is listed twice", g.name));
             }
-            if !regions.insert(g.id) {
+            if !group_ids.insert(g.id) {
                 return Err(format!("group {:?}: id {} is used by another group", g.name, g.id));
             }
-            if !g.address.ip().is_multicast() {
-                return Err(format!(
-                    "group {:?}: address {} is not an IPv4 multicast address (use 224.0.0.0/4, e.g. 239.255.x.y)",
-                    g.name, g.address
-                ));
+            if let Some(address) = g.address {
+                if !address.ip().is_multicast() {
+                    return Err(format!(
+                        "group {:?}: address {} is not an IPv4 multicast address (use 224.0.0.0/4, e.g. 239.255.x.y)",
+                        g.name, address
+                    ));
+                }
+                if address.port() == 0 {
+                    return Err(format!("group {:?}: address {address} has port 0", g.name));
+                }
             }
             if g.members.is_empty() {
                 return Err(format!("group {:?} has no members", g.name));
             }
             if let Some(m) = g.members.iter().find(|m| !ids.contains(*m)) {
                 return Err(format!("group {:?} lists member {m}, which has no [[member]] entry", g.name));
+            }
+            let mut seen = HashSet::new();
+            if let Some(m) = g.members.iter().find(|m| !seen.insert(**m)) {
+                return Err(format!("group {:?} lists member {m} twice", g.name));
             }
         }
         match self.transport.as_str() {
@@ -221,9 +307,51 @@ impl ClusterConfig {
         }
     }
 
-    /// The region of a group.
+    /// A group by name.
     pub fn group(&self, name: &str) -> Option<&GroupEntry> {
         self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The regions of the file's groups (run [`ClusterConfig::check`] first): the members
+    /// listed in exactly the same groups form a region, computed by [`RegionMap::compute`];
+    /// addresses as the module docs say. Deterministic: every member computes the same.
+    pub fn regions(&self) -> Vec<RegionSpec> {
+        let mut per_node: HashMap<u32, Vec<GroupId>> = HashMap::new();
+        for g in &self.groups {
+            for m in &g.members {
+                per_node.entry(*m).or_default().push(GroupId(g.id));
+            }
+        }
+        let mut subs = Subscriptions::new();
+        for m in &self.members {
+            if let Some(groups) = per_node.remove(&m.id) {
+                subs.set(NodeId(m.id), groups);
+            }
+        }
+        let pool =
+            AddressPool { base: self.multicast.base, count: self.multicast.count, port: self.multicast.port };
+        let map = RegionMap::compute(&subs, pool, Overflow::Share);
+        let by_id: HashMap<u32, &GroupEntry> = self.groups.iter().map(|g| (g.id, g)).collect();
+        map.regions()
+            .iter()
+            .map(|r| {
+                // Groups are ascending: the first naming an address is the lowest-id one.
+                let explicit = r.groups.iter().find_map(|g| by_id.get(&g.0).and_then(|e| e.address));
+                let address = explicit.unwrap_or(match r.addressing {
+                    Addressing::Multicast(a) | Addressing::Shared(a) => a,
+                    // Overflow::Share with a pool of at least one address never gets here.
+                    Addressing::Unicast => SocketAddrV4::new(pool.base, pool.port),
+                });
+                let inside: HashSet<NodeId> = r.members.iter().copied().collect();
+                let members = match r.groups.first().and_then(|g| by_id.get(&g.0)) {
+                    Some(lowest) => {
+                        lowest.members.iter().map(|m| NodeId(*m)).filter(|m| inside.contains(m)).collect()
+                    }
+                    None => r.members.clone(),
+                };
+                RegionSpec { region: r.id, address, members, groups: r.groups.clone() }
+            })
+            .collect()
     }
 
     /// Runtime settings for member `me`.
@@ -236,15 +364,7 @@ impl ClusterConfig {
             .iter()
             .map(|m| MemberSpec { id: NodeId(m.id), addr: m.addr, shards: m.shards })
             .collect();
-        let regions = self
-            .groups
-            .iter()
-            .map(|g| RegionSpec {
-                region: RegionId(g.id),
-                group: g.address,
-                members: g.members.iter().map(|m| NodeId(*m)).collect(),
-            })
-            .collect();
+        let regions = self.regions();
         let mut rc = RuntimeConfig::new(NodeId(me), members, regions);
         rc.interface = self.interface;
         rc.transport = match self.transport.as_str() {

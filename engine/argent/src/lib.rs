@@ -17,13 +17,32 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Many groups share a region (the nodes listed in exactly the same groups), so one publisher
+//! and one subscription serve any number of groups:
+//!
+//! ```no_run
+//! # let node = argent::Node::builder().config_file("cluster.toml").id(1).start()?;
+//! let (quotes, trades) = (node.group_id("quotes")?, node.group_id("trades")?);
+//! let mut publisher = node.publisher_any()?;     // one ring per shard, whatever the groups
+//! publisher.publish_to(trades, b"42 @ 7.5")?;    // claim_to(group, len) writes in place
+//! let mut sub = node.subscribe_groups(&[quotes, trades])?;
+//! let batch = sub.recv()?;
+//! for (group, msg) in batch.group_messages() {   // only the subscribed groups' messages
+//!     println!("{} bytes in group {}", msg.len(), group.0);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod config;
 
-pub use argent_qsm::{Delivery, PublishError};
-pub use argent_runtime::{Backend, Closed, NodeId, NodeStats, PubClaim, Publisher, RegionId, Subscription};
+pub use argent_runtime::{
+    Backend, Closed, Delivery, GroupId, GroupMessages, Messages, NodeId, NodeStats, PubClaim, PublishError,
+    Publisher, RegionId, RegionSpec, Subscription, GROUP_TAG_LEN,
+};
 pub use config::{ClusterConfig, ConfigError};
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -108,7 +127,8 @@ impl NodeBuilder {
             rc.pin = pin;
         }
         let runtime = argent_runtime::Runtime::start(rc)?;
-        Ok(Node { runtime, cluster, id })
+        let names = cluster.groups.iter().map(|g| (g.name.clone(), GroupId(g.id))).collect();
+        Ok(Node { runtime, cluster, id, names })
     }
 }
 
@@ -118,6 +138,7 @@ pub struct Node {
     runtime: argent_runtime::Runtime,
     cluster: ClusterConfig,
     id: u32,
+    names: HashMap<String, GroupId>,
 }
 
 impl Node {
@@ -141,18 +162,40 @@ impl Node {
         self.runtime.backend()
     }
 
-    fn region(&self, group: &str) -> Result<RegionId, Error> {
-        self.cluster.group(group).map(|g| RegionId(g.id)).ok_or_else(|| Error::UnknownGroup(group.into()))
+    /// The id of the group named `name`.
+    pub fn group_id(&self, name: &str) -> Result<GroupId, Error> {
+        self.names.get(name).copied().ok_or_else(|| Error::UnknownGroup(name.into()))
     }
 
-    /// A publisher to `group` (this node must be a member).
+    /// The groups this node receives (it is listed among their members), ascending.
+    pub fn member_groups(&self) -> Vec<GroupId> {
+        self.runtime.member_groups()
+    }
+
+    /// The regions the node runs with (computed from the membership file's groups).
+    pub fn regions(&self) -> &[RegionSpec] {
+        &self.runtime.config().regions
+    }
+
+    /// A publisher to `group` (any member of the cluster may publish; it need not receive).
     pub fn publisher(&self, group: &str) -> Result<Publisher, Error> {
-        Ok(self.runtime.publisher(self.region(group)?)?)
+        Ok(self.runtime.publisher(self.group_id(group)?)?)
     }
 
-    /// A subscription to `group`.
+    /// A publisher to any group: [`Publisher::claim_to`] and [`Publisher::publish_to`].
+    pub fn publisher_any(&self) -> Result<Publisher, Error> {
+        Ok(self.runtime.publisher_any()?)
+    }
+
+    /// A subscription to `group` (this node must be one of its members).
     pub fn subscribe(&self, group: &str) -> Result<Subscription, Error> {
-        Ok(self.runtime.subscribe(self.region(group)?)?)
+        Ok(self.runtime.subscribe(self.group_id(group)?)?)
+    }
+
+    /// One subscription to several groups; [`Delivery::group_messages`] says which group each
+    /// message went to.
+    pub fn subscribe_groups(&self, groups: &[GroupId]) -> Result<Subscription, Error> {
+        Ok(self.runtime.subscribe_groups(groups)?)
     }
 
     /// Counters.

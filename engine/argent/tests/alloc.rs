@@ -36,14 +36,19 @@ mod common;
 
 const SIZE: usize = 64;
 
-/// Publish `n` messages and receive them all at the other node.
-fn flow(p: &mut argent::Publisher, sub: &mut argent::Subscription, n: u64) {
+/// Publish `n` messages and receive them all at the other node; with `groups`, to those
+/// groups in turn through `claim_to` (else through the publisher's own group).
+fn flow(p: &mut argent::Publisher, sub: &mut argent::Subscription, n: u64, groups: &[argent::GroupId]) {
     let (mut sent, mut got) = (0u64, 0u64);
     let deadline = Instant::now() + Duration::from_secs(60);
     while got < n {
         assert!(Instant::now() < deadline, "stalled at {got} of {n}");
         while sent < n {
-            match p.claim(SIZE) {
+            let claim = match groups {
+                [] => p.claim(SIZE),
+                _ => p.claim_to(groups[sent as usize % groups.len()], SIZE),
+            };
+            match claim {
                 Ok(mut c) => {
                     c.bytes_mut()[..8].copy_from_slice(&sent.to_le_bytes());
                     c.commit();
@@ -69,15 +74,32 @@ fn steady_state_publish_and_delivery_do_not_allocate_per_message() {
     let (a, b) = common::pair(base, "a", 2, "datagram_size = 16384");
     let mut sub = b.subscribe("a").expect("subscribe");
     let mut p = a.publisher("a").expect("publisher");
-    flow(&mut p, &mut sub, 100_000); // warm-up: rings, windows and arenas reach their size
+    flow(&mut p, &mut sub, 100_000, &[]); // warm-up: rings, windows and arenas reach their size
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     const N: u64 = 200_000;
-    flow(&mut p, &mut sub, N);
+    flow(&mut p, &mut sub, N, &[]);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let per_message = allocations as f64 / N as f64;
     eprintln!("{allocations} allocations for {N} messages of {SIZE} B: {per_message:.4} per message");
     // Datagrams (about 250 messages each here), tokens and timers allocate; messages do not.
     assert!(per_message < 0.05, "{per_message} allocations per message");
+    a.shutdown();
+    b.shutdown();
+
+    // Many groups in one region: one publisher to any group, one subscription to all of them.
+    let groups: String =
+        (1..=1000).map(|g| format!("[[group]]\nname = \"g{g}\"\nid = {g}\nmembers = [0, 1]\n")).collect();
+    let (a, b) = common::nodes(base + 2, &groups, "datagram_size = 16384");
+    let ids: Vec<argent::GroupId> = (1..=1000).map(argent::GroupId).collect();
+    let mut sub = b.subscribe_groups(&ids).expect("subscribe");
+    let mut p = a.publisher_any().expect("publisher");
+    flow(&mut p, &mut sub, 100_000, &ids);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    flow(&mut p, &mut sub, N, &ids);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let per_message = allocations as f64 / N as f64;
+    eprintln!("{allocations} allocations for {N} messages to 1000 groups: {per_message:.4} per message");
+    assert!(per_message < 0.05, "{per_message} allocations per message over many groups");
     a.shutdown();
     b.shutdown();
 }

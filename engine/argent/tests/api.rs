@@ -58,3 +58,64 @@ fn publish_and_receive_between_two_nodes() {
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn groups_sharing_a_region_are_delivered_apart() {
+    let base = 48_000 + (std::process::id() % 4_000) as u16 * 2;
+    let groups = "[[group]]\nname = \"g1\"\nid = 1\nmembers = [0, 1]\n\
+                  [[group]]\nname = \"g2\"\nid = 2\nmembers = [1, 0]\n";
+    let (a, b) = common::nodes(base, groups, "");
+    // Same members: one region, one multicast address, one ring for both groups.
+    assert_eq!(b.regions().len(), 1);
+    assert_eq!(b.regions()[0].groups.len(), 2);
+    let (g1, g2) = (b.group_id("g1").expect("g1"), b.group_id("g2").expect("g2"));
+    assert_eq!(b.member_groups(), vec![g1, g2]);
+    let mut only_g1 = b.subscribe("g1").expect("subscribe g1");
+    let mut only_g2 = b.subscribe("g2").expect("subscribe g2");
+    let mut both = b.subscribe_groups(&[g1, g2]).expect("subscribe both");
+
+    // One publisher for both groups, interleaved in its single stream; a bound one too.
+    let mut any = a.publisher_any().expect("publisher");
+    let mut bound = a.publisher("g2").expect("publisher g2");
+    assert_eq!(bound.publish_to(g1, b"x"), Err(argent::PublishError::NoRoute(g1)));
+    assert_eq!(any.publish(b"x"), Err(argent::PublishError::NotBound));
+    const N: usize = 200;
+    for i in 0..N {
+        if i % 3 == 0 {
+            let mut c = any.claim_to(g2, 8).expect("room");
+            c.bytes_mut().copy_from_slice(&(i as u64).to_le_bytes());
+            c.commit();
+        } else {
+            any.publish_to(g1, &(i as u64).to_le_bytes()).expect("room");
+        }
+    }
+    let collect = |sub: &mut argent::Subscription, want: usize| {
+        let mut got = Vec::new();
+        while got.len() < want {
+            let d = sub.recv_timeout(Duration::from_secs(10)).expect("delivery within 10 s");
+            assert_eq!(d.sender_node(), a.id());
+            for (g, m) in d.group_messages() {
+                got.push((g, u64::from_le_bytes(m.try_into().expect("8 bytes, tag stripped"))));
+            }
+        }
+        got
+    };
+    let expect = |keep: &dyn Fn(usize) -> bool| -> Vec<(argent::GroupId, u64)> {
+        (0..N).filter(|i| keep(*i)).map(|i| (if i % 3 == 0 { g2 } else { g1 }, i as u64)).collect()
+    };
+    let n_g2 = (0..N).filter(|i| i % 3 == 0).count();
+    assert_eq!(collect(&mut only_g1, N - n_g2), expect(&|i| i % 3 != 0), "g1 sees g1 only, in order");
+    assert_eq!(collect(&mut only_g2, n_g2), expect(&|i| i % 3 == 0), "g2 sees g2 only, in order");
+    assert_eq!(collect(&mut both, N), expect(&|_| true), "both groups, in the sender's order");
+
+    // Zero-copy slices outlive the delivery; the group subscription sees the bound publisher.
+    bound.publish(b"late").expect("room");
+    let d = only_g2.recv_timeout(Duration::from_secs(10)).expect("delivery");
+    let kept: Vec<(argent::GroupId, bytes::Bytes)> = d.message_bytes().collect();
+    drop(d);
+    assert_eq!(kept, vec![(g2, bytes::Bytes::from_static(b"late"))]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(only_g1.try_recv().is_none(), "g1's subscription never sees g2's message");
+    a.shutdown();
+    b.shutdown();
+}

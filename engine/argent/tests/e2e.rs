@@ -38,6 +38,25 @@ fn bench_verifies_delivery_over_std_sockets() {
     assert_eq!(r["delivered_ok"], true, "{r:#}");
     assert_eq!(r["transport"], "std");
     assert!(r["msgs_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+    assert_eq!(r["regions"], 1);
+    assert!(r.get("ratio_to_groups_1").is_none(), "one group: no comparison pass");
+}
+
+#[test]
+fn bench_over_many_groups_uses_one_region_and_compares_with_one_group() {
+    let r = bench("std", &["--groups", "1000", "--size", "64"]);
+    assert_eq!(r["delivered_ok"], true, "{r:#}");
+    assert_eq!((r["groups"].as_u64(), r["regions"].as_u64()), (Some(1000), Some(1)), "{r:#}");
+    assert!(r["groups_1_msgs_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
+    assert!(r["ratio_to_groups_1"].as_f64().unwrap_or(0.0) > 0.0, "{r:#}");
+    for s in r["per_subscriber"].as_array().expect("subscribers") {
+        // One end marker per (publisher, group), and every message in the group it names.
+        assert_eq!(
+            (s["publishers_ended"].as_u64(), s["wrong_group"].as_u64()),
+            (Some(1000), Some(0)),
+            "{s:#}"
+        );
+    }
 }
 
 #[test]

@@ -2,17 +2,29 @@
 //! receive a batch, run the protocol, flush a send batch, fire timers — over a batched
 //! transport. Every region is owned by exactly one shard together with its sockets, buffers,
 //! ring and flow control. Application threads talk to shards through bounded
-//! single-producer rings: a byte ring per publisher (messages written in place) and a ring
-//! of delivered datagrams per subscription (messages read in place, released on drop).
+//! single-producer rings: a byte ring per publisher and shard (messages written in place) and
+//! a ring of delivered datagrams per subscription and shard (messages read in place, released
+//! on drop).
+//!
+//! Many groups share a region: every message carries its group id in a 4-byte tag
+//! ([`GROUP_TAG_LEN`]) inside the QSM datagram, written by the publisher handle in front of
+//! the application's bytes and stripped again by the subscription, which delivers only its
+//! groups' messages. A message to a group is multicast once in each of the group's regions.
+//! Nothing is kept per group but entries of lookup tables: no ring, thread or socket.
 
+mod delivery;
+mod groups;
 mod pubring;
 mod shard;
 mod signal;
 
 pub use argent_core::{NodeId, RegionId};
-pub use argent_qsm::{Delivery, PublishError};
+pub use argent_membership::GroupId;
 pub use argent_transport::Backend;
+pub use delivery::{Delivery, GroupMessages, Messages};
+pub use groups::GROUP_TAG_LEN;
 
+use crate::groups::{GroupMap, GroupSet, Routes};
 use crate::shard::{Command, PublisherPort, Shard, SubscriberPort};
 use crate::signal::Signal;
 use argent_transport::{SocketSpec, Waker};
@@ -27,6 +39,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use thiserror::Error;
 
+/// Most shards a node may run (publisher handles keep a bit mask of shards per group).
+pub const MAX_SHARDS: usize = 64;
+
 /// A member of the static membership: its id, unicast address (shard i listens on
 /// `port + i`) and number of shards.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,19 +50,23 @@ pub struct MemberSpec {
     pub id: NodeId,
     /// Unicast address of its first shard.
     pub addr: SocketAddrV4,
-    /// Shards it runs; region r is owned by shard `r mod shards`.
+    /// Shards it runs (1 to [`MAX_SHARDS`]); region r is owned by shard `r mod shards`.
     pub shards: usize,
 }
 
-/// A region: its multicast address and its members.
+/// A region: the nodes subscribed to the same groups, its multicast address and its groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegionSpec {
     /// Region id.
     pub region: RegionId,
-    /// IP multicast group and port of the region.
-    pub group: SocketAddrV4,
+    /// IP multicast group and port of the region (regions may share one: receivers drop
+    /// other regions' datagrams by the region id in the header).
+    pub address: SocketAddrV4,
     /// Members (the first is the leader).
     pub members: Vec<NodeId>,
+    /// The groups whose messages are multicast in this region. A node may be a member of
+    /// several regions, but no two of them may carry the same group.
+    pub groups: Vec<GroupId>,
 }
 
 /// Everything a node needs to start.
@@ -74,9 +93,9 @@ pub struct RuntimeConfig {
     /// Evict a member silent for this long from the local view (stand-in for the
     /// membership service); `None` never evicts.
     pub member_timeout: Option<Duration>,
-    /// Bytes of each publisher's ring.
+    /// Bytes of each publisher's ring (one per shard the publisher reaches).
     pub publish_ring_bytes: usize,
-    /// Datagrams each subscription's ring holds.
+    /// Datagrams each subscription's ring holds (one per shard it listens to).
     pub delivery_ring: usize,
 }
 
@@ -114,20 +133,79 @@ pub enum RuntimeError {
         /// Member.
         node: NodeId,
     },
-    /// A member with zero shards.
-    #[error("member {0} has 0 shards; use at least 1")]
-    NoShards(NodeId),
+    /// A member with zero shards, or more than [`MAX_SHARDS`].
+    #[error("member {node} has {shards} shards; use 1 to {MAX_SHARDS}")]
+    BadShards {
+        /// Member.
+        node: NodeId,
+        /// Shards it asks for.
+        shards: usize,
+    },
+    /// The protocol refused a region's view (e.g. no members).
+    #[error("region {region}: {reason}")]
+    BadRegion {
+        /// Region.
+        region: RegionId,
+        /// Why.
+        reason: String,
+    },
+    /// Two regions with the same id.
+    #[error("region {0} is listed twice")]
+    DuplicateRegion(RegionId),
+    /// A node would receive a group's messages twice.
+    #[error("node {node} is a member of regions {first} and {second}, which both carry group {}: a node receives each group in one region", group.0)]
+    GroupInTwoRegions {
+        /// Node.
+        node: NodeId,
+        /// Group.
+        group: GroupId,
+        /// One region.
+        first: RegionId,
+        /// The other.
+        second: RegionId,
+    },
     /// Bad protocol settings.
     #[error("protocol settings: {0}")]
     Config(#[from] argent_qsm::ConfigError),
     /// Sockets could not be set up.
     #[error("transport: {0}")]
     Transport(#[from] argent_transport::TransportError),
-    /// A region this node is not a member of (to subscribe), or that does not exist.
-    #[error("this node is not a member of region {0} (or the region is unknown); only members receive")]
-    NotInRegion(RegionId),
+    /// A group no region carries (to publish to).
+    #[error("no region carries group {}: it is unknown", .0.0)]
+    UnknownGroup(GroupId),
+    /// A group this node does not receive (to subscribe).
+    #[error("this node is not a member of group {} (or the group is unknown); only members receive", .0.0)]
+    NotInGroup(GroupId),
+    /// A subscription to no group at all.
+    #[error("subscribe to at least one group")]
+    NoGroups,
     /// The shard is gone.
     #[error("the runtime has shut down")]
+    Closed,
+}
+
+/// Why a message was not accepted for publishing.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    /// The publisher's ring is full; wait for space ([`Publisher::wait_for_space`]).
+    #[error("publish ring full: wait for the shard to take messages (wait_for_space)")]
+    WouldBlock,
+    /// The message does not fit in one datagram (or in the ring).
+    #[error("message of {len} bytes exceeds the largest that fits in a datagram ({max} bytes, after the {GROUP_TAG_LEN}-byte group tag); raise datagram_size or split it")]
+    TooLarge {
+        /// Requested length.
+        len: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// The group is unknown, or this publisher was made for another group.
+    #[error("this publisher cannot reach group {}: the group is unknown, or the publisher was made for another group (publisher_any reaches every group)", .0.0)]
+    NoRoute(GroupId),
+    /// `claim`/`publish` without a group on a publisher that is not bound to one.
+    #[error("this publisher is not bound to one group: use claim_to / publish_to")]
+    NotBound,
+    /// The node behind this handle has shut down.
+    #[error("the node has shut down")]
     Closed,
 }
 
@@ -174,9 +252,15 @@ impl ShardWake {
     }
 }
 
-/// A running node: its shards and the regions they own.
+/// A running node: its shards, the regions they own and where each group goes.
 pub struct Runtime {
     shards: Vec<ShardHandle>,
+    /// Group → bit mask of the shards owning one of its regions (where publishers write).
+    routes: Arc<Routes>,
+    /// Shards owning at least one region.
+    all_lanes: u64,
+    /// Group → the region this node receives it in.
+    mine: GroupMap<RegionId>,
     region_shard: HashMap<RegionId, usize>,
     backend: Backend,
     cfg: RuntimeConfig,
@@ -188,6 +272,51 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+/// Shards in a mask, lowest first.
+fn shards_in(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let s = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            s
+        })
+    })
+}
+
+/// Refuse memberships the runtime cannot serve; the error names the offending entry.
+fn validate(cfg: &RuntimeConfig) -> Result<(), RuntimeError> {
+    for m in &cfg.members {
+        if m.shards == 0 || m.shards > MAX_SHARDS {
+            return Err(RuntimeError::BadShards { node: m.id, shards: m.shards });
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut carried: HashMap<(NodeId, GroupId), RegionId> = HashMap::new();
+    for r in &cfg.regions {
+        if !ids.insert(r.region) {
+            return Err(RuntimeError::DuplicateRegion(r.region));
+        }
+        if let Some(node) = r.members.iter().find(|n| !cfg.members.iter().any(|m| m.id == **n)) {
+            return Err(RuntimeError::UnknownMember { region: r.region, node: *node });
+        }
+        for n in &r.members {
+            for g in &r.groups {
+                if let Some(first) = carried.insert((*n, *g), r.region) {
+                    if first != r.region {
+                        return Err(RuntimeError::GroupInTwoRegions {
+                            node: *n,
+                            group: *g,
+                            first,
+                            second: r.region,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Runtime {
     /// Open sockets, start one pinned shard thread per configured shard, join regions.
     pub fn start(cfg: RuntimeConfig) -> Result<Runtime, RuntimeError> {
@@ -197,16 +326,23 @@ impl Runtime {
         }
         cfg.qsm.validate()?;
         let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
-        for m in &cfg.members {
-            if m.shards == 0 {
-                return Err(RuntimeError::NoShards(m.id));
-            }
-        }
+        validate(&cfg)?;
+        let shard_of = |r: RegionId| (r.0 as usize) % me.shards;
+        let mut routes: HashMap<GroupId, u64> = HashMap::new();
+        let mut mine = Vec::new();
+        let mut all_lanes = 0u64;
         for r in &cfg.regions {
-            if let Some(node) = r.members.iter().find(|n| !cfg.members.iter().any(|m| m.id == **n)) {
-                return Err(RuntimeError::UnknownMember { region: r.region, node: *node });
+            let bit = 1u64 << shard_of(r.region);
+            all_lanes |= bit;
+            for g in &r.groups {
+                *routes.entry(*g).or_default() |= bit;
+            }
+            if r.members.contains(&cfg.me) {
+                mine.extend(r.groups.iter().map(|g| (*g, r.region)));
             }
         }
+        let routes = Arc::new(Routes::new(routes.into_iter().collect()));
+        let mine = GroupMap::new(mine);
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let epoch = std::time::Instant::now();
         let mut shards = Vec::with_capacity(me.shards);
@@ -216,12 +352,14 @@ impl Runtime {
             // A shard owns its regions whether or not this node is a member: a sender need not
             // be one (it publishes and gets acknowledgements, but joins no group socket).
             let owned: Vec<RegionSpec> =
-                cfg.regions.iter().filter(|r| (r.region.0 as usize) % me.shards == index).cloned().collect();
+                cfg.regions.iter().filter(|r| shard_of(r.region) == index).cloned().collect();
             for r in &owned {
                 region_shard.insert(r.region, index);
             }
-            let joined: Vec<SocketAddrV4> =
-                owned.iter().filter(|r| r.members.contains(&cfg.me)).map(|r| r.group).collect();
+            let mut joined: Vec<SocketAddrV4> =
+                owned.iter().filter(|r| r.members.contains(&cfg.me)).map(|r| r.address).collect();
+            joined.sort_unstable();
+            joined.dedup();
             let spec = SocketSpec {
                 unicast: SocketAddrV4::new(*me.addr.ip(), me.addr.port().wrapping_add(index as u16)),
                 groups: joined,
@@ -260,8 +398,8 @@ impl Runtime {
             shards.push(ShardHandle { cmds: tx, wake, thread: Some(thread), stats });
         }
         let backend = backend.unwrap_or(Backend::Std);
-        tracing::info!(node = %cfg.me, shards = shards.len(), transport = %backend, "runtime started");
-        Ok(Runtime { shards, region_shard, backend, cfg })
+        tracing::info!(node = %cfg.me, shards = shards.len(), regions = cfg.regions.len(), transport = %backend, "runtime started");
+        Ok(Runtime { shards, routes, all_lanes, mine, region_shard, backend, cfg })
     }
 
     /// The transport backend in use.
@@ -274,38 +412,103 @@ impl Runtime {
         &self.cfg
     }
 
-    fn shard_of(&self, region: RegionId) -> Result<&ShardHandle, RuntimeError> {
-        let i = self.region_shard.get(&region).ok_or(RuntimeError::NotInRegion(region))?;
-        Ok(&self.shards[*i])
+    /// The shard owning `region`, if any region has that id.
+    pub fn shard_of(&self, region: RegionId) -> Option<usize> {
+        self.region_shard.get(&region).copied()
     }
 
-    /// A publisher to `region`, with its own ring to the region's shard.
-    pub fn publisher(&self, region: RegionId) -> Result<Publisher, RuntimeError> {
-        let shard = self.shard_of(region)?;
-        let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.publish_ring_bytes);
+    /// The groups this node receives (it is a member of one of their regions), ascending.
+    pub fn member_groups(&self) -> Vec<GroupId> {
+        let mut v: Vec<GroupId> = self.mine.iter().map(|(g, _)| g).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The region in which this node receives `group`.
+    pub fn region_of(&self, group: GroupId) -> Option<RegionId> {
+        self.mine.get(group).copied()
+    }
+
+    fn max_message(&self) -> usize {
+        let datagram = self.cfg.qsm.max_message_len();
+        let ring = (self.cfg.publish_ring_bytes / 2).saturating_sub(pubring::ENTRY_HEADER);
+        datagram.min(ring).saturating_sub(GROUP_TAG_LEN)
+    }
+
+    fn make_publisher(
+        &self,
+        lanes_mask: u64,
+        bound: Option<(GroupId, u64)>,
+    ) -> Result<Publisher, RuntimeError> {
         let space = Arc::new(Signal::default());
-        let port = PublisherPort { region, ring: consumer, space: space.clone(), blocked: false };
-        shard.cmds.send(Command::AddPublisher(port)).map_err(|_| RuntimeError::Closed)?;
-        shard.wake.wake();
-        let max_message =
-            self.cfg.qsm.max_message_len().min(self.cfg.publish_ring_bytes / 2 - pubring::ENTRY_HEADER);
-        Ok(Publisher { ring: producer, space, wake: shard.wake.clone(), max_message })
+        let mut lanes: Vec<Option<PubLane>> = (0..self.shards.len()).map(|_| None).collect();
+        for s in shards_in(lanes_mask) {
+            let shard = &self.shards[s];
+            let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.publish_ring_bytes);
+            let port = PublisherPort { ring: consumer, space: space.clone(), blocked_on: None, partial: 0 };
+            shard.cmds.send(Command::AddPublisher(port)).map_err(|_| RuntimeError::Closed)?;
+            shard.wake.wake();
+            lanes[s] = Some(PubLane { ring: producer, wake: shard.wake.clone() });
+        }
+        Ok(Publisher {
+            lanes,
+            lanes_mask,
+            routes: self.routes.clone(),
+            bound,
+            space,
+            max_message: self.max_message(),
+        })
     }
 
-    /// A subscription to `region`: every datagram delivered there, in per-sender order.
-    pub fn subscribe(&self, region: RegionId) -> Result<Subscription, RuntimeError> {
-        let member = self.cfg.regions.iter().any(|r| r.region == region && r.members.contains(&self.cfg.me));
-        if !member {
-            return Err(RuntimeError::NotInRegion(region));
+    /// A publisher bound to `group`: [`Publisher::claim`] and [`Publisher::publish`] go to
+    /// it, in each of its regions. A sender need not be a member of the group.
+    pub fn publisher(&self, group: GroupId) -> Result<Publisher, RuntimeError> {
+        let mask = self.routes.get(group).ok_or(RuntimeError::UnknownGroup(group))?;
+        self.make_publisher(mask, Some((group, mask)))
+    }
+
+    /// A publisher to every group ([`Publisher::claim_to`], [`Publisher::publish_to`]):
+    /// one ring per shard, however many groups.
+    pub fn publisher_any(&self) -> Result<Publisher, RuntimeError> {
+        self.make_publisher(self.all_lanes, None)
+    }
+
+    /// A subscription to `group`: its messages, in per-sender order.
+    pub fn subscribe(&self, group: GroupId) -> Result<Subscription, RuntimeError> {
+        self.subscribe_groups(&[group])
+    }
+
+    /// One subscription to several groups: their messages, in per-sender order within each
+    /// region, each with its group ([`Delivery::group_messages`]). This node must receive
+    /// every one of them (be a member of one of its regions).
+    pub fn subscribe_groups(&self, groups: &[GroupId]) -> Result<Subscription, RuntimeError> {
+        if groups.is_empty() {
+            return Err(RuntimeError::NoGroups);
         }
-        let shard = self.shard_of(region)?;
-        let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.delivery_ring);
+        let mut by_shard: Vec<Vec<RegionId>> = vec![Vec::new(); self.shards.len()];
+        for g in groups {
+            let region = *self.mine.get(*g).ok_or(RuntimeError::NotInGroup(*g))?;
+            let shard = self.shard_of(region).ok_or(RuntimeError::NotInGroup(*g))?;
+            if !by_shard[shard].contains(&region) {
+                by_shard[shard].push(region);
+            }
+        }
         let ready = Arc::new(Signal::default());
-        let port =
-            SubscriberPort { region, ring: producer, ready: ready.clone(), overflow: Default::default() };
-        shard.cmds.send(Command::AddSubscriber(port)).map_err(|_| RuntimeError::Closed)?;
-        shard.wake.wake();
-        Ok(Subscription { ring: consumer, ready, wake: shard.wake.clone() })
+        let mut lanes = Vec::new();
+        for (s, regions) in by_shard.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+            let shard = &self.shards[s];
+            let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.delivery_ring);
+            let port = SubscriberPort {
+                regions,
+                ring: producer,
+                ready: ready.clone(),
+                overflow: Default::default(),
+            };
+            shard.cmds.send(Command::AddSubscriber(port)).map_err(|_| RuntimeError::Closed)?;
+            shard.wake.wake();
+            lanes.push(SubLane { ring: consumer, wake: shard.wake.clone() });
+        }
+        Ok(Subscription { lanes, next: 0, filter: Arc::new(GroupSet::new(groups)), ready })
     }
 
     /// Counters summed over shards (refreshed by the shards every few milliseconds).
@@ -363,34 +566,107 @@ fn add_stats(sum: &mut NodeStats, s: &NodeStats) {
     sum.send_buffered += s.send_buffered;
 }
 
-/// Publishes to one region from one application thread.
-pub struct Publisher {
+/// A publisher's ring to one shard.
+struct PubLane {
     ring: rtrb::Producer<u8>,
-    space: Arc<Signal>,
     wake: ShardWake,
+}
+
+/// Publishes from one application thread, to one group ([`Runtime::publisher`]) or to any
+/// ([`Runtime::publisher_any`]). Holds one byte ring per shard it reaches; each entry is
+/// `group tag | message`, and the shard multicasts it in every region of the group it owns.
+pub struct Publisher {
+    /// Indexed by shard; `None` for shards this publisher does not reach.
+    lanes: Vec<Option<PubLane>>,
+    lanes_mask: u64,
+    routes: Arc<Routes>,
+    bound: Option<(GroupId, u64)>,
+    space: Arc<Signal>,
     max_message: usize,
 }
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("free", &self.ring.slots()).finish()
+        let free: Vec<usize> = self.lanes.iter().flatten().map(|l| l.ring.slots()).collect();
+        f.debug_struct("Publisher").field("group", &self.bound.map(|b| b.0)).field("free", &free).finish()
     }
 }
 
 impl Publisher {
-    /// Reserve `len` bytes to write a message in place; `WouldBlock` when the ring is full.
+    /// The group this publisher is bound to, if any.
+    pub fn group(&self) -> Option<GroupId> {
+        self.bound.map(|(g, _)| g)
+    }
+
+    /// The largest message accepted (the datagram's room minus the group tag).
+    pub fn max_message(&self) -> usize {
+        self.max_message
+    }
+
+    /// Where `group` goes: the shards (lanes) holding its regions.
+    #[inline]
+    fn route(&self, group: Option<GroupId>) -> Result<(GroupId, u64), PublishError> {
+        match (group, self.bound) {
+            (None, Some(b)) => Ok(b),
+            (None, None) => Err(PublishError::NotBound),
+            (Some(g), Some((b, mask))) if g == b => Ok((g, mask)),
+            // A publisher made for one group publishes to that group only.
+            (Some(g), Some(_)) => Err(PublishError::NoRoute(g)),
+            (Some(g), None) => match self.routes.get(g) {
+                Some(mask) if mask & !self.lanes_mask == 0 => Ok((g, mask)),
+                _ => Err(PublishError::NoRoute(g)),
+            },
+        }
+    }
+
+    /// Reserve `len` bytes for a message to the bound group, to write it in place;
+    /// `WouldBlock` when the ring is full.
     pub fn claim(&mut self, len: usize) -> Result<PubClaim<'_>, PublishError> {
+        let (group, mask) = self.route(None)?;
+        self.claim_routed(group, mask, len)
+    }
+
+    /// Reserve `len` bytes for a message to `group`, to write it in place; `WouldBlock` when
+    /// the ring is full.
+    pub fn claim_to(&mut self, group: GroupId, len: usize) -> Result<PubClaim<'_>, PublishError> {
+        let (group, mask) = self.route(Some(group))?;
+        self.claim_routed(group, mask, len)
+    }
+
+    fn claim_routed(&mut self, group: GroupId, mask: u64, len: usize) -> Result<PubClaim<'_>, PublishError> {
         if len > self.max_message {
             return Err(PublishError::TooLarge { len, max: self.max_message });
         }
-        if self.ring.is_abandoned() {
+        if mask == 0 {
+            return Err(PublishError::NoRoute(group));
+        }
+        let entry = GROUP_TAG_LEN + len;
+        let first = mask.trailing_zeros() as usize;
+        let rest = mask & mask.wrapping_sub(1);
+        // A group whose regions live on several shards: the message is copied into the other
+        // rings at commit; make sure they have room now (only this thread fills them).
+        for s in shards_in(rest) {
+            let lane = self.lanes[s].as_mut().ok_or(PublishError::NoRoute(group))?;
+            if lane.ring.is_abandoned() {
+                return Err(PublishError::Closed);
+            }
+            if pubring::reserve(&mut lane.ring, entry).is_none() {
+                return Err(PublishError::WouldBlock);
+            }
+        }
+        let (before, tail) = self.lanes.split_at_mut(first);
+        let Some((Some(lane), after)) = tail.split_first_mut() else {
+            return Err(PublishError::NoRoute(group));
+        };
+        let PubLane { ring, wake } = lane;
+        if ring.is_abandoned() {
             return Err(PublishError::Closed);
         }
-        let (chunk, skip) = pubring::reserve(&mut self.ring, len).ok_or(PublishError::WouldBlock)?;
-        Ok(PubClaim { chunk: Some(chunk), skip, len, wake: &self.wake })
+        let (chunk, skip) = pubring::reserve(ring, entry).ok_or(PublishError::WouldBlock)?;
+        Ok(PubClaim { chunk: Some(chunk), skip, len, group, wake, first, rest, before, after })
     }
 
-    /// Publish a copy of `msg`; `WouldBlock` when the ring is full.
+    /// Publish a copy of `msg` to the bound group; `WouldBlock` when the ring is full.
     pub fn publish(&mut self, msg: &[u8]) -> Result<(), PublishError> {
         let mut c = self.claim(msg.len())?;
         c.bytes_mut().copy_from_slice(msg);
@@ -398,60 +674,106 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publish, waiting while the ring is full.
+    /// Publish a copy of `msg` to `group`; `WouldBlock` when the ring is full.
+    pub fn publish_to(&mut self, group: GroupId, msg: &[u8]) -> Result<(), PublishError> {
+        let mut c = self.claim_to(group, msg.len())?;
+        c.bytes_mut().copy_from_slice(msg);
+        c.commit();
+        Ok(())
+    }
+
+    /// Publish to the bound group, waiting while the ring is full.
     pub fn publish_blocking(&mut self, msg: &[u8]) -> Result<(), PublishError> {
+        let (group, _) = self.route(None)?;
+        self.publish_blocking_to(group, msg)
+    }
+
+    /// Publish to `group`, waiting while the ring is full.
+    pub fn publish_blocking_to(&mut self, group: GroupId, msg: &[u8]) -> Result<(), PublishError> {
         loop {
-            match self.publish(msg) {
+            match self.publish_to(group, msg) {
                 Err(PublishError::WouldBlock) => {
-                    self.wait_for_space(msg.len(), Duration::from_millis(10));
+                    self.wait_for_space_to(group, msg.len(), Duration::from_millis(10));
                 }
                 other => return other,
             }
         }
     }
 
-    /// Whether a contiguous entry of `len` bytes fits in the ring now.
-    fn fits(&mut self, len: usize) -> bool {
-        pubring::reserve(&mut self.ring, len).is_some()
+    /// Whether an entry of `len` bytes fits in every ring of `mask` now.
+    fn fits(&mut self, mask: u64, len: usize) -> bool {
+        shards_in(mask).all(|s| {
+            self.lanes[s]
+                .as_mut()
+                .is_some_and(|l| pubring::reserve(&mut l.ring, GROUP_TAG_LEN + len).is_some())
+        })
     }
 
-    /// Publish, awaiting room in the ring.
+    fn wake_lanes(&self, mask: u64) {
+        for s in shards_in(mask) {
+            if let Some(l) = &self.lanes[s] {
+                l.wake.wake();
+            }
+        }
+    }
+
+    /// Publish to the bound group, awaiting room in the ring.
     pub fn publish_async<'a>(&'a mut self, msg: &'a [u8]) -> PublishFuture<'a> {
-        PublishFuture { publisher: self, msg }
+        PublishFuture { publisher: self, group: None, msg }
     }
 
-    /// Wait up to `timeout` until the ring has room for a message of `len` bytes.
+    /// Publish to `group`, awaiting room in the ring.
+    pub fn publish_async_to<'a>(&'a mut self, group: GroupId, msg: &'a [u8]) -> PublishFuture<'a> {
+        PublishFuture { publisher: self, group: Some(group), msg }
+    }
+
+    /// Wait up to `timeout` until the ring has room for a message of `len` bytes to the bound
+    /// group (an unbound publisher: room in every ring).
     pub fn wait_for_space(&mut self, len: usize, timeout: Duration) -> bool {
-        if self.fits(len) {
+        let mask = self.bound.map_or(self.lanes_mask, |(_, m)| m);
+        self.wait_mask(mask, len, timeout)
+    }
+
+    /// Wait up to `timeout` until the rings of `group` have room for a message of `len` bytes.
+    pub fn wait_for_space_to(&mut self, group: GroupId, len: usize, timeout: Duration) -> bool {
+        match self.route(Some(group)) {
+            Ok((_, mask)) => self.wait_mask(mask, len, timeout),
+            Err(_) => false,
+        }
+    }
+
+    fn wait_mask(&mut self, mask: u64, len: usize, timeout: Duration) -> bool {
+        if self.fits(mask, len) {
             return true;
         }
         self.space.arm_thread();
-        if self.fits(len) {
+        if self.fits(mask, len) {
             self.space.disarm();
             return true;
         }
-        self.wake.wake();
+        self.wake_lanes(mask);
         self.space.park(timeout);
         self.space.disarm();
-        self.fits(len)
+        self.fits(mask, len)
     }
 
-    /// Whether the shard has taken every message committed so far into the protocol.
+    /// Whether the shards have taken every message committed so far into the protocol.
     pub fn is_drained(&self) -> bool {
-        self.ring.slots() == self.ring.buffer().capacity()
+        self.lanes.iter().flatten().all(|l| l.ring.slots() == l.ring.buffer().capacity())
     }
 
-    /// Make the shard pick up what was published (it is woken on every commit anyway when it
-    /// sleeps; this is for callers that batch).
+    /// Make the shards pick up what was published (they are woken on every commit anyway
+    /// when they sleep; this is for callers that batch).
     pub fn flush(&self) {
-        self.wake.wake();
+        self.wake_lanes(self.lanes_mask);
     }
 }
 
-/// Future of [`Publisher::publish_async`].
+/// Future of [`Publisher::publish_async`] and [`Publisher::publish_async_to`].
 #[derive(Debug)]
 pub struct PublishFuture<'a> {
     publisher: &'a mut Publisher,
+    group: Option<GroupId>,
     msg: &'a [u8],
 }
 
@@ -459,13 +781,18 @@ impl Future for PublishFuture<'_> {
     type Output = Result<(), PublishError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.publisher.publish(this.msg) {
+        let p = &mut *this.publisher;
+        let (group, mask) = match p.route(this.group) {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        match p.publish_to(group, this.msg) {
             Err(PublishError::WouldBlock) => {
-                this.publisher.space.arm_task(cx.waker());
-                if this.publisher.fits(this.msg.len()) {
+                p.space.arm_task(cx.waker());
+                if p.fits(mask, this.msg.len()) {
                     cx.waker().wake_by_ref();
                 }
-                this.publisher.wake.wake();
+                p.wake_lanes(mask);
                 Poll::Pending
             }
             other => Poll::Ready(other),
@@ -473,35 +800,56 @@ impl Future for PublishFuture<'_> {
     }
 }
 
-/// Space reserved in the publish ring: write the message, then [`PubClaim::commit`].
+/// Space reserved in the publish ring(s): write the message, then [`PubClaim::commit`].
 pub struct PubClaim<'a> {
     chunk: Option<rtrb::chunks::WriteChunk<'a, u8>>,
     skip: usize,
     len: usize,
+    group: GroupId,
     wake: &'a ShardWake,
+    /// The shard of `chunk`, and the other shards the group's regions live on.
+    first: usize,
+    rest: u64,
+    /// The publisher's other lanes, below and above `first`.
+    before: &'a mut [Option<PubLane>],
+    after: &'a mut [Option<PubLane>],
 }
 
 impl std::fmt::Debug for PubClaim<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PubClaim").field("len", &self.len).finish()
+        f.debug_struct("PubClaim").field("group", &self.group).field("len", &self.len).finish()
     }
 }
 
 impl PubClaim<'_> {
     /// Publish the message written.
     pub fn commit(mut self) {
-        if let Some(chunk) = self.chunk.take() {
-            pubring::commit_entry(chunk, self.skip, self.len);
-            self.wake.wake();
+        let Some(mut chunk) = self.chunk.take() else { return };
+        let entry = pubring::payload(&mut chunk, self.skip, GROUP_TAG_LEN + self.len);
+        entry[..GROUP_TAG_LEN].copy_from_slice(&self.group.0.to_le_bytes());
+        for s in shards_in(self.rest) {
+            let lane = if s < self.first { &mut self.before[s] } else { &mut self.after[s - self.first - 1] };
+            let Some(lane) = lane else { continue };
+            // Room was checked at claim time and only this thread fills the ring.
+            if let Some((mut c, skip)) = pubring::reserve(&mut lane.ring, entry.len()) {
+                pubring::payload(&mut c, skip, entry.len()).copy_from_slice(entry);
+                pubring::commit_entry(c, skip, entry.len());
+                lane.wake.wake();
+            }
         }
+        pubring::commit_entry(chunk, self.skip, GROUP_TAG_LEN + self.len);
+        self.wake.wake();
     }
-}
 
-impl PubClaim<'_> {
+    /// The group the message goes to.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
     /// The reserved bytes, to write the message in place.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         match self.chunk.as_mut() {
-            Some(chunk) => pubring::payload(chunk, self.skip, self.len),
+            Some(chunk) => &mut pubring::payload(chunk, self.skip, GROUP_TAG_LEN + self.len)[GROUP_TAG_LEN..],
             None => &mut [],
         }
     }
@@ -513,28 +861,51 @@ impl AsMut<[u8]> for PubClaim<'_> {
     }
 }
 
-/// Receives what is delivered in one region, a datagram at a time.
-pub struct Subscription {
-    ring: rtrb::Consumer<Delivery>,
-    ready: Arc<Signal>,
+/// A subscription's ring from one shard.
+struct SubLane {
+    ring: rtrb::Consumer<argent_qsm::Delivery>,
     wake: ShardWake,
+}
+
+/// Receives the messages of one or more groups, a datagram at a time.
+pub struct Subscription {
+    /// One per shard owning a region of the subscribed groups (usually one).
+    lanes: Vec<SubLane>,
+    next: usize,
+    filter: Arc<GroupSet>,
+    ready: Arc<Signal>,
 }
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("queued", &self.ring.slots()).finish()
+        let queued: usize = self.lanes.iter().map(|l| l.ring.slots()).sum();
+        f.debug_struct("Subscription").field("queued", &queued).finish()
     }
 }
 
 impl Subscription {
-    /// The next delivered datagram, if one is ready. Its messages are slices of the
-    /// received buffer, released when the `Delivery` is dropped.
+    /// The next delivered datagram holding messages of the subscription's groups, if one is
+    /// ready. Its messages are slices of the received buffer, released when the `Delivery` is
+    /// dropped.
     pub fn try_recv(&mut self) -> Option<Delivery> {
-        let d = self.ring.pop().ok();
-        if d.is_some() {
-            self.wake.wake(); // the shard may be holding deliveries back for room
+        let n = self.lanes.len();
+        for k in 0..n {
+            let i = if self.next + k >= n { self.next + k - n } else { self.next + k };
+            let lane = &mut self.lanes[i];
+            while let Ok(d) = lane.ring.pop() {
+                lane.wake.wake(); // the shard may be holding deliveries back for room
+                let d = Delivery::new(d, self.filter.clone());
+                if d.has_any() {
+                    self.next = if i + 1 == n { 0 } else { i + 1 };
+                    return Some(d);
+                }
+            }
         }
-        d
+        None
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lanes.iter().all(|l| l.ring.is_empty())
     }
 
     /// Wait up to `timeout` for the next delivered datagram.
@@ -544,11 +915,11 @@ impl Subscription {
             if let Some(d) = self.try_recv() {
                 return Some(d);
             }
-            if self.ring.is_abandoned() {
+            if self.is_closed() {
                 return None;
             }
             self.ready.arm_thread();
-            if !self.ring.is_empty() {
+            if !self.is_empty() {
                 self.ready.disarm();
                 continue;
             }
@@ -567,7 +938,7 @@ impl Subscription {
             if let Some(d) = self.recv_timeout(Duration::from_millis(500)) {
                 return Ok(d);
             }
-            if self.ring.is_abandoned() {
+            if self.is_closed() {
                 return Err(Closed);
             }
         }
@@ -575,7 +946,7 @@ impl Subscription {
 
     /// Whether the node behind this subscription has shut down.
     pub fn is_closed(&self) -> bool {
-        self.ring.is_abandoned()
+        self.lanes.iter().any(|l| l.ring.is_abandoned())
     }
 
     /// Await the next delivered datagram.

@@ -2,8 +2,9 @@
 //! the duty cycle — drain commands and publish rings, fire timers, flush a send batch,
 //! hand deliveries to subscribers, then wait for a receive batch until the next deadline.
 
+use crate::groups::{split_tag, GroupMap};
 use crate::signal::Signal;
-use crate::{pubring, NodeStats, RegionSpec, RuntimeConfig, RuntimeError};
+use crate::{pubring, GroupId, NodeStats, RegionSpec, RuntimeConfig, RuntimeError};
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
 use argent_transport::{Outgoing, Received, Transport};
@@ -34,28 +35,31 @@ pub(crate) enum Command {
     Shutdown,
 }
 
-/// The shard's end of a publisher's ring.
+/// The shard's end of a publisher's ring: entries are `group tag | message`.
 pub(crate) struct PublisherPort {
-    pub(crate) region: RegionId,
     pub(crate) ring: rtrb::Consumer<u8>,
     pub(crate) space: Arc<Signal>,
-    /// The protocol pushed back; wait for `Writable`.
-    pub(crate) blocked: bool,
+    /// The protocol pushed back in this region; wait for its `Writable`.
+    pub(crate) blocked_on: Option<RegionId>,
+    /// Regions of the group of the entry at the head of the ring that already took it (a
+    /// group multicast in several regions of this shard, one of which pushed back).
+    pub(crate) partial: usize,
 }
 
 /// The shard's end of a subscription's ring.
 pub(crate) struct SubscriberPort {
-    pub(crate) region: RegionId,
+    /// Regions whose deliveries it takes (the subscription filters by group).
+    pub(crate) regions: Vec<RegionId>,
     pub(crate) ring: rtrb::Producer<Delivery>,
     pub(crate) ready: Arc<Signal>,
     pub(crate) overflow: VecDeque<Delivery>,
 }
 
 /// Unicast addresses of members, per region (a member's shard owning region r listens on
-/// `port + r mod shards`), and the reverse map.
+/// `port + r mod shards`), and the multicast address of each region.
 struct Addresses {
     members: HashMap<NodeId, (SocketAddrV4, usize)>,
-    groups: HashMap<RegionId, SocketAddrV4>,
+    regions: HashMap<RegionId, SocketAddrV4>,
 }
 
 impl Addresses {
@@ -72,6 +76,9 @@ pub(crate) struct Shard {
     transport: Box<dyn Transport>,
     addrs: Addresses,
     views: HashMap<RegionId, RegionView>,
+    /// Group → index in `region_lists` of the regions of this shard carrying it.
+    routes: GroupMap<u32>,
+    region_lists: Vec<Box<[RegionId]>>,
     cmds: crossbeam_channel::Receiver<Command>,
     sleeping: Arc<AtomicBool>,
     stats: Arc<Mutex<NodeStats>>,
@@ -105,11 +112,12 @@ impl Shard {
         for r in &regions {
             let view = RegionView { region: r.region, id: ViewId(1), members: r.members.clone() };
             node.install_view(Instant::ZERO, view.clone())
-                .map_err(|_| RuntimeError::NotInRegion(r.region))?;
+                .map_err(|e| RuntimeError::BadRegion { region: r.region, reason: e.to_string() })?;
             views.insert(r.region, view);
         }
         let members = cfg.members.iter().map(|m| (m.id, (m.addr, m.shards))).collect();
-        let groups = regions.iter().map(|r| (r.region, r.group)).collect();
+        let addresses = regions.iter().map(|r| (r.region, r.address)).collect();
+        let (routes, region_lists) = routes(&regions);
         // Only members of regions we belong to: we hear their presence on the group socket.
         let last_heard = regions
             .iter()
@@ -121,8 +129,10 @@ impl Shard {
             me: cfg.me,
             node,
             transport,
-            addrs: Addresses { members, groups },
+            addrs: Addresses { members, regions: addresses },
             views,
+            routes,
+            region_lists,
             cmds,
             sleeping,
             stats,
@@ -188,25 +198,48 @@ impl Shard {
     fn drain_publishers(&mut self, now: Instant) -> usize {
         let mut total = 0;
         let node = &mut self.node;
+        let (routes, lists) = (&self.routes, &self.region_lists);
         for p in &mut self.publishers {
-            if p.blocked {
+            if p.blocked_on.is_some() {
                 continue;
             }
-            let region = p.region;
-            let mut blocked = false;
-            let n = pubring::drain(&mut p.ring, |msg| match node.publish(now, region, msg) {
-                Ok(()) => true,
-                Err(PublishError::WouldBlock) => {
-                    blocked = true;
-                    false
+            let mut blocked = None;
+            let partial = &mut p.partial;
+            // The entry (tag included) is the protocol's message: receivers strip the tag.
+            let n = pubring::drain(&mut p.ring, |msg| {
+                let group = split_tag(msg).map(|(g, _)| g);
+                // One list of regions for every group of this shard (the usual case): no lookup.
+                // Publishers write only groups with a region here, so that list is theirs.
+                let list = match lists.len() {
+                    1 if group.is_some() => Some(0),
+                    _ => group.and_then(|g| routes.get(g)).map(|i| *i as usize),
+                };
+                let regions: &[RegionId] = match list {
+                    Some(i) => &lists[i],
+                    None => {
+                        // Publisher::claim_to routes only to shards carrying the group.
+                        tracing::error!(group = ?group, "dropping a message to a group this shard does not carry");
+                        return true;
+                    }
+                };
+                for (i, region) in regions.iter().enumerate().skip(*partial) {
+                    match node.publish(now, *region, msg) {
+                        Ok(()) => *partial = i + 1,
+                        Err(PublishError::WouldBlock) => {
+                            blocked = Some(*region);
+                            return false;
+                        }
+                        Err(e) => {
+                            // Publisher::claim checks the size first, so this cannot happen; say so loudly.
+                            tracing::error!(%region, error = %e, "dropping a message the protocol refused");
+                            *partial = i + 1;
+                        }
+                    }
                 }
-                Err(e) => {
-                    // Publisher::claim checks the size first, so this cannot happen; say so loudly.
-                    tracing::error!(%region, error = %e, "dropping a message the protocol refused");
-                    true
-                }
+                *partial = 0;
+                true
             });
-            p.blocked = blocked;
+            p.blocked_on = blocked;
             if n > 0 {
                 p.space.notify();
             }
@@ -220,7 +253,7 @@ impl Shard {
         while let Some(t) = self.node.poll_transmit(now) {
             let region = RegionId(header_region(&t.payload));
             let to = match t.dest {
-                Destination::Region(r) => self.addrs.groups.get(&r).copied(),
+                Destination::Region(r) => self.addrs.regions.get(&r).copied(),
                 Destination::Node(n) => self.addrs.unicast(n, region),
             };
             let Some(to) = to else { continue };
@@ -257,7 +290,7 @@ impl Shard {
         while let Some(ev) = self.node.poll_event() {
             match ev {
                 Event::Deliver(d) => {
-                    for s in self.subscribers.iter_mut().filter(|s| s.region == d.region) {
+                    for s in self.subscribers.iter_mut().filter(|s| s.regions.contains(&d.region)) {
                         if !s.overflow.is_empty() {
                             s.overflow.push_back(d.clone());
                         } else if let Err(rtrb::PushError::Full(d)) = s.ring.push(d.clone()) {
@@ -266,8 +299,8 @@ impl Shard {
                     }
                 }
                 Event::Writable(region) => {
-                    for p in self.publishers.iter_mut().filter(|p| p.region == region) {
-                        p.blocked = false;
+                    for p in self.publishers.iter_mut().filter(|p| p.blocked_on == Some(region)) {
+                        p.blocked_on = None;
                     }
                 }
             }
@@ -283,7 +316,7 @@ impl Shard {
     fn receive(&mut self, published: usize) {
         let held: usize = self.subscribers.iter().map(|s| s.overflow.len()).sum();
         let max = if held > MAX_HELD_DELIVERIES { 0 } else { self.batch };
-        let pending = self.publishers.iter().any(|p| !p.blocked && !p.ring.is_empty());
+        let pending = self.publishers.iter().any(|p| p.blocked_on.is_none() && !p.ring.is_empty());
         let now = self.now();
         let cap = if self.publishers.is_empty() { MAX_WAIT } else { PUBLISHER_WAIT };
         let mut timeout = match self.node.poll_timeout() {
@@ -295,7 +328,9 @@ impl Shard {
         } else {
             self.sleeping.store(true, Ordering::SeqCst);
             // A publisher may have committed between the check above and now.
-            if self.publishers.iter().any(|p| !p.blocked && !p.ring.is_empty()) || !self.cmds.is_empty() {
+            if self.publishers.iter().any(|p| p.blocked_on.is_none() && !p.ring.is_empty())
+                || !self.cmds.is_empty()
+            {
                 timeout = Duration::ZERO;
             }
         }
@@ -328,9 +363,9 @@ impl Shard {
         let Some(timeout) = self.member_timeout else { return };
         if now >= self.next_alive {
             self.next_alive = now + ALIVE_INTERVAL;
-            for (region, group) in &self.addrs.groups {
+            for (region, address) in &self.addrs.regions {
                 let alive = argent_wire::encode_alive(region.0, self.me.0);
-                self.tx.push(Outgoing { to: *group, data: alive.into() });
+                self.tx.push(Outgoing { to: *address, data: alive.into() });
             }
             self.send_batch();
         }
@@ -379,6 +414,30 @@ impl Shard {
         s.evictions = self.evictions;
         s.send_buffered = self.node.send_buffered_bytes();
     }
+}
+
+/// For each group, the regions of this shard carrying it, as indices into a list of distinct
+/// region lists (many groups share one: every group of a region has the same list).
+fn routes(regions: &[RegionSpec]) -> (GroupMap<u32>, Vec<Box<[RegionId]>>) {
+    let mut per_group: HashMap<GroupId, Vec<RegionId>> = HashMap::new();
+    for r in regions {
+        for g in &r.groups {
+            per_group.entry(*g).or_default().push(r.region);
+        }
+    }
+    let mut lists: Vec<Box<[RegionId]>> = Vec::new();
+    let mut interned: HashMap<Vec<RegionId>, u32> = HashMap::new();
+    let mut entries = Vec::with_capacity(per_group.len());
+    for (g, mut rs) in per_group {
+        rs.sort_unstable();
+        rs.dedup();
+        let i = *interned.entry(rs).or_insert_with_key(|rs| {
+            lists.push(rs.clone().into_boxed_slice());
+            lists.len() as u32 - 1
+        });
+        entries.push((g, i));
+    }
+    (GroupMap::new(entries), lists)
 }
 
 fn header_region(d: &[u8]) -> u32 {

@@ -3,7 +3,7 @@
 
 use super::Transport;
 use anyhow::{bail, Context};
-use argent::config::{ClusterConfig, GroupEntry, MemberEntry, ProtocolEntry};
+use argent::config::{ClusterConfig, GroupEntry, MemberEntry, MulticastEntry, ProtocolEntry};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,9 +25,18 @@ pub struct BenchArgs {
     /// Publisher processes.
     #[arg(long, default_value_t = 1)]
     publishers: u32,
-    /// Groups (each its own region and multicast address; every process joins all).
+    /// Groups. Every process is a member of all of them, so they share one region (one
+    /// multicast address, one token ring); publishers pick each message's group by Zipf
+    /// popularity (--zipf). With more than one, a one-group pass with the same settings runs
+    /// first and the report compares the two (groups_1_msgs_per_sec, ratio_to_groups_1).
     #[arg(long, default_value_t = 1)]
     groups: u32,
+    /// Zipf exponent of group popularity (the publishers' choice of group per message).
+    #[arg(long, default_value_t = 1.5)]
+    zipf: f64,
+    /// Seed of the publishers' group choice (publisher p uses seed + p).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Seconds of publishing.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -62,8 +71,8 @@ pub struct BenchArgs {
     json: bool,
 }
 
-/// Groups a static-membership benchmark runs (each its own region, socket and ring).
-const MAX_GROUPS: u32 = 16;
+/// Groups a benchmark runs at most (every one is listed in the generated membership file).
+const MAX_GROUPS: u32 = 1_000_000;
 
 #[derive(Serialize, Default)]
 struct Report {
@@ -83,6 +92,14 @@ struct Report {
     subscribers: u32,
     publishers: u32,
     groups: u32,
+    /// Regions the groups map to (1: every process is in every group).
+    regions: usize,
+    /// With more than one group: msgs/s of the one-group pass run first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_1_msgs_per_sec: Option<f64>,
+    /// With more than one group: msgs_per_sec / groups_1_msgs_per_sec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_to_groups_1: Option<f64>,
     published: u64,
     per_subscriber: Vec<Value>,
     per_publisher: Vec<Value>,
@@ -102,8 +119,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if !(lo..=hi).contains(&a.datagram_size) {
         bail!("--datagram-size {} must be between {lo} and {hi} bytes", a.datagram_size);
     }
+    // Every message carries its group in a tag inside the datagram.
     let max = argent_qsm::Config { datagram_size: a.datagram_size, ..argent_qsm::Config::default() }
-        .max_message_len();
+        .max_message_len()
+        .saturating_sub(argent::GROUP_TAG_LEN);
     if a.size > max {
         bail!("--size {} does not fit a {}-byte datagram (at most {max}): lower --size or raise --datagram-size", a.size, a.datagram_size);
     }
@@ -111,20 +130,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         bail!("--subscribers, --publishers and --groups must be at least 1");
     }
     if a.groups > MAX_GROUPS {
-        bail!(
-            "--groups {} is more than {MAX_GROUPS}: with static membership every group is its own region and port; \
-             many groups need the membership service's group-to-region mapping",
-            a.groups
-        );
+        bail!("--groups {} is more than {MAX_GROUPS}", a.groups);
+    }
+    if !(a.zipf >= 0.0 && a.zipf.is_finite()) {
+        bail!("--zipf {} must be a non-negative exponent, e.g. 1.5", a.zipf);
     }
     if !(a.duration > 0.0 && a.duration <= 3600.0) {
         bail!("--duration {} must be in (0, 3600] seconds", a.duration);
     }
     let dir = tempdir()?;
-    let base = base_port();
-    let cluster = cluster(&a, base);
-    let file = dir.join("cluster.toml");
-    std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
     let bar = progress(&a);
     let mut report = Report {
         transport: a.transport.as_str().into(),
@@ -136,19 +150,47 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ..Report::default()
     };
     if !a.no_raw {
+        let address = cluster(&a, 1, base_port()).regions()[0].address;
         bar.set_message("raw UDP multicast, verified");
-        report.raw = raw_baseline(&a, &cluster.groups[0], true)?;
+        report.raw = raw_baseline(&a, address, true)?;
         report.raw_udp_mb_per_sec = min_over(&report.raw, "mb_per_sec");
         bar.set_message("raw UDP multicast, unverified");
-        report.raw_unverified = raw_baseline(&a, &cluster.groups[0], false)?;
+        report.raw_unverified = raw_baseline(&a, address, false)?;
         report.raw_udp_unverified_mb_per_sec = min_over(&report.raw_unverified, "mb_per_sec");
     }
-    bar.set_message("argent");
-    let (subs, pubs) = argent_run(&a, &file)?;
+    let mut groups_1 = None;
+    if a.groups > 1 {
+        bar.set_message("argent, 1 group");
+        let (subs, pubs, regions) = argent_pass(&a, 1, &dir)?;
+        let mut one = Report { regions, ..Report::default() };
+        summarise(&mut one, subs, pubs);
+        groups_1 = Some(one);
+    }
+    bar.set_message(format!("argent, {} group(s)", a.groups));
+    let (subs, pubs, regions) = argent_pass(&a, a.groups, &dir)?;
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&dir);
+    report.regions = regions;
     summarise(&mut report, subs, pubs);
+    if let Some(one) = &groups_1 {
+        report.groups_1_msgs_per_sec = Some(one.msgs_per_sec);
+        report.ratio_to_groups_1 =
+            Some(if one.msgs_per_sec > 0.0 { report.msgs_per_sec / one.msgs_per_sec } else { 0.0 });
+        // Both passes must deliver everything, verified.
+        report.delivered_ok &= one.delivered_ok;
+    }
     print_table(&report);
+    if let Some(one) = &groups_1 {
+        println!(
+            "one-group pass: {:.0} msgs/s, verified: {}; {} groups in {} region(s): {:.0} msgs/s, ratio {:.3}",
+            one.msgs_per_sec,
+            one.delivered_ok,
+            a.groups,
+            report.regions,
+            report.msgs_per_sec,
+            report.ratio_to_groups_1.unwrap_or(0.0)
+        );
+    }
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     }
@@ -167,8 +209,10 @@ fn base_port() -> u16 {
     20_000 + ((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 30_000) as u16 / 64 * 64
 }
 
-/// Members: subscribers first (the first leads the ring), then publishers.
-fn cluster(a: &BenchArgs, base: u16) -> ClusterConfig {
+/// Members: subscribers first (the first leads the ring), then publishers; `groups` groups
+/// `g0`, `g1`, … (ids 1, 2, …) of every member, so one region, whose address comes from a
+/// pool private to this run.
+fn cluster(a: &BenchArgs, groups: u32, base: u16) -> ClusterConfig {
     let n = a.subscribers + a.publishers;
     let members: Vec<MemberEntry> = (0..n)
         .map(|id| MemberEntry {
@@ -178,20 +222,13 @@ fn cluster(a: &BenchArgs, base: u16) -> ClusterConfig {
         })
         .collect();
     let octet = (base / 64 % 200) as u8;
-    let groups = (0..a.groups)
-        .map(|g| GroupEntry {
-            name: format!("g{g}"),
-            id: g + 1,
-            address: SocketAddrV4::new(
-                Ipv4Addr::new(239, 255, octet, (g % 250) as u8 + 1),
-                base + 40 + g as u16,
-            ),
-            members: (0..n).collect(),
-        })
+    let groups = (0..groups)
+        .map(|g| GroupEntry { name: format!("g{g}"), id: g + 1, address: None, members: (0..n).collect() })
         .collect();
     ClusterConfig {
         interface: Ipv4Addr::LOCALHOST,
         transport: a.transport.as_str().into(),
+        multicast: MulticastEntry { base: Ipv4Addr::new(239, 255, octet, 1), count: 16, port: base + 40 },
         members,
         groups,
         protocol: ProtocolEntry {
@@ -212,7 +249,8 @@ fn progress(a: &BenchArgs) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let raw = if a.no_raw { 0.0 } else { 2.0 * a.duration.min(3.0) };
-    bar.set_message(format!("about {:.0} s", raw + a.duration + 2.0));
+    let passes = if a.groups > 1 { 2.0 } else { 1.0 };
+    bar.set_message(format!("about {:.0} s", raw + passes * (a.duration + 2.0)));
     bar
 }
 
@@ -299,14 +337,14 @@ fn min_over(v: &[Value], k: &str) -> f64 {
 /// datagram size, batching, socket buffers and transport as argent. `verify`: the sender
 /// writes and checksums every datagram and receivers check every byte, the per-byte work
 /// argent's publisher and verifying subscribers do.
-fn raw_baseline(a: &BenchArgs, group: &GroupEntry, verify: bool) -> anyhow::Result<Vec<Value>> {
+fn raw_baseline(a: &BenchArgs, group: SocketAddrV4, verify: bool) -> anyhow::Result<Vec<Value>> {
     let secs = a.duration.min(3.0);
     let common = |mode: &str| -> Vec<String> {
         vec![
             "raw".into(),
             mode.into(),
             "--group".into(),
-            group.address.to_string(),
+            group.to_string(),
             "--size".into(),
             a.datagram_size.to_string(),
             "--secs".into(),
@@ -333,26 +371,36 @@ fn raw_baseline(a: &BenchArgs, group: &GroupEntry, verify: bool) -> anyhow::Resu
     receivers.into_iter().map(|mut r| r.finish(deadline)).collect()
 }
 
+/// One argent run over `groups` groups with its own membership file and ports: the
+/// subscribers' and publishers' summaries, and the number of regions.
+fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>, usize)> {
+    let cluster = cluster(a, groups, base_port());
+    cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
+    let regions = cluster.regions().len();
+    let file = dir.join(format!("cluster-{groups}.toml"));
+    std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
+    let (subs, pubs) = argent_run(a, &file)?;
+    Ok((subs, pubs, regions))
+}
+
 fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
     let config = file.display().to_string();
-    let node_args = |id: u32, role: &str, group: &str| -> Vec<String> {
+    // Every process takes every group of the file (`--all-groups`): no list on the command line.
+    let node_args = |id: u32, role: &str| -> Vec<String> {
         vec![
             role.into(),
             "--config".into(),
             config.clone(),
             "--id".into(),
             id.to_string(),
-            "--group".into(),
-            group.into(),
+            "--all-groups".into(),
             "--transport".into(),
             a.transport.as_str().into(),
         ]
     };
-    let group = (0..a.groups).map(|g| format!("g{g}")).collect::<Vec<_>>().join(",");
-    let group = group.as_str();
     let subs: Vec<Proc> = (0..a.subscribers)
         .map(|i| {
-            let mut args = node_args(i, "sub", group);
+            let mut args = node_args(i, "sub");
             args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
             args.extend(["--idle-timeout".into(), "15".into()]);
             spawn(&args, format!("subscriber {i}"))
@@ -364,8 +412,10 @@ fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Val
     let pubs: Vec<Proc> = (0..a.publishers)
         .map(|p| {
             let id = a.subscribers + p;
-            let mut args = node_args(id, "pub", group);
+            let mut args = node_args(id, "pub");
             args.extend(["--size".into(), a.size.to_string(), "--duration".into(), a.duration.to_string()]);
+            let seed = a.seed.wrapping_add(u64::from(p));
+            args.extend(["--zipf".into(), a.zipf.to_string(), "--seed".into(), seed.to_string()]);
             spawn(&args, format!("publisher {p}"))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -408,8 +458,8 @@ fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
 
 fn print_table(r: &Report) {
     println!(
-        "argent bench: {} B messages, {} publisher(s) -> {} subscriber(s), {} group(s), {} transport, {} B datagrams",
-        r.size, r.publishers, r.subscribers, r.groups, r.transport, r.datagram_size
+        "argent bench: {} B messages (+{} B group tag), {} publisher(s) -> {} subscriber(s), {} group(s) in {} region(s), {} transport, {} B datagrams",
+        r.size, argent::GROUP_TAG_LEN, r.publishers, r.subscribers, r.groups, r.regions, r.transport, r.datagram_size
     );
     println!(
         "{:<14} {:>12} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  verified",

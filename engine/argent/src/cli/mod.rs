@@ -2,6 +2,7 @@
 
 mod bench;
 mod msg;
+mod popularity;
 mod pubsub;
 mod raw;
 mod regions;
@@ -34,7 +35,8 @@ enum Command {
     Sub(pubsub::SubArgs),
     /// Benchmark a local cluster on loopback against raw UDP multicast, measured in the same run.
     Bench(bench::BenchArgs),
-    /// Compute regions (sets of nodes with identical groups) for a synthetic Zipf workload.
+    /// Compute regions (sets of nodes with identical groups) for a synthetic Zipf workload, or
+    /// show those of a membership file (--config).
     Regions(regions::RegionsArgs),
     /// Raw UDP multicast baseline (used by `bench`).
     #[command(hide = true)]
@@ -44,7 +46,8 @@ enum Command {
 /// Where a node finds its cluster.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Membership {
-    /// Static membership file (TOML: [[member]] id/addr, [[group]] name/id/address/members).
+    /// Static membership file (TOML: [[member]] id/addr, [[group]] name/id/members, optional
+    /// [multicast] base/count/port; see `argent help node`).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
     /// This process's member id (default: the file's [node] id).

@@ -1,9 +1,10 @@
 //! `argent pub` and `argent sub`.
 
 use super::msg::{self, Verifier};
+use super::popularity::Zipf;
 use super::{sys, Membership};
 use anyhow::{bail, Context};
-use argent::PublishError;
+use argent::{GroupId, PublishError};
 use serde::Serialize;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -14,9 +15,19 @@ pub struct PubArgs {
     #[command(flatten)]
     membership: Membership,
     /// Group to publish to; a comma-separated list spreads generated messages over the
-    /// groups in turn (text goes to the first).
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// groups (in turn, or by --zipf popularity; text goes to the first).
+    #[arg(long, value_delimiter = ',', required_unless_present = "all_groups")]
     group: Vec<String>,
+    /// Publish to every group of the membership file, in file order (instead of --group).
+    #[arg(long, conflicts_with = "group")]
+    all_groups: bool,
+    /// Pick each generated message's group at random with Zipf popularity of this exponent
+    /// (the first group most popular; e.g. 1.5) instead of in turn.
+    #[arg(long)]
+    zipf: Option<f64>,
+    /// Seed of the --zipf choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Publish this text (repeated --count times, default once).
     #[arg(long, conflicts_with = "stdin")]
     message: Option<String>,
@@ -100,16 +111,20 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
     if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--rate must be a positive number of messages per second");
     }
+    if a.zipf.is_some_and(|z| !(z >= 0.0 && z.is_finite())) {
+        bail!("--zipf must be a non-negative exponent, e.g. 1.5");
+    }
     let node = a.membership.start()?;
-    let mut pubs: Vec<argent::Publisher> =
-        a.group.iter().map(|g| node.publisher(g)).collect::<Result<_, _>>()?;
+    let groups = resolve(&node, &a.group, a.all_groups, false)?;
+    let ids: Vec<GroupId> = groups.iter().map(|(_, g)| *g).collect();
+    // One publisher for any number of groups: one ring per shard, not per group.
+    let mut p = node.publisher_any()?;
     let me = node.id().0;
-    let p = &mut pubs[0];
     let started = Instant::now();
     let (published, bytes) = if let Some(text) = &a.message {
         let n = a.count.unwrap_or(1);
         for _ in 0..n {
-            p.publish_blocking(text.as_bytes()).context("publishing --message")?;
+            p.publish_blocking_to(ids[0], text.as_bytes()).context("publishing --message")?;
         }
         (n, n * text.len() as u64)
     } else if a.stdin {
@@ -117,16 +132,16 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
         let mut bytes = 0;
         for line in std::io::stdin().lock().lines() {
             let line = line.context("reading standard input")?;
-            p.publish_blocking(line.as_bytes()).context("publishing a line")?;
+            p.publish_blocking_to(ids[0], line.as_bytes()).context("publishing a line")?;
             n += 1;
             bytes += line.len() as u64;
         }
         (n, bytes)
     } else {
-        generate(&mut pubs, me, &a)?
+        generate(&mut p, &ids, me, &a)?
     };
     let secs = started.elapsed().as_secs_f64();
-    let acknowledged = linger(&node, &pubs, Duration::from_secs_f64(a.linger.max(0.0)));
+    let acknowledged = linger(&node, &p, Duration::from_secs_f64(a.linger.max(0.0)));
     let s = node.stats();
     let summary = PubSummary {
         role: "pub",
@@ -147,21 +162,79 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
     Ok(if acknowledged { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The stream id a publisher's messages to its `g`-th group carry.
-pub fn stream_id(publisher: u32, g: usize) -> u32 {
-    publisher << 16 | g as u32
+/// The groups named on the command line, or every group (`all`: of the file, or only those
+/// this node receives when `members_only`), with their ids.
+fn resolve(
+    node: &argent::Node,
+    names: &[String],
+    all: bool,
+    members_only: bool,
+) -> anyhow::Result<Vec<(String, GroupId)>> {
+    let groups: Vec<(String, GroupId)> = if all {
+        let mine: std::collections::HashSet<GroupId> = node.member_groups().into_iter().collect();
+        node.cluster()
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), GroupId(g.id)))
+            .filter(|(_, g)| !members_only || mine.contains(g))
+            .collect()
+    } else {
+        names.iter().map(|n| Ok((n.clone(), node.group_id(n)?))).collect::<Result<_, argent::Error>>()?
+    };
+    if groups.is_empty() {
+        bail!("no group to use: name one with --group (the membership file lists the groups)");
+    }
+    Ok(groups)
 }
 
-/// Publish verifiable messages for the duration (or count), spread over the groups in
-/// turn, then an end marker per group.
-fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Result<(u64, u64)> {
+/// Which group the next generated message goes to.
+enum Pick {
+    InTurn(usize),
+    Zipf(Zipf),
+}
+
+impl Pick {
+    #[inline]
+    fn next(&mut self, n: usize) -> usize {
+        match self {
+            Pick::InTurn(i) => {
+                let g = *i;
+                *i = if g + 1 == n { 0 } else { g + 1 };
+                g
+            }
+            Pick::Zipf(z) => z.next_rank(),
+        }
+    }
+}
+
+/// Publish verifiable messages for the duration (or count), spread over the groups (in turn
+/// or by Zipf popularity), then an end marker per group.
+fn generate(
+    p: &mut argent::Publisher,
+    groups: &[GroupId],
+    me: u32,
+    a: &PubArgs,
+) -> anyhow::Result<(u64, u64)> {
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
     let started = Instant::now();
     let limit = a.count.unwrap_or(u64::MAX);
-    let mut next = vec![0u64; pubs.len()];
-    let mut sums = vec![0u64; pubs.len()];
+    let n = groups.len();
+    /// Everything the loop touches for a group, together: one cache line per message.
+    #[derive(Clone, Copy)]
+    struct Stream {
+        group: GroupId,
+        next: u64,
+        sum: u64,
+    }
+    let mut streams: Vec<Stream> = groups.iter().map(|g| Stream { group: *g, next: 0, sum: 0 }).collect();
+    let mut pick = match a.zipf {
+        Some(exponent) => Pick::Zipf(Zipf::new(n, exponent, a.seed)),
+        None => Pick::InTurn(0),
+    };
     let mut i = 0u64;
     let mut stamp = msg::now_ns();
+    // The group of the message being written: drawn once, kept across a full ring.
+    let mut g = pick.next(n);
     while i < limit {
         if i.is_multiple_of(16) {
             stamp = msg::now_ns(); // one clock read per 16 messages
@@ -176,12 +249,13 @@ fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Res
                 stamp = msg::now_ns();
             }
         }
-        let g = (i % pubs.len() as u64) as usize;
-        let written = match pubs[g].claim(a.size) {
+        let s = &mut streams[g];
+        let group = s.group;
+        let written = match p.claim_to(group, a.size) {
             Ok(mut c) => {
                 let buf = c.bytes_mut();
-                msg::write(buf, next[g], stream_id(me, g), stamp);
-                sums[g] = sums[g].wrapping_add(msg::message_sum(buf));
+                msg::write(buf, s.next, me, group.0, stamp);
+                s.sum = s.sum.wrapping_add(msg::message_sum(buf));
                 c.commit();
                 true
             }
@@ -189,25 +263,26 @@ fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Res
             Err(e) => return Err(e).context("publishing"),
         };
         if written {
-            next[g] += 1;
+            s.next += 1;
             i += 1;
+            g = pick.next(n);
         } else {
             if Instant::now() >= deadline {
                 break;
             }
-            pubs[g].wait_for_space(a.size, Duration::from_millis(5));
+            p.wait_for_space_to(group, a.size, Duration::from_millis(5));
             stamp = msg::now_ns(); // the wait must not count as latency
         }
     }
     let mut end = vec![0u8; a.size];
     let give_up = Instant::now() + Duration::from_secs_f64(a.linger.max(1.0));
-    for (g, p) in pubs.iter_mut().enumerate() {
-        msg::write_end(&mut end, stream_id(me, g), next[g], sums[g]);
+    for s in &streams {
+        msg::write_end(&mut end, me, s.group.0, s.next, s.sum);
         loop {
-            match p.publish(&end) {
+            match p.publish_to(s.group, &end) {
                 Ok(()) => break,
                 Err(PublishError::WouldBlock) if Instant::now() < give_up => {
-                    p.wait_for_space(end.len(), Duration::from_millis(10));
+                    p.wait_for_space_to(s.group, end.len(), Duration::from_millis(10));
                 }
                 Err(e) => return Err(e).context("publishing an end marker"),
             }
@@ -216,13 +291,13 @@ fn generate(pubs: &mut [argent::Publisher], me: u32, a: &PubArgs) -> anyhow::Res
     Ok((i, i * a.size as u64))
 }
 
-/// Wait until the group acknowledged everything published (or the timeout passes).
-fn linger(node: &argent::Node, pubs: &[argent::Publisher], timeout: Duration) -> bool {
+/// Wait until the groups acknowledged everything published (or the timeout passes).
+fn linger(node: &argent::Node, p: &argent::Publisher, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    pubs.iter().for_each(argent::Publisher::flush);
+    p.flush();
     while Instant::now() < deadline {
-        if pubs.iter().all(argent::Publisher::is_drained) {
-            // Only statistics refreshed after the rings drained count.
+        if p.is_drained() {
+            // Only statistics refreshed after the ring drained count.
             let drained_at = node.stats().cycles;
             loop {
                 let s = node.stats();
@@ -247,12 +322,16 @@ fn linger(node: &argent::Node, pubs: &[argent::Publisher], timeout: Duration) ->
 pub struct SubArgs {
     #[command(flatten)]
     membership: Membership,
-    /// Group to subscribe to (a comma-separated list subscribes to each).
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Group to subscribe to (a comma-separated list: one subscription to all of them).
+    #[arg(long, value_delimiter = ',', required_unless_present = "all_groups")]
     group: Vec<String>,
-    /// Verify exactly-once per-sender FIFO delivery of `argent pub` messages and print one
-    /// JSON summary (received, duplicates, gaps, order_violations, msgs_per_sec, mb_per_sec,
-    /// p50_us/p99_us/p999_us latency).
+    /// Subscribe to every group this node is a member of (instead of --group).
+    #[arg(long, conflicts_with = "group")]
+    all_groups: bool,
+    /// Verify exactly-once FIFO delivery per (publisher, group) of `argent pub` messages, and
+    /// that each message's content names the group it was delivered in; print one JSON
+    /// summary (received, duplicates, gaps, order_violations, wrong_group, msgs_per_sec,
+    /// mb_per_sec, p50_us/p99_us/p999_us latency).
     #[arg(long)]
     verify: bool,
     /// With --verify: publishers whose end markers (one per group) end the run.
@@ -282,8 +361,12 @@ struct SubSummary {
 
 pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let node = a.membership.start()?;
-    let mut subs: Vec<argent::Subscription> =
-        a.group.iter().map(|g| node.subscribe(g)).collect::<Result<_, _>>()?;
+    let groups = resolve(&node, &a.group, a.all_groups, true)?;
+    let ids: Vec<GroupId> = groups.iter().map(|(_, g)| *g).collect();
+    let names: std::collections::HashMap<GroupId, &str> =
+        groups.iter().map(|(n, g)| (*g, n.as_str())).collect();
+    // One subscription for any number of groups.
+    let mut sub = node.subscribe_groups(&ids)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
@@ -292,43 +375,37 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let mut last = Instant::now();
     let mut any = false;
     let mut v = Verifier::new();
-    let streams = a.publishers * subs.len();
-    let mut turn = 0;
+    let streams = a.publishers * ids.len();
     while started.elapsed().as_secs_f64() < a.max_secs {
-        let ready = subs.iter_mut().enumerate().find_map(|(i, s)| s.try_recv().map(|d| (i, d)));
-        let (group, d) = match ready {
-            Some(x) => x,
-            None => {
-                turn = (turn + 1) % subs.len();
-                let wait = if subs.len() == 1 { 100 } else { 1 };
-                let Some(d) = subs[turn].recv_timeout(Duration::from_millis(wait)) else {
-                    if any && last.elapsed() > idle {
-                        break;
-                    }
-                    if subs.iter().any(argent::Subscription::is_closed) {
-                        bail!("the node shut down");
-                    }
-                    continue;
-                };
-                (turn, d)
+        let Some(d) = sub.recv_timeout(Duration::from_millis(100)) else {
+            if any && last.elapsed() > idle {
+                break;
             }
+            if sub.is_closed() {
+                bail!("the node shut down");
+            }
+            continue;
         };
         any = true;
         last = Instant::now();
         if a.verify {
             let now = msg::now_ns();
-            // Each message must carry the stream id of the node that delivered it, in the
-            // group (subscription) it arrived on.
-            let from = stream_id(d.sender_node().0, group);
-            for m in d.messages() {
-                v.check(m, now, Some(from));
+            // Each message must name the node that delivered it and the group it arrived in.
+            let from = d.sender_node().0;
+            for (group, m) in d.group_messages() {
+                v.check(m, now, Some(from), Some(group.0));
             }
             if v.ended() >= streams {
                 break;
             }
         } else {
-            for m in d.messages() {
-                writeln!(out, "{}: {}", d.sender_node(), String::from_utf8_lossy(m))?;
+            for (group, m) in d.group_messages() {
+                if ids.len() == 1 {
+                    writeln!(out, "{}: {}", d.sender_node(), String::from_utf8_lossy(m))?;
+                } else {
+                    let name = names.get(&group).copied().unwrap_or("?");
+                    writeln!(out, "{} {name}: {}", d.sender_node(), String::from_utf8_lossy(m))?;
+                }
             }
             out.flush()?;
         }

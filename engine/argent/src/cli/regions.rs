@@ -1,14 +1,19 @@
 //! `argent regions`: how many regions and multicast addresses a workload needs, and how long
-//! computing the mapping takes.
+//! computing the mapping takes; or, with `--config`, the regions of a membership file.
 
 use argent_membership::{zipf_subscriptions, AddressPool, Overflow, RegionMap};
 use serde::Serialize;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct RegionsArgs {
+    /// Show the regions of this membership file (its [[group]] entries) instead of a
+    /// synthetic workload.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Nodes.
     #[arg(long, default_value_t = 1000)]
     nodes: u32,
@@ -47,7 +52,19 @@ struct Report {
     compute_ms: f64,
 }
 
+/// One region of a membership file.
+#[derive(Serialize)]
+struct FileRegion {
+    region: u32,
+    address: SocketAddrV4,
+    members: Vec<u32>,
+    groups: Vec<u32>,
+}
+
 pub fn run(a: RegionsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.config {
+        return from_file(path, a.json);
+    }
     if a.nodes == 0 || a.groups == 0 || !(a.zipf.is_finite() && a.zipf >= 0.0) {
         anyhow::bail!("--nodes and --groups must be at least 1 and --zipf a non-negative number");
     }
@@ -89,6 +106,44 @@ pub fn run(a: RegionsArgs) -> anyhow::Result<ExitCode> {
     );
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The regions `argent node` would run with for this file.
+fn from_file(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let cluster = argent::ClusterConfig::load(path)?;
+    let names: std::collections::HashMap<u32, &str> =
+        cluster.groups.iter().map(|g| (g.id, g.name.as_str())).collect();
+    let regions: Vec<FileRegion> = cluster
+        .regions()
+        .into_iter()
+        .map(|r| FileRegion {
+            region: r.region.0,
+            address: r.address,
+            members: r.members.iter().map(|m| m.0).collect(),
+            groups: r.groups.iter().map(|g| g.0).collect(),
+        })
+        .collect();
+    println!("{}: {} groups → {} regions", path.display(), cluster.groups.len(), regions.len());
+    for r in &regions {
+        const SHOWN: usize = 8;
+        let mut groups: Vec<&str> =
+            r.groups.iter().take(SHOWN).map(|g| names.get(g).copied().unwrap_or("?")).collect();
+        let more = r.groups.len().saturating_sub(SHOWN);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        groups.sort_unstable();
+        println!(
+            "  region {} at {}: members {:?} (the first leads the ring); {} group(s): {}{more}",
+            r.region,
+            r.address,
+            r.members,
+            r.groups.len(),
+            groups.join(", ")
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string(&serde_json::json!({ "regions": regions }))?);
     }
     Ok(ExitCode::SUCCESS)
 }

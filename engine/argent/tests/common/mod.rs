@@ -4,14 +4,26 @@ use argent::config::{ClusterConfig, MemberEntry};
 use argent::{Backend, Node};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// Members 0 and 1 at `base` and `base + 1`, one group `name` (region `id`) of both;
-/// `protocol` is extra TOML for the `[protocol]` section.
+/// Members 0 and 1 at `base` and `base + 1`, one group `name` (id `id`) of both, with its
+/// own address; `protocol` is extra TOML for the `[protocol]` section.
+#[allow(dead_code)]
 pub fn pair(base: u16, name: &str, id: u32, protocol: &str) -> (Node, Node) {
-    let toml = format!(
-        "[[group]]\nname = \"{name}\"\nid = {id}\naddress = \"239.255.{}.{}:{}\"\nmembers = [0, 1]\n[protocol]\n{protocol}\n",
+    let groups = format!(
+        "[[group]]\nname = \"{name}\"\nid = {id}\naddress = \"239.255.{}.{}:{}\"\nmembers = [0, 1]\n",
         base % 200,
         id,
         base + 20
+    );
+    nodes(base, &groups, protocol)
+}
+
+/// Members 0 and 1 at `base` and `base + 1` with the `[[group]]` entries in `groups` (TOML),
+/// regions taking addresses from a pool private to `base`.
+pub fn nodes(base: u16, groups: &str, protocol: &str) -> (Node, Node) {
+    let toml = format!(
+        "[multicast]\nbase = \"239.254.{}.1\"\ncount = 8\nport = {}\n{groups}[protocol]\n{protocol}\n",
+        base % 200,
+        base + 21
     );
     let mut cluster: ClusterConfig = toml::from_str(&toml).expect("valid cluster");
     cluster.members = (0..2)

@@ -1,0 +1,116 @@
+//! What a subscription hands out: one delivered datagram, seen through the subscription's
+//! groups — only the messages of its groups, each with its group tag stripped, all borrowed
+//! from (or reference-counted slices of) the received buffer.
+
+use crate::groups::{split_tag, GroupSet};
+use crate::GroupId;
+use argent_core::{NodeId, RegionId};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// One delivered datagram of a region, filtered to the subscription's groups. Dropping it
+/// releases the receive buffer (once every other holder has dropped it too).
+#[derive(Clone)]
+pub struct Delivery {
+    inner: argent_qsm::Delivery,
+    filter: Arc<GroupSet>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("region", &self.inner.region)
+            .field("sender", &self.inner.sender)
+            .field("seq", &self.inner.seq)
+            .field("count", &self.inner.count)
+            .finish()
+    }
+}
+
+impl Delivery {
+    pub(crate) fn new(inner: argent_qsm::Delivery, filter: Arc<GroupSet>) -> Self {
+        Delivery { inner, filter }
+    }
+
+    /// Whether at least one message belongs to the subscription's groups (stops at the first).
+    pub(crate) fn has_any(&self) -> bool {
+        self.group_messages().next().is_some()
+    }
+
+    /// The node that sent it.
+    pub fn sender_node(&self) -> NodeId {
+        self.inner.sender_node()
+    }
+
+    /// The sender's stream (node id and incarnation).
+    pub fn sender(&self) -> NodeId {
+        self.inner.sender
+    }
+
+    /// The region it was multicast in.
+    pub fn region(&self) -> RegionId {
+        self.inner.region
+    }
+
+    /// Sequence number of the datagram in the sender's stream.
+    pub fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+
+    /// The messages of the subscription's groups, in the order the sender wrote them
+    /// (group tags stripped).
+    pub fn messages(&self) -> Messages<'_> {
+        Messages(self.group_messages())
+    }
+
+    /// The messages of the subscription's groups with the group each was published to.
+    pub fn group_messages(&self) -> GroupMessages<'_> {
+        GroupMessages { all: self.inner.messages(), filter: &self.filter }
+    }
+
+    /// The messages of the subscription's groups as reference-counted slices of the datagram
+    /// (no copy), e.g. to keep one beyond the delivery.
+    pub fn message_bytes(&self) -> impl Iterator<Item = (GroupId, Bytes)> + '_ {
+        self.group_messages().map(|(g, m)| (g, self.inner.datagram.slice_ref(m)))
+    }
+
+    /// The whole datagram as received: header, and every message of the region with its tag.
+    pub fn datagram(&self) -> &Bytes {
+        &self.inner.datagram
+    }
+}
+
+/// Messages of a [`Delivery`] with their groups.
+#[derive(Debug)]
+pub struct GroupMessages<'a> {
+    all: argent_wire::Messages<'a>,
+    filter: &'a GroupSet,
+}
+
+impl<'a> Iterator for GroupMessages<'a> {
+    type Item = (GroupId, &'a [u8]);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let m = self.all.next()?;
+            // A message too short for a tag is not ours to deliver (no argent sender makes one).
+            if let Some((g, payload)) = split_tag(m) {
+                if self.filter.contains(g) {
+                    return Some((g, payload));
+                }
+            }
+        }
+    }
+}
+
+/// Messages of a [`Delivery`], tags stripped.
+#[derive(Debug)]
+pub struct Messages<'a>(GroupMessages<'a>);
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = &'a [u8];
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.0.next().map(|(_, m)| m)
+    }
+}
