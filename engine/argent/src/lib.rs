@@ -42,8 +42,14 @@ pub use argent_runtime::{
 };
 pub use config::{ClusterConfig, ConfigError};
 
-use std::collections::HashMap;
+use argent_membership::gms::{ClientConfig, ClientStatus, Member, View};
+use argent_membership::service::{LinkEvent, MemberLink};
+use argent_membership::Addressing;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 use thiserror::Error;
 
 /// Why a node could not start or serve a request.
@@ -71,6 +77,10 @@ pub struct NodeBuilder {
     id: Option<u32>,
     transport: Option<Backend>,
     pin: Option<bool>,
+    gms: Option<BTreeMap<u64, SocketAddr>>,
+    wait_members: usize,
+    gms_timeout: Option<Duration>,
+    client: Option<ClientConfig>,
 }
 
 impl NodeBuilder {
@@ -104,6 +114,32 @@ impl NodeBuilder {
         self
     }
 
+    /// Take membership from the GMS replicas (raft id → address) instead of the file: the
+    /// file (or [`NodeBuilder::cluster`]) still gives this node's address, its groups and the
+    /// protocol settings; the GMS decides who is in, the regions, their addresses and rings.
+    pub fn gms(mut self, replicas: BTreeMap<u64, SocketAddr>) -> Self {
+        self.gms = Some(replicas);
+        self
+    }
+
+    /// With the GMS: start once the view has at least this many members (default: this node).
+    pub fn wait_members(mut self, n: usize) -> Self {
+        self.wait_members = n;
+        self
+    }
+
+    /// With the GMS: how long to wait for admission (default 10 s).
+    pub fn gms_timeout(mut self, t: Duration) -> Self {
+        self.gms_timeout = Some(t);
+        self
+    }
+
+    /// With the GMS: heartbeat and retry timing of this member.
+    pub fn gms_client(mut self, c: ClientConfig) -> Self {
+        self.client = Some(c);
+        self
+    }
+
     /// Open sockets and start the shards.
     pub fn start(self) -> Result<Node, Error> {
         let cluster = match (self.cluster, self.file) {
@@ -126,10 +162,130 @@ impl NodeBuilder {
         if let Some(pin) = self.pin {
             rc.pin = pin;
         }
-        let runtime = argent_runtime::Runtime::start(rc)?;
         let names = cluster.groups.iter().map(|g| (g.name.clone(), GroupId(g.id))).collect();
-        Ok(Node { runtime, cluster, id, names })
+        let Some(replicas) = self.gms else {
+            let runtime = argent_runtime::Runtime::start(rc)?;
+            return Ok(Node { runtime, cluster, id, names, gms: None });
+        };
+        let timeout = self.gms_timeout.unwrap_or(Duration::from_secs(10));
+        let client = self.client.unwrap_or_default();
+        let (runtime, gms) = join_gms(&cluster, id, rc, replicas, self.wait_members, timeout, client)?;
+        Ok(Node { runtime, cluster, id, names, gms: Some(gms) })
     }
+}
+
+/// The membership link of a node that joined through the GMS, and the thread applying views.
+#[derive(Debug)]
+struct GmsParts {
+    link: MemberLink,
+    follower: Option<std::thread::JoinHandle<()>>,
+    status: Arc<std::sync::Mutex<(ClientStatus, u64)>>,
+}
+
+/// Register with the GMS, wait for a view with this node (and `wait_members` members), start
+/// the runtime from that view's regions, and follow later views.
+fn join_gms(
+    cluster: &ClusterConfig,
+    id: u32,
+    mut rc: argent_runtime::RuntimeConfig,
+    replicas: BTreeMap<u64, SocketAddr>,
+    wait_members: usize,
+    timeout: Duration,
+    client: ClientConfig,
+) -> Result<(argent_runtime::Runtime, GmsParts), Error> {
+    let me = cluster.members.iter().find(|m| m.id == id).expect("checked by runtime()");
+    let groups: Vec<GroupId> =
+        cluster.groups.iter().filter(|g| g.members.contains(&id)).map(|g| GroupId(g.id)).collect();
+    let incarnation = argent_runtime::fresh_incarnation();
+    let member = Member {
+        node: NodeId(id),
+        incarnation: u64::from(incarnation),
+        addr: SocketAddr::V4(me.addr),
+        shards: me.shards as u16,
+        groups_version: 0,
+    };
+    let (tx, rx) = mpsc::channel();
+    let link = MemberLink::start(member, groups, replicas.clone(), client, tx)
+        .map_err(|e| Error::Invalid(format!("GMS link: {e}")))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mine = |v: &View| v.member(NodeId(id)).is_some_and(|m| m.incarnation == u64::from(incarnation));
+    let view = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(LinkEvent::View(v)) if mine(&v) && v.members.len() >= wait_members => break v,
+            Ok(LinkEvent::Status(ClientStatus::Evicted)) => {
+                return Err(Error::Invalid(format!(
+                    "the GMS refused node {id} (a newer incarnation is registered?)"
+                )))
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let addrs: Vec<String> = replicas.values().map(|a| a.to_string()).collect();
+                return Err(Error::Invalid(format!(
+                    "node {id} was not admitted with {wait_members} members within {timeout:?} by the GMS at {}: \
+                     is `argent gms` running there, and are the other members up?",
+                    addrs.join(",")
+                )));
+            }
+        }
+    };
+    rc.members = view
+        .members
+        .iter()
+        .map(|m| match m.addr {
+            SocketAddr::V4(a) => {
+                Ok(argent_runtime::MemberSpec { id: m.node, addr: a, shards: usize::from(m.shards).max(1) })
+            }
+            SocketAddr::V6(a) => {
+                Err(Error::Invalid(format!("member {} has an IPv6 address {a}: not supported", m.node)))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    rc.regions = view
+        .regions
+        .iter()
+        .map(|r| match r.addressing {
+            Addressing::Multicast(address) | Addressing::Shared(address) => {
+                Ok(RegionSpec { region: r.id, address, members: r.members.clone(), groups: r.groups.clone() })
+            }
+            Addressing::Unicast => Err(Error::Invalid(format!(
+                "region {} is served by unicast fan-out, which the runtime does not support yet: \
+                 give the GMS a larger multicast pool (--multicast-count)",
+                r.id
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    rc.member_timeout = None; // the GMS detects failures
+    rc.start_view = view.id.0;
+    rc.qsm.incarnation = incarnation;
+    let runtime = argent_runtime::Runtime::start(rc)?;
+    tracing::info!(node = id, view = view.id.0, members = view.members.len(), "joined through the GMS");
+    let mut sink = runtime.view_sink();
+    sink.apply(&view);
+    let status = Arc::new(std::sync::Mutex::new((ClientStatus::Member, view.id.0)));
+    let follower = {
+        let status = status.clone();
+        std::thread::Builder::new()
+            .name("argent-views".into())
+            .spawn(move || {
+                while let Ok(ev) = rx.recv() {
+                    match ev {
+                        LinkEvent::View(v) => {
+                            sink.apply(&v);
+                            status.lock().unwrap_or_else(|e| e.into_inner()).1 = v.id.0;
+                        }
+                        LinkEvent::Status(s) => {
+                            if s == ClientStatus::Evicted {
+                                tracing::error!(node = id, "evicted by the GMS: this node no longer takes part; restart it to rejoin");
+                            }
+                            status.lock().unwrap_or_else(|e| e.into_inner()).0 = s;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::Invalid(format!("starting the view thread: {e}")))?
+    };
+    Ok((runtime, GmsParts { link, follower: Some(follower), status }))
 }
 
 /// A running argent node.
@@ -139,6 +295,7 @@ pub struct Node {
     cluster: ClusterConfig,
     id: u32,
     names: HashMap<String, GroupId>,
+    gms: Option<GmsParts>,
 }
 
 impl Node {
@@ -203,8 +360,27 @@ impl Node {
         self.runtime.stats()
     }
 
-    /// Stop the shards.
+    /// With the GMS: this member's standing and the last view id it installed.
+    pub fn membership(&self) -> Option<(ClientStatus, u64)> {
+        self.gms.as_ref().map(|g| *g.status.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Stop the shards; with the GMS, leave the membership first so the others install a
+    /// view without this node at once instead of waiting for the eviction timeout.
     pub fn shutdown(self) {
+        if let Some(mut g) = self.gms {
+            g.link.leave();
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while std::time::Instant::now() < deadline
+                && g.status.lock().unwrap_or_else(|e| e.into_inner()).0 != ClientStatus::Left
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            g.link.shutdown();
+            if let Some(t) = g.follower.take() {
+                let _ = t.join();
+            }
+        }
         self.runtime.shutdown();
     }
 }

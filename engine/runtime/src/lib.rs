@@ -25,7 +25,7 @@ pub use delivery::{Delivery, GroupMessages, Messages};
 pub use groups::GROUP_TAG_LEN;
 
 use crate::groups::{GroupMap, GroupSet, Routes};
-use crate::shard::{Command, PublisherPort, Shard, SubscriberPort};
+use crate::shard::{Command, PublisherPort, Shard, ShardView, SubscriberPort};
 use crate::signal::Signal;
 use argent_transport::{SocketSpec, Waker};
 use std::collections::HashMap;
@@ -97,6 +97,9 @@ pub struct RuntimeConfig {
     pub publish_ring_bytes: usize,
     /// Datagrams each subscription's ring holds (one per shard it listens to).
     pub delivery_ring: usize,
+    /// Version of the membership the regions come from (the GMS view id; 1 for a static
+    /// file). Every member of a region must start its ring from the same version.
+    pub start_view: u64,
 }
 
 impl RuntimeConfig {
@@ -115,6 +118,7 @@ impl RuntimeConfig {
             member_timeout: Some(Duration::from_secs(3)),
             publish_ring_bytes: 2 << 20,
             delivery_ring: 8192,
+            start_view: 1,
         }
     }
 }
@@ -231,6 +235,82 @@ struct ShardHandle {
     wake: ShardWake,
     thread: Option<JoinHandle<()>>,
     stats: Arc<Mutex<NodeStats>>,
+}
+
+/// Applies GMS views to a running [`Runtime`] ([`Runtime::view_sink`]).
+pub struct ViewSink {
+    shards: Vec<(crossbeam_channel::Sender<Command>, ShardWake)>,
+    region_shard: HashMap<RegionId, usize>,
+    /// Members of the last view and their incarnations (`None`: from the start configuration).
+    known: HashMap<NodeId, Option<u64>>,
+    unknown_regions: std::collections::HashSet<RegionId>,
+}
+
+impl std::fmt::Debug for ViewSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewSink").field("shards", &self.shards.len()).finish_non_exhaustive()
+    }
+}
+
+impl ViewSink {
+    /// Install `view`: every region this node runs gets its new members (departed members cut
+    /// out of the ring, joiners added), departed nodes' streams are retired, and restarted
+    /// nodes' old streams too. Regions created after the start are reported once and left
+    /// alone (a node takes part in regions that exist when it starts).
+    pub fn apply(&mut self, view: &argent_membership::gms::View) {
+        let mut members = HashMap::new();
+        for m in &view.members {
+            match m.addr {
+                std::net::SocketAddr::V4(a) => {
+                    members.insert(m.node, (a, usize::from(m.shards).max(1)));
+                }
+                std::net::SocketAddr::V6(a) => {
+                    tracing::warn!(node = %m.node, addr = %a, "IPv6 member addresses are not supported; ignoring")
+                }
+            }
+        }
+        let mut departed = Vec::new();
+        let mut superseded = Vec::new();
+        for (node, inc) in &self.known {
+            match view.member(*node) {
+                None => departed.push(*node),
+                Some(m) => {
+                    if let Some(old) = inc.filter(|i| *i != m.incarnation) {
+                        superseded.push(argent_qsm::stream_id(*node, old as u16));
+                    }
+                }
+            }
+        }
+        self.known = view.members.iter().map(|m| (m.node, Some(m.incarnation))).collect();
+        let mut per_shard: Vec<Vec<argent_qsm::RegionView>> = vec![Vec::new(); self.shards.len()];
+        for r in &view.regions {
+            match self.region_shard.get(&r.id) {
+                Some(shard) => per_shard[*shard].push(argent_qsm::RegionView {
+                    region: r.id,
+                    id: argent_core::ViewId(view.id.0),
+                    members: r.members.clone(),
+                }),
+                None => {
+                    if self.unknown_regions.insert(r.id) {
+                        tracing::warn!(region = %r.id, view = view.id.0, "a region created after this node started: not joined (restart the node to take part)");
+                    }
+                }
+            }
+        }
+        if !departed.is_empty() {
+            tracing::warn!(view = view.id.0, departed = ?departed, "members left the view");
+        }
+        for ((cmds, wake), regions) in self.shards.iter().zip(per_shard) {
+            let v = ShardView {
+                members: members.clone(),
+                regions,
+                departed: departed.clone(),
+                superseded: superseded.clone(),
+            };
+            let _ = cmds.send(Command::View(v));
+            wake.waker.wake();
+        }
+    }
 }
 
 /// Wakes a shard blocked in its transport, only when it sleeps.
@@ -407,6 +487,18 @@ impl Runtime {
         self.backend
     }
 
+    /// A handle that applies membership views from the GMS to the running shards (from any
+    /// thread). The runtime starts from one view's regions; later views change their members.
+    pub fn view_sink(&self) -> ViewSink {
+        let known = self.cfg.members.iter().map(|m| (m.id, None)).collect();
+        ViewSink {
+            shards: self.shards.iter().map(|s| (s.cmds.clone(), s.wake.clone())).collect(),
+            region_shard: self.region_shard.clone(),
+            known,
+            unknown_regions: std::collections::HashSet::new(),
+        }
+    }
+
     /// The settings the runtime started with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.cfg
@@ -548,6 +640,12 @@ impl Drop for Runtime {
 /// An incarnation for this process's sender streams: a process that restarts under the same
 /// node id must not reuse the previous process's stream (receivers would take its datagrams
 /// for duplicates). Ten-millisecond clock ticks, never 0.
+/// A fresh sender-stream incarnation (from the clock, never 0): a restarted process gets a
+/// new one, so its streams are new streams rather than duplicates of the old ones.
+pub fn fresh_incarnation() -> u16 {
+    incarnation()
+}
+
 fn incarnation() -> u16 {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     ((ms / 10) % 65_535) as u16 + 1

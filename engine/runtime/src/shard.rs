@@ -32,7 +32,21 @@ const ALIVE_INTERVAL: Duration = Duration::from_millis(200);
 pub(crate) enum Command {
     AddPublisher(PublisherPort),
     AddSubscriber(SubscriberPort),
+    /// A new membership view from the GMS.
+    View(ShardView),
     Shutdown,
+}
+
+/// What a membership view changes for one shard.
+pub(crate) struct ShardView {
+    /// Every member's unicast address and shard count.
+    pub(crate) members: HashMap<NodeId, (SocketAddrV4, usize)>,
+    /// New views of regions this shard owns (installed if their membership changed).
+    pub(crate) regions: Vec<RegionView>,
+    /// Nodes gone from the membership: their streams are retired.
+    pub(crate) departed: Vec<NodeId>,
+    /// Sender streams of earlier incarnations of restarted nodes: retired.
+    pub(crate) superseded: Vec<NodeId>,
 }
 
 /// The shard's end of a publisher's ring: entries are `group tag | message`.
@@ -110,7 +124,11 @@ impl Shard {
         let mut node = QsmNode::new(cfg.me, cfg.qsm.clone())?;
         let mut views = HashMap::new();
         for r in &regions {
-            let view = RegionView { region: r.region, id: ViewId(1), members: r.members.clone() };
+            let view = RegionView {
+                region: r.region,
+                id: ViewId(cfg.start_view.max(1)),
+                members: r.members.clone(),
+            };
             node.install_view(Instant::ZERO, view.clone())
                 .map_err(|e| RuntimeError::BadRegion { region: r.region, reason: e.to_string() })?;
             views.insert(r.region, view);
@@ -182,10 +200,39 @@ impl Shard {
             match cmd {
                 Command::AddPublisher(p) => self.publishers.push(p),
                 Command::AddSubscriber(s) => self.subscribers.push(s),
+                Command::View(v) => self.apply_view(v),
                 Command::Shutdown => return false,
             }
         }
         true
+    }
+
+    /// Install a membership view: addresses first (a joiner must be reachable before the
+    /// ring includes it), then region views whose membership changed, then retire the streams
+    /// of departed nodes and of superseded incarnations.
+    fn apply_view(&mut self, v: ShardView) {
+        let now = self.now();
+        self.addrs.members = v.members;
+        for view in v.regions {
+            let changed = self.views.get(&view.region).is_none_or(|old| old.members != view.members);
+            if !changed {
+                continue;
+            }
+            tracing::info!(region = %view.region, view = view.id.0, members = view.members.len(), "installing region view");
+            match self.node.install_view(now, view.clone()) {
+                Ok(()) => {
+                    self.views.insert(view.region, view);
+                }
+                Err(e) => tracing::error!(error = %e, "view refused"),
+            }
+        }
+        for gone in v.departed {
+            self.node.remove_node(gone);
+            self.last_heard.remove(&gone);
+        }
+        for stream in v.superseded {
+            self.node.retire_stream(stream);
+        }
     }
 
     /// Forget handles the application dropped (a publisher's ring once drained).

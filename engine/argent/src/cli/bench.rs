@@ -4,6 +4,8 @@
 use super::Transport;
 use anyhow::{bail, Context};
 use argent::config::{ClusterConfig, GroupEntry, MemberEntry, MulticastEntry, ProtocolEntry};
+use argent_membership::gms::GmsConfig;
+use argent_membership::service::{GmsService, ServiceConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
@@ -69,6 +71,28 @@ pub struct BenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Kill (SIGKILL) the last subscriber this long after publishing starts (e.g. 3s, 500ms):
+    /// the GMS must evict it within --evict-ms and the others still verify everything.
+    #[arg(long, value_parser = parse_duration)]
+    kill_one_at: Option<Duration>,
+    /// The embedded GMS evicts a member silent this long (it suspects it after a third).
+    #[arg(long, default_value_t = 1500)]
+    evict_ms: u64,
+}
+
+/// `3s`, `500ms`, `2.5` (seconds).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 && v * scale <= 3600.0 => Ok(Duration::from_secs_f64(v * scale)),
+        _ => Err(format!("{s:?} is not a duration like 3s, 500ms or 2.5")),
+    }
 }
 
 /// Groups a benchmark runs at most (every one is listed in the generated membership file).
@@ -105,6 +129,14 @@ struct Report {
     per_publisher: Vec<Value>,
     raw: Vec<Value>,
     raw_unverified: Vec<Value>,
+    /// Membership views installed by the embedded GMS during the measured pass.
+    gms_views: u64,
+    /// With --kill-one-at: the subscriber killed, and how long the GMS took to install a view
+    /// without it (its eviction), milliseconds after the kill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    killed_subscriber: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evicted_after_ms: Option<f64>,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -161,17 +193,23 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut groups_1 = None;
     if a.groups > 1 {
         bar.set_message("argent, 1 group");
-        let (subs, pubs, regions) = argent_pass(&a, 1, &dir)?;
-        let mut one = Report { regions, ..Report::default() };
-        summarise(&mut one, subs, pubs);
+        let pass = argent_pass(&a, 1, &dir, None)?;
+        let mut one = Report { regions: pass.regions, ..Report::default() };
+        summarise(&mut one, pass.subs, pass.pubs);
         groups_1 = Some(one);
     }
     bar.set_message(format!("argent, {} group(s)", a.groups));
-    let (subs, pubs, regions) = argent_pass(&a, a.groups, &dir)?;
+    let pass = argent_pass(&a, a.groups, &dir, a.kill_one_at)?;
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&dir);
-    report.regions = regions;
-    summarise(&mut report, subs, pubs);
+    report.regions = pass.regions;
+    report.gms_views = pass.views;
+    report.killed_subscriber = pass.killed;
+    report.evicted_after_ms = pass.evicted_after.map(|d| d.as_secs_f64() * 1e3);
+    summarise(&mut report, pass.subs, pass.pubs);
+    if a.kill_one_at.is_some() && report.evicted_after_ms.is_none() {
+        report.delivered_ok = false; // the killed subscriber was never evicted
+    }
     if let Some(one) = &groups_1 {
         report.groups_1_msgs_per_sec = Some(one.msgs_per_sec);
         report.ratio_to_groups_1 =
@@ -373,18 +411,55 @@ fn raw_baseline(a: &BenchArgs, group: SocketAddrV4, verify: bool) -> anyhow::Res
 
 /// One argent run over `groups` groups with its own membership file and ports: the
 /// subscribers' and publishers' summaries, and the number of regions.
-fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>, usize)> {
-    let cluster = cluster(a, groups, base_port());
-    cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
-    let regions = cluster.regions().len();
-    let file = dir.join(format!("cluster-{groups}.toml"));
-    std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
-    let (subs, pubs) = argent_run(a, &file)?;
-    Ok((subs, pubs, regions))
+/// What one argent pass measured.
+struct Pass {
+    subs: Vec<Value>,
+    pubs: Vec<Value>,
+    regions: usize,
+    views: u64,
+    killed: Option<u32>,
+    evicted_after: Option<Duration>,
 }
 
-fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
+/// Run the membership service for one pass: one replica on loopback, with the run's private
+/// address pool.
+fn embedded_gms(a: &BenchArgs, cluster: &ClusterConfig) -> anyhow::Result<GmsService> {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+    let pool = argent_membership::AddressPool {
+        base: cluster.multicast.base,
+        count: cluster.multicast.count,
+        port: cluster.multicast.port,
+    };
+    let mut cfg = GmsConfig::new(pool);
+    cfg.tick = Duration::from_millis(50);
+    cfg.evict_after = Duration::from_millis(a.evict_ms.max(300));
+    cfg.suspect_after = cfg.evict_after / 3;
+    cfg.push_retry = Duration::from_millis(50);
+    Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, port)].into() })?)
+}
+
+fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path, kill_at: Option<Duration>) -> anyhow::Result<Pass> {
+    let cluster = cluster(a, groups, base_port());
+    cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
+    let file = dir.join(format!("cluster-{groups}.toml"));
+    std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
+    let gms = embedded_gms(a, &cluster)?;
+    let mut pass = argent_run(a, &file, &gms, kill_at)?;
+    let status = gms.status();
+    pass.regions = status.report.view.regions.len().max(1);
+    pass.views = status.report.view.id.0;
+    gms.shutdown();
+    Ok(pass)
+}
+
+fn argent_run(
+    a: &BenchArgs,
+    file: &Path,
+    gms: &GmsService,
+    kill_at: Option<Duration>,
+) -> anyhow::Result<Pass> {
     let config = file.display().to_string();
+    let gms_addr = gms.local_addr().to_string();
     // Every process takes every group of the file (`--all-groups`): no list on the command line.
     let node_args = |id: u32, role: &str| -> Vec<String> {
         vec![
@@ -396,11 +471,15 @@ fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Val
             "--all-groups".into(),
             "--transport".into(),
             a.transport.as_str().into(),
+            "--gms".into(),
+            gms_addr.clone(),
         ]
     };
     let subs: Vec<Proc> = (0..a.subscribers)
         .map(|i| {
             let mut args = node_args(i, "sub");
+            // Subscribers start once all of them are in; publishers join their region later.
+            args.extend(["--wait-members".into(), a.subscribers.to_string()]);
             args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
             args.extend(["--idle-timeout".into(), "15".into()]);
             spawn(&args, format!("subscriber {i}"))
@@ -413,16 +492,37 @@ fn argent_run(a: &BenchArgs, file: &Path) -> anyhow::Result<(Vec<Value>, Vec<Val
         .map(|p| {
             let id = a.subscribers + p;
             let mut args = node_args(id, "pub");
+            args.extend(["--wait-members".into(), (a.subscribers + a.publishers).to_string()]);
             args.extend(["--size".into(), a.size.to_string(), "--duration".into(), a.duration.to_string()]);
             let seed = a.seed.wrapping_add(u64::from(p));
             args.extend(["--zipf".into(), a.zipf.to_string(), "--seed".into(), seed.to_string()]);
             spawn(&args, format!("publisher {p}"))
         })
         .collect::<anyhow::Result<_>>()?;
+    let mut subs = subs;
+    let mut killed = None;
+    let mut evicted_after = None;
+    if let Some(at) = kill_at {
+        std::thread::sleep(at);
+        let victim = subs.len() as u32 - 1;
+        let mut proc = subs.pop().context("no subscriber to kill")?;
+        let _ = proc.child.kill();
+        let _ = proc.child.wait();
+        let killed_at = Instant::now();
+        killed = Some(victim);
+        let limit = Duration::from_millis(a.evict_ms.max(300)) * 3;
+        while killed_at.elapsed() < limit {
+            if gms.status().report.view.member(argent::NodeId(victim)).is_none() {
+                evicted_after = Some(killed_at.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration + 60.0);
     let pubs: Vec<Value> = pubs.into_iter().map(|mut p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
     let subs: Vec<Value> = subs.into_iter().map(|mut s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
-    Ok((subs, pubs))
+    Ok(Pass { subs, pubs, regions: 0, views: 0, killed, evicted_after })
 }
 
 fn num(v: &Value, k: &str) -> f64 {

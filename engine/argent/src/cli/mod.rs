@@ -1,6 +1,7 @@
 //! Subcommands of the `argent` program.
 
 mod bench;
+mod gms;
 mod msg;
 mod popularity;
 mod pubsub;
@@ -38,6 +39,11 @@ enum Command {
     /// Compute regions (sets of nodes with identical groups) for a synthetic Zipf workload, or
     /// show those of a membership file (--config).
     Regions(regions::RegionsArgs),
+    /// Run a replica of the membership service (GMS): members register with it, it detects
+    /// failures and pushes views (members, groups → regions, addresses, rings).
+    Gms(gms::GmsArgs),
+    /// Show the GMS's current view: members, groups, regions, addresses and ring layout.
+    Status(gms::StatusArgs),
     /// Raw UDP multicast baseline (used by `bench`).
     #[command(hide = true)]
     Raw(raw::RawArgs),
@@ -56,6 +62,13 @@ pub struct Membership {
     /// Transport backend: auto (io_uring where allowed, else std), std or uring.
     #[arg(long, default_value = "auto")]
     pub transport: Transport,
+    /// Take membership from these GMS replicas (`ADDR[,ADDR...]` in raft id order, or
+    /// `1=ADDR,2=ADDR`): the file then gives only this node's address, groups and settings.
+    #[arg(long, value_name = "ADDRS")]
+    pub gms: Option<String>,
+    /// With --gms: start once the view has this many members.
+    #[arg(long, default_value_t = 1)]
+    pub wait_members: usize,
 }
 
 /// Transport choice on the command line.
@@ -96,6 +109,9 @@ impl Membership {
         if let Some(t) = self.transport.backend() {
             b = b.transport(t);
         }
+        if let Some(list) = &self.gms {
+            b = b.gms(gms::parse_replicas(list)?).wait_members(self.wait_members);
+        }
         Ok(b.start()?)
     }
 }
@@ -124,6 +140,8 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Raw(a) => raw::run(a),
         Command::Regions(a) => regions::run(a),
+        Command::Gms(a) => gms::run(a),
+        Command::Status(a) => gms::status(a),
     };
     match result {
         Ok(code) => code,

@@ -343,6 +343,10 @@ pub struct SubArgs {
     /// Stop after this many seconds in any case.
     #[arg(long, default_value_t = 600.0)]
     max_secs: f64,
+    /// With --verify: this subscriber joins while publishers are running, so each stream is
+    /// verified from its first message on (exactly once, in order, to the end marker).
+    #[arg(long)]
+    late: bool,
 }
 
 #[derive(Serialize)]
@@ -375,6 +379,7 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let mut last = Instant::now();
     let mut any = false;
     let mut v = Verifier::new();
+    v.late = a.late;
     let streams = a.publishers * ids.len();
     while started.elapsed().as_secs_f64() < a.max_secs {
         let Some(d) = sub.recv_timeout(Duration::from_millis(100)) else {
