@@ -100,6 +100,9 @@ pub struct RuntimeConfig {
     /// Version of the membership the regions come from (the GMS view id; 1 for a static
     /// file). Every member of a region must start its ring from the same version.
     pub start_view: u64,
+    /// Per region, the version its member list dates from, if not `start_view` (the GMS's
+    /// `RegionInfo::since`): the ring version every member and sender of it agrees on.
+    pub region_since: HashMap<RegionId, u64>,
 }
 
 impl RuntimeConfig {
@@ -119,6 +122,7 @@ impl RuntimeConfig {
             publish_ring_bytes: 2 << 20,
             delivery_ring: 8192,
             start_view: 1,
+            region_since: HashMap::new(),
         }
     }
 }
@@ -287,7 +291,7 @@ impl ViewSink {
             match self.region_shard.get(&r.id) {
                 Some(shard) => per_shard[*shard].push(argent_qsm::RegionView {
                     region: r.id,
-                    id: argent_core::ViewId(view.id.0),
+                    id: argent_core::ViewId(r.since.0.max(1)),
                     members: r.members.clone(),
                 }),
                 None => {

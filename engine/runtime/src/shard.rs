@@ -126,7 +126,7 @@ impl Shard {
         for r in &regions {
             let view = RegionView {
                 region: r.region,
-                id: ViewId(cfg.start_view.max(1)),
+                id: ViewId(cfg.region_since.get(&r.region).copied().unwrap_or(cfg.start_view).max(1)),
                 members: r.members.clone(),
             };
             node.install_view(Instant::ZERO, view.clone())
@@ -214,7 +214,10 @@ impl Shard {
         let now = self.now();
         self.addrs.members = v.members;
         for view in v.regions {
-            let changed = self.views.get(&view.region).is_none_or(|old| old.members != view.members);
+            let changed = self
+                .views
+                .get(&view.region)
+                .is_none_or(|old| old.members != view.members || old.id < view.id);
             if !changed {
                 continue;
             }

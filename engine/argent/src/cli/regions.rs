@@ -1,8 +1,10 @@
 //! `argent regions`: how many regions and multicast addresses a workload needs, and how long
 //! computing the mapping takes; or, with `--config`, the regions of a membership file.
 
+use argent_membership::gms::{Command, GmsState, Member};
 use argent_membership::{zipf_subscriptions, AddressPool, Overflow, RegionMap};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,12 @@ struct Report {
     max_regions_per_group: usize,
     largest_region: usize,
     compute_ms: f64,
+    /// The same workload through the GMS state machine (each node registering in turn, as
+    /// committed raft entries are applied): regions, addresses, and the time to apply all.
+    gms_regions: usize,
+    gms_addresses_own: u32,
+    gms_addresses_shared: u32,
+    gms_apply_ms: f64,
 }
 
 /// One region of a membership file.
@@ -76,6 +84,26 @@ pub fn run(a: RegionsArgs) -> anyhow::Result<ExitCode> {
     let map = RegionMap::compute(&subs, pool, overflow);
     let compute_ms = started.elapsed().as_secs_f64() * 1e3;
     let s = map.stats();
+    let mut state = GmsState::new(pool, overflow);
+    let commands: Vec<Command> = subs
+        .iter()
+        .map(|(node, groups)| Command::Register {
+            member: Member {
+                node,
+                incarnation: 1,
+                addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
+                shards: 1,
+                groups_version: 0,
+            },
+            groups: groups.to_vec(),
+        })
+        .collect();
+    let started = Instant::now();
+    for c in &commands {
+        state.apply(std::slice::from_ref(c));
+    }
+    let gms_apply_ms = started.elapsed().as_secs_f64() * 1e3;
+    let gv = state.view().clone();
     let r = Report {
         nodes: a.nodes,
         groups: a.groups,
@@ -88,6 +116,10 @@ pub fn run(a: RegionsArgs) -> anyhow::Result<ExitCode> {
         max_regions_per_group: s.max_regions_per_group,
         largest_region: map.regions().first().map_or(0, |r| r.members.len()),
         compute_ms,
+        gms_regions: gv.regions.len(),
+        gms_addresses_own: gv.addresses.own_address,
+        gms_addresses_shared: gv.addresses.shared_address,
+        gms_apply_ms,
     };
     println!(
         "{} nodes × {} groups (Zipf {}): {} memberships → {} regions in {:.1} ms; {} multicast addresses used, \
@@ -103,6 +135,11 @@ pub fn run(a: RegionsArgs) -> anyhow::Result<ExitCode> {
         r.unicast_regions,
         r.max_regions_per_group,
         r.largest_region
+    );
+    println!(
+        "through the GMS state machine (one registration per committed entry): {} regions, {} own addresses, \
+         {} sharing, applied in {:.1} ms",
+        r.gms_regions, r.gms_addresses_own, r.gms_addresses_shared, r.gms_apply_ms
     );
     if a.json {
         println!("{}", serde_json::to_string(&r)?);

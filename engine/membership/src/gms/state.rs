@@ -90,6 +90,9 @@ pub struct GmsState {
     free: BTreeSet<u32>,
     history: VecDeque<Arc<View>>,
     stats: ApplyStats,
+    /// Regions whose member list changed in the batch being applied.
+    #[serde(skip)]
+    dirty: BTreeSet<RegionId>,
 }
 
 impl GmsState {
@@ -107,6 +110,7 @@ impl GmsState {
             free: (0..pool.count).collect(),
             history,
             stats: ApplyStats::default(),
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -204,6 +208,7 @@ impl GmsState {
         let Some(&rid) = self.by_groups.get(&groups) else { return };
         let region = self.regions.get_mut(&rid).expect("indexed region exists");
         region.info.members.retain(|m| *m != node);
+        self.dirty.insert(rid);
         if region.info.members.is_empty() {
             if let Some(i) = region.own {
                 self.free.insert(i);
@@ -220,6 +225,7 @@ impl GmsState {
         }
         if let Some(rid) = self.by_groups.get(&groups) {
             self.regions.get_mut(rid).expect("indexed region exists").info.members.push(node);
+            self.dirty.insert(*rid);
             return;
         }
         let id = RegionId(self.next_region);
@@ -233,12 +239,18 @@ impl GmsState {
             (None, _) => Addressing::Unicast,
         };
         self.by_groups.insert(groups.clone(), id);
-        let info = RegionInfo { id, groups, members: vec![node], addressing };
+        let info = RegionInfo { id, groups, members: vec![node], addressing, since: ViewId(0) };
+        self.dirty.insert(id);
         self.regions.insert(id, RegionState { info, own });
     }
 
     fn publish_view(&mut self) {
         let id = ViewId(self.view().id.0 + 1);
+        for rid in std::mem::take(&mut self.dirty) {
+            if let Some(r) = self.regions.get_mut(&rid) {
+                r.info.since = id;
+            }
+        }
         let regions: Vec<RegionInfo> = self.regions.values().map(|r| r.info.clone()).collect();
         let mut addresses = AddressStats::default();
         for r in &regions {

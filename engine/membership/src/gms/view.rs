@@ -33,6 +33,9 @@ pub struct RegionInfo {
     pub members: Vec<NodeId>,
     /// How its traffic reaches its members.
     pub addressing: Addressing,
+    /// The view in which its member list last changed: the version its token ring runs in
+    /// (members install a region view only when this changes).
+    pub since: ViewId,
 }
 
 /// Counters of the address pool, part of every view: what the pool could not cover is
