@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Message size, bytes.
     #[arg(long, default_value_t = 1024)]
@@ -29,10 +29,15 @@ pub struct BenchArgs {
     publishers: u32,
     /// Groups. Every process is a member of all of them, so they share one region (one
     /// multicast address, one token ring); publishers pick each message's group by Zipf
-    /// popularity (--zipf). With more than one, a one-group pass with the same settings runs
-    /// first and the report compares the two (groups_1_msgs_per_sec, ratio_to_groups_1).
+    /// popularity (--zipf). With more than one, one-group passes with the same settings
+    /// alternate with N-group passes (--comparison-rounds) and the report compares their means
+    /// (groups_1_msgs_per_sec, groups_n_msgs_per_sec, ratio_to_groups_1).
     #[arg(long, default_value_t = 1)]
     groups: u32,
+    /// With --groups above 1: rounds of (one-group pass, N-group pass), alternated so that
+    /// drift on a busy host affects both sides alike.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    comparison_rounds: u32,
     /// Zipf exponent of group popularity (the publishers' choice of group per message).
     #[arg(long, default_value_t = 1.5)]
     zipf: f64,
@@ -118,12 +123,19 @@ struct Report {
     groups: u32,
     /// Regions the groups map to (1: every process is in every group).
     regions: usize,
-    /// With more than one group: msgs/s of the one-group pass run first.
+    /// With more than one group: mean msgs/s of the one-group passes.
     #[serde(skip_serializing_if = "Option::is_none")]
     groups_1_msgs_per_sec: Option<f64>,
-    /// With more than one group: msgs_per_sec / groups_1_msgs_per_sec.
+    /// With more than one group: mean msgs/s of the N-group passes (`msgs_per_sec` and the
+    /// per-process figures are those of the last one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_n_msgs_per_sec: Option<f64>,
+    /// With more than one group: groups_n_msgs_per_sec / groups_1_msgs_per_sec.
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio_to_groups_1: Option<f64>,
+    /// With more than one group: every pass in the order run (groups, msgs/s, verified).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    comparison_passes: Vec<Value>,
     published: u64,
     per_subscriber: Vec<Value>,
     per_publisher: Vec<Value>,
@@ -190,13 +202,30 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         report.raw_unverified = raw_baseline(&a, address, false)?;
         report.raw_udp_unverified_mb_per_sec = min_over(&report.raw_unverified, "mb_per_sec");
     }
-    let mut groups_1 = None;
-    if a.groups > 1 {
-        bar.set_message("argent, 1 group");
+    // With many groups: (1, N) rounds; the last N-group pass below is the reported one.
+    let mut ones: Vec<Report> = Vec::new();
+    let mut many: Vec<Report> = Vec::new();
+    let rounds = if a.groups > 1 { a.comparison_rounds } else { 0 };
+    if rounds > 0 {
+        // The first pass of a run is often slower (caches, frequency, allocator): warm up
+        // for a second, uncounted, so it does not bias the comparison.
+        bar.set_message("argent, warm-up");
+        let warm = BenchArgs { duration: 1.0, ..a.clone() };
+        let _ = argent_pass(&warm, a.groups, &dir, None)?;
+    }
+    for round in 0..rounds {
+        bar.set_message(format!("argent, 1 group (round {} of {rounds})", round + 1));
         let pass = argent_pass(&a, 1, &dir, None)?;
-        let mut one = Report { regions: pass.regions, ..Report::default() };
+        let mut one = Report { regions: pass.regions, groups: 1, ..Report::default() };
         summarise(&mut one, pass.subs, pass.pubs);
-        groups_1 = Some(one);
+        ones.push(one);
+        if round + 1 < rounds {
+            bar.set_message(format!("argent, {} groups (round {} of {rounds})", a.groups, round + 1));
+            let pass = argent_pass(&a, a.groups, &dir, None)?;
+            let mut n = Report { regions: pass.regions, groups: a.groups, ..Report::default() };
+            summarise(&mut n, pass.subs, pass.pubs);
+            many.push(n);
+        }
     }
     bar.set_message(format!("argent, {} group(s)", a.groups));
     let pass = argent_pass(&a, a.groups, &dir, a.kill_one_at)?;
@@ -210,22 +239,41 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.kill_one_at.is_some() && report.evicted_after_ms.is_none() {
         report.delivered_ok = false; // the killed subscriber was never evicted
     }
-    if let Some(one) = &groups_1 {
-        report.groups_1_msgs_per_sec = Some(one.msgs_per_sec);
-        report.ratio_to_groups_1 =
-            Some(if one.msgs_per_sec > 0.0 { report.msgs_per_sec / one.msgs_per_sec } else { 0.0 });
-        // Both passes must deliver everything, verified.
-        report.delivered_ok &= one.delivered_ok;
+    if !ones.is_empty() {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let one = mean(&ones.iter().map(|r| r.msgs_per_sec).collect::<Vec<_>>());
+        let mut ns: Vec<f64> = many.iter().map(|r| r.msgs_per_sec).collect();
+        ns.push(report.msgs_per_sec);
+        let n = mean(&ns);
+        report.groups_1_msgs_per_sec = Some(one);
+        report.groups_n_msgs_per_sec = Some(n);
+        report.ratio_to_groups_1 = Some(if one > 0.0 { n / one } else { 0.0 });
+        // Every pass must deliver everything, verified.
+        report.delivered_ok &= ones.iter().chain(&many).all(|r| r.delivered_ok);
+        let mut order = Vec::new();
+        for (i, o) in ones.iter().enumerate() {
+            order.push(o);
+            if let Some(m) = many.get(i) {
+                order.push(m);
+            }
+        }
+        report.comparison_passes = order
+            .iter()
+            .map(|r| serde_json::json!({"groups": r.groups, "msgs_per_sec": r.msgs_per_sec, "delivered_ok": r.delivered_ok}))
+            .chain(std::iter::once(serde_json::json!({
+                "groups": a.groups, "msgs_per_sec": report.msgs_per_sec, "delivered_ok": report.delivered_ok
+            })))
+            .collect();
     }
     print_table(&report);
-    if let Some(one) = &groups_1 {
+    if let (Some(one), Some(n)) = (report.groups_1_msgs_per_sec, report.groups_n_msgs_per_sec) {
         println!(
-            "one-group pass: {:.0} msgs/s, verified: {}; {} groups in {} region(s): {:.0} msgs/s, ratio {:.3}",
-            one.msgs_per_sec,
-            one.delivered_ok,
+            "{} alternating rounds: one group {:.0} msgs/s, {} groups in {} region(s) {:.0} msgs/s (means), ratio {:.3}",
+            rounds,
+            one,
             a.groups,
             report.regions,
-            report.msgs_per_sec,
+            n,
             report.ratio_to_groups_1.unwrap_or(0.0)
         );
     }
@@ -287,7 +335,7 @@ fn progress(a: &BenchArgs) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let raw = if a.no_raw { 0.0 } else { 2.0 * a.duration.min(3.0) };
-    let passes = if a.groups > 1 { 2.0 } else { 1.0 };
+    let passes = if a.groups > 1 { 2.0 * f64::from(a.comparison_rounds) } else { 1.0 };
     bar.set_message(format!("about {:.0} s", raw + passes * (a.duration + 2.0)));
     bar
 }
