@@ -78,6 +78,7 @@ pub struct NodeBuilder {
     transport: Option<Backend>,
     pin: Option<bool>,
     gms: Option<BTreeMap<u64, SocketAddr>>,
+    interface: Option<std::net::Ipv4Addr>,
     wait_members: usize,
     gms_timeout: Option<Duration>,
     client: Option<ClientConfig>,
@@ -111,6 +112,13 @@ impl NodeBuilder {
     /// Pin shard threads to cores (default on).
     pub fn pin(mut self, pin: bool) -> Self {
         self.pin = Some(pin);
+        self
+    }
+
+    /// The interface for IP multicast (overrides the file's `interface`; on a LAN, this
+    /// node's own address).
+    pub fn interface(mut self, addr: std::net::Ipv4Addr) -> Self {
+        self.interface = Some(addr);
         self
     }
 
@@ -161,6 +169,14 @@ impl NodeBuilder {
         }
         if let Some(pin) = self.pin {
             rc.pin = pin;
+        }
+        if let Some(i) = self.interface {
+            rc.interface = i;
+            if cluster.protocol.datagram_size.is_none() {
+                rc.qsm.datagram_size = argent_transport::path_datagram(i).map_or(rc.qsm.datagram_size, |d| {
+                    d.clamp(argent_qsm::MIN_DATAGRAM, config::MAX_AUTO_DATAGRAM)
+                });
+            }
         }
         let names = cluster.groups.iter().map(|g| (g.name.clone(), GroupId(g.id))).collect();
         let Some(replicas) = self.gms else {

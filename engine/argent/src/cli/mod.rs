@@ -69,6 +69,10 @@ pub struct Membership {
     /// With --gms: start once the view has this many members.
     #[arg(long, default_value_t = 1)]
     pub wait_members: usize,
+    /// Interface for IP multicast (default: the file's `interface`, else 127.0.0.1); on a
+    /// LAN, this host's address.
+    #[arg(long)]
+    pub interface: Option<std::net::Ipv4Addr>,
 }
 
 /// Transport choice on the command line.
@@ -108,6 +112,9 @@ impl Membership {
         }
         if let Some(t) = self.transport.backend() {
             b = b.transport(t);
+        }
+        if let Some(i) = self.interface {
+            b = b.interface(i);
         }
         if let Some(list) = &self.gms {
             b = b.gms(gms::parse_replicas(list)?).wait_members(self.wait_members);
