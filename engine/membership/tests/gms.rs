@@ -365,3 +365,35 @@ fn a_lagging_replica_catches_up_from_a_snapshot_after_compaction() {
     assert_eq!(net.clients[&9].status(), ClientStatus::Member);
     net.check_agreement();
 }
+
+#[test]
+fn a_restored_replica_has_the_view_it_had() {
+    use argent_membership::service::Disk;
+    let dir = std::env::temp_dir().join(format!("argent-gms-restore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for compact_every in [1000, 3] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut net = Net::with(1, 0, 21, |c| {
+            c.persist = true;
+            c.compact_every = compact_every;
+        });
+        for n in 1..=5 {
+            net.add_client(n, 1, &[n % 2]);
+        }
+        net.run_for(Duration::from_secs(1));
+        let (mut disk, _) = Disk::open(&dir).unwrap();
+        let g = net.replicas.get_mut(&1).unwrap().as_mut().unwrap();
+        while let Some(op) = g.poll_persist() {
+            disk.write(op).unwrap();
+        }
+        let before = g.view().clone();
+        assert_eq!(before.members.len(), 5);
+        drop(disk);
+        let (_, restored) = Disk::open(&dir).unwrap();
+        let mut c = cfg(1, 1);
+        c.persist = true;
+        let back = Gms::restore(c, Instant::from_nanos(0), restored).unwrap();
+        assert_eq!(**back.view(), *before, "compact_every {compact_every}: same view after a restart");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

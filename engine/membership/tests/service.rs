@@ -79,7 +79,15 @@ fn three_replicas_on_udp_survive_the_leader_and_admit_a_late_member() {
     let mut replicas: BTreeMap<u64, GmsService> = ids
         .iter()
         .map(|id| {
-            (*id, GmsService::start(ServiceConfig { gms: fast(*id, &ids), peers: peers.clone() }).unwrap())
+            (
+                *id,
+                GmsService::start(ServiceConfig {
+                    gms: fast(*id, &ids),
+                    peers: peers.clone(),
+                    data_dir: None,
+                })
+                .unwrap(),
+            )
         })
         .collect();
     let mut members: Vec<M> = (1..=3).map(|n| M::start(n, &peers)).collect();
@@ -118,4 +126,49 @@ fn three_replicas_on_udp_survive_the_leader_and_admit_a_late_member() {
         members.iter_mut().for_each(M::drain);
         members.iter().all(|m| m.views.last().is_some_and(|v| v.member(NodeId(2)).is_none()))
     });
+}
+
+#[test]
+fn a_replica_restarts_from_its_data_directory_and_counts_toward_the_quorum() {
+    let ids = [1u64, 2, 3];
+    let peers: BTreeMap<u64, SocketAddr> = ids.iter().map(|id| (*id, free_port())).collect();
+    let root = std::env::temp_dir().join(format!("argent-gms-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let start = |id: u64| {
+        let mut gms = fast(id, &ids);
+        gms.compact_every = 4; // exercise snapshots on disk too
+        let cfg = ServiceConfig { gms, peers: peers.clone(), data_dir: Some(root.join(id.to_string())) };
+        GmsService::start(cfg).unwrap()
+    };
+    let mut replicas: BTreeMap<u64, GmsService> = ids.iter().map(|id| (*id, start(*id))).collect();
+    let mut members: Vec<M> = (1..=3).map(|n| M::start(n, &peers)).collect();
+    wait_until("three members", Duration::from_secs(10), || {
+        members.iter_mut().for_each(M::drain);
+        members.iter().all(|m| m.views.last().is_some_and(|v| v.members.len() == 3))
+    });
+    // Replica 3 crashes and comes back from its directory.
+    replicas.remove(&3).unwrap().shutdown();
+    members.push(M::start(4, &peers));
+    wait_until("a fourth member with replica 3 down", Duration::from_secs(10), || {
+        members.iter_mut().for_each(M::drain);
+        members.iter().all(|m| m.views.last().is_some_and(|v| v.members.len() == 4))
+    });
+    replicas.insert(3, start(3));
+    wait_until("the restarted replica catches up", Duration::from_secs(10), || {
+        replicas[&3].status().report.view.members.len() == 4
+    });
+    // Now another replica dies: the restarted one makes the majority.
+    let other = if replicas[&1].status().report.leader == Some(1) { 2 } else { 1 };
+    replicas.remove(&other).unwrap().shutdown();
+    members.push(M::start(5, &peers));
+    wait_until(
+        "a fifth member admitted by the restarted replica's majority",
+        Duration::from_secs(15),
+        || {
+            members.iter_mut().for_each(M::drain);
+            members.iter().all(|m| m.views.last().is_some_and(|v| v.members.len() == 5))
+        },
+    );
+    drop(replicas);
+    let _ = std::fs::remove_dir_all(&root);
 }

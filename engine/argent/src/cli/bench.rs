@@ -483,7 +483,7 @@ fn embedded_gms(a: &BenchArgs, cluster: &ClusterConfig) -> anyhow::Result<GmsSer
     cfg.evict_after = Duration::from_millis(a.evict_ms.max(300));
     cfg.suspect_after = cfg.evict_after / 3;
     cfg.push_retry = Duration::from_millis(50);
-    Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, port)].into() })?)
+    Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, port)].into(), data_dir: None })?)
 }
 
 fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path, kill_at: Option<Duration>) -> anyhow::Result<Pass> {

@@ -113,6 +113,11 @@ pub struct GmsArgs {
     listen: SocketAddr,
     #[command(flatten)]
     settings: GmsSettings,
+    /// Keep the raft log, hard state and snapshots here, so this replica can be restarted
+    /// under the same id after a crash (default: memory only — a crashed replica must not
+    /// come back under its id).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     duration: Option<f64>,
@@ -127,7 +132,8 @@ pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
         bail!("--id {} is not among the --replicas ids {:?}", a.id, peers.keys().collect::<Vec<_>>());
     }
     let cfg = a.settings.config(a.id, peers.keys().copied().collect())?;
-    let service = GmsService::start(ServiceConfig { gms: cfg, peers: peers.clone() })?;
+    let service =
+        GmsService::start(ServiceConfig { gms: cfg, peers: peers.clone(), data_dir: a.data_dir.clone() })?;
     eprintln!(
         "GMS replica {} of {} listening on {} (members join with --gms {})",
         a.id,

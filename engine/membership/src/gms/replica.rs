@@ -48,6 +48,9 @@ pub struct GmsConfig {
     pub proposal_retry: Duration,
     /// The raft log is compacted into a snapshot every this many applied entries.
     pub compact_every: u64,
+    /// Queue what must reach stable storage ([`Gms::poll_persist`]) so a restarted replica
+    /// can come back with [`Gms::restore`]. Off: the replica lives in memory only.
+    pub persist: bool,
 }
 
 impl GmsConfig {
@@ -66,6 +69,7 @@ impl GmsConfig {
             push_retry: Duration::from_millis(200),
             proposal_retry: Duration::from_secs(1),
             compact_every: 512,
+            persist: false,
         }
     }
 
@@ -105,6 +109,40 @@ pub enum GmsError {
     /// raft refused to start.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+}
+
+/// What a replica must write to stable storage, in order, before it sends any message it
+/// queued since (raft's rule: votes and appends are durable before they are acknowledged).
+/// Payloads are raft-rs protobuf encodings, opaque to the owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Persist {
+    /// The hard state (term, vote, commit).
+    HardState(Vec<u8>),
+    /// Log entries from `first_index` on; entries on disk at or after it are replaced.
+    Append {
+        /// Index of the first entry.
+        first_index: u64,
+        /// Entries, in order.
+        entries: Vec<Vec<u8>>,
+    },
+    /// A snapshot of the state machine: the log up to `index` is no longer needed.
+    Snapshot {
+        /// Last log index it covers.
+        index: u64,
+        /// The snapshot.
+        bytes: Vec<u8>,
+    },
+}
+
+/// What a replica wrote to stable storage before it stopped ([`Gms::restore`]).
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    /// The latest snapshot written.
+    pub snapshot: Option<Vec<u8>>,
+    /// The latest hard state written.
+    pub hard_state: Option<Vec<u8>>,
+    /// Log entries after the snapshot, in order.
+    pub entries: Vec<Vec<u8>>,
 }
 
 /// Who a GMS message goes to or came from.
@@ -200,6 +238,7 @@ pub struct Gms {
     in_flight: HashMap<(NodeId, u64, u8), Instant>,
     live: BTreeMap<NodeId, Liveness>,
     leader: bool,
+    persist: VecDeque<Persist>,
     next_tick: Instant,
     now: Instant,
     stats: GmsStats,
@@ -219,7 +258,15 @@ impl std::fmt::Debug for Gms {
 impl Gms {
     /// A replica that starts empty (view 0), at time `now`.
     pub fn new(cfg: GmsConfig, now: Instant) -> Result<Gms, GmsError> {
+        Gms::restore(cfg, now, Restored::default())
+    }
+
+    /// A replica that comes back with what it wrote before it stopped (`Restored::default()`
+    /// for a fresh one). Committed entries after the snapshot are applied again.
+    pub fn restore(cfg: GmsConfig, now: Instant, restored: Restored) -> Result<Gms, GmsError> {
         cfg.validate()?;
+        let corrupt =
+            |what: &str, e: protobuf::ProtobufError| GmsError::Config(format!("stored {what}: {e}"));
         // raft-rs draws each election timeout at random from [min, max); a range of one
         // value keeps replicas deterministic (the simulator replays seeds exactly), and
         // staggering it by replica avoids split votes: the first in the list times out first.
@@ -237,28 +284,55 @@ impl Gms {
             max_inflight_msgs: 64,
             ..Default::default()
         };
+        let mut raft_cfg = raft_cfg;
         let mem = MemStorage::new_with_conf_state(ConfState::from((cfg.replicas.clone(), vec![])));
-        let storage = GmsStorage { mem, snap: Arc::new(RwLock::new(Snapshot::default())) };
+        let mut snap = Snapshot::default();
+        let mut state = GmsState::new(cfg.pool, cfg.overflow);
+        let fresh =
+            restored.snapshot.is_none() && restored.hard_state.is_none() && restored.entries.is_empty();
+        if let Some(bytes) = &restored.snapshot {
+            snap = Snapshot::parse_from_bytes(bytes).map_err(|e| corrupt("snapshot", e))?;
+            state = GmsState::from_bytes(snap.get_data())
+                .map_err(|e| GmsError::Config(format!("stored snapshot state: {e}")))?;
+            mem.wl().apply_snapshot(snap.clone())?;
+            raft_cfg.applied = snap.get_metadata().index;
+        }
+        let entries = restored
+            .entries
+            .iter()
+            .map(|b| Entry::parse_from_bytes(b).map_err(|e| corrupt("log entry", e)))
+            .collect::<Result<Vec<Entry>, _>>()?;
+        let after: Vec<Entry> = entries.into_iter().filter(|e| e.index > raft_cfg.applied).collect();
+        if !after.is_empty() {
+            mem.wl().append(&after)?;
+        }
+        if let Some(bytes) = &restored.hard_state {
+            let hs =
+                raft::eraftpb::HardState::parse_from_bytes(bytes).map_err(|e| corrupt("hard state", e))?;
+            mem.wl().set_hardstate(hs);
+        }
+        let snapshot_index = raft_cfg.applied;
+        let storage = GmsStorage { mem, snap: Arc::new(RwLock::new(snap)) };
         let logger = slog::Logger::root(slog::Discard, slog::o!());
         let mut raw = RawNode::new(&raft_cfg, storage, &logger)?;
-        if rank == 0 {
+        if rank == 0 && fresh {
             // The first replica stands at once instead of waiting out an election timeout;
             // with pre-vote this cannot disturb a leader that is already there.
             raw.campaign()?;
         }
-        let state = GmsState::new(cfg.pool, cfg.overflow);
         let mut gms = Gms {
             next_tick: now + cfg.tick,
             cfg,
             raw,
             state,
-            applied: 0,
-            snapshot_index: 0,
+            applied: snapshot_index,
+            snapshot_index,
             out: VecDeque::new(),
             pending: Vec::new(),
             in_flight: HashMap::new(),
             live: BTreeMap::new(),
             leader: false,
+            persist: VecDeque::new(),
             now,
             stats: GmsStats::default(),
         };
@@ -309,6 +383,12 @@ impl Gms {
     /// Members the leader currently suspects.
     pub fn suspects(&self) -> Vec<NodeId> {
         self.live.iter().filter(|(_, l)| l.suspected).map(|(n, _)| *n).collect()
+    }
+
+    /// Next write to stable storage (with `persist` on). Drain these, and make them durable,
+    /// before sending what [`Gms::poll_transmit`] returns.
+    pub fn poll_persist(&mut self) -> Option<Persist> {
+        self.persist.pop_front()
     }
 
     /// Next message to send.
@@ -571,20 +651,36 @@ impl Gms {
                 self.applied = snap.get_metadata().index;
                 self.snapshot_index = self.applied;
                 *self.raw.store().snap.write().expect("snapshot lock") = snap.clone();
+                if self.cfg.persist {
+                    let bytes = snap.write_to_bytes().unwrap_or_default();
+                    self.persist.push_back(Persist::Snapshot { index: self.applied, bytes });
+                }
                 let _ = self.raw.store().mem.wl().apply_snapshot(snap);
             }
         }
         self.apply_entries(ready.take_committed_entries());
         if !ready.entries().is_empty() {
             let _ = self.raw.store().mem.wl().append(ready.entries());
+            if self.cfg.persist {
+                let entries =
+                    ready.entries().iter().map(|e| e.write_to_bytes().unwrap_or_default()).collect();
+                self.persist.push_back(Persist::Append { first_index: ready.entries()[0].index, entries });
+            }
         }
         if let Some(hs) = ready.hs() {
             self.raw.store().mem.wl().set_hardstate(hs.clone());
+            if self.cfg.persist {
+                self.persist.push_back(Persist::HardState(hs.write_to_bytes().unwrap_or_default()));
+            }
         }
         self.send_raft(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
             self.raw.store().mem.wl().mut_hard_state().set_commit(commit);
+            if self.cfg.persist {
+                let hs = self.raw.store().mem.rl().hard_state().clone();
+                self.persist.push_back(Persist::HardState(hs.write_to_bytes().unwrap_or_default()));
+            }
         }
         self.send_raft(light.take_messages());
         self.apply_entries(light.take_committed_entries());
@@ -657,6 +753,10 @@ impl Gms {
         meta.index = self.applied;
         meta.term = term;
         meta.set_conf_state(ConfState::from((self.cfg.replicas.clone(), vec![])));
+        if self.cfg.persist {
+            let bytes = snap.write_to_bytes().unwrap_or_default();
+            self.persist.push_back(Persist::Snapshot { index: self.applied, bytes });
+        }
         *store.snap.write().expect("snapshot lock") = snap;
         let _ = store.mem.wl().compact(self.applied);
         self.snapshot_index = self.applied;

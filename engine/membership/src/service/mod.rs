@@ -3,8 +3,10 @@
 //! larger than a datagram). The protocol logic stays in the sans-IO [`crate::gms`] types;
 //! this module only owns sockets, clocks and threads.
 
+mod disk;
 mod frag;
 
+pub use disk::Disk;
 pub use frag::{fragment, Reassembly, FRAG_HEADER, FRAG_PAYLOAD};
 
 use crate::gms::{
@@ -43,6 +45,14 @@ pub enum ServiceError {
     /// The replica list does not give this replica's address.
     #[error("replica {0} has no address in the replica list")]
     NoAddress(u64),
+    /// The data directory could not be read or written.
+    #[error("GMS data directory {dir}: {source}")]
+    Disk {
+        /// Directory.
+        dir: std::path::PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
 }
 
 /// Time since a fixed start, as the sans-IO types want it.
@@ -104,6 +114,9 @@ pub struct ServiceConfig {
     pub gms: GmsConfig,
     /// UDP address of every replica, this one included, by raft id.
     pub peers: BTreeMap<u64, SocketAddr>,
+    /// Where the replica keeps its raft log, hard state and snapshots, so it can restart
+    /// under the same id; `None`: memory only (a crashed replica cannot come back).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// What a running replica reports.
@@ -133,14 +146,27 @@ impl GmsService {
         let socket = UdpSocket::bind(bind).map_err(|source| ServiceError::Socket { addr: bind, source })?;
         let addr = socket.local_addr().map_err(|source| ServiceError::Socket { addr: bind, source })?;
         let clock = Clock(std::time::Instant::now());
-        let gms = Gms::new(cfg.gms.clone(), clock.now())?;
+        let (gms, disk) = match &cfg.data_dir {
+            None => (Gms::new(cfg.gms.clone(), clock.now())?, None),
+            Some(dir) => {
+                let (disk, restored) =
+                    Disk::open(dir).map_err(|source| ServiceError::Disk { dir: dir.clone(), source })?;
+                let resumed = !restored.entries.is_empty() || restored.snapshot.is_some();
+                let gms =
+                    Gms::restore(GmsConfig { persist: true, ..cfg.gms.clone() }, clock.now(), restored)?;
+                if resumed {
+                    tracing::info!(replica = me, dir = %dir.display(), view = %gms.view().id, "GMS replica restored from disk");
+                }
+                (gms, Some(disk))
+            }
+        };
         let status = Arc::new(Mutex::new(ServiceStatus { report: gms.report(), stats: gms.stats().clone() }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (stop, status) = (stop.clone(), status.clone());
             std::thread::Builder::new()
                 .name(format!("argent-gms-{me}"))
-                .spawn(move || serve(gms, Wire::new(socket), cfg.peers, clock, &stop, &status))
+                .spawn(move || serve(gms, disk, Wire::new(socket), cfg.peers, clock, &stop, &status))
                 .map_err(|source| ServiceError::Socket { addr, source })?
         };
         tracing::info!(replica = me, %addr, "GMS replica started");
@@ -178,6 +204,7 @@ impl Drop for GmsService {
 
 fn serve(
     mut gms: Gms,
+    mut disk: Option<Disk>,
     mut wire: Wire,
     peers: BTreeMap<u64, SocketAddr>,
     clock: Clock,
@@ -207,6 +234,15 @@ fn serve(
         let now = clock.now();
         if gms.poll_timeout() <= now {
             gms.handle_timeout(now);
+        }
+        // Durable before anything queued after it is sent (raft's rule).
+        while let Some(op) = gms.poll_persist() {
+            if let Some(d) = disk.as_mut() {
+                if let Err(e) = d.write(op) {
+                    tracing::error!(replica = gms.id(), error = %e, "GMS data directory write failed: replica stops");
+                    return;
+                }
+            }
         }
         while let Some((peer, msg)) = gms.poll_transmit() {
             let to = match peer {
