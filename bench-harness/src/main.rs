@@ -1,0 +1,114 @@
+//! `argent-bench`: runs benchmark scenarios (TOML) against the `argent` binary and writes
+//! results.json, report.md and SVG plots. The scenario format is in README.md.
+
+mod report;
+mod runner;
+mod scenario;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use report::{Point, Results, Series};
+use scenario::Scenario;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Reproducible benchmarks of argent: scenarios of sweeps and repeats, each point a verified
+/// `argent bench --json` run; medians with min and max, the environment, plots.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a scenario and write results.json, report.md and one SVG plot per sweep and metric
+    /// (messages/s, MB/s) into --out, with the output of every run under logs/. Exits non-zero
+    /// if any point did not verify delivery on every subscriber (after writing everything).
+    Run {
+        /// Scenario file (TOML), e.g. bench-harness/scenarios/smoke.toml.
+        scenario: PathBuf,
+        /// Output directory (created if missing; files of the same names are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// The argent binary (default: $ARGENT_BIN, else `argent` next to this executable,
+        /// as `cargo build --release -p argent` puts it).
+        #[arg(long)]
+        argent: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let Cmd::Run { scenario, out, argent } = Cli::parse().command;
+    match run(&scenario, &out, argent) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("argent-bench: some points failed; see {}", out.join("report.md").display());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("argent-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Whether every point verified delivery.
+fn run(path: &std::path::Path, out: &std::path::Path, argent: Option<PathBuf>) -> anyhow::Result<bool> {
+    let scenario = Scenario::load(path)?;
+    let argent = runner::locate_argent(argent)?;
+    std::fs::create_dir_all(out.join("logs")).with_context(|| format!("creating {}", out.display()))?;
+    let environment = runner::Environment::capture(&argent);
+    let plan = scenario.series();
+    let total: u64 = plan.iter().map(|(_, pts)| pts.len() as u64).sum::<u64>() * u64::from(scenario.repeats);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs, about {eta} left: {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut series = Vec::new();
+    for (i, (param, points)) in plan.into_iter().enumerate() {
+        let mut done = Vec::new();
+        for (j, settings) in points.into_iter().enumerate() {
+            let value = param.map(|p| settings.get(p));
+            let args = settings.args();
+            let timeout =
+                Duration::from_secs_f64(scenario.timeout.unwrap_or_else(|| settings.default_timeout()));
+            let mut repeats = Vec::new();
+            for k in 0..scenario.repeats {
+                let what =
+                    param.map_or("base point".into(), |p| format!("{} = {}", p.name(), settings.get(p)));
+                bar.set_message(format!("{what}, repeat {} of {}", k + 1, scenario.repeats));
+                let log = format!("logs/s{}-p{}-r{}.log", i + 1, j + 1, k + 1);
+                let r = runner::run(&argent, &args, timeout, out, &log)?;
+                if let Some(e) = &r.error {
+                    bar.println(format!("{what}, repeat {}: FAILED: {e}", k + 1));
+                }
+                repeats.push(r);
+                bar.inc(1);
+            }
+            done.push(Point::new(value, settings, args, repeats));
+        }
+        let mut s = Series { param, points: done, plots: Vec::new() };
+        s.plots = report::plot(&s, i, out)?;
+        series.push(s);
+    }
+    bar.finish_and_clear();
+    let all_delivered = series.iter().flat_map(|s| &s.points).all(|p| p.delivered_ok);
+    let results = Results { scenario, environment, series, all_delivered };
+    let write = |name: &str, text: String| {
+        std::fs::write(out.join(name), text).with_context(|| format!("writing {}", out.join(name).display()))
+    };
+    write("results.json", serde_json::to_string_pretty(&results)?)?;
+    let md = report::markdown(&results);
+    write("report.md", md.clone())?;
+    println!("{md}");
+    println!("wrote {}", out.display());
+    Ok(all_delivered)
+}
