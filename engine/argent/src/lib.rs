@@ -212,10 +212,27 @@ fn join_gms(
     let me = cluster.members.iter().find(|m| m.id == id).expect("checked by runtime()");
     let groups: Vec<GroupId> =
         cluster.groups.iter().filter(|g| g.members.contains(&id)).map(|g| GroupId(g.id)).collect();
-    let incarnation = argent_runtime::fresh_incarnation();
+    if groups.len() > argent_membership::gms::MAX_GROUPS_PER_MEMBER {
+        return Err(Error::Invalid(format!(
+            "node {id} is in {} groups; the GMS accepts at most {}",
+            groups.len(),
+            argent_membership::gms::MAX_GROUPS_PER_MEMBER
+        )));
+    }
+    if id > argent_membership::gms::MAX_NODE_ID {
+        return Err(Error::Invalid(format!(
+            "node id {id} is above {}: ids must fit 16 bits",
+            argent_membership::gms::MAX_NODE_ID
+        )));
+    }
+    // Milliseconds since the epoch: higher after every restart, as the GMS requires.
+    let incarnation_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64);
+    let incarnation = argent_runtime::stream_incarnation(incarnation_ms);
     let member = Member {
         node: NodeId(id),
-        incarnation: u64::from(incarnation),
+        incarnation: incarnation_ms,
         addr: SocketAddr::V4(me.addr),
         shards: me.shards as u16,
         groups_version: 0,
@@ -224,7 +241,7 @@ fn join_gms(
     let link = MemberLink::start(member, groups, replicas.clone(), client, tx)
         .map_err(|e| Error::Invalid(format!("GMS link: {e}")))?;
     let deadline = std::time::Instant::now() + timeout;
-    let mine = |v: &View| v.member(NodeId(id)).is_some_and(|m| m.incarnation == u64::from(incarnation));
+    let mine = |v: &View| v.member(NodeId(id)).is_some_and(|m| m.incarnation == incarnation_ms);
     let view = loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {

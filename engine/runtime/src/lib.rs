@@ -230,6 +230,9 @@ pub struct NodeStats {
     pub cycles: u64,
     /// Members evicted after a silence.
     pub evictions: u64,
+    /// Messages to groups that no longer had a region (its last member left): nobody to
+    /// deliver them to, dropped and counted.
+    pub unrouted: u64,
     /// Bytes in send buffers now.
     pub send_buffered: u64,
 }
@@ -277,14 +280,30 @@ impl ViewSink {
         let mut superseded = Vec::new();
         for (node, inc) in &self.known {
             match view.member(*node) {
-                None => departed.push(*node),
+                None => {
+                    departed.push(*node);
+                    // Its exact stream too, so late traffic cannot bring it back.
+                    if let Some(old) = inc {
+                        superseded.push(argent_qsm::stream_id(*node, stream_incarnation(*old)));
+                    }
+                }
                 Some(m) => {
                     if let Some(old) = inc.filter(|i| *i != m.incarnation) {
-                        superseded.push(argent_qsm::stream_id(*node, old as u16));
+                        superseded.push(argent_qsm::stream_id(*node, stream_incarnation(old)));
                     }
                 }
             }
         }
+        let present: std::collections::HashSet<RegionId> = view.regions.iter().map(|r| r.id).collect();
+        let mut gone: Vec<Vec<RegionId>> = vec![Vec::new(); self.shards.len()];
+        self.region_shard.retain(|r, shard| {
+            let keep = present.contains(r);
+            if !keep {
+                tracing::warn!(region = %r, view = view.id.0, "region gone from the view (its last member left): dropped");
+                gone[*shard].push(*r);
+            }
+            keep
+        });
         self.known = view.members.iter().map(|m| (m.node, Some(m.incarnation))).collect();
         let mut per_shard: Vec<Vec<argent_qsm::RegionView>> = vec![Vec::new(); self.shards.len()];
         for r in &view.regions {
@@ -304,10 +323,11 @@ impl ViewSink {
         if !departed.is_empty() {
             tracing::warn!(view = view.id.0, departed = ?departed, "members left the view");
         }
-        for ((cmds, wake), regions) in self.shards.iter().zip(per_shard) {
+        for (((cmds, wake), regions), gone) in self.shards.iter().zip(per_shard).zip(gone) {
             let v = ShardView {
                 members: members.clone(),
                 regions,
+                gone,
                 departed: departed.clone(),
                 superseded: superseded.clone(),
             };
@@ -650,6 +670,12 @@ pub fn fresh_incarnation() -> u16 {
     incarnation()
 }
 
+/// The sender-stream incarnation (16 bits, never 0) of a membership incarnation (64 bits,
+/// increasing across restarts: milliseconds since the epoch).
+pub fn stream_incarnation(membership_incarnation: u64) -> u16 {
+    (membership_incarnation % 65_535) as u16 + 1
+}
+
 fn incarnation() -> u16 {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     ((ms / 10) % 65_535) as u16 + 1
@@ -665,6 +691,7 @@ fn add_stats(sum: &mut NodeStats, s: &NodeStats) {
     sum.send_calls += s.send_calls;
     sum.cycles += s.cycles;
     sum.evictions += s.evictions;
+    sum.unrouted += s.unrouted;
     sum.send_buffered += s.send_buffered;
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct ShardView {
     pub(crate) members: HashMap<NodeId, (SocketAddrV4, usize)>,
     /// New views of regions this shard owns (installed if their membership changed).
     pub(crate) regions: Vec<RegionView>,
+    /// Regions of this shard gone from the view: dropped.
+    pub(crate) gone: Vec<RegionId>,
     /// Nodes gone from the membership: their streams are retired.
     pub(crate) departed: Vec<NodeId>,
     /// Sender streams of earlier incarnations of restarted nodes: retired.
@@ -103,6 +105,7 @@ pub(crate) struct Shard {
     /// When each member of our regions was last heard from (`None`: not yet).
     last_heard: HashMap<NodeId, Option<Instant>>,
     evictions: u64,
+    unrouted: u64,
     batch: usize,
     rx: Vec<Received>,
     tx: Vec<Outgoing>,
@@ -160,6 +163,7 @@ impl Shard {
             member_timeout: cfg.member_timeout,
             last_heard,
             evictions: 0,
+            unrouted: 0,
             batch: cfg.batch.max(1),
             rx: Vec::with_capacity(cfg.batch.max(1)),
             tx: Vec::with_capacity(cfg.batch.max(1)),
@@ -229,6 +233,28 @@ impl Shard {
                 Err(e) => tracing::error!(error = %e, "view refused"),
             }
         }
+        for region in v.gone {
+            let held = self.node.send_buffered_bytes();
+            self.node.leave_region(region);
+            let dropped = held.saturating_sub(self.node.send_buffered_bytes());
+            if dropped > 0 {
+                tracing::warn!(%region, bytes = dropped, "unacknowledged data of a region with no members left dropped");
+            }
+            self.views.remove(&region);
+            self.addrs.regions.remove(&region);
+            for list in &mut self.region_lists {
+                if list.contains(&region) {
+                    *list = list.iter().copied().filter(|r| *r != region).collect();
+                }
+            }
+            for p in self.publishers.iter_mut().filter(|p| p.blocked_on == Some(region)) {
+                p.blocked_on = None;
+                p.partial = 0;
+            }
+            for s in &mut self.subscribers {
+                s.regions.retain(|r| *r != region);
+            }
+        }
         for gone in v.departed {
             self.node.remove_node(gone);
             self.last_heard.remove(&gone);
@@ -249,6 +275,7 @@ impl Shard {
         let mut total = 0;
         let node = &mut self.node;
         let (routes, lists) = (&self.routes, &self.region_lists);
+        let unrouted = &mut self.unrouted;
         for p in &mut self.publishers {
             if p.blocked_on.is_some() {
                 continue;
@@ -272,6 +299,10 @@ impl Shard {
                         return true;
                     }
                 };
+                if regions.is_empty() {
+                    *unrouted += 1; // the group's regions are gone: nobody to deliver to
+                    return true;
+                }
                 for (i, region) in regions.iter().enumerate().skip(*partial) {
                     match node.publish(now, *region, msg) {
                         Ok(()) => *partial = i + 1,
@@ -462,6 +493,7 @@ impl Shard {
         s.send_calls = t.send_syscalls;
         s.cycles = self.cycles;
         s.evictions = self.evictions;
+        s.unrouted = self.unrouted;
         s.send_buffered = self.node.send_buffered_bytes();
     }
 }

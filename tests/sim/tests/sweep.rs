@@ -228,7 +228,7 @@ fn checker_catches_a_skipped_view() {
     // after the four registrations.
     let mut sc = with_gms(Scenario::new(4, 1, 3000, 1000, 0.0));
     sc.faults = faults("churn");
-    sc.sabotage = Sabotage::SkipView { node: 3, view: 6 };
+    sc.sabotage = Sabotage::SkipView { node: 3, view: 2 };
     let o = run(&sc, 1);
     assert!(o.view_disagreements > 0, "{:?}", o.details);
     assert!(o.details.iter().any(|d| d.contains("node 3") && d.contains("skipped")), "{:?}", o.details);

@@ -214,6 +214,8 @@ impl GmsClient {
                     self.offer(v, first);
                 }
             }
+            // A redirect from a replica we are no longer talking to is stale.
+            GmsMsg::NotLeader { .. } if self.replicas.get(self.target) != Some(&from) => {}
             GmsMsg::NotLeader { leader } => {
                 self.last_answer = now;
                 match leader.and_then(|l| self.replicas.iter().position(|r| *r == l)) {

@@ -16,6 +16,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use thiserror::Error;
 
+/// Views sent in one push (each may be large: thousands of groups); the member acknowledges
+/// them and gets the next ones.
+pub const MAX_VIEWS_PER_PUSH: usize = 4;
+/// Requests proposed at once without waiting for the next tick.
+const PROPOSE_NOW: usize = 64;
+
 /// Most groups one member may be in.
 pub const MAX_GROUPS_PER_MEMBER: usize = 100_000;
 /// Node ids must fit in 16 bits (sender streams put the incarnation in the upper half).
@@ -414,7 +420,7 @@ impl Gms {
             self.detect_failures(now);
             self.push_views(now);
         }
-        self.flush(now);
+        self.flush_inner(now, true);
     }
 
     /// A message arrived.
@@ -512,6 +518,11 @@ impl Gms {
     }
 
     fn unknown(&mut self, node: NodeId, incarnation: u64) {
+        // A new leader's state may lag what its predecessor committed until its own first
+        // entry applies: it must not disown a member it has not caught up with yet.
+        if !self.raw.raft.apply_to_current_term() {
+            return;
+        }
         self.out.push_back((Peer::Member(node), GmsMsg::Unknown { node, incarnation }));
     }
 
@@ -535,7 +546,7 @@ impl Gms {
                 l.last_push = None; // anything newer goes out at once
             }
         }
-        self.push_views(now);
+        self.push_to(now, node);
     }
 
     fn propose_once(&mut self, key: (NodeId, u64, u8), now: Instant, cmd: Command) {
@@ -571,27 +582,45 @@ impl Gms {
     }
 
     fn push_views(&mut self, now: Instant) {
-        let current = self.state.view().clone();
-        for (node, l) in &mut self.live {
-            let Some(acked) = l.acked else { continue };
-            if acked >= current.id {
-                continue;
-            }
-            if l.last_push.is_some_and(|p| now.saturating_duration_since(p) < self.cfg.push_retry) {
-                continue;
-            }
-            l.last_push = Some(now);
-            let msg = match (acked.0, self.state.views_after(acked)) {
-                (0, _) | (_, None) => GmsMsg::Views { views: vec![current.clone()], first: true },
-                (_, Some(views)) => GmsMsg::Views { views, first: false },
-            };
-            self.stats.pushes += 1;
-            self.out.push_back((Peer::Member(*node), msg));
+        let nodes: Vec<NodeId> = self.live.keys().copied().collect();
+        for node in nodes {
+            self.push_to(now, node);
         }
     }
 
+    /// Push `node` the views it lacks, a few at a time (it acknowledges them by heartbeat and
+    /// gets the next ones), unless a push is already on its way.
+    fn push_to(&mut self, now: Instant, node: NodeId) {
+        let current = self.state.view().clone();
+        let Some(l) = self.live.get_mut(&node) else { return };
+        let Some(acked) = l.acked else { return };
+        if acked >= current.id {
+            return;
+        }
+        if l.last_push.is_some_and(|p| now.saturating_duration_since(p) < self.cfg.push_retry) {
+            return;
+        }
+        l.last_push = Some(now);
+        let msg = match (acked.0, self.state.views_after(acked)) {
+            (0, _) | (_, None) => GmsMsg::Views { views: vec![current], first: true },
+            (_, Some(mut views)) => {
+                views.truncate(MAX_VIEWS_PER_PUSH);
+                GmsMsg::Views { views, first: false }
+            }
+        };
+        self.stats.pushes += 1;
+        self.out.push_back((Peer::Member(node), msg));
+    }
+
     fn flush(&mut self, now: Instant) {
-        if self.leader && !self.pending.is_empty() {
+        self.flush_inner(now, false);
+    }
+
+    /// Requests arriving between ticks are batched into one log entry (one view), proposed
+    /// at the tick or once `PROPOSE_NOW` are waiting.
+    fn flush_inner(&mut self, now: Instant, tick: bool) {
+        let due = tick || self.pending.len() >= PROPOSE_NOW;
+        if self.leader && due && !self.pending.is_empty() {
             let batch = std::mem::take(&mut self.pending);
             if self.raw.propose(vec![], encode_batch(&batch)).is_ok() {
                 self.stats.proposals += 1;
@@ -631,6 +660,11 @@ impl Gms {
     fn send_raft(&mut self, msgs: Vec<RaftMessage>) {
         for m in msgs {
             let to = m.to;
+            if m.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot {
+                // Sent over lossy UDP: tell raft it is done, so the follower goes back to
+                // probing and a lost snapshot is offered again instead of pausing it forever.
+                self.raw.report_snapshot(to, raft::SnapshotStatus::Finish);
+            }
             match m.write_to_bytes() {
                 Ok(bytes) => self.out.push_back((Peer::Replica(to), GmsMsg::Raft(bytes))),
                 Err(_) => self.stats.bad_raft_messages += 1,

@@ -159,13 +159,24 @@ impl GmsState {
     fn apply_one(&mut self, c: &Command) -> bool {
         match c {
             Command::Register { member, groups } => {
-                if let Some(old) = self.members.get(&member.node) {
+                let groups = normalise(groups);
+                if let Some(old) = self.members.get_mut(&member.node) {
                     if old.member.incarnation >= member.incarnation {
                         return false;
                     }
+                    if old.groups == groups && !groups.is_empty() {
+                        // A restart with the same groups: same region (no address churn, no
+                        // new region id), the new incarnation moved to the end of the ring.
+                        old.member = member.clone();
+                        let rid = self.by_groups[&groups];
+                        let region = &mut self.regions.get_mut(&rid).expect("indexed region exists").info;
+                        region.members.retain(|m| *m != member.node);
+                        region.members.push(member.node);
+                        self.dirty.insert(rid);
+                        return true;
+                    }
                     self.detach(member.node);
                 }
-                let groups = normalise(groups);
                 self.members
                     .insert(member.node, MemberState { member: member.clone(), groups: groups.clone() });
                 self.attach(member.node, groups);

@@ -18,6 +18,8 @@ const VERSION: u8 = 1;
 const MAX_PARTIAL: usize = 64;
 /// A partial message older than this is dropped.
 const PARTIAL_TTL: Duration = Duration::from_secs(2);
+/// Bytes held in partial messages at once (all sources); the oldest are dropped beyond it.
+const MAX_PARTIAL_BYTES: usize = 32 << 20;
 
 /// Cut `msg` into datagrams.
 pub fn fragment(msg: &[u8], id: u32) -> Vec<Vec<u8>> {
@@ -41,6 +43,7 @@ pub fn fragment(msg: &[u8], id: u32) -> Vec<Vec<u8>> {
 struct Partial {
     parts: Vec<Option<Vec<u8>>>,
     have: usize,
+    bytes: usize,
     started: Instant,
 }
 
@@ -82,6 +85,7 @@ impl Reassembly {
         let p = self.partial.entry((from, id)).or_insert_with(|| Partial {
             parts: vec![None; count],
             have: 0,
+            bytes: 0,
             started: now,
         });
         if p.parts.len() != count {
@@ -91,6 +95,7 @@ impl Reassembly {
         if p.parts[index].is_none() {
             p.parts[index] = Some(body.to_vec());
             p.have += 1;
+            p.bytes += body.len();
         }
         if p.have < count {
             return None;
@@ -102,7 +107,9 @@ impl Reassembly {
     fn expire(&mut self, now: Instant) {
         let before = self.partial.len();
         self.partial.retain(|_, p| now.duration_since(p.started) < PARTIAL_TTL);
-        while self.partial.len() >= MAX_PARTIAL {
+        while self.partial.len() >= MAX_PARTIAL
+            || self.partial.values().map(|p| p.bytes).sum::<usize>() > MAX_PARTIAL_BYTES
+        {
             let oldest = self.partial.iter().min_by_key(|(_, p)| p.started).map(|(k, _)| *k);
             if let Some(k) = oldest {
                 self.partial.remove(&k);
