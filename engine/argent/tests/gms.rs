@@ -157,3 +157,57 @@ fn gms_leader_killed_traffic_continues_and_a_late_member_is_admitted() {
     assert!(got > 0 && got < p["published"].as_u64().unwrap_or(0), "late subscriber got {got}: {r:#}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_group_whose_last_member_leaves_does_not_block_its_publisher() {
+    use argent::config::ClusterConfig;
+    use argent_membership::gms::GmsConfig;
+    use argent_membership::service::{GmsService, ServiceConfig};
+    use argent_membership::AddressPool;
+    let gms_port = free_port();
+    let mut cfg = GmsConfig::new(AddressPool {
+        base: std::net::Ipv4Addr::new(239, 255, 62, 1),
+        count: 4,
+        port: free_port(),
+    });
+    cfg.tick = Duration::from_millis(20);
+    let gms_addr: std::net::SocketAddr = format!("127.0.0.1:{gms_port}").parse().unwrap();
+    let service =
+        GmsService::start(ServiceConfig { gms: cfg, peers: [(1, gms_addr)].into(), data_dir: None })
+            .expect("gms starts");
+    let (a, b) = (free_port(), free_port());
+    let text = format!(
+        "[[member]]\nid = 0\naddr = \"127.0.0.1:{a}\"\n[[member]]\nid = 1\naddr = \"127.0.0.1:{b}\"\n\
+         [[group]]\nname = \"g\"\nid = 7\nmembers = [0]\n[protocol]\npin = false\nsend_buffer_bytes = 65536\n"
+    );
+    let cluster: ClusterConfig = toml::from_str(&text).expect("valid cluster");
+    let start = |id: u32, wait: usize| {
+        argent::Node::builder()
+            .cluster(cluster.clone())
+            .id(id)
+            .transport(argent::Backend::Std)
+            .gms([(1, gms_addr)].into())
+            .wait_members(wait)
+            .start()
+            .expect("node starts")
+    };
+    let sub_node = start(0, 1);
+    let pub_node = start(1, 2);
+    let mut sub = sub_node.subscribe("g").unwrap();
+    let mut publisher = pub_node.publisher("g").unwrap();
+    publisher.publish_blocking(b"first").unwrap();
+    let got = sub.recv_timeout(Duration::from_secs(5)).expect("delivered");
+    assert_eq!(got.messages().next(), Some(&b"first"[..]));
+    drop(sub);
+    sub_node.shutdown(); // leaves: the region has no members any more
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pub_node.stats().unrouted == 0 {
+        // Far more than the 64 KiB send buffer: a region without members would block it.
+        let _ = publisher.publish(&[0u8; 1000]);
+        assert!(Instant::now() < deadline, "publishing to a group without members must not block forever");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    assert!(pub_node.stats().unrouted > 0);
+    pub_node.shutdown();
+    service.shutdown();
+}
