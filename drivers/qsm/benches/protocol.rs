@@ -67,7 +67,7 @@ impl Cluster {
     }
 
     fn tick(&mut self, step: Duration) {
-        self.now = self.now + step;
+        self.now += step;
         for q in &mut self.nodes {
             if q.poll_timeout().is_some_and(|t| t <= self.now) {
                 q.handle_timeout(self.now);
