@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::{Point, Results, Series};
-use scenario::Scenario;
+use scenario::{Scenario, Topology};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,12 +38,17 @@ enum Cmd {
         /// as `cargo build --release -p argent` puts it).
         #[arg(long)]
         argent: Option<PathBuf>,
+        /// With topology = "netns": the folder holding netns-run and netns-lan (default:
+        /// cluster-scripts/ of the repository above the current directory, else above the
+        /// scenario file).
+        #[arg(long, value_name = "DIR")]
+        scripts: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
-    let Cmd::Run { scenario, out, argent } = Cli::parse().command;
-    match run(&scenario, &out, argent) {
+    let Cmd::Run { scenario, out, argent, scripts } = Cli::parse().command;
+    match run(&scenario, &out, argent, scripts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("argent-bench: some points failed; see {}", out.join("report.md").display());
@@ -57,11 +62,30 @@ fn main() -> ExitCode {
 }
 
 /// Whether every point verified delivery.
-fn run(path: &std::path::Path, out: &std::path::Path, argent: Option<PathBuf>) -> anyhow::Result<bool> {
+fn run(
+    path: &std::path::Path,
+    out: &std::path::Path,
+    argent: Option<PathBuf>,
+    scripts: Option<PathBuf>,
+) -> anyhow::Result<bool> {
     let scenario = Scenario::load(path)?;
+    // A namespace LAN: root, the script, and no other netns scenario at the same time.
+    let (netns_run, _lock) = if scenario.topology == Topology::Netns {
+        if !runner::is_root() {
+            anyhow::bail!(
+                "scenario {}: topology = \"netns\" needs root (network namespaces, veth, nftables); \
+                 run argent-bench as root (e.g. with sudo), or use a loopback scenario",
+                path.display()
+            );
+        }
+        let script = runner::locate_netns_run(scripts, path)?;
+        (Some(script), Some(runner::NetnsLock::acquire()?))
+    } else {
+        (None, None)
+    };
     let argent = runner::locate_argent(argent)?;
     std::fs::create_dir_all(out.join("logs")).with_context(|| format!("creating {}", out.display()))?;
-    let environment = runner::Environment::capture(&argent);
+    let environment = runner::Environment::capture(&argent, netns_run.as_deref());
     let plan = scenario.series();
     let total: u64 = plan.iter().map(|(_, pts)| pts.len() as u64).sum::<u64>() * u64::from(scenario.repeats);
     let bar = ProgressBar::new(total);
@@ -77,16 +101,32 @@ fn run(path: &std::path::Path, out: &std::path::Path, argent: Option<PathBuf>) -
         let mut done = Vec::new();
         for (j, settings) in points.into_iter().enumerate() {
             let value = param.map(|p| settings.get(p));
-            let args = settings.args();
+            let args = settings.args(&argent);
             let timeout =
                 Duration::from_secs_f64(scenario.timeout.unwrap_or_else(|| settings.default_timeout()));
+            // Points run one after another: never two namespace LANs at once.
+            let job = match &netns_run {
+                None => {
+                    runner::Job { program: &argent, what: "argent bench", args: &args, timeout, grace: None }
+                }
+                Some(script) => runner::Job {
+                    program: script,
+                    what: "netns-run",
+                    args: &args,
+                    timeout,
+                    grace: Some(Duration::from_secs(20)),
+                },
+            };
             let mut repeats = Vec::new();
             for k in 0..scenario.repeats {
                 let what =
                     param.map_or("base point".into(), |p| format!("{} = {}", p.name(), settings.get(p)));
                 bar.set_message(format!("{what}, repeat {} of {}", k + 1, scenario.repeats));
                 let log = format!("logs/s{}-p{}-r{}.log", i + 1, j + 1, k + 1);
-                let r = runner::run(&argent, &args, timeout, out, &log)?;
+                let r = runner::run(&job, out, &log)?;
+                if let (true, Some(script)) = (r.killed, &netns_run) {
+                    runner::netns_cleanup(script);
+                }
                 if let Some(e) = &r.error {
                     bar.println(format!("{what}, repeat {}: FAILED: {e}", k + 1));
                 }

@@ -1,7 +1,7 @@
 //! What a scenario produced: results.json, report.md and one SVG plot per sweep and metric.
 
 use crate::runner::{Environment, Run};
-use crate::scenario::{Base, Param, Scenario};
+use crate::scenario::{Base, Netns, Param, PointSpec, Scenario};
 use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -31,6 +31,10 @@ pub struct Point {
     /// The swept parameter's value at this point (absent without a sweep).
     pub value: Option<u64>,
     pub settings: Base,
+    /// The namespace LAN of this point (topology netns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Netns>,
+    /// The arguments of `argent` (loopback) or of `netns-run` (netns).
     pub args: Vec<String>,
     pub delivered_ok: bool,
     /// Transport and datagram size `argent bench` reported, per repeat.
@@ -68,7 +72,8 @@ impl Stat {
 }
 
 impl Point {
-    pub fn new(value: Option<u64>, settings: Base, args: Vec<String>, repeats: Vec<Run>) -> Point {
+    pub fn new(value: Option<u64>, spec: PointSpec, args: Vec<String>, repeats: Vec<Run>) -> Point {
+        let PointSpec { base: settings, netns } = spec;
         let ok: Vec<&serde_json::Value> =
             repeats.iter().filter(|r| r.delivered_ok).filter_map(|r| r.bench.as_ref()).collect();
         let stat = |k: &str| Stat::of(ok.iter().filter_map(|b| b[k].as_f64()).collect());
@@ -86,6 +91,7 @@ impl Point {
             raw_udp_mb_per_sec: if raw { stat("raw_udp_mb_per_sec") } else { None },
             ratio_to_raw: if raw { stat("ratio_to_raw") } else { None },
             settings,
+            netns,
             args,
             repeats,
         }
@@ -144,12 +150,22 @@ pub fn markdown(r: &Results) -> String {
         ("CPU", format!("{} × {}", e.cpus, e.cpu_model)),
         ("git revision", git),
         ("argent binary", e.argent.clone()),
-        ("topology", "loopback".into()),
+        ("topology", topology(s)),
     ] {
         let _ = writeln!(m, "| {k} | {v} |");
     }
+    if let Some(script) = &e.netns_run {
+        let _ = writeln!(m, "| runs | `{script}` (a fresh LAN per run) |");
+    }
     let b = &s.base;
-    let _ = writeln!(
+    if s.netns.is_some() {
+        let _ = writeln!(
+            m,
+            "\nBase settings: {} publisher(s), {} subscriber(s), {} group(s) (Zipf {}), {} B messages, {} s (transport and datagram size: argent's defaults; no raw baseline on a namespace LAN).",
+            b.publishers, b.subscribers, b.groups, b.zipf, b.size, b.duration
+        );
+    } else {
+        let _ = writeln!(
         m,
         "\nBase settings: {} publisher(s), {} subscriber(s), {} group(s) (Zipf {}), {} B messages, {} s, transport {}, datagram size {}, pin {}, raw baseline {}.",
         b.publishers,
@@ -163,6 +179,7 @@ pub fn markdown(r: &Results) -> String {
         b.pin,
         if b.raw { "on" } else { "off" }
     );
+    }
     for (i, series) in r.series.iter().enumerate() {
         let name = series.param.map_or("point", Param::name);
         let heading = match series.param {
@@ -200,6 +217,24 @@ pub fn markdown(r: &Results) -> String {
         }
     }
     m
+}
+
+/// `loopback`, or the namespace LAN: hosts and where the loss is.
+fn topology(s: &Scenario) -> String {
+    let Some(n) = s.netns else { return "loopback".into() };
+    let swept = s.sweep.iter().any(|w| w.param == Param::LossPct);
+    let loss = match (n.loss_pct, n.lossy_hosts, swept) {
+        (_, 0, _) => "no loss".to_string(),
+        (p, k, true) => format!(
+            "arriving UDP dropped on the first {k} subscriber host(s): loss_pct% in the loss_pct sweep, {p}% in the others"
+        ),
+        (0, _, false) => "no loss".to_string(),
+        (p, k, false) => format!("{p}% of arriving UDP dropped on the first {k} subscriber host(s)"),
+    };
+    format!(
+        "netns: {} hosts on one bridge (GMS replica and publisher on host 1, subscribers spread over hosts 2..{}); {loss}",
+        n.hosts, n.hosts
+    )
 }
 
 /// Plots median msgs/s and MB/s against the swept value, with min–max error bars; returns

@@ -33,6 +33,112 @@ pub fn locate_argent(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     )
 }
 
+/// Whether this process runs as root (effective uid 0, from /proc/self/status: no libc).
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1)) // real, effective, saved, filesystem
+        .is_some_and(|euid| euid == "0")
+}
+
+/// `cluster-scripts/netns-run`: in `--scripts DIR`, else in the repository above the current
+/// directory, else in the repository above the scenario file.
+pub fn locate_netns_run(scripts: Option<PathBuf>, scenario: &Path) -> anyhow::Result<PathBuf> {
+    const SCRIPT: &str = "netns-run";
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if let Some(dir) = scripts {
+        let p = dir.join(SCRIPT);
+        if !executable(&p) {
+            bail!("--scripts {}: no executable {SCRIPT} there", dir.display());
+        }
+        return Ok(p);
+    }
+    let mut starts = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    if let Some(dir) = scenario.canonicalize().ok().and_then(|s| s.parent().map(Path::to_path_buf)) {
+        if !starts.contains(&dir) {
+            starts.push(dir);
+        }
+    }
+    for start in &starts {
+        for dir in start.ancestors() {
+            let p = dir.join("cluster-scripts").join(SCRIPT);
+            if executable(&p) {
+                return Ok(p);
+            }
+        }
+    }
+    let looked: Vec<String> = starts.iter().map(|s| s.display().to_string()).collect();
+    bail!(
+        "topology = \"netns\" runs cluster-scripts/{SCRIPT}, found neither above the current directory \
+         nor above the scenario file ({}): run from the repository, or name its folder with --scripts DIR",
+        looked.join(", ")
+    )
+}
+
+/// Held while a netns scenario runs, so that two `argent-bench` processes never build
+/// namespace LANs at once (netns-run always uses the same host names). A file holding the
+/// owner's pid; one left by a process that no longer exists is taken over.
+#[derive(Debug)]
+pub struct NetnsLock(PathBuf);
+
+impl NetnsLock {
+    pub fn acquire() -> anyhow::Result<NetnsLock> {
+        let dir =
+            if Path::new("/run/lock").is_dir() { PathBuf::from("/run/lock") } else { std::env::temp_dir() };
+        let path = dir.join("argent-bench-netns.lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    writeln!(f, "{}", std::process::id())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    return Ok(NetnsLock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                    let owner = owner.trim();
+                    if !owner.is_empty() && Path::new("/proc").join(owner).exists() {
+                        bail!(
+                            "another argent-bench (pid {owner}) is running a netns scenario: namespace LANs \
+                             run one at a time (lock {})",
+                            path.display()
+                        );
+                    }
+                    let _ = std::fs::remove_file(&path); // stale: its owner is gone
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        }
+        bail!("could not take the lock {}", path.display())
+    }
+}
+
+/// After a netns-run stopped at its deadline (it may not have removed its LAN): removes the
+/// namespaces it creates (`anr1`..), with `netns-lan down`, which is safe when there are none.
+pub fn netns_cleanup(netns_run: &Path) {
+    const NETNS_RUN_PREFIX: &str = "anr"; // the host names netns-run gives its LAN
+    let lan = netns_run.with_file_name("netns-lan");
+    let _ = Command::new(lan)
+        .args(["down", NETNS_RUN_PREFIX])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for NetnsLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Where and on what the run happened.
 #[derive(Debug, Serialize)]
 pub struct Environment {
@@ -44,6 +150,9 @@ pub struct Environment {
     /// Uncommitted changes in the work tree the revision names.
     pub git_dirty: Option<bool>,
     pub argent: String,
+    /// `cluster-scripts/netns-run`, with topology netns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns_run: Option<String>,
 }
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
@@ -53,7 +162,7 @@ fn command_line(program: &str, args: &[&str]) -> Option<String> {
 }
 
 impl Environment {
-    pub fn capture(argent: &Path) -> Environment {
+    pub fn capture(argent: &Path, netns_run: Option<&Path>) -> Environment {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -81,6 +190,7 @@ impl Environment {
             git_revision,
             git_dirty,
             argent: argent.display().to_string(),
+            netns_run: netns_run.map(|p| p.display().to_string()),
         }
     }
 }
@@ -97,15 +207,32 @@ pub struct Run {
     pub bench: Option<Value>,
     /// Its stdout and stderr, relative to the output directory.
     pub log: String,
+    /// Stopped at its deadline.
+    #[serde(skip)]
+    pub killed: bool,
 }
 
-/// Runs `argent args`, writing its output to `out/log`; killed (with every process it
-/// started: it leads its own process group) once `timeout` has passed.
-pub fn run(argent: &Path, args: &[String], timeout: Duration, out: &Path, log: &str) -> anyhow::Result<Run> {
+/// What one run executes: `argent bench` on loopback, `netns-run` on a namespace LAN.
+#[derive(Debug)]
+pub struct Job<'a> {
+    pub program: &'a Path,
+    /// How errors name the program: "argent bench", "netns-run".
+    pub what: &'a str,
+    pub args: &'a [String],
+    pub timeout: Duration,
+    /// At the deadline, SIGTERM first and this long to clean up (netns-run removes its LAN
+    /// on exit), then SIGKILL; `None`: SIGKILL at once.
+    pub grace: Option<Duration>,
+}
+
+/// Runs `job`, writing its output to `out/log`; killed (with every process it started: it
+/// leads its own process group) once its timeout has passed. Err only if it cannot start.
+pub fn run(job: &Job, out: &Path, log: &str) -> anyhow::Result<Run> {
+    let Job { program, what, args, timeout, grace } = *job;
     let path = out.join(log);
     let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let start = Instant::now();
-    let mut child = Command::new(argent)
+    let mut child = Command::new(program)
         .args(args)
         .env("NO_COLOR", "1") // plain logs
         .stdin(Stdio::null())
@@ -113,17 +240,34 @@ pub fn run(argent: &Path, args: &[String], timeout: Duration, out: &Path, log: &
         .stderr(file)
         .process_group(0)
         .spawn()
-        .with_context(|| format!("starting {}", argent.display()))?;
+        .with_context(|| format!("starting {}", program.display()))?;
+    // The group id is the child's pid; `kill` reaches the processes it started too.
+    let group = format!("-{}", child.id());
+    let signal_group = |sig: &str| {
+        let _ = Command::new("kill").args([sig, "--", &group]).status();
+    };
+    let mut terminated: Option<Instant> = None;
     let status = loop {
         if let Some(s) = child.try_wait()? {
+            if terminated.is_some() {
+                break None; // exited on SIGTERM at the deadline
+            }
             break Some(s);
         }
         if start.elapsed() > timeout {
-            // The group id is the child's pid; `kill` reaches the processes argent started too.
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
+            match (grace, terminated) {
+                (Some(_), None) => {
+                    signal_group("-TERM");
+                    terminated = Some(Instant::now());
+                }
+                (Some(g), Some(t)) if t.elapsed() <= g => {}
+                _ => {
+                    signal_group("-KILL");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -137,11 +281,62 @@ pub fn run(argent: &Path, args: &[String], timeout: Duration, out: &Path, log: &
     let delivered_ok = bench.as_ref().and_then(|b| b["delivered_ok"].as_bool()).unwrap_or(false);
     let error = match (status, &bench) {
         (None, _) => Some(format!("killed after the {} s timeout", timeout.as_secs_f64())),
-        (Some(s), None) => {
-            Some(format!("argent bench exited with {s} and printed no JSON summary (see {log})"))
-        }
+        (Some(s), None) => Some(format!("{what} exited with {s} and printed no JSON summary (see {log})")),
         (Some(_), Some(_)) if !delivered_ok => Some("delivery not verified on every subscriber".into()),
         _ => None,
     };
-    Ok(Run { delivered_ok: delivered_ok && error.is_none(), wall_seconds, error, bench, log: log.into() })
+    Ok(Run {
+        delivered_ok: delivered_ok && error.is_none(),
+        wall_seconds,
+        error,
+        bench,
+        log: log.into(),
+        killed: status.is_none(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_graceful_job_gets_sigterm_and_time_to_clean_up() {
+        let out = tempfile::tempdir().unwrap();
+        let args: Vec<String> =
+            ["-c", "trap 'echo cleaned up; exit 3' TERM; sleep 30 & wait"].map(String::from).into();
+        let job = Job {
+            program: Path::new("/bin/sh"),
+            what: "sh",
+            args: &args,
+            timeout: Duration::from_millis(300),
+            grace: Some(Duration::from_secs(10)),
+        };
+        let r = run(&job, out.path(), "graceful.log").unwrap();
+        assert!(r.killed && !r.delivered_ok, "{r:?}");
+        assert!(r.wall_seconds < 10.0, "{r:?}");
+        assert!(r.error.as_deref().unwrap_or_default().contains("timeout"), "{r:?}");
+        let log = std::fs::read_to_string(out.path().join("graceful.log")).unwrap();
+        assert!(log.contains("cleaned up"), "{log}");
+    }
+
+    #[test]
+    fn netns_run_is_found_in_the_scripts_folder() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = dir.path().join("s.toml");
+        let e = format!("{:#}", locate_netns_run(Some(dir.path().into()), &scenario).unwrap_err());
+        assert!(e.contains("--scripts") && e.contains("netns-run"), "{e}");
+        let script = dir.path().join("netns-run");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(locate_netns_run(Some(dir.path().into()), &scenario).is_err(), "not executable");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(locate_netns_run(Some(dir.path().into()), &scenario).unwrap(), script);
+    }
+
+    #[test]
+    fn root_is_what_id_says() {
+        let Some(uid) = command_line("id", &["-u"]) else { return }; // no `id`: nothing to compare
+        assert_eq!(is_root(), uid == "0");
+    }
 }

@@ -18,11 +18,33 @@ pub struct Scenario {
     /// Seconds one `argent bench` run may take before it is killed (default: from its settings).
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// The namespace LAN (required with `topology = "netns"`, an error otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Netns>,
     #[serde(default)]
     pub base: Base,
     #[serde(default)]
     pub sweep: Vec<Sweep>,
 }
+
+/// A LAN of network namespaces, built afresh for every run by `cluster-scripts/netns-run`:
+/// a GMS replica and the publisher on host 1, the subscribers spread over hosts 2..=hosts,
+/// `loss_pct`% of arriving UDP dropped on the first `lossy_hosts` subscriber hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Netns {
+    pub hosts: u64,
+    /// Percent of arriving UDP dropped (whole numbers: nftables `numgen random mod 100`).
+    #[serde(default)]
+    pub loss_pct: u64,
+    #[serde(default)]
+    pub lossy_hosts: u64,
+}
+
+/// The most hosts and subscribers `cluster-scripts/netns-run` accepts.
+const NETNS_MAX_HOSTS: u64 = 50;
+const NETNS_MAX_SUBSCRIBERS: u64 = 200;
+const NETNS_MAX_GROUPS: u64 = 100_000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +117,9 @@ pub enum Param {
     Groups,
     Size,
     Publishers,
+    /// `netns.loss_pct` (topology netns only), percent.
+    #[serde(rename = "loss_pct")]
+    LossPct,
 }
 
 impl Param {
@@ -104,6 +129,7 @@ impl Param {
             Param::Groups => "groups",
             Param::Size => "size",
             Param::Publishers => "publishers",
+            Param::LossPct => "loss_pct",
         }
     }
 }
@@ -128,9 +154,6 @@ impl Scenario {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if self.topology == Topology::Netns {
-            bail!("topology = \"netns\" is not yet supported (network-namespace LANs come later); use \"loopback\"");
-        }
         if self.name.trim().is_empty() {
             bail!("name must not be empty");
         }
@@ -162,43 +185,193 @@ impl Scenario {
             if s.values.is_empty() {
                 bail!("sweep[{i}].values must list at least one value");
             }
-            if s.values.contains(&0) {
+            if s.param != Param::LossPct && s.values.contains(&0) {
                 bail!("sweep[{i}].values: {} must be at least 1", s.param.name());
+            }
+        }
+        match (self.topology, &self.netns) {
+            (Topology::Loopback, None) => {
+                if let Some(i) = self.sweep.iter().position(|s| s.param == Param::LossPct) {
+                    bail!(
+                        "sweep[{i}].param = \"loss_pct\" needs topology = \"netns\" (loopback has no loss)"
+                    );
+                }
+            }
+            (Topology::Loopback, Some(_)) => {
+                bail!("the [netns] table applies only to topology = \"netns\" (this scenario is loopback)")
+            }
+            (Topology::Netns, None) => {
+                bail!("topology = \"netns\" needs a [netns] table: hosts (2..50), loss_pct (0..100), lossy_hosts")
+            }
+            (Topology::Netns, Some(n)) => self.validate_netns(n)?,
+        }
+        Ok(())
+    }
+
+    /// What `cluster-scripts/netns-run` accepts; settings it has no flag for are errors rather
+    /// than silently ignored (`pin` and `raw` excepted: they have defaults, and are documented
+    /// as not applying).
+    fn validate_netns(&self, n: &Netns) -> anyhow::Result<()> {
+        if !(2..=NETNS_MAX_HOSTS).contains(&n.hosts) {
+            bail!("netns.hosts = {} must be between 2 and {NETNS_MAX_HOSTS}", n.hosts);
+        }
+        if n.loss_pct > 100 {
+            bail!("netns.loss_pct = {} must be a percentage, 0..100", n.loss_pct);
+        }
+        if n.lossy_hosts > n.hosts - 1 {
+            bail!(
+                "netns.lossy_hosts = {} must be at most netns.hosts - 1 = {} (the subscriber hosts)",
+                n.lossy_hosts,
+                n.hosts - 1
+            );
+        }
+        let b = &self.base;
+        if b.publishers != 1 {
+            bail!(
+                "base.publishers = {} must be 1 with topology = \"netns\" (netns-run runs one publisher)",
+                b.publishers
+            );
+        }
+        if b.subscribers > NETNS_MAX_SUBSCRIBERS {
+            bail!(
+                "base.subscribers = {} must be at most {NETNS_MAX_SUBSCRIBERS} with topology = \"netns\"",
+                b.subscribers
+            );
+        }
+        if b.groups > NETNS_MAX_GROUPS {
+            bail!("base.groups = {} must be at most {NETNS_MAX_GROUPS} with topology = \"netns\"", b.groups);
+        }
+        if b.duration.fract() != 0.0 {
+            bail!(
+                "base.duration = {} must be a whole number of seconds with topology = \"netns\"",
+                b.duration
+            );
+        }
+        if b.transport != Transport::Auto {
+            bail!(
+                "base.transport must be \"auto\" with topology = \"netns\" (netns-run has no transport flag)"
+            );
+        }
+        if b.datagram_size.is_some() {
+            bail!(
+                "base.datagram_size is not supported with topology = \"netns\" (netns-run has no such flag)"
+            );
+        }
+        for (i, s) in self.sweep.iter().enumerate() {
+            let limit = match s.param {
+                Param::Publishers => {
+                    bail!("sweep[{i}].param = \"publishers\" is not supported with topology = \"netns\" (one publisher)")
+                }
+                Param::Subscribers => NETNS_MAX_SUBSCRIBERS,
+                Param::Groups => NETNS_MAX_GROUPS,
+                Param::LossPct if n.lossy_hosts == 0 => {
+                    bail!("sweep[{i}].param = \"loss_pct\" needs netns.lossy_hosts of at least 1 (no host has loss)")
+                }
+                Param::LossPct => 100,
+                Param::Size => u64::MAX,
+            };
+            if let Some(v) = s.values.iter().find(|&&v| v > limit) {
+                bail!(
+                    "sweep[{i}].values: {} = {v} must be at most {limit} with topology = \"netns\"",
+                    s.param.name()
+                );
             }
         }
         Ok(())
     }
 
     /// The settings of each point of each sweep; with no sweep, one series of the base point.
-    pub fn series(&self) -> Vec<(Option<Param>, Vec<Base>)> {
+    pub fn series(&self) -> Vec<(Option<Param>, Vec<PointSpec>)> {
+        let base = PointSpec { base: self.base.clone(), netns: self.netns };
         if self.sweep.is_empty() {
-            return vec![(None, vec![self.base.clone()])];
+            return vec![(None, vec![base])];
         }
         self.sweep
             .iter()
-            .map(|s| (Some(s.param), s.values.iter().map(|&v| self.base.with(s.param, v)).collect()))
+            .map(|s| (Some(s.param), s.values.iter().map(|&v| base.with(s.param, v)).collect()))
             .collect()
     }
 }
 
+/// One point: the `argent bench` settings and, on a namespace LAN, the LAN.
+#[derive(Debug, Clone)]
+pub struct PointSpec {
+    pub base: Base,
+    pub netns: Option<Netns>,
+}
+
+impl PointSpec {
+    pub fn with(&self, p: Param, v: u64) -> PointSpec {
+        let mut s = self.clone();
+        match (p, &mut s.netns) {
+            (Param::LossPct, Some(n)) => n.loss_pct = v,
+            (Param::LossPct, None) => {} // rejected by validation
+            _ => s.base = s.base.with(p, v),
+        }
+        s
+    }
+
+    pub fn get(&self, p: Param) -> u64 {
+        match (p, &self.netns) {
+            (Param::LossPct, n) => n.map_or(0, |n| n.loss_pct),
+            _ => self.base.get(p),
+        }
+    }
+
+    /// The arguments of the program this point runs: `argent bench` on loopback, else
+    /// `cluster-scripts/netns-run` (which runs `argent`, the binary given).
+    pub fn args(&self, argent: &Path) -> Vec<String> {
+        let Some(n) = self.netns else { return self.base.args() };
+        let b = &self.base;
+        let mut a = Vec::new();
+        for (flag, v) in [
+            ("--hosts", n.hosts.to_string()),
+            ("--loss", n.loss_pct.to_string()),
+            ("--lossy-hosts", n.lossy_hosts.to_string()),
+            ("--subscribers", b.subscribers.to_string()),
+            ("--publishers", b.publishers.to_string()),
+            ("--groups", b.groups.to_string()),
+            ("--zipf", b.zipf.to_string()),
+            ("--size", b.size.to_string()),
+            ("--duration", b.duration.to_string()),
+            ("--argent", argent.display().to_string()),
+        ] {
+            a.push(flag.into());
+            a.push(v);
+        }
+        a
+    }
+
+    /// A generous bound on one run's wall time, seconds. netns-run bounds its own processes
+    /// at the duration + 60 s, plus building and removing the LAN.
+    pub fn default_timeout(&self) -> f64 {
+        match self.netns {
+            None => self.base.default_timeout(),
+            Some(_) => 30.0 + 2.0 * (self.base.duration + 60.0),
+        }
+    }
+}
+
 impl Base {
-    pub fn with(&self, p: Param, v: u64) -> Base {
+    fn with(&self, p: Param, v: u64) -> Base {
         let mut b = self.clone();
         *match p {
             Param::Subscribers => &mut b.subscribers,
             Param::Groups => &mut b.groups,
             Param::Size => &mut b.size,
             Param::Publishers => &mut b.publishers,
+            Param::LossPct => return b, // not a Base setting (PointSpec::with)
         } = v;
         b
     }
 
-    pub fn get(&self, p: Param) -> u64 {
+    fn get(&self, p: Param) -> u64 {
         match p {
             Param::Subscribers => self.subscribers,
             Param::Groups => self.groups,
             Param::Size => self.size,
             Param::Publishers => self.publishers,
+            Param::LossPct => 0,
         }
     }
 
@@ -258,7 +431,121 @@ mod tests {
         let e = format!("{:#}", parse("name = \"x\"\n[base]\nsubscribers = 0\n").unwrap_err());
         assert!(e.contains("base.subscribers"), "{e}");
         let e = format!("{:#}", parse("name = \"x\"\ntopology = \"netns\"\n").unwrap_err());
-        assert!(e.contains("not yet supported"), "{e}");
+        assert!(e.contains("[netns]"), "{e}");
+    }
+
+    const NETNS: &str =
+        "name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 5\nloss_pct = 1\nlossy_hosts = 2\n";
+
+    /// The error of NETNS with `extra` appended (a `[base]` or `[[sweep]]` table).
+    fn netns_error(extra: &str) -> String {
+        format!("{:#}", parse(&format!("{NETNS}{extra}")).expect_err(extra))
+    }
+
+    fn netns_with(hosts: u64, loss_pct: u64, lossy_hosts: u64) -> anyhow::Result<Scenario> {
+        parse(&format!(
+            "name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = {hosts}\nloss_pct = {loss_pct}\nlossy_hosts = {lossy_hosts}\n"
+        ))
+    }
+
+    #[test]
+    fn netns_table_is_checked_field_by_field() {
+        let s = parse(NETNS).unwrap();
+        assert_eq!(s.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
+        for (hosts, loss, lossy, field) in [
+            (1, 0, 0, "netns.hosts"),
+            (51, 0, 0, "netns.hosts"),
+            (5, 101, 0, "netns.loss_pct"),
+            (5, 1, 5, "netns.lossy_hosts"),
+        ] {
+            let e = format!("{:#}", netns_with(hosts, loss, lossy).unwrap_err());
+            assert!(e.contains(field), "{hosts} {loss} {lossy}: {e}");
+        }
+        for (hosts, loss, lossy) in [(2, 0, 0), (2, 100, 1), (50, 5, 49)] {
+            netns_with(hosts, loss, lossy).unwrap();
+        }
+        // loss_pct and lossy_hosts default to 0; hosts is required; unknown fields are errors.
+        let s = parse("name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 3\n").unwrap();
+        assert_eq!(s.netns, Some(Netns { hosts: 3, loss_pct: 0, lossy_hosts: 0 }));
+        let e = format!("{:#}", parse("name = \"x\"\ntopology = \"netns\"\n[netns]\n").unwrap_err());
+        assert!(e.contains("hosts"), "{e}");
+        let e = format!("{:#}", parse(&format!("{NETNS}loss = 3\n")).unwrap_err());
+        assert!(e.contains("loss"), "{e}");
+        // The table belongs to netns only.
+        let e = format!("{:#}", parse("name = \"x\"\n[netns]\nhosts = 3\n").unwrap_err());
+        assert!(e.contains("[netns]") && e.contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn netns_settings_match_what_netns_run_accepts() {
+        // Several subscribers may share a host.
+        parse(&format!("{NETNS}[base]\nsubscribers = 12\n")).unwrap();
+        for (extra, field) in [
+            ("[base]\npublishers = 2\n", "base.publishers"),
+            ("[base]\nsubscribers = 201\n", "base.subscribers"),
+            ("[base]\ngroups = 100001\n", "base.groups"),
+            ("[base]\nduration = 2.5\n", "base.duration"),
+            ("[base]\ntransport = \"std\"\n", "base.transport"),
+            ("[base]\ndatagram_size = 9000\n", "base.datagram_size"),
+            ("[[sweep]]\nparam = \"publishers\"\nvalues = [1]\n", "sweep[0].param"),
+            ("[[sweep]]\nparam = \"subscribers\"\nvalues = [1, 300]\n", "sweep[0].values"),
+            ("[[sweep]]\nparam = \"subscribers\"\nvalues = [0]\n", "sweep[0].values"),
+            ("[[sweep]]\nparam = \"loss_pct\"\nvalues = [0, 101]\n", "sweep[0].values"),
+        ] {
+            let e = netns_error(extra);
+            assert!(e.contains(field), "{extra}: {e}");
+        }
+        let no_lossy_host = "name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 5\n\
+                             [[sweep]]\nparam = \"loss_pct\"\nvalues = [1]\n";
+        let e = format!("{:#}", parse(no_lossy_host).unwrap_err());
+        assert!(e.contains("netns.lossy_hosts"), "{e}");
+    }
+
+    #[test]
+    fn loss_sweeps_only_on_netns() {
+        let sweep = "[[sweep]]\nparam = \"loss_pct\"\nvalues = [0, 1, 5]\n";
+        let e = format!("{:#}", parse(&format!("name = \"x\"\n{sweep}")).unwrap_err());
+        assert!(e.contains("loss_pct") && e.contains("netns"), "{e}");
+        let s = parse(&format!("{NETNS}{sweep}")).unwrap();
+        let series = s.series();
+        assert_eq!(series[0].0, Some(Param::LossPct));
+        let losses: Vec<u64> = series[0].1.iter().map(|p| p.get(Param::LossPct)).collect();
+        assert_eq!(losses, [0, 1, 5]);
+        assert!(series[0].1.iter().all(|p| p.netns.is_some_and(|n| n.hosts == 5 && n.lossy_hosts == 2)));
+        let args = series[0].1[2].args(Path::new("/bin/argent"));
+        let pairs: Vec<(&str, &str)> = args.chunks(2).map(|c| (c[0].as_str(), c[1].as_str())).collect();
+        for want in [
+            ("--hosts", "5"),
+            ("--loss", "5"),
+            ("--lossy-hosts", "2"),
+            ("--subscribers", "3"),
+            ("--publishers", "1"),
+            ("--groups", "1"),
+            ("--duration", "5"),
+            ("--argent", "/bin/argent"),
+        ] {
+            assert!(pairs.contains(&want), "{want:?} in {args:?}");
+        }
+        // Loopback points still run `argent bench` with its flags.
+        let lo = parse("name = \"x\"\n").unwrap().series();
+        assert_eq!(lo[0].1[0].args(Path::new("/bin/argent"))[..2], ["bench", "--json"]);
+    }
+
+    #[test]
+    fn shipped_scenarios_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        for name in ["smoke", "qsm-paper", "qsm-paper-loopback"] {
+            let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
+            assert_eq!(s.name, name);
+        }
+        let paper = Scenario::load(&dir.join("qsm-paper.toml")).unwrap();
+        assert_eq!(paper.topology, Topology::Netns);
+        assert_eq!(paper.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
+        let params: Vec<Param> = paper.sweep.iter().map(|s| s.param).collect();
+        assert_eq!(params, [Param::Subscribers, Param::Groups, Param::LossPct]);
+        let loopback = Scenario::load(&dir.join("qsm-paper-loopback.toml")).unwrap();
+        assert_eq!(loopback.topology, Topology::Loopback);
+        assert_eq!(loopback.sweep.len(), 2);
     }
 
     #[test]
@@ -268,9 +555,9 @@ mod tests {
                 .unwrap();
         let series = s.series();
         assert_eq!(series.len(), 1);
-        let subs: Vec<u64> = series[0].1.iter().map(|b| b.subscribers).collect();
+        let subs: Vec<u64> = series[0].1.iter().map(|p| p.base.subscribers).collect();
         assert_eq!(subs, [1, 4]);
-        assert!(series[0].1.iter().all(|b| b.size == 64));
+        assert!(series[0].1.iter().all(|p| p.base.size == 64 && p.netns.is_none()));
         let none = parse("name = \"x\"\n").unwrap().series();
         assert_eq!((none.len(), none[0].0, none[0].1.len()), (1, None, 1));
     }

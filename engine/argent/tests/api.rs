@@ -119,3 +119,30 @@ fn groups_sharing_a_region_are_delivered_apart() {
     a.shutdown();
     b.shutdown();
 }
+
+#[test]
+fn messages_that_arrive_before_the_application_subscribes_are_kept_for_it() {
+    // Traffic may start the moment a node is in the view, before its application has
+    // subscribed: the runtime keeps those datagrams (bounded) for the first subscription.
+    let base = 30_000 + (std::process::id() % 4_000) as u16 * 2;
+    let (a, b) = common::pair(base, "early", 9, "");
+    let mut publisher = a.publisher("early").unwrap();
+    for i in 0..100u32 {
+        publisher.publish_blocking(&i.to_le_bytes()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while b.stats().qsm.delivered_messages < 100 {
+        assert!(std::time::Instant::now() < deadline, "node b received the messages");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut sub = b.subscribe("early").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 100 {
+        let d = sub.recv_timeout(std::time::Duration::from_secs(5)).expect("held deliveries arrive");
+        got.extend(d.messages().map(|m| u32::from_le_bytes(m.try_into().unwrap())));
+    }
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert_eq!(b.stats().unclaimed_dropped, 0);
+    a.shutdown();
+    b.shutdown();
+}

@@ -233,6 +233,9 @@ pub struct NodeStats {
     /// Messages to groups that no longer had a region (its last member left): nobody to
     /// deliver them to, dropped and counted.
     pub unrouted: u64,
+    /// Datagrams of this node's regions that arrived while no subscription took them, and
+    /// were dropped because more than the hold (32 MiB per shard) waited.
+    pub unclaimed_dropped: u64,
     /// Bytes in send buffers now.
     pub send_buffered: u64,
 }
@@ -692,6 +695,7 @@ fn add_stats(sum: &mut NodeStats, s: &NodeStats) {
     sum.cycles += s.cycles;
     sum.evictions += s.evictions;
     sum.unrouted += s.unrouted;
+    sum.unclaimed_dropped += s.unclaimed_dropped;
     sum.send_buffered += s.send_buffered;
 }
 

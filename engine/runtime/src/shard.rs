@@ -18,6 +18,12 @@ use std::time::Duration;
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// Deliveries held back for a full subscriber ring before the shard stops receiving.
 const MAX_HELD_DELIVERIES: usize = 4096;
+/// Datagrams of a region this node receives, kept while no subscription takes them (the
+/// application subscribes after the node starts, and traffic may already flow); handed to
+/// the first subscription of the region. Beyond this many bytes, the oldest are dropped and
+/// counted (a member that never subscribes, such as a publisher listed in its groups, keeps
+/// at most this much).
+const MAX_UNCLAIMED_BYTES: usize = 32 << 20;
 /// Longest wait in the transport, so commands and statistics are looked at regularly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
 /// Longest wait while publishers are attached: bounds the delay of a commit whose wake-up
@@ -106,6 +112,9 @@ pub(crate) struct Shard {
     last_heard: HashMap<NodeId, Option<Instant>>,
     evictions: u64,
     unrouted: u64,
+    unclaimed: VecDeque<Delivery>,
+    unclaimed_bytes: usize,
+    unclaimed_dropped: u64,
     batch: usize,
     rx: Vec<Received>,
     tx: Vec<Outgoing>,
@@ -164,6 +173,9 @@ impl Shard {
             last_heard,
             evictions: 0,
             unrouted: 0,
+            unclaimed: VecDeque::new(),
+            unclaimed_bytes: 0,
+            unclaimed_dropped: 0,
             batch: cfg.batch.max(1),
             rx: Vec::with_capacity(cfg.batch.max(1)),
             tx: Vec::with_capacity(cfg.batch.max(1)),
@@ -203,7 +215,17 @@ impl Shard {
         while let Ok(cmd) = self.cmds.try_recv() {
             match cmd {
                 Command::AddPublisher(p) => self.publishers.push(p),
-                Command::AddSubscriber(s) => self.subscribers.push(s),
+                Command::AddSubscriber(mut s) => {
+                    // What arrived before anyone subscribed, in order.
+                    let (mine, rest): (VecDeque<Delivery>, VecDeque<Delivery>) =
+                        std::mem::take(&mut self.unclaimed)
+                            .into_iter()
+                            .partition(|d| s.regions.contains(&d.region));
+                    self.unclaimed = rest;
+                    self.unclaimed_bytes = self.unclaimed.iter().map(|d| d.datagram.len()).sum();
+                    s.overflow.extend(mine);
+                    self.subscribers.push(s);
+                }
                 Command::View(v) => self.apply_view(v),
                 Command::Shutdown => return false,
             }
@@ -371,11 +393,22 @@ impl Shard {
         while let Some(ev) = self.node.poll_event() {
             match ev {
                 Event::Deliver(d) => {
+                    let mut taken = false;
                     for s in self.subscribers.iter_mut().filter(|s| s.regions.contains(&d.region)) {
+                        taken = true;
                         if !s.overflow.is_empty() {
                             s.overflow.push_back(d.clone());
                         } else if let Err(rtrb::PushError::Full(d)) = s.ring.push(d.clone()) {
                             s.overflow.push_back(d);
+                        }
+                    }
+                    if !taken && self.node.is_member(d.region) {
+                        self.unclaimed_bytes += d.datagram.len();
+                        self.unclaimed.push_back(d);
+                        while self.unclaimed_bytes > MAX_UNCLAIMED_BYTES {
+                            let Some(old) = self.unclaimed.pop_front() else { break };
+                            self.unclaimed_bytes -= old.datagram.len();
+                            self.unclaimed_dropped += 1;
                         }
                     }
                 }
@@ -494,6 +527,7 @@ impl Shard {
         s.cycles = self.cycles;
         s.evictions = self.evictions;
         s.unrouted = self.unrouted;
+        s.unclaimed_dropped = self.unclaimed_dropped;
         s.send_buffered = self.node.send_buffered_bytes();
     }
 }
