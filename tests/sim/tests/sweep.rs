@@ -241,3 +241,12 @@ fn membership_faults_need_the_gms() {
     let e = sc.validate().unwrap_err().to_string();
     assert!(e.contains("GMS"), "{e}");
 }
+
+#[test]
+fn membership_under_heavy_loss_with_every_fault() {
+    // A fifth of all datagrams lost, GMS traffic included, while members churn, crash and
+    // are partitioned and the GMS leader crashes: no live sender may be evicted by mistake.
+    let mut sc = with_gms(Scenario::new(12, 2, 1000, 1000, 0.2));
+    sc.faults = faults("dup,reorder,jitter,burst,slow,pause,churn,crash,gms-crash,partition");
+    sweep(&sc, 9000..9040);
+}

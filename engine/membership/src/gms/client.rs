@@ -149,11 +149,25 @@ impl GmsClient {
         if now < self.next_send {
             return;
         }
-        if now.saturating_duration_since(self.last_answer) >= self.cfg.failover_after {
+        let silent = now.saturating_duration_since(self.last_answer);
+        if silent >= self.cfg.failover_after {
             self.target = (self.target + 1) % self.replicas.len();
             self.last_answer = now;
         }
         self.send_now();
+        // The replica we talk to has been quiet for two heartbeats (crashed, cut off, or an
+        // election is on): heartbeat every replica meanwhile, so whichever leads next hears
+        // from us at once and its redirect brings us to it, instead of trying them in turn.
+        if self.status == ClientStatus::Member && silent >= self.cfg.heartbeat * 2 && self.replicas.len() > 1
+        {
+            let m = &self.member;
+            let view = self.installed.as_ref().map_or(ViewId(0), |v| v.id);
+            let target = self.replicas[self.target];
+            for r in self.replicas.iter().filter(|r| **r != target) {
+                self.out
+                    .push_back((*r, GmsMsg::Heartbeat { node: m.node, incarnation: m.incarnation, view }));
+            }
+        }
         let period = match self.status {
             ClientStatus::Member => self.cfg.heartbeat,
             _ => self.cfg.retry,

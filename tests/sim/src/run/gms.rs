@@ -301,8 +301,10 @@ impl Sim<'_> {
         if let Err(e) = node.proto.install_view(node.busy_until, rv) {
             self.violation(format!("node {n}: view refused: {e}"));
         }
+        // Senders start once everyone is in, or once traffic has begun (faults planned at
+        // the first sender's start may already have removed someone).
+        let everyone = region.members.len() == sc.nodes as usize || self.fault_seed.is_none();
         let node = &mut self.nodes[n as usize];
-        let everyone = region.members.len() == sc.nodes as usize;
         let start = node.app.as_mut().is_some_and(|a| {
             let go = everyone && !a.started;
             a.started |= go;
