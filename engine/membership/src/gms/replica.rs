@@ -476,10 +476,7 @@ impl Gms {
                         self.heard(now, node, member.incarnation, Some(ViewId(0)))
                     }
                     Some(i) if i > member.incarnation => self.unknown(node, member.incarnation),
-                    _ => {
-                        let inc = member.incarnation;
-                        self.propose_once((node, inc, 0), now, Command::Register { member, groups });
-                    }
+                    _ => self.propose_once(now, Command::Register { member, groups }),
                 }
             }
             GmsMsg::Heartbeat { node: n, incarnation, view } if n == node => {
@@ -503,15 +500,14 @@ impl Gms {
                     self.unknown(node, incarnation);
                 } else if m.groups_version < version {
                     self.heard(now, node, incarnation, None);
-                    let key = (node, version, 1);
-                    self.propose_once(key, now, Command::SetGroups { node, incarnation, version, groups });
+                    self.propose_once(now, Command::SetGroups { node, incarnation, version, groups });
                 }
             }
             GmsMsg::Leave { node: n, incarnation }
                 if n == node && self.state.incarnation(node) == Some(incarnation) =>
             {
                 let reason = RemoveReason::Left;
-                self.propose_once((node, incarnation, 2), now, Command::Remove { node, incarnation, reason });
+                self.propose_once(now, Command::Remove { node, incarnation, reason });
             }
             _ => {}
         }
@@ -549,7 +545,8 @@ impl Gms {
         self.push_to(now, node);
     }
 
-    fn propose_once(&mut self, key: (NodeId, u64, u8), now: Instant, cmd: Command) {
+    fn propose_once(&mut self, now: Instant, cmd: Command) {
+        let key = cmd.key();
         if let Some(at) = self.in_flight.get(&key) {
             if now.saturating_duration_since(*at) < self.cfg.proposal_retry {
                 return;
@@ -574,7 +571,7 @@ impl Gms {
         for (node, incarnation) in evict {
             let before = self.pending.len();
             let reason = RemoveReason::Evicted;
-            self.propose_once((node, incarnation, 2), now, Command::Remove { node, incarnation, reason });
+            self.propose_once(now, Command::Remove { node, incarnation, reason });
             if self.pending.len() > before {
                 self.stats.evictions_proposed += 1;
             }
@@ -735,12 +732,7 @@ impl Gms {
                 self.stats.views += 1;
             }
             for c in &batch {
-                let key = match c {
-                    Command::Register { member, .. } => (member.node, member.incarnation, 0),
-                    Command::SetGroups { node, version, .. } => (*node, *version, 1),
-                    Command::Remove { node, incarnation, .. } => (*node, *incarnation, 2),
-                };
-                self.in_flight.remove(&key);
+                self.in_flight.remove(&c.key());
                 if !self.leader {
                     continue;
                 }

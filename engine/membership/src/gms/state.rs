@@ -52,6 +52,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// What makes two proposals the same request (the leader proposes each once until it
+    /// applies or its retry time passes): the node, the incarnation or group-set version,
+    /// and the kind.
+    pub(crate) fn key(&self) -> (NodeId, u64, u8) {
+        match self {
+            Command::Register { member, .. } => (member.node, member.incarnation, 0),
+            Command::SetGroups { node, version, .. } => (*node, *version, 1),
+            Command::Remove { node, incarnation, .. } => (*node, *incarnation, 2),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct MemberState {
     member: Member,

@@ -107,6 +107,32 @@ impl Wire {
     }
 }
 
+/// A service thread and its stop flag: stopped and joined on shutdown or drop.
+#[derive(Debug)]
+struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Spawn `body` with the flag it must poll.
+    fn spawn(name: String, body: impl FnOnce(&AtomicBool) + Send + 'static) -> io::Result<Worker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name(name).spawn(move || body(&flag))?;
+        Ok(Worker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Settings of a replica service.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -132,9 +158,8 @@ pub struct ServiceStatus {
 #[derive(Debug)]
 pub struct GmsService {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
     status: Arc<Mutex<ServiceStatus>>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl GmsService {
@@ -161,16 +186,15 @@ impl GmsService {
             }
         };
         let status = Arc::new(Mutex::new(ServiceStatus { report: gms.report(), stats: gms.stats().clone() }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (stop, status) = (stop.clone(), status.clone());
-            std::thread::Builder::new()
-                .name(format!("argent-gms-{me}"))
-                .spawn(move || serve(gms, disk, Wire::new(socket), cfg.peers, clock, &stop, &status))
-                .map_err(|source| ServiceError::Socket { addr, source })?
+        let worker = {
+            let status = status.clone();
+            Worker::spawn(format!("argent-gms-{me}"), move |stop| {
+                serve(gms, disk, Wire::new(socket), cfg.peers, clock, stop, &status)
+            })
+            .map_err(|source| ServiceError::Socket { addr, source })?
         };
         tracing::info!(replica = me, %addr, "GMS replica started");
-        Ok(GmsService { addr, stop, status, thread: Some(thread) })
+        Ok(GmsService { addr, status, worker })
     }
 
     /// The address it listens on.
@@ -184,21 +208,8 @@ impl GmsService {
     }
 
     /// Stop the thread.
-    pub fn shutdown(mut self) {
-        self.stop_thread();
-    }
-
-    fn stop_thread(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for GmsService {
-    fn drop(&mut self) {
-        self.stop_thread();
+    pub fn shutdown(self) {
+        drop(self.worker);
     }
 }
 
@@ -305,9 +316,8 @@ enum LinkCmd {
 /// A member's link to the GMS replicas, on its own thread.
 #[derive(Debug)]
 pub struct MemberLink {
-    stop: Arc<AtomicBool>,
     cmds: mpsc::Sender<LinkCmd>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
 }
 
 impl MemberLink {
@@ -329,15 +339,11 @@ impl MemberLink {
             UdpSocket::bind(bind).or_else(|_| UdpSocket::bind(SocketAddr::new(member.addr.ip(), 0)))?;
         let clock = Clock(std::time::Instant::now());
         let client = GmsClient::new(member, groups, replicas.keys().copied().collect(), cfg, clock.now());
-        let stop = Arc::new(AtomicBool::new(false));
         let (cmds, rx) = mpsc::channel();
-        let thread = {
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("argent-gms-link".into())
-                .spawn(move || link(client, Wire::new(socket), replicas, clock, &stop, rx, events))?
-        };
-        Ok(MemberLink { stop, cmds, thread: Some(thread) })
+        let worker = Worker::spawn("argent-gms-link".into(), move |stop| {
+            link(client, Wire::new(socket), replicas, clock, stop, rx, events)
+        })?;
+        Ok(MemberLink { cmds, worker })
     }
 
     /// Change the group set (applied in a later view).
@@ -351,21 +357,8 @@ impl MemberLink {
     }
 
     /// Stop the thread (without leaving: the GMS will evict after its timeout).
-    pub fn shutdown(mut self) {
-        self.stop_thread();
-    }
-
-    fn stop_thread(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for MemberLink {
-    fn drop(&mut self) {
-        self.stop_thread();
+    pub fn shutdown(self) {
+        drop(self.worker);
     }
 }
 
