@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::{Point, Results, Series};
-use scenario::{Scenario, Topology};
+use scenario::{Scenario, System, Topology};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,12 +43,17 @@ enum Cmd {
         /// scenario file).
         #[arg(long, value_name = "DIR")]
         scripts: Option<PathBuf>,
+        /// The argent-peer binary, for scenarios with peers in `systems` (default:
+        /// $ARGENT_PEER_BIN, else `argent-peer` next to this executable, as
+        /// cluster-scripts/build-peers puts it).
+        #[arg(long, value_name = "PATH")]
+        peer: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
-    let Cmd::Run { scenario, out, argent, scripts } = Cli::parse().command;
-    match run(&scenario, &out, argent, scripts) {
+    let Cmd::Run { scenario, out, argent, scripts, peer } = Cli::parse().command;
+    match run(&scenario, &out, argent, scripts, peer) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("argent-bench: some points failed; see {}", out.join("report.md").display());
@@ -67,6 +72,7 @@ fn run(
     out: &std::path::Path,
     argent: Option<PathBuf>,
     scripts: Option<PathBuf>,
+    peer: Option<PathBuf>,
 ) -> anyhow::Result<bool> {
     let scenario = Scenario::load(path)?;
     // A namespace LAN: root, the script, and no other netns scenario at the same time.
@@ -84,10 +90,15 @@ fn run(
         (None, None)
     };
     let argent = runner::locate_argent(argent)?;
+    let peer =
+        if scenario.systems.iter().any(|s| s.is_peer()) { Some(runner::locate_peer(peer)?) } else { None };
     std::fs::create_dir_all(out.join("logs")).with_context(|| format!("creating {}", out.display()))?;
-    let environment = runner::Environment::capture(&argent, netns_run.as_deref());
+    let environment = runner::Environment::capture(&argent, peer.as_deref(), netns_run.as_deref());
     let plan = scenario.series();
-    let total: u64 = plan.iter().map(|(_, pts)| pts.len() as u64).sum::<u64>() * u64::from(scenario.repeats);
+    let systems = scenario.systems.clone();
+    let total: u64 = plan.iter().map(|(_, pts)| pts.len() as u64).sum::<u64>()
+        * u64::from(scenario.repeats)
+        * systems.len() as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
@@ -101,39 +112,58 @@ fn run(
         let mut done = Vec::new();
         for (j, settings) in points.into_iter().enumerate() {
             let value = param.map(|p| settings.get(p));
-            let args = settings.args(&argent);
-            let timeout =
-                Duration::from_secs_f64(scenario.timeout.unwrap_or_else(|| settings.default_timeout()));
-            // Points run one after another: never two namespace LANs at once.
-            let job = match &netns_run {
-                None => {
-                    runner::Job { program: &argent, what: "argent bench", args: &args, timeout, grace: None }
-                }
-                Some(script) => runner::Job {
-                    program: script,
-                    what: "netns-run",
-                    args: &args,
-                    timeout,
-                    grace: Some(Duration::from_secs(20)),
-                },
-            };
-            let mut repeats = Vec::new();
+            let what = param.map_or("base point".into(), |p| format!("{} = {}", p.name(), settings.get(p)));
+            // Per system: its program, arguments and repeats. Every repeat runs the systems
+            // one after another, so that drift on a busy host affects them alike.
+            let mut runs: Vec<(System, Vec<String>, Vec<runner::Run>)> =
+                systems.iter().map(|&s| (s, Vec::new(), Vec::new())).collect();
             for k in 0..scenario.repeats {
-                let what =
-                    param.map_or("base point".into(), |p| format!("{} = {}", p.name(), settings.get(p)));
-                bar.set_message(format!("{what}, repeat {} of {}", k + 1, scenario.repeats));
-                let log = format!("logs/s{}-p{}-r{}.log", i + 1, j + 1, k + 1);
-                let r = runner::run(&job, out, &log)?;
-                if let (true, Some(script)) = (r.killed, &netns_run) {
-                    runner::netns_cleanup(script);
+                for (system, args, repeats) in &mut runs {
+                    let system = *system;
+                    let timeout = Duration::from_secs_f64(
+                        scenario.timeout.unwrap_or_else(|| settings.default_timeout(system)),
+                    );
+                    *args = match (system.is_peer(), &peer) {
+                        (true, Some(_)) => settings.peer_args(system),
+                        _ => settings.args(&argent),
+                    };
+                    // Points run one after another: never two namespace LANs at once.
+                    let job = match (&netns_run, &peer) {
+                        (_, Some(p)) if system.is_peer() => {
+                            runner::Job { program: p, what: "argent-peer", args, timeout, grace: None }
+                        }
+                        (None, _) => {
+                            runner::Job { program: &argent, what: "argent bench", args, timeout, grace: None }
+                        }
+                        (Some(script), _) => runner::Job {
+                            program: script,
+                            what: "netns-run",
+                            args,
+                            timeout,
+                            grace: Some(Duration::from_secs(20)),
+                        },
+                    };
+                    let label =
+                        if systems.len() > 1 { format!("{}, ", system.name()) } else { String::new() };
+                    bar.set_message(format!("{label}{what}, repeat {} of {}", k + 1, scenario.repeats));
+                    let log = match system {
+                        System::Argent => format!("logs/s{}-p{}-r{}.log", i + 1, j + 1, k + 1),
+                        s => format!("logs/s{}-p{}-r{}-{}.log", i + 1, j + 1, k + 1, s.name()),
+                    };
+                    let r = runner::run(&job, out, &log)?;
+                    if let (true, Some(script)) = (r.killed, &netns_run) {
+                        runner::netns_cleanup(script);
+                    }
+                    if let Some(e) = &r.error {
+                        bar.println(format!("{label}{what}, repeat {}: FAILED: {e}", k + 1));
+                    }
+                    repeats.push(r);
+                    bar.inc(1);
                 }
-                if let Some(e) = &r.error {
-                    bar.println(format!("{what}, repeat {}: FAILED: {e}", k + 1));
-                }
-                repeats.push(r);
-                bar.inc(1);
             }
-            done.push(Point::new(value, settings, args, repeats));
+            for (system, args, repeats) in runs {
+                done.push(Point::new(value, system, settings.clone(), args, repeats));
+            }
         }
         let mut s = Series { param, points: done, plots: Vec::new() };
         s.plots = report::plot(&s, i, out)?;

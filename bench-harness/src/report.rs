@@ -1,7 +1,7 @@
 //! What a scenario produced: results.json, report.md and one SVG plot per sweep and metric.
 
 use crate::runner::{Environment, Run};
-use crate::scenario::{Base, Netns, Param, PointSpec, Scenario};
+use crate::scenario::{Base, Netns, Param, PointSpec, Scenario, System};
 use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -30,11 +30,13 @@ pub struct Series {
 pub struct Point {
     /// The swept parameter's value at this point (absent without a sweep).
     pub value: Option<u64>,
+    /// What was measured: argent, or a peer.
+    pub system: System,
     pub settings: Base,
     /// The namespace LAN of this point (topology netns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<Netns>,
-    /// The arguments of `argent` (loopback) or of `netns-run` (netns).
+    /// The arguments of `argent` (loopback), `netns-run` (netns) or `argent-peer` (peers).
     pub args: Vec<String>,
     pub delivered_ok: bool,
     /// Transport and datagram size `argent bench` reported, per repeat.
@@ -72,15 +74,22 @@ impl Stat {
 }
 
 impl Point {
-    pub fn new(value: Option<u64>, spec: PointSpec, args: Vec<String>, repeats: Vec<Run>) -> Point {
+    pub fn new(
+        value: Option<u64>,
+        system: System,
+        spec: PointSpec,
+        args: Vec<String>,
+        repeats: Vec<Run>,
+    ) -> Point {
         let PointSpec { base: settings, netns } = spec;
         let ok: Vec<&serde_json::Value> =
             repeats.iter().filter(|r| r.delivered_ok).filter_map(|r| r.bench.as_ref()).collect();
         let stat = |k: &str| Stat::of(ok.iter().filter_map(|b| b[k].as_f64()).collect());
-        let raw = settings.raw;
+        let raw = settings.raw && system == System::Argent;
         let benches = || repeats.iter().filter_map(|r| r.bench.as_ref());
         Point {
             value,
+            system,
             delivered_ok: !repeats.is_empty() && repeats.iter().all(|r| r.delivered_ok),
             transports: benches().filter_map(|b| b["transport"].as_str().map(String::from)).collect(),
             datagram_sizes: benches().filter_map(|b| b["datagram_size"].as_u64()).collect(),
@@ -180,6 +189,9 @@ pub fn markdown(r: &Results) -> String {
         if b.raw { "on" } else { "off" }
     );
     }
+    if s.systems.len() > 1 {
+        m.push_str(&side_by_side(r));
+    }
     for (i, series) in r.series.iter().enumerate() {
         let name = series.param.map_or("point", Param::name);
         let heading = match series.param {
@@ -187,12 +199,15 @@ pub fn markdown(r: &Results) -> String {
             None => "Single point".into(),
         };
         let _ = writeln!(m, "\n## {heading}\n");
-        let _ = writeln!(m, "| {name} | verified | msgs/s | MB/s | p50 µs | p99 µs | raw UDP MB/s | ratio to raw | transport | datagram B |");
-        let _ = writeln!(m, "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|");
+        let many = s.systems.len() > 1;
+        let (sys_head, sys_rule) = if many { (" system |", "---|") } else { ("", "") };
+        let _ = writeln!(m, "| {name} |{sys_head} verified | msgs/s | MB/s | p50 µs | p99 µs | raw UDP MB/s | ratio to raw | transport | datagram B |");
+        let _ = writeln!(m, "|---:|{sys_rule}---|---:|---:|---:|---:|---:|---:|---|---:|");
         for p in &series.points {
+            let sys = if many { format!(" {} |", p.system.label()) } else { String::new() };
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} |{sys} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.value.map_or("base".into(), |v| v.to_string()),
                 if p.delivered_ok { "yes" } else { "**FAILED**" },
                 cell(p.msgs_per_sec, 0, true),
@@ -207,7 +222,8 @@ pub fn markdown(r: &Results) -> String {
         }
         for p in series.points.iter().filter(|p| !p.delivered_ok) {
             for (k, run) in p.repeats.iter().enumerate().filter(|(_, r)| !r.delivered_ok) {
-                let what = p.value.map_or(String::new(), |v| format!("{name} = {v}, "));
+                let sys = if many { format!("{}, ", p.system.name()) } else { String::new() };
+                let what = p.value.map_or(String::new(), |v| format!("{sys}{name} = {v}, "));
                 let why = run.error.as_deref().unwrap_or("failed");
                 let _ = writeln!(m, "\n- {what}repeat {}: {why} (log: `{}`)", k + 1, run.log);
             }
@@ -217,6 +233,138 @@ pub fn markdown(r: &Results) -> String {
         }
     }
     m
+}
+
+/// The goals the side-by-side table tracks.
+const GOAL_OVER_PEERS: f64 = 1.5;
+const GOAL_OVER_RAW: f64 = 0.9;
+
+/// One table of every system at every point (columns), medians of msgs/s and MB/s, and the
+/// ratios the goals are stated in: argent over the best peer, argent over raw UDP.
+fn side_by_side(r: &Results) -> String {
+    let mut m = String::new();
+    // Columns: every point of every series, in order, once.
+    let mut columns: Vec<(String, Vec<&Point>)> = Vec::new();
+    let varying: Vec<Param> =
+        [Param::Size, Param::Subscribers, Param::Groups, Param::Publishers, Param::LossPct]
+            .into_iter()
+            .filter(|&p| {
+                let mut vs = r.series.iter().flat_map(|s| &s.points).map(|pt| point_get(pt, p));
+                let first = vs.next();
+                vs.any(|v| Some(v) != first)
+            })
+            .collect();
+    for series in &r.series {
+        for p in &series.points {
+            let label = column_label(p, &varying);
+            match columns.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, pts)) => pts.push(p),
+                None => columns.push((label, vec![p])),
+            }
+        }
+    }
+    let _ = writeln!(m, "\n## Side by side\n");
+    let _ = writeln!(
+        m,
+        "Medians of messages/s and MB/s of payload delivered to each subscriber (the slowest), every system measured at every point in the same run, one after another in each repeat. Reliable systems count only repeats that verified exactly-once in-order delivery of everything; raw UDP is unreliable (losses are in results.json) and is the limit at argent's datagram size.\n"
+    );
+    let _ = write!(m, "| system |");
+    for (label, _) in &columns {
+        let _ = write!(m, " {label} |");
+    }
+    let _ = write!(m, "\n|---|");
+    for _ in &columns {
+        let _ = write!(m, "---:|");
+    }
+    m.push('\n');
+    for &system in &r.scenario.systems {
+        let _ = write!(m, "| {} |", system.label());
+        for (_, pts) in &columns {
+            let cell = match pts.iter().find(|p| p.system == system) {
+                Some(p) if p.delivered_ok || system.is_raw() => match (p.msgs_per_sec, p.mb_per_sec) {
+                    (Some(a), Some(b)) => format!("{} msgs/s, {:.1} MB/s", human_rate(a.median), b.median),
+                    _ => "–".into(),
+                },
+                Some(_) => "**FAILED**".into(),
+                None => "–".into(),
+            };
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+    }
+    let median = |pts: &[&Point], pick: &dyn Fn(System) -> bool, f: fn(&Point) -> Option<Stat>| {
+        pts.iter()
+            .filter(|p| pick(p.system) && (p.delivered_ok || p.system.is_raw()))
+            .filter_map(|p| Some((p.system, f(p)?.median)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let has = |f: fn(System) -> bool| r.scenario.systems.iter().any(|&s| f(s));
+    if has(|s| s == System::Argent) && has(|s| s.is_peer() && !s.is_raw()) {
+        let _ = write!(m, "| **argent ÷ best peer** (msgs/s; MB/s alike), goal ≥ {GOAL_OVER_PEERS} |");
+        for (_, pts) in &columns {
+            let argent = median(pts, &|s| s == System::Argent, |p| p.msgs_per_sec);
+            let best = median(pts, &|s| s.is_peer() && !s.is_raw(), |p| p.msgs_per_sec);
+            let _ = write!(m, " {} |", ratio_cell(argent, best, GOAL_OVER_PEERS));
+        }
+        m.push('\n');
+    }
+    if has(|s| s == System::Argent) && has(System::is_raw) {
+        let _ = write!(m, "| **argent ÷ raw UDP** (MB/s, same datagram size), goal ≥ {GOAL_OVER_RAW} |");
+        for (_, pts) in &columns {
+            let argent = median(pts, &|s| s == System::Argent, |p| p.mb_per_sec);
+            let best = median(pts, &System::is_raw, |p| p.mb_per_sec);
+            let _ = write!(m, " {} |", ratio_cell(argent, best, GOAL_OVER_RAW));
+        }
+        m.push('\n');
+    }
+    m
+}
+
+fn point_get(p: &Point, param: Param) -> u64 {
+    PointSpec { base: p.settings.clone(), netns: p.netns }.get(param)
+}
+
+/// `64 B, 1→3`: the settings that differ between columns.
+fn column_label(p: &Point, varying: &[Param]) -> String {
+    let parts: Vec<String> = varying
+        .iter()
+        .map(|&k| {
+            let v = point_get(p, k);
+            match k {
+                Param::Size if v >= 1024 && v % 1024 == 0 => format!("{} KB", v / 1024),
+                Param::Size => format!("{v} B"),
+                Param::Subscribers => format!("{}→{v}", p.settings.publishers),
+                Param::Groups => format!("{v} groups"),
+                Param::Publishers => format!("{v} publishers"),
+                Param::LossPct => format!("{v}% loss"),
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "base".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `1.62 (Aeron (tuned)) ✗`: the ratio, the peer it is against, and whether it meets the goal.
+fn ratio_cell(argent: Option<(System, f64)>, best: Option<(System, f64)>, goal: f64) -> String {
+    match (argent, best) {
+        (Some((_, a)), Some((s, b))) if b > 0.0 => {
+            let mark = if a / b >= goal { "✓" } else { "✗" };
+            format!("{:.2} vs {} {mark}", a / b, s.label())
+        }
+        _ => "–".into(),
+    }
+}
+
+/// `7.10 M`, `912 k`.
+fn human_rate(v: f64) -> String {
+    match v {
+        v if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        v if v >= 1e4 => format!("{:.0} k", v / 1e3),
+        v => format!("{v:.0}"),
+    }
 }
 
 /// `loopback`, or the namespace LAN: hosts and where the loss is.
@@ -250,10 +398,16 @@ pub fn plot(series: &Series, index: usize, out: &Path) -> anyhow::Result<Vec<Str
         ),
         ("mb", "MB/s to the slowest subscriber", |p: &Point| p.mb_per_sec),
     ] {
-        let pts: Vec<(f64, Stat)> =
-            series.points.iter().filter_map(|p| Some((p.value? as f64, get(p)?))).collect();
+        let mut lines: Vec<(System, Vec<(f64, Stat)>)> = Vec::new();
+        for p in &series.points {
+            let Some(xy) = p.value.and_then(|v| Some((v as f64, get(p)?))) else { continue };
+            match lines.iter_mut().find(|(s, _)| *s == p.system) {
+                Some((_, pts)) => pts.push(xy),
+                None => lines.push((p.system, vec![xy])),
+            }
+        }
         let file = format!("sweep-{}-{}-{metric}.svg", index + 1, param.name());
-        draw(&out.join(&file), param.name(), label, &pts).with_context(|| format!("plotting {file}"))?;
+        draw(&out.join(&file), param.name(), label, &lines).with_context(|| format!("plotting {file}"))?;
         files.push(file);
     }
     Ok(files)
@@ -268,13 +422,17 @@ fn human(v: f64) -> String {
     }
 }
 
-fn draw(path: &Path, x_name: &str, y_name: &str, pts: &[(f64, Stat)]) -> anyhow::Result<()> {
-    let (lo, hi) = pts.iter().fold((f64::INFINITY, 0.0f64), |(l, h), (x, _)| (l.min(*x), h.max(*x)));
+/// One colour per system, in the order of `systems`.
+const PALETTE: [RGBColor; 6] = [BLUE, RED, RGBColor(0, 140, 0), MAGENTA, RGBColor(230, 140, 0), CYAN];
+
+fn draw(path: &Path, x_name: &str, y_name: &str, lines: &[(System, Vec<(f64, Stat)>)]) -> anyhow::Result<()> {
+    let all = || lines.iter().flat_map(|(_, pts)| pts);
+    let (lo, hi) = all().fold((f64::INFINITY, 0.0f64), |(l, h), (x, _)| (l.min(*x), h.max(*x)));
     let log = lo > 0.0 && hi / lo >= 100.0;
     let tx = |x: f64| if log { x.log10() } else { x };
-    let (x0, x1) = if pts.is_empty() { (0.0, 1.0) } else { (tx(lo), tx(hi)) };
+    let (x0, x1) = if all().next().is_none() { (0.0, 1.0) } else { (tx(lo), tx(hi)) };
     let pad = ((x1 - x0) * 0.08).max(0.5);
-    let y_max = pts.iter().map(|(_, s)| s.max).fold(0.0, f64::max).max(1.0) * 1.1;
+    let y_max = all().map(|(_, s)| s.max).fold(0.0, f64::max).max(1.0) * 1.1;
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -290,20 +448,33 @@ fn draw(path: &Path, x_name: &str, y_name: &str, pts: &[(f64, Stat)]) -> anyhow:
             format!("{}", (v * 100.0).round() / 100.0)
         }
     };
+    let ticks = lines.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
     chart
         .configure_mesh()
         .x_desc(if log { format!("{x_name} (log scale)") } else { x_name.to_string() })
         .y_desc(y_name)
-        .x_labels(pts.len().clamp(2, 10))
+        .x_labels(ticks.clamp(2, 10))
         .x_label_formatter(&x_label)
         .y_label_formatter(&|v| human(*v))
         .draw()?;
-    let xy: Vec<(f64, f64)> = pts.iter().map(|(x, s)| (tx(*x), s.median)).collect();
-    chart.draw_series(LineSeries::new(xy.iter().copied(), &BLUE))?;
-    chart.draw_series(
-        pts.iter().map(|(x, s)| ErrorBar::new_vertical(tx(*x), s.min, s.median, s.max, BLUE.filled(), 10)),
-    )?;
-    chart.draw_series(xy.iter().map(|&p| Circle::new(p, 4, BLUE.filled())))?;
+    for (i, (system, pts)) in lines.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let xy: Vec<(f64, f64)> = pts.iter().map(|(x, s)| (tx(*x), s.median)).collect();
+        let drawn = chart.draw_series(LineSeries::new(xy.iter().copied(), colour))?;
+        if lines.len() > 1 {
+            drawn
+                .label(system.label())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        }
+        chart.draw_series(
+            pts.iter()
+                .map(|(x, s)| ErrorBar::new_vertical(tx(*x), s.min, s.median, s.max, colour.filled(), 10)),
+        )?;
+        chart.draw_series(xy.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+    }
+    if lines.len() > 1 {
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    }
     root.present()?;
     Ok(())
 }

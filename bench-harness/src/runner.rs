@@ -10,26 +10,48 @@ use std::time::{Duration, Instant};
 
 /// The `argent` binary: `--argent`, else `$ARGENT_BIN`, else next to this executable.
 pub fn locate_argent(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = flag.or_else(|| std::env::var_os("ARGENT_BIN").map(PathBuf::from)) {
+    let build = |profile: &str| match profile {
+        "debug" => "`cargo build -p argent`".to_string(),
+        _ => "`cargo build --release -p argent`".to_string(),
+    };
+    locate_binary("argent", "--argent PATH", "ARGENT_BIN", flag, &build)
+}
+
+/// The `argent-peer` binary: `--peer`, else `$ARGENT_PEER_BIN`, else next to this executable.
+pub fn locate_peer(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let build = |_: &str| {
+        "`cluster-scripts/build-peers` (installs what Aeron's build needs, then builds argent-peer with --features zenoh,aeron)".to_string()
+    };
+    locate_binary("argent-peer", "--peer PATH", "ARGENT_PEER_BIN", flag, &build)
+}
+
+/// `flag`, else the environment variable `env`, else `name` in this executable's folder;
+/// the error says how to build it (`build` of the profile folder's name).
+fn locate_binary(
+    name: &str,
+    flag_name: &str,
+    env: &str,
+    flag: Option<PathBuf>,
+    build: &dyn Fn(&str) -> String,
+) -> anyhow::Result<PathBuf> {
+    if let Some(p) = flag.or_else(|| std::env::var_os(env).map(PathBuf::from)) {
         if !p.is_file() {
-            bail!("the argent binary {} does not exist", p.display());
+            bail!("the {name} binary {} does not exist", p.display());
         }
         return Ok(p);
     }
     let me = std::env::current_exe().context("finding the argent-bench executable")?;
     let dir = me.parent().context("argent-bench has no directory")?;
-    let p = dir.join("argent");
+    let p = dir.join(name);
     if p.is_file() {
         return Ok(p);
     }
-    let build = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "cargo build -p argent",
-        _ => "cargo build --release -p argent",
-    };
+    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("release");
     bail!(
-        "no argent binary at {}: build it first with `{build}` (from the repository root), \
-         or name one with --argent PATH or ARGENT_BIN",
-        p.display()
+        "no {name} binary at {}: build it first with {} (from the repository root), \
+         or name one with {flag_name} or {env}",
+        p.display(),
+        build(profile)
     )
 }
 
@@ -150,6 +172,9 @@ pub struct Environment {
     /// Uncommitted changes in the work tree the revision names.
     pub git_dirty: Option<bool>,
     pub argent: String,
+    /// `argent-peer`, when the scenario measures peers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argent_peer: Option<String>,
     /// `cluster-scripts/netns-run`, with topology netns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns_run: Option<String>,
@@ -162,7 +187,7 @@ fn command_line(program: &str, args: &[&str]) -> Option<String> {
 }
 
 impl Environment {
-    pub fn capture(argent: &Path, netns_run: Option<&Path>) -> Environment {
+    pub fn capture(argent: &Path, peer: Option<&Path>, netns_run: Option<&Path>) -> Environment {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo
             .lines()
@@ -190,6 +215,7 @@ impl Environment {
             git_revision,
             git_dirty,
             argent: argent.display().to_string(),
+            argent_peer: peer.map(|p| p.display().to_string()),
             netns_run: netns_run.map(|p| p.display().to_string()),
         }
     }

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -21,10 +22,70 @@ pub struct Scenario {
     /// The namespace LAN (required with `topology = "netns"`, an error otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<Netns>,
+    /// What is measured at every point, one after another in each repeat (default: argent
+    /// alone). Anything but argent is a peer, run by `argent-peer` (loopback only).
+    #[serde(default = "argent_only")]
+    pub systems: Vec<System>,
     #[serde(default)]
     pub base: Base,
     #[serde(default)]
     pub sweep: Vec<Sweep>,
+}
+
+fn argent_only() -> Vec<System> {
+    vec![System::Argent]
+}
+
+/// A system measured side by side with argent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum System {
+    /// `argent bench` (or netns-run).
+    Argent,
+    /// Raw UDP unicast, one copy per subscriber, messages packed into argent's datagram size.
+    RawUnicast,
+    /// Raw UDP IP multicast, messages packed into argent's datagram size.
+    RawMulticast,
+    /// Zenoh, peer mode over TCP on loopback, reliable, blocking congestion control.
+    Zenoh,
+    /// Aeron at its defaults (1408-byte MTU, 128 KB socket buffers).
+    Aeron,
+    /// Aeron tuned to argent's datagram size and buffers.
+    AeronTuned,
+}
+
+impl System {
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Argent => "argent",
+            System::RawUnicast => "raw-unicast",
+            System::RawMulticast => "raw-multicast",
+            System::Zenoh => "zenoh",
+            System::Aeron => "aeron",
+            System::AeronTuned => "aeron-tuned",
+        }
+    }
+
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            System::Argent => "argent",
+            System::RawUnicast => "raw UDP unicast (unreliable)",
+            System::RawMulticast => "raw UDP multicast (unreliable)",
+            System::Zenoh => "Zenoh (TCP peers, reliable, block)",
+            System::Aeron => "Aeron (defaults)",
+            System::AeronTuned => "Aeron (tuned)",
+        }
+    }
+
+    pub fn is_peer(self) -> bool {
+        self != System::Argent
+    }
+
+    /// Raw UDP: the physical limit, not a peer to beat.
+    pub fn is_raw(self) -> bool {
+        matches!(self, System::RawUnicast | System::RawMulticast)
+    }
 }
 
 /// A LAN of network namespaces, built afresh for every run by `cluster-scripts/netns-run`:
@@ -40,6 +101,12 @@ pub struct Netns {
     #[serde(default)]
     pub lossy_hosts: u64,
 }
+
+/// `argent bench`'s datagram size on loopback, which raw UDP matches.
+const ARGENT_DATAGRAM: u64 = 65_000;
+
+/// Smallest message argent-peer verifies (index, send time, check word).
+const PEER_MIN_SIZE: u64 = 24;
 
 /// The most hosts and subscribers `cluster-scripts/netns-run` accepts.
 const NETNS_MAX_HOSTS: u64 = 50;
@@ -123,6 +190,13 @@ pub enum Param {
 }
 
 impl Param {
+    const ALL: [Param; 5] =
+        [Param::Subscribers, Param::Groups, Param::Size, Param::Publishers, Param::LossPct];
+
+    fn from_name(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Param::Subscribers => "subscribers",
@@ -139,6 +213,9 @@ impl Param {
 pub struct Sweep {
     pub param: Param,
     pub values: Vec<u64>,
+    /// Other settings of this sweep's points, replacing the base's (e.g. `{ size = 64 }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, u64>,
 }
 
 fn one() -> u32 {
@@ -188,7 +265,23 @@ impl Scenario {
             if s.param != Param::LossPct && s.values.contains(&0) {
                 bail!("sweep[{i}].values: {} must be at least 1", s.param.name());
             }
+            for (k, &v) in &s.set {
+                let Some(p) = Param::from_name(k) else {
+                    let names: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+                    bail!("sweep[{i}].set.{k}: unknown setting (expected one of {})", names.join(", "));
+                };
+                if p == s.param {
+                    bail!("sweep[{i}].set.{k}: the swept setting cannot also be set");
+                }
+                if p == Param::LossPct && self.topology != Topology::Netns {
+                    bail!("sweep[{i}].set.loss_pct needs topology = \"netns\"");
+                }
+                if p != Param::LossPct && v == 0 {
+                    bail!("sweep[{i}].set.{k} must be at least 1");
+                }
+            }
         }
+        self.validate_systems()?;
         match (self.topology, &self.netns) {
             (Topology::Loopback, None) => {
                 if let Some(i) = self.sweep.iter().position(|s| s.param == Param::LossPct) {
@@ -204,6 +297,39 @@ impl Scenario {
                 bail!("topology = \"netns\" needs a [netns] table: hosts (2..50), loss_pct (0..100), lossy_hosts")
             }
             (Topology::Netns, Some(n)) => self.validate_netns(n)?,
+        }
+        Ok(())
+    }
+
+    /// Peers run on loopback, one publisher, one group, messages of at least 24 bytes.
+    fn validate_systems(&self) -> anyhow::Result<()> {
+        if self.systems.is_empty() {
+            bail!("systems must list at least one system (e.g. [\"argent\"])");
+        }
+        for (i, s) in self.systems.iter().enumerate() {
+            if self.systems[..i].contains(s) {
+                bail!("systems lists {} twice", s.name());
+            }
+        }
+        let Some(peer) = self.systems.iter().find(|s| s.is_peer()) else { return Ok(()) };
+        let peer = peer.name();
+        if self.topology != Topology::Loopback {
+            bail!("systems: {peer} runs on loopback only (topology = \"loopback\")");
+        }
+        let points = self.series();
+        for p in points.iter().flat_map(|(_, pts)| pts) {
+            let b = &p.base;
+            if b.publishers != 1 || b.groups != 1 {
+                bail!(
+                    "systems: {peer} runs one publisher and one group, but a point has publishers = {} \
+                     and groups = {} (set them to 1 in [base] and in every sweep)",
+                    b.publishers,
+                    b.groups
+                );
+            }
+            if b.size < PEER_MIN_SIZE {
+                bail!("systems: {peer} needs messages of at least {PEER_MIN_SIZE} bytes, but a point has size = {}", b.size);
+            }
         }
         Ok(())
     }
@@ -288,7 +414,15 @@ impl Scenario {
         }
         self.sweep
             .iter()
-            .map(|s| (Some(s.param), s.values.iter().map(|&v| base.with(s.param, v)).collect()))
+            .map(|s| {
+                let mut start = base.clone();
+                for (k, &v) in &s.set {
+                    if let Some(p) = Param::from_name(k) {
+                        start = start.with(p, v);
+                    }
+                }
+                (Some(s.param), s.values.iter().map(|&v| start.with(s.param, v)).collect())
+            })
             .collect()
     }
 }
@@ -342,10 +476,38 @@ impl PointSpec {
         a
     }
 
+    /// The arguments of `argent-peer` for `system` at this point (loopback).
+    pub fn peer_args(&self, system: System) -> Vec<String> {
+        let b = &self.base;
+        let name = match system {
+            System::AeronTuned => "aeron",
+            s => s.name(),
+        };
+        let mut a: Vec<String> = vec![name.into(), "--json".into()];
+        for (flag, v) in [
+            ("--subscribers", b.subscribers.to_string()),
+            ("--size", b.size.to_string()),
+            ("--duration", b.duration.to_string()),
+        ] {
+            a.push(flag.into());
+            a.push(v);
+        }
+        if system == System::AeronTuned {
+            a.extend(["--profile".into(), "tuned".into()]);
+        }
+        if system.is_raw() {
+            // The same datagram size as argent (argent bench's default on loopback).
+            a.extend(["--datagram-size".into(), b.datagram_size.unwrap_or(ARGENT_DATAGRAM).to_string()]);
+        }
+        a
+    }
+
     /// A generous bound on one run's wall time, seconds. netns-run bounds its own processes
     /// at the duration + 60 s, plus building and removing the LAN.
-    pub fn default_timeout(&self) -> f64 {
+    pub fn default_timeout(&self, system: System) -> f64 {
         match self.netns {
+            // argent-peer bounds its own run at start-up + duration + 90 s + 30 s.
+            None if system.is_peer() => 200.0 + self.base.duration,
             None => self.base.default_timeout(),
             Some(_) => 30.0 + 2.0 * (self.base.duration + 60.0),
         }
@@ -534,7 +696,7 @@ mod tests {
     #[test]
     fn shipped_scenarios_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-        for name in ["smoke", "qsm-paper", "qsm-paper-loopback"] {
+        for name in ["smoke", "qsm-paper", "qsm-paper-loopback", "peers"] {
             let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
             assert_eq!(s.name, name);
         }
@@ -546,6 +708,74 @@ mod tests {
         let loopback = Scenario::load(&dir.join("qsm-paper-loopback.toml")).unwrap();
         assert_eq!(loopback.topology, Topology::Loopback);
         assert_eq!(loopback.sweep.len(), 2);
+    }
+
+    #[test]
+    fn peers_scenario_is_a_grid_of_every_system() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let s = Scenario::load(&dir.join("peers.toml")).unwrap();
+        assert_eq!(
+            s.systems,
+            [
+                System::Argent,
+                System::RawUnicast,
+                System::RawMulticast,
+                System::Zenoh,
+                System::Aeron,
+                System::AeronTuned
+            ]
+        );
+        let grid: Vec<(u64, u64)> = s
+            .series()
+            .iter()
+            .flat_map(|(_, pts)| pts.iter().map(|p| (p.base.size, p.base.subscribers)))
+            .collect();
+        assert_eq!(grid, [(64, 1), (64, 3), (1024, 1), (1024, 3)]);
+        let p = &s.series()[1].1[1];
+        let args = p.peer_args(System::AeronTuned);
+        assert_eq!(args[..2], ["aeron", "--json"]);
+        assert!(args.windows(2).any(|w| w == ["--profile", "tuned"]), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["--size", "1024"]), "{args:?}");
+        let raw = p.peer_args(System::RawMulticast);
+        assert!(raw.windows(2).any(|w| w == ["--datagram-size", "65000"]), "{raw:?}");
+        assert!(!p.peer_args(System::Zenoh).contains(&"--datagram-size".to_string()));
+    }
+
+    #[test]
+    fn peers_and_sweep_sets_are_checked() {
+        let peers = "name = \"x\"\nsystems = [\"argent\", \"zenoh\"]\n";
+        parse(&format!("{peers}[base]\ngroups = 1\npublishers = 1\n")).unwrap();
+        for (text, want) in [
+            (format!("{peers}[base]\ngroups = 10\n"), "groups = 10"),
+            (format!("{peers}[[sweep]]\nparam = \"publishers\"\nvalues = [1, 2]\n"), "publishers = 2"),
+            (format!("{peers}[base]\nsize = 16\n"), "at least 24 bytes"),
+            ("name = \"x\"\nsystems = []\n".to_string(), "at least one system"),
+            ("name = \"x\"\nsystems = [\"zenoh\", \"zenoh\"]\n".to_string(), "twice"),
+            ("name = \"x\"\nsystems = [\"kafka\"]\n".to_string(), "kafka"),
+            (
+                "name = \"x\"\ntopology = \"netns\"\nsystems = [\"argent\", \"aeron\"]\n[netns]\nhosts = 3\n"
+                    .to_string(),
+                "loopback only",
+            ),
+            (
+                "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { sizes = 1 }\n".to_string(),
+                "sweep[0].set.sizes",
+            ),
+            (
+                "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { size = 1 }\n".to_string(),
+                "cannot also be set",
+            ),
+            (
+                "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { loss_pct = 1 }\n"
+                    .to_string(),
+                "netns",
+            ),
+        ] {
+            let e = format!("{:#}", parse(&text).expect_err(&text));
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        // Without peers, argent alone; systems need not be written.
+        assert_eq!(parse("name = \"x\"\n").unwrap().systems, [System::Argent]);
     }
 
     #[test]

@@ -1,0 +1,379 @@
+//! One run: the orchestrator (no `--role`) and the framework every child runs in.
+//!
+//! Children speak over stdin/stdout: a child prints `ready` once set up; the publisher then
+//! waits for `go` (and starts its clock), publishes, and waits for `stop` (or end of input)
+//! before it exits, so that a reliable system can still serve repairs until every subscriber
+//! is done. Every child's last stdout line is its JSON summary; logs go to stderr.
+
+use crate::verify::{Generator, Verifier, MIN_SIZE};
+use crate::{Opts, Profile, Role, System};
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// The most subscriber processes one run starts.
+const MAX_SUBSCRIBERS: usize = 64;
+/// Largest message and datagram: one UDP payload.
+const MAX_SIZE: usize = 65_507;
+
+/// What a child calls to take part in the run.
+#[derive(Debug)]
+pub struct Control {
+    role: Role,
+    stdin: std::io::Stdin,
+    ready_at: Option<Instant>,
+    deadline: Duration,
+}
+
+impl Control {
+    fn new(o: &Opts, role: Role) -> Control {
+        // A subscriber gives up this long after it is ready (the run takes `duration`).
+        let deadline = Duration::from_secs_f64(o.duration + 60.0);
+        Control { role, stdin: std::io::stdin(), ready_at: None, deadline }
+    }
+
+    /// Tells the orchestrator this process is set up; a publisher then waits for `go`.
+    pub fn ready(&mut self) -> anyhow::Result<()> {
+        println!("ready");
+        std::io::stdout().flush()?;
+        self.ready_at = Some(Instant::now());
+        if self.role == Role::Pub {
+            let mut line = String::new();
+            self.stdin.read_line(&mut line)?;
+            if line.trim() != "go" {
+                bail!("expected `go` from the orchestrator, got {:?}", line.trim());
+            }
+        }
+        Ok(())
+    }
+
+    /// A publisher that has sent everything: waits until the orchestrator says every
+    /// subscriber has finished (`stop`, or the end of its input).
+    pub fn wait_stop(&mut self) -> anyhow::Result<()> {
+        let mut line = String::new();
+        self.stdin.read_line(&mut line)?;
+        Ok(())
+    }
+
+    /// A subscriber keeps receiving until the end marker, or until its deadline has passed.
+    pub fn keep_going(&self, v: &Verifier) -> bool {
+        !v.ended() && self.ready_at.is_none_or(|t| t.elapsed() < self.deadline)
+    }
+}
+
+/// User plus system CPU seconds of this process so far, from /proc/self/stat (clock ticks
+/// of 1/100 s, Linux's USER_HZ).
+pub fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0 // utime, stime: fields 14 and 15
+}
+
+/// A child process: publish or subscribe, then print the summary.
+pub fn child(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
+    let mut ctl = Control::new(o, role);
+    let summary = match role {
+        Role::Pub => {
+            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration));
+            let settings = publish(o, &mut ctl, &mut g)?;
+            let secs = g.elapsed().as_secs_f64();
+            json!({
+                "role": "pub",
+                "sent": g.sent(),
+                "secs": secs,
+                "msgs_per_sec": g.sent() as f64 / secs.max(1e-9),
+                "cpu_secs": cpu_secs(),
+                "settings": settings,
+            })
+        }
+        Role::Sub => {
+            let mut v = Verifier::new(o.size);
+            let settings = subscribe(o, &mut ctl, &mut v)?;
+            let secs = v.secs();
+            let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };
+            let mut s = serde_json::to_value(&v)?;
+            s["role"] = json!("sub");
+            s["index"] = json!(o.index);
+            s["complete"] = json!(v.complete());
+            s["secs"] = json!(secs);
+            s["msgs_per_sec"] = json!(per_sec(v.received));
+            s["mb_per_sec"] = json!(per_sec(v.bytes) / 1e6);
+            s["cpu_secs"] = json!(cpu_secs());
+            s["settings"] = settings;
+            s
+        }
+    };
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result<Value> {
+    match o.system {
+        System::RawUnicast | System::RawMulticast => crate::raw::publish(o, ctl, g),
+        #[cfg(feature = "zenoh")]
+        System::Zenoh => crate::zenoh::publish(o, ctl, g),
+        #[cfg(feature = "aeron")]
+        System::Aeron => crate::aeron::publish(o, ctl, g),
+        #[allow(unreachable_patterns)]
+        s => bail!("{} is not in this build", s.name()),
+    }
+}
+
+fn subscribe(o: &Opts, ctl: &mut Control, v: &mut Verifier) -> anyhow::Result<Value> {
+    match o.system {
+        System::RawUnicast | System::RawMulticast => crate::raw::subscribe(o, ctl, v),
+        #[cfg(feature = "zenoh")]
+        System::Zenoh => crate::zenoh::subscribe(o, ctl, v),
+        #[cfg(feature = "aeron")]
+        System::Aeron => crate::aeron::subscribe(o, ctl, v),
+        #[allow(unreachable_patterns)]
+        s => bail!("{} is not in this build", s.name()),
+    }
+}
+
+fn validate(o: &Opts) -> anyhow::Result<()> {
+    let s = o.system.name();
+    if !o.system.built() {
+        bail!(
+            "{s} is not in this build of argent-peer: run cluster-scripts/build-peers (it installs \
+             the build needs with cluster-scripts/install-peer-deps and builds with --features zenoh,aeron)"
+        );
+    }
+    if !(MIN_SIZE..=MAX_SIZE).contains(&o.size) {
+        bail!("--size {} must be between {MIN_SIZE} and {MAX_SIZE} bytes", o.size);
+    }
+    if !(1..=MAX_SUBSCRIBERS).contains(&o.subscribers) {
+        bail!("--subscribers {} must be between 1 and {MAX_SUBSCRIBERS}", o.subscribers);
+    }
+    if !(o.duration > 0.0 && o.duration <= 600.0) {
+        bail!("--duration {} must be in (0, 600] seconds", o.duration);
+    }
+    if o.profile == Profile::Tuned && o.system != System::Aeron {
+        bail!("--profile tuned applies to aeron only ({s} has one setting)");
+    }
+    if let Some(d) = o.datagram_size {
+        if !matches!(o.system, System::RawUnicast | System::RawMulticast) {
+            bail!("--datagram-size applies to raw-unicast and raw-multicast only");
+        }
+        if !(o.size..=MAX_SIZE).contains(&d) {
+            bail!("--datagram-size {d} must be between --size ({}) and {MAX_SIZE} bytes", o.size);
+        }
+    }
+    Ok(())
+}
+
+/// A base port unlikely to collide with another run on the same host: each system uses a
+/// few ports from it.
+fn base_port() -> u16 {
+    let seed = u64::from(std::process::id()) ^ crate::verify::now_ns();
+    let slot = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 300;
+    20_000 + slot as u16 * 100
+}
+
+struct Proc {
+    what: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl Proc {
+    fn spawn(o: &Opts, role: Role, index: usize, port: u16) -> anyhow::Result<Proc> {
+        let what = match role {
+            Role::Pub => "publisher".to_string(),
+            Role::Sub => format!("subscriber {index}"),
+        };
+        let me = std::env::current_exe().context("finding the argent-peer executable")?;
+        let mut args: Vec<String> = vec![
+            o.system.name().into(),
+            "--role".into(),
+            if role == Role::Pub { "pub" } else { "sub" }.into(),
+            "--index".into(),
+            index.to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--subscribers".into(),
+            o.subscribers.to_string(),
+            "--size".into(),
+            o.size.to_string(),
+            "--duration".into(),
+            o.duration.to_string(),
+            "--profile".into(),
+            if o.profile == Profile::Tuned { "tuned" } else { "default" }.into(),
+        ];
+        if let Some(d) = o.datagram_size {
+            args.extend(["--datagram-size".into(), d.to_string()]);
+        }
+        let mut child = Command::new(me)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting the {what}"))?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Ok(Proc { what, child, stdin, lines })
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.trim() == "ready" => return Ok(()),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => bail!("the {} was not ready within {timeout:?}", self.what),
+                Err(RecvTimeoutError::Disconnected) => bail!("the {} exited before it was ready", self.what),
+            }
+        }
+    }
+
+    fn say(&mut self, word: &str) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("child stdin closed")?;
+        writeln!(stdin, "{word}").with_context(|| format!("telling the {} to {word}", self.what))?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    /// Its JSON summary (the last JSON line it printed before exiting), killed at `until`.
+    fn finish(&mut self, until: Instant) -> anyhow::Result<Value> {
+        let mut last = None;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(l.trim()) {
+                        last = Some(v);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    bail!("the {} did not finish in time (killed)", self.what);
+                }
+            }
+        }
+        let status = self.child.wait()?;
+        match last {
+            Some(v) if status.success() => Ok(v),
+            Some(_) => bail!("the {} exited with {status}", self.what),
+            None => bail!("the {} exited with {status} and printed no summary", self.what),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn num(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(0.0)
+}
+
+/// Orchestrates one run and prints its summary.
+pub fn run(o: &Opts) -> anyhow::Result<ExitCode> {
+    validate(o)?;
+    let port = base_port();
+    let started = Instant::now();
+    // The publisher first (Zenoh subscribers connect to it, Aeron subscribers see its image),
+    // then the subscribers; `go` once all are ready.
+    let mut publisher = Proc::spawn(o, Role::Pub, 0, port)?;
+    publisher.wait_ready(Duration::from_secs(30))?;
+    let mut subs: Vec<Proc> =
+        (0..o.subscribers).map(|i| Proc::spawn(o, Role::Sub, i, port)).collect::<anyhow::Result<_>>()?;
+    for s in &subs {
+        s.wait_ready(Duration::from_secs(30))?;
+    }
+    // Subscriptions propagate (Zenoh declarations, Aeron status messages) before the clock starts.
+    std::thread::sleep(Duration::from_millis(500));
+    publisher.say("go")?;
+    let until = Instant::now() + Duration::from_secs_f64(o.duration + 90.0);
+    let mut per_subscriber = Vec::new();
+    let mut errors = Vec::new();
+    for s in &mut subs {
+        match s.finish(until) {
+            Ok(v) => per_subscriber.push(v),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let _ = publisher.say("stop");
+    let per_publisher = match publisher.finish(Instant::now() + Duration::from_secs(30)) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.push(format!("{e:#}"));
+            Value::Null
+        }
+    };
+    let sent = per_publisher["sent"].as_u64();
+    let reliable = !matches!(o.system, System::RawUnicast | System::RawMulticast);
+    let min = |k: &str| per_subscriber.iter().map(|s| num(s, k)).fold(f64::INFINITY, f64::min);
+    let min_or_0 = |k: &str| if per_subscriber.is_empty() { 0.0 } else { min(k) };
+    let received_min = per_subscriber.iter().filter_map(|s| s["received"].as_u64()).min().unwrap_or(0);
+    let intact = per_subscriber
+        .iter()
+        .all(|s| s["corrupt"].as_u64() == Some(0) && s["out_of_order"].as_u64() == Some(0));
+    // Reliable systems must deliver every message to every subscriber; raw UDP may lose
+    // datagrams (counted in lost), but never corrupt or reorder them.
+    let delivered_ok = errors.is_empty()
+        && per_subscriber.len() == o.subscribers
+        && intact
+        && if reliable {
+            per_subscriber.iter().all(|s| s["complete"] == json!(true) && s["published"].as_u64() == sent)
+        } else {
+            true
+        };
+    let lost = sent.map(|n| n.saturating_sub(received_min));
+    let summary = json!({
+        "system": o.system.name(),
+        "profile": o.profile,
+        "reliable": reliable,
+        "delivered_ok": delivered_ok,
+        "msgs_per_sec": min_or_0("msgs_per_sec"),
+        "mb_per_sec": min_or_0("mb_per_sec"),
+        "publisher_msgs_per_sec": num(&per_publisher, "msgs_per_sec"),
+        "size": o.size,
+        "datagram_size": o.datagram_size.unwrap_or(o.size),
+        "subscribers": o.subscribers,
+        "published": sent,
+        "lost_by_slowest": lost,
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "errors": errors,
+        "per_subscriber": per_subscriber,
+        "per_publisher": per_publisher,
+    });
+    if !o.json {
+        eprintln!(
+            "{} ({:?}), {} B, 1 -> {}: {:.0} msgs/s, {:.1} MB/s to each subscriber (the slowest), delivered_ok {}",
+            o.system.name(),
+            o.profile,
+            o.size,
+            o.subscribers,
+            num(&summary, "msgs_per_sec"),
+            num(&summary, "mb_per_sec"),
+            delivered_ok
+        );
+    }
+    println!("{summary}");
+    Ok(if delivered_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,129 @@
+//! Raw UDP, the physical limit: no reliability, no ordering, no flow control. Messages are
+//! packed whole into datagrams of `--datagram-size` bytes (default: one per datagram) and sent
+//! in `sendmmsg` batches of 32 through argent's own transport layer (argent's backend, socket
+//! buffers and batching), one copy per subscriber (unicast) or one to the group (multicast).
+
+use crate::orchestrate::Control;
+use crate::verify::{Generator, Verifier};
+use crate::{Opts, System};
+use anyhow::Context;
+use argent_transport::{Outgoing, SocketSpec};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// Datagrams per system call, as argent's transport sends them.
+const BATCH: usize = 32;
+/// argent's socket buffers (`argent bench --socket-buffer`).
+const SOCKET_BUFFER: usize = 32 << 20;
+/// A receiver that got something and then nothing for this long is done (the end marker may
+/// be lost: nothing is repaired).
+const IDLE_END: Duration = Duration::from_millis(500);
+
+/// Where subscriber `i` listens: its own port (unicast) or the run's group (multicast,
+/// administratively scoped, derived from the port so that concurrent runs differ).
+fn destination(o: &Opts, i: usize) -> SocketAddrV4 {
+    match o.system {
+        System::RawUnicast => SocketAddrV4::new(Ipv4Addr::LOCALHOST, o.port + 1 + i as u16),
+        _ => SocketAddrV4::new(Ipv4Addr::new(239, 255, 91, (o.port / 100 % 250) as u8 + 1), o.port),
+    }
+}
+
+fn settings(o: &Opts, backend: argent_transport::Backend) -> Value {
+    json!({
+        "transport": backend.to_string(),
+        "datagram_size": o.datagram_size.unwrap_or(o.size),
+        "batch": BATCH,
+        "socket_buffer": SOCKET_BUFFER,
+    })
+}
+
+pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result<Value> {
+    let spec = SocketSpec {
+        send_buffer: SOCKET_BUFFER,
+        recv_buffer: 1 << 20,
+        batch: BATCH,
+        ..SocketSpec::default()
+    };
+    let mut t = argent_transport::open(None, &spec).context("opening the raw UDP sender")?;
+    let to: Vec<SocketAddrV4> = match o.system {
+        System::RawUnicast => (0..o.subscribers).map(|i| destination(o, i)).collect(),
+        _ => vec![destination(o, 0)],
+    };
+    let per_datagram = (o.datagram_size.unwrap_or(o.size) / o.size).max(1);
+    let mut batch = Vec::with_capacity(BATCH * to.len());
+    let mut dgram = Vec::with_capacity(per_datagram * o.size);
+    let mut unsent = 0u64;
+    ctl.ready()?;
+    g.start();
+    let mut marker = None;
+    while marker.is_none() {
+        for _ in 0..BATCH {
+            dgram.clear();
+            while dgram.len() < per_datagram * o.size {
+                if g.current().is_none() {
+                    break;
+                }
+                let end = g.at_end();
+                match g.current() {
+                    Some(m) if end => marker = Some(Bytes::copy_from_slice(m)),
+                    Some(m) => dgram.extend_from_slice(m),
+                    None => {}
+                }
+                g.advance();
+                if end {
+                    break;
+                }
+            }
+            if !dgram.is_empty() {
+                let data = Bytes::copy_from_slice(&dgram);
+                batch.extend(to.iter().map(|&a| Outgoing::new(a, data.clone())));
+            }
+            if marker.is_some() {
+                break;
+            }
+        }
+        unsent += t.send(&mut batch)?.unsent as u64;
+    }
+    // The end marker alone, three times: a receiver that misses all three stops when idle.
+    if let Some(m) = marker {
+        for _ in 0..3 {
+            batch.extend(to.iter().map(|&a| Outgoing::new(a, m.clone())));
+            t.send(&mut batch)?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    ctl.wait_stop()?;
+    let mut s = settings(o, t.backend());
+    s["unsent_datagrams"] = json!(unsent);
+    Ok(s)
+}
+
+pub fn subscribe(o: &Opts, ctl: &mut Control, v: &mut Verifier) -> anyhow::Result<Value> {
+    let me = destination(o, o.index);
+    let spec = match o.system {
+        System::RawUnicast => SocketSpec { unicast: me, ..SocketSpec::default() },
+        _ => SocketSpec::loopback(vec![me]),
+    };
+    let spec = SocketSpec { recv_buffer: SOCKET_BUFFER, send_buffer: 1 << 20, batch: BATCH, ..spec };
+    let mut t = argent_transport::open(None, &spec)
+        .with_context(|| format!("opening the raw UDP receiver on {me}"))?;
+    ctl.ready()?;
+    let mut rx = Vec::with_capacity(BATCH);
+    while ctl.keep_going(v) {
+        rx.clear();
+        t.recv(Some(Duration::from_millis(100)), BATCH, &mut rx)?;
+        if rx.is_empty() && v.idle().is_some_and(|i| i > IDLE_END) {
+            break;
+        }
+        for r in &rx {
+            if r.data.len() % o.size != 0 {
+                v.check(&r.data); // counted as corrupt
+                continue;
+            }
+            r.data.chunks_exact(o.size).for_each(|m| v.check(m));
+        }
+    }
+    Ok(settings(o, t.backend()))
+}

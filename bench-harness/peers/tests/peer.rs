@@ -1,0 +1,72 @@
+//! `argent-peer` end to end on loopback: real processes and sockets, every message verified.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn peer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_argent-peer")).args(args).output().expect("running argent-peer")
+}
+
+fn summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!("last line is not JSON ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+fn raw_udp_unicast_and_multicast_deliver_intact_messages_to_every_subscriber() {
+    for system in ["raw-unicast", "raw-multicast"] {
+        let out = peer(&[
+            system,
+            "--subscribers",
+            "2",
+            "--size",
+            "100",
+            "--datagram-size",
+            "1000",
+            "--duration",
+            "0.5",
+            "--json",
+        ]);
+        let s = summary(&out);
+        assert!(out.status.success(), "{system}: {s}");
+        assert_eq!(s["delivered_ok"], true, "{s}");
+        assert_eq!(s["reliable"], false, "{s}");
+        let subs = s["per_subscriber"].as_array().expect("per_subscriber");
+        assert_eq!(subs.len(), 2, "{s}");
+        for sub in subs {
+            assert!(sub["received"].as_u64().unwrap() > 0, "{sub}");
+            assert_eq!((sub["corrupt"].as_u64(), sub["out_of_order"].as_u64()), (Some(0), Some(0)), "{sub}");
+        }
+        // Ten 100-byte messages per 1000-byte datagram.
+        assert_eq!(s["per_publisher"]["settings"]["datagram_size"], 1000, "{s}");
+        assert!(s["msgs_per_sec"].as_f64().unwrap() > 0.0 && s["mb_per_sec"].as_f64().unwrap() > 0.0, "{s}");
+    }
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_flag_named() {
+    for (args, want) in [
+        (&["raw-unicast", "--size", "8"][..], "--size 8"),
+        (&["raw-unicast", "--subscribers", "0"][..], "--subscribers 0"),
+        (&["raw-unicast", "--profile", "tuned"][..], "aeron only"),
+        (&["raw-multicast", "--size", "100", "--datagram-size", "50"][..], "--datagram-size 50"),
+        (&["raw-unicast", "--duration", "0"][..], "--duration 0"),
+    ] {
+        let out = peer(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[cfg(not(feature = "zenoh"))]
+#[test]
+fn a_peer_left_out_of_the_build_says_how_to_build_it() {
+    let out = peer(&["zenoh"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not in this build") && err.contains("build-peers"), "{err}");
+}
