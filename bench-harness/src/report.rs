@@ -47,6 +47,8 @@ pub struct Point {
     pub mb_per_sec: Option<Stat>,
     pub p50_us: Option<Stat>,
     pub p99_us: Option<Stat>,
+    pub p999_us: Option<Stat>,
+    pub max_us: Option<Stat>,
     pub raw_udp_mb_per_sec: Option<Stat>,
     pub ratio_to_raw: Option<Stat>,
     pub repeats: Vec<Run>,
@@ -97,6 +99,8 @@ impl Point {
             mb_per_sec: stat("mb_per_sec"),
             p50_us: stat("p50_us"),
             p99_us: stat("p99_us"),
+            p999_us: stat("p999_us"),
+            max_us: stat("max_us"),
             raw_udp_mb_per_sec: if raw { stat("raw_udp_mb_per_sec") } else { None },
             ratio_to_raw: if raw { stat("ratio_to_raw") } else { None },
             settings,
@@ -194,31 +198,44 @@ pub fn markdown(r: &Results) -> String {
     }
     for (i, series) in r.series.iter().enumerate() {
         let name = series.param.map_or("point", Param::name);
-        let heading = match series.param {
-            Some(p) => format!("Sweep {}: {}", i + 1, p.name()),
-            None => "Single point".into(),
+        let set = r.scenario.sweep.get(i).map(|w| &w.set).filter(|t| !t.is_empty());
+        let heading = match (series.param, set) {
+            (Some(p), Some(set)) => {
+                let set: Vec<String> = set.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                format!("Sweep {}: {} ({})", i + 1, p.name(), set.join(", "))
+            }
+            (Some(p), None) => format!("Sweep {}: {}", i + 1, p.name()),
+            (None, _) => "Single point".into(),
         };
         let _ = writeln!(m, "\n## {heading}\n");
         let many = s.systems.len() > 1;
         let (sys_head, sys_rule) = if many { (" system |", "---|") } else { ("", "") };
-        let _ = writeln!(m, "| {name} |{sys_head} verified | msgs/s | MB/s | p50 µs | p99 µs | raw UDP MB/s | ratio to raw | transport | datagram B |");
-        let _ = writeln!(m, "|---:|{sys_rule}---|---:|---:|---:|---:|---:|---:|---|---:|");
+        let _ = writeln!(m, "| {name} |{sys_head} verified | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | max µs | raw UDP MB/s | ratio to raw | transport | datagram B |");
+        let _ = writeln!(m, "|---:|{sys_rule}---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         for p in &series.points {
             let sys = if many { format!(" {} |", p.system.label()) } else { String::new() };
             let _ = writeln!(
                 m,
-                "| {} |{sys} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} |{sys} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.value.map_or("base".into(), |v| v.to_string()),
                 if p.delivered_ok { "yes" } else { "**FAILED**" },
                 cell(p.msgs_per_sec, 0, true),
                 cell(p.mb_per_sec, 1, false),
                 cell(p.p50_us, 0, false),
                 cell(p.p99_us, 0, false),
+                cell(p.p999_us, 0, false),
+                cell(p.max_us, 0, false),
                 cell(p.raw_udp_mb_per_sec, 1, false),
                 cell(p.ratio_to_raw, 2, false),
                 distinct(&p.transports),
                 distinct(&p.datagram_sizes),
             );
+        }
+        for p in &series.points {
+            if let Some(what) = perturbation(p) {
+                let at = p.value.map_or(String::new(), |v| format!("{name} = {v}: "));
+                let _ = writeln!(m, "\n- {at}{what}");
+            }
         }
         for p in series.points.iter().filter(|p| !p.delivered_ok) {
             for (k, run) in p.repeats.iter().enumerate().filter(|(_, r)| !r.delivered_ok) {
@@ -233,6 +250,38 @@ pub fn markdown(r: &Results) -> String {
         }
     }
     m
+}
+
+/// What was done to the load or a subscriber at this point, with what the runs measured
+/// (medians over the repeats): paced rate, pause, kill and eviction, restart, slowed.
+fn perturbation(p: &Point) -> Option<String> {
+    let b = &p.settings;
+    let benches: Vec<&serde_json::Value> = p.repeats.iter().filter_map(|r| r.bench.as_ref()).collect();
+    let med = |k: &str| Stat::of(benches.iter().filter_map(|b| b[k].as_f64()).collect()).map(|s| s.median);
+    let ms = |k: &str| med(k).map_or("–".to_string(), |v| format!("{v:.0} ms"));
+    let mut parts = Vec::new();
+    if let Some(rate) = b.rate {
+        parts.push(format!("publisher paced at {rate} msgs/s (latency from scheduled send times)"));
+    }
+    if let (Some(at), Some(len)) = (b.pause_one_at, b.pause_for) {
+        parts.push(format!(
+            "the last subscriber stopped {at} s in for {len} s (measured: {})",
+            ms("paused_ms")
+        ));
+    }
+    if let Some(at) = b.kill_one_at {
+        parts.push(format!("the last subscriber killed {at} s in, evicted after {}", ms("evicted_after_ms")));
+    }
+    if let Some(at) = b.restart_one_at {
+        parts.push(format!(
+            "the last subscriber killed {at} s in, evicted after {}, restarted and verified from its join point on",
+            ms("evicted_after_ms")
+        ));
+    }
+    if let Some(rate) = b.slow_one {
+        parts.push(format!("the last subscriber slowed to {rate} msgs/s"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The goals the side-by-side table tracks.
@@ -337,6 +386,7 @@ fn column_label(p: &Point, varying: &[Param]) -> String {
                 Param::Groups => format!("{v} groups"),
                 Param::Publishers => format!("{v} publishers"),
                 Param::LossPct => format!("{v}% loss"),
+                Param::Rate => format!("{v} msgs/s paced"),
             }
         })
         .collect();
@@ -397,7 +447,11 @@ pub fn plot(series: &Series, index: usize, out: &Path) -> anyhow::Result<Vec<Str
             (|p: &Point| p.msgs_per_sec) as fn(&Point) -> Option<Stat>,
         ),
         ("mb", "MB/s to the slowest subscriber", |p: &Point| p.mb_per_sec),
+        ("p99", "p99 latency, µs (the worst subscriber)", |p: &Point| p.p99_us),
     ] {
+        if metric == "p99" && !series.points.iter().any(|p| p.p99_us.is_some()) {
+            continue; // peers alone: no latency
+        }
         let mut lines: Vec<(System, Vec<(f64, Stat)>)> = Vec::new();
         for p in &series.points {
             let Some(xy) = p.value.and_then(|v| Some((v as f64, get(p)?))) else { continue };

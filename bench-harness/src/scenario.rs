@@ -2,7 +2,6 @@
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -148,6 +147,20 @@ pub struct Base {
     pub pin: bool,
     /// Measure the raw UDP multicast baselines in the same run.
     pub raw: bool,
+    /// Paced load: messages per second per publisher (latency then counts from each
+    /// message's scheduled send time). Absent: as fast as flow control allows.
+    pub rate: Option<u64>,
+    /// The last subscriber takes at most this many messages per second.
+    pub slow_one: Option<u64>,
+    /// Seconds after publishing starts when the last subscriber is stopped (SIGSTOP) for
+    /// `pause_for` seconds, then resumed.
+    pub pause_one_at: Option<f64>,
+    pub pause_for: Option<f64>,
+    /// Seconds after publishing starts when the last subscriber is killed (loopback only).
+    pub kill_one_at: Option<f64>,
+    /// Seconds after publishing starts when the last subscriber is killed, then started
+    /// again once evicted (loopback only).
+    pub restart_one_at: Option<f64>,
 }
 
 impl Default for Base {
@@ -163,6 +176,12 @@ impl Default for Base {
             datagram_size: None,
             pin: true,
             raw: true,
+            rate: None,
+            slow_one: None,
+            pause_one_at: None,
+            pause_for: None,
+            kill_one_at: None,
+            restart_one_at: None,
         }
     }
 }
@@ -187,16 +206,11 @@ pub enum Param {
     /// `netns.loss_pct` (topology netns only), percent.
     #[serde(rename = "loss_pct")]
     LossPct,
+    /// `base.rate`, messages per second per publisher (latency under load).
+    Rate,
 }
 
 impl Param {
-    const ALL: [Param; 5] =
-        [Param::Subscribers, Param::Groups, Param::Size, Param::Publishers, Param::LossPct];
-
-    fn from_name(name: &str) -> Option<Param> {
-        Param::ALL.into_iter().find(|p| p.name() == name)
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Param::Subscribers => "subscribers",
@@ -204,6 +218,7 @@ impl Param {
             Param::Size => "size",
             Param::Publishers => "publishers",
             Param::LossPct => "loss_pct",
+            Param::Rate => "rate",
         }
     }
 }
@@ -213,9 +228,39 @@ impl Param {
 pub struct Sweep {
     pub param: Param,
     pub values: Vec<u64>,
-    /// Other settings of this sweep's points, replacing the base's (e.g. `{ size = 64 }`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub set: BTreeMap<String, u64>,
+    /// Other settings of this sweep's points, replacing the base's: any `[base]` field, and
+    /// `loss_pct` on netns (e.g. `{ size = 64 }`, `{ pause_one_at = 1.0, pause_for = 1.0 }`).
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub set: toml::Table,
+}
+
+impl Sweep {
+    /// The point this sweep starts from: `base` with `set` applied.
+    fn start(&self, base: &PointSpec) -> anyhow::Result<PointSpec> {
+        let mut spec = base.clone();
+        let mut fields = match toml::Value::try_from(&base.base)? {
+            toml::Value::Table(t) => t,
+            _ => bail!("the base settings are not a table"),
+        };
+        for (k, v) in &self.set {
+            if k == Param::LossPct.name() {
+                let pct = v.as_integer().filter(|p| (0..=100).contains(p));
+                let pct =
+                    pct.with_context(|| format!("set.loss_pct = {v} must be a whole percentage, 0..100"))?;
+                match &mut spec.netns {
+                    Some(n) => n.loss_pct = pct as u64,
+                    None => bail!("set.loss_pct needs topology = \"netns\""),
+                }
+                continue;
+            }
+            if k == self.param.name() {
+                bail!("set.{k}: the swept setting cannot also be set");
+            }
+            fields.insert(k.clone(), v.clone());
+        }
+        spec.base = toml::Value::Table(fields).try_into().context("in set")?;
+        Ok(spec)
+    }
 }
 
 fn one() -> u32 {
@@ -265,23 +310,29 @@ impl Scenario {
             if s.param != Param::LossPct && s.values.contains(&0) {
                 bail!("sweep[{i}].values: {} must be at least 1", s.param.name());
             }
-            for (k, &v) in &s.set {
-                let Some(p) = Param::from_name(k) else {
-                    let names: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
-                    bail!("sweep[{i}].set.{k}: unknown setting (expected one of {})", names.join(", "));
-                };
-                if p == s.param {
-                    bail!("sweep[{i}].set.{k}: the swept setting cannot also be set");
-                }
-                if p == Param::LossPct && self.topology != Topology::Netns {
-                    bail!("sweep[{i}].set.loss_pct needs topology = \"netns\"");
-                }
-                if p != Param::LossPct && v == 0 {
-                    bail!("sweep[{i}].set.{k} must be at least 1");
+            let base = PointSpec { base: self.base.clone(), netns: self.netns };
+            let start = s.start(&base).with_context(|| format!("sweep[{i}]"))?;
+            for (field, v) in [
+                ("publishers", start.base.publishers),
+                ("subscribers", start.base.subscribers),
+                ("groups", start.base.groups),
+                ("size", start.base.size),
+            ] {
+                if v == 0 {
+                    bail!("sweep[{i}].set.{field} must be at least 1");
                 }
             }
         }
         self.validate_systems()?;
+        let netns = self.topology == Topology::Netns;
+        for (i, (_, points)) in self.series().iter().enumerate() {
+            for p in points {
+                p.base.validate_load(netns).with_context(|| match self.sweep.get(i) {
+                    Some(s) => format!("in sweep[{i}] ({} = {})", s.param.name(), p.get(s.param)),
+                    None => "in the base point".to_string(),
+                })?;
+            }
+        }
         match (self.topology, &self.netns) {
             (Topology::Loopback, None) => {
                 if let Some(i) = self.sweep.iter().position(|s| s.param == Param::LossPct) {
@@ -325,6 +376,12 @@ impl Scenario {
                      and groups = {} (set them to 1 in [base] and in every sweep)",
                     b.publishers,
                     b.groups
+                );
+            }
+            if b.perturbed() {
+                bail!(
+                    "systems: {peer} runs unpaced and unperturbed: rate, slow_one, pause_one_at, kill_one_at \
+                     and restart_one_at apply to argent alone (use a scenario of its own)"
                 );
             }
             if b.size < PEER_MIN_SIZE {
@@ -394,7 +451,7 @@ impl Scenario {
                     bail!("sweep[{i}].param = \"loss_pct\" needs netns.lossy_hosts of at least 1 (no host has loss)")
                 }
                 Param::LossPct => 100,
-                Param::Size => u64::MAX,
+                Param::Size | Param::Rate => u64::MAX,
             };
             if let Some(v) = s.values.iter().find(|&&v| v > limit) {
                 bail!(
@@ -415,12 +472,8 @@ impl Scenario {
         self.sweep
             .iter()
             .map(|s| {
-                let mut start = base.clone();
-                for (k, &v) in &s.set {
-                    if let Some(p) = Param::from_name(k) {
-                        start = start.with(p, v);
-                    }
-                }
+                // Checked by `validate`: a bad `set` never gets here.
+                let start = s.start(&base).unwrap_or_else(|_| base.clone());
                 (Some(s.param), s.values.iter().map(|&v| start.with(s.param, v)).collect())
             })
             .collect()
@@ -473,6 +526,7 @@ impl PointSpec {
             a.push(flag.into());
             a.push(v);
         }
+        a.extend(b.load_args(false));
         a
     }
 
@@ -522,6 +576,10 @@ impl Base {
             Param::Groups => &mut b.groups,
             Param::Size => &mut b.size,
             Param::Publishers => &mut b.publishers,
+            Param::Rate => {
+                b.rate = Some(v);
+                return b;
+            }
             Param::LossPct => return b, // not a Base setting (PointSpec::with)
         } = v;
         b
@@ -533,6 +591,7 @@ impl Base {
             Param::Groups => self.groups,
             Param::Size => self.size,
             Param::Publishers => self.publishers,
+            Param::Rate => self.rate.unwrap_or(0),
             Param::LossPct => 0,
         }
     }
@@ -561,7 +620,89 @@ impl Base {
         if !self.raw {
             a.push("--no-raw".into());
         }
+        a.extend(self.load_args(true));
         a
+    }
+
+    /// The paced-load and perturbation flags, the same for `argent bench` and netns-run
+    /// (durations in seconds; `argent bench` reads `2.5` as seconds too).
+    fn load_args(&self, loopback: bool) -> Vec<String> {
+        let mut a = Vec::new();
+        let secs = |v: f64| v.to_string();
+        for (flag, v) in [
+            ("--rate", self.rate.map(|r| r.to_string())),
+            ("--slow-one", self.slow_one.map(|r| r.to_string())),
+            ("--pause-one-at", self.pause_one_at.map(secs)),
+            ("--pause-for", self.pause_for.map(secs)),
+        ] {
+            if let Some(v) = v {
+                a.extend([flag.to_string(), v]);
+            }
+        }
+        if loopback {
+            for (flag, v) in [("--kill-one-at", self.kill_one_at), ("--restart-one-at", self.restart_one_at)]
+            {
+                if let Some(v) = v {
+                    a.extend([flag.to_string(), secs(v)]);
+                }
+            }
+        }
+        a
+    }
+
+    /// Whether a subscriber is perturbed or the load paced (argent only: peers run unpaced).
+    fn perturbed(&self) -> bool {
+        self.rate.is_some()
+            || self.slow_one.is_some()
+            || self.pause_one_at.is_some()
+            || self.kill_one_at.is_some()
+            || self.restart_one_at.is_some()
+    }
+
+    /// Perturbations and pacing: consistent, and within what the runners accept.
+    fn validate_load(&self, netns: bool) -> anyhow::Result<()> {
+        for (field, v) in [("base.rate", self.rate), ("base.slow_one", self.slow_one)] {
+            if v == Some(0) {
+                bail!("{field} must be at least 1 message per second");
+            }
+        }
+        for (field, v) in [
+            ("base.pause_one_at", self.pause_one_at),
+            ("base.pause_for", self.pause_for),
+            ("base.kill_one_at", self.kill_one_at),
+            ("base.restart_one_at", self.restart_one_at),
+        ] {
+            if let Some(v) = v {
+                if !(v >= 0.0 && v <= self.duration) {
+                    bail!("{field} = {v} must be a time in seconds within the run (0..={})", self.duration);
+                }
+            }
+        }
+        if self.pause_one_at.is_some() != self.pause_for.is_some() {
+            bail!("base.pause_one_at and base.pause_for go together");
+        }
+        // A pause shorter than the eviction time (argent bench: 1.5 s; netns-run's GMS: 3 s).
+        let longest = if netns { 2.5 } else { 1.3 };
+        if let Some(p) = self.pause_for {
+            if !(p > 0.0 && p <= longest) {
+                bail!("base.pause_for = {p} must be in (0, {longest}] seconds: a longer pause gets the subscriber evicted");
+            }
+        }
+        let perturbations =
+            [self.pause_one_at, self.kill_one_at, self.restart_one_at].iter().filter(|v| v.is_some()).count();
+        if perturbations > 1 {
+            bail!("base: at most one of pause_one_at, kill_one_at and restart_one_at");
+        }
+        if netns && (self.kill_one_at.is_some() || self.restart_one_at.is_some()) {
+            bail!("base.kill_one_at and base.restart_one_at are not supported with topology = \"netns\" (netns-run has no such flags)");
+        }
+        if (perturbations > 0 || self.slow_one.is_some()) && self.subscribers < 2 {
+            bail!("base: perturbing a subscriber needs subscribers = 2 or more");
+        }
+        if (perturbations > 0 || self.slow_one.is_some()) && self.groups > 1 && !netns {
+            bail!("base: perturbations run on one group on loopback (groups = 1)");
+        }
+        Ok(())
     }
 
     /// A generous bound on one run's wall time, seconds: raw baselines, warm-up and
@@ -704,10 +845,20 @@ mod tests {
         assert_eq!(paper.topology, Topology::Netns);
         assert_eq!(paper.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
         let params: Vec<Param> = paper.sweep.iter().map(|s| s.param).collect();
-        assert_eq!(params, [Param::Subscribers, Param::Groups, Param::LossPct]);
+        assert_eq!(
+            params,
+            [
+                Param::Subscribers,
+                Param::Groups,
+                Param::LossPct,
+                Param::LossPct,
+                Param::Subscribers,
+                Param::Rate
+            ]
+        );
         let loopback = Scenario::load(&dir.join("qsm-paper-loopback.toml")).unwrap();
         assert_eq!(loopback.topology, Topology::Loopback);
-        assert_eq!(loopback.sweep.len(), 2);
+        assert_eq!(loopback.sweep.len(), 6);
     }
 
     #[test]
@@ -759,7 +910,7 @@ mod tests {
             ),
             (
                 "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { sizes = 1 }\n".to_string(),
-                "sweep[0].set.sizes",
+                "sizes",
             ),
             (
                 "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { size = 1 }\n".to_string(),
@@ -776,6 +927,60 @@ mod tests {
         }
         // Without peers, argent alone; systems need not be written.
         assert_eq!(parse("name = \"x\"\n").unwrap().systems, [System::Argent]);
+    }
+
+    #[test]
+    fn sweep_sets_take_any_base_field_and_perturbations_are_checked() {
+        let s = parse(
+            "name = \"x\"\n[base]\nsubscribers = 4\nduration = 3.0\n[[sweep]]\nparam = \"subscribers\"\nvalues = [4]\n\
+             set = { pause_one_at = 1.0, pause_for = 0.5 }\n[[sweep]]\nparam = \"rate\"\nvalues = [1000, 5000]\n",
+        )
+        .unwrap();
+        let series = s.series();
+        let paused = &series[0].1[0];
+        assert_eq!((paused.base.pause_one_at, paused.base.pause_for), (Some(1.0), Some(0.5)));
+        let args = paused.args(Path::new("argent"));
+        assert!(args.windows(2).any(|w| w == ["--pause-one-at", "1"]), "{args:?}");
+        assert!(args.windows(2).any(|w| w == ["--pause-for", "0.5"]), "{args:?}");
+        // The rate sweep does not inherit the other sweep's pause.
+        let paced = &series[1].1[1];
+        assert_eq!((paced.base.rate, paced.base.pause_one_at), (Some(5000), None));
+        assert!(paced.args(Path::new("argent")).windows(2).any(|w| w == ["--rate", "5000"]));
+        for (extra, want) in [
+            ("[base]\npause_one_at = 1.0\n", "go together"),
+            ("[base]\npause_one_at = 1.0\npause_for = 2.0\n", "base.pause_for"),
+            ("[base]\nkill_one_at = 9.0\n", "base.kill_one_at"),
+            ("[base]\nrate = 0\n", "base.rate"),
+            ("[base]\nsubscribers = 1\nslow_one = 1000\n", "subscribers = 2"),
+            ("[base]\nkill_one_at = 1.0\nrestart_one_at = 2.0\n", "at most one"),
+            ("[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { pause_for = 1.0 }\n", "sweep[0]"),
+            (
+                "[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { subscribers = 0 }\n",
+                "sweep[0].set.subscribers",
+            ),
+        ] {
+            let e = format!("{:#}", parse(&format!("name = \"x\"\n{extra}")).expect_err(extra));
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        // On a namespace LAN: pauses up to 2.5 s, no kills.
+        let e = netns_error("[base]\nsubscribers = 3\nkill_one_at = 1.0\n");
+        assert!(e.contains("kill_one_at"), "{e}");
+        let ok = parse(&format!(
+            "{NETNS}[base]\nsubscribers = 3\npause_one_at = 1.0\npause_for = 2.0\nrate = 1000\n"
+        ))
+        .unwrap();
+        let args = ok.series()[0].1[0].args(Path::new("argent"));
+        assert!(
+            args.windows(2).any(|w| w == ["--pause-for", "2"])
+                && args.windows(2).any(|w| w == ["--rate", "1000"]),
+            "{args:?}"
+        );
+        // Peers run unpaced.
+        let e = format!(
+            "{:#}",
+            parse("name = \"x\"\nsystems = [\"argent\", \"zenoh\"]\n[base]\nrate = 1000\n").unwrap_err()
+        );
+        assert!(e.contains("unpaced"), "{e}");
     }
 
     #[test]

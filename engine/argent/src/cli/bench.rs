@@ -80,9 +80,50 @@ pub struct BenchArgs {
     /// the GMS must evict it within --evict-ms and the others still verify everything.
     #[arg(long, value_parser = parse_duration)]
     kill_one_at: Option<Duration>,
+    /// Pause (SIGSTOP) the last subscriber this long after publishing starts, for
+    /// --pause-for, then resume it (SIGCONT): everyone waits for it (it stays a member if
+    /// the pause is shorter than --evict-ms) and it catches up; all must verify everything.
+    #[arg(long, value_parser = parse_duration, requires = "pause_for", conflicts_with_all = ["kill_one_at", "restart_one_at"])]
+    pause_one_at: Option<Duration>,
+    /// With --pause-one-at: how long the subscriber stays stopped (below --evict-ms).
+    #[arg(long, value_parser = parse_duration, requires = "pause_one_at")]
+    pause_for: Option<Duration>,
+    /// Kill (SIGKILL) the last subscriber this long after publishing starts, wait for its
+    /// eviction, and start it again: it rejoins as a new incarnation and must verify every
+    /// message from its join point on; the others verify everything.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "kill_one_at")]
+    restart_one_at: Option<Duration>,
+    /// The last subscriber takes at most this many messages per second (a slowed receiver:
+    /// flow control paces everyone to it; nothing may be lost).
+    #[arg(long)]
+    slow_one: Option<f64>,
+    /// Messages per second per publisher (paced load; default: as fast as flow control
+    /// allows). Latency is then measured from each message's scheduled send time (corrected
+    /// for coordinated omission).
+    #[arg(long)]
+    rate: Option<f64>,
     /// The embedded GMS evicts a member silent this long (it suspects it after a third).
     #[arg(long, default_value_t = 1500)]
     evict_ms: u64,
+}
+
+/// A perturbation of the last subscriber during the measured pass.
+#[derive(Debug, Clone, Copy)]
+enum Perturb {
+    Kill { at: Duration },
+    Pause { at: Duration, length: Duration },
+    Restart { at: Duration },
+}
+
+impl BenchArgs {
+    fn perturb(&self) -> Option<Perturb> {
+        match (self.kill_one_at, self.pause_one_at.zip(self.pause_for), self.restart_one_at) {
+            (Some(at), _, _) => Some(Perturb::Kill { at }),
+            (_, Some((at, length)), _) => Some(Perturb::Pause { at, length }),
+            (_, _, Some(at)) => Some(Perturb::Restart { at }),
+            _ => None,
+        }
+    }
 }
 
 /// `3s`, `500ms`, `2.5` (seconds).
@@ -115,6 +156,10 @@ struct Report {
     p50_us: u64,
     p99_us: u64,
     p999_us: u64,
+    max_us: u64,
+    /// With --rate: messages per second per publisher (latency from scheduled send times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
     transport: String,
     size: usize,
     datagram_size: usize,
@@ -149,6 +194,20 @@ struct Report {
     killed_subscriber: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     evicted_after_ms: Option<f64>,
+    /// With --pause-one-at: the subscriber paused, and for how long, milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_subscriber: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_ms: Option<f64>,
+    /// With --restart-one-at: the subscriber killed and started again, and how long after
+    /// the restart its first message arrived (verified from there on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restarted_subscriber: Option<u32>,
+    /// With --slow-one: the slowed subscriber and its rate, messages/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slowed_subscriber: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slow_rate: Option<f64>,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -182,6 +241,28 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if !(a.duration > 0.0 && a.duration <= 3600.0) {
         bail!("--duration {} must be in (0, 3600] seconds", a.duration);
     }
+    for (flag, v) in [("--rate", a.rate), ("--slow-one", a.slow_one)] {
+        if v.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            bail!("{flag} must be a positive number of messages per second");
+        }
+    }
+    if let Some(Perturb::Pause { length, .. }) = a.perturb() {
+        if length.as_millis() as u64 + 200 >= a.evict_ms {
+            bail!(
+                "--pause-for {length:?} must be shorter than --evict-ms {} by 200 ms or more: a longer pause \
+                 gets the subscriber evicted (raise --evict-ms, or use --restart-one-at)",
+                a.evict_ms
+            );
+        }
+    }
+    if a.perturb().is_some() || a.slow_one.is_some() {
+        if a.subscribers < 2 {
+            bail!("perturbing a subscriber (--kill-one-at, --pause-one-at, --restart-one-at, --slow-one) needs --subscribers 2 or more");
+        }
+        if a.groups > 1 {
+            bail!("perturbations run on one group: use --groups 1");
+        }
+    }
     let dir = tempdir()?;
     let bar = progress(&a);
     let mut report = Report {
@@ -191,6 +272,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         subscribers: a.subscribers,
         publishers: a.publishers,
         groups: a.groups,
+        rate: a.rate,
+        slowed_subscriber: a.slow_one.map(|_| a.subscribers - 1),
+        slow_rate: a.slow_one,
         ..Report::default()
     };
     if !a.no_raw {
@@ -228,16 +312,23 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     bar.set_message(format!("argent, {} group(s)", a.groups));
-    let pass = argent_pass(&a, a.groups, &dir, a.kill_one_at)?;
+    let pass = argent_pass(&a, a.groups, &dir, a.perturb())?;
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&dir);
     report.regions = pass.regions;
     report.gms_views = pass.views;
     report.killed_subscriber = pass.killed;
     report.evicted_after_ms = pass.evicted_after.map(|d| d.as_secs_f64() * 1e3);
+    report.paused_subscriber = pass.paused.map(|(s, _)| s);
+    report.paused_ms = pass.paused.map(|(_, d)| d.as_secs_f64() * 1e3);
+    report.restarted_subscriber = pass.restarted;
     summarise(&mut report, pass.subs, pass.pubs);
-    if a.kill_one_at.is_some() && report.evicted_after_ms.is_none() {
-        report.delivered_ok = false; // the killed subscriber was never evicted
+    let evicted = report.evicted_after_ms.is_some();
+    match a.perturb() {
+        // The killed subscriber must have been evicted (and, restarted, verified its part).
+        Some(Perturb::Kill { .. } | Perturb::Restart { .. }) if !evicted => report.delivered_ok = false,
+        Some(Perturb::Pause { .. }) if report.paused_ms.is_none() => report.delivered_ok = false,
+        _ => {}
     }
     if !ones.is_empty() {
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -467,6 +558,8 @@ struct Pass {
     views: u64,
     killed: Option<u32>,
     evicted_after: Option<Duration>,
+    paused: Option<(u32, Duration)>,
+    restarted: Option<u32>,
 }
 
 /// Run the membership service for one pass: one replica on loopback, with the run's private
@@ -486,13 +579,13 @@ fn embedded_gms(a: &BenchArgs, cluster: &ClusterConfig) -> anyhow::Result<GmsSer
     Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, port)].into(), data_dir: None })?)
 }
 
-fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path, kill_at: Option<Duration>) -> anyhow::Result<Pass> {
+fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path, perturb: Option<Perturb>) -> anyhow::Result<Pass> {
     let cluster = cluster(a, groups, base_port());
     cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
     let file = dir.join(format!("cluster-{groups}.toml"));
     std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
     let gms = embedded_gms(a, &cluster)?;
-    let mut pass = argent_run(a, &file, &gms, kill_at)?;
+    let mut pass = argent_run(a, &file, &gms, perturb)?;
     let status = gms.status();
     pass.regions = status.report.view.regions.len().max(1);
     pass.views = status.report.view.id.0;
@@ -504,7 +597,7 @@ fn argent_run(
     a: &BenchArgs,
     file: &Path,
     gms: &GmsService,
-    kill_at: Option<Duration>,
+    perturb: Option<Perturb>,
 ) -> anyhow::Result<Pass> {
     let config = file.display().to_string();
     let gms_addr = gms.local_addr().to_string();
@@ -523,13 +616,20 @@ fn argent_run(
             gms_addr.clone(),
         ]
     };
+    let sub_args = |i: u32| {
+        let mut args = node_args(i, "sub");
+        args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
+        args.extend(["--idle-timeout".into(), "15".into()]);
+        if let (Some(rate), true) = (a.slow_one, i + 1 == a.subscribers) {
+            args.extend(["--max-rate".into(), rate.to_string()]);
+        }
+        args
+    };
     let subs: Vec<Proc> = (0..a.subscribers)
         .map(|i| {
-            let mut args = node_args(i, "sub");
+            let mut args = sub_args(i);
             // Subscribers start once all of them are in; publishers join their region later.
             args.extend(["--wait-members".into(), a.subscribers.to_string()]);
-            args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
-            args.extend(["--idle-timeout".into(), "15".into()]);
             spawn(&args, format!("subscriber {i}"))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -544,33 +644,67 @@ fn argent_run(
             args.extend(["--size".into(), a.size.to_string(), "--duration".into(), a.duration.to_string()]);
             let seed = a.seed.wrapping_add(u64::from(p));
             args.extend(["--zipf".into(), a.zipf.to_string(), "--seed".into(), seed.to_string()]);
+            if let Some(rate) = a.rate {
+                args.extend(["--rate".into(), rate.to_string()]);
+            }
             spawn(&args, format!("publisher {p}"))
         })
         .collect::<anyhow::Result<_>>()?;
     let mut subs = subs;
-    let mut killed = None;
-    let mut evicted_after = None;
-    if let Some(at) = kill_at {
-        std::thread::sleep(at);
-        let victim = subs.len() as u32 - 1;
-        let mut proc = subs.pop().context("no subscriber to kill")?;
-        let _ = proc.child.kill();
-        let _ = proc.child.wait();
-        let killed_at = Instant::now();
-        killed = Some(victim);
-        let limit = Duration::from_millis(a.evict_ms.max(300)) * 3;
-        while killed_at.elapsed() < limit {
-            if gms.status().report.view.member(argent::NodeId(victim)).is_none() {
-                evicted_after = Some(killed_at.elapsed());
-                break;
+    let mut pass = Pass {
+        subs: Vec::new(),
+        pubs: Vec::new(),
+        regions: 0,
+        views: 0,
+        killed: None,
+        evicted_after: None,
+        paused: None,
+        restarted: None,
+    };
+    let victim = a.subscribers - 1;
+    match perturb {
+        None => {}
+        Some(Perturb::Pause { at, length }) => {
+            std::thread::sleep(at);
+            let pid = subs.last().context("no subscriber to pause")?.child.id().to_string();
+            let signal = |sig: &str| Command::new("kill").args([sig, &pid]).status().map(|s| s.success());
+            if signal("-STOP")? {
+                let stopped = Instant::now();
+                std::thread::sleep(length);
+                signal("-CONT")?;
+                pass.paused = Some((victim, stopped.elapsed()));
             }
-            std::thread::sleep(Duration::from_millis(5));
+        }
+        Some(Perturb::Kill { at } | Perturb::Restart { at }) => {
+            std::thread::sleep(at);
+            let mut proc = subs.pop().context("no subscriber to kill")?;
+            let _ = proc.child.kill();
+            let _ = proc.child.wait();
+            let killed_at = Instant::now();
+            pass.killed = Some(victim);
+            let limit = Duration::from_millis(a.evict_ms.max(300)) * 3;
+            while killed_at.elapsed() < limit {
+                if gms.status().report.view.member(argent::NodeId(victim)).is_none() {
+                    pass.evicted_after = Some(killed_at.elapsed());
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if matches!(perturb, Some(Perturb::Restart { .. })) && pass.evicted_after.is_some() {
+                // A new incarnation of the same member joins while the publishers run.
+                let mut args = sub_args(victim);
+                args.push("--late".into());
+                let proc = spawn(&args, format!("subscriber {victim} (restarted)"))?;
+                proc.wait_ready(Duration::from_secs(10))?;
+                subs.push(proc);
+                pass.restarted = Some(victim);
+            }
         }
     }
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration + 60.0);
-    let pubs: Vec<Value> = pubs.into_iter().map(|mut p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
-    let subs: Vec<Value> = subs.into_iter().map(|mut s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
-    Ok(Pass { subs, pubs, regions: 0, views: 0, killed, evicted_after })
+    pass.pubs = pubs.into_iter().map(|mut p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    pass.subs = subs.into_iter().map(|mut s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    Ok(pass)
 }
 
 fn num(v: &Value, k: &str) -> f64 {
@@ -580,8 +714,14 @@ fn num(v: &Value, k: &str) -> f64 {
 fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
     r.published = pubs.iter().map(|p| num(p, "published") as u64).sum();
     let all_acked = pubs.iter().all(|p| p.get("acknowledged").and_then(Value::as_bool) == Some(true));
+    // Every subscriber verified; all but a restarted one (verified from its join point on,
+    // `late`) received everything.
     let all_verified = subs.iter().all(|s| {
-        s.get("verified").and_then(Value::as_bool) == Some(true) && num(s, "received") as u64 == r.published
+        let late = r
+            .restarted_subscriber
+            .is_some_and(|v| s.get("node").and_then(Value::as_u64) == Some(u64::from(v)));
+        s.get("verified").and_then(Value::as_bool) == Some(true)
+            && (num(s, "received") as u64 == r.published || late && num(s, "received") > 0.0)
     });
     r.delivered_ok = all_acked && all_verified && !subs.is_empty();
     r.msgs_per_sec = subs.iter().map(|s| num(s, "msgs_per_sec")).fold(f64::INFINITY, f64::min);
@@ -594,6 +734,7 @@ fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
     r.p50_us = worst("p50_us");
     r.p99_us = worst("p99_us");
     r.p999_us = worst("p999_us");
+    r.max_us = worst("max_us");
     if let Some(t) = subs.first().and_then(|s| s.get("transport")).and_then(Value::as_str) {
         r.transport = t.into();
     }

@@ -43,7 +43,9 @@ pub struct PubArgs {
     /// Stop after this many messages.
     #[arg(long)]
     count: Option<u64>,
-    /// Messages per second (default: as fast as the group accepts).
+    /// Messages per second (default: as fast as the group accepts). Paced messages carry
+    /// their scheduled send time, so subscribers' latency includes any time the publisher
+    /// fell behind its schedule (corrected for coordinated omission).
     #[arg(long)]
     rate: Option<f64>,
     /// Most seconds to wait at the end for the group to acknowledge everything.
@@ -216,7 +218,7 @@ fn generate(
     a: &PubArgs,
 ) -> anyhow::Result<(u64, u64)> {
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
-    let started = Instant::now();
+    let mut started = Instant::now();
     let limit = a.count.unwrap_or(u64::MAX);
     let n = groups.len();
     /// Everything the loop touches for a group, together: one cache line per message.
@@ -232,7 +234,8 @@ fn generate(
         None => Pick::InTurn(0),
     };
     let mut i = 0u64;
-    let mut stamp = msg::now_ns();
+    let mut started_ns = msg::now_ns();
+    let mut stamp = started_ns;
     // The group of the message being written: drawn once, kept across a full ring.
     let mut g = pick.next(n);
     while i < limit {
@@ -243,11 +246,17 @@ fn generate(
             }
         }
         if let Some(rate) = a.rate {
-            let due = started + Duration::from_secs_f64(i as f64 / rate);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
-                stamp = msg::now_ns();
+            if i == 0 {
+                // The schedule starts when the region first accepts a message (not while the
+                // publisher is still joining it).
+                (started, started_ns) = (Instant::now(), msg::now_ns());
             }
+            let offset = Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = (started + offset).checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
+            }
+            // The scheduled send time: a message sent late still counts from when it was due.
+            stamp = started_ns + offset.as_nanos() as u64;
         }
         let s = &mut streams[g];
         let group = s.group;
@@ -271,7 +280,9 @@ fn generate(
                 break;
             }
             p.wait_for_space_to(group, a.size, Duration::from_millis(5));
-            stamp = msg::now_ns(); // the wait must not count as latency
+            if a.rate.is_none() {
+                stamp = msg::now_ns(); // unpaced: the wait must not count as latency
+            }
         }
     }
     let mut end = vec![0u8; a.size];
@@ -347,6 +358,10 @@ pub struct SubArgs {
     /// verified from its first message on (exactly once, in order, to the end marker).
     #[arg(long)]
     late: bool,
+    /// Take at most this many messages per second (a slowed receiver: the protocol's flow
+    /// control and the other members feel it; nothing is dropped).
+    #[arg(long)]
+    max_rate: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -364,6 +379,9 @@ struct SubSummary {
 }
 
 pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
+    if a.max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        bail!("--max-rate must be a positive number of messages per second");
+    }
     let node = a.membership.start()?;
     let groups = resolve(&node, &a.group, a.all_groups, true)?;
     let ids: Vec<GroupId> = groups.iter().map(|(_, g)| *g).collect();
@@ -381,6 +399,8 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let mut v = Verifier::new();
     v.late = a.late;
     let streams = a.publishers * ids.len();
+    // With --max-rate: messages taken so far, and when the first arrived.
+    let (mut taken, mut first) = (0u64, None::<Instant>);
     while started.elapsed().as_secs_f64() < a.max_secs {
         let Some(d) = sub.recv_timeout(Duration::from_millis(100)) else {
             if any && last.elapsed() > idle {
@@ -393,6 +413,13 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
         };
         any = true;
         last = Instant::now();
+        if let Some(rate) = a.max_rate {
+            taken += d.group_messages().count() as u64;
+            let due = *first.get_or_insert(last) + Duration::from_secs_f64(taken as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         if a.verify {
             let now = msg::now_ns();
             // Each message must name the node that delivered it and the group it arrived in.
