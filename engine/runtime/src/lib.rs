@@ -14,7 +14,9 @@
 
 mod delivery;
 mod groups;
-mod pubring;
+/// The publish ring's entry format; public (hidden) for its criterion benchmark only.
+#[doc(hidden)]
+pub mod pubring;
 mod shard;
 mod signal;
 

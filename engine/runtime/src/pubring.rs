@@ -6,13 +6,13 @@
 use rtrb::{Consumer, Producer};
 
 /// Entry header size.
-pub(crate) const ENTRY_HEADER: usize = 4;
+pub const ENTRY_HEADER: usize = 4;
 /// Marks "skip to the end of the ring".
 const SKIP: u32 = u32::MAX;
 
 /// Reserve a contiguous entry of `len` payload bytes; `None` if the ring lacks room.
 /// The returned chunk must be committed with [`commit_entry`] (or dropped to withdraw it).
-pub(crate) fn reserve(p: &mut Producer<u8>, len: usize) -> Option<(rtrb::chunks::WriteChunk<'_, u8>, usize)> {
+pub fn reserve(p: &mut Producer<u8>, len: usize) -> Option<(rtrb::chunks::WriteChunk<'_, u8>, usize)> {
     let need = ENTRY_HEADER + len;
     // How much of the chunk lies before the ring's end?
     let first_len = {
@@ -28,7 +28,7 @@ pub(crate) fn reserve(p: &mut Producer<u8>, len: usize) -> Option<(rtrb::chunks:
 }
 
 /// Write the entry header (and skip marker) into a reserved chunk and return the payload.
-pub(crate) fn payload<'c>(
+pub fn payload<'c>(
     chunk: &'c mut rtrb::chunks::WriteChunk<'_, u8>,
     skip: usize,
     len: usize,
@@ -48,13 +48,13 @@ pub(crate) fn payload<'c>(
 }
 
 /// Make a written entry visible to the shard.
-pub(crate) fn commit_entry(chunk: rtrb::chunks::WriteChunk<'_, u8>, skip: usize, len: usize) {
+pub fn commit_entry(chunk: rtrb::chunks::WriteChunk<'_, u8>, skip: usize, len: usize) {
     chunk.commit(skip + ENTRY_HEADER + len);
 }
 
 /// Hand each complete entry to `f`, in order, until it returns false (the entry is then left
 /// in the ring). Returns the number of messages consumed.
-pub(crate) fn drain(c: &mut Consumer<u8>, mut f: impl FnMut(&[u8]) -> bool) -> usize {
+pub fn drain(c: &mut Consumer<u8>, mut f: impl FnMut(&[u8]) -> bool) -> usize {
     let avail = c.slots();
     if avail == 0 {
         return 0;
