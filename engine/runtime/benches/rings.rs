@@ -60,7 +60,7 @@ fn two_threads(c: &mut Criterion) {
                 let consumer = std::thread::spawn(move || {
                     let mut got = 0u64;
                     while got < total {
-                        got += drain(&mut cons, |m| black_box(m).len() > 0) as u64;
+                        got += drain(&mut cons, |m| !black_box(m).is_empty()) as u64;
                         std::hint::spin_loop();
                     }
                     got
