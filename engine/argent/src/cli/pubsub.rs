@@ -45,7 +45,8 @@ pub struct PubArgs {
     count: Option<u64>,
     /// Messages per second (default: as fast as the group accepts). Paced messages carry
     /// their scheduled send time, so subscribers' latency includes any time the publisher
-    /// fell behind its schedule (corrected for coordinated omission).
+    /// fell behind its schedule (corrected for coordinated omission). The schedule starts
+    /// once the region has acknowledged the first message (start-up is not latency).
     #[arg(long)]
     rate: Option<f64>,
     /// Most seconds to wait at the end for the group to acknowledge everything.
@@ -140,7 +141,7 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
         }
         (n, bytes)
     } else {
-        generate(&mut p, &ids, me, &a)?
+        generate(&node, &mut p, &ids, me, &a)?
     };
     let secs = started.elapsed().as_secs_f64();
     let acknowledged = linger(&node, &p, Duration::from_secs_f64(a.linger.max(0.0)));
@@ -212,6 +213,7 @@ impl Pick {
 /// Publish verifiable messages for the duration (or count), spread over the groups (in turn
 /// or by Zipf popularity), then an end marker per group.
 fn generate(
+    node: &argent::Node,
     p: &mut argent::Publisher,
     groups: &[GroupId],
     me: u32,
@@ -235,6 +237,8 @@ fn generate(
     };
     let mut i = 0u64;
     let mut started_ns = msg::now_ns();
+    // Paced: the message the schedule starts from (the first is sent before it starts).
+    let mut scheduled_from = 0u64;
     let mut stamp = started_ns;
     // The group of the message being written: drawn once, kept across a full ring.
     let mut g = pick.next(n);
@@ -246,12 +250,13 @@ fn generate(
             }
         }
         if let Some(rate) = a.rate {
-            if i == 0 {
-                // The schedule starts when the region first accepts a message (not while the
-                // publisher is still joining it).
-                (started, started_ns) = (Instant::now(), msg::now_ns());
+            if i == 1 && scheduled_from == 0 {
+                // The schedule starts once the region has acknowledged the first message: the
+                // publisher has joined its ring, so start-up does not count as latency.
+                linger(node, p, Duration::from_secs(5));
+                (started, started_ns, scheduled_from) = (Instant::now(), msg::now_ns(), 1);
             }
-            let offset = Duration::from_secs_f64(i as f64 / rate);
+            let offset = Duration::from_secs_f64((i - scheduled_from) as f64 / rate);
             if let Some(wait) = (started + offset).checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
             }
