@@ -47,6 +47,10 @@ pub struct Opts {
     /// datagram). 65000 is argent's datagram size on loopback.
     #[arg(long)]
     pub datagram_size: Option<usize>,
+    /// Raw UDP: the transport backend (std: recvmmsg/sendmmsg; uring: io_uring; auto: the
+    /// probe argent uses). std is the faster path for large datagrams here (decision 006).
+    #[arg(long, value_enum, default_value_t = RawTransport::Std)]
+    pub transport: RawTransport,
     /// Print the summary as one JSON line (last line of output).
     #[arg(long)]
     pub json: bool,
@@ -100,6 +104,31 @@ impl System {
 pub enum Profile {
     Default,
     Tuned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RawTransport {
+    Std,
+    Uring,
+    Auto,
+}
+
+impl RawTransport {
+    pub fn backend(self) -> Option<argent_transport::Backend> {
+        match self {
+            RawTransport::Std => Some(argent_transport::Backend::Std),
+            RawTransport::Uring => Some(argent_transport::Backend::Uring),
+            RawTransport::Auto => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            RawTransport::Std => "std",
+            RawTransport::Uring => "uring",
+            RawTransport::Auto => "auto",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -157,8 +157,12 @@ fn validate(o: &Opts) -> anyhow::Result<()> {
     if o.profile == Profile::Tuned && o.system != System::Aeron {
         bail!("--profile tuned applies to aeron only ({s} has one setting)");
     }
+    let raw = matches!(o.system, System::RawUnicast | System::RawMulticast);
+    if !raw && o.transport != crate::RawTransport::Std {
+        bail!("--transport applies to raw-unicast and raw-multicast only");
+    }
     if let Some(d) = o.datagram_size {
-        if !matches!(o.system, System::RawUnicast | System::RawMulticast) {
+        if !raw {
             bail!("--datagram-size applies to raw-unicast and raw-multicast only");
         }
         if !(o.size..=MAX_SIZE).contains(&d) {
@@ -210,6 +214,7 @@ impl Proc {
         if let Some(d) = o.datagram_size {
             args.extend(["--datagram-size".into(), d.to_string()]);
         }
+        args.extend(["--transport".into(), o.transport.name().into()]);
         let mut child = Command::new(me)
             .args(&args)
             .stdin(Stdio::piped())
