@@ -92,6 +92,27 @@ fn run(
     let argent = runner::locate_argent(argent)?;
     let peer =
         if scenario.systems.iter().any(|s| s.is_peer()) { Some(runner::locate_peer(peer)?) } else { None };
+    if let Some(p) = &peer {
+        // A peer left out of the build would fail every run: say so before starting.
+        let built = runner::peer_systems(p)?;
+        let mut missing: Vec<&str> = scenario
+            .systems
+            .iter()
+            .filter(|s| s.is_peer())
+            .map(|s| s.peer_binary_system())
+            .filter(|s| !built.iter().any(|b| b == s))
+            .collect();
+        missing.dedup(); // aeron and aeron-tuned are one system of argent-peer
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "scenario {} measures {}, which {} was built without: run cluster-scripts/build-peers \
+                 (it installs the build needs and builds argent-peer with --features zenoh,aeron)",
+                path.display(),
+                missing.join(" and "),
+                p.display()
+            );
+        }
+    }
     std::fs::create_dir_all(out.join("logs")).with_context(|| format!("creating {}", out.display()))?;
     let environment = runner::Environment::capture(&argent, peer.as_deref(), netns_run.as_deref());
     let plan = scenario.series();

@@ -26,7 +26,9 @@ pub fn locate_peer(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// `flag`, else the environment variable `env`, else `name` in this executable's folder;
-/// the error says how to build it (`build` of the profile folder's name).
+/// the error says how to build it (`build` of the profile folder's name). Under `cargo run`
+/// (which sets `CARGO`), a missing sibling is built first, in the same profile: the
+/// workspace's binaries belong together.
 fn locate_binary(
     name: &str,
     flag_name: &str,
@@ -43,16 +45,50 @@ fn locate_binary(
     let me = std::env::current_exe().context("finding the argent-bench executable")?;
     let dir = me.parent().context("argent-bench has no directory")?;
     let p = dir.join(name);
+    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("release");
+    if !p.is_file() {
+        build_sibling(name, profile, dir);
+    }
     if p.is_file() {
         return Ok(p);
     }
-    let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("release");
     bail!(
         "no {name} binary at {}: build it first with {} (from the repository root), \
          or name one with {flag_name} or {env}",
         p.display(),
         build(profile)
     )
+}
+
+/// Under `cargo run`: `cargo build -p PACKAGE` of the missing binary `name`, in this
+/// executable's profile and target directory. Best effort: on failure the caller's error says
+/// how to build it.
+fn build_sibling(name: &str, profile: &str, dir: &Path) {
+    let Some(cargo) = std::env::var_os("CARGO") else { return };
+    let package = match name {
+        "argent-peer" => "argent-peers",
+        other => other,
+    };
+    let Some(target) = dir.parent() else { return };
+    eprintln!("argent-bench: {name} is missing; building it (cargo build --profile {profile} -p {package})");
+    let profile = if profile == "debug" { "dev" } else { profile };
+    let _ = Command::new(cargo)
+        .args(["build", "--profile", profile, "-p", package, "--target-dir"])
+        .arg(target)
+        .stdout(Stdio::null())
+        .status();
+}
+
+/// The systems `argent-peer` was built with (`argent-peer --built`).
+pub fn peer_systems(peer: &Path) -> anyhow::Result<Vec<String>> {
+    let out = Command::new(peer)
+        .arg("--built")
+        .output()
+        .with_context(|| format!("running {} --built", peer.display()))?;
+    if !out.status.success() {
+        bail!("{} --built failed ({}): is it argent-peer?", peer.display(), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect())
 }
 
 /// Whether this process runs as root (effective uid 0, from /proc/self/status: no libc).

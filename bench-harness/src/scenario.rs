@@ -77,6 +77,14 @@ impl System {
         }
     }
 
+    /// The `argent-peer` system that runs it (`aeron-tuned` is `aeron --profile tuned`).
+    pub fn peer_binary_system(self) -> &'static str {
+        match self {
+            System::AeronTuned => "aeron",
+            s => s.name(),
+        }
+    }
+
     pub fn is_peer(self) -> bool {
         self != System::Argent
     }
@@ -533,11 +541,7 @@ impl PointSpec {
     /// The arguments of `argent-peer` for `system` at this point (loopback).
     pub fn peer_args(&self, system: System) -> Vec<String> {
         let b = &self.base;
-        let name = match system {
-            System::AeronTuned => "aeron",
-            s => s.name(),
-        };
-        let mut a: Vec<String> = vec![name.into(), "--json".into()];
+        let mut a: Vec<String> = vec![system.peer_binary_system().into(), "--json".into()];
         for (flag, v) in [
             ("--subscribers", b.subscribers.to_string()),
             ("--size", b.size.to_string()),

@@ -24,6 +24,7 @@ use std::process::ExitCode;
 /// Runs one peer system (raw UDP, Zenoh, Aeron) as separate, verifying processes on loopback
 /// and prints a summary shaped like `argent bench --json`: delivered_ok, msgs_per_sec and
 /// mb_per_sec (to each subscriber: the slowest one), per_subscriber, per_publisher.
+/// `argent-peer --built` lists the systems this build includes.
 #[derive(Parser, Debug, Clone)]
 #[command(version)]
 pub struct Opts {
@@ -138,6 +139,13 @@ pub enum Role {
 }
 
 fn main() -> ExitCode {
+    // `argent-peer --built`: the systems in this build, one line (for argent-bench).
+    if std::env::args().nth(1).as_deref() == Some("--built") {
+        let built: Vec<&str> =
+            System::value_variants().iter().filter(|s| s.built()).map(|s| s.name()).collect();
+        println!("{}", built.join(" "));
+        return ExitCode::SUCCESS;
+    }
     let o = Opts::parse();
     let r = match o.role {
         None => orchestrate::run(&o),

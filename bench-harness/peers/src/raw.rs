@@ -24,7 +24,6 @@ const SOCKET_BUFFER: usize = 32 << 20;
 /// be lost: nothing is repaired).
 const IDLE_END: Duration = Duration::from_millis(500);
 
-
 /// Where subscriber `i` listens: its own port (unicast) or the run's group (multicast,
 /// administratively scoped, derived from the port so that concurrent runs differ).
 fn destination(o: &Opts, i: usize) -> SocketAddrV4 {

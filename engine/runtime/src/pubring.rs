@@ -28,11 +28,7 @@ pub fn reserve(p: &mut Producer<u8>, len: usize) -> Option<(rtrb::chunks::WriteC
 }
 
 /// Write the entry header (and skip marker) into a reserved chunk and return the payload.
-pub fn payload<'c>(
-    chunk: &'c mut rtrb::chunks::WriteChunk<'_, u8>,
-    skip: usize,
-    len: usize,
-) -> &'c mut [u8] {
+pub fn payload<'c>(chunk: &'c mut rtrb::chunks::WriteChunk<'_, u8>, skip: usize, len: usize) -> &'c mut [u8] {
     let (first, second) = chunk.as_mut_slices();
     let area = if skip == 0 {
         first
