@@ -1,0 +1,15 @@
+//! argent live objects, sans-IO: what a live object is independently of the engine that
+//! carries its updates.
+//!
+//! - [`mod@reference`]: the reference that fully describes an object (id, version, class, driver
+//!   and settings, parameters, parts, where its description is), as a TOML or JSON document
+//!   or an `argent://` URI.
+//! - [`types`]: distributed types (interface, category, required properties) and the check
+//!   that opening an object with an incompatible type fails before any traffic.
+//! - [`object`]: the [`object::LiveObject`] trait (initial state, apply an update, checkpoint,
+//!   restore) and the proxy state machine that stamps, encodes and applies updates; the
+//!   built-in kinds (event stream, replicated variable, replicated map, chat).
+
+pub mod object;
+pub mod reference;
+pub mod types;

@@ -1,0 +1,81 @@
+//! Live objects as replicated state machines, sans-IO.
+//!
+//! A live object's proxy never applies its own update when it makes it: it stamps and
+//! encodes the update ([`Proxy::local`]), the caller sends the bytes into the object's
+//! driver, and the proxy applies the update when the driver delivers it back
+//! ([`Proxy::deliver`]), exactly like everyone else's. The driver underneath (QSM) delivers
+//! each sender's updates reliably and in order, but different senders' updates may
+//! interleave differently at different proxies, so every built-in kind is convergent: its
+//! final state depends only on the set of updates applied, never on their order.
+//!
+//! - [`Stamp`] and [`Clock`]: Lamport stamps, totally ordered, that decide every conflict.
+//! - [`LiveObject`]: the one trait a kind implements (initial state, apply an update,
+//!   checkpoint, restore).
+//! - [`Update`]: the versioned envelope of one update on the wire (stamp, per-origin
+//!   sequence number, operation).
+//! - [`Proxy`]: the per-process state machine; [`Position`] says which updates a checkpoint
+//!   includes, so that a joiner ([`Proxy::join`], or [`Joining`] when deliveries arrive
+//!   before the checkpoint) applies every later update exactly once.
+//! - Built-in kinds: [`ReplicatedVar`] (last-writer-wins register), [`ReplicatedMap`]
+//!   (per-key last-writer-wins with tombstones), [`Chat`] (history ordered by stamp) and
+//!   [`EventStream`] (stateless events).
+
+mod chat;
+mod codec;
+mod error;
+mod join;
+mod map;
+mod position;
+mod proxy;
+mod stamp;
+mod stream;
+mod var;
+
+#[cfg(test)]
+mod tests;
+
+pub use chat::{Chat, ChatChange, ChatOp, History, Post};
+pub use codec::{
+    decode_checkpoint, encode_checkpoint, Update, CHECKPOINT_VERSION, POSITION_VERSION, UPDATE_VERSION,
+};
+pub use error::ObjectError;
+pub use join::{Joined, Joining, JOIN_BACKLOG_BYTES};
+pub use map::{MapChange, MapEntry, MapOp, MapState, ReplicatedMap};
+pub use position::{Mark, Position};
+pub use proxy::{Proxy, ProxyStats};
+pub use stamp::{Clock, Stamp};
+pub use stream::{Event, EventStream};
+pub use var::{Register, ReplicatedVar, VarChange, VarOp};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A kind of live object: its replicated state and how one update changes it.
+///
+/// Implementations must make `apply` convergent: applying the same set of updates (each
+/// with a distinct stamp) in any order must give states whose [`LiveObject::checkpoint`]
+/// bytes are equal. The built-in kinds do this by deciding every conflict by [`Stamp`].
+pub trait LiveObject {
+    /// The replicated state every proxy holds.
+    type State;
+    /// What an application asks for (for example "set the value to 5"); sent in an
+    /// [`Update`] and applied when delivered.
+    type Op: Serialize + DeserializeOwned;
+    /// What an applied update changed, for watchers.
+    type Change;
+
+    /// The state of an object nobody has updated yet.
+    fn initial() -> Self::State;
+
+    /// Apply one delivered update; returns what changed, or `None` when it changed nothing
+    /// a watcher can see (a stale write, a write of the same value).
+    fn apply(state: &mut Self::State, stamp: Stamp, op: Self::Op) -> Option<Self::Change>;
+
+    /// Serialise the state for a joiner (see [`encode_checkpoint`]); equal states must give
+    /// equal bytes.
+    fn checkpoint(state: &Self::State) -> Result<Vec<u8>, ObjectError>;
+
+    /// Rebuild a state from [`LiveObject::checkpoint`] bytes; untrusted input, so it
+    /// returns an error on anything malformed and never panics.
+    fn restore(bytes: &[u8]) -> Result<Self::State, ObjectError>;
+}
