@@ -35,6 +35,11 @@
 //! ```
 
 pub mod config;
+pub mod live;
+
+/// The object layer (references, types, object kinds), re-exported for applications.
+pub use argent_objects as objects;
+pub use live::{Live, LiveError, LiveStats, OpenOptions};
 
 pub use argent_runtime::{
     Backend, Closed, Delivery, GroupId, GroupMessages, Messages, NodeId, NodeStats, PubClaim, PublishError,

@@ -1,0 +1,537 @@
+//! Live objects on a node: a proxy of an object ([`argent_objects`]) bound to the node group
+//! its reference names (`driver.settings.group`), joined with state transfer.
+//!
+//! ```no_run
+//! use argent::objects::object::ReplicatedVar;
+//! use argent::objects::reference::Reference;
+//! use argent::objects::types::{Category, TypeRequirement};
+//! # let node = argent::Node::builder().config_file("cluster.toml").id(1).start()?;
+//! let reference: Reference = std::fs::read_to_string("balance.toml")?.parse()?;
+//! let balance = node.open::<ReplicatedVar<i64>>(&reference, &TypeRequirement::whole(Category::ReplicatedVar))?;
+//! balance.set(42)?;                 // sent into the group; applied when delivered back
+//! let changes = balance.watch();    // every change, as every proxy applies it
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every object message on the group is a frame `tag | object id (16 bytes, LE) | body`:
+//! an update (the proxy's encoded [`argent_objects::object::Update`]), a checkpoint request
+//! (the joiner's origin and a nonce) or a checkpoint (for an origin and nonce: the
+//! [`Position`] it includes, then the checkpoint bytes). Several objects may share a group;
+//! each proxy keeps the frames of its own object.
+//!
+//! Joining: the proxy subscribes first, then asks the group for a checkpoint and buffers the
+//! updates delivered meanwhile ([`Joining`]). Every member's proxy answers; the first
+//! checkpoint that covers everything the joiner missed is restored and the buffered updates
+//! after its position are applied, each exactly once. One that does not cover it (the
+//! answering member lagged) is dropped and the joiner asks again. When nobody answers, the
+//! joiner starts from the initial state, provided what it buffered starts at every sender's
+//! first update.
+
+use crate::{GroupId, Node, PublishError, Publisher, Subscription};
+use argent_objects::object::{
+    Chat, ChatOp, EventStream, Joining, LiveObject, MapOp, ObjectError, Position, Post, Proxy, ProxyStats,
+    ReplicatedMap, ReplicatedVar, VarOp,
+};
+use argent_objects::reference::{ObjectId, Reference};
+use argent_objects::types::{check, ObjectType, TypeError, TypeRequirement};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+const TAG_UPDATE: u8 = 1;
+const TAG_REQUEST: u8 = 2;
+const TAG_CHECKPOINT: u8 = 3;
+/// Tag and object id.
+const FRAME_HEADER: usize = 17;
+/// How long a joiner waits for a checkpoint before asking again.
+const ASK_EVERY: Duration = Duration::from_millis(300);
+/// Requests without any answer after which a joiner concludes it is the first member.
+const UNANSWERED_MEANS_FIRST: u32 = 3;
+/// How long publishing waits for room in the publisher's ring before it gives up.
+const PUBLISH_WAIT: Duration = Duration::from_secs(10);
+
+/// Why an object could not be opened or updated.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// The opener's type does not match the object's, or the driver lacks a property.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+    /// The reference does not say which group carries the object.
+    #[error("object {id}: driver.settings.group is missing: name the node group that carries the object")]
+    NoGroup {
+        /// The object.
+        id: ObjectId,
+    },
+    /// A driver this node does not run.
+    #[error("object {id}: driver {driver:?} is not one this node runs (it runs \"qsm\")")]
+    Driver {
+        /// The object.
+        id: ObjectId,
+        /// The reference's driver.
+        driver: String,
+    },
+    /// The node refused (unknown group, shut down).
+    #[error(transparent)]
+    Node(#[from] crate::Error),
+    /// The object layer refused (an update that does not encode, a malformed checkpoint).
+    #[error("object {id}: {source}")]
+    Object {
+        /// The object.
+        id: ObjectId,
+        /// What went wrong.
+        source: ObjectError,
+    },
+    /// No checkpoint that covers what the joiner missed arrived in time.
+    #[error(
+        "object {id}: joining took longer than {waited:?} ({requests} checkpoint requests, {answers} answers, \
+         none covering the {buffered} updates buffered meanwhile)"
+    )]
+    JoinTimeout {
+        /// The object.
+        id: ObjectId,
+        /// How long the join waited.
+        waited: Duration,
+        /// Requests sent.
+        requests: u32,
+        /// Checkpoints received for this joiner.
+        answers: u32,
+        /// Updates buffered while joining.
+        buffered: usize,
+    },
+    /// Publishing into the group failed.
+    #[error("object {id}: publishing: {source}")]
+    Publish {
+        /// The object.
+        id: ObjectId,
+        /// The publisher's error.
+        source: PublishError,
+    },
+    /// The ring stayed full.
+    #[error(
+        "object {id}: the group accepted nothing for {0:?}: the node is overloaded or shutting down",
+        PUBLISH_WAIT
+    )]
+    Stalled {
+        /// The object.
+        id: ObjectId,
+    },
+    /// The proxy's delivery thread could not start.
+    #[error("starting the object's delivery thread: {0}")]
+    Thread(std::io::Error),
+    /// A checkpoint does not fit one message.
+    #[error("object {id}: a checkpoint of {len} bytes does not fit one message (at most {max}); large checkpoints are not split yet")]
+    CheckpointTooLarge {
+        /// The object.
+        id: ObjectId,
+        /// Its size with the frame.
+        len: usize,
+        /// The largest message.
+        max: usize,
+    },
+}
+
+/// How a proxy is opened: how long joining may take.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    /// The longest a join may take before [`LiveError::JoinTimeout`].
+    pub join_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { join_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Counters of one proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    /// The object layer's counters (updates sent, applied, duplicates skipped).
+    pub proxy: ProxyStats,
+    /// Frames of this object that did not decode or apply (logged).
+    pub rejected: u64,
+    /// Checkpoints sent to joiners.
+    pub checkpoints_sent: u64,
+}
+
+struct Shared<O: LiveObject> {
+    id: ObjectId,
+    group: GroupId,
+    proxy: Mutex<Proxy<O>>,
+    publisher: Mutex<Publisher>,
+    watchers: Mutex<Vec<Sender<O::Change>>>,
+    stop: AtomicBool,
+    rejected: AtomicU64,
+    checkpoints_sent: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An open proxy of a live object on a node.
+pub struct Live<O: LiveObject> {
+    shared: Arc<Shared<O>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<O: LiveObject> std::fmt::Debug for Live<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("id", &self.shared.id).field("group", &self.shared.group).finish()
+    }
+}
+
+/// A proxy's identity among all proxies of all objects: the node id in the high bits, then
+/// the time and a per-process counter (two proxies opened in one process always differ).
+fn new_origin(node: u32) -> u64 {
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let n = OPENED.fetch_add(1, Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    (u64::from(node) << 40) | ((nanos.wrapping_add(n << 20)) & ((1 << 40) - 1))
+}
+
+fn frame(tag: u8, id: ObjectId, body: &[&[u8]]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(FRAME_HEADER + body.iter().map(|b| b.len()).sum::<usize>());
+    f.push(tag);
+    f.extend_from_slice(&id.0.to_le_bytes());
+    for b in body {
+        f.extend_from_slice(b);
+    }
+    f
+}
+
+/// A frame of this object: (tag, body); `None` for another object's, or garbage.
+fn parse(id: ObjectId, m: &[u8]) -> Option<(u8, &[u8])> {
+    let (head, body) = m.split_at_checked(FRAME_HEADER)?;
+    let object = u128::from_le_bytes(head[1..].try_into().ok()?);
+    (object == id.0).then_some((head[0], body))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// A checkpoint frame's body: (to, nonce, position, checkpoint).
+fn parse_checkpoint(body: &[u8]) -> Option<(u64, u64, &[u8], &[u8])> {
+    let (to, nonce) = (u64_at(body, 0)?, u64_at(body, 8)?);
+    let len = u32::from_le_bytes(body.get(16..20)?.try_into().ok()?) as usize;
+    let position = body.get(20..20usize.checked_add(len)?)?;
+    Some((to, nonce, position, &body[20 + len..]))
+}
+
+/// Publishes `msg` into the group, waiting for room up to [`PUBLISH_WAIT`].
+fn publish(p: &mut Publisher, id: ObjectId, group: GroupId, msg: &[u8]) -> Result<(), LiveError> {
+    let until = Instant::now() + PUBLISH_WAIT;
+    loop {
+        match p.publish_to(group, msg) {
+            Ok(()) => return Ok(()),
+            Err(PublishError::WouldBlock) if Instant::now() < until => {
+                p.wait_for_space_to(group, msg.len(), Duration::from_millis(10));
+            }
+            Err(PublishError::WouldBlock) => return Err(LiveError::Stalled { id }),
+            Err(PublishError::TooLarge { len, max }) => {
+                return Err(LiveError::CheckpointTooLarge { id, len, max })
+            }
+            Err(source) => return Err(LiveError::Publish { id, source }),
+        }
+    }
+}
+
+impl Node {
+    /// Opens a proxy of the object `reference` names, of kind `O`, checking first that the
+    /// object's type satisfies `require` (no traffic flows before), then joining it with
+    /// state transfer. See [`live`](crate::live).
+    pub fn open<O>(&self, reference: &Reference, require: &TypeRequirement) -> Result<Live<O>, LiveError>
+    where
+        O: LiveObject + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        self.open_with(reference, require, OpenOptions::default())
+    }
+
+    /// [`Node::open`] with options.
+    pub fn open_with<O>(
+        &self,
+        reference: &Reference,
+        require: &TypeRequirement,
+        options: OpenOptions,
+    ) -> Result<Live<O>, LiveError>
+    where
+        O: LiveObject + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        let id = reference.id;
+        check(require, &ObjectType::for_reference(reference)?)?;
+        if reference.driver.name != "qsm" {
+            return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
+        }
+        let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
+        let group = self.group_id(group_name)?;
+        // Subscribe before asking: every update from here on is buffered while joining.
+        let mut sub = self.subscribe_groups(&[group])?;
+        let mut publisher = self.publisher(group_name)?;
+        let origin = new_origin(self.id().0);
+        let proxy = join::<O>(&mut sub, &mut publisher, id, group, origin, options.join_timeout)?;
+        let shared = Arc::new(Shared {
+            id,
+            group,
+            proxy: Mutex::new(proxy),
+            publisher: Mutex::new(publisher),
+            watchers: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            rejected: AtomicU64::new(0),
+            checkpoints_sent: AtomicU64::new(0),
+        });
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("argent-live-{id}"))
+            .spawn(move || serve(&s, sub))
+            .map_err(LiveError::Thread)?;
+        Ok(Live { shared, thread: Some(thread) })
+    }
+}
+
+/// The join: ask for a checkpoint, buffer updates, restore the first checkpoint that covers
+/// them; with no answer at all, start from the initial state.
+fn join<O: LiveObject>(
+    sub: &mut Subscription,
+    publisher: &mut Publisher,
+    id: ObjectId,
+    group: GroupId,
+    origin: u64,
+    timeout: Duration,
+) -> Result<Proxy<O>, LiveError> {
+    let started = Instant::now();
+    let mut joining = Joining::<O>::new(origin);
+    let (mut requests, mut answers, mut nonce) = (0u32, 0u32, 0u64);
+    let mut asked = Instant::now() - ASK_EVERY;
+    let object = |source| LiveError::Object { id, source };
+    loop {
+        if asked.elapsed() >= ASK_EVERY {
+            if requests >= UNANSWERED_MEANS_FIRST && answers == 0 {
+                // Nobody answered: the first member, if what arrived starts at the beginning.
+                let initial = O::checkpoint(&O::initial()).map_err(object)?;
+                match joining.complete(&initial, &Position::new()) {
+                    Ok(joined) => return Ok(joined.proxy),
+                    Err((j, _gap)) => joining = j, // updates from before we came: members exist
+                }
+            }
+            nonce = nonce.wrapping_add(1);
+            let body = [origin.to_le_bytes(), nonce.to_le_bytes()].concat();
+            publish(publisher, id, group, &frame(TAG_REQUEST, id, &[&body]))?;
+            requests += 1;
+            asked = Instant::now();
+        }
+        if started.elapsed() > timeout {
+            return Err(LiveError::JoinTimeout {
+                id,
+                waited: timeout,
+                requests,
+                answers,
+                buffered: joining.backlog(),
+            });
+        }
+        let Some(d) = sub.recv_timeout(Duration::from_millis(20)) else { continue };
+        for (_, m) in d.group_messages() {
+            match parse(id, m) {
+                Some((TAG_UPDATE, body)) => joining.deliver(body).map_err(object)?,
+                Some((TAG_CHECKPOINT, body)) => {
+                    let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else { continue };
+                    if to != origin || n != nonce {
+                        continue; // another joiner's, or an answer to an earlier request
+                    }
+                    answers += 1;
+                    let Ok(position) = Position::decode(position) else { continue };
+                    match joining.complete(checkpoint, &position) {
+                        Ok(joined) => return Ok(joined.proxy),
+                        Err((j, e)) => {
+                            tracing::debug!(object = %id, error = %e, "checkpoint does not cover the join; asking again");
+                            joining = j;
+                            asked = Instant::now() - ASK_EVERY;
+                        }
+                    }
+                }
+                _ => {} // requests of other joiners, other objects' frames
+            }
+        }
+    }
+}
+
+/// The proxy's delivery loop: apply updates, answer checkpoint requests.
+fn serve<O: LiveObject>(s: &Shared<O>, mut sub: Subscription)
+where
+    O::Change: Clone,
+{
+    while !s.stop.load(Ordering::Acquire) {
+        let Some(d) = sub.recv_timeout(Duration::from_millis(50)) else {
+            if sub.is_closed() {
+                return;
+            }
+            continue;
+        };
+        for (_, m) in d.group_messages() {
+            match parse(s.id, m) {
+                Some((TAG_UPDATE, body)) => {
+                    let applied = lock(&s.proxy).deliver(body);
+                    match applied {
+                        Ok(Some(change)) => {
+                            lock(&s.watchers).retain(|w| w.send(change.clone()).is_ok());
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            s.rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(object = %s.id, error = %e, "update not applied");
+                        }
+                    }
+                }
+                Some((TAG_REQUEST, body)) => {
+                    let (Some(to), Some(nonce)) = (u64_at(body, 0), u64_at(body, 8)) else { continue };
+                    if let Err(e) = answer(s, to, nonce) {
+                        tracing::warn!(object = %s.id, error = %e, "no checkpoint for a joiner");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Sends a checkpoint and its position to the joiner `to`.
+fn answer<O: LiveObject>(s: &Shared<O>, to: u64, nonce: u64) -> Result<(), LiveError> {
+    let object = |source| LiveError::Object { id: s.id, source };
+    let (position, checkpoint) = {
+        let p = lock(&s.proxy);
+        (p.position().encode().map_err(object)?, p.checkpoint().map_err(object)?)
+    };
+    let len = u32::try_from(position.len()).unwrap_or(u32::MAX).to_le_bytes();
+    let msg =
+        frame(TAG_CHECKPOINT, s.id, &[&to.to_le_bytes(), &nonce.to_le_bytes(), &len, &position, &checkpoint]);
+    publish(&mut lock(&s.publisher), s.id, s.group, &msg)?;
+    s.checkpoints_sent.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+impl<O: LiveObject> Live<O> {
+    /// The object's id.
+    pub fn id(&self) -> ObjectId {
+        self.shared.id
+    }
+
+    /// Sends `op` into the object's group; it is applied (here too) when delivered back.
+    pub fn submit(&self, op: O::Op) -> Result<(), LiveError> {
+        let s = &self.shared;
+        // The publisher's lock orders the proxy's sequence numbers as they are published.
+        let mut publisher = lock(&s.publisher);
+        let update = lock(&s.proxy).local(op).map_err(|source| LiveError::Object { id: s.id, source })?;
+        publish(&mut publisher, s.id, s.group, &frame(TAG_UPDATE, s.id, &[&update]))
+    }
+
+    /// Reads the replicated state.
+    pub fn read<R>(&self, f: impl FnOnce(&O::State) -> R) -> R {
+        f(lock(&self.shared.proxy).state())
+    }
+
+    /// The state's checkpoint bytes (equal at proxies that applied the same updates).
+    pub fn checkpoint(&self) -> Result<Vec<u8>, LiveError> {
+        lock(&self.shared.proxy)
+            .checkpoint()
+            .map_err(|source| LiveError::Object { id: self.shared.id, source })
+    }
+
+    /// Which updates the state includes.
+    pub fn position(&self) -> Position {
+        lock(&self.shared.proxy).position().clone()
+    }
+
+    /// Every change applied from now on, in the order this proxy applies them.
+    pub fn watch(&self) -> Receiver<O::Change> {
+        let (tx, rx) = channel();
+        lock(&self.shared.watchers).push(tx);
+        rx
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LiveStats {
+        LiveStats {
+            proxy: lock(&self.shared.proxy).stats(),
+            rejected: self.shared.rejected.load(Ordering::Relaxed),
+            checkpoints_sent: self.shared.checkpoints_sent.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<O: LiveObject> Drop for Live<O> {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Clone + PartialEq> Live<ReplicatedVar<T>> {
+    /// The value every proxy converges to (the latest write delivered so far).
+    pub fn get(&self) -> Option<T> {
+        self.read(|r| r.get().cloned())
+    }
+
+    /// Writes `value`; the latest write (by Lamport stamp) wins everywhere.
+    pub fn set(&self, value: T) -> Result<(), LiveError> {
+        self.submit(VarOp::Set(value))
+    }
+}
+
+impl<K, V> Live<ReplicatedMap<K, V>>
+where
+    K: Ord + Clone + Serialize + DeserializeOwned,
+    V: Clone + PartialEq + Serialize + DeserializeOwned,
+{
+    /// The value of `key`.
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.read(|m| m.get(key).cloned())
+    }
+
+    /// Every live entry, in key order.
+    pub fn entries(&self) -> Vec<(K, V)> {
+        self.read(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    /// Sets `key` to `value` (per key, the latest write wins).
+    pub fn put(&self, key: K, value: V) -> Result<(), LiveError> {
+        self.submit(MapOp::Put(key, value))
+    }
+
+    /// Removes `key` (it wins over older puts, loses to newer ones).
+    pub fn remove(&self, key: K) -> Result<(), LiveError> {
+        self.submit(MapOp::Remove(key))
+    }
+}
+
+impl Live<Chat> {
+    /// Posts `text` as `author`.
+    pub fn post(&self, author: impl Into<String>, text: impl Into<String>) -> Result<(), LiveError> {
+        self.submit(ChatOp::Post { author: author.into(), text: text.into() })
+    }
+
+    /// The history, ordered by stamp: the same at every proxy once all posts are delivered.
+    pub fn history(&self) -> Vec<Post> {
+        self.read(|h| h.posts().to_vec())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Live<EventStream<T>> {
+    /// Publishes one event; subscribers get it from [`Live::watch`].
+    pub fn publish(&self, event: T) -> Result<(), LiveError> {
+        self.submit(event)
+    }
+}

@@ -1,0 +1,160 @@
+//! Live objects on real nodes in one process (loopback, real sockets): three proxies of a
+//! replicated variable and of a replicated map under concurrent updates converge, a proxy
+//! that joins mid-stream ends with the same state, and type errors stop an open before any
+//! traffic.
+
+use argent::config::{ClusterConfig, MemberEntry};
+use argent::objects::object::{ReplicatedMap, ReplicatedVar};
+use argent::objects::reference::{ObjectId, Reference};
+use argent::objects::types::{Category, Reliability, TypeRequirement};
+use argent::{Backend, Live, LiveError, Node};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+type Var = ReplicatedVar<i64>;
+type Map = ReplicatedMap<String, i64>;
+
+/// Members 0..n at `base + id`, one group "objects" of all of them.
+fn nodes(base: u16, n: u32) -> Vec<Node> {
+    let members: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let toml = format!(
+        "[multicast]\nbase = \"239.253.{}.1\"\ncount = 4\nport = {}\n\
+         [[group]]\nname = \"objects\"\nid = 1\nmembers = [{}]\n[protocol]\n",
+        base % 200,
+        base + 40,
+        members.join(", ")
+    );
+    let mut cluster: ClusterConfig = toml::from_str(&toml).expect("valid cluster");
+    cluster.members = (0..n)
+        .map(|id| MemberEntry {
+            id,
+            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
+            shards: 1,
+        })
+        .collect();
+    (0..n)
+        .map(|me| {
+            Node::builder()
+                .cluster(cluster.clone())
+                .id(me)
+                .transport(Backend::Std)
+                .pin(false)
+                .start()
+                .expect("node")
+        })
+        .collect()
+}
+
+fn reference(id: u128, class: &str) -> Reference {
+    Reference::new(ObjectId(id), class, "qsm").with_setting("group", "objects")
+}
+
+fn var_type() -> TypeRequirement {
+    TypeRequirement::whole(Category::ReplicatedVar)
+}
+
+fn map_type() -> TypeRequirement {
+    TypeRequirement::whole(Category::ReplicatedMap)
+}
+
+/// Waits until every proxy includes `total` updates.
+fn settle<O: argent::objects::object::LiveObject>(proxies: &[&Live<O>], total: u64) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts: Vec<u64> = proxies.iter().map(|p| p.position().total()).collect();
+        if counts.iter().all(|&c| c == total) {
+            return;
+        }
+        assert!(Instant::now() < until, "not settled in 30 s: {counts:?} of {total}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn proxies_converge_under_concurrent_updates_and_a_late_joiner_gets_the_same_state() {
+    let base = 30_000 + (std::process::id() % 3_000) as u16 * 3;
+    let nodes = nodes(base, 3);
+    let (var_ref, map_ref) = (reference(0xA1, "replicated-var"), reference(0xA2, "replicated-map"));
+    let vars: Vec<Live<Var>> =
+        nodes.iter().map(|n| n.open(&var_ref, &var_type()).expect("open var")).collect();
+    let maps: Vec<Live<Map>> =
+        nodes.iter().map(|n| n.open(&map_ref, &map_type()).expect("open map")).collect();
+    let watch = vars[1].watch();
+
+    const PER_PROXY: u64 = 300;
+    let late = std::thread::scope(|s| {
+        for (i, (var, map)) in vars.iter().zip(&maps).enumerate() {
+            s.spawn(move || {
+                for k in 0..PER_PROXY as i64 {
+                    var.set(i as i64 * 1_000 + k).expect("set");
+                    let key = format!("k{}", k % 20);
+                    if k % 7 == 3 {
+                        map.remove(key).expect("remove");
+                    } else {
+                        map.put(key, i as i64 * 1_000 + k).expect("put");
+                    }
+                    if k % 50 == 0 {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            });
+        }
+        // A fourth proxy of each object joins while the others are updating.
+        std::thread::sleep(Duration::from_millis(30));
+        let var: Live<Var> = nodes[0].open(&var_ref, &var_type()).expect("late var");
+        let map: Live<Map> = nodes[0].open(&map_ref, &map_type()).expect("late map");
+        (var, map)
+    });
+    let (late_var, late_map) = late;
+    let total = 3 * PER_PROXY;
+    let all_vars: Vec<&Live<Var>> = vars.iter().chain([&late_var]).collect();
+    let all_maps: Vec<&Live<Map>> = maps.iter().chain([&late_map]).collect();
+    settle(&all_vars, total);
+    settle(&all_maps, total);
+
+    let expected = vars[0].checkpoint().expect("checkpoint");
+    for v in &all_vars {
+        assert_eq!(v.checkpoint().expect("checkpoint"), expected, "var {:?}", v.get());
+    }
+    let expected = maps[0].checkpoint().expect("checkpoint");
+    for m in &all_maps {
+        assert_eq!(m.checkpoint().expect("checkpoint"), expected);
+    }
+    assert_eq!(late_map.entries(), maps[2].entries());
+    assert!(vars[0].get().is_some());
+    // The late proxies applied only what their checkpoint lacked; nobody rejected anything.
+    for v in &all_vars {
+        let s = v.stats();
+        assert_eq!(s.rejected, 0, "{s:?}");
+    }
+    assert!(late_var.stats().proxy.applied < total, "the late proxy restored a checkpoint");
+    assert!(vars.iter().map(|v| v.stats().checkpoints_sent).sum::<u64>() >= 1);
+    // Watchers see changes as they are applied.
+    assert!(watch.try_iter().count() > 0);
+    drop((vars, maps, late_var, late_map));
+    nodes.into_iter().for_each(Node::shutdown);
+}
+
+#[test]
+fn an_incompatible_type_fails_at_open_before_any_traffic() {
+    let base = 39_000 + (std::process::id() % 3_000) as u16 * 2;
+    let nodes = nodes(base, 2);
+    let var_ref = reference(0xB1, "replicated-var");
+    let e = nodes[0].open::<Var>(&var_ref, &TypeRequirement::new(Category::Chat)).expect_err("chat on a var");
+    let text = e.to_string();
+    assert!(matches!(e, LiveError::Type(_)), "{text}");
+    assert!(text.contains("chat") && text.contains("replicated-var"), "{text}");
+    let total = var_type().reliability(Reliability::TotalOrder);
+    let text = nodes[0].open::<Var>(&var_ref, &total).expect_err("total order from qsm").to_string();
+    assert!(text.contains("total-order") && text.contains("qsm"), "{text}");
+    // A reference without a group, and one naming a group the node does not have.
+    let e = nodes[0]
+        .open::<Var>(&Reference::new(ObjectId(0xB2), "replicated-var", "qsm"), &var_type())
+        .unwrap_err();
+    assert!(e.to_string().contains("driver.settings.group"), "{e}");
+    let nowhere = Reference::new(ObjectId(0xB3), "replicated-var", "qsm").with_setting("group", "nope");
+    assert!(nodes[0].open::<Var>(&nowhere, &var_type()).is_err());
+    // None of this sent anything: the node published nothing.
+    assert_eq!(nodes[0].stats().qsm.data_sent, 0);
+    nodes.into_iter().for_each(Node::shutdown);
+}
