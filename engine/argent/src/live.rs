@@ -427,6 +427,11 @@ impl<O: LiveObject> Live<O> {
         self.shared.id
     }
 
+    /// This proxy's origin (its identity in stamps and positions).
+    pub fn origin(&self) -> u64 {
+        lock(&self.shared.proxy).origin()
+    }
+
     /// Sends `op` into the object's group; it is applied (here too) when delivered back.
     pub fn submit(&self, op: O::Op) -> Result<(), LiveError> {
         let s = &self.shared;

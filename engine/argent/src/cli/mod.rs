@@ -3,6 +3,7 @@
 mod bench;
 mod gms;
 mod msg;
+mod obj;
 mod popularity;
 mod pubsub;
 mod raw;
@@ -44,6 +45,9 @@ enum Command {
     Gms(gms::GmsArgs),
     /// Show the GMS's current view: members, groups, regions, addresses and ring layout.
     Status(gms::StatusArgs),
+    /// Live objects from a shell: make a reference (`new`), `show` it, `get` the state, `set`,
+    /// `put`, `remove`, `post` and `watch`, joining the object through a node of its cluster.
+    Obj(obj::ObjArgs),
     /// Raw UDP multicast baseline (used by `bench`).
     #[command(hide = true)]
     Raw(raw::RawArgs),
@@ -149,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Regions(a) => regions::run(a),
         Command::Gms(a) => gms::run(a),
         Command::Status(a) => gms::status(a),
+        Command::Obj(a) => obj::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,463 @@
+//! `argent obj`: live objects from a shell. A reference is given as a file (TOML or JSON),
+//! an `argent://` URI, or `-` (standard input); the object's values are typed by its
+//! reference's `value_type` parameter (i64, f64, bool or string; string by default).
+
+use super::Membership;
+use anyhow::{bail, Context};
+use argent::objects::object::{Chat, LiveObject, ReplicatedMap, ReplicatedVar};
+use argent::objects::reference::{ObjectId, Reference};
+use argent::objects::types::{Category, ObjectType, TypeRequirement};
+use argent::{Live, Node};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct ObjArgs {
+    #[command(subcommand)]
+    command: ObjCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ObjCommand {
+    /// Print a new reference (TOML; --uri for the URI form) with a fresh 128-bit id.
+    New {
+        /// replicated-var, replicated-map, chat or event-stream.
+        #[arg(long)]
+        class: String,
+        /// The node group that carries the object (a group of the membership file).
+        #[arg(long)]
+        group: String,
+        /// Type of values: i64, f64, bool or string.
+        #[arg(long, default_value = "string")]
+        value_type: String,
+        /// A human-readable name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the URI form instead of TOML.
+        #[arg(long)]
+        uri: bool,
+    },
+    /// Show a reference: its fields, URI and type (interface, category, properties).
+    Show {
+        /// File, argent:// URI, or - for standard input.
+        reference: String,
+    },
+    /// Join the object and print its state as JSON.
+    Get(Target),
+    /// Set a replicated variable.
+    Set {
+        #[command(flatten)]
+        target: Target,
+        /// The new value (of the reference's value_type).
+        value: String,
+    },
+    /// Put a key of a replicated map.
+    Put {
+        #[command(flatten)]
+        target: Target,
+        key: String,
+        value: String,
+    },
+    /// Remove a key of a replicated map.
+    Remove {
+        #[command(flatten)]
+        target: Target,
+        key: String,
+    },
+    /// Post to a chat.
+    Post {
+        #[command(flatten)]
+        target: Target,
+        /// Who posts.
+        #[arg(long, default_value = "anonymous")]
+        author: String,
+        text: String,
+    },
+    /// Print the state, then every change as a JSON line, for --duration seconds (default:
+    /// until interrupted).
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        duration: Option<f64>,
+    },
+    /// Test driver: make --updates random updates (a variable: set; a map: put or remove),
+    /// wait until the object includes --expect updates in all, and print the checkpoint's
+    /// digest as JSON.
+    #[command(hide = true)]
+    Exercise {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 100)]
+        updates: u64,
+        #[arg(long)]
+        expect: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seconds to stay after settling (so that joiners can still get a checkpoint).
+        #[arg(long, default_value_t = 2.0)]
+        linger: f64,
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+    },
+}
+
+/// The object and the node to reach it through.
+#[derive(clap::Args, Debug)]
+struct Target {
+    /// File, argent:// URI, or - for standard input.
+    reference: String,
+    #[command(flatten)]
+    membership: Membership,
+}
+
+fn load(arg: &str) -> anyhow::Result<Reference> {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading the reference from standard input")?;
+        s
+    } else if arg.to_ascii_lowercase().starts_with("argent:") {
+        arg.to_string()
+    } else {
+        std::fs::read_to_string(arg)
+            .with_context(|| format!("reading the reference {arg} (a file, an argent:// URI, or -)"))?
+    };
+    Reference::parse(&text).with_context(|| format!("in the reference {arg}"))
+}
+
+/// A fresh id: time, process and a counter, mixed (unique enough for references made by hand).
+fn fresh_id() -> ObjectId {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mix = |x: u128| (x ^ (x >> 61)).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    ObjectId(mix(nanos ^ (u128::from(std::process::id()) << 96)))
+}
+
+pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        ObjCommand::New { class, group, value_type, name, uri } => {
+            ValueType::from_str(&value_type)?;
+            let mut r = Reference::new(fresh_id(), class, "qsm")
+                .with_setting("group", group)
+                .with_parameter("value_type", value_type);
+            if let Some(n) = name {
+                r = r.with_name(n);
+            }
+            ObjectType::for_reference(&r)?; // a class we can open
+            println!("{}", if uri { r.to_uri()? } else { r.to_toml()? });
+            Ok(ExitCode::SUCCESS)
+        }
+        ObjCommand::Show { reference } => {
+            let r = load(&reference)?;
+            let t = ObjectType::for_reference(&r)?;
+            let uri = r.to_uri().unwrap_or_else(|e| format!("(none: {e})"));
+            println!(
+                "{}\nuri: {uri}\ntype: {}, {}; driver {} provides {}, {}",
+                r.to_toml()?.trim_end(),
+                t.category.as_str(),
+                t.interface,
+                r.driver.name,
+                t.properties.reliability,
+                t.properties.security
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ObjCommand::Get(t) => with_object(&t, |o| {
+            println!("{}", o.state()?);
+            Ok(())
+        }),
+        ObjCommand::Set { target, value } => with_object(&target, |o| o.update(Op::Set(&value))),
+        ObjCommand::Put { target, key, value } => with_object(&target, |o| o.update(Op::Put(&key, &value))),
+        ObjCommand::Remove { target, key } => with_object(&target, |o| o.update(Op::Remove(&key))),
+        ObjCommand::Post { target, author, text } => {
+            with_object(&target, |o| o.update(Op::Post(&author, &text)))
+        }
+        ObjCommand::Watch { target, duration } => with_object(&target, |o| {
+            println!("{}", o.state()?);
+            o.watch(duration.map(Duration::from_secs_f64))
+        }),
+        ObjCommand::Exercise { target, updates, expect, seed, linger, timeout } => {
+            with_object(&target, |o| {
+                let r = o.exercise(updates, expect, seed, Duration::from_secs_f64(timeout))?;
+                println!("{r}");
+                std::thread::sleep(Duration::from_secs_f64(linger));
+                Ok(())
+            })
+        }
+    }
+}
+
+/// The reference's value type.
+#[derive(Debug, Clone, Copy)]
+enum ValueType {
+    I64,
+    F64,
+    Bool,
+    String,
+}
+
+impl FromStr for ValueType {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "i64" => ValueType::I64,
+            "f64" => ValueType::F64,
+            "bool" => ValueType::Bool,
+            "string" => ValueType::String,
+            other => bail!("value_type {other:?} is not one of i64, f64, bool, string"),
+        })
+    }
+}
+
+enum Op<'a> {
+    Set(&'a str),
+    Put(&'a str, &'a str),
+    Remove(&'a str),
+    Post(&'a str, &'a str),
+}
+
+/// What the shell verbs need of an open object, whatever its kind and value type.
+trait Opened {
+    fn state(&self) -> anyhow::Result<Value>;
+    fn update(&self, op: Op<'_>) -> anyhow::Result<()>;
+    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()>;
+    fn exercise(&self, updates: u64, expect: u64, seed: u64, timeout: Duration) -> anyhow::Result<Value>;
+}
+
+/// Opens the target's object on a node of its cluster, runs `f`, and leaves.
+fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    let r = load(&t.reference)?;
+    let value_type: ValueType =
+        r.parameters.get("value_type").map_or(Ok(ValueType::String), |v| v.parse())?;
+    let node = t.membership.start()?;
+    let result = match (Category::from_class(&r.class), value_type) {
+        (Some(Category::ReplicatedVar), ValueType::I64) => f(&open::<ReplicatedVar<i64>>(&node, &r)?),
+        (Some(Category::ReplicatedVar), ValueType::F64) => f(&open::<ReplicatedVar<f64>>(&node, &r)?),
+        (Some(Category::ReplicatedVar), ValueType::Bool) => f(&open::<ReplicatedVar<bool>>(&node, &r)?),
+        (Some(Category::ReplicatedVar), ValueType::String) => f(&open::<ReplicatedVar<String>>(&node, &r)?),
+        (Some(Category::ReplicatedMap), ValueType::I64) => f(&open::<ReplicatedMap<String, i64>>(&node, &r)?),
+        (Some(Category::ReplicatedMap), ValueType::F64) => f(&open::<ReplicatedMap<String, f64>>(&node, &r)?),
+        (Some(Category::ReplicatedMap), ValueType::Bool) => {
+            f(&open::<ReplicatedMap<String, bool>>(&node, &r)?)
+        }
+        (Some(Category::ReplicatedMap), ValueType::String) => {
+            f(&open::<ReplicatedMap<String, String>>(&node, &r)?)
+        }
+        (Some(Category::Chat), _) => f(&open::<Chat>(&node, &r)?),
+        (c, _) => bail!("objects of class {:?} ({c:?}) have no shell verbs yet", r.class),
+    };
+    node.shutdown();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn open<O>(node: &Node, r: &Reference) -> anyhow::Result<Live<O>>
+where
+    O: LiveObject + 'static,
+    O::State: Send,
+    O::Op: Send,
+    O::Change: Clone + Send,
+{
+    let category = Category::from_class(&r.class).context("unknown class")?;
+    node.open::<O>(r, &TypeRequirement::whole(category)).with_context(|| format!("opening object {}", r.id))
+}
+
+fn parse_value<T: FromStr>(s: &str) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| anyhow::anyhow!("{s:?} is not a value of the object's value_type: {e}"))
+}
+
+/// Waits until the proxy has applied its own last update (so the process may leave).
+fn wait_own<O: LiveObject>(o: &Live<O>) -> anyhow::Result<()> {
+    let until = Instant::now() + Duration::from_secs(10);
+    while o.stats().proxy.applied < 1
+        || o.position().mark(o.origin()).map_or(0, |m| m.seq) < o.stats().proxy.sent
+    {
+        if Instant::now() > until {
+            bail!("the update was sent but not delivered back within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Waits until the object includes `expect` updates.
+fn settle<O: LiveObject>(o: &Live<O>, expect: u64, timeout: Duration) -> anyhow::Result<()> {
+    let until = Instant::now() + timeout;
+    while o.position().total() < expect {
+        if Instant::now() > until {
+            bail!("the object includes {} of {expect} updates after {timeout:?}", o.position().total());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn digest(bytes: &[u8]) -> String {
+    // FNV-1a, 64-bit: equal checkpoints give equal digests (not a security property).
+    let h = bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+fn exercised<O: LiveObject>(o: &Live<O>, expect: u64, timeout: Duration) -> anyhow::Result<Value> {
+    settle(o, expect, timeout)?;
+    let cp = o.checkpoint()?;
+    Ok(json!({"object": o.id().to_string(), "total": o.position().total(), "checkpoint_digest": digest(&cp),
+              "checkpoint_bytes": cp.len(), "applied": o.stats().proxy.applied, "sent": o.stats().proxy.sent}))
+}
+
+/// A value of each value type from a random word, for the exercise.
+trait Sample {
+    fn sample(r: u64) -> Self;
+}
+
+impl Sample for i64 {
+    fn sample(r: u64) -> Self {
+        (r % 1000) as i64
+    }
+}
+
+impl Sample for f64 {
+    fn sample(r: u64) -> Self {
+        (r % 1000) as f64 / 10.0
+    }
+}
+
+impl Sample for bool {
+    fn sample(r: u64) -> Self {
+        r.is_multiple_of(2)
+    }
+}
+
+impl Sample for String {
+    fn sample(r: u64) -> Self {
+        format!("v{}", r % 1000)
+    }
+}
+
+/// A small seeded generator for the exercise (splitmix64).
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn watch_changes<C: std::fmt::Debug>(rx: std::sync::mpsc::Receiver<C>, duration: Option<Duration>) {
+    let until = duration.map(|d| Instant::now() + d);
+    loop {
+        let left = until.map_or(Duration::from_millis(200), |u| u.saturating_duration_since(Instant::now()));
+        if until.is_some() && left.is_zero() {
+            return;
+        }
+        if let Ok(c) = rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            println!("{}", json!({ "change": format!("{c:?}") }));
+        }
+    }
+}
+
+impl<T> Opened for Live<ReplicatedVar<T>>
+where
+    T: Serialize + DeserializeOwned + Clone + PartialEq + FromStr + std::fmt::Debug + Sample + Send + 'static,
+    T::Err: std::fmt::Display,
+{
+    fn state(&self) -> anyhow::Result<Value> {
+        Ok(json!({ "object": self.id().to_string(), "value": self.get() }))
+    }
+
+    fn update(&self, op: Op<'_>) -> anyhow::Result<()> {
+        match op {
+            Op::Set(v) => self.set(parse_value::<T>(v)?)?,
+            _ => bail!("a replicated variable takes `set`"),
+        }
+        wait_own(self)
+    }
+
+    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
+        watch_changes(Live::watch(self), duration);
+        Ok(())
+    }
+
+    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+        for _ in 0..updates {
+            self.set(T::sample(next(&mut seed)))?;
+        }
+        exercised(self, expect, timeout)
+    }
+}
+
+impl<V> Opened for Live<ReplicatedMap<String, V>>
+where
+    V: Serialize + DeserializeOwned + Clone + PartialEq + FromStr + std::fmt::Debug + Sample + Send + 'static,
+    V::Err: std::fmt::Display,
+{
+    fn state(&self) -> anyhow::Result<Value> {
+        let entries: serde_json::Map<String, Value> =
+            self.entries().into_iter().map(|(k, v)| (k, json!(v))).collect();
+        Ok(json!({ "object": self.id().to_string(), "entries": entries }))
+    }
+
+    fn update(&self, op: Op<'_>) -> anyhow::Result<()> {
+        match op {
+            Op::Put(k, v) => self.put(k.to_string(), parse_value::<V>(v)?)?,
+            Op::Remove(k) => self.remove(k.to_string())?,
+            _ => bail!("a replicated map takes `put` and `remove`"),
+        }
+        wait_own(self)
+    }
+
+    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
+        watch_changes(Live::watch(self), duration);
+        Ok(())
+    }
+
+    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+        for _ in 0..updates {
+            let r = next(&mut seed);
+            let key = format!("k{}", r % 16);
+            if r.is_multiple_of(5) {
+                self.remove(key)?;
+            } else {
+                self.put(key, V::sample(r >> 8))?;
+            }
+        }
+        exercised(self, expect, timeout)
+    }
+}
+
+impl Opened for Live<Chat> {
+    fn state(&self) -> anyhow::Result<Value> {
+        let history: Vec<Value> =
+            self.history().into_iter().map(|p| json!({"author": p.author, "text": p.text})).collect();
+        Ok(json!({ "object": self.id().to_string(), "history": history }))
+    }
+
+    fn update(&self, op: Op<'_>) -> anyhow::Result<()> {
+        match op {
+            Op::Post(author, text) => self.post(author, text)?,
+            _ => bail!("a chat takes `post`"),
+        }
+        wait_own(self)
+    }
+
+    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
+        watch_changes(Live::watch(self), duration);
+        Ok(())
+    }
+
+    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+        for i in 0..updates {
+            self.post(format!("p{}", next(&mut seed) % 8), format!("message {i}"))?;
+        }
+        exercised(self, expect, timeout)
+    }
+}

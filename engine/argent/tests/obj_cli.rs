@@ -1,0 +1,185 @@
+//! `argent obj` with real processes on loopback, through one `argent gms` replica: three
+//! processes update a replicated variable and three a replicated map concurrently, a fourth
+//! of each joins mid-stream, and all four of each end with identical checkpoints. The shell
+//! verbs (`new`, `show`, `set`, `get`) work as the README shows.
+
+use serde_json::Value;
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn argent() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_argent"))
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A cluster file of members 1..=n and one group "objects" of all of them.
+fn cluster(dir: &Path, n: u16) -> String {
+    let base = free_port();
+    let members: String = (1..=n)
+        .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + id * 2))
+        .collect();
+    let ids: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    let text = format!(
+        "{members}[[group]]\nname = \"objects\"\nid = 1\nmembers = [{}]\n[protocol]\npin = false\n",
+        ids.join(", ")
+    );
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, text).unwrap();
+    file.display().to_string()
+}
+
+fn new_reference(dir: &Path, name: &str, class: &str) -> String {
+    let out = argent()
+        .args(["obj", "new", "--class", class, "--group", "objects", "--value-type", "i64", "--name", name])
+        .output()
+        .unwrap();
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, ok(out, "obj new")).unwrap();
+    file.display().to_string()
+}
+
+#[test]
+fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("argent-obj-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gms_port = free_port();
+    let gms_addr = format!("127.0.0.1:{gms_port}");
+    let _gms = Kill(
+        argent()
+            .args(["gms", "--listen", &gms_addr, "--tick-ms", "20", "--duration", "120"])
+            .args(["--multicast-base", "239.255.71.1", "--multicast-port", &free_port().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let config = cluster(&dir, 8);
+    let var = new_reference(&dir, "counter", "replicated-var");
+    let map = new_reference(&dir, "scores", "replicated-map");
+    const UPDATES: u64 = 200;
+    let exercise = |reference: &str, id: u16, updates: u64| {
+        argent()
+            .args([
+                "obj",
+                "exercise",
+                reference,
+                "--config",
+                &config,
+                "--id",
+                &id.to_string(),
+                "--gms",
+                &gms_addr,
+            ])
+            .args([
+                "--transport",
+                "std",
+                "--updates",
+                &updates.to_string(),
+                "--expect",
+                &(3 * UPDATES).to_string(),
+            ])
+            .args(["--seed", &id.to_string(), "--linger", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The first of each starts alone (it finds no member and starts from the initial state).
+    let mut procs = vec![exercise(&var, 1, UPDATES), exercise(&map, 5, UPDATES)];
+    std::thread::sleep(Duration::from_millis(1500));
+    procs.extend([exercise(&var, 2, UPDATES), exercise(&var, 3, UPDATES)]);
+    procs.extend([exercise(&map, 6, UPDATES), exercise(&map, 7, UPDATES)]);
+    // Late joiners, while the others are still updating.
+    std::thread::sleep(Duration::from_millis(300));
+    procs.extend([exercise(&var, 4, 0), exercise(&map, 8, 0)]);
+    let results: Vec<Value> = procs
+        .into_iter()
+        .map(|p| {
+            serde_json::from_str(ok(p.wait_with_output().unwrap(), "obj exercise").trim()).expect("JSON")
+        })
+        .collect();
+    let digests = |object: &str| -> Vec<&str> {
+        results
+            .iter()
+            .filter(|r| r["object"] == object)
+            .filter_map(|r| r["checkpoint_digest"].as_str())
+            .collect()
+    };
+    let id = |file: &str| {
+        std::fs::read_to_string(file).unwrap().lines().next().unwrap().split('"').nth(1).unwrap().to_string()
+    };
+    for (name, file) in [("var", &var), ("map", &map)] {
+        let d = digests(&id(file));
+        assert_eq!(d.len(), 4, "{name}: {results:#?}");
+        assert!(d.iter().all(|x| *x == d[0]), "{name}: checkpoints differ: {results:#?}");
+    }
+    for r in &results {
+        assert_eq!(r["total"], 3 * UPDATES, "{r}");
+    }
+    // The late joiners restored a checkpoint: they applied fewer updates than there were.
+    let late: Vec<&Value> = results.iter().filter(|r| r["sent"] == 0).collect();
+    assert_eq!(late.len(), 2);
+    assert!(late.iter().all(|r| r["applied"].as_u64().unwrap() < 3 * UPDATES), "{late:#?}");
+
+    // The shell verbs, as the README shows them.
+    let show = ok(argent().args(["obj", "show", &var]).output().unwrap(), "obj show");
+    assert!(show.contains("uri: argent://") && show.contains("replicated-var"), "{show}");
+    let node = |verb: &[&str], id: u16| {
+        let mut c = argent();
+        c.arg("obj").args(verb).args(["--config", &config, "--id", &id.to_string(), "--gms", &gms_addr]);
+        c.args(["--transport", "std"]).output().unwrap()
+    };
+    // Nobody holds the object now: `set` starts it afresh, `get` from another process joins.
+    let watcher = Kill(
+        argent()
+            .args([
+                "obj",
+                "watch",
+                &var,
+                "--config",
+                &config,
+                "--id",
+                "1",
+                "--gms",
+                &gms_addr,
+                "--duration",
+                "20",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    ok(node(&["set", &var, "42"], 2), "obj set");
+    let got = ok(node(&["get", &var], 3), "obj get");
+    let v: Value = serde_json::from_str(got.trim()).unwrap();
+    assert_eq!(v["value"], 42, "{got}");
+    let e = node(&["set", &var, "forty-two"], 2);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("value_type"), "{e:?}");
+    drop(watcher);
+    let _ = std::fs::remove_dir_all(&dir);
+}
