@@ -19,6 +19,13 @@
 //! [`Position`] it includes, then the checkpoint bytes). Several objects may share a group;
 //! each proxy keeps the frames of its own object.
 //!
+//! An object whose reference says `auth = "key"` is authenticated: every frame ends with a
+//! 16-byte keyed BLAKE3 MAC under the object's key ([`ObjectKey`], given in
+//! [`OpenOptions::key`]); frames that fail it are dropped and counted, and a member answers a
+//! checkpoint request that fails it with a refusal, so a joiner with the wrong key gets
+//! [`LiveError::Refused`] instead of the state. (A refusal itself is not authenticated: a
+//! forger on the LAN can stop a join, not get in.)
+//!
 //! Joining: the proxy subscribes first, then asks the group for a checkpoint and buffers the
 //! updates delivered meanwhile ([`Joining`]). Every member's proxy answers; the first
 //! checkpoint that covers everything the joiner missed is restored and the buffered updates
@@ -46,6 +53,9 @@ use thiserror::Error;
 const TAG_UPDATE: u8 = 1;
 const TAG_REQUEST: u8 = 2;
 const TAG_CHECKPOINT: u8 = 3;
+const TAG_REFUSED: u8 = 4;
+/// Bytes of the MAC that ends every frame of an authenticated object.
+const MAC_LEN: usize = 16;
 /// Tag and object id.
 const FRAME_HEADER: usize = 17;
 /// How long a joiner waits for a checkpoint before asking again.
@@ -120,6 +130,24 @@ pub enum LiveError {
         /// The object.
         id: ObjectId,
     },
+    /// The object is authenticated and no key was given.
+    #[error("object {id} is authenticated (auth = \"key\"): open it with its key (OpenOptions::key; `argent obj --key-file`)")]
+    KeyRequired {
+        /// The object.
+        id: ObjectId,
+    },
+    /// A key was given for an object that does not use one.
+    #[error("object {id} does not use a key (its reference has no auth = \"key\"): open it without one")]
+    KeyNotUsed {
+        /// The object.
+        id: ObjectId,
+    },
+    /// The members refused this proxy's key.
+    #[error("object {id}: the members refused this process's key: it is not the object's key")]
+    Refused {
+        /// The object.
+        id: ObjectId,
+    },
     /// The proxy's delivery thread could not start.
     #[error("starting the object's delivery thread: {0}")]
     Thread(std::io::Error),
@@ -135,16 +163,64 @@ pub enum LiveError {
     },
 }
 
-/// How a proxy is opened: how long joining may take.
-#[derive(Debug, Clone, Copy)]
+/// How a proxy is opened.
+#[derive(Debug, Clone)]
 pub struct OpenOptions {
     /// The longest a join may take before [`LiveError::JoinTimeout`].
     pub join_timeout: Duration,
+    /// The object's key, for an authenticated object (`auth = "key"` in its reference).
+    pub key: Option<ObjectKey>,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { join_timeout: Duration::from_secs(10) }
+        OpenOptions { join_timeout: Duration::from_secs(10), key: None }
+    }
+}
+
+/// A per-object key: 32 bytes, written as 64 hexadecimal digits. Every process allowed to
+/// join an authenticated object holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ObjectKey([u8; 32]);
+
+impl std::fmt::Debug for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObjectKey(..)") // never in logs
+    }
+}
+
+impl ObjectKey {
+    /// A key from 32 random bytes of the operating system (/dev/urandom).
+    pub fn generate() -> std::io::Result<ObjectKey> {
+        use std::io::Read;
+        let mut k = [0u8; 32];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
+        Ok(ObjectKey(k))
+    }
+
+    /// Parses 64 hexadecimal digits (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<ObjectKey, String> {
+        let t = text.trim();
+        if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("an object key is 64 hexadecimal digits (got {} characters)", t.len()));
+        }
+        let mut k = [0u8; 32];
+        for (i, byte) in k.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        Ok(ObjectKey(k))
+    }
+
+    /// The 64 hexadecimal digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn mac(&self, frame: &[u8]) -> [u8; MAC_LEN] {
+        let h = blake3::keyed_hash(&self.0, frame);
+        let mut m = [0u8; MAC_LEN];
+        m.copy_from_slice(&h.as_bytes()[..MAC_LEN]);
+        m
     }
 }
 
@@ -161,6 +237,7 @@ pub struct LiveStats {
 
 struct Shared<O: LiveObject> {
     id: ObjectId,
+    key: Option<ObjectKey>,
     group: GroupId,
     proxy: Mutex<Proxy<O>>,
     publisher: Mutex<Publisher>,
@@ -196,21 +273,48 @@ fn new_origin(node: u32) -> u64 {
     (u64::from(node) << 40) | ((nanos.wrapping_add(n << 20)) & ((1 << 40) - 1))
 }
 
-fn frame(tag: u8, id: ObjectId, body: &[&[u8]]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(FRAME_HEADER + body.iter().map(|b| b.len()).sum::<usize>());
+/// A frame, ending with its MAC under `key` (refusals never carry one).
+fn frame(tag: u8, id: ObjectId, key: Option<&ObjectKey>, body: &[&[u8]]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(FRAME_HEADER + MAC_LEN + body.iter().map(|b| b.len()).sum::<usize>());
     f.push(tag);
     f.extend_from_slice(&id.0.to_le_bytes());
     for b in body {
         f.extend_from_slice(b);
     }
+    if let (Some(k), false) = (key, tag == TAG_REFUSED) {
+        let mac = k.mac(&f);
+        f.extend_from_slice(&mac);
+    }
     f
 }
 
-/// A frame of this object: (tag, body); `None` for another object's, or garbage.
-fn parse(id: ObjectId, m: &[u8]) -> Option<(u8, &[u8])> {
-    let (head, body) = m.split_at_checked(FRAME_HEADER)?;
+/// A frame of this object, checked against its key.
+enum Parsed<'a> {
+    /// Authentic (or the object has no key).
+    Ok(u8, &'a [u8]),
+    /// Of this object, but its MAC is wrong or missing.
+    Forged(u8, &'a [u8]),
+}
+
+/// A frame of this object; `None` for another object's, or garbage.
+fn parse<'a>(id: ObjectId, key: Option<&ObjectKey>, m: &'a [u8]) -> Option<Parsed<'a>> {
+    let (head, _) = m.split_at_checked(FRAME_HEADER)?;
     let object = u128::from_le_bytes(head[1..].try_into().ok()?);
-    (object == id.0).then_some((head[0], body))
+    if object != id.0 {
+        return None;
+    }
+    let tag = head[0];
+    let Some(key) = key.filter(|_| tag != TAG_REFUSED) else {
+        return Some(Parsed::Ok(tag, &m[FRAME_HEADER..]));
+    };
+    let Some(signed) = m.len().checked_sub(MAC_LEN).filter(|&n| n >= FRAME_HEADER) else {
+        return Some(Parsed::Forged(tag, &m[FRAME_HEADER..]));
+    };
+    let body = &m[FRAME_HEADER..signed];
+    // Constant-time comparison of the MAC.
+    let expected = key.mac(&m[..signed]);
+    let diff = expected.iter().zip(&m[signed..]).fold(0u8, |d, (a, b)| d | (a ^ b));
+    Some(if diff == 0 { Parsed::Ok(tag, body) } else { Parsed::Forged(tag, body) })
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
@@ -271,7 +375,14 @@ impl Node {
         O::Change: Clone + Send,
     {
         let id = reference.id;
-        check(require, &ObjectType::for_reference(reference)?)?;
+        let offered = ObjectType::for_reference(reference)?;
+        check(require, &offered)?;
+        match (offered.properties.security.authenticated, &options.key) {
+            (true, None) => return Err(LiveError::KeyRequired { id }),
+            (false, Some(_)) => return Err(LiveError::KeyNotUsed { id }),
+            _ => {}
+        }
+        let key = options.key;
         if reference.driver.name != "qsm" {
             return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
         }
@@ -281,9 +392,11 @@ impl Node {
         let mut sub = self.subscribe_groups(&[group])?;
         let mut publisher = self.publisher(group_name)?;
         let origin = new_origin(self.id().0);
-        let proxy = join::<O>(&mut sub, &mut publisher, id, group, origin, options.join_timeout)?;
+        let proxy =
+            join::<O>(&mut sub, &mut publisher, id, key.as_ref(), group, origin, options.join_timeout)?;
         let shared = Arc::new(Shared {
             id,
+            key,
             group,
             proxy: Mutex::new(proxy),
             publisher: Mutex::new(publisher),
@@ -307,6 +420,7 @@ fn join<O: LiveObject>(
     sub: &mut Subscription,
     publisher: &mut Publisher,
     id: ObjectId,
+    key: Option<&ObjectKey>,
     group: GroupId,
     origin: u64,
     timeout: Duration,
@@ -328,7 +442,7 @@ fn join<O: LiveObject>(
             }
             nonce = nonce.wrapping_add(1);
             let body = [origin.to_le_bytes(), nonce.to_le_bytes()].concat();
-            publish(publisher, id, group, &frame(TAG_REQUEST, id, &[&body]))?;
+            publish(publisher, id, group, &frame(TAG_REQUEST, id, key, &[&body]))?;
             requests += 1;
             asked = Instant::now();
         }
@@ -343,9 +457,12 @@ fn join<O: LiveObject>(
         }
         let Some(d) = sub.recv_timeout(Duration::from_millis(20)) else { continue };
         for (_, m) in d.group_messages() {
-            match parse(id, m) {
-                Some((TAG_UPDATE, body)) => joining.deliver(body).map_err(object)?,
-                Some((TAG_CHECKPOINT, body)) => {
+            match parse(id, key, m) {
+                Some(Parsed::Ok(TAG_REFUSED, body)) if u64_at(body, 0) == Some(origin) => {
+                    return Err(LiveError::Refused { id });
+                }
+                Some(Parsed::Ok(TAG_UPDATE, body)) => joining.deliver(body).map_err(object)?,
+                Some(Parsed::Ok(TAG_CHECKPOINT, body)) => {
                     let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else { continue };
                     if to != origin || n != nonce {
                         continue; // another joiner's, or an answer to an earlier request
@@ -361,7 +478,7 @@ fn join<O: LiveObject>(
                         }
                     }
                 }
-                _ => {} // requests of other joiners, other objects' frames
+                _ => {} // requests of other joiners, forged frames, other objects' frames
             }
         }
     }
@@ -380,8 +497,8 @@ where
             continue;
         };
         for (_, m) in d.group_messages() {
-            match parse(s.id, m) {
-                Some((TAG_UPDATE, body)) => {
+            match parse(s.id, s.key.as_ref(), m) {
+                Some(Parsed::Ok(TAG_UPDATE, body)) => {
                     let applied = lock(&s.proxy).deliver(body);
                     match applied {
                         Ok(Some(change)) => {
@@ -394,10 +511,21 @@ where
                         }
                     }
                 }
-                Some((TAG_REQUEST, body)) => {
+                Some(Parsed::Ok(TAG_REQUEST, body)) => {
                     let (Some(to), Some(nonce)) = (u64_at(body, 0), u64_at(body, 8)) else { continue };
                     if let Err(e) = answer(s, to, nonce) {
                         tracing::warn!(object = %s.id, error = %e, "no checkpoint for a joiner");
+                    }
+                }
+                Some(Parsed::Forged(tag, body)) => {
+                    s.rejected.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(object = %s.id, tag, "a frame failed the object's key: dropped");
+                    if tag == TAG_REQUEST {
+                        if let (Some(to), Some(nonce)) = (u64_at(body, 0), u64_at(body, 8)) {
+                            let refusal =
+                                frame(TAG_REFUSED, s.id, None, &[&to.to_le_bytes(), &nonce.to_le_bytes()]);
+                            let _ = publish(&mut lock(&s.publisher), s.id, s.group, &refusal);
+                        }
                     }
                 }
                 _ => {}
@@ -414,8 +542,8 @@ fn answer<O: LiveObject>(s: &Shared<O>, to: u64, nonce: u64) -> Result<(), LiveE
         (p.position().encode().map_err(object)?, p.checkpoint().map_err(object)?)
     };
     let len = u32::try_from(position.len()).unwrap_or(u32::MAX).to_le_bytes();
-    let msg =
-        frame(TAG_CHECKPOINT, s.id, &[&to.to_le_bytes(), &nonce.to_le_bytes(), &len, &position, &checkpoint]);
+    let (to, nonce) = (to.to_le_bytes(), nonce.to_le_bytes());
+    let msg = frame(TAG_CHECKPOINT, s.id, s.key.as_ref(), &[&to, &nonce, &len, &position, &checkpoint]);
     publish(&mut lock(&s.publisher), s.id, s.group, &msg)?;
     s.checkpoints_sent.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -438,7 +566,7 @@ impl<O: LiveObject> Live<O> {
         // The publisher's lock orders the proxy's sequence numbers as they are published.
         let mut publisher = lock(&s.publisher);
         let update = lock(&s.proxy).local(op).map_err(|source| LiveError::Object { id: s.id, source })?;
-        publish(&mut publisher, s.id, s.group, &frame(TAG_UPDATE, s.id, &[&update]))
+        publish(&mut publisher, s.id, s.group, &frame(TAG_UPDATE, s.id, s.key.as_ref(), &[&update]))
     }
 
     /// Reads the replicated state.

@@ -158,3 +158,39 @@ fn an_incompatible_type_fails_at_open_before_any_traffic() {
     assert_eq!(nodes[0].stats().qsm.data_sent, 0);
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+#[test]
+fn an_authenticated_object_refuses_a_joiner_with_the_wrong_key() {
+    use argent::{ObjectKey, OpenOptions};
+    let base = 45_000 + (std::process::id() % 3_000) as u16 * 2;
+    let nodes = nodes(base, 2);
+    let keyed = reference(0xC1, "replicated-var").with_parameter("auth", "key");
+    let key = ObjectKey::generate().expect("a key");
+    let with = |k: Option<ObjectKey>| OpenOptions { key: k, ..OpenOptions::default() };
+    let first: Live<Var> =
+        nodes[0].open_with(&keyed, &var_type(), with(Some(key.clone()))).expect("first member");
+    first.set(7).expect("set");
+    // No key: refused before any traffic.
+    let e = nodes[1].open::<Var>(&keyed, &var_type()).expect_err("no key");
+    assert!(matches!(e, LiveError::KeyRequired { .. }), "{e}");
+    // The wrong key: the member refuses the checkpoint request.
+    let wrong = ObjectKey::generate().expect("another key");
+    let e = nodes[1].open_with::<Var>(&keyed, &var_type(), with(Some(wrong))).expect_err("wrong key");
+    assert!(matches!(e, LiveError::Refused { .. }), "{e}");
+    assert!(e.to_string().contains("refused"), "{e}");
+    assert!(first.stats().rejected >= 1, "the forged request was counted");
+    // The right key joins and gets the state.
+    let second: Live<Var> =
+        nodes[1].open_with(&keyed, &var_type(), with(Some(key.clone()))).expect("right key");
+    let until = Instant::now() + Duration::from_secs(10);
+    while second.get() != Some(7) {
+        assert!(Instant::now() < until, "the joiner has {:?}", second.get());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A key for an object that does not use one is a mistake too.
+    let plain = reference(0xC2, "replicated-var");
+    let e = nodes[1].open_with::<Var>(&plain, &var_type(), with(Some(key))).expect_err("key not used");
+    assert!(matches!(e, LiveError::KeyNotUsed { .. }), "{e}");
+    drop((first, second));
+    nodes.into_iter().for_each(Node::shutdown);
+}

@@ -181,5 +181,36 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
     let e = node(&["set", &var, "forty-two"], 2);
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("value_type"), "{e:?}");
     drop(watcher);
+
+    // An authenticated object: a key file, a reference with auth = "key"; the wrong key is
+    // refused by the member holding the object, the right one gets in.
+    let key = dir.join("secret.key");
+    std::fs::write(&key, ok(argent().args(["obj", "key"]).output().unwrap(), "obj key")).unwrap();
+    let wrong = dir.join("wrong.key");
+    std::fs::write(&wrong, ok(argent().args(["obj", "key"]).output().unwrap(), "obj key")).unwrap();
+    let out =
+        argent().args(["obj", "new", "--class", "chat", "--group", "objects", "--auth"]).output().unwrap();
+    let room = dir.join("room.toml");
+    std::fs::write(&room, ok(out, "obj new --auth")).unwrap();
+    let room = room.display().to_string();
+    let (key, wrong) = (key.display().to_string(), wrong.display().to_string());
+    let holder = Kill(
+        argent()
+            .args(["obj", "watch", &room, "--key-file", &key, "--config", &config, "--id", "1"])
+            .args(["--gms", &gms_addr, "--duration", "20", "--transport", "std"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let e = node(&["post", &room, "--key-file", &wrong, "--author", "eve", "let me in"], 2);
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(!e.status.success() && err.contains("refused"), "{err}");
+    let e = node(&["post", &room, "--author", "eve", "no key"], 2);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("key"), "{e:?}");
+    ok(node(&["post", &room, "--key-file", &key, "--author", "ann", "hello"], 3), "post with the key");
+    let got = ok(node(&["get", &room, "--key-file", &key], 4), "get with the key");
+    assert!(got.contains("\"author\":\"ann\"") && got.contains("hello"), "{got}");
+    drop(holder);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -233,6 +233,11 @@ impl Properties {
 /// Names of the drivers [`DriverInfo::lookup`] knows.
 pub const KNOWN_DRIVERS: &[&str] = &["qsm"];
 
+/// The reference parameter that makes an object authenticated, and its value.
+pub const AUTH_PARAMETER: &str = "auth";
+/// `auth = "key"`: a per-object key, held by every process allowed to join.
+pub const AUTH_KEY: &str = "key";
+
 /// What a driver provides to the objects it carries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DriverInfo {
@@ -305,9 +310,15 @@ impl ObjectType {
         })
     }
 
-    /// The type of the object a reference describes (its own, not its parts').
+    /// The type of the object a reference describes (its own, not its parts'). An object
+    /// whose reference says `auth = "key"` (parameters) is authenticated by the object layer
+    /// over any driver: every frame carries a MAC under the object's key.
     pub fn for_reference(reference: &Reference) -> Result<Self, TypeError> {
-        Ok(Self::for_class(&reference.class, &reference.driver.name)?.with_object(reference.id))
+        let mut t = Self::for_class(&reference.class, &reference.driver.name)?.with_object(reference.id);
+        if reference.parameters.get(AUTH_PARAMETER).map(String::as_str) == Some(AUTH_KEY) {
+            t.properties.security.authenticated = true;
+        }
+        Ok(t)
     }
 
     /// Names the object in error messages.

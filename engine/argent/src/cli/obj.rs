@@ -6,8 +6,8 @@ use super::Membership;
 use anyhow::{bail, Context};
 use argent::objects::object::{Chat, LiveObject, ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
-use argent::objects::types::{Category, ObjectType, TypeRequirement};
-use argent::{Live, Node};
+use argent::objects::types::{Category, ObjectType, TypeRequirement, AUTH_KEY, AUTH_PARAMETER};
+use argent::{Live, Node, ObjectKey, OpenOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -41,7 +41,13 @@ enum ObjCommand {
         /// Print the URI form instead of TOML.
         #[arg(long)]
         uri: bool,
+        /// Authenticated: every process must hold the object's key (`argent obj key`) and
+        /// give it with --key-file; a wrong key is refused.
+        #[arg(long)]
+        auth: bool,
     },
+    /// Print a new object key (64 hexadecimal digits) for authenticated objects.
+    Key,
     /// Show a reference: its fields, URI and type (interface, category, properties).
     Show {
         /// File, argent:// URI, or - for standard input.
@@ -112,6 +118,9 @@ enum ObjCommand {
 struct Target {
     /// File, argent:// URI, or - for standard input.
     reference: String,
+    /// The object's key (a file holding 64 hexadecimal digits), for an authenticated object.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     membership: Membership,
 }
@@ -140,11 +149,18 @@ fn fresh_id() -> ObjectId {
 
 pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
     match a.command {
-        ObjCommand::New { class, group, value_type, name, uri } => {
+        ObjCommand::Key => {
+            println!("{}", ObjectKey::generate().context("reading /dev/urandom")?.to_hex());
+            Ok(ExitCode::SUCCESS)
+        }
+        ObjCommand::New { class, group, value_type, name, uri, auth } => {
             ValueType::from_str(&value_type)?;
             let mut r = Reference::new(fresh_id(), class, "qsm")
                 .with_setting("group", group)
                 .with_parameter("value_type", value_type);
+            if auth {
+                r = r.with_parameter(AUTH_PARAMETER, AUTH_KEY);
+            }
             if let Some(n) = name {
                 r = r.with_name(n);
             }
@@ -234,28 +250,43 @@ fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) ->
     let r = load(&t.reference)?;
     let value_type: ValueType =
         r.parameters.get("value_type").map_or(Ok(ValueType::String), |v| v.parse())?;
+    let key = match &t.key_file {
+        None => None,
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading the key file {}", f.display()))?;
+            Some(ObjectKey::from_hex(&text).map_err(|e| anyhow::anyhow!("key file {}: {e}", f.display()))?)
+        }
+    };
     let node = t.membership.start()?;
+    let o = OpenOptions { key, ..OpenOptions::default() };
     let result = match (Category::from_class(&r.class), value_type) {
-        (Some(Category::ReplicatedVar), ValueType::I64) => f(&open::<ReplicatedVar<i64>>(&node, &r)?),
-        (Some(Category::ReplicatedVar), ValueType::F64) => f(&open::<ReplicatedVar<f64>>(&node, &r)?),
-        (Some(Category::ReplicatedVar), ValueType::Bool) => f(&open::<ReplicatedVar<bool>>(&node, &r)?),
-        (Some(Category::ReplicatedVar), ValueType::String) => f(&open::<ReplicatedVar<String>>(&node, &r)?),
-        (Some(Category::ReplicatedMap), ValueType::I64) => f(&open::<ReplicatedMap<String, i64>>(&node, &r)?),
-        (Some(Category::ReplicatedMap), ValueType::F64) => f(&open::<ReplicatedMap<String, f64>>(&node, &r)?),
+        (Some(Category::ReplicatedVar), ValueType::I64) => f(&open::<ReplicatedVar<i64>>(&node, &r, &o)?),
+        (Some(Category::ReplicatedVar), ValueType::F64) => f(&open::<ReplicatedVar<f64>>(&node, &r, &o)?),
+        (Some(Category::ReplicatedVar), ValueType::Bool) => f(&open::<ReplicatedVar<bool>>(&node, &r, &o)?),
+        (Some(Category::ReplicatedVar), ValueType::String) => {
+            f(&open::<ReplicatedVar<String>>(&node, &r, &o)?)
+        }
+        (Some(Category::ReplicatedMap), ValueType::I64) => {
+            f(&open::<ReplicatedMap<String, i64>>(&node, &r, &o)?)
+        }
+        (Some(Category::ReplicatedMap), ValueType::F64) => {
+            f(&open::<ReplicatedMap<String, f64>>(&node, &r, &o)?)
+        }
         (Some(Category::ReplicatedMap), ValueType::Bool) => {
-            f(&open::<ReplicatedMap<String, bool>>(&node, &r)?)
+            f(&open::<ReplicatedMap<String, bool>>(&node, &r, &o)?)
         }
         (Some(Category::ReplicatedMap), ValueType::String) => {
-            f(&open::<ReplicatedMap<String, String>>(&node, &r)?)
+            f(&open::<ReplicatedMap<String, String>>(&node, &r, &o)?)
         }
-        (Some(Category::Chat), _) => f(&open::<Chat>(&node, &r)?),
+        (Some(Category::Chat), _) => f(&open::<Chat>(&node, &r, &o)?),
         (c, _) => bail!("objects of class {:?} ({c:?}) have no shell verbs yet", r.class),
     };
     node.shutdown();
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn open<O>(node: &Node, r: &Reference) -> anyhow::Result<Live<O>>
+fn open<O>(node: &Node, r: &Reference, o: &OpenOptions) -> anyhow::Result<Live<O>>
 where
     O: LiveObject + 'static,
     O::State: Send,
@@ -263,7 +294,8 @@ where
     O::Change: Clone + Send,
 {
     let category = Category::from_class(&r.class).context("unknown class")?;
-    node.open::<O>(r, &TypeRequirement::whole(category)).with_context(|| format!("opening object {}", r.id))
+    node.open_with::<O>(r, &TypeRequirement::whole(category), o.clone())
+        .with_context(|| format!("opening object {}", r.id))
 }
 
 fn parse_value<T: FromStr>(s: &str) -> anyhow::Result<T>
