@@ -39,7 +39,9 @@ pub mod live;
 
 /// The object layer (references, types, object kinds), re-exported for applications.
 pub use argent_objects as objects;
-pub use live::{Live, LiveError, LiveStats, ObjectKey, OpenOptions};
+pub use live::{
+    Directory, DirectoryError, Live, LiveError, LiveStats, ObjectKey, OpenOptions, DIRECTORY_ROLE,
+};
 
 pub use argent_runtime::{
     Backend, Closed, Delivery, GroupId, GroupMessages, Messages, NodeId, NodeStats, PubClaim, PublishError,

@@ -194,3 +194,40 @@ fn an_authenticated_object_refuses_a_joiner_with_the_wrong_key() {
     drop((first, second));
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+#[test]
+fn a_directory_names_references_for_every_node() {
+    use argent::{Directory, DirectoryError, OpenOptions};
+    let base = 51_000 + (std::process::id() % 3_000) as u16 * 2;
+    let nodes = nodes(base, 2);
+    let dir_ref = reference(0xD1, "replicated-map")
+        .with_parameter("value_type", "string")
+        .with_parameter("role", "directory");
+    let a = Directory::open(&nodes[0], &dir_ref, OpenOptions::default()).expect("directory on a");
+    let b = Directory::open(&nodes[1], &dir_ref, OpenOptions::default()).expect("directory on b");
+    let counter = reference(0xD2, "replicated-var").with_name("counter");
+    a.put("apps/counter", &counter).expect("put");
+    let until = Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        match b.get("apps/counter") {
+            Ok(r) => break r,
+            Err(DirectoryError::NotFound { .. }) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(found, counter);
+    assert_eq!(b.names(), ["apps/counter"]);
+    // Dereferencing by name: open what the directory holds.
+    let v: Live<Var> = nodes[1].open(&found, &var_type()).expect("open by name");
+    v.set(5).expect("set");
+    let e = b.get("nope").expect_err("missing");
+    assert!(e.to_string().contains("no entry \"nope\""), "{e}");
+    assert!(matches!(
+        Directory::open(&nodes[0], &counter, OpenOptions::default()),
+        Err(DirectoryError::NotADirectory { .. })
+    ));
+    drop((a, b, v));
+    nodes.into_iter().for_each(Node::shutdown);
+}

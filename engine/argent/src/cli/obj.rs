@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use argent::objects::object::{Chat, LiveObject, ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, ObjectType, TypeRequirement, AUTH_KEY, AUTH_PARAMETER};
-use argent::{Live, Node, ObjectKey, OpenOptions};
+use argent::{Directory, Live, Node, ObjectKey, OpenOptions, DIRECTORY_ROLE};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -48,6 +48,9 @@ enum ObjCommand {
     },
     /// Print a new object key (64 hexadecimal digits) for authenticated objects.
     Key,
+    /// A directory of references (itself a live object): new, put, get, list, remove.
+    #[command(subcommand)]
+    Dir(DirCommand),
     /// Show a reference: its fields, URI and type (interface, category, properties).
     Show {
         /// File, argent:// URI, or - for standard input.
@@ -113,11 +116,46 @@ enum ObjCommand {
     },
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum DirCommand {
+    /// Print a new directory's reference (a replicated map of names to references).
+    New {
+        /// The node group that carries the directory.
+        #[arg(long)]
+        group: String,
+    },
+    /// Store a reference under a name.
+    Put {
+        #[command(flatten)]
+        dir: Target,
+        name: String,
+        /// The reference to store: a file, an argent:// URI, or -.
+        stored: String,
+    },
+    /// Print the reference stored under a name (TOML).
+    Get {
+        #[command(flatten)]
+        dir: Target,
+        name: String,
+    },
+    /// Print every name.
+    List(Target),
+    /// Remove a name.
+    Remove {
+        #[command(flatten)]
+        dir: Target,
+        name: String,
+    },
+}
+
 /// The object and the node to reach it through.
 #[derive(clap::Args, Debug)]
 struct Target {
-    /// File, argent:// URI, or - for standard input.
+    /// File, argent:// URI, or - for standard input; with --dir, a name in that directory.
     reference: String,
+    /// Look the reference up by name in this directory (a file, URI or -).
+    #[arg(long, value_name = "DIRECTORY")]
+    dir: Option<String>,
     /// The object's key (a file holding 64 hexadecimal digits), for an authenticated object.
     #[arg(long, value_name = "FILE")]
     key_file: Option<std::path::PathBuf>,
@@ -149,6 +187,7 @@ fn fresh_id() -> ObjectId {
 
 pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
     match a.command {
+        ObjCommand::Dir(d) => run_dir(d),
         ObjCommand::Key => {
             println!("{}", ObjectKey::generate().context("reading /dev/urandom")?.to_hex());
             Ok(ExitCode::SUCCESS)
@@ -208,6 +247,47 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn run_dir(d: DirCommand) -> anyhow::Result<ExitCode> {
+    let with_dir = |t: &Target, f: &dyn Fn(&Directory) -> anyhow::Result<()>| -> anyhow::Result<ExitCode> {
+        let node = t.membership.start()?;
+        let result = Directory::open(&node, &load(&t.reference)?, OpenOptions::default())
+            .map_err(anyhow::Error::from)
+            .and_then(|dir| f(&dir));
+        node.shutdown();
+        result.map(|()| ExitCode::SUCCESS)
+    };
+    match d {
+        DirCommand::New { group } => {
+            let (k, v) = DIRECTORY_ROLE;
+            let r = Reference::new(fresh_id(), "replicated-map", "qsm")
+                .with_setting("group", group)
+                .with_parameter("value_type", "string")
+                .with_parameter(k, v);
+            println!("{}", r.to_toml()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        DirCommand::Put { dir, name, stored } => {
+            let r = load(&stored)?;
+            with_dir(&dir, &|d| {
+                d.put(&name, &r)?;
+                wait_own(d.object())
+            })
+        }
+        DirCommand::Get { dir, name } => with_dir(&dir, &|d| {
+            print!("{}", d.get(&name)?.to_toml()?);
+            Ok(())
+        }),
+        DirCommand::List(dir) => with_dir(&dir, &|d| {
+            d.names().iter().for_each(|n| println!("{n}"));
+            Ok(())
+        }),
+        DirCommand::Remove { dir, name } => with_dir(&dir, &|d| {
+            d.remove(&name)?;
+            wait_own(d.object())
+        }),
+    }
+}
+
 /// The reference's value type.
 #[derive(Debug, Clone, Copy)]
 enum ValueType {
@@ -247,7 +327,14 @@ trait Opened {
 
 /// Opens the target's object on a node of its cluster, runs `f`, and leaves.
 fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
-    let r = load(&t.reference)?;
+    let node = t.membership.start()?;
+    let r = match &t.dir {
+        None => load(&t.reference)?,
+        Some(dir) => {
+            let d = Directory::open(&node, &load(dir)?, OpenOptions::default())?;
+            d.get(&t.reference)?
+        }
+    };
     let value_type: ValueType =
         r.parameters.get("value_type").map_or(Ok(ValueType::String), |v| v.parse())?;
     let key = match &t.key_file {
@@ -258,7 +345,6 @@ fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) ->
             Some(ObjectKey::from_hex(&text).map_err(|e| anyhow::anyhow!("key file {}: {e}", f.display()))?)
         }
     };
-    let node = t.membership.start()?;
     let o = OpenOptions { key, ..OpenOptions::default() };
     let result = match (Category::from_class(&r.class), value_type) {
         (Some(Category::ReplicatedVar), ValueType::I64) => f(&open::<ReplicatedVar<i64>>(&node, &r, &o)?),
