@@ -470,7 +470,7 @@ fn next(seed: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn watch_changes<C: std::fmt::Debug>(rx: std::sync::mpsc::Receiver<C>, duration: Option<Duration>) {
+fn watch_changes<C: Serialize>(rx: std::sync::mpsc::Receiver<C>, duration: Option<Duration>) {
     let until = duration.map(|d| Instant::now() + d);
     loop {
         let left = until.map_or(Duration::from_millis(200), |u| u.saturating_duration_since(Instant::now()));
@@ -478,7 +478,7 @@ fn watch_changes<C: std::fmt::Debug>(rx: std::sync::mpsc::Receiver<C>, duration:
             return;
         }
         if let Ok(c) = rx.recv_timeout(left.min(Duration::from_millis(200))) {
-            println!("{}", json!({ "change": format!("{c:?}") }));
+            println!("{}", json!({ "change": c }));
         }
     }
 }

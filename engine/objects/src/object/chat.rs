@@ -39,7 +39,7 @@ pub struct History {
 }
 
 /// A post was added to a [`Chat`]'s history.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChatChange {
     /// Where it was inserted: the number of earlier posts (less than the history's length
     /// minus one when it arrived late).

@@ -41,7 +41,7 @@ pub struct MapState<K, V> {
 }
 
 /// A key's value changed in a [`ReplicatedMap`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MapChange<K, V> {
     /// The key.
     pub key: K,

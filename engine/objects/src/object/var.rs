@@ -27,7 +27,7 @@ pub struct Register<T> {
 }
 
 /// A [`ReplicatedVar`]'s value changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VarChange<T> {
     /// The value before (`None` if the variable was never set).
     pub old: Option<T>,
