@@ -231,3 +231,52 @@ fn a_directory_names_references_for_every_node() {
     drop((a, b, v));
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+#[test]
+fn a_byte_stream_delivers_every_event_in_order_zero_copy() {
+    use argent::{ObjectKey, OpenOptions};
+    let base = 57_000 + (std::process::id() % 2_000) as u16 * 2;
+    let nodes = nodes(base, 2);
+    let stream = reference(0xE1, "event-stream");
+    let rx = nodes[1].open_bytes(&stream, OpenOptions::default()).expect("subscriber");
+    let tx = nodes[0].open_bytes(&stream, OpenOptions::default()).expect("publisher");
+    const N: u32 = 2_000;
+    for i in 0..N {
+        let len = 8 + (i as usize % 300);
+        tx.publish_with(len, |buf| {
+            buf[..4].copy_from_slice(&i.to_le_bytes());
+            buf[4..].fill(i as u8);
+        })
+        .expect("publish");
+    }
+    let mut next = 0u32;
+    let until = Instant::now() + Duration::from_secs(20);
+    while next < N {
+        assert!(Instant::now() < until, "got {next} of {N}");
+        for e in rx.recv_timeout(Duration::from_millis(100)) {
+            let i = u32::from_le_bytes(e[..4].try_into().unwrap());
+            assert_eq!(i, next, "in order, once");
+            assert_eq!(e.len(), 8 + (i as usize % 300));
+            assert!(e[4..].iter().all(|&b| b == i as u8), "intact");
+            next += 1;
+        }
+    }
+    // The wrong key: events fail the MAC and are dropped, counted.
+    let keyed = reference(0xE2, "event-stream").with_parameter("auth", "key");
+    let (k1, k2) = (ObjectKey::generate().unwrap(), ObjectKey::generate().unwrap());
+    let with = |k: ObjectKey| OpenOptions { key: Some(k), ..OpenOptions::default() };
+    let good = nodes[1].open_bytes(&keyed, with(k1.clone())).expect("keyed subscriber");
+    let forger = nodes[0].open_bytes(&keyed, with(k2)).expect("wrong key");
+    let honest = nodes[0].open_bytes(&keyed, with(k1)).expect("right key");
+    forger.publish(b"forged").unwrap();
+    honest.publish(b"genuine").unwrap();
+    let mut got = Vec::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while got.is_empty() && Instant::now() < until {
+        got.extend(good.recv_timeout(Duration::from_millis(100)));
+    }
+    assert_eq!(got, vec![bytes::Bytes::from_static(b"genuine")]);
+    assert_eq!(good.rejected(), 1);
+    drop((rx, tx, good, forger, honest));
+    nodes.into_iter().for_each(Node::shutdown);
+}

@@ -4,7 +4,7 @@
 
 use super::Membership;
 use anyhow::{bail, Context};
-use argent::objects::object::{Chat, LiveObject, ReplicatedMap, ReplicatedVar};
+use argent::objects::object::{Chat, EventStream, LiveObject, ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, ObjectType, TypeRequirement, AUTH_KEY, AUTH_PARAMETER};
 use argent::{Directory, Live, Node, ObjectKey, OpenOptions, DIRECTORY_ROLE};
@@ -77,6 +77,13 @@ enum ObjCommand {
         #[command(flatten)]
         target: Target,
         key: String,
+    },
+    /// Publish an event to an event stream (subscribers see it with `watch`).
+    Publish {
+        #[command(flatten)]
+        target: Target,
+        /// The event (of the reference's value_type).
+        event: String,
     },
     /// Post to a chat.
     Post {
@@ -229,6 +236,7 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
         ObjCommand::Set { target, value } => with_object(&target, |o| o.update(Op::Set(&value))),
         ObjCommand::Put { target, key, value } => with_object(&target, |o| o.update(Op::Put(&key, &value))),
         ObjCommand::Remove { target, key } => with_object(&target, |o| o.update(Op::Remove(&key))),
+        ObjCommand::Publish { target, event } => with_object(&target, |o| o.update(Op::Publish(&event))),
         ObjCommand::Post { target, author, text } => {
             with_object(&target, |o| o.update(Op::Post(&author, &text)))
         }
@@ -311,6 +319,7 @@ impl FromStr for ValueType {
 }
 
 enum Op<'a> {
+    Publish(&'a str),
     Set(&'a str),
     Put(&'a str, &'a str),
     Remove(&'a str),
@@ -366,6 +375,10 @@ fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) ->
             f(&open::<ReplicatedMap<String, String>>(&node, &r, &o)?)
         }
         (Some(Category::Chat), _) => f(&open::<Chat>(&node, &r, &o)?),
+        (Some(Category::EventStream), ValueType::I64) => f(&open::<EventStream<i64>>(&node, &r, &o)?),
+        (Some(Category::EventStream), ValueType::F64) => f(&open::<EventStream<f64>>(&node, &r, &o)?),
+        (Some(Category::EventStream), ValueType::Bool) => f(&open::<EventStream<bool>>(&node, &r, &o)?),
+        (Some(Category::EventStream), ValueType::String) => f(&open::<EventStream<String>>(&node, &r, &o)?),
         (c, _) => bail!("objects of class {:?} ({c:?}) have no shell verbs yet", r.class),
     };
     node.shutdown();
@@ -547,6 +560,37 @@ where
             } else {
                 self.put(key, V::sample(r >> 8))?;
             }
+        }
+        exercised(self, expect, timeout)
+    }
+}
+
+impl<T> Opened for Live<EventStream<T>>
+where
+    T: Serialize + DeserializeOwned + Clone + FromStr + Sample + Send + 'static,
+    T::Err: std::fmt::Display,
+{
+    fn state(&self) -> anyhow::Result<Value> {
+        // A stream has no state: only what is published while one watches.
+        Ok(json!({ "object": self.id().to_string(), "stream": true }))
+    }
+
+    fn update(&self, op: Op<'_>) -> anyhow::Result<()> {
+        match op {
+            Op::Publish(e) => self.publish(parse_value::<T>(e)?)?,
+            _ => bail!("an event stream takes `publish`"),
+        }
+        wait_own(self)
+    }
+
+    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
+        watch_changes(Live::watch(self), duration);
+        Ok(())
+    }
+
+    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+        for _ in 0..updates {
+            self.publish(T::sample(next(&mut seed)))?;
         }
         exercised(self, expect, timeout)
     }

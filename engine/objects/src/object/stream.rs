@@ -13,7 +13,7 @@ pub struct EventStream<T> {
 }
 
 /// One delivered event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event<T> {
     /// When and by which proxy it was published.
     pub stamp: Stamp,
