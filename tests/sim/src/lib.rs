@@ -17,4 +17,6 @@ mod scenario;
 
 pub use rng::SimRng;
 pub use run::{run, Outcome};
-pub use scenario::{Faults, GmsSim, Sabotage, Scenario, ScenarioError, UnknownFault, MIN_MESSAGE};
+pub use scenario::{
+    Faults, GmsSim, Sabotage, Scenario, ScenarioError, UnknownFault, MAX_OBJECT_MESSAGE, MIN_MESSAGE,
+};

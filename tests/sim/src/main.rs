@@ -48,6 +48,12 @@ struct Args {
     /// that installs views; implied by the churn, gms-crash and partition faults.
     #[arg(long)]
     gms: bool,
+    /// Live objects: every member runs a replicated map and a replicated variable whose
+    /// updates the senders' messages carry; members that join (churn, evictions) join the
+    /// objects with state transfer over the region; at the end every member's state must be
+    /// identical.
+    #[arg(long)]
+    objects: bool,
     /// GMS replicas when the membership service runs (three survive a replica crash).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
     gms_replicas: u32,
@@ -105,6 +111,19 @@ struct Summary {
     evictions: u64,
     rejoins: u64,
     joiners_checked: u64,
+    object_updates_published: u64,
+    object_updates_applied: u64,
+    object_duplicates: u64,
+    object_joins: u64,
+    object_joins_during_traffic: u64,
+    object_join_backlog: u64,
+    object_join_retries: u64,
+    object_join_requests: u64,
+    object_join_timeouts: u64,
+    object_checkpoints_sent: u64,
+    object_rejected: u64,
+    object_members_checked: u64,
+    object_divergent: u64,
 }
 
 impl Summary {
@@ -136,6 +155,19 @@ impl Summary {
         self.evictions += o.evictions;
         self.rejoins += o.rejoins;
         self.joiners_checked += o.joiners_checked;
+        self.object_updates_published += o.object_updates_published;
+        self.object_updates_applied += o.object_updates_applied;
+        self.object_duplicates += o.object_duplicates;
+        self.object_joins += o.object_joins;
+        self.object_joins_during_traffic += o.object_joins_during_traffic;
+        self.object_join_backlog += o.object_join_backlog;
+        self.object_join_retries += o.object_join_retries;
+        self.object_join_requests += o.object_join_requests;
+        self.object_join_timeouts += o.object_join_timeouts;
+        self.object_checkpoints_sent += o.object_checkpoints_sent;
+        self.object_rejected += o.object_rejected;
+        self.object_members_checked += o.object_members_checked;
+        self.object_divergent += o.object_divergent;
     }
 }
 
@@ -156,6 +188,7 @@ fn scenario(a: &Args) -> Scenario {
     sc.qsm.send_buffer_bytes = a.send_buffer;
     sc.qsm.token_pass_attempts = a.token_pass_attempts;
     sc.liveness = Duration::from_secs_f64(a.liveness_secs);
+    sc.objects = a.objects;
     if a.gms || a.faults.need_gms() {
         sc.gms = Some(GmsSim { replicas: a.gms_replicas, ..GmsSim::default() });
     }
@@ -179,6 +212,9 @@ fn replay_command(a: &Args, seed: u64) -> String {
     );
     if !faults.is_empty() {
         cmd.push_str(&format!(" --faults {faults}"));
+    }
+    if a.objects {
+        cmd.push_str(" --objects");
     }
     if a.gms || a.faults.need_gms() {
         cmd.push_str(&format!(" --gms --gms-replicas {}", a.gms_replicas));
@@ -249,6 +285,26 @@ fn main() -> ExitCode {
         println!(
             "membership: {} view disagreements; views up to {}; {} evictions, {} rejoins, {} joiners checked",
             sum.view_disagreements, sum.max_view, sum.evictions, sum.rejoins, sum.joiners_checked
+        );
+    }
+    if sc.objects {
+        println!(
+            "objects: {} updates published, {} applied ({} duplicates skipped); {} joins ({} during traffic, \
+             {} updates buffered), {} retries, {} requests ({} after a timeout), {} checkpoints sent; \
+             {} updates refused; {} members compared, {} divergent",
+            sum.object_updates_published,
+            sum.object_updates_applied,
+            sum.object_duplicates,
+            sum.object_joins,
+            sum.object_joins_during_traffic,
+            sum.object_join_backlog,
+            sum.object_join_retries,
+            sum.object_join_requests,
+            sum.object_join_timeouts,
+            sum.object_checkpoints_sent,
+            sum.object_rejected,
+            sum.object_members_checked,
+            sum.object_divergent
         );
     }
     if args.json {

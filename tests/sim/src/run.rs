@@ -1,13 +1,15 @@
 //! One seeded run: the event loop, the network and CPU model, fault injection and checkers.
 
 mod gms;
+mod objects;
 
-use crate::{Sabotage, Scenario, SimRng};
+use crate::{Sabotage, Scenario, SimRng, MIN_MESSAGE};
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_membership::gms::{Gms, GmsClient, GmsMsg, View};
 use argent_qsm::{Event, PublishError, QsmNode, RegionView};
 use bytes::Bytes;
 use gms::Who;
+use objects::{Objects, CONTROL, MESSAGE_HEADER};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -75,6 +77,34 @@ pub struct Outcome {
     pub rejoins: u64,
     /// Joiners whose deliveries were checked from their join point to the end.
     pub joiners_checked: u64,
+    /// Objects runs: updates published (one per sender message).
+    pub object_updates_published: u64,
+    /// Objects runs: updates applied by proxies, all members and incarnations.
+    pub object_updates_applied: u64,
+    /// Objects runs: deliveries a proxy skipped because its state included them (a
+    /// joiner's overlap with its checkpoint).
+    pub object_duplicates: u64,
+    /// Objects runs: object joins completed (one per object per joining incarnation).
+    pub object_joins: u64,
+    /// Objects runs: of which completed while senders were still publishing.
+    pub object_joins_during_traffic: u64,
+    /// Objects runs: updates buffered by joiners when their join completed.
+    pub object_join_backlog: u64,
+    /// Objects runs: checkpoints refused because they did not cover the joiner's buffer
+    /// (the joiner asked again).
+    pub object_join_retries: u64,
+    /// Objects runs: checkpoint requests published.
+    pub object_join_requests: u64,
+    /// Objects runs: requests repeated after no covering answer came in time.
+    pub object_join_timeouts: u64,
+    /// Objects runs: checkpoints members sent to joiners.
+    pub object_checkpoints_sent: u64,
+    /// Objects runs: updates a proxy or joiner refused (a gap: the join was inexact).
+    pub object_rejected: u64,
+    /// Objects runs: members whose final state was compared.
+    pub object_members_checked: u64,
+    /// Objects runs: members whose final state differs from another's, or still joining.
+    pub object_divergent: u64,
 }
 
 enum Ev {
@@ -91,6 +121,7 @@ enum Ev {
     CrashGmsLeader,
     Cut { nodes: Vec<u32>, replica: Option<u32>, until: Instant },
     Heal,
+    ObjectAsk { node: u32, incarnation: u64, generation: u64 },
 }
 
 struct Entry {
@@ -150,6 +181,8 @@ struct App {
     done: bool,
     /// Membership runs: publishing starts once every member is in the sender's view.
     started: bool,
+    /// Objects runs: the next message's frame, made but not yet published.
+    pending: Option<Vec<u8>>,
 }
 
 struct SimNode {
@@ -183,6 +216,10 @@ struct SimNode {
     last_view: Option<ViewId>,
     /// Per sender: first message index delivered in this incarnation (joiners start late).
     first_index: Vec<Option<u64>>,
+    /// Objects runs: this incarnation's proxies (or joiners).
+    objects: Option<Objects>,
+    /// Objects runs: members and incarnations of the last membership view installed.
+    known: Vec<(u32, u64)>,
 }
 
 struct Sim<'a> {
@@ -210,6 +247,8 @@ struct Sim<'a> {
     fault_seed: Option<u64>,
     /// Counters of protocol instances replaced by a restart (a new incarnation).
     restarted_stats: argent_qsm::Stats,
+    /// Objects runs: updates applied and duplicates skipped by replaced proxies.
+    retired_object_stats: (u64, u64),
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -248,7 +287,12 @@ impl<'a> Sim<'a> {
                 timer_at: None,
                 egress_free: Instant::ZERO,
                 burst_bad: false,
-                app: (n >= first_sender).then_some(App { next: 0, done: false, started: false }),
+                app: (n >= first_sender).then_some(App {
+                    next: 0,
+                    done: false,
+                    started: false,
+                    pending: None,
+                }),
                 expected_next: vec![0; sc.senders as usize],
                 delivered: 0,
                 client: None,
@@ -258,6 +302,12 @@ impl<'a> Sim<'a> {
                 join_view: None,
                 last_view: None,
                 first_index: vec![None; sc.senders as usize],
+                // Membership runs decide at the first view (founding member, or joiner).
+                objects: sc.objects.then(|| match sc.gms {
+                    None => Objects::founding(n, 1),
+                    Some(_) => Objects::joiner(n, 1),
+                }),
+                known: Vec::new(),
             })
             .collect();
         Sim {
@@ -281,6 +331,7 @@ impl<'a> Sim<'a> {
             gms_net: SimRng::new(seed, 3),
             fault_seed: None,
             restarted_stats: argent_qsm::Stats::default(),
+            retired_object_stats: (0, 0),
         }
     }
 
@@ -371,12 +422,16 @@ impl<'a> Sim<'a> {
                     self.push(until, Ev::Heal);
                 }
                 Ev::Heal => self.cut = None,
+                Ev::ObjectAsk { node, incarnation, generation } => {
+                    self.object_ask_timer(node, incarnation, generation, now)
+                }
             }
             if done.is_none()
                 && self.remaining == 0
                 && self.apps_pending == 0
                 && self.all_drained()
                 && (self.sc.gms.is_none() || self.members_complete(now))
+                && (!self.sc.objects || self.objects_settled())
             {
                 done = Some((now, self.repair_activity()));
             }
@@ -641,25 +696,49 @@ impl<'a> Sim<'a> {
     /// The application at a sender: publish until the buffer pushes back.
     fn pump(&mut self, n: u32, at: Instant) {
         let sc = self.sc;
-        let node = &mut self.nodes[n as usize];
+        let mut t = at;
+        if sc.objects {
+            // Objects runs: control messages (checkpoint requests and answers) first.
+            t = self.drain_outbox(n, t);
+        }
+        let node = &self.nodes[n as usize];
         let region = node.region.as_ref().map_or(REGION, |r| r.0);
-        let Some(app) = node.app.as_mut() else { return };
+        let Some(app) = node.app.as_ref() else { return };
         if sc.gms.is_some() && !app.started {
             return; // waits for the first view with every member
         }
-        let mut t = at;
-        while app.next < sc.messages {
-            match node.proto.claim(t, region, sc.size) {
+        if node.objects.as_ref().is_some_and(Objects::joining) {
+            return; // a sender that joined late publishes once it has joined the objects
+        }
+        loop {
+            let next = self.nodes[n as usize].app.as_ref().map_or(sc.messages, |a| a.next);
+            if next >= sc.messages {
+                break;
+            }
+            if sc.objects && self.nodes[n as usize].app.as_ref().is_some_and(|a| a.pending.is_none()) {
+                let f = self.object_update(n, next);
+                if let Some(app) = self.nodes[n as usize].app.as_mut() {
+                    app.pending = Some(f);
+                }
+            }
+            let node = &mut self.nodes[n as usize];
+            let Some(app) = node.app.as_mut() else { break };
+            let frame = app.pending.as_deref().unwrap_or_default();
+            let len = if frame.is_empty() { sc.size } else { sc.size.max(MESSAGE_HEADER + frame.len()) };
+            match node.proto.claim(t, region, len) {
                 Ok(mut claim) => {
-                    write_message(&mut claim, n, app.next);
+                    write_message(&mut claim, n, app.next, frame);
                     claim.commit();
                     app.next += 1;
+                    app.pending = None;
                     t += sc.cpu_per_message * node.slow;
                 }
                 Err(PublishError::WouldBlock) => break,
                 Err(e) => panic!("scenario validated, yet publish failed: {e}"),
             }
         }
+        let node = &mut self.nodes[n as usize];
+        let Some(app) = node.app.as_mut() else { return };
         node.busy_until = node.busy_until.max(t);
         if app.next == sc.messages && !app.done {
             app.done = true;
@@ -674,10 +753,21 @@ impl<'a> Sim<'a> {
         let node = &mut self.nodes[n as usize];
         node.busy_until += sc.cpu_per_message * node.slow;
         let doomed = node.doomed;
-        let Some((from, index)) = read_message(msg, sc.size) else {
+        let Some((from, index, frame)) = read_message(msg, sc.size) else {
             self.violation(format!("node {n}: corrupt message of {} bytes from {sender}", msg.len()));
             return;
         };
+        if sc.objects && index & CONTROL != 0 {
+            // A checkpoint request or answer, which any member publishes: to the objects.
+            if argent_qsm::node_of(sender).0 != from {
+                self.violation(format!(
+                    "node {n}: control message claims sender {from} but came from {sender}"
+                ));
+                return;
+            }
+            self.object_frame(n, frame);
+            return;
+        }
         let slot = from.checked_sub(self.first_sender).filter(|_| from == sender.0);
         let Some(slot) = slot.filter(|s| *s < sc.senders) else {
             self.violation(format!("node {n}: message claims sender {from} but came from {sender}"));
@@ -688,6 +778,11 @@ impl<'a> Sim<'a> {
             node.first_index[slot as usize] = Some(index);
             node.expected_next[slot as usize] = index;
         }
+        if sc.objects {
+            // Every delivery goes to the proxy (or the joiner), duplicates included.
+            self.object_frame(n, frame);
+        }
+        let node = &mut self.nodes[n as usize];
         let expected = &mut node.expected_next[slot as usize];
         match index.cmp(expected) {
             Ordering::Equal => {
@@ -770,25 +865,49 @@ impl<'a> Sim<'a> {
         if sc.gms.is_some() {
             self.finish_membership();
         }
+        if sc.objects {
+            self.finish_objects();
+        }
         self.out
     }
 }
 
-/// Message layout: sender id (u32), index (u64), check word (u32), then zeros.
-fn write_message(buf: &mut [u8], sender: u32, index: u64) {
+/// Message layout: sender id (u32), index (u64), check word (u32), then zeros; objects
+/// runs: then the length of an object frame (u32) and the frame, then zeros up to the
+/// scenario's size (a message is longer only for a frame that needs it).
+fn write_message(buf: &mut [u8], sender: u32, index: u64, frame: &[u8]) {
     buf[0..4].copy_from_slice(&sender.to_le_bytes());
     buf[4..12].copy_from_slice(&index.to_le_bytes());
     buf[12..16].copy_from_slice(&check_word(sender, index).to_le_bytes());
+    if frame.is_empty() {
+        return;
+    }
+    buf[16..20].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+    let end = MESSAGE_HEADER + frame.len();
+    buf[MESSAGE_HEADER..end].copy_from_slice(frame);
+    buf[end..].fill(0);
 }
 
-fn read_message(msg: &[u8], size: usize) -> Option<(u32, u64)> {
-    if msg.len() != size {
+/// Sender, index and object frame (empty when none) of a message written by
+/// [`write_message`]; `None` if it is corrupt.
+fn read_message(msg: &[u8], size: usize) -> Option<(u32, u64, &[u8])> {
+    if msg.len() < size.max(MIN_MESSAGE) {
         return None;
     }
     let sender = u32::from_le_bytes(msg.get(0..4)?.try_into().ok()?);
     let index = u64::from_le_bytes(msg.get(4..12)?.try_into().ok()?);
     let check = u32::from_le_bytes(msg.get(12..16)?.try_into().ok()?);
-    (check == check_word(sender, index) && msg[16..].iter().all(|b| *b == 0)).then_some((sender, index))
+    let (frame, rest) = match msg.get(16..MESSAGE_HEADER) {
+        Some(len) => {
+            let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+            let end = MESSAGE_HEADER.checked_add(len)?;
+            (msg.get(MESSAGE_HEADER..end)?, &msg[end..])
+        }
+        None => (&msg[..0], &msg[16..]),
+    };
+    let padded = msg.len() == size || (msg.len() > size && rest.is_empty() && !frame.is_empty());
+    (padded && check == check_word(sender, index) && rest.iter().all(|b| *b == 0))
+        .then_some((sender, index, frame))
 }
 
 fn check_word(sender: u32, index: u64) -> u32 {

@@ -150,6 +150,9 @@ pub enum Sabotage {
         /// View id skipped.
         view: u64,
     },
+    /// Objects runs: a joiner completes its join from the checkpoint alone, dropping the
+    /// updates it buffered while waiting for it (as if the backlog were not applied).
+    DropJoinBacklog,
 }
 
 /// One simulated scenario; with a seed it determines a run completely.
@@ -190,10 +193,17 @@ pub struct Scenario {
     /// Run the membership service (set automatically by membership faults); `None`: an
     /// oracle installs views.
     pub gms: Option<GmsSim>,
+    /// Live objects over the multicast: every member runs a proxy of a replicated map and a
+    /// replicated variable; senders' messages carry updates, joiners join with state
+    /// transfer over the same region, and at the end every member's state must be equal.
+    pub objects: bool,
 }
 
 /// Smallest message the simulator can check (sender id and index are embedded).
 pub const MIN_MESSAGE: usize = 16;
+
+/// Largest message an objects run may send (a checkpoint answer, with room to spare).
+pub const MAX_OBJECT_MESSAGE: usize = 4096;
 
 /// A scenario that cannot run.
 #[derive(Debug, Error, PartialEq)]
@@ -230,6 +240,16 @@ pub enum ScenarioError {
     /// Bad timing.
     #[error("GMS timing: evict_after must exceed suspect_after; heartbeat and tick must be positive")]
     GmsTiming,
+    /// Live objects need messages large enough for a checkpoint.
+    #[error("--objects needs messages of up to {need} bytes for checkpoints, but a {datagram}-byte datagram carries at most {max}: raise --datagram-size")]
+    ObjectsDatagram {
+        /// Largest message objects may send.
+        need: usize,
+        /// Largest message a datagram carries.
+        max: usize,
+        /// Datagram size.
+        datagram: usize,
+    },
     /// Protocol settings rejected.
     #[error("protocol settings: {0}")]
     Config(#[from] argent_qsm::ConfigError),
@@ -256,6 +276,7 @@ impl Scenario {
             liveness: Duration::from_secs(10),
             sabotage: Sabotage::None,
             gms: None,
+            objects: false,
         }
     }
 
@@ -276,6 +297,13 @@ impl Scenario {
         }
         if !(0.0..=0.9).contains(&self.loss) || self.loss.is_nan() {
             return Err(ScenarioError::Loss(self.loss));
+        }
+        if self.objects && max < MAX_OBJECT_MESSAGE {
+            return Err(ScenarioError::ObjectsDatagram {
+                need: MAX_OBJECT_MESSAGE,
+                max,
+                datagram: self.qsm.datagram_size,
+            });
         }
         if self.faults.need_gms() && self.gms.is_none() {
             return Err(ScenarioError::NeedsGms(self.faults.to_string()));

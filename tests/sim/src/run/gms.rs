@@ -240,7 +240,10 @@ impl Sim<'_> {
                     if let Some((r, msg)) = c.poll_transmit() {
                         self.gms_send(who, Who::Replica(r as u32 - 1), msg, now);
                     } else if let Some(v) = c.poll_view() {
-                        self.install_gms_view(n, v, now);
+                        self.install_gms_view(n, v.clone(), now);
+                        if self.sc.objects {
+                            self.objects_view(n, &v, now);
+                        }
                     } else {
                         break;
                     }
@@ -301,6 +304,9 @@ impl Sim<'_> {
         if let Err(e) = node.proto.install_view(node.busy_until, rv) {
             self.violation(format!("node {n}: view refused: {e}"));
         }
+        if sc.objects {
+            self.objects_region(n);
+        }
         // Senders start once everyone is in, or once traffic has begun (faults planned at
         // the first sender's start may already have removed someone).
         let everyone = region.members.len() == sc.nodes as usize || self.fault_seed.is_none();
@@ -317,6 +323,21 @@ impl Sim<'_> {
             }
             self.pump(n, t);
         }
+        self.flush(n);
+    }
+
+    /// Objects runs, after a node installed a membership view: retire departed streams as
+    /// the engine's runtime does, and let a joiner that now has its region ask for
+    /// checkpoints.
+    fn objects_view(&mut self, n: u32, v: &View, now: Instant) {
+        if self.nodes[n as usize].crashed
+            || self.sc.sabotage == (Sabotage::SkipView { node: n, view: v.id.0 })
+        {
+            return;
+        }
+        self.retire_departed(n, v);
+        self.flush(n);
+        self.object_ask(n, now, None);
         self.flush(n);
     }
 
@@ -346,8 +367,12 @@ impl Sim<'_> {
         let node = &mut self.nodes[n as usize];
         node.doomed = true; // no longer a member that stayed in the view throughout
         node.incarnation += 1;
-        let old =
-            std::mem::replace(&mut node.proto, QsmNode::new(NodeId(n), sc.qsm.clone()).expect("validated"));
+        let mut cfg = sc.qsm.clone();
+        if sc.objects {
+            // Its streams carry control messages: a new incarnation needs a new stream id.
+            cfg.incarnation = super::objects::stream_incarnation(node.incarnation);
+        }
+        let old = std::mem::replace(&mut node.proto, QsmNode::new(NodeId(n), cfg).expect("validated"));
         self.restarted_stats.merge(old.stats());
         let node = &mut self.nodes[n as usize];
         node.unicast.clear();
@@ -359,6 +384,10 @@ impl Sim<'_> {
         node.first_index = vec![None; sc.senders as usize];
         node.expected_next = vec![0; sc.senders as usize];
         node.busy_until = node.busy_until.max(now);
+        node.known.clear();
+        if sc.objects {
+            self.objects_restart(n);
+        }
     }
 
     pub(super) fn leave(&mut self, n: u32, now: Instant) {
@@ -385,7 +414,13 @@ impl Sim<'_> {
             self.push(later, Ev::Rejoin { node: n });
             return;
         }
-        let inc = node.incarnation;
+        if self.sc.objects && node.client.as_ref().is_some_and(|c| c.member().incarnation == node.incarnation)
+        {
+            // It left before installing any view, so it never restarted: it must come back
+            // as a new incarnation all the same, since its stream was retired.
+            self.restart(n, now);
+        }
+        let inc = self.nodes[n as usize].incarnation;
         self.nodes[n as usize].client.as_mut().expect("exists").rejoin(now, inc);
         self.out.rejoins += 1;
         self.gms_flush(Who::Node(n), now);
