@@ -33,6 +33,10 @@
 //! answering member lagged) is dropped and the joiner asks again. When nobody answers, the
 //! joiner starts from the initial state, provided what it buffered starts at every sender's
 //! first update.
+//!
+//! Known gap: the coverage check sees only what the joiner buffered, so a member that lags
+//! behind the joiner's join point on a sender that then stays quiet goes unnoticed (see
+//! ARCHITECTURE.md, "Live objects"; `argent-sim --objects` reproduces it).
 
 use crate::{GroupId, Node, PublishError, Publisher, Subscription};
 use argent_objects::object::{
