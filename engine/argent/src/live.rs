@@ -54,14 +54,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-const TAG_UPDATE: u8 = 1;
-const TAG_REQUEST: u8 = 2;
-const TAG_CHECKPOINT: u8 = 3;
-const TAG_REFUSED: u8 = 4;
+use argent_objects::frame::{
+    parse_checkpoint, parse_request, request, HEADER as FRAME_HEADER, TAG_BYTES, TAG_CHECKPOINT, TAG_REFUSED,
+    TAG_REQUEST, TAG_UPDATE,
+};
 /// Bytes of the MAC that ends every frame of an authenticated object.
 const MAC_LEN: usize = 16;
-/// Tag and object id.
-const FRAME_HEADER: usize = 17;
 /// How long a joiner waits for a checkpoint before asking again.
 const ASK_EVERY: Duration = Duration::from_millis(300);
 /// Requests without any answer after which a joiner concludes it is the first member.
@@ -279,13 +277,12 @@ fn new_origin(node: u32) -> u64 {
 
 /// A frame, ending with its MAC under `key` (refusals never carry one).
 fn frame(tag: u8, id: ObjectId, key: Option<&ObjectKey>, body: &[&[u8]]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(FRAME_HEADER + MAC_LEN + body.iter().map(|b| b.len()).sum::<usize>());
-    f.push(tag);
-    f.extend_from_slice(&id.0.to_le_bytes());
-    for b in body {
-        f.extend_from_slice(b);
-    }
-    if let (Some(k), false) = (key, tag == TAG_REFUSED) {
+    sign(argent_objects::frame::encode(tag, id.0, body), key)
+}
+
+/// Appends the MAC under `key` (not to refusals).
+fn sign(mut f: Vec<u8>, key: Option<&ObjectKey>) -> Vec<u8> {
+    if let (Some(k), false) = (key, f.first() == Some(&TAG_REFUSED)) {
         let mac = k.mac(&f);
         f.extend_from_slice(&mac);
     }
@@ -302,15 +299,11 @@ enum Parsed<'a> {
 
 /// A frame of this object; `None` for another object's, or garbage.
 fn parse<'a>(id: ObjectId, key: Option<&ObjectKey>, m: &'a [u8]) -> Option<Parsed<'a>> {
-    let (head, _) = m.split_at_checked(FRAME_HEADER)?;
-    let object = u128::from_le_bytes(head[1..].try_into().ok()?);
+    let (tag, object, all) = argent_objects::frame::split(m)?;
     if object != id.0 {
         return None;
     }
-    let tag = head[0];
-    let Some(key) = key.filter(|_| tag != TAG_REFUSED) else {
-        return Some(Parsed::Ok(tag, &m[FRAME_HEADER..]));
-    };
+    let Some(key) = key.filter(|_| tag != TAG_REFUSED) else { return Some(Parsed::Ok(tag, all)) };
     let Some(signed) = m.len().checked_sub(MAC_LEN).filter(|&n| n >= FRAME_HEADER) else {
         return Some(Parsed::Forged(tag, &m[FRAME_HEADER..]));
     };
@@ -319,18 +312,6 @@ fn parse<'a>(id: ObjectId, key: Option<&ObjectKey>, m: &'a [u8]) -> Option<Parse
     let expected = key.mac(&m[..signed]);
     let diff = expected.iter().zip(&m[signed..]).fold(0u8, |d, (a, b)| d | (a ^ b));
     Some(if diff == 0 { Parsed::Ok(tag, body) } else { Parsed::Forged(tag, body) })
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// A checkpoint frame's body: (to, nonce, position, checkpoint).
-fn parse_checkpoint(body: &[u8]) -> Option<(u64, u64, &[u8], &[u8])> {
-    let (to, nonce) = (u64_at(body, 0)?, u64_at(body, 8)?);
-    let len = u32::from_le_bytes(body.get(16..20)?.try_into().ok()?) as usize;
-    let position = body.get(20..20usize.checked_add(len)?)?;
-    Some((to, nonce, position, &body[20 + len..]))
 }
 
 /// Publishes `msg` into the group, waiting for room up to [`PUBLISH_WAIT`].
@@ -445,8 +426,7 @@ fn join<O: LiveObject>(
                 }
             }
             nonce = nonce.wrapping_add(1);
-            let body = [origin.to_le_bytes(), nonce.to_le_bytes()].concat();
-            publish(publisher, id, group, &frame(TAG_REQUEST, id, key, &[&body]))?;
+            publish(publisher, id, group, &frame(TAG_REQUEST, id, key, &[&request(origin, nonce)]))?;
             requests += 1;
             asked = Instant::now();
         }
@@ -462,7 +442,9 @@ fn join<O: LiveObject>(
         let Some(d) = sub.recv_timeout(Duration::from_millis(20)) else { continue };
         for (_, m) in d.group_messages() {
             match parse(id, key, m) {
-                Some(Parsed::Ok(TAG_REFUSED, body)) if u64_at(body, 0) == Some(origin) => {
+                Some(Parsed::Ok(TAG_REFUSED, body))
+                    if parse_request(body).is_some_and(|(to, _)| to == origin) =>
+                {
                     return Err(LiveError::Refused { id });
                 }
                 Some(Parsed::Ok(TAG_UPDATE, body)) => joining.deliver(body).map_err(object)?,
@@ -516,7 +498,7 @@ where
                     }
                 }
                 Some(Parsed::Ok(TAG_REQUEST, body)) => {
-                    let (Some(to), Some(nonce)) = (u64_at(body, 0), u64_at(body, 8)) else { continue };
+                    let Some((to, nonce)) = parse_request(body) else { continue };
                     if let Err(e) = answer(s, to, nonce) {
                         tracing::warn!(object = %s.id, error = %e, "no checkpoint for a joiner");
                     }
@@ -525,9 +507,8 @@ where
                     s.rejected.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(object = %s.id, tag, "a frame failed the object's key: dropped");
                     if tag == TAG_REQUEST {
-                        if let (Some(to), Some(nonce)) = (u64_at(body, 0), u64_at(body, 8)) {
-                            let refusal =
-                                frame(TAG_REFUSED, s.id, None, &[&to.to_le_bytes(), &nonce.to_le_bytes()]);
+                        if let Some((to, nonce)) = parse_request(body) {
+                            let refusal = frame(TAG_REFUSED, s.id, None, &[&request(to, nonce)]);
                             let _ = publish(&mut lock(&s.publisher), s.id, s.group, &refusal);
                         }
                     }
@@ -545,9 +526,8 @@ fn answer<O: LiveObject>(s: &Shared<O>, to: u64, nonce: u64) -> Result<(), LiveE
         let p = lock(&s.proxy);
         (p.position().encode().map_err(object)?, p.checkpoint().map_err(object)?)
     };
-    let len = u32::try_from(position.len()).unwrap_or(u32::MAX).to_le_bytes();
-    let (to, nonce) = (to.to_le_bytes(), nonce.to_le_bytes());
-    let msg = frame(TAG_CHECKPOINT, s.id, s.key.as_ref(), &[&to, &nonce, &len, &position, &checkpoint]);
+    let msg =
+        sign(argent_objects::frame::checkpoint(s.id.0, to, nonce, &position, &checkpoint), s.key.as_ref());
     publish(&mut lock(&s.publisher), s.id, s.group, &msg)?;
     s.checkpoints_sent.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -790,8 +770,6 @@ impl std::fmt::Debug for ByteStream {
         f.debug_struct("ByteStream").field("id", &self.id).field("group", &self.group).finish()
     }
 }
-
-const TAG_BYTES: u8 = 5;
 
 impl Node {
     /// Opens a zero-copy byte stream: the object must be an `event-stream`.

@@ -6,10 +6,13 @@
 //!   or an `argent://` URI.
 //! - [`types`]: distributed types (interface, category, required properties) and the check
 //!   that opening an object with an incompatible type fails before any traffic.
+//! - [`frame`]: how object messages travel in a group (updates, checkpoint requests,
+//!   checkpoints, refusals, raw events), defined once for the engine and the simulator.
 //! - [`object`]: the [`object::LiveObject`] trait (initial state, apply an update, checkpoint,
 //!   restore) and the proxy state machine that stamps, encodes and applies updates; the
 //!   built-in kinds (event stream, replicated variable, replicated map, chat).
 
+pub mod frame;
 pub mod object;
 pub mod reference;
 pub mod types;

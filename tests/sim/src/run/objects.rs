@@ -23,11 +23,9 @@ pub(super) type Map = ReplicatedMap<u32, u64>;
 /// The replicated variable every member holds.
 pub(super) type Var = ReplicatedVar<u64>;
 
-const TAG_UPDATE: u8 = 1;
-const TAG_REQUEST: u8 = 2;
-const TAG_CHECKPOINT: u8 = 3;
-/// Tag and object id (16 bytes, little-endian).
-const FRAME_HEADER: usize = 17;
+use argent_objects::frame::{
+    encode as frame, parse_checkpoint, parse_request, TAG_CHECKPOINT, TAG_REQUEST, TAG_UPDATE,
+};
 const MAP_ID: u128 = 0x006d_6170;
 const VAR_ID: u128 = 0x0076_6172;
 /// Keys the senders write (bounds the map's checkpoint).
@@ -184,30 +182,8 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn frame(tag: u8, id: u128, body: &[&[u8]]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(FRAME_HEADER + body.iter().map(|b| b.len()).sum::<usize>());
-    f.push(tag);
-    f.extend_from_slice(&id.to_le_bytes());
-    for b in body {
-        f.extend_from_slice(b);
-    }
-    f
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// A checkpoint frame's body: (to, nonce, position, checkpoint).
-fn parse_checkpoint(body: &[u8]) -> Option<(u64, u64, &[u8], &[u8])> {
-    let (to, nonce) = (u64_at(body, 0)?, u64_at(body, 8)?);
-    let len = u32::from_le_bytes(body.get(16..20)?.try_into().ok()?) as usize;
-    let position = body.get(20..20usize.checked_add(len)?)?;
-    Some((to, nonce, position, &body[20 + len..]))
-}
-
 fn request(id: u128, origin: u64, nonce: u64) -> Vec<u8> {
-    frame(TAG_REQUEST, id, &[&origin.to_le_bytes(), &nonce.to_le_bytes()])
+    frame(TAG_REQUEST, id, &[&argent_objects::frame::request(origin, nonce)])
 }
 
 /// Ask for a checkpoint of `rep` if it is joining.
@@ -238,17 +214,20 @@ fn handle<O: LiveObject>(
                 }
             }
             TAG_REQUEST => {
-                let (Some(to), Some(nonce)) = (u64_at(body, 0), u64_at(body, 8)) else {
+                let Some((to, nonce)) = parse_request(body) else {
                     fx.problems.push("malformed checkpoint request".into());
                     return;
                 };
                 let answer = p.position().encode().and_then(|pos| Ok((pos, p.checkpoint()?)));
                 match answer {
                     Ok((position, checkpoint)) => {
-                        let len = (position.len() as u32).to_le_bytes();
-                        let (to, nonce) = (to.to_le_bytes(), nonce.to_le_bytes());
-                        let body: [&[u8]; 5] = [&to, &nonce, &len, &position, &checkpoint];
-                        fx.publish.push(frame(TAG_CHECKPOINT, id, &body));
+                        fx.publish.push(argent_objects::frame::checkpoint(
+                            id,
+                            to,
+                            nonce,
+                            &position,
+                            &checkpoint,
+                        ));
                         fx.checkpoints_sent += 1;
                     }
                     Err(e) => fx.problems.push(format!("no checkpoint: {e}")),
@@ -310,12 +289,10 @@ impl Sim<'_> {
     pub(super) fn object_frame(&mut self, n: u32, frame: &[u8]) {
         let sabotage = self.sc.sabotage == Sabotage::DropJoinBacklog;
         let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
-        let (Some(&tag), Some(id)) = (frame.first(), frame.get(1..FRAME_HEADER)) else {
+        let Some((tag, id, body)) = argent_objects::frame::split(frame) else {
             self.violation(format!("node {n}: object frame of {} bytes", frame.len()));
             return;
         };
-        let id = u128::from_le_bytes(id.try_into().expect("16 bytes"));
-        let body = &frame[FRAME_HEADER..];
         let mut fx = Effects::default();
         let origin = objects.origin;
         match id {
