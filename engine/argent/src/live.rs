@@ -153,9 +153,9 @@ pub enum LiveError {
     /// The proxy's delivery thread could not start.
     #[error("starting the object's delivery thread: {0}")]
     Thread(std::io::Error),
-    /// A checkpoint does not fit one message.
-    #[error("object {id}: a checkpoint of {len} bytes does not fit one message (at most {max}); large checkpoints are not split yet")]
-    CheckpointTooLarge {
+    /// An update or a checkpoint does not fit one message.
+    #[error("object {id}: a frame of {len} bytes does not fit one message (at most {max}): large values and checkpoints are not split yet")]
+    TooLarge {
         /// The object.
         id: ObjectId,
         /// Its size with the frame.
@@ -324,9 +324,7 @@ fn publish(p: &mut Publisher, id: ObjectId, group: GroupId, msg: &[u8]) -> Resul
                 p.wait_for_space_to(group, msg.len(), Duration::from_millis(10));
             }
             Err(PublishError::WouldBlock) => return Err(LiveError::Stalled { id }),
-            Err(PublishError::TooLarge { len, max }) => {
-                return Err(LiveError::CheckpointTooLarge { id, len, max })
-            }
+            Err(PublishError::TooLarge { len, max }) => return Err(LiveError::TooLarge { id, len, max }),
             Err(source) => return Err(LiveError::Publish { id, source }),
         }
     }
@@ -447,7 +445,12 @@ fn join<O: LiveObject>(
                 {
                     return Err(LiveError::Refused { id });
                 }
-                Some(Parsed::Ok(TAG_UPDATE, body)) => joining.deliver(body).map_err(object)?,
+                Some(Parsed::Ok(TAG_UPDATE, body)) => match joining.deliver(body) {
+                    Ok(()) => {}
+                    Err(e @ ObjectError::BacklogFull { .. }) => return Err(object(e)),
+                    // A malformed update does not stop the join: it is not applied anywhere.
+                    Err(e) => tracing::warn!(object = %id, error = %e, "update not buffered while joining"),
+                },
                 Some(Parsed::Ok(TAG_CHECKPOINT, body)) => {
                     let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else { continue };
                     if to != origin || n != nonce {
@@ -549,6 +552,16 @@ impl<O: LiveObject> Live<O> {
         let s = &self.shared;
         // The publisher's lock orders the proxy's sequence numbers as they are published.
         let mut publisher = lock(&s.publisher);
+        // Refuse what cannot be sent before the proxy numbers it: a number never sent would
+        // be a gap at every receiver. The envelope (version, stamp, sequence number) adds at
+        // most ENVELOPE bytes to the encoded operation.
+        const ENVELOPE: usize = 32;
+        let op_len = postcard::experimental::serialized_size(&op).unwrap_or(usize::MAX);
+        let max = publisher.max_message();
+        let len = op_len.saturating_add(ENVELOPE + FRAME_HEADER + MAC_LEN);
+        if len > max {
+            return Err(LiveError::TooLarge { id: s.id, len, max });
+        }
         let update = lock(&s.proxy).local(op).map_err(|source| LiveError::Object { id: s.id, source })?;
         publish(&mut publisher, s.id, s.group, &frame(TAG_UPDATE, s.id, s.key.as_ref(), &[&update]))
     }

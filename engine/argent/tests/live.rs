@@ -156,6 +156,19 @@ fn an_incompatible_type_fails_at_open_before_any_traffic() {
     assert!(nodes[0].open::<Var>(&nowhere, &var_type()).is_err());
     // None of this sent anything: the node published nothing.
     assert_eq!(nodes[0].stats().qsm.data_sent, 0);
+    // A value larger than one message is refused with its size, not lost.
+    let big: Live<ReplicatedVar<String>> =
+        nodes[0].open(&reference(0xB4, "replicated-var"), &var_type()).expect("open");
+    let e = big.set("x".repeat(100_000)).expect_err("too large");
+    assert!(matches!(e, LiveError::TooLarge { .. }) && e.to_string().contains("does not fit"), "{e}");
+    big.set("small".into()).expect("a small value still goes through");
+    let until = Instant::now() + Duration::from_secs(10);
+    while big.get().as_deref() != Some("small") {
+        assert!(Instant::now() < until, "the refused value left a gap: {:?}", big.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(big.stats().rejected, 0);
+    drop(big);
     nodes.into_iter().for_each(Node::shutdown);
 }
 
