@@ -48,7 +48,7 @@ use argent_objects::types::{check, ObjectType, TypeError, TypeRequirement};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -64,6 +64,10 @@ const MAC_LEN: usize = 16;
 const ASK_EVERY: Duration = Duration::from_millis(300);
 /// Requests without any answer after which a joiner concludes it is the first member.
 const UNANSWERED_MEANS_FIRST: u32 = 3;
+/// Changes a watcher may have unread before further ones are dropped for it (and counted in
+/// [`LiveStats::watch_lagged`]): the delivery thread never waits for a watcher, and memory
+/// stays bounded; the state itself is never affected.
+const WATCH_QUEUE: usize = 65_536;
 /// How long publishing waits for room in the publisher's ring before it gives up.
 const PUBLISH_WAIT: Duration = Duration::from_secs(10);
 
@@ -235,6 +239,8 @@ pub struct LiveStats {
     pub rejected: u64,
     /// Checkpoints sent to joiners.
     pub checkpoints_sent: u64,
+    /// Changes dropped for watchers that did not keep up (their queue was full).
+    pub watch_lagged: u64,
 }
 
 struct Shared<O: LiveObject> {
@@ -243,7 +249,8 @@ struct Shared<O: LiveObject> {
     group: GroupId,
     proxy: Mutex<Proxy<O>>,
     publisher: Mutex<Publisher>,
-    watchers: Mutex<Vec<Sender<O::Change>>>,
+    watchers: Mutex<Vec<SyncSender<O::Change>>>,
+    watch_lagged: AtomicU64,
     stop: AtomicBool,
     rejected: AtomicU64,
     checkpoints_sent: AtomicU64,
@@ -384,6 +391,7 @@ impl Node {
             proxy: Mutex::new(proxy),
             publisher: Mutex::new(publisher),
             watchers: Mutex::new(Vec::new()),
+            watch_lagged: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             rejected: AtomicU64::new(0),
             checkpoints_sent: AtomicU64::new(0),
@@ -491,7 +499,14 @@ where
                     let applied = lock(&s.proxy).deliver(body);
                     match applied {
                         Ok(Some(change)) => {
-                            lock(&s.watchers).retain(|w| w.send(change.clone()).is_ok());
+                            lock(&s.watchers).retain(|w| match w.try_send(change.clone()) {
+                                Ok(()) => true,
+                                Err(TrySendError::Full(_)) => {
+                                    s.watch_lagged.fetch_add(1, Ordering::Relaxed);
+                                    true
+                                }
+                                Err(TrySendError::Disconnected(_)) => false,
+                            });
                         }
                         Ok(None) => {}
                         Err(e) => {
@@ -583,9 +598,11 @@ impl<O: LiveObject> Live<O> {
         lock(&self.shared.proxy).position().clone()
     }
 
-    /// Every change applied from now on, in the order this proxy applies them.
+    /// Every change applied from now on, in the order this proxy applies them (a watcher
+    /// that falls 65 536 changes behind misses the next ones, counted in
+    /// [`LiveStats::watch_lagged`]; read the state for the truth).
     pub fn watch(&self) -> Receiver<O::Change> {
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(WATCH_QUEUE);
         lock(&self.shared.watchers).push(tx);
         rx
     }
@@ -596,6 +613,7 @@ impl<O: LiveObject> Live<O> {
             proxy: lock(&self.shared.proxy).stats(),
             rejected: self.shared.rejected.load(Ordering::Relaxed),
             checkpoints_sent: self.shared.checkpoints_sent.load(Ordering::Relaxed),
+            watch_lagged: self.shared.watch_lagged.load(Ordering::Relaxed),
         }
     }
 }
