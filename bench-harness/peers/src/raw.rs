@@ -11,7 +11,7 @@ use crate::verify::{Generator, Verifier};
 use crate::{Opts, System};
 use anyhow::Context;
 use argent_transport::{Outgoing, SocketSpec};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -56,14 +56,16 @@ pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result
     };
     let per_datagram = (o.datagram_size.unwrap_or(o.size) / o.size).max(1);
     let mut batch = Vec::with_capacity(BATCH * to.len());
-    let mut dgram = Vec::with_capacity(per_datagram * o.size);
+    // Datagrams are written in place and frozen: no copy between writing and sending.
+    let mut dgram = BytesMut::with_capacity(BATCH * per_datagram * o.size);
     let mut unsent = 0u64;
     ctl.ready()?;
     g.start();
     let mut marker = None;
     while marker.is_none() {
+        // Once the last batch was sent its buffers are free again: reclaimed, not reallocated.
+        dgram.reserve(BATCH * per_datagram * o.size);
         for _ in 0..BATCH {
-            dgram.clear();
             while dgram.len() < per_datagram * o.size {
                 if g.current().is_none() {
                     break;
@@ -80,7 +82,7 @@ pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result
                 }
             }
             if !dgram.is_empty() {
-                let data = Bytes::copy_from_slice(&dgram);
+                let data = dgram.split().freeze();
                 batch.extend(to.iter().map(|&a| Outgoing::new(a, data.clone())));
             }
             if marker.is_some() {

@@ -184,6 +184,20 @@ impl Default for OpenOptions {
     }
 }
 
+/// `N` random bytes from the operating system (/dev/urandom).
+fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    use std::io::Read;
+    let mut b = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b)
+}
+
+/// A new object id: 128 random bits from the operating system (ids must be unique among
+/// every object anyone creates).
+pub fn new_object_id() -> std::io::Result<ObjectId> {
+    Ok(ObjectId(u128::from_le_bytes(random_bytes()?)))
+}
+
 /// A per-object key: 32 bytes, written as 64 hexadecimal digits. Every process allowed to
 /// join an authenticated object holds it.
 #[derive(Clone, PartialEq, Eq)]
@@ -196,12 +210,9 @@ impl std::fmt::Debug for ObjectKey {
 }
 
 impl ObjectKey {
-    /// A key from 32 random bytes of the operating system (/dev/urandom).
+    /// A key from 32 random bytes of the operating system.
     pub fn generate() -> std::io::Result<ObjectKey> {
-        use std::io::Read;
-        let mut k = [0u8; 32];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
-        Ok(ObjectKey(k))
+        Ok(ObjectKey(random_bytes()?))
     }
 
     /// Parses 64 hexadecimal digits (surrounding whitespace ignored).

@@ -2,24 +2,13 @@
 //! (eviction by the embedded GMS), and three `argent gms` replicas whose leader is killed
 //! while traffic flows, after which a new subscriber is admitted.
 
+mod procs;
+
+use procs::{argent, free_port, Kill};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn argent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_argent"))
-}
-
-/// Kills the child if the test fails before it is waited for.
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn last_json(child: Child) -> Value {
     let out = child.wait_with_output().expect("child runs");
@@ -50,10 +39,6 @@ fn bench_kill_one_subscriber_is_evicted_and_the_others_verify() {
             "the publisher's buffer drained once the dead member was cut out"
         );
     }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]

@@ -3,27 +3,13 @@
 //! of each joins mid-stream, and all four of each end with identical checkpoints. The shell
 //! verbs (`new`, `show`, `set`, `get`) work as the README shows.
 
+mod procs;
+
+use procs::{argent, free_port, Kill};
 use serde_json::Value;
-use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
-
-fn argent() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_argent"))
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn ok(out: Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

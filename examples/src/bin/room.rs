@@ -10,8 +10,9 @@
 //! `/look` to see the room.
 
 use anyhow::Context;
+use argent::live::new_object_id;
 use argent::objects::object::{Chat, ReplicatedMap, ReplicatedVar};
-use argent::objects::reference::{ObjectId, Reference};
+use argent::objects::reference::Reference;
 use argent::objects::types::{Category, TypeRequirement};
 use argent::{Live, Node};
 use argent_examples::{load, NodeOptions};
@@ -75,15 +76,14 @@ impl Room {
 }
 
 fn new_room(group: &str) -> anyhow::Result<String> {
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let id = |n: u128| ObjectId(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(n));
-    let part = |n, class: &str| Reference::new(id(n), class, "qsm").with_setting("group", group);
-    let room = Reference::new(id(0), "composite", "qsm")
-        .with_setting("group", group)
+    let part = |class: &str| -> anyhow::Result<Reference> {
+        Ok(Reference::new(new_object_id()?, class, "qsm").with_setting("group", group))
+    };
+    let room = part("composite")?
         .with_name("room")
-        .with_part("chat", part(1, "chat"))
-        .with_part("positions", part(2, "replicated-map"))
-        .with_part("topic", part(3, "replicated-var"));
+        .with_part("chat", part("chat")?)
+        .with_part("positions", part("replicated-map")?)
+        .with_part("topic", part("replicated-var")?);
     Ok(room.to_toml()?)
 }
 

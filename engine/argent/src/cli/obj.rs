@@ -184,12 +184,9 @@ fn load(arg: &str) -> anyhow::Result<Reference> {
     Reference::parse(&text).with_context(|| format!("in the reference {arg}"))
 }
 
-/// A fresh id: time, process and a counter, mixed (unique enough for references made by hand).
-fn fresh_id() -> ObjectId {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let mix = |x: u128| (x ^ (x >> 61)).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
-    ObjectId(mix(nanos ^ (u128::from(std::process::id()) << 96)))
+/// A new object id (random).
+fn fresh_id() -> anyhow::Result<ObjectId> {
+    argent::live::new_object_id().context("reading /dev/urandom for a new object id")
 }
 
 pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
@@ -201,7 +198,7 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
         }
         ObjCommand::New { class, group, value_type, name, uri, auth } => {
             ValueType::from_str(&value_type)?;
-            let mut r = Reference::new(fresh_id(), class, "qsm")
+            let mut r = Reference::new(fresh_id()?, class, "qsm")
                 .with_setting("group", group)
                 .with_parameter("value_type", value_type);
             if auth {
@@ -233,20 +230,22 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
             println!("{}", o.state()?);
             Ok(())
         }),
-        ObjCommand::Set { target, value } => with_object(&target, |o| o.update(Op::Set(&value))),
-        ObjCommand::Put { target, key, value } => with_object(&target, |o| o.update(Op::Put(&key, &value))),
-        ObjCommand::Remove { target, key } => with_object(&target, |o| o.update(Op::Remove(&key))),
-        ObjCommand::Publish { target, event } => with_object(&target, |o| o.update(Op::Publish(&event))),
+        ObjCommand::Set { target, value } => with_object(&target, |o| updated(o, Op::Set(&value))),
+        ObjCommand::Put { target, key, value } => with_object(&target, |o| updated(o, Op::Put(&key, &value))),
+        ObjCommand::Remove { target, key } => with_object(&target, |o| updated(o, Op::Remove(&key))),
+        ObjCommand::Publish { target, event } => with_object(&target, |o| updated(o, Op::Publish(&event))),
         ObjCommand::Post { target, author, text } => {
-            with_object(&target, |o| o.update(Op::Post(&author, &text)))
+            with_object(&target, |o| updated(o, Op::Post(&author, &text)))
         }
         ObjCommand::Watch { target, duration } => with_object(&target, |o| {
             println!("{}", o.state()?);
-            o.watch(duration.map(Duration::from_secs_f64))
+            o.watch_json(duration.map(Duration::from_secs_f64));
+            Ok(())
         }),
         ObjCommand::Exercise { target, updates, expect, seed, linger, timeout } => {
             with_object(&target, |o| {
-                let r = o.exercise(updates, expect, seed, Duration::from_secs_f64(timeout))?;
+                o.churn(updates, seed)?;
+                let r = o.settled(expect, Duration::from_secs_f64(timeout))?;
                 println!("{r}");
                 std::thread::sleep(Duration::from_secs_f64(linger));
                 Ok(())
@@ -267,7 +266,7 @@ fn run_dir(d: DirCommand) -> anyhow::Result<ExitCode> {
     match d {
         DirCommand::New { group } => {
             let (k, v) = DIRECTORY_ROLE;
-            let r = Reference::new(fresh_id(), "replicated-map", "qsm")
+            let r = Reference::new(fresh_id()?, "replicated-map", "qsm")
                 .with_setting("group", group)
                 .with_parameter("value_type", "string")
                 .with_parameter(k, v);
@@ -326,12 +325,47 @@ enum Op<'a> {
     Post(&'a str, &'a str),
 }
 
-/// What the shell verbs need of an open object, whatever its kind and value type.
-trait Opened {
+/// What the shell verbs need of an open object that depends on its kind and value type.
+trait Opened: Proxied {
+    /// The state as JSON.
     fn state(&self) -> anyhow::Result<Value>;
+    /// Sends one update (not waiting for it to come back).
     fn update(&self, op: Op<'_>) -> anyhow::Result<()>;
-    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()>;
-    fn exercise(&self, updates: u64, expect: u64, seed: u64, timeout: Duration) -> anyhow::Result<Value>;
+    /// Sends `updates` random updates drawn from `seed`.
+    fn churn(&self, updates: u64, seed: u64) -> anyhow::Result<()>;
+}
+
+/// What is the same for every open object, whatever its kind.
+trait Proxied {
+    /// Waits until the proxy has applied its own updates (so the process may leave).
+    fn wait_own(&self) -> anyhow::Result<()>;
+    /// Prints every change as a JSON line, for `duration` (or until interrupted).
+    fn watch_json(&self, duration: Option<Duration>);
+    /// Waits until the object includes `expect` updates; its checkpoint's digest as JSON.
+    fn settled(&self, expect: u64, timeout: Duration) -> anyhow::Result<Value>;
+}
+
+impl<O: LiveObject> Proxied for Live<O>
+where
+    O::Change: Serialize,
+{
+    fn wait_own(&self) -> anyhow::Result<()> {
+        wait_own(self)
+    }
+
+    fn watch_json(&self, duration: Option<Duration>) {
+        watch_changes(self.watch(), duration);
+    }
+
+    fn settled(&self, expect: u64, timeout: Duration) -> anyhow::Result<Value> {
+        exercised(self, expect, timeout)
+    }
+}
+
+/// Sends one update and waits until it has come back.
+fn updated(o: &dyn Opened, op: Op<'_>) -> anyhow::Result<()> {
+    o.update(op)?;
+    o.wait_own()
 }
 
 /// Opens the target's object on a node of its cluster, runs `f`, and leaves.
@@ -407,9 +441,8 @@ where
 /// Waits until the proxy has applied its own last update (so the process may leave).
 fn wait_own<O: LiveObject>(o: &Live<O>) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(10);
-    while o.stats().proxy.applied < 1
-        || o.position().mark(o.origin()).map_or(0, |m| m.seq) < o.stats().proxy.sent
-    {
+    let sent = o.stats().proxy.sent;
+    while o.position().mark(o.origin()).map_or(0, |m| m.seq) < sent {
         if Instant::now() > until {
             bail!("the update was sent but not delivered back within 10 s");
         }
@@ -498,7 +531,7 @@ fn watch_changes<C: Serialize>(rx: std::sync::mpsc::Receiver<C>, duration: Optio
 
 impl<T> Opened for Live<ReplicatedVar<T>>
 where
-    T: Serialize + DeserializeOwned + Clone + PartialEq + FromStr + std::fmt::Debug + Sample + Send + 'static,
+    T: Serialize + DeserializeOwned + Clone + PartialEq + FromStr + Sample + Send + 'static,
     T::Err: std::fmt::Display,
 {
     fn state(&self) -> anyhow::Result<Value> {
@@ -510,25 +543,20 @@ where
             Op::Set(v) => self.set(parse_value::<T>(v)?)?,
             _ => bail!("a replicated variable takes `set`"),
         }
-        wait_own(self)
-    }
-
-    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
-        watch_changes(Live::watch(self), duration);
         Ok(())
     }
 
-    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
         for _ in 0..updates {
             self.set(T::sample(next(&mut seed)))?;
         }
-        exercised(self, expect, timeout)
+        Ok(())
     }
 }
 
 impl<V> Opened for Live<ReplicatedMap<String, V>>
 where
-    V: Serialize + DeserializeOwned + Clone + PartialEq + FromStr + std::fmt::Debug + Sample + Send + 'static,
+    V: Serialize + DeserializeOwned + Clone + PartialEq + FromStr + Sample + Send + 'static,
     V::Err: std::fmt::Display,
 {
     fn state(&self) -> anyhow::Result<Value> {
@@ -543,15 +571,10 @@ where
             Op::Remove(k) => self.remove(k.to_string())?,
             _ => bail!("a replicated map takes `put` and `remove`"),
         }
-        wait_own(self)
-    }
-
-    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
-        watch_changes(Live::watch(self), duration);
         Ok(())
     }
 
-    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
         for _ in 0..updates {
             let r = next(&mut seed);
             let key = format!("k{}", r % 16);
@@ -561,7 +584,7 @@ where
                 self.put(key, V::sample(r >> 8))?;
             }
         }
-        exercised(self, expect, timeout)
+        Ok(())
     }
 }
 
@@ -580,19 +603,14 @@ where
             Op::Publish(e) => self.publish(parse_value::<T>(e)?)?,
             _ => bail!("an event stream takes `publish`"),
         }
-        wait_own(self)
-    }
-
-    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
-        watch_changes(Live::watch(self), duration);
         Ok(())
     }
 
-    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
         for _ in 0..updates {
             self.publish(T::sample(next(&mut seed)))?;
         }
-        exercised(self, expect, timeout)
+        Ok(())
     }
 }
 
@@ -608,18 +626,13 @@ impl Opened for Live<Chat> {
             Op::Post(author, text) => self.post(author, text)?,
             _ => bail!("a chat takes `post`"),
         }
-        wait_own(self)
-    }
-
-    fn watch(&self, duration: Option<Duration>) -> anyhow::Result<()> {
-        watch_changes(Live::watch(self), duration);
         Ok(())
     }
 
-    fn exercise(&self, updates: u64, expect: u64, mut seed: u64, timeout: Duration) -> anyhow::Result<Value> {
+    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
         for i in 0..updates {
             self.post(format!("p{}", next(&mut seed) % 8), format!("message {i}"))?;
         }
-        exercised(self, expect, timeout)
+        Ok(())
     }
 }
