@@ -334,18 +334,11 @@ fn parse<'a>(id: ObjectId, key: Option<&ObjectKey>, m: &'a [u8]) -> Option<Parse
 
 /// Publishes `msg` into the group, waiting for room up to [`PUBLISH_WAIT`].
 fn publish(p: &mut Publisher, id: ObjectId, group: GroupId, msg: &[u8]) -> Result<(), LiveError> {
-    let until = Instant::now() + PUBLISH_WAIT;
-    loop {
-        match p.publish_to(group, msg) {
-            Ok(()) => return Ok(()),
-            Err(PublishError::WouldBlock) if Instant::now() < until => {
-                p.wait_for_space_to(group, msg.len(), Duration::from_millis(10));
-            }
-            Err(PublishError::WouldBlock) => return Err(LiveError::Stalled { id }),
-            Err(PublishError::TooLarge { len, max }) => return Err(LiveError::TooLarge { id, len, max }),
-            Err(source) => return Err(LiveError::Publish { id, source }),
-        }
-    }
+    p.publish_within(group, msg, PUBLISH_WAIT).map_err(|e| match e {
+        PublishError::WouldBlock => LiveError::Stalled { id },
+        PublishError::TooLarge { len, max } => LiveError::TooLarge { id, len, max },
+        source => LiveError::Publish { id, source },
+    })
 }
 
 impl Node {

@@ -825,9 +825,29 @@ impl Publisher {
 
     /// Publish to `group`, waiting while the ring is full.
     pub fn publish_blocking_to(&mut self, group: GroupId, msg: &[u8]) -> Result<(), PublishError> {
+        self.publish_until(group, msg, None)
+    }
+
+    /// Publish to `group`, waiting at most `timeout` while the ring is full
+    /// ([`PublishError::WouldBlock`] if it stays full).
+    pub fn publish_within(
+        &mut self,
+        group: GroupId,
+        msg: &[u8],
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
+        self.publish_until(group, msg, Some(std::time::Instant::now() + timeout))
+    }
+
+    fn publish_until(
+        &mut self,
+        group: GroupId,
+        msg: &[u8],
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), PublishError> {
         loop {
             match self.publish_to(group, msg) {
-                Err(PublishError::WouldBlock) => {
+                Err(PublishError::WouldBlock) if deadline.is_none_or(|d| std::time::Instant::now() < d) => {
                     self.wait_for_space_to(group, msg.len(), Duration::from_millis(10));
                 }
                 other => return other,
