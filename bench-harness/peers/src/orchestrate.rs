@@ -173,10 +173,11 @@ fn validate(o: &Opts) -> anyhow::Result<()> {
 }
 
 /// A base port unlikely to collide with another run on the same host: each system uses a
-/// few ports from it.
+/// few ports from it. Below the kernel's ephemeral range (32 768–60 999), where no socket
+/// bound to port 0 can take one first.
 fn base_port() -> u16 {
     let seed = u64::from(std::process::id()) ^ crate::verify::now_ns();
-    let slot = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 300;
+    let slot = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 127;
     20_000 + slot as u16 * 100
 }
 

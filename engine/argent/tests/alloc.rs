@@ -2,6 +2,7 @@
 //! global allocator watches two nodes in this process (publisher thread, both shards,
 //! subscriber thread) while 200 000 messages flow after a warm-up.
 
+mod ports;
 use argent::PublishError;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,7 +71,7 @@ fn flow(p: &mut argent::Publisher, sub: &mut argent::Subscription, n: u64, group
 
 #[test]
 fn steady_state_publish_and_delivery_do_not_allocate_per_message() {
-    let base = 44_000 + (std::process::id() % 4_000) as u16 * 2;
+    let base = ports::block();
     let (a, b) = common::pair(base, "a", 2, "datagram_size = 16384");
     let mut sub = b.subscribe("a").expect("subscribe");
     let mut p = a.publisher("a").expect("publisher");

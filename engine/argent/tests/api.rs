@@ -2,6 +2,7 @@
 //! publishing, blocking, non-blocking and async receive.
 
 mod common;
+mod ports;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
 
 #[test]
 fn publish_and_receive_between_two_nodes() {
-    let base = 40_000 + (std::process::id() % 4_000) as u16 * 2;
+    let base = ports::block();
     let (a, b) = common::pair(base, "news", 5, "");
     assert!(matches!(a.publisher("nope"), Err(argent::Error::UnknownGroup(_))));
     let mut sub_b = b.subscribe("news").expect("subscribe");
@@ -61,7 +62,7 @@ fn publish_and_receive_between_two_nodes() {
 
 #[test]
 fn groups_sharing_a_region_are_delivered_apart() {
-    let base = 48_000 + (std::process::id() % 4_000) as u16 * 2;
+    let base = ports::block();
     let groups = "[[group]]\nname = \"g1\"\nid = 1\nmembers = [0, 1]\n\
                   [[group]]\nname = \"g2\"\nid = 2\nmembers = [1, 0]\n";
     let (a, b) = common::nodes(base, groups, "");
@@ -124,7 +125,7 @@ fn groups_sharing_a_region_are_delivered_apart() {
 fn messages_that_arrive_before_the_application_subscribes_are_kept_for_it() {
     // Traffic may start the moment a node is in the view, before its application has
     // subscribed: the runtime keeps those datagrams (bounded) for the first subscription.
-    let base = 30_000 + (std::process::id() % 4_000) as u16 * 2;
+    let base = ports::block();
     let (a, b) = common::pair(base, "early", 9, "");
     let mut publisher = a.publisher("early").unwrap();
     for i in 0..100u32 {

@@ -1,6 +1,7 @@
 //! End-to-end runs on real sockets on loopback: separate processes (the `argent` binary),
 //! IP multicast on 127.0.0.1, verified exactly-once FIFO delivery, for both transports.
 
+mod ports;
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -94,7 +95,7 @@ fn cluster_file(dir: &std::path::Path, subs: u32, base: u16) -> std::path::PathB
 #[test]
 fn a_killed_subscriber_does_not_stop_the_others() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = 30_000 + (std::process::id() % 5_000) as u16 * 4;
+    let base = ports::block();
     let file = cluster_file(dir.path(), 3, base);
     let config = file.display().to_string();
     let sub = |id: u32| {
@@ -157,7 +158,7 @@ fn one_shot_publishers_one_after_another_all_arrive() {
     // The shell workflow: a subscriber, then several short-lived `argent pub` processes under
     // the same id, which is not a member of the group (senders need not be members).
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = 36_000 + (std::process::id() % 4_000) as u16;
+    let base = ports::block();
     let file = dir.path().join("c.toml");
     let toml = format!(
         "[[member]]\nid = 0\naddr = \"127.0.0.1:{}\"\n[[member]]\nid = 1\naddr = \"127.0.0.1:{}\"\n\

@@ -2,9 +2,10 @@
 //! (eviction by the embedded GMS), and three `argent gms` replicas whose leader is killed
 //! while traffic flows, after which a new subscriber is admitted.
 
+mod ports;
 mod procs;
 
-use procs::{argent, free_port, Kill};
+use procs::{argent, Kill};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -43,7 +44,9 @@ fn bench_kill_one_subscriber_is_evicted_and_the_others_verify() {
 
 #[test]
 fn gms_leader_killed_traffic_continues_and_a_late_member_is_admitted() {
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    // Replicas at base..base+3, the pool's port at base+3, members at base+8+2·id.
+    let base = ports::block();
+    let ports: Vec<u16> = (base..base + 3).collect();
     let replicas: String = ports
         .iter()
         .enumerate()
@@ -56,7 +59,7 @@ fn gms_leader_killed_traffic_continues_and_a_late_member_is_admitted() {
             let c = argent()
                 .args(["gms", "--id", &id.to_string(), "--replicas", &replicas])
                 .args(["--tick-ms", "20", "--suspect-ms", "400", "--evict-ms", "1200"])
-                .args(["--multicast-base", "239.255.61.1", "--multicast-port", &free_port().to_string()])
+                .args(["--multicast-base", "239.255.61.1", "--multicast-port", &(base + 3).to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -65,13 +68,12 @@ fn gms_leader_killed_traffic_continues_and_a_late_member_is_admitted() {
         })
         .collect();
     // Members: 0 and 1 subscribe from the start, 3 joins late, 4 publishes.
-    let base = free_port();
     let dir = std::env::temp_dir().join(format!("argent-gms-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("cluster.toml");
     let members: String = [0u16, 1, 3, 4]
         .iter()
-        .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + id * 2))
+        .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + 8 + id * 2))
         .collect();
     std::fs::write(
         &file,
@@ -149,18 +151,15 @@ fn a_group_whose_last_member_leaves_does_not_block_its_publisher() {
     use argent_membership::gms::GmsConfig;
     use argent_membership::service::{GmsService, ServiceConfig};
     use argent_membership::AddressPool;
-    let gms_port = free_port();
-    let mut cfg = GmsConfig::new(AddressPool {
-        base: std::net::Ipv4Addr::new(239, 255, 62, 1),
-        count: 4,
-        port: free_port(),
-    });
+    let base = ports::block();
+    let mut cfg =
+        GmsConfig::new(AddressPool { base: std::net::Ipv4Addr::new(239, 255, 62, 1), count: 4, port: base });
     cfg.tick = Duration::from_millis(20);
-    let gms_addr: std::net::SocketAddr = format!("127.0.0.1:{gms_port}").parse().unwrap();
-    let service =
-        GmsService::start(ServiceConfig { gms: cfg, peers: [(1, gms_addr)].into(), data_dir: None })
-            .expect("gms starts");
-    let (a, b) = (free_port(), free_port());
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let service = GmsService::start(ServiceConfig { gms: cfg, peers: [(1, any)].into(), data_dir: None })
+        .expect("gms starts");
+    let gms_addr = service.local_addr();
+    let (a, b) = (base + 1, base + 2);
     let text = format!(
         "[[member]]\nid = 0\naddr = \"127.0.0.1:{a}\"\n[[member]]\nid = 1\naddr = \"127.0.0.1:{b}\"\n\
          [[group]]\nname = \"g\"\nid = 7\nmembers = [0]\n[protocol]\npin = false\nsend_buffer_bytes = 65536\n"

@@ -3,6 +3,7 @@
 //! that joins mid-stream ends with the same state, and type errors stop an open before any
 //! traffic.
 
+mod ports;
 use argent::config::{ClusterConfig, MemberEntry};
 use argent::objects::object::{ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
@@ -72,7 +73,7 @@ fn settle<O: argent::objects::object::LiveObject>(proxies: &[&Live<O>], total: u
 
 #[test]
 fn proxies_converge_under_concurrent_updates_and_a_late_joiner_gets_the_same_state() {
-    let base = 30_000 + (std::process::id() % 3_000) as u16 * 3;
+    let base = ports::block();
     let nodes = nodes(base, 3);
     let (var_ref, map_ref) = (reference(0xA1, "replicated-var"), reference(0xA2, "replicated-map"));
     let vars: Vec<Live<Var>> =
@@ -137,7 +138,7 @@ fn proxies_converge_under_concurrent_updates_and_a_late_joiner_gets_the_same_sta
 
 #[test]
 fn an_incompatible_type_fails_at_open_before_any_traffic() {
-    let base = 39_000 + (std::process::id() % 3_000) as u16 * 2;
+    let base = ports::block();
     let nodes = nodes(base, 2);
     let var_ref = reference(0xB1, "replicated-var");
     let e = nodes[0].open::<Var>(&var_ref, &TypeRequirement::new(Category::Chat)).expect_err("chat on a var");
@@ -175,7 +176,7 @@ fn an_incompatible_type_fails_at_open_before_any_traffic() {
 #[test]
 fn an_authenticated_object_refuses_a_joiner_with_the_wrong_key() {
     use argent::{ObjectKey, OpenOptions};
-    let base = 45_000 + (std::process::id() % 3_000) as u16 * 2;
+    let base = ports::block();
     let nodes = nodes(base, 2);
     let keyed = reference(0xC1, "replicated-var").with_parameter("auth", "key");
     let key = ObjectKey::generate().expect("a key");
@@ -211,7 +212,7 @@ fn an_authenticated_object_refuses_a_joiner_with_the_wrong_key() {
 #[test]
 fn a_directory_names_references_for_every_node() {
     use argent::{Directory, DirectoryError, OpenOptions};
-    let base = 51_000 + (std::process::id() % 3_000) as u16 * 2;
+    let base = ports::block();
     let nodes = nodes(base, 2);
     let dir_ref = reference(0xD1, "replicated-map")
         .with_parameter("value_type", "string")
@@ -248,7 +249,7 @@ fn a_directory_names_references_for_every_node() {
 #[test]
 fn a_byte_stream_delivers_every_event_in_order_zero_copy() {
     use argent::{ObjectKey, OpenOptions};
-    let base = 57_000 + (std::process::id() % 2_000) as u16 * 2;
+    let base = ports::block();
     let nodes = nodes(base, 2);
     let stream = reference(0xE1, "event-stream");
     let rx = nodes[1].open_bytes(&stream, OpenOptions::default()).expect("subscriber");

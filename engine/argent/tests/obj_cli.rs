@@ -3,9 +3,10 @@
 //! of each joins mid-stream, and all four of each end with identical checkpoints. The shell
 //! verbs (`new`, `show`, `set`, `get`) work as the README shows.
 
+mod ports;
 mod procs;
 
-use procs::{argent, free_port, Kill};
+use procs::{argent, Kill};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -24,7 +25,7 @@ fn ok(out: Output, what: &str) -> String {
 
 /// A cluster file of members 1..=n and one group "objects" of all of them.
 fn cluster(dir: &Path, n: u16) -> String {
-    let base = free_port();
+    let base = ports::block();
     let members: String = (1..=n)
         .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + id * 2))
         .collect();
@@ -52,12 +53,12 @@ fn new_reference(dir: &Path, name: &str, class: &str) -> String {
 fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
     let dir = std::env::temp_dir().join(format!("argent-obj-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let gms_port = free_port();
-    let gms_addr = format!("127.0.0.1:{gms_port}");
+    let base = ports::block();
+    let gms_addr = format!("127.0.0.1:{base}");
     let _gms = Kill(
         argent()
             .args(["gms", "--listen", &gms_addr, "--tick-ms", "20", "--duration", "120"])
-            .args(["--multicast-base", "239.255.71.1", "--multicast-port", &free_port().to_string()])
+            .args(["--multicast-base", "239.255.71.1", "--multicast-port", &(base + 1).to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -10,8 +10,17 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A loopback address for a replica, free now, from 20 000–31 999: below the kernel's
+/// ephemeral range (32 768–60 999), so no socket bound to port 0 can take it between this
+/// pick and the replica's bind.
 fn free_port() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761);
+    (0..12_000)
+        .map(|_| 20_000 + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000) as u16)
+        .find_map(|port| UdpSocket::bind(("127.0.0.1", port)).ok()?.local_addr().ok())
+        .expect("a free loopback port in 20000..32000")
 }
 
 fn fast(id: u64, replicas: &[u64]) -> GmsConfig {

@@ -59,7 +59,7 @@ fn receive(sub: &mut argent_runtime::Subscription, n: usize) -> Vec<(GroupId, u8
 
 #[test]
 fn a_group_in_two_regions_reaches_both_and_subscriptions_see_their_groups_only() {
-    let base = 42_000 + (std::process::id() % 2_000) as u16 * 3;
+    let base = 20_000 + (std::process::id() % 200) as u16 * 60; // below the ephemeral ports
     let regions = regions(base);
     let n0 = Runtime::start(config(0, base, &regions)).expect("node 0");
     let n1 = Runtime::start(config(1, base, &regions)).expect("node 1");
@@ -104,7 +104,7 @@ fn a_group_in_two_regions_reaches_both_and_subscriptions_see_their_groups_only()
 
 #[test]
 fn memberships_the_runtime_cannot_serve_are_refused() {
-    let base = 46_000 + (std::process::id() % 2_000) as u16 * 3;
+    let base = 20_030 + (std::process::id() % 200) as u16 * 60;
     let mut twice = regions(base);
     twice[1].members.push(NodeId(1)); // node 1 would get group 3 in both regions
     match Runtime::start(config(2, base, &twice)) {

@@ -278,7 +278,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ..Report::default()
     };
     if !a.no_raw {
-        let address = cluster(&a, 1, base_port()).regions()[0].address;
+        let address = cluster(&a, 1, base_port(a.subscribers + a.publishers)).regions()[0].address;
         bar.set_message("raw UDP multicast, verified");
         report.raw = raw_baseline(&a, address, true)?;
         report.raw_udp_mb_per_sec = min_over(&report.raw, "mb_per_sec");
@@ -380,10 +380,18 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// A base port unlikely to collide with another run on the same host.
-fn base_port() -> u16 {
+/// A base port unlikely to collide with another run on the same host, from 20 000–31 999:
+/// below the kernel's ephemeral range (32 768–60 999), where no socket bound to port 0 can
+/// take one of the members' ports before the member binds it.
+/// `n` ports from it are free on loopback now (checked, as another run may have taken some).
+fn base_port(n: u32) -> u16 {
     let seed = std::process::id() as u64 ^ super::msg::now_ns();
-    20_000 + ((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 30_000) as u16 / 64 * 64
+    let first = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 187;
+    let at = |slot: u64| 20_000 + ((first + slot) % 187) as u16 * 64;
+    let free =
+        |base: u16| (base..base + n as u16).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok());
+    // All taken: go ahead with the first and let the bind say which port.
+    (0..187).map(at).find(|&base| free(base)).unwrap_or(at(0))
 }
 
 /// Members: subscribers first (the first leads the ring), then publishers; `groups` groups
@@ -565,7 +573,6 @@ struct Pass {
 /// Run the membership service for one pass: one replica on loopback, with the run's private
 /// address pool.
 fn embedded_gms(a: &BenchArgs, cluster: &ClusterConfig) -> anyhow::Result<GmsService> {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
     let pool = argent_membership::AddressPool {
         base: cluster.multicast.base,
         count: cluster.multicast.count,
@@ -576,11 +583,14 @@ fn embedded_gms(a: &BenchArgs, cluster: &ClusterConfig) -> anyhow::Result<GmsSer
     cfg.evict_after = Duration::from_millis(a.evict_ms.max(300));
     cfg.suspect_after = cfg.evict_after / 3;
     cfg.push_retry = Duration::from_millis(50);
-    Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, port)].into(), data_dir: None })?)
+    // A sole replica sends to no peer, so it can take any free port (bound, not guessed: a
+    // port picked and released first may be taken by another process before the bind).
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, any)].into(), data_dir: None })?)
 }
 
 fn argent_pass(a: &BenchArgs, groups: u32, dir: &Path, perturb: Option<Perturb>) -> anyhow::Result<Pass> {
-    let cluster = cluster(a, groups, base_port());
+    let cluster = cluster(a, groups, base_port(a.subscribers + a.publishers));
     cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
     let file = dir.join(format!("cluster-{groups}.toml"));
     std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;

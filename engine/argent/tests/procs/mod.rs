@@ -1,6 +1,5 @@
 //! Helpers of the tests that run `argent` processes.
 
-use std::net::UdpSocket;
 use std::process::{Child, Command};
 
 /// The `argent` binary of this build.
@@ -16,9 +15,4 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A UDP port free on loopback right now.
-pub fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

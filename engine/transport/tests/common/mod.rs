@@ -71,9 +71,10 @@ pub fn nonce() -> u64 {
         ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-/// A port for this process and test slot (avoids clashes between concurrent test runs).
+/// A port for this process and test slot (avoids clashes between concurrent test runs), below
+/// the kernel's ephemeral range (32 768–60 999), where no socket bound to port 0 can take it.
 pub fn port(slot: u16) -> u16 {
-    20_000 + ((std::process::id() % 1000) as u16) * 40 + slot
+    20_000 + ((std::process::id() % 300) as u16) * 40 + slot
 }
 
 /// A multicast group for a test slot.
