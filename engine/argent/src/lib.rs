@@ -255,7 +255,7 @@ fn join_gms(
             Ok(LinkEvent::View(v)) if mine(&v) && v.members.len() >= wait_members => break v,
             Ok(LinkEvent::Status(ClientStatus::Evicted)) => {
                 return Err(Error::Invalid(format!(
-                    "the GMS refused node {id} (a newer incarnation is registered?)"
+                    "the GMS refused node {id}: it was evicted before it could install a view (unreachable for the eviction timeout?), or a newer incarnation of it is registered; start it again"
                 )))
             }
             Ok(_) => {}

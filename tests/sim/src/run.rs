@@ -245,6 +245,10 @@ struct Sim<'a> {
     gms_net: SimRng,
     /// Membership runs: faults are planned when traffic starts.
     fault_seed: Option<u64>,
+    /// Membership runs: the view the first sender started in. Every other sender starts
+    /// once it has installed it (or a later one), so that nothing is published before a
+    /// founding member's join point (objects runs: founding members hold no checkpoint).
+    start_view: Option<ViewId>,
     /// Counters of protocol instances replaced by a restart (a new incarnation).
     restarted_stats: argent_qsm::Stats,
     /// Objects runs: updates applied and duplicates skipped by replaced proxies.
@@ -330,6 +334,7 @@ impl<'a> Sim<'a> {
             cut: None,
             gms_net: SimRng::new(seed, 3),
             fault_seed: None,
+            start_view: None,
             restarted_stats: argent_qsm::Stats::default(),
             retired_object_stats: (0, 0),
         }
@@ -765,7 +770,7 @@ impl<'a> Sim<'a> {
                 ));
                 return;
             }
-            self.object_frame(n, frame);
+            self.object_frame(n, sender, Some(frame));
             return;
         }
         let slot = from.checked_sub(self.first_sender).filter(|_| from == sender.0);
@@ -780,7 +785,7 @@ impl<'a> Sim<'a> {
         }
         if sc.objects {
             // Every delivery goes to the proxy (or the joiner), duplicates included.
-            self.object_frame(n, frame);
+            self.object_frame(n, sender, Some(frame));
         }
         let node = &mut self.nodes[n as usize];
         let expected = &mut node.expected_next[slot as usize];

@@ -469,6 +469,12 @@ impl Gms {
                 {
                     return; // malformed; a well-behaved member never sends this
                 }
+                if self.state.was_removed(node, member.incarnation) {
+                    // Evicted (or left) before it learnt it was admitted: it must come back
+                    // as a new incarnation, since members retired this one's streams.
+                    self.unknown(node, member.incarnation);
+                    return;
+                }
                 match self.state.incarnation(node) {
                     // Admitted, but it has not installed a view yet (it would heartbeat
                     // otherwise): it has view 0, so it gets the current view.

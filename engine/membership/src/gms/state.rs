@@ -97,6 +97,10 @@ pub struct GmsState {
     pool: AddressPool,
     overflow: Overflow,
     members: BTreeMap<NodeId, MemberState>,
+    /// Per node not registered now, the incarnation last removed (left or evicted): it is
+    /// never admitted again, since members have retired its streams. A word per node.
+    #[serde(default)]
+    removed: BTreeMap<NodeId, u64>,
     regions: BTreeMap<RegionId, RegionState>,
     by_groups: BTreeMap<Vec<GroupId>, RegionId>,
     next_region: u32,
@@ -117,6 +121,7 @@ impl GmsState {
             pool,
             overflow,
             members: BTreeMap::new(),
+            removed: BTreeMap::new(),
             regions: BTreeMap::new(),
             by_groups: BTreeMap::new(),
             next_region: 1,
@@ -147,6 +152,12 @@ impl GmsState {
         self.members.get(&node).map(|m| m.member.incarnation)
     }
 
+    /// Whether `incarnation` of `node` was removed (left or was evicted): it may not
+    /// register again, only a newer incarnation may.
+    pub fn was_removed(&self, node: NodeId, incarnation: u64) -> bool {
+        self.removed.get(&node).is_some_and(|r| *r >= incarnation)
+    }
+
     /// Counters.
     pub fn stats(&self) -> &ApplyStats {
         &self.stats
@@ -173,6 +184,10 @@ impl GmsState {
         match c {
             Command::Register { member, groups } => {
                 let groups = normalise(groups);
+                if self.was_removed(member.node, member.incarnation) {
+                    return false;
+                }
+                self.removed.remove(&member.node);
                 if let Some(old) = self.members.get_mut(&member.node) {
                     if old.member.incarnation >= member.incarnation {
                         return false;
@@ -217,6 +232,7 @@ impl GmsState {
                 }
                 self.detach(*node);
                 self.members.remove(node);
+                self.removed.insert(*node, *incarnation);
                 match reason {
                     RemoveReason::Left => self.stats.left += 1,
                     RemoveReason::Evicted => self.stats.evicted += 1,
@@ -380,6 +396,12 @@ mod tests {
         }]));
         assert!(s.apply(&[Command::Remove { node: NodeId(1), incarnation: 6, reason: RemoveReason::Left }]));
         assert_eq!(s.stats().left, 1);
+        // A removed incarnation never comes back (members retired its streams): a late
+        // retry of its registration is ignored; a newer incarnation is admitted.
+        assert!(s.was_removed(NodeId(1), 6));
+        assert!(!s.apply(&[register(1, 6, &[1])]), "removed incarnation re-registered");
+        assert!(s.apply(&[register(1, 7, &[1])]));
+        assert!(!s.was_removed(NodeId(1), 7));
     }
 
     #[test]

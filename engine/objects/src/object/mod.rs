@@ -15,7 +15,8 @@
 //!   sequence number, operation).
 //! - [`Proxy`]: the per-process state machine; [`Position`] says which updates a checkpoint
 //!   includes, so that a joiner ([`Proxy::join`], or [`Joining`] when deliveries arrive
-//!   before the checkpoint) applies every later update exactly once.
+//!   before the checkpoint) applies every later update exactly once; [`Fences`] decide when
+//!   a checkpoint may be taken and restored so that the join is exact.
 //! - Built-in kinds: [`ReplicatedVar`] (last-writer-wins register), [`ReplicatedMap`]
 //!   (per-key last-writer-wins with tombstones), [`Chat`] (history ordered by stamp) and
 //!   [`EventStream`] (stateless events).
@@ -23,6 +24,7 @@
 mod chat;
 mod codec;
 mod error;
+mod fence;
 mod join;
 mod map;
 mod position;
@@ -39,6 +41,7 @@ pub use codec::{
     decode_checkpoint, encode_checkpoint, Update, CHECKPOINT_VERSION, POSITION_VERSION, UPDATE_VERSION,
 };
 pub use error::ObjectError;
+pub use fence::{Fences, RequestId, FENCED_REQUESTS};
 pub use join::{Joined, Joining, JOIN_BACKLOG_BYTES};
 pub use map::{MapChange, MapEntry, MapOp, MapState, ReplicatedMap};
 pub use position::{Mark, Position};

@@ -295,21 +295,23 @@ impl Sim<'_> {
         }
         let Some(region) = v.region_of_node(NodeId(n)) else { return };
         let node = &mut self.nodes[n as usize];
-        if node.region.as_ref().is_some_and(|(id, m)| *id == region.id && *m == region.members) {
-            return;
+        if node.region.as_ref().is_none_or(|(id, m)| *id != region.id || *m != region.members) {
+            node.region = Some((region.id, region.members.clone()));
+            node.busy_until = node.busy_until.max(now);
+            let rv = RegionView { region: region.id, id: v.id, members: region.members.clone() };
+            if let Err(e) = node.proto.install_view(node.busy_until, rv) {
+                self.violation(format!("node {n}: view refused: {e}"));
+            }
+            if sc.objects {
+                self.objects_region(n);
+            }
         }
-        node.region = Some((region.id, region.members.clone()));
-        node.busy_until = node.busy_until.max(now);
-        let rv = RegionView { region: region.id, id: v.id, members: region.members.clone() };
-        if let Err(e) = node.proto.install_view(node.busy_until, rv) {
-            self.violation(format!("node {n}: view refused: {e}"));
-        }
-        if sc.objects {
-            self.objects_region(n);
-        }
-        // Senders start once everyone is in, or once traffic has begun (faults planned at
-        // the first sender's start may already have removed someone).
-        let everyone = region.members.len() == sc.nodes as usize || self.fault_seed.is_none();
+        // The first sender starts once everyone is in; the others once they have installed
+        // its view (faults planned at its start may already have removed someone).
+        let everyone = match self.start_view {
+            None => region.members.len() == sc.nodes as usize,
+            Some(first) => v.id >= first,
+        };
         let node = &mut self.nodes[n as usize];
         let start = node.app.as_mut().is_some_and(|a| {
             let go = everyone && !a.started;
@@ -318,6 +320,7 @@ impl Sim<'_> {
         });
         if start {
             let t = node.busy_until;
+            self.start_view.get_or_insert(v.id);
             if let Some(seed) = self.fault_seed.take() {
                 self.plan_membership_faults(seed, t);
             }
@@ -336,6 +339,8 @@ impl Sim<'_> {
             return;
         }
         self.retire_departed(n, v);
+        // Members that left are no longer waited for.
+        self.object_frame(n, NodeId(n), None);
         self.flush(n);
         self.object_ask(n, now, None);
         self.flush(n);

@@ -3,17 +3,20 @@
 //! (`engine/argent/src/live.rs`): every object message is a frame `tag | object id | body`
 //! (an update, a checkpoint request, or a checkpoint with its position) carried in a
 //! simulated application message. Senders' messages carry updates; a member that joins
-//! mid-run (churn, eviction) subscribes first, asks for a checkpoint over the region,
-//! buffers what is delivered meanwhile, restores the first answer that covers its buffer
-//! and asks again when one does not. At the end every member's checkpoint bytes must equal
-//! every other's and include every update published.
+//! mid-run (churn, eviction) subscribes first, asks for a checkpoint over the region and
+//! buffers what is delivered meanwhile; every member multicasts a fence for the request,
+//! answers it once it has delivered every current member's fence, and the joiner restores
+//! the answer once it has delivered them too ([`Fences`]); it asks again after a timeout.
+//! At the end every member's checkpoint bytes must equal every other's and include every
+//! update published.
 
 use super::{Ev, Sim, MIN_MESSAGE};
 use crate::Sabotage;
-use argent_core::Instant;
+use argent_core::{Instant, NodeId};
 use argent_membership::gms::{ClientStatus, View};
 use argent_objects::object::{
-    Joining, LiveObject, MapOp, ObjectError, Position, Proxy, ProxyStats, ReplicatedMap, ReplicatedVar, VarOp,
+    Fences, Joining, LiveObject, MapOp, ObjectError, Position, Proxy, ProxyStats, ReplicatedMap,
+    ReplicatedVar, VarOp,
 };
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -24,7 +27,7 @@ pub(super) type Map = ReplicatedMap<u32, u64>;
 pub(super) type Var = ReplicatedVar<u64>;
 
 use argent_objects::frame::{
-    encode as frame, parse_checkpoint, parse_request, TAG_CHECKPOINT, TAG_REQUEST, TAG_UPDATE,
+    encode as frame, parse_checkpoint, parse_request, TAG_CHECKPOINT, TAG_FENCE, TAG_REQUEST, TAG_UPDATE,
 };
 const MAP_ID: u128 = 0x006d_6170;
 const VAR_ID: u128 = 0x0076_6172;
@@ -38,37 +41,62 @@ pub(super) const CONTROL: u64 = 1 << 63;
 /// Bytes before the frame in a message: sender, index, check word, frame length.
 pub(super) const MESSAGE_HEADER: usize = MIN_MESSAGE + 4;
 
-/// One object at one member: a proxy, or a joiner waiting for its checkpoint.
-enum Replica<O: LiveObject> {
+/// One object at one member: a proxy, or a joiner waiting for its checkpoint; and the
+/// fences it has delivered.
+struct Replica<O: LiveObject> {
+    state: State<O>,
+    fences: Fences,
+}
+
+enum State<O: LiveObject> {
     Member(Proxy<O>),
     Joining {
         joining: Joining<O>,
         /// Nonce of the latest request; answers to earlier ones are ignored.
         nonce: u64,
+        /// The first answer to it, restored once every member's fence is delivered.
+        answer: Option<(Vec<u8>, Position)>,
     },
 }
 
 impl<O: LiveObject> Replica<O> {
+    fn member(origin: u64) -> Self {
+        Replica { state: State::Member(Proxy::new(origin)), fences: Fences::new() }
+    }
+
     fn joining(origin: u64) -> Self {
-        Replica::Joining { joining: Joining::new(origin), nonce: 0 }
+        let state = State::Joining { joining: Joining::new(origin), nonce: 0, answer: None };
+        Replica { state, fences: Fences::new() }
     }
 
     fn is_joining(&self) -> bool {
-        matches!(self, Replica::Joining { .. })
+        matches!(self.state, State::Joining { .. })
     }
 
     fn stats(&self) -> ProxyStats {
-        match self {
-            Replica::Member(p) => p.stats(),
-            Replica::Joining { .. } => ProxyStats::default(),
+        match &self.state {
+            State::Member(p) => p.stats(),
+            State::Joining { .. } => ProxyStats::default(),
+        }
+    }
+
+    /// What a joiner waits for.
+    fn waits(&self, origin: u64, members: &[u64]) -> String {
+        match &self.state {
+            State::Member(_) => "joined".into(),
+            State::Joining { nonce, answer, .. } => format!(
+                "request {nonce}: {}, fences from {:?} of members {members:?}",
+                if answer.is_some() { "answered" } else { "no answer" },
+                self.fences.fenced((origin, *nonce)),
+            ),
         }
     }
 
     /// Checkpoint bytes and position total of a member.
     fn checkpoint(&self) -> Option<Result<(Vec<u8>, u64), ObjectError>> {
-        match self {
-            Replica::Member(p) => Some(p.checkpoint().map(|c| (c, p.position().total()))),
-            Replica::Joining { .. } => None,
+        match &self.state {
+            State::Member(p) => Some(p.checkpoint().map(|c| (c, p.position().total()))),
+            State::Joining { .. } => None,
         }
     }
 }
@@ -95,8 +123,8 @@ impl Objects {
         let origin = origin(node, incarnation);
         Objects {
             origin,
-            map: Replica::Member(Proxy::new(origin)),
-            var: Replica::Member(Proxy::new(origin)),
+            map: Replica::member(origin),
+            var: Replica::member(origin),
             outbox: VecDeque::new(),
             control_next: 0,
             asked: true,
@@ -116,6 +144,12 @@ impl Objects {
             asked: false,
             ask_generation: 0,
         }
+    }
+
+    /// What a joiner waits for, to explain one that never joined.
+    fn waits(&self, members: &[u64]) -> String {
+        let (map, var) = (self.map.waits(self.origin, members), self.var.waits(self.origin, members));
+        format!("map {map}; var {var}; {} control frames waiting", self.outbox.len())
     }
 
     pub(super) fn joining(&self) -> bool {
@@ -141,10 +175,10 @@ impl Objects {
     pub(super) fn update(&mut self, node: u32, index: u64) -> Result<Vec<u8>, String> {
         let x = mix(u64::from(node) << 40 ^ index);
         let (id, update) = if index % 4 == 3 {
-            let Replica::Member(p) = &mut self.var else { return Err("sender is joining".into()) };
+            let State::Member(p) = &mut self.var.state else { return Err("sender is joining".into()) };
             (VAR_ID, p.local(VarOp::Set(x)))
         } else {
-            let Replica::Member(p) = &mut self.map else { return Err("sender is joining".into()) };
+            let State::Member(p) = &mut self.map.state else { return Err("sender is joining".into()) };
             let key = (x % KEYS) as u32;
             let op = if (x >> 8).is_multiple_of(8) {
                 MapOp::Remove(key)
@@ -188,38 +222,78 @@ fn request(id: u128, origin: u64, nonce: u64) -> Vec<u8> {
 
 /// Ask for a checkpoint of `rep` if it is joining.
 fn ask<O: LiveObject>(rep: &mut Replica<O>, id: u128, origin: u64, fx: &mut Effects) {
-    if let Replica::Joining { nonce, .. } = rep {
+    if let State::Joining { nonce, answer, .. } = &mut rep.state {
         *nonce += 1;
+        *answer = None;
         fx.publish.push(request(id, origin, *nonce));
         fx.requests += 1;
     }
 }
 
-/// One frame of object `id` at a member, as the engine's proxy loop and join loop handle it.
-fn handle<O: LiveObject>(
-    rep: &mut Replica<O>,
+/// Where a frame was delivered: the object's id, the node's proxy origin, the stream that
+/// sent the frame and the streams of the current view's members.
+struct At<'a> {
     id: u128,
     origin: u64,
-    tag: u8,
-    body: &[u8],
+    stream: u64,
+    members: &'a [u64],
     sabotage: bool,
-    fx: &mut Effects,
-) {
-    match rep {
-        Replica::Member(p) => match tag {
-            TAG_UPDATE => {
-                if let Err(e) = p.deliver(body) {
-                    fx.rejected += 1;
-                    fx.problems.push(format!("update refused by proxy {origin:#x}: {e}"));
-                }
+}
+
+/// One frame of object `id` at a member, as the engine's proxy loop and join loop handle it.
+fn handle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, tag: u8, body: &[u8], fx: &mut Effects) {
+    let (id, origin) = (at.id, at.origin);
+    match tag {
+        TAG_REQUEST | TAG_FENCE => {
+            let Some(req) = parse_request(body) else {
+                fx.problems.push("malformed checkpoint request or fence".into());
+                return;
+            };
+            if tag == TAG_REQUEST {
+                rep.fences.request(req, !rep.is_joining());
+                fx.publish.push(frame(TAG_FENCE, id, &[&argent_objects::frame::request(req.0, req.1)]));
+            } else {
+                rep.fences.fence(req, at.stream);
             }
-            TAG_REQUEST => {
-                let Some((to, nonce)) = parse_request(body) else {
-                    fx.problems.push("malformed checkpoint request".into());
-                    return;
-                };
-                let answer = p.position().encode().and_then(|pos| Ok((pos, p.checkpoint()?)));
-                match answer {
+            settle(rep, at, fx);
+        }
+        TAG_UPDATE => {
+            let delivered = match &mut rep.state {
+                State::Member(p) => p.deliver(body).map(|_| ()),
+                State::Joining { joining, .. } => joining.deliver(body),
+            };
+            if let Err(e) = delivered {
+                fx.rejected += 1;
+                fx.problems.push(format!("update refused by {origin:#x}: {e}"));
+            }
+        }
+        TAG_CHECKPOINT => {
+            let State::Joining { nonce, answer, .. } = &mut rep.state else { return };
+            let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else {
+                fx.problems.push("malformed checkpoint frame".into());
+                return;
+            };
+            if to != origin || n != *nonce || answer.is_some() {
+                return; // another joiner's, an answer to an earlier request, or a second one
+            }
+            match Position::decode(position) {
+                Ok(p) => *answer = Some((checkpoint.to_vec(), p)),
+                Err(e) => fx.problems.push(format!("joiner {origin:#x}: bad position: {e}")),
+            }
+            settle(rep, at, fx);
+        }
+        _ => fx.problems.push(format!("frame with unknown tag {tag}")),
+    }
+}
+
+/// What the fences delivered so far allow: a member answers the requests every current
+/// member has fenced; a joiner restores its answer once its request is fenced.
+fn settle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, fx: &mut Effects) {
+    let (id, origin) = (at.id, at.origin);
+    match &mut rep.state {
+        State::Member(p) => {
+            for (to, nonce) in rep.fences.due(at.members) {
+                match p.position().encode().and_then(|pos| Ok((pos, p.checkpoint()?))) {
                     Ok((position, checkpoint)) => {
                         fx.publish.push(argent_objects::frame::checkpoint(
                             id,
@@ -233,72 +307,56 @@ fn handle<O: LiveObject>(
                     Err(e) => fx.problems.push(format!("no checkpoint: {e}")),
                 }
             }
-            _ => {} // answers to joiners
-        },
-        Replica::Joining { joining, nonce } => match tag {
-            TAG_UPDATE => {
-                if let Err(e) = joining.deliver(body) {
-                    fx.rejected += 1;
-                    fx.problems.push(format!("update refused by joiner {origin:#x}: {e}"));
+        }
+        State::Joining { joining, nonce, answer } => {
+            if answer.is_none() || !rep.fences.complete((origin, *nonce), at.members) {
+                return;
+            }
+            let Some((checkpoint, position)) = answer.take() else { return };
+            let backlog = joining.backlog();
+            let mut j = std::mem::replace(joining, Joining::new(origin));
+            if at.sabotage {
+                j = Joining::new(origin); // what was buffered while joining is lost
+            }
+            match j.complete(&checkpoint, &position) {
+                Ok(joined) => {
+                    rep.state = State::Member(joined.proxy);
+                    fx.joined = Some(backlog);
+                    // Requests of other joiners delivered while this one joined.
+                    settle(rep, at, fx);
+                }
+                Err((j, e)) => {
+                    // Not expected once fenced: say so, and ask again.
+                    fx.problems.push(format!("joiner {origin:#x}: fenced checkpoint refused: {e}"));
+                    *joining = j;
+                    fx.retries += 1;
+                    ask(rep, id, origin, fx);
                 }
             }
-            TAG_CHECKPOINT => {
-                let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else {
-                    fx.problems.push("malformed checkpoint frame".into());
-                    return;
-                };
-                if to != origin || n != *nonce {
-                    return; // another joiner's, or an answer to an earlier request
-                }
-                let position = match Position::decode(position) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        fx.problems.push(format!("joiner {origin:#x}: bad position: {e}"));
-                        return;
-                    }
-                };
-                let backlog = joining.backlog();
-                let mut j = std::mem::replace(joining, Joining::new(origin));
-                if sabotage {
-                    j = Joining::new(origin); // what was buffered while joining is lost
-                }
-                match j.complete(checkpoint, &position) {
-                    Ok(joined) => {
-                        *rep = Replica::Member(joined.proxy);
-                        fx.joined = Some(backlog);
-                    }
-                    Err((j, e)) => {
-                        // The answering member lagged behind what this joiner buffered (or
-                        // the answer is unusable): ask again.
-                        if !matches!(e, ObjectError::Gap { .. }) {
-                            fx.problems.push(format!("joiner {origin:#x}: checkpoint refused: {e}"));
-                        }
-                        *joining = j;
-                        fx.retries += 1;
-                        ask(rep, id, origin, fx);
-                    }
-                }
-            }
-            _ => {} // requests: only members answer
-        },
+        }
     }
 }
 
 impl Sim<'_> {
-    /// A frame delivered to node `n`.
-    pub(super) fn object_frame(&mut self, n: u32, frame: &[u8]) {
+    /// A frame delivered to node `n` from stream `sender`; `None`: the view changed, see
+    /// what the fences delivered so far allow now.
+    pub(super) fn object_frame(&mut self, n: u32, sender: NodeId, frame: Option<&[u8]>) {
         let sabotage = self.sc.sabotage == Sabotage::DropJoinBacklog;
+        let members = self.member_streams(n);
         let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
-        let Some((tag, id, body)) = argent_objects::frame::split(frame) else {
-            self.violation(format!("node {n}: object frame of {} bytes", frame.len()));
-            return;
-        };
         let mut fx = Effects::default();
-        let origin = objects.origin;
-        match id {
-            MAP_ID => handle(&mut objects.map, id, origin, tag, body, sabotage, &mut fx),
-            VAR_ID => handle(&mut objects.var, id, origin, tag, body, sabotage, &mut fx),
-            other => fx.problems.push(format!("frame of unknown object {other:#x}")),
+        let at =
+            |id| At { id, origin: objects.origin, stream: u64::from(sender.0), members: &members, sabotage };
+        match frame.map(argent_objects::frame::split) {
+            None => {
+                let (map, var) = (at(MAP_ID), at(VAR_ID));
+                settle(&mut objects.map, &map, &mut fx);
+                settle(&mut objects.var, &var, &mut fx);
+            }
+            Some(None) => fx.problems.push(format!("object frame of {} bytes", frame.map_or(0, <[u8]>::len))),
+            Some(Some((tag, MAP_ID, body))) => handle(&mut objects.map, &at(MAP_ID), tag, body, &mut fx),
+            Some(Some((tag, VAR_ID, body))) => handle(&mut objects.var, &at(VAR_ID), tag, body, &mut fx),
+            Some(Some((_, other, _))) => fx.problems.push(format!("frame of unknown object {other:#x}")),
         }
         if fx.requests > 0 {
             objects.ask_generation += 1;
@@ -324,6 +382,17 @@ impl Sim<'_> {
             // Control messages to send, or a sender that may publish now it has joined.
             let t = node.busy_until;
             self.pump(n, t);
+        }
+    }
+
+    /// The streams of the members of node `n`'s current view: whose fences it waits for.
+    fn member_streams(&self, n: u32) -> Vec<u64> {
+        let node = &self.nodes[n as usize];
+        if self.sc.gms.is_some() {
+            let stream = |&(m, inc): &(u32, u64)| argent_qsm::stream_id(NodeId(m), stream_incarnation(inc));
+            node.known.iter().map(|k| u64::from(stream(k).0)).collect()
+        } else {
+            (0..self.sc.nodes).map(u64::from).collect()
         }
     }
 
@@ -491,7 +560,11 @@ impl Sim<'_> {
             }
             self.out.object_members_checked += 1;
             let (Some(map), Some(var)) = (objects.map.checkpoint(), objects.var.checkpoint()) else {
-                found.push(format!("node {n} (incarnation {}): still joining at the end", node.incarnation));
+                let waits = objects.waits(&self.member_streams(n as u32));
+                found.push(format!(
+                    "node {n} (incarnation {}): still joining at the end ({waits})",
+                    node.incarnation
+                ));
                 self.out.object_divergent += 1;
                 continue;
             };
