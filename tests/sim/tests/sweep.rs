@@ -262,8 +262,6 @@ fn objects_under_churn() -> Scenario {
 }
 
 #[test]
-#[ignore = "finds inexact joins: a joiner with nothing buffered from a sender accepts a checkpoint \
-            that lags behind that sender's join point (run with --ignored; see the sim report)"]
 fn objects_joins_during_heavy_traffic_with_loss_are_exact() {
     let sc = objects_under_churn();
     let outcomes = sweep(&sc, 1..101);
