@@ -55,6 +55,19 @@ pub enum Event {
     Deliver(Delivery),
     /// A region's send buffer has room again after `WouldBlock`.
     Writable(RegionId),
+    /// A member of the region (this node included, see [`QsmNode::request_fences`]) asks
+    /// for a fence: publish, now, a message of the application's own format that names
+    /// `key` and `nonce`, so that it lies in this node's stream after everything published
+    /// so far. A node that cannot (its send buffer is full) may skip it: the requester asks
+    /// again.
+    Fence {
+        /// Region.
+        region: RegionId,
+        /// The requester's key.
+        key: u64,
+        /// The requester's nonce.
+        nonce: u64,
+    },
 }
 
 /// Why a message was not accepted for sending.
@@ -153,6 +166,10 @@ pub struct Stats {
     pub start_requests: u64,
     /// Join-point answers sent as a sender.
     pub stream_starts: u64,
+    /// Fence requests multicast by this node.
+    pub fence_requests: u64,
+    /// Fences asked of this node ([`Event::Fence`]), its own requests included.
+    pub fences_asked: u64,
     /// Receive streams retired after their sender departed.
     pub streams_retired: u64,
     /// Datagrams of retired streams known to exist (held, missing, or held before the join
@@ -183,6 +200,8 @@ impl Stats {
         self.delivered_messages += o.delivered_messages;
         self.start_requests += o.start_requests;
         self.stream_starts += o.stream_starts;
+        self.fence_requests += o.fence_requests;
+        self.fences_asked += o.fences_asked;
         self.streams_retired += o.streams_retired;
         self.retired_undelivered += o.retired_undelivered;
     }
@@ -197,6 +216,11 @@ pub(crate) struct Io {
 }
 
 impl Io {
+    fn fence(&mut self, region: RegionId, key: u64, nonce: u64) {
+        self.stats.fences_asked += 1;
+        self.events.push_back(Event::Fence { region, key, nonce });
+    }
+
     pub(crate) fn unicast(&mut self, to: NodeId, payload: Vec<u8>) {
         self.out.push_back(Transmit { dest: Destination::Node(to), payload: Bytes::from(payload) });
     }
@@ -721,6 +745,23 @@ impl QsmNode {
         }
     }
 
+    /// Ask every node of `region` for a fence ([`Event::Fence`]), this one included (its
+    /// event comes at once): a fence of each member's stream that this node delivers lies
+    /// after its join point, and a member that delivers it has everything that member sent
+    /// before. The request is multicast once, unreliably: ask again with a new `nonce` if
+    /// fences do not come. False if the region is not installed here.
+    pub fn request_fences(&mut self, region: RegionId, key: u64, nonce: u64) -> bool {
+        if !self.regions.contains_key(&region) {
+            return false;
+        }
+        let req = argent_wire::FenceRequest { key, nonce };
+        let payload = Bytes::from(argent_wire::encode_fence_request(region.0, self.me.0, &req));
+        self.io.out.push_back(Transmit { dest: Destination::Region(region), payload });
+        self.io.stats.fence_requests += 1;
+        self.io.fence(region, key, nonce);
+        true
+    }
+
     /// Whether this node is a member of the region's installed view.
     pub fn is_member(&self, region: RegionId) -> bool {
         self.regions.get(&region).is_some_and(|r| r.joined.is_some())
@@ -806,9 +847,18 @@ impl QsmNode {
     fn dispatch(&mut self, now: Instant, header: Header, frame: Frame<'_>, datagram: &Bytes) {
         let region_id = RegionId(header.region);
         let from = NodeId(header.from);
-        if let Frame::StartRequest(req) = frame {
-            self.answer_start(region_id, from, &req);
-            return;
+        match frame {
+            Frame::StartRequest(req) => return self.answer_start(region_id, from, &req),
+            Frame::FenceRequest(req) => {
+                // Any node that has the region fences (its own request was fenced when made).
+                if from != self.me && self.regions.contains_key(&region_id) {
+                    self.io.fence(region_id, req.key, req.nonce);
+                } else {
+                    self.io.stats.ignored += 1;
+                }
+                return;
+            }
+            _ => {}
         }
         if !self.departed.is_empty() {
             self.readmit(region_id, &header, &frame);
@@ -850,7 +900,7 @@ impl QsmNode {
                 }
             }
             Frame::StreamStart(st) => region.on_stream_start(&cx, from, &st, io),
-            Frame::StartRequest(_) => {} // answered above
+            Frame::StartRequest(_) | Frame::FenceRequest(_) => {} // handled above
         }
     }
 

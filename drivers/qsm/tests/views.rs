@@ -6,7 +6,7 @@ mod common;
 use argent_qsm::{stream_id, Config, NodeId, Protocol, PublishError, QsmNode, MAX_STREAMS_PER_REGION};
 use argent_wire::{Frame, FrameKind, STREAM_BEGINS};
 use bytes::Bytes;
-use common::{msg, view, Net, R};
+use common::{msg, view, Net, FENCE, R};
 use std::time::Duration;
 
 /// Small datagrams (several messages each), so streams run to thousands of datagrams.
@@ -379,4 +379,41 @@ fn a_restarted_node_disowns_its_old_stream() {
     net.drive(Duration::from_millis(60));
     assert!(!net.nodes[0].tracks_stream(R, NodeId(2)));
     assert_eq!(net.nodes[0].stats().retired_undelivered, 0);
+}
+
+#[test]
+fn a_fence_follows_everything_its_member_sent_before_the_request() {
+    let mut net = Net::new(3, cfg());
+    net.loss = 0.1;
+    let (mut a, mut b) = (Feed::new(1, 50), Feed::new(2, 50));
+    run(&mut net, &mut [&mut a, &mut b], Duration::from_millis(20));
+    assert_eq!((a.next, b.next), (50, 50));
+    // The request is multicast once, unreliably: ask again until every member has fenced.
+    let mut nonce = 0;
+    let fenced = |net: &Net, nonce: u64| {
+        (0..3u32).all(|s| net.numbers(0, stream_id(NodeId(s), 0)).contains(&(FENCE + nonce as u32)))
+    };
+    while nonce == 0 || !fenced(&net, nonce) {
+        nonce += 1;
+        assert!(nonce < 20, "no fences after 19 requests at 10% loss");
+        assert!(net.nodes[0].request_fences(R, 9, nonce));
+        net.flush(0);
+        let (mut a, mut b) = (Feed::new(1, 0), Feed::new(2, 0));
+        run(&mut net, &mut [&mut a, &mut b], Duration::from_millis(20));
+    }
+    let (mut a, mut b) = (Feed { next: 50, ..Feed::new(1, 100) }, Feed { next: 50, ..Feed::new(2, 100) });
+    run(&mut net, &mut [&mut a, &mut b], Duration::from_millis(50));
+    net.drive(Duration::from_millis(200));
+    assert!(net.nodes[0].stats().fence_requests >= 1 && net.nodes[1].stats().fences_asked >= 1);
+    for at in 0..3 {
+        for s in 1..3u32 {
+            // Each member's fences lie after its first 50 messages and before the next 50.
+            let got = net.numbers(at, stream_id(NodeId(s), 0));
+            let plain: Vec<u32> = got.iter().copied().filter(|n| *n < FENCE).collect();
+            assert_eq!(plain, (0..100).collect::<Vec<u32>>(), "node {at}, stream {s}");
+            let first = got.iter().position(|n| *n >= FENCE).expect("a fence");
+            let last = got.iter().rposition(|n| *n >= FENCE).expect("a fence");
+            assert_eq!((first, got[last + 1]), (50, 50), "node {at}, stream {s}: {got:?}");
+        }
+    }
 }

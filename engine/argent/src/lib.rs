@@ -44,8 +44,8 @@ pub use live::{
 };
 
 pub use argent_runtime::{
-    Backend, Closed, Delivery, GroupId, GroupMessages, Messages, NodeId, NodeStats, PubClaim, PublishError,
-    Publisher, RegionId, RegionSpec, Subscription, GROUP_TAG_LEN,
+    Backend, Closed, Delivery, GroupId, GroupMembers, GroupMessages, Messages, NodeId, NodeStats, PubClaim,
+    PublishError, Publisher, RegionId, RegionSpec, Subscription, FENCE_GROUP, GROUP_TAG_LEN,
 };
 pub use config::{ClusterConfig, ConfigError};
 
@@ -394,6 +394,17 @@ impl Node {
     /// message went to.
     pub fn subscribe_groups(&self, groups: &[GroupId]) -> Result<Subscription, Error> {
         Ok(self.runtime.subscribe_groups(groups)?)
+    }
+
+    /// The current members of the region in which this node receives `group`.
+    pub fn group_members(&self, group: GroupId) -> Option<GroupMembers> {
+        self.runtime.group_members(group)
+    }
+
+    /// Ask every node of `group`'s region for a fence (see
+    /// [`argent_runtime::Runtime::request_fences`]); live objects join with it.
+    pub fn request_fences(&self, group: GroupId, key: u64, nonce: u64) -> Result<(), Error> {
+        Ok(self.runtime.request_fences(group, key, nonce)?)
     }
 
     /// Counters.

@@ -26,22 +26,21 @@
 //! [`LiveError::Refused`] instead of the state. (A refusal itself is not authenticated: a
 //! forger on the LAN can stop a join, not get in.)
 //!
-//! Joining: the proxy subscribes first, then asks the group for a checkpoint and buffers the
-//! updates delivered meanwhile ([`Joining`]). Every member's proxy answers; the first
-//! checkpoint that covers everything the joiner missed is restored and the buffered updates
-//! after its position are applied, each exactly once. One that does not cover it (the
-//! answering member lagged) is dropped and the joiner asks again. When nobody answers, the
-//! joiner starts from the initial state, provided what it buffered starts at every sender's
-//! first update.
-//!
-//! Known gap: the coverage check sees only what the joiner buffered, so a member that lags
-//! behind the joiner's join point on a sender that then stays quiet goes unnoticed (see
-//! ARCHITECTURE.md, "Live objects"; `argent-sim --objects` reproduces it).
+//! Joining: the proxy subscribes first, then asks the group for a checkpoint and the
+//! group's region for fences ([`Node::request_fences`]), buffering the updates delivered
+//! meanwhile ([`Joining`]). Every member's proxy promises an answer at once
+//! ([`argent_objects::frame::TAG_PENDING`]) and answers once it has delivered the fence of
+//! every member of the region; the joiner restores the first answer once it has delivered
+//! them too, then applies the buffered updates after the answer's position, each exactly
+//! once ([`Fences`] says why nothing is missed). Requests and fences travel again, with a new
+//! nonce, every 300 ms until then. When nobody holds the object (no answer or promise to
+//! three requests), the joiner starts from the initial state, provided what it buffered
+//! starts at every sender's first update.
 
-use crate::{GroupId, Node, PublishError, Publisher, Subscription};
+use crate::{GroupId, GroupMembers, Node, PublishError, Publisher, Subscription};
 use argent_objects::object::{
-    Chat, ChatOp, EventStream, Joining, LiveObject, MapOp, ObjectError, Position, Post, Proxy, ProxyStats,
-    ReplicatedMap, ReplicatedVar, VarOp,
+    Chat, ChatOp, EventStream, Fences, Joining, LiveObject, MapOp, ObjectError, Position, Post, Proxy,
+    ProxyStats, ReplicatedMap, ReplicatedVar, VarOp,
 };
 use argent_objects::reference::{ObjectId, Reference};
 use argent_objects::types::{check, ObjectType, TypeError, TypeRequirement};
@@ -55,8 +54,8 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use argent_objects::frame::{
-    parse_checkpoint, parse_request, request, HEADER as FRAME_HEADER, TAG_BYTES, TAG_CHECKPOINT, TAG_REFUSED,
-    TAG_REQUEST, TAG_UPDATE,
+    parse_checkpoint, parse_request, request, HEADER as FRAME_HEADER, TAG_BYTES, TAG_CHECKPOINT, TAG_PENDING,
+    TAG_REFUSED, TAG_REQUEST, TAG_UPDATE,
 };
 /// Bytes of the MAC that ends every frame of an authenticated object.
 const MAC_LEN: usize = 16;
@@ -102,10 +101,12 @@ pub enum LiveError {
         /// What went wrong.
         source: ObjectError,
     },
-    /// No checkpoint that covers what the joiner missed arrived in time.
+    /// No usable checkpoint arrived in time: none at all, one that did not cover what the
+    /// joiner missed, or some member's fence never came.
     #[error(
-        "object {id}: joining took longer than {waited:?} ({requests} checkpoint requests, {answers} answers, \
-         none covering the {buffered} updates buffered meanwhile)"
+        "object {id}: joining took longer than {waited:?} ({requests} checkpoint requests, {answers} answers \
+         or promises of one, {buffered} updates buffered meanwhile): no member answered, or not every \
+         member of the group's region fenced the request (a member that cannot publish?)"
     )]
     JoinTimeout {
         /// The object.
@@ -114,7 +115,7 @@ pub enum LiveError {
         waited: Duration,
         /// Requests sent.
         requests: u32,
-        /// Checkpoints received for this joiner.
+        /// Checkpoints and promises of one received for this joiner.
         answers: u32,
         /// Updates buffered while joining.
         buffered: usize,
@@ -383,11 +384,12 @@ impl Node {
         let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
         let group = self.group_id(group_name)?;
         // Subscribe before asking: every update from here on is buffered while joining.
-        let mut sub = self.subscribe_groups(&[group])?;
+        let mut sub = self.subscribe_groups(&[group])?.with_fences();
         let mut publisher = self.publisher(group_name)?;
+        let members = self.group_members(group).ok_or(not_member(group))?;
         let origin = new_origin(self.id().0);
         let proxy =
-            join::<O>(&mut sub, &mut publisher, id, key.as_ref(), group, origin, options.join_timeout)?;
+            join::<O>(self, &mut sub, &mut publisher, id, key.as_ref(), group, origin, options.join_timeout)?;
         let shared = Arc::new(Shared {
             id,
             key,
@@ -403,15 +405,28 @@ impl Node {
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(format!("argent-live-{id}"))
-            .spawn(move || serve(&s, sub))
+            .spawn(move || serve(&s, sub, &members))
             .map_err(LiveError::Thread)?;
         Ok(Live { shared, thread: Some(thread) })
     }
 }
 
-/// The join: ask for a checkpoint, buffer updates, restore the first checkpoint that covers
-/// them; with no answer at all, start from the initial state.
+/// This node does not receive `group` (subscribing to it fails first).
+fn not_member(group: GroupId) -> LiveError {
+    LiveError::Node(crate::Error::Runtime(argent_runtime::RuntimeError::NotInGroup(group)))
+}
+
+/// The node ids of `members` (fences are counted per sending node).
+fn member_keys(members: &GroupMembers) -> Vec<u64> {
+    members.now().iter().map(|n| u64::from(n.0)).collect()
+}
+
+/// The join: ask for a checkpoint and for every member's fence, buffer updates, and restore
+/// the first answer once every current member's fence is in (see [`Fences`]); with no
+/// member of the object at all, start from the initial state.
+#[allow(clippy::too_many_arguments)]
 fn join<O: LiveObject>(
+    node: &Node,
     sub: &mut Subscription,
     publisher: &mut Publisher,
     id: ObjectId,
@@ -421,14 +436,18 @@ fn join<O: LiveObject>(
     timeout: Duration,
 ) -> Result<Proxy<O>, LiveError> {
     let started = Instant::now();
+    let members = node.group_members(group).ok_or(not_member(group))?;
     let mut joining = Joining::<O>::new(origin);
+    let mut fences = Fences::new();
+    let mut answer: Option<(Vec<u8>, Position)> = None;
     let (mut requests, mut answers, mut nonce) = (0u32, 0u32, 0u64);
     let mut asked = Instant::now() - ASK_EVERY;
     let object = |source| LiveError::Object { id, source };
     loop {
         if asked.elapsed() >= ASK_EVERY {
             if requests >= UNANSWERED_MEANS_FIRST && answers == 0 {
-                // Nobody answered: the first member, if what arrived starts at the beginning.
+                // Nobody holds the object: the first member, if what arrived starts at the
+                // beginning.
                 let initial = O::checkpoint(&O::initial()).map_err(object)?;
                 match joining.complete(&initial, &Position::new()) {
                     Ok(joined) => return Ok(joined.proxy),
@@ -436,7 +455,10 @@ fn join<O: LiveObject>(
                 }
             }
             nonce = nonce.wrapping_add(1);
+            answer = None;
+            fences.request((origin, nonce), false);
             publish(publisher, id, group, &frame(TAG_REQUEST, id, key, &[&request(origin, nonce)]))?;
+            node.request_fences(group, origin, nonce)?;
             requests += 1;
             asked = Instant::now();
         }
@@ -463,37 +485,59 @@ fn join<O: LiveObject>(
                     // A malformed update does not stop the join: it is not applied anywhere.
                     Err(e) => tracing::warn!(object = %id, error = %e, "update not buffered while joining"),
                 },
+                Some(Parsed::Ok(TAG_PENDING, body)) if parse_request(body) == Some((origin, nonce)) => {
+                    answers += 1;
+                }
                 Some(Parsed::Ok(TAG_CHECKPOINT, body)) => {
                     let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else { continue };
-                    if to != origin || n != nonce {
-                        continue; // another joiner's, or an answer to an earlier request
+                    if to != origin || n != nonce || answer.is_some() {
+                        continue; // another joiner's, an answer to an earlier request, or a second
                     }
                     answers += 1;
-                    let Ok(position) = Position::decode(position) else { continue };
-                    match joining.complete(checkpoint, &position) {
-                        Ok(joined) => return Ok(joined.proxy),
-                        Err((j, e)) => {
-                            tracing::debug!(object = %id, error = %e, "checkpoint does not cover the join; asking again");
-                            joining = j;
-                            asked = Instant::now() - ASK_EVERY;
+                    match Position::decode(position) {
+                        Ok(position) => answer = Some((checkpoint.to_vec(), position)),
+                        Err(e) => {
+                            tracing::warn!(object = %id, error = %e, "a checkpoint with a bad position")
                         }
                     }
                 }
                 _ => {} // requests of other joiners, forged frames, other objects' frames
             }
         }
+        let sender = u64::from(d.sender_node().0);
+        for request in d.fences() {
+            fences.fence(request, sender);
+        }
+        if answer.is_none() || !fences.complete((origin, nonce), &member_keys(&members)) {
+            continue;
+        }
+        let Some((checkpoint, position)) = answer.take() else { continue };
+        match joining.complete(&checkpoint, &position) {
+            Ok(joined) => return Ok(joined.proxy),
+            Err((j, e)) => {
+                // Not expected once fenced (a view change in between may do it): ask again.
+                tracing::warn!(object = %id, error = %e, "fenced checkpoint does not cover the join; asking again");
+                joining = j;
+                asked = Instant::now() - ASK_EVERY;
+            }
+        }
     }
 }
 
-/// The proxy's delivery loop: apply updates, answer checkpoint requests.
-fn serve<O: LiveObject>(s: &Shared<O>, mut sub: Subscription)
+/// The proxy's delivery loop: apply updates; answer checkpoint requests once every current
+/// member's fence for them is in.
+fn serve<O: LiveObject>(s: &Shared<O>, mut sub: Subscription, members: &GroupMembers)
 where
     O::Change: Clone,
 {
+    let mut fences = Fences::new();
     while !s.stop.load(Ordering::Acquire) {
         let Some(d) = sub.recv_timeout(Duration::from_millis(50)) else {
             if sub.is_closed() {
                 return;
+            }
+            if fences.waiting() > 0 {
+                answer_due(s, &mut fences, members); // members that left are not waited for
             }
             continue;
         };
@@ -520,9 +564,11 @@ where
                     }
                 }
                 Some(Parsed::Ok(TAG_REQUEST, body)) => {
-                    let Some((to, nonce)) = parse_request(body) else { continue };
-                    if let Err(e) = answer(s, to, nonce) {
-                        tracing::warn!(object = %s.id, error = %e, "no checkpoint for a joiner");
+                    let Some(req) = parse_request(body) else { continue };
+                    fences.request(req, true);
+                    let pending = frame(TAG_PENDING, s.id, s.key.as_ref(), &[&request(req.0, req.1)]);
+                    if let Err(e) = publish(&mut lock(&s.publisher), s.id, s.group, &pending) {
+                        tracing::warn!(object = %s.id, error = %e, "could not tell a joiner its answer is coming");
                     }
                 }
                 Some(Parsed::Forged(tag, body)) => {
@@ -537,6 +583,24 @@ where
                 }
                 _ => {}
             }
+        }
+        let sender = u64::from(d.sender_node().0);
+        let mut fenced = false;
+        for request in d.fences() {
+            fences.fence(request, sender);
+            fenced = true;
+        }
+        if fenced && fences.waiting() > 0 {
+            answer_due(s, &mut fences, members);
+        }
+    }
+}
+
+/// Answer the requests every current member has fenced.
+fn answer_due<O: LiveObject>(s: &Shared<O>, fences: &mut Fences, members: &GroupMembers) {
+    for (to, nonce) in fences.due(&member_keys(members)) {
+        if let Err(e) = answer(s, to, nonce) {
+            tracing::warn!(object = %s.id, error = %e, "no checkpoint for a joiner");
         }
     }
 }

@@ -130,6 +130,12 @@ fn proxies_converge_under_concurrent_updates_and_a_late_joiner_gets_the_same_sta
     }
     assert!(late_var.stats().proxy.applied < total, "the late proxy restored a checkpoint");
     assert!(vars.iter().map(|v| v.stats().checkpoints_sent).sum::<u64>() >= 1);
+    // Joins were fenced: every node was asked for fences, and none lacked room for one.
+    for n in &nodes {
+        let s = n.stats();
+        assert!(s.qsm.fences_asked >= 1 && s.fences_skipped == 0, "{:?}", s.qsm);
+    }
+    assert!(nodes.iter().map(|n| n.stats().qsm.fence_requests).sum::<u64>() >= 2);
     // Watchers see changes as they are applied.
     assert!(watch.try_iter().count() > 0);
     drop((vars, maps, late_var, late_map));

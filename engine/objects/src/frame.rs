@@ -8,7 +8,8 @@
 //! | [`TAG_CHECKPOINT`] | for an origin and nonce (8 + 8, LE): the position's length (4, LE), the [`crate::object::Position`], the checkpoint |
 //! | [`TAG_REFUSED`] | a refused request: the joiner's origin and nonce (8 + 8, LE) |
 //! | [`TAG_BYTES`] | a raw event of a byte stream |
-//! | [`TAG_FENCE`] | a member's mark in its stream for a joiner's request: the joiner's origin and nonce (8 + 8, LE) |
+//! | [`TAG_FENCE`] | a mark in a member's stream for a joiner's request (the simulator's; the engine's fences are the runtime's): the joiner's origin and nonce (8 + 8, LE) |
+//! | [`TAG_PENDING`] | a member will answer a request once fenced: the joiner's origin and nonce (8 + 8, LE) |
 //!
 //! Authenticated objects append a MAC after the body (the engine binding adds and checks it).
 //! Parsing never panics: anything malformed is `None`.
@@ -23,9 +24,11 @@ pub const TAG_CHECKPOINT: u8 = 3;
 pub const TAG_REFUSED: u8 = 4;
 /// A raw event of a zero-copy byte stream.
 pub const TAG_BYTES: u8 = 5;
-/// Every member (joiners included) multicasts one for each checkpoint request it delivers:
-/// a mark in its own stream that the joiner will deliver (see `argent::live`).
+/// A fence as the simulator carries it: a mark in a member's stream, published when its
+/// driver asks (`argent_objects::object::Fences` says what fences are for).
 pub const TAG_FENCE: u8 = 6;
+/// A member has a joiner's request and will answer it once every member's fence is in.
+pub const TAG_PENDING: u8 = 7;
 /// The tag and the object id.
 pub const HEADER: usize = 17;
 

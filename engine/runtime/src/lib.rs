@@ -189,6 +189,12 @@ pub enum RuntimeError {
     /// A subscription to no group at all.
     #[error("subscribe to at least one group")]
     NoGroups,
+    /// A configuration uses the group id reserved for fences.
+    #[error("region {region} carries group {}, which is reserved for fences: use another id", FENCE_GROUP.0)]
+    ReservedGroup {
+        /// The region.
+        region: RegionId,
+    },
     /// The shard is gone.
     #[error("the runtime has shut down")]
     Closed,
@@ -240,6 +246,8 @@ pub struct NodeStats {
     pub unclaimed_dropped: u64,
     /// Bytes in send buffers now.
     pub send_buffered: u64,
+    /// Fences asked of this node that found its send buffer full (the requester asks again).
+    pub fences_skipped: u64,
 }
 
 struct ShardHandle {
@@ -361,6 +369,36 @@ impl ShardWake {
     }
 }
 
+/// The group id reserved for fences: a fence is a message of this group whose body is the
+/// request's key and nonce (8 + 8 bytes, little-endian), published by a node's shard in
+/// answer to [`Runtime::request_fences`] anywhere in the region; [`Delivery::fences`] yields
+/// them to every subscription of the region.
+pub const FENCE_GROUP: GroupId = GroupId(u32::MAX);
+
+/// Members of each region as installed by the shards (the region's current view here).
+pub(crate) type RegionMembers = Arc<std::sync::RwLock<HashMap<RegionId, Vec<NodeId>>>>;
+
+/// The members of one region as this node's shard has installed them
+/// ([`Runtime::group_members`]); cheap to clone, readable from any thread.
+#[derive(Clone)]
+pub struct GroupMembers {
+    region: RegionId,
+    members: RegionMembers,
+}
+
+impl GroupMembers {
+    /// The members now.
+    pub fn now(&self) -> Vec<NodeId> {
+        self.members.read().unwrap_or_else(|e| e.into_inner()).get(&self.region).cloned().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for GroupMembers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupMembers").field("region", &self.region).field("members", &self.now()).finish()
+    }
+}
+
 /// A running node: its shards, the regions they own and where each group goes.
 pub struct Runtime {
     shards: Vec<ShardHandle>,
@@ -371,6 +409,7 @@ pub struct Runtime {
     /// Group → the region this node receives it in.
     mine: GroupMap<RegionId>,
     region_shard: HashMap<RegionId, usize>,
+    members: RegionMembers,
     backend: Backend,
     cfg: RuntimeConfig,
 }
@@ -404,6 +443,9 @@ fn validate(cfg: &RuntimeConfig) -> Result<(), RuntimeError> {
     for r in &cfg.regions {
         if !ids.insert(r.region) {
             return Err(RuntimeError::DuplicateRegion(r.region));
+        }
+        if r.groups.contains(&FENCE_GROUP) {
+            return Err(RuntimeError::ReservedGroup { region: r.region });
         }
         if let Some(node) = r.members.iter().find(|n| !cfg.members.iter().any(|m| m.id == **n)) {
             return Err(RuntimeError::UnknownMember { region: r.region, node: *node });
@@ -456,6 +498,7 @@ impl Runtime {
         let epoch = std::time::Instant::now();
         let mut shards = Vec::with_capacity(me.shards);
         let mut region_shard = HashMap::new();
+        let members = RegionMembers::default();
         let mut backend = None;
         for index in 0..me.shards {
             // A shard owns its regions whether or not this node is a member: a sender need not
@@ -485,7 +528,8 @@ impl Runtime {
             let sleeping = Arc::new(AtomicBool::new(false));
             let wake = ShardWake { sleeping: sleeping.clone(), waker: transport.waker() };
             let stats = Arc::new(Mutex::new(NodeStats::default()));
-            let shard = Shard::new(&cfg, owned, transport, rx, sleeping, stats.clone(), epoch)?;
+            let shard =
+                Shard::new(&cfg, owned, transport, rx, sleeping, stats.clone(), epoch, members.clone())?;
             // Spread the shards of the processes of one host over its cores.
             let slot = cfg.me.0 as usize + index;
             let core = if cfg.pin && !cores.is_empty() { Some(cores[slot % cores.len()]) } else { None };
@@ -508,7 +552,7 @@ impl Runtime {
         }
         let backend = backend.unwrap_or(Backend::Std);
         tracing::info!(node = %cfg.me, shards = shards.len(), regions = cfg.regions.len(), transport = %backend, "runtime started");
-        Ok(Runtime { shards, routes, all_lanes, mine, region_shard, backend, cfg })
+        Ok(Runtime { shards, routes, all_lanes, mine, region_shard, members, backend, cfg })
     }
 
     /// The transport backend in use.
@@ -548,6 +592,29 @@ impl Runtime {
     /// The region in which this node receives `group`.
     pub fn region_of(&self, group: GroupId) -> Option<RegionId> {
         self.mine.get(group).copied()
+    }
+
+    /// The members of the region in which this node receives `group`, as its shard has
+    /// installed them (membership views change them); `None` if it receives no such group.
+    pub fn group_members(&self, group: GroupId) -> Option<GroupMembers> {
+        let region = self.region_of(group)?;
+        Some(GroupMembers { region, members: self.members.clone() })
+    }
+
+    /// Ask every node of the region in which this node receives `group` — this one
+    /// included — for a *fence*: a message of [`FENCE_GROUP`] naming `key` and `nonce`,
+    /// published after everything that node had published there, which every subscription
+    /// of the region sees ([`Delivery::fences`]). A fence a subscriber delivers lies after
+    /// its join point on that sender's stream; a subscriber that delivered a fence has
+    /// everything its sender published before. The request travels once, unreliably: ask
+    /// again with a new `nonce` if fences do not all come. Live objects join with it.
+    pub fn request_fences(&self, group: GroupId, key: u64, nonce: u64) -> Result<(), RuntimeError> {
+        let region = self.region_of(group).ok_or(RuntimeError::NotInGroup(group))?;
+        let shard =
+            self.region_shard.get(&region).and_then(|i| self.shards.get(*i)).ok_or(RuntimeError::Closed)?;
+        shard.cmds.send(Command::RequestFences { region, key, nonce }).map_err(|_| RuntimeError::Closed)?;
+        shard.wake.wake();
+        Ok(())
     }
 
     fn max_message(&self) -> usize {
@@ -629,7 +696,7 @@ impl Runtime {
             shard.wake.wake();
             lanes.push(SubLane { ring: consumer, wake: shard.wake.clone() });
         }
-        Ok(Subscription { lanes, next: 0, filter: Arc::new(GroupSet::new(groups)), ready })
+        Ok(Subscription { lanes, next: 0, filter: Arc::new(GroupSet::new(groups)), fences: false, ready })
     }
 
     /// Counters summed over shards (refreshed by the shards every few milliseconds).
@@ -699,6 +766,7 @@ fn add_stats(sum: &mut NodeStats, s: &NodeStats) {
     sum.unrouted += s.unrouted;
     sum.unclaimed_dropped += s.unclaimed_dropped;
     sum.send_buffered += s.send_buffered;
+    sum.fences_skipped += s.fences_skipped;
 }
 
 /// A publisher's ring to one shard.
@@ -1028,6 +1096,8 @@ pub struct Subscription {
     lanes: Vec<SubLane>,
     next: usize,
     filter: Arc<GroupSet>,
+    /// Hand out datagrams that hold only fences, too.
+    fences: bool,
     ready: Arc<Signal>,
 }
 
@@ -1039,8 +1109,15 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// The next delivered datagram holding messages of the subscription's groups, if one is
-    /// ready. Its messages are slices of the received buffer, released when the `Delivery` is
+    /// Hand out datagrams holding fences ([`Delivery::fences`]) even when they hold no
+    /// message of the subscription's groups (otherwise such datagrams are skipped).
+    pub fn with_fences(mut self) -> Self {
+        self.fences = true;
+        self
+    }
+
+    /// The next delivered datagram holding messages of the subscription's groups (or
+    /// fences, see [`Subscription::with_fences`]), if one is ready. Its messages are slices of the received buffer, released when the `Delivery` is
     /// dropped.
     pub fn try_recv(&mut self) -> Option<Delivery> {
         let n = self.lanes.len();
@@ -1050,7 +1127,7 @@ impl Subscription {
             while let Ok(d) = lane.ring.pop() {
                 lane.wake.wake(); // the shard may be holding deliveries back for room
                 let d = Delivery::new(d, self.filter.clone());
-                if d.has_any() {
+                if d.has_any() || (self.fences && d.fences().next().is_some()) {
                     self.next = if i + 1 == n { 0 } else { i + 1 };
                     return Some(d);
                 }

@@ -4,7 +4,9 @@
 
 use crate::groups::{split_tag, GroupMap};
 use crate::signal::Signal;
-use crate::{pubring, GroupId, NodeStats, RegionSpec, RuntimeConfig, RuntimeError};
+use crate::{
+    pubring, GroupId, NodeStats, RegionMembers, RegionSpec, RuntimeConfig, RuntimeError, FENCE_GROUP,
+};
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
 use argent_transport::{Outgoing, Received, Transport};
@@ -40,6 +42,12 @@ pub(crate) enum Command {
     AddSubscriber(SubscriberPort),
     /// A new membership view from the GMS.
     View(ShardView),
+    /// Ask the region's nodes for fences ([`crate::Runtime::request_fences`]).
+    RequestFences {
+        region: RegionId,
+        key: u64,
+        nonce: u64,
+    },
     Shutdown,
 }
 
@@ -98,6 +106,11 @@ pub(crate) struct Shard {
     transport: Box<dyn Transport>,
     addrs: Addresses,
     views: HashMap<RegionId, RegionView>,
+    /// The members of `views`, shared with the runtime's handle.
+    members: RegionMembers,
+    /// Fences asked of this node that the send buffer had no room for (the requester asks
+    /// again).
+    fences_skipped: u64,
     /// Group → index in `region_lists` of the regions of this shard carrying it.
     routes: GroupMap<u32>,
     region_lists: Vec<Box<[RegionId]>>,
@@ -132,6 +145,7 @@ impl Shard {
         sleeping: Arc<AtomicBool>,
         stats: Arc<Mutex<NodeStats>>,
         epoch: std::time::Instant,
+        shared_members: RegionMembers,
     ) -> Result<Self, RuntimeError> {
         let mut node = QsmNode::new(cfg.me, cfg.qsm.clone())?;
         let mut views = HashMap::new();
@@ -155,12 +169,15 @@ impl Shard {
             .flat_map(|r| r.members.iter())
             .map(|m| (*m, None))
             .collect();
+        share_members(&shared_members, &views, &[]);
         Ok(Shard {
             me: cfg.me,
             node,
             transport,
             addrs: Addresses { members, regions: addresses },
             views,
+            members: shared_members,
+            fences_skipped: 0,
             routes,
             region_lists,
             cmds,
@@ -227,6 +244,11 @@ impl Shard {
                     self.subscribers.push(s);
                 }
                 Command::View(v) => self.apply_view(v),
+                Command::RequestFences { region, key, nonce } => {
+                    if !self.node.request_fences(region, key, nonce) {
+                        tracing::warn!(%region, "fences asked for a region this shard does not have");
+                    }
+                }
                 Command::Shutdown => return false,
             }
         }
@@ -255,6 +277,7 @@ impl Shard {
                 Err(e) => tracing::error!(error = %e, "view refused"),
             }
         }
+        let gone_regions = v.gone.clone();
         for region in v.gone {
             let held = self.node.send_buffered_bytes();
             self.node.leave_region(region);
@@ -277,6 +300,7 @@ impl Shard {
                 s.regions.retain(|r| *r != region);
             }
         }
+        share_members(&self.members, &self.views, &gone_regions);
         for gone in v.departed {
             self.node.remove_node(gone);
             self.last_heard.remove(&gone);
@@ -417,6 +441,16 @@ impl Shard {
                         p.blocked_on = None;
                     }
                 }
+                Event::Fence { region, key, nonce } => {
+                    let mut msg = [0u8; 4 + 16];
+                    msg[..4].copy_from_slice(&FENCE_GROUP.0.to_le_bytes());
+                    msg[4..12].copy_from_slice(&key.to_le_bytes());
+                    msg[12..].copy_from_slice(&nonce.to_le_bytes());
+                    let now = self.now();
+                    if self.node.publish(now, region, &msg).is_err() {
+                        self.fences_skipped += 1;
+                    }
+                }
             }
         }
         for s in &self.subscribers {
@@ -516,6 +550,7 @@ impl Shard {
                 tracing::error!(error = %e, "view refused");
             }
         }
+        share_members(&self.members, &self.views, &[]);
     }
 
     fn publish_stats(&mut self) {
@@ -529,6 +564,19 @@ impl Shard {
         s.unrouted = self.unrouted;
         s.unclaimed_dropped = self.unclaimed_dropped;
         s.send_buffered = self.node.send_buffered_bytes();
+        s.fences_skipped = self.fences_skipped;
+    }
+}
+
+/// Publish the members of this shard's region views to the runtime's handle; `gone`:
+/// regions this shard dropped.
+fn share_members(shared: &RegionMembers, views: &HashMap<RegionId, RegionView>, gone: &[RegionId]) {
+    let mut members = shared.write().unwrap_or_else(|e| e.into_inner());
+    for r in gone {
+        members.remove(r);
+    }
+    for (r, v) in views {
+        members.insert(*r, v.members.clone());
     }
 }
 

@@ -77,6 +77,8 @@ pub enum FrameKind {
     StartRequest = 11,
     /// A sender's join point: the answer to a [`FrameKind::StartRequest`], or announced.
     StreamStart = 12,
+    /// A member asking every member of a region to mark its stream (see [`FenceRequest`]).
+    FenceRequest = 13,
 }
 
 impl FrameKind {
@@ -94,6 +96,7 @@ impl FrameKind {
             10 => FrameKind::Alive,
             11 => FrameKind::StartRequest,
             12 => FrameKind::StreamStart,
+            13 => FrameKind::FenceRequest,
             _ => return None,
         })
     }
@@ -226,6 +229,20 @@ pub struct StreamStart {
     pub flags: u8,
 }
 
+/// A member asks every member of the region to put a *fence* in its own stream: an
+/// application message, after everything it sent so far, that names this request. Whoever
+/// delivers a member's fence has everything that member sent before it; a joiner that
+/// delivers a fence knows it lies after its join point. Multicast to the region, unreliably:
+/// the requester asks again (with a new nonce) if fences do not come. The meaning of `key`
+/// and `nonce` is the application's.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct FenceRequest {
+    /// What the request is about (for live objects: the joiner's origin).
+    pub key: u64,
+    /// Which request of that key.
+    pub nonce: u64,
+}
+
 /// A borrowed list of ranges in a pull or NAK.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct RangeList<'a> {
@@ -286,6 +303,8 @@ pub enum Frame<'a> {
     StartRequest(StartRequest),
     /// Join-point answer.
     StreamStart(StreamStart),
+    /// A request for fences.
+    FenceRequest(FenceRequest),
 }
 
 /// Decode one datagram. Borrows from `buf`; never panics.
@@ -331,6 +350,10 @@ pub fn decode(buf: &[u8]) -> Result<(Header, Frame<'_>), DecodeError> {
             base: r.u64_in("stream start")?,
             flags: r.u8("stream start")?,
         }),
+        FrameKind::FenceRequest => Frame::FenceRequest(FenceRequest {
+            key: r.u64_in("fence request")?,
+            nonce: r.u64_in("fence request")?,
+        }),
     };
     r.finish(frame_name(kind))?;
     Ok((header, frame))
@@ -350,6 +373,7 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Alive => "alive",
         FrameKind::StartRequest => "start request",
         FrameKind::StreamStart => "stream start",
+        FrameKind::FenceRequest => "fence request",
     }
 }
 
@@ -426,6 +450,16 @@ pub fn encode_stream_start(region: u32, from: u32, start: &StreamStart) -> Vec<u
     w.u32(start.sender);
     w.u64(start.base);
     w.u8(start.flags);
+    out
+}
+
+/// Encode a fence request datagram.
+pub fn encode_fence_request(region: u32, from: u32, req: &FenceRequest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 16);
+    let mut w = Writer::new(&mut out);
+    Header { kind: FrameKind::FenceRequest, region, from }.write(&mut w);
+    w.u64(req.key);
+    w.u64(req.nonce);
     out
 }
 

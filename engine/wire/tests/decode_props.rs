@@ -5,10 +5,11 @@
 //! byte-for-byte the input.
 
 use argent_wire::{
-    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request,
-    encode_start_request, encode_stream_start, encode_token_ack, Ack, DataBuilder, Frame, FrameKind,
-    Heartbeat, SeqRange, StartRequest, StreamStart, Token, TokenAck, TokenEntry, DATA_PREFIX_LEN, HEADER_LEN,
-    MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD, VERSION,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_fence_request, encode_heartbeat,
+    encode_request, encode_start_request, encode_stream_start, encode_token_ack, Ack, DataBuilder,
+    FenceRequest, Frame, FrameKind, Heartbeat, SeqRange, StartRequest, StreamStart, Token, TokenAck,
+    TokenEntry, DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES,
+    MESSAGE_OVERHEAD, VERSION,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -42,6 +43,10 @@ fn walk(buf: &[u8]) {
         Frame::StreamStart(start) => {
             assert_eq!(h.kind, FrameKind::StreamStart);
             assert_eq!(encode_stream_start(h.region, h.from, &start), buf);
+        }
+        Frame::FenceRequest(req) => {
+            assert_eq!(h.kind, FrameKind::FenceRequest);
+            assert_eq!(encode_fence_request(h.region, h.from, &req), buf);
         }
         Frame::Heartbeat(hb) => {
             assert_eq!(h.kind, FrameKind::Heartbeat);
@@ -225,6 +230,8 @@ fn valid_datagram() -> impl Strategy<Value = Vec<u8>> {
                 encode_stream_start(region, from, &StreamStart { view, sender, base, flags })
             }),
         1 => (any::<u32>(), any::<u32>()).prop_map(|(region, from)| encode_alive(region, from)),
+        1 => (any::<u32>(), any::<u32>(), num64(), num64())
+            .prop_map(|(region, from, key, nonce)| encode_fence_request(region, from, &FenceRequest { key, nonce })),
     ]
 }
 

@@ -1,11 +1,11 @@
 //! Encode every frame kind and decode it back; typed errors for malformed datagrams.
 
 use argent_wire::{
-    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request,
-    encode_start_request, encode_stream_start, encode_token_ack, Ack, DataBuilder, DecodeError, Frame,
-    FrameKind, Header, Heartbeat, SeqRange, StartRequest, StreamStart, Token, TokenAck, TokenEntry,
-    DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
-    STREAM_GONE, VERSION,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_fence_request, encode_heartbeat,
+    encode_request, encode_start_request, encode_stream_start, encode_token_ack, Ack, DataBuilder,
+    DecodeError, FenceRequest, Frame, FrameKind, Header, Heartbeat, SeqRange, StartRequest, StreamStart,
+    Token, TokenAck, TokenEntry, DATA_PREFIX_LEN, HEADER_LEN, MAGIC, MAX_DATAGRAM, MAX_REQUEST_RANGES,
+    MAX_TOKEN_RANGES, MESSAGE_OVERHEAD, STREAM_GONE, VERSION,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -147,6 +147,7 @@ fn valid_datagrams() -> Vec<(FrameKind, Vec<u8>)> {
             FrameKind::StreamStart,
             encode_stream_start(1, 2, &StreamStart { view: 3, sender: 4, base: 5, flags: 0 }),
         ),
+        (FrameKind::FenceRequest, encode_fence_request(1, 2, &FenceRequest { key: 3, nonce: 4 })),
     ]
 }
 
@@ -164,6 +165,7 @@ fn frame_name(kind: FrameKind) -> &'static str {
         FrameKind::Nak => "nak",
         FrameKind::StartRequest => "start request",
         FrameKind::StreamStart => "stream start",
+        FrameKind::FenceRequest => "fence request",
     }
 }
 
@@ -702,8 +704,21 @@ fn unsupported_version() {
 }
 
 #[test]
+fn fence_request_roundtrip() {
+    for req in [FenceRequest { key: 0, nonce: 0 }, FenceRequest { key: u64::MAX, nonce: 7 }] {
+        let buf = encode_fence_request(9, 10, &req);
+        assert_eq!(buf.len(), HEADER_LEN + 16);
+        let (h, f) = decode(&buf).unwrap();
+        assert_eq!(h, Header { kind: FrameKind::FenceRequest, region: 9, from: 10 });
+        let Frame::FenceRequest(got) = f else { panic!("expected fence request, got {f:?}") };
+        // Field by field: both are u64 and must not be swapped.
+        assert_eq!((got.key, got.nonce), (req.key, req.nonce));
+    }
+}
+
+#[test]
 fn unknown_kind() {
-    for k in [0, 13, 14, 0x80, 0xFF] {
+    for k in [0, 14, 15, 0x80, 0xFF] {
         for (_, mut buf) in valid_datagrams() {
             buf[3] = k;
             assert_eq!(decode(&buf), Err(DecodeError::UnknownKind(k)));
@@ -715,7 +730,7 @@ fn unknown_kind() {
 #[test]
 fn every_kind_is_covered() {
     let kinds: Vec<u8> = valid_datagrams().iter().map(|(k, _)| *k as u8).collect();
-    assert_eq!(kinds, (1..=12).collect::<Vec<u8>>());
+    assert_eq!(kinds, (1..=13).collect::<Vec<u8>>());
     for (kind, buf) in valid_datagrams() {
         let (h, f) = decode(&buf).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(h.kind, kind);
@@ -730,6 +745,7 @@ fn every_kind_is_covered() {
             Frame::Alive => kind == FrameKind::Alive,
             Frame::StartRequest(_) => kind == FrameKind::StartRequest,
             Frame::StreamStart(_) => kind == FrameKind::StreamStart,
+            Frame::FenceRequest(_) => kind == FrameKind::FenceRequest,
         };
         assert!(matches, "{kind:?} decoded as {f:?}");
     }

@@ -629,6 +629,7 @@ impl<'a> Sim<'a> {
                         let t = self.nodes[n as usize].busy_until;
                         self.pump(n, t);
                     }
+                    Event::Fence { key, nonce, .. } => self.object_fence(n, key, nonce),
                 }
             }
             if !progressed {

@@ -32,6 +32,8 @@ pub struct Net {
     /// Datagrams unicast to each node (counted when sent, lost or not).
     pub unicasts_to: Vec<u64>,
     pub filter: Option<Filter>,
+    /// Fences each node was asked for; it publishes [`fence`] for each at once.
+    pub fences_asked: Vec<u32>,
     rng: u64,
 }
 
@@ -61,6 +63,7 @@ impl Net {
             down: vec![false; n],
             unicasts_to: vec![0; n],
             filter: None,
+            fences_asked: vec![0; n],
             rng: 0x005E_ED0F_A12E_u64,
         }
     }
@@ -115,6 +118,10 @@ impl Net {
             match ev {
                 Event::Deliver(d) => self.delivered[i].extend(d.message_bytes().map(|m| (d.sender, m))),
                 Event::Writable(_) => self.writable[i] += 1,
+                Event::Fence { region, nonce, .. } => {
+                    self.fences_asked[i] += 1;
+                    self.nodes[i].publish(now, region, &fence(nonce)).expect("room for a fence");
+                }
             }
         }
     }
@@ -155,6 +162,14 @@ pub fn msg(n: u32, len: usize) -> Vec<u8> {
     let mut m = vec![0u8; len.max(4)];
     m[..4].copy_from_slice(&n.to_le_bytes());
     m
+}
+
+/// Numbers of fence messages start here (nonce added).
+pub const FENCE: u32 = 1 << 30;
+
+/// The fence message the harness publishes for request `nonce`.
+pub fn fence(nonce: u64) -> Vec<u8> {
+    msg(FENCE + nonce as u32, 8)
 }
 
 /// The number of a message made by [`msg`].

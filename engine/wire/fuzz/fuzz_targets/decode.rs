@@ -6,8 +6,8 @@
 #![no_main]
 
 use argent_wire::{
-    decode, encode_ack, encode_alive, encode_data_copy, encode_heartbeat, encode_request, encode_start_request,
-    encode_stream_start, encode_token_ack, Frame, FrameKind, SeqRange, DATA_PREFIX_LEN, HEADER_LEN,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_fence_request, encode_heartbeat, encode_request,
+    encode_start_request, encode_stream_start, encode_token_ack, Frame, FrameKind, SeqRange, DATA_PREFIX_LEN, HEADER_LEN,
     MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
 };
 use libfuzzer_sys::fuzz_target;
@@ -34,6 +34,7 @@ fn walk(buf: &[u8]) {
         Frame::Alive => assert_eq!(encode_alive(h.region, h.from), buf),
         Frame::StartRequest(req) => assert_eq!(encode_start_request(h.region, h.from, &req), buf),
         Frame::StreamStart(start) => assert_eq!(encode_stream_start(h.region, h.from, &start), buf),
+        Frame::FenceRequest(req) => assert_eq!(encode_fence_request(h.region, h.from, &req), buf),
         Frame::Heartbeat(hb) => assert_eq!(encode_heartbeat(h.region, h.from, &hb), buf),
         Frame::TokenAck(ack) => assert_eq!(encode_token_ack(h.region, h.from, &ack), buf),
         Frame::Ack(ack) => assert_eq!(encode_ack(h.region, h.from, &ack), buf),

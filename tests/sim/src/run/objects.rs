@@ -44,6 +44,9 @@ pub(super) const MESSAGE_HEADER: usize = MIN_MESSAGE + 4;
 /// One object at one member: a proxy, or a joiner waiting for its checkpoint; and the
 /// fences it has delivered.
 struct Replica<O: LiveObject> {
+    /// Origin of this proxy (node, incarnation and object: never reused); a joiner's fence
+    /// key.
+    origin: u64,
     state: State<O>,
     fences: Fences,
 }
@@ -61,12 +64,12 @@ enum State<O: LiveObject> {
 
 impl<O: LiveObject> Replica<O> {
     fn member(origin: u64) -> Self {
-        Replica { state: State::Member(Proxy::new(origin)), fences: Fences::new() }
+        Replica { origin, state: State::Member(Proxy::new(origin)), fences: Fences::new() }
     }
 
     fn joining(origin: u64) -> Self {
         let state = State::Joining { joining: Joining::new(origin), nonce: 0, answer: None };
-        Replica { state, fences: Fences::new() }
+        Replica { origin, state, fences: Fences::new() }
     }
 
     fn is_joining(&self) -> bool {
@@ -81,7 +84,8 @@ impl<O: LiveObject> Replica<O> {
     }
 
     /// What a joiner waits for.
-    fn waits(&self, origin: u64, members: &[u64]) -> String {
+    fn waits(&self, members: &[u64]) -> String {
+        let origin = self.origin;
         match &self.state {
             State::Member(_) => "joined".into(),
             State::Joining { nonce, answer, .. } => format!(
@@ -103,8 +107,6 @@ impl<O: LiveObject> Replica<O> {
 
 /// A member's objects.
 pub(super) struct Objects {
-    /// Origin of this incarnation's proxies (node and incarnation: never reused).
-    origin: u64,
     map: Replica<Map>,
     var: Replica<Var>,
     /// Control frames waiting for room in the send buffer.
@@ -122,9 +124,8 @@ impl Objects {
     pub(super) fn founding(node: u32, incarnation: u64) -> Self {
         let origin = origin(node, incarnation);
         Objects {
-            origin,
             map: Replica::member(origin),
-            var: Replica::member(origin),
+            var: Replica::member(origin | VAR_ORIGIN),
             outbox: VecDeque::new(),
             control_next: 0,
             asked: true,
@@ -136,9 +137,8 @@ impl Objects {
     pub(super) fn joiner(node: u32, incarnation: u64) -> Self {
         let origin = origin(node, incarnation);
         Objects {
-            origin,
             map: Replica::joining(origin),
-            var: Replica::joining(origin),
+            var: Replica::joining(origin | VAR_ORIGIN),
             outbox: VecDeque::new(),
             control_next: 0,
             asked: false,
@@ -148,7 +148,7 @@ impl Objects {
 
     /// What a joiner waits for, to explain one that never joined.
     fn waits(&self, members: &[u64]) -> String {
-        let (map, var) = (self.map.waits(self.origin, members), self.var.waits(self.origin, members));
+        let (map, var) = (self.map.waits(members), self.var.waits(members));
         format!("map {map}; var {var}; {} control frames waiting", self.outbox.len())
     }
 
@@ -196,6 +196,8 @@ impl Objects {
 #[derive(Default)]
 struct Effects {
     publish: Vec<Vec<u8>>,
+    /// Fences to ask the region for: (key, nonce).
+    fence_requests: Vec<(u64, u64)>,
     problems: Vec<String>,
     rejected: u64,
     checkpoints_sent: u64,
@@ -209,6 +211,9 @@ fn origin(node: u32, incarnation: u64) -> u64 {
     u64::from(node) << 16 | incarnation
 }
 
+/// Marks the variable's origins (the map's are [`origin`]'s).
+const VAR_ORIGIN: u64 = 1 << 62;
+
 fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -220,21 +225,21 @@ fn request(id: u128, origin: u64, nonce: u64) -> Vec<u8> {
     frame(TAG_REQUEST, id, &[&argent_objects::frame::request(origin, nonce)])
 }
 
-/// Ask for a checkpoint of `rep` if it is joining.
-fn ask<O: LiveObject>(rep: &mut Replica<O>, id: u128, origin: u64, fx: &mut Effects) {
+/// Ask for a checkpoint of `rep` if it is joining, and for the region's fences.
+fn ask<O: LiveObject>(rep: &mut Replica<O>, id: u128, fx: &mut Effects) {
     if let State::Joining { nonce, answer, .. } = &mut rep.state {
         *nonce += 1;
         *answer = None;
-        fx.publish.push(request(id, origin, *nonce));
+        fx.publish.push(request(id, rep.origin, *nonce));
+        fx.fence_requests.push((rep.origin, *nonce));
         fx.requests += 1;
     }
 }
 
-/// Where a frame was delivered: the object's id, the node's proxy origin, the stream that
-/// sent the frame and the streams of the current view's members.
+/// Where a frame was delivered: the object's id, the stream that sent the frame and the
+/// streams of the current view's members.
 struct At<'a> {
     id: u128,
-    origin: u64,
     stream: u64,
     members: &'a [u64],
     sabotage: bool,
@@ -242,7 +247,7 @@ struct At<'a> {
 
 /// One frame of object `id` at a member, as the engine's proxy loop and join loop handle it.
 fn handle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, tag: u8, body: &[u8], fx: &mut Effects) {
-    let (id, origin) = (at.id, at.origin);
+    let origin = rep.origin;
     match tag {
         TAG_REQUEST | TAG_FENCE => {
             let Some(req) = parse_request(body) else {
@@ -251,7 +256,6 @@ fn handle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, tag: u8, body: &[u8]
             };
             if tag == TAG_REQUEST {
                 rep.fences.request(req, !rep.is_joining());
-                fx.publish.push(frame(TAG_FENCE, id, &[&argent_objects::frame::request(req.0, req.1)]));
             } else {
                 rep.fences.fence(req, at.stream);
             }
@@ -289,7 +293,7 @@ fn handle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, tag: u8, body: &[u8]
 /// What the fences delivered so far allow: a member answers the requests every current
 /// member has fenced; a joiner restores its answer once its request is fenced.
 fn settle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, fx: &mut Effects) {
-    let (id, origin) = (at.id, at.origin);
+    let (id, origin) = (at.id, rep.origin);
     match &mut rep.state {
         State::Member(p) => {
             for (to, nonce) in rep.fences.due(at.members) {
@@ -330,7 +334,7 @@ fn settle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, fx: &mut Effects) {
                     fx.problems.push(format!("joiner {origin:#x}: fenced checkpoint refused: {e}"));
                     *joining = j;
                     fx.retries += 1;
-                    ask(rep, id, origin, fx);
+                    ask(rep, id, fx);
                 }
             }
         }
@@ -345,13 +349,18 @@ impl Sim<'_> {
         let members = self.member_streams(n);
         let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
         let mut fx = Effects::default();
-        let at =
-            |id| At { id, origin: objects.origin, stream: u64::from(sender.0), members: &members, sabotage };
+        let at = |id| At { id, stream: u64::from(sender.0), members: &members, sabotage };
         match frame.map(argent_objects::frame::split) {
             None => {
                 let (map, var) = (at(MAP_ID), at(VAR_ID));
                 settle(&mut objects.map, &map, &mut fx);
                 settle(&mut objects.var, &var, &mut fx);
+            }
+            // A fence (published for the driver's `Event::Fence`) names its request's key:
+            // it is the map's or the variable's, and harmless to the other.
+            Some(Some((TAG_FENCE, _, body))) => {
+                handle(&mut objects.map, &at(MAP_ID), TAG_FENCE, body, &mut fx);
+                handle(&mut objects.var, &at(VAR_ID), TAG_FENCE, body, &mut fx);
             }
             Some(None) => fx.problems.push(format!("object frame of {} bytes", frame.map_or(0, <[u8]>::len))),
             Some(Some((tag, MAP_ID, body))) => handle(&mut objects.map, &at(MAP_ID), tag, body, &mut fx),
@@ -362,6 +371,7 @@ impl Sim<'_> {
             objects.ask_generation += 1;
         }
         objects.outbox.extend(fx.publish.drain(..));
+        self.request_fences(n, &fx.fence_requests);
         let o = &mut self.out;
         o.object_rejected += fx.rejected;
         o.object_checkpoints_sent += fx.checkpoints_sent;
@@ -383,6 +393,25 @@ impl Sim<'_> {
             let t = node.busy_until;
             self.pump(n, t);
         }
+    }
+
+    /// Ask node `n`'s region for fences (the driver multicasts the request and asks this
+    /// node for its own at once, see [`Sim::object_fence`]).
+    fn request_fences(&mut self, n: u32, requests: &[(u64, u64)]) {
+        let node = &mut self.nodes[n as usize];
+        let Some(region) = node.region.as_ref().map(|r| r.0) else { return };
+        for &(key, nonce) in requests {
+            node.proto.request_fences(region, key, nonce);
+        }
+    }
+
+    /// The driver asks node `n` for a fence: publish one, after everything it sent so far
+    /// (with its other control frames, which follow its updates in the stream).
+    pub(super) fn object_fence(&mut self, n: u32, key: u64, nonce: u64) {
+        let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
+        objects.outbox.push_back(frame(TAG_FENCE, 0, &[&argent_objects::frame::request(key, nonce)]));
+        let t = self.nodes[n as usize].busy_until;
+        self.pump(n, t);
     }
 
     /// The streams of the members of node `n`'s current view: whose fences it waits for.
@@ -423,12 +452,12 @@ impl Sim<'_> {
         }
         objects.asked = true;
         let mut fx = Effects::default();
-        let origin = objects.origin;
-        ask(&mut objects.map, MAP_ID, origin, &mut fx);
-        ask(&mut objects.var, VAR_ID, origin, &mut fx);
+        ask(&mut objects.map, MAP_ID, &mut fx);
+        ask(&mut objects.var, VAR_ID, &mut fx);
         objects.ask_generation += 1;
         let generation = objects.ask_generation;
         objects.outbox.extend(fx.publish.drain(..));
+        self.request_fences(n, &fx.fence_requests);
         self.out.object_join_requests += fx.requests;
         if again.is_some() {
             self.out.object_join_timeouts += 1;
