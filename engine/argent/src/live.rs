@@ -16,7 +16,8 @@
 //! Every object message on the group is a frame `tag | object id (16 bytes, LE) | body`:
 //! an update (the proxy's encoded [`argent_objects::object::Update`]), a checkpoint request
 //! (the joiner's origin and a nonce) or a checkpoint (for an origin and nonce: the
-//! [`Position`] it includes, then the checkpoint bytes). Several objects may share a group;
+//! [`Position`] it includes, then the checkpoint bytes; in parts when it does not fit in one
+//! message). Several objects may share a group;
 //! each proxy keeps the frames of its own object.
 //!
 //! An object whose reference says `auth = "key"` is authenticated: every frame ends with a
@@ -40,7 +41,7 @@
 use crate::{GroupId, GroupMembers, Node, PublishError, Publisher, Subscription};
 use argent_objects::object::{
     Chat, ChatOp, EventStream, Fences, Joining, LiveObject, MapOp, ObjectError, Position, Post, Proxy,
-    ProxyStats, ReplicatedMap, ReplicatedVar, VarOp,
+    ProxyStats, ReplicatedMap, ReplicatedVar, VarOp, JOIN_BACKLOG_BYTES,
 };
 use argent_objects::reference::{ObjectId, Reference};
 use argent_objects::types::{check, ObjectType, TypeError, TypeRequirement};
@@ -54,8 +55,8 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use argent_objects::frame::{
-    parse_checkpoint, parse_request, request, HEADER as FRAME_HEADER, TAG_BYTES, TAG_CHECKPOINT, TAG_PENDING,
-    TAG_REFUSED, TAG_REQUEST, TAG_UPDATE,
+    checkpoint_frames, parse_checkpoint, parse_request, request, Assembler, HEADER as FRAME_HEADER,
+    TAG_BYTES, TAG_CHECKPOINT, TAG_CHECKPOINT_PART, TAG_PENDING, TAG_REFUSED, TAG_REQUEST, TAG_UPDATE,
 };
 /// Bytes of the MAC that ends every frame of an authenticated object.
 const MAC_LEN: usize = 16;
@@ -439,6 +440,7 @@ fn join<O: LiveObject>(
     let members = node.group_members(group).ok_or(not_member(group))?;
     let mut joining = Joining::<O>::new(origin);
     let mut fences = Fences::new();
+    let mut parts = Assembler::new(JOIN_BACKLOG_BYTES);
     let mut answer: Option<(Vec<u8>, Position)> = None;
     let (mut requests, mut answers, mut nonce) = (0u32, 0u32, 0u64);
     let mut asked = Instant::now() - ASK_EVERY;
@@ -472,8 +474,21 @@ fn join<O: LiveObject>(
             });
         }
         let Some(d) = sub.recv_timeout(Duration::from_millis(20)) else { continue };
+        let sender = u64::from(d.sender_node().0);
         for (_, m) in d.group_messages() {
-            match parse(id, key, m) {
+            let parsed = parse(id, key, m);
+            let whole;
+            let parsed = match parsed {
+                Some(Parsed::Ok(TAG_CHECKPOINT_PART, body)) => match parts.push(sender, body) {
+                    Some(body) => {
+                        whole = body;
+                        Some(Parsed::Ok(TAG_CHECKPOINT, &whole[..]))
+                    }
+                    None => continue,
+                },
+                other => other,
+            };
+            match parsed {
                 Some(Parsed::Ok(TAG_REFUSED, body))
                     if parse_request(body).is_some_and(|(to, _)| to == origin) =>
                 {
@@ -504,7 +519,6 @@ fn join<O: LiveObject>(
                 _ => {} // requests of other joiners, forged frames, other objects' frames
             }
         }
-        let sender = u64::from(d.sender_node().0);
         for request in d.fences() {
             fences.fence(request, sender);
         }
@@ -612,9 +626,15 @@ fn answer<O: LiveObject>(s: &Shared<O>, to: u64, nonce: u64) -> Result<(), LiveE
         let p = lock(&s.proxy);
         (p.position().encode().map_err(object)?, p.checkpoint().map_err(object)?)
     };
-    let msg =
-        sign(argent_objects::frame::checkpoint(s.id.0, to, nonce, &position, &checkpoint), s.key.as_ref());
-    publish(&mut lock(&s.publisher), s.id, s.group, &msg)?;
+    let mut publisher = lock(&s.publisher);
+    let max = publisher.max_message();
+    let mac = if s.key.is_some() { MAC_LEN } else { 0 };
+    let frames = checkpoint_frames(s.id.0, to, nonce, &position, &checkpoint, max.saturating_sub(mac))
+        .ok_or(LiveError::TooLarge { id: s.id, len: checkpoint.len(), max })?;
+    // In order, under the publisher's lock: the joiner reassembles this node's parts in turn.
+    for f in frames {
+        publish(&mut publisher, s.id, s.group, &sign(f, s.key.as_ref()))?;
+    }
     s.checkpoints_sent.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }

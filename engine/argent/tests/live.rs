@@ -17,10 +17,15 @@ type Map = ReplicatedMap<String, i64>;
 
 /// Members 0..n at `base + id`, one group "objects" of all of them.
 fn nodes(base: u16, n: u32) -> Vec<Node> {
+    nodes_with(base, n, "")
+}
+
+/// [`nodes`] with `protocol` settings (TOML lines of `[protocol]`).
+fn nodes_with(base: u16, n: u32, protocol: &str) -> Vec<Node> {
     let members: Vec<String> = (0..n).map(|i| i.to_string()).collect();
     let toml = format!(
         "[multicast]\nbase = \"239.253.{}.1\"\ncount = 4\nport = {}\n\
-         [[group]]\nname = \"objects\"\nid = 1\nmembers = [{}]\n[protocol]\n",
+         [[group]]\nname = \"objects\"\nid = 1\nmembers = [{}]\n[protocol]\n{protocol}\n",
         base % 200,
         base + 40,
         members.join(", ")
@@ -298,5 +303,26 @@ fn a_byte_stream_delivers_every_event_in_order_zero_copy() {
     assert_eq!(got, vec![bytes::Bytes::from_static(b"genuine")]);
     assert_eq!(good.rejected(), 1);
     drop((rx, tx, good, forger, honest));
+    nodes.into_iter().for_each(Node::shutdown);
+}
+
+#[test]
+fn a_checkpoint_larger_than_a_message_reaches_a_joiner_in_parts() {
+    let base = ports::block();
+    // Small datagrams: the map's checkpoint (about 30 KB) takes several messages.
+    let nodes = nodes_with(base, 2, "datagram_size = 4096");
+    let map_ref = reference(0xC1, "replicated-map");
+    let first: Live<Map> = nodes[0].open(&map_ref, &map_type()).expect("open map");
+    const KEYS: i64 = 1_000;
+    for k in 0..KEYS {
+        first.put(format!("a fairly long key number {k}"), k).expect("put");
+    }
+    settle(&[&first], KEYS as u64);
+    let state = first.checkpoint().expect("checkpoint");
+    assert!(state.len() > 4 * 4096, "checkpoint of {} bytes", state.len());
+    let joiner: Live<Map> = nodes[1].open(&map_ref, &map_type()).expect("the joiner reassembles the parts");
+    assert_eq!(joiner.checkpoint().expect("checkpoint"), state);
+    assert_eq!(joiner.stats().proxy.applied, 0, "everything came in the checkpoint");
+    drop((first, joiner));
     nodes.into_iter().for_each(Node::shutdown);
 }

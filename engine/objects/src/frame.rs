@@ -9,6 +9,7 @@
 //! | [`TAG_REFUSED`] | a refused request: the joiner's origin and nonce (8 + 8, LE) |
 //! | [`TAG_BYTES`] | a raw event of a byte stream |
 //! | [`TAG_FENCE`] | a mark in a member's stream for a joiner's request (the simulator's; the engine's fences are the runtime's): the joiner's origin and nonce (8 + 8, LE) |
+//! | [`TAG_CHECKPOINT_PART`] | part `index` of `count` (4 + 4, LE) of a checkpoint too large for one message, after the origin and nonce (8 + 8, LE): the parts' concatenation is what follows origin and nonce in [`TAG_CHECKPOINT`] |
 //! | [`TAG_PENDING`] | a member will answer a request once fenced: the joiner's origin and nonce (8 + 8, LE) |
 //!
 //! Authenticated objects append a MAC after the body (the engine binding adds and checks it).
@@ -29,6 +30,8 @@ pub const TAG_BYTES: u8 = 5;
 pub const TAG_FENCE: u8 = 6;
 /// A member has a joiner's request and will answer it once every member's fence is in.
 pub const TAG_PENDING: u8 = 7;
+/// A part of a checkpoint too large for one message.
+pub const TAG_CHECKPOINT_PART: u8 = 8;
 /// The tag and the object id.
 pub const HEADER: usize = 17;
 
@@ -81,6 +84,112 @@ pub fn parse_checkpoint(body: &[u8]) -> Option<(u64, u64, &[u8], &[u8])> {
     Some((to, nonce, position, &body[20 + len..]))
 }
 
+/// Bytes of a part frame before its chunk: header, origin, nonce, index, count.
+const PART_OVERHEAD: usize = HEADER + 16 + 8;
+
+/// The frames of a checkpoint for object `id`, each at most `max_frame` bytes: one
+/// [`TAG_CHECKPOINT`] frame if it fits, else [`TAG_CHECKPOINT_PART`] frames. `None` if
+/// `max_frame` leaves no room for a part's chunk.
+pub fn checkpoint_frames(
+    id: u128,
+    to: u64,
+    nonce: u64,
+    position: &[u8],
+    checkpoint: &[u8],
+    max_frame: usize,
+) -> Option<Vec<Vec<u8>>> {
+    let whole = self::checkpoint(id, to, nonce, position, checkpoint);
+    if whole.len() <= max_frame {
+        return Some(vec![whole]);
+    }
+    let chunk = max_frame.checked_sub(PART_OVERHEAD).filter(|c| *c > 0)?;
+    let payload = &whole[HEADER + 16..]; // position length, position, checkpoint
+    let count = u32::try_from(payload.len().div_ceil(chunk)).ok()?;
+    let head = request(to, nonce);
+    Some(
+        payload
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, c)| {
+                let (index, count) = ((i as u32).to_le_bytes(), count.to_le_bytes());
+                encode(TAG_CHECKPOINT_PART, id, &[&head, &index, &count, c])
+            })
+            .collect(),
+    )
+}
+
+/// A part frame's body: (to, nonce, index, count, chunk).
+pub fn parse_part(body: &[u8]) -> Option<(u64, u64, u32, u32, &[u8])> {
+    let (to, nonce) = parse_request(body)?;
+    let index = u32::from_le_bytes(body.get(16..20)?.try_into().ok()?);
+    let count = u32::from_le_bytes(body.get(20..24)?.try_into().ok()?);
+    (index < count).then_some((to, nonce, index, count, &body[24..]))
+}
+
+/// Reassembles checkpoints sent in parts, per sender (parts of one sender arrive in order;
+/// several members may answer at once). Bounded: a checkpoint larger than `limit` bytes is
+/// dropped, and so are the oldest senders' partial ones beyond [`MAX_ASSEMBLING`].
+#[derive(Debug)]
+pub struct Assembler {
+    limit: usize,
+    partial: Vec<(u64, Partial)>,
+}
+
+#[derive(Debug)]
+struct Partial {
+    to: u64,
+    nonce: u64,
+    count: u32,
+    next: u32,
+    body: Vec<u8>,
+}
+
+/// Senders whose checkpoints an [`Assembler`] reassembles at once.
+pub const MAX_ASSEMBLING: usize = 16;
+
+impl Assembler {
+    /// Checkpoints up to `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Assembler { limit, partial: Vec::new() }
+    }
+
+    /// A part from `sender`; the whole checkpoint's body (as [`parse_checkpoint`] reads it)
+    /// once its last part is in. A part out of order restarts that sender's checkpoint.
+    pub fn push(&mut self, sender: u64, body: &[u8]) -> Option<Vec<u8>> {
+        let (to, nonce, index, count, chunk) = parse_part(body)?;
+        let at = self.partial.iter().position(|(s, _)| *s == sender);
+        let fits = |p: &Partial| p.to == to && p.nonce == nonce && p.count == count && p.next == index;
+        let i = match at {
+            Some(i) if fits(&self.partial[i].1) => i,
+            _ => {
+                if let Some(i) = at {
+                    self.partial.remove(i);
+                }
+                if index != 0 {
+                    return None;
+                }
+                if self.partial.len() == MAX_ASSEMBLING {
+                    self.partial.remove(0);
+                }
+                let body = request(to, nonce).to_vec();
+                self.partial.push((sender, Partial { to, nonce, count, next: 0, body }));
+                self.partial.len() - 1
+            }
+        };
+        let p = &mut self.partial[i].1;
+        if p.body.len() + chunk.len() > self.limit {
+            self.partial.remove(i);
+            return None;
+        }
+        p.body.extend_from_slice(chunk);
+        p.next += 1;
+        if p.next < p.count {
+            return None;
+        }
+        Some(self.partial.remove(i).1.body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,12 +205,54 @@ mod tests {
         assert_eq!(split(&r).and_then(|(_, _, b)| parse_request(b)), Some((1, 2)));
     }
 
+    #[test]
+    fn a_large_checkpoint_travels_in_parts_and_is_reassembled() {
+        let state: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let frames = checkpoint_frames(7, 11, 13, b"pos", &state, 1_000).unwrap();
+        assert!(frames.len() > 10 && frames.iter().all(|f| f.len() <= 1_000));
+        let mut a = Assembler::new(1 << 20);
+        let mut whole = None;
+        for f in &frames {
+            let (tag, id, body) = split(f).unwrap();
+            assert_eq!((tag, id), (TAG_CHECKPOINT_PART, 7));
+            assert!(whole.is_none(), "complete before the last part");
+            whole = a.push(5, body);
+        }
+        let whole = whole.expect("reassembled");
+        assert_eq!(parse_checkpoint(&whole), Some((11, 13, &b"pos"[..], &state[..])));
+        // Small enough: one ordinary frame.
+        assert_eq!(checkpoint_frames(7, 11, 13, b"pos", b"s", 1_000).unwrap().len(), 1);
+        assert_eq!(checkpoint_frames(7, 11, 13, b"pos", &state, PART_OVERHEAD), None);
+    }
+
+    #[test]
+    fn reassembly_is_per_sender_bounded_and_restarts_on_a_missing_part() {
+        let state = vec![9u8; 5_000];
+        let frames = checkpoint_frames(7, 1, 2, b"", &state, 1_000).unwrap();
+        let body = |i: usize| split(&frames[i]).unwrap().2;
+        let mut a = Assembler::new(1 << 20);
+        // Two senders interleaved; one skips a part and starts over.
+        assert_eq!(a.push(1, body(0)), None);
+        assert_eq!(a.push(2, body(0)), None);
+        assert_eq!(a.push(2, body(2)), None, "part 1 missing: dropped");
+        let mut got = None;
+        for i in 1..frames.len() {
+            got = a.push(1, body(i));
+        }
+        assert!(got.is_some());
+        // Over the limit: dropped.
+        let mut small = Assembler::new(2_000);
+        assert!((0..frames.len()).all(|i| small.push(1, body(i)).is_none()));
+    }
+
     proptest! {
         #[test]
         fn parsing_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             if let Some((_, _, body)) = split(&bytes) {
                 let _ = parse_checkpoint(body);
                 let _ = parse_request(body);
+                let _ = parse_part(body);
+                let _ = Assembler::new(100).push(1, body);
             }
             let _ = parse_checkpoint(&bytes);
         }
