@@ -129,6 +129,24 @@ pub enum LiveError {
         /// The publisher's error.
         source: PublishError,
     },
+    /// The reference's description names a directory entry that could not be read.
+    #[error("object {id}: dereferencing its description in a directory: {source}")]
+    Dereference {
+        /// The object.
+        id: ObjectId,
+        /// Why the directory did not give its reference.
+        source: Box<DirectoryError>,
+    },
+    /// The directory entry the reference's description names is another object's.
+    #[error("object {id}: directory entry {name:?} names object {found}, not this one")]
+    OtherObject {
+        /// The object.
+        id: ObjectId,
+        /// The entry.
+        name: String,
+        /// The object the entry names.
+        found: ObjectId,
+    },
     /// The ring stayed full.
     #[error(
         "object {id}: the group accepted nothing for {0:?}: the node is overloaded or shutting down",
@@ -359,6 +377,40 @@ impl Node {
 
     /// [`Node::open`] with options.
     pub fn open_with<O>(
+        &self,
+        reference: &Reference,
+        require: &TypeRequirement,
+        options: OpenOptions,
+    ) -> Result<Live<O>, LiveError>
+    where
+        O: LiveObject + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        let reference = self.dereference(reference)?;
+        self.open_exact(&reference, require, options)
+    }
+
+    /// The full reference `reference` stands for: if its description names a directory
+    /// entry (`<directory URI>#<name>`, see [`Reference::directory_entry`]), the reference
+    /// stored there — which must be the same object's — read by joining the directory;
+    /// otherwise `reference` itself. [`Node::open`] does this first.
+    pub fn dereference(&self, reference: &Reference) -> Result<Reference, LiveError> {
+        let id = reference.id;
+        let fail = |e: DirectoryError| LiveError::Dereference { id, source: Box::new(e) };
+        let Some(entry) = reference.directory_entry() else { return Ok(reference.clone()) };
+        let (directory, name) = entry.map_err(|e| fail(DirectoryError::Invalid(e)))?;
+        let stored = Directory::open(self, &directory, OpenOptions::default()).and_then(|d| d.get(&name));
+        let stored = stored.map_err(fail)?;
+        if stored.id != id {
+            return Err(LiveError::OtherObject { id, name, found: stored.id });
+        }
+        Ok(stored)
+    }
+
+    /// Opens exactly `reference` (no dereferencing).
+    fn open_exact<O>(
         &self,
         reference: &Reference,
         require: &TypeRequirement,
@@ -831,7 +883,8 @@ impl Directory {
             return Err(DirectoryError::NotADirectory { id: reference.id });
         }
         let require = TypeRequirement::whole(argent_objects::types::Category::ReplicatedMap);
-        Ok(Directory { map: node.open_with(reference, &require, options)? })
+        // Exactly this reference: a directory's own description is not followed.
+        Ok(Directory { map: node.open_exact(reference, &require, options)? })
     }
 
     /// Stores `reference` under `name` (replacing what was there, everywhere).
@@ -893,6 +946,7 @@ impl std::fmt::Debug for ByteStream {
 impl Node {
     /// Opens a zero-copy byte stream: the object must be an `event-stream`.
     pub fn open_bytes(&self, reference: &Reference, options: OpenOptions) -> Result<ByteStream, LiveError> {
+        let reference = &self.dereference(reference)?;
         let id = reference.id;
         let require = TypeRequirement::whole(argent_objects::types::Category::EventStream);
         let offered = ObjectType::for_reference(reference)?;

@@ -247,6 +247,33 @@ fn a_directory_names_references_for_every_node() {
     // Dereferencing by name: open what the directory holds.
     let v: Live<Var> = nodes[1].open(&found, &var_type()).expect("open by name");
     v.set(5).expect("set");
+    // A stub whose description names the entry: opening it dereferences it first, so the
+    // stored reference's parameters (here: authentication) apply.
+    let key = argent::ObjectKey::generate().expect("key");
+    let locked = reference(0xD3, "replicated-var").with_parameter("auth", "key");
+    a.put("apps/locked", &locked).expect("put");
+    let stub = reference(0xD3, "replicated-var")
+        .with_description(format!("{}#apps/locked", dir_ref.to_uri().expect("uri")));
+    let until = Instant::now() + Duration::from_secs(10);
+    let e = loop {
+        match nodes[1].open::<Var>(&stub, &var_type()) {
+            Err(LiveError::Dereference { .. }) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10)) // not replicated here yet
+            }
+            Err(e) => break e,
+            Ok(_) => panic!("opened an authenticated object without its key"),
+        }
+    };
+    assert!(matches!(e, LiveError::KeyRequired { .. }), "{e}");
+    let options = OpenOptions { key: Some(key), ..OpenOptions::default() };
+    let opened: Live<Var> = nodes[1].open_with(&stub, &var_type(), options).expect("stub with the key");
+    assert_eq!(nodes[1].dereference(&stub).expect("dereferenced"), locked);
+    // An entry naming another object is refused, naming both.
+    let wrong = reference(0xD4, "replicated-var")
+        .with_description(format!("{}#apps/counter", dir_ref.to_uri().expect("uri")));
+    let e = nodes[1].dereference(&wrong).expect_err("another object's entry").to_string();
+    assert!(e.contains("names object") && e.contains("apps/counter"), "{e}");
+    drop(opened);
     let e = b.get("nope").expect_err("missing");
     assert!(e.to_string().contains("no entry \"nope\""), "{e}");
     assert!(matches!(

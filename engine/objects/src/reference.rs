@@ -235,6 +235,23 @@ impl Reference {
         self
     }
 
+    /// Where [`Reference::description`] says the full reference is kept, if it names a
+    /// directory entry: `<the directory's reference as an argent:// URI>#<entry name>`.
+    /// `None` for any other description (or none); an error naming `description` (and the
+    /// field within the directory's URI) if it has that form but does not parse.
+    pub fn directory_entry(&self) -> Option<Result<(Reference, String), ReferenceError>> {
+        let description = self.description.as_deref()?;
+        let (uri, name) = description.starts_with("argent://").then(|| description.rsplit_once('#'))??;
+        if name.is_empty() {
+            return Some(Err(ReferenceError::new("description", Problem::Empty)));
+        }
+        Some(
+            uri.parse::<Reference>()
+                .map(|r| (r, name.to_string()))
+                .map_err(|e| ReferenceError::new(format!("description.{}", e.field()), e.problem().clone())),
+        )
+    }
+
     /// Parses a reference in any form: an `argent://` URI, a JSON document (starts with
     /// `{`), or otherwise a TOML document.
     /// A leading byte-order mark is ignored.
@@ -1729,5 +1746,22 @@ value_type = "position"
                 prop_assert!(parsed.to_json().is_ok());
             }
         }
+    }
+
+    #[test]
+    fn a_description_may_name_a_directory_entry() {
+        let dir = Reference::new(ObjectId(0xD1), "replicated-map", "qsm")
+            .with_setting("group", "objects")
+            .with_parameter("role", "directory");
+        let stub = |d: &str| Reference::new(ObjectId(7), "replicated-var", "qsm").with_description(d);
+        let uri = dir.to_uri().unwrap();
+        let (found, name) = stub(&format!("{uri}#counter")).directory_entry().unwrap().unwrap();
+        assert_eq!((found, name.as_str()), (dir, "counter"));
+        assert!(stub("https://example.org/counter").directory_entry().is_none());
+        assert!(stub(&uri).directory_entry().is_none(), "a URI without an entry name");
+        let e = stub(&format!("{uri}#")).directory_entry().unwrap().unwrap_err();
+        assert_eq!(e.field(), "description");
+        let e = stub("argent://nothex?class=x&driver=qsm#n").directory_entry().unwrap().unwrap_err();
+        assert!(e.field().starts_with("description."), "{e}");
     }
 }
