@@ -41,7 +41,7 @@
 use crate::{GroupId, GroupMembers, Node, PublishError, Publisher, Subscription};
 use argent_objects::object::{
     Chat, ChatOp, EventStream, Fences, Joining, LiveObject, MapOp, ObjectError, Position, Post, Proxy,
-    ProxyStats, ReplicatedMap, ReplicatedVar, VarOp, JOIN_BACKLOG_BYTES,
+    ProxyStats, ReplicatedMap, ReplicatedVar, Update, VarOp, JOIN_BACKLOG_BYTES,
 };
 use argent_objects::reference::{ObjectId, Reference};
 use argent_objects::types::{check, ObjectType, TypeError, TypeRequirement};
@@ -305,6 +305,23 @@ impl<O: LiveObject> std::fmt::Debug for Live<O> {
 
 /// A proxy's identity among all proxies of all objects: the node id in the high bits, then
 /// the time and a per-process counter (two proxies opened in one process always differ).
+/// Whether a proxy's `origin` is one of `node`'s: its top 24 bits are the node id's low 24
+/// ([`new_origin`]). An update that names another node's origin than the node that sent it
+/// is refused, so a member cannot stamp as another.
+fn sent_by(origin: u64, node: crate::NodeId) -> bool {
+    origin >> 40 == u64::from(node.0) & 0xFF_FFFF
+}
+
+/// Decodes an update delivered from `sender`, refusing one whose origin is another node's.
+fn update_from<Op: DeserializeOwned>(body: &[u8], sender: crate::NodeId) -> Result<Update<Op>, ObjectError> {
+    let update = Update::<Op>::decode(body)?;
+    if !sent_by(update.stamp.origin, sender) {
+        let reason = format!("origin {:#x} is not one of node {sender}'s", update.stamp.origin);
+        return Err(ObjectError::Malformed { what: "update", reason });
+    }
+    Ok(update)
+}
+
 fn new_origin(node: u32) -> u64 {
     static OPENED: AtomicU64 = AtomicU64::new(0);
     let n = OPENED.fetch_add(1, Ordering::Relaxed);
@@ -546,7 +563,9 @@ fn join<O: LiveObject>(
                 {
                     return Err(LiveError::Refused { id });
                 }
-                Some(Parsed::Ok(TAG_UPDATE, body)) => match joining.deliver(body) {
+                Some(Parsed::Ok(TAG_UPDATE, body)) => match update_from::<O::Op>(body, d.sender_node())
+                    .and_then(|_| joining.deliver(body))
+                {
                     Ok(()) => {}
                     Err(e @ ObjectError::BacklogFull { .. }) => return Err(object(e)),
                     // A malformed update does not stop the join: it is not applied anywhere.
@@ -610,7 +629,8 @@ where
         for (_, m) in d.group_messages() {
             match parse(s.id, s.key.as_ref(), m) {
                 Some(Parsed::Ok(TAG_UPDATE, body)) => {
-                    let applied = lock(&s.proxy).deliver(body);
+                    let applied =
+                        update_from(body, d.sender_node()).and_then(|u| lock(&s.proxy).deliver_update(u));
                     match applied {
                         Ok(Some(change)) => {
                             lock(&s.watchers).retain(|w| match w.try_send(change.clone()) {

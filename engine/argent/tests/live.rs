@@ -353,3 +353,29 @@ fn a_checkpoint_larger_than_a_message_reaches_a_joiner_in_parts() {
     drop((first, joiner));
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+#[test]
+fn an_update_stamped_with_another_nodes_origin_is_refused() {
+    use argent::objects::frame::{encode, TAG_UPDATE};
+    use argent::objects::object::{Proxy, VarOp};
+    let base = ports::block();
+    let nodes = nodes(base, 2);
+    let var_ref = reference(0xF1, "replicated-var");
+    let a: Live<Var> = nodes[0].open(&var_ref, &var_type()).expect("open on 0");
+    let b: Live<Var> = nodes[1].open(&var_ref, &var_type()).expect("open on 1");
+    a.set(1).expect("set");
+    settle(&[&a, &b], 1);
+    // Node 1 sends an update stamped with one of node 0's origins (node 0 in the top bits).
+    let mut forger = Proxy::<Var>::new(a.origin() ^ 1);
+    let update = forger.local(VarOp::Set(666)).expect("encode");
+    let mut publisher = nodes[1].publisher("objects").expect("publisher");
+    publisher.publish_blocking(&encode(TAG_UPDATE, 0xF1, &[&update])).expect("publish");
+    let until = Instant::now() + Duration::from_secs(10);
+    while a.stats().rejected + b.stats().rejected < 2 {
+        assert!(Instant::now() < until, "the forged update was not refused everywhere");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!((a.get(), b.get()), (Some(1), Some(1)));
+    drop((a, b));
+    nodes.into_iter().for_each(Node::shutdown);
+}
