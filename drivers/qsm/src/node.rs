@@ -461,7 +461,7 @@ impl Region {
         io.stats.streams_retired += 1;
         io.stats.retired_undelivered += feed.undelivered(known);
         self.retired.insert(sender);
-        self.ring.forget(sender, crate::ring::retire_stall_visits(cfg));
+        self.ring.keep_winding(crate::ring::retire_stall_visits(cfg));
     }
 
     /// This node is no longer a member: drop all receive state (it may still send).

@@ -66,8 +66,9 @@ pub(crate) struct RingState {
     carry: BTreeMap<u32, Carry>,
     rx_at_start: u64,
     outstanding: bool,
-    /// Rounds during which streams retired here but still carried by other members keep
-    /// rounds at the busy pace (they retire within as many rounds, give or take progress).
+    /// Rounds during which streams gone here (retired, or never tracked) that other members
+    /// still report on keep rounds at the busy pace (members retire such a stream within
+    /// `stall_limit` visits of its last progress, see [`RecvFeed::departure_visit`]).
     winding: u32,
     missing: Vec<SeqRange>,
 }
@@ -99,10 +100,10 @@ impl RingState {
         self.outstanding = true;
     }
 
-    /// Stop carrying a retired stream from round to round (members that have not retired it
-    /// yet get busy-paced rounds for `2 × stall_limit` more rounds).
-    pub(crate) fn forget(&mut self, sender: NodeId, stall_limit: u32) {
-        self.carry.remove(&sender.0);
+    /// Members still wind down a stream gone here (just retired here, or it made progress
+    /// since): give them busy-paced rounds for `2 × stall_limit` more rounds. Its region-wide
+    /// numbers stay carried while they report on it (see `Region::complete`).
+    pub(crate) fn keep_winding(&mut self, stall_limit: u32) {
         self.winding = stall_limit.saturating_mul(2);
     }
 
@@ -324,9 +325,13 @@ impl Region {
     }
 
     /// The round came back to the leader: acknowledge each sender and remember what the
-    /// next round starts from. Retired streams (and streams of departed nodes this leader
-    /// does not track) are neither carried nor acknowledged; departing ones are carried
-    /// (their members need the region-wide numbers to wind them down) but not acknowledged.
+    /// next round starts from. Departing streams, and streams gone here (retired, or of a
+    /// departed node, possibly never tracked here) that members still report on, are carried
+    /// but not acknowledged: their members need the region-wide numbers to wind them down —
+    /// the cut-off to repair what some of them lack, the cleanup point to see that all have
+    /// everything. Without them a member can only retire such a stream by stalling (seconds
+    /// at the idle pace), with gaps at its tail never repaired. A stream gone here that
+    /// nobody reports on any more is dropped.
     fn complete(&mut self, cx: &Cx<'_>, token: &Token, io: &mut Io) {
         let Cx { now, cfg, me, stream, .. } = *cx;
         let ring = &mut self.ring;
@@ -345,19 +350,30 @@ impl Region {
         for e in &token.entries {
             let sender = NodeId(e.sender);
             let feed = self.feeds.get(&sender);
-            if feed.is_none() && self.is_gone(cx, sender) {
-                // Retired here, still wound down elsewhere: keep rounds coming for a while.
-                if self.ring.winding > 0 && self.retired.contains(sender) {
-                    self.ring.outstanding = true;
+            let gone = feed.is_none() && self.is_gone(cx, sender);
+            if gone && e.min_contiguous == u64::MAX {
+                self.ring.carry.remove(&e.sender); // no member tracks it any more
+                continue;
+            }
+            let departing = gone || feed.is_some_and(|f| f.departing.is_some());
+            let ring = &mut self.ring;
+            let stable = if e.min_contiguous == u64::MAX { 0 } else { e.min_contiguous };
+            let fresh = !ring.carry.contains_key(&e.sender);
+            let carry = ring.carry.entry(e.sender).or_default();
+            let progress = fresh || stable > carry.cleanup;
+            carry.cutoff = carry.cutoff.max(e.max_seen).max(e.cutoff);
+            carry.cleanup = carry.cleanup.max(stable);
+            if gone {
+                // Wound down elsewhere: keep rounds coming while it makes progress, and a
+                // while after (bounded, also if a member never retires it).
+                if progress {
+                    ring.keep_winding(retire_stall_visits(cfg));
+                }
+                if ring.winding > 0 {
+                    ring.outstanding = true;
                 }
                 continue;
             }
-            let departing = feed.is_some_and(|f| f.departing.is_some());
-            let ring = &mut self.ring;
-            let stable = if e.min_contiguous == u64::MAX { 0 } else { e.min_contiguous };
-            let carry = ring.carry.entry(e.sender).or_default();
-            carry.cutoff = carry.cutoff.max(e.max_seen).max(e.cutoff);
-            carry.cleanup = carry.cleanup.max(stable);
             if stable < carry.cutoff {
                 ring.outstanding = true;
             }
@@ -671,6 +687,105 @@ mod tests {
         assert_eq!(intersect(&[r(1, 5), r(8, 10)], &[r(3, 9)]), vec![r(3, 5), r(8, 9)]);
         assert_eq!(intersect(&[r(1, 2)], &[r(3, 4)]), vec![]);
         assert_eq!(intersect(&[], &[r(3, 4)]), vec![]);
+    }
+
+    /// Nodes on a lossless in-memory network, 10 µs steps; datagrams arrive at the next step.
+    struct Mesh {
+        nodes: Vec<crate::QsmNode>,
+        inbox: Vec<Vec<(NodeId, Bytes)>>,
+        now: Instant,
+        /// Messages of each stream delivered at each node.
+        delivered: Vec<BTreeMap<NodeId, u64>>,
+    }
+
+    impl Mesh {
+        fn new(n: u32, members: &[u32]) -> Self {
+            let mut nodes: Vec<crate::QsmNode> =
+                (0..n).map(|i| crate::QsmNode::new(NodeId(i), Config::default()).expect("config")).collect();
+            let members = members.iter().copied().map(NodeId).collect();
+            let view = crate::RegionView { region: REGION, id: argent_core::ViewId(1), members };
+            for node in &mut nodes {
+                node.install_view(Instant::ZERO, view.clone()).expect("view");
+            }
+            let n = n as usize;
+            Mesh {
+                nodes,
+                inbox: vec![Vec::new(); n],
+                now: Instant::ZERO,
+                delivered: vec![BTreeMap::new(); n],
+            }
+        }
+
+        /// Run for `span`; `pass(from, to, datagram)` false drops a datagram.
+        fn drive(&mut self, span: Duration, pass: impl Fn(usize, usize, &Bytes) -> bool) {
+            use argent_core::{Destination, Protocol};
+            let end = self.now + span;
+            while self.now < end {
+                self.now += Duration::from_micros(10);
+                let now = self.now;
+                for i in 0..self.nodes.len() {
+                    let node = &mut self.nodes[i];
+                    for (from, d) in std::mem::take(&mut self.inbox[i]) {
+                        node.handle_datagram(now, from, d);
+                    }
+                    if node.poll_timeout().is_some_and(|t| t <= now) {
+                        node.handle_timeout(now);
+                    }
+                    while let Some(t) = node.poll_transmit(now) {
+                        let to: Vec<usize> = match t.dest {
+                            Destination::Node(to) => vec![to.0 as usize],
+                            Destination::Region(_) => (0..self.inbox.len()).filter(|j| *j != i).collect(),
+                        };
+                        for j in to.into_iter().filter(|j| pass(i, *j, &t.payload)) {
+                            self.inbox[j].push((NodeId(i as u32), t.payload.clone()));
+                        }
+                    }
+                    while let Some(ev) = node.poll_event() {
+                        if let Event::Deliver(d) = ev {
+                            *self.delivered[i].entry(d.sender).or_default() += u64::from(d.count);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    const REGION: argent_core::RegionId = argent_core::RegionId(1);
+
+    /// The leader of nodes 0–2 never tracked node 3's stream: it retired it before hearing of
+    /// it (a member that joins late and learns of the departure before a round carries the
+    /// stream). Nodes 1 and 2 received it, node 1 all but its last datagram, when node 3
+    /// departs. The leader carries the stream's region-wide numbers while they report on it,
+    /// so node 1 learns of the datagram it lacks and gets it from node 2, both see when
+    /// everyone has everything, and they retire the stream at the busy pace, not after
+    /// `retire_stall_visits` idle rounds (seconds) with the last datagram undelivered.
+    #[test]
+    fn a_stream_the_leader_never_tracked_is_still_wound_down_by_its_members() {
+        let sender = NodeId(3);
+        let mut mesh = Mesh::new(4, &[0, 1, 2]);
+        mesh.nodes[0].retire_stream(sender);
+        let all = |_: usize, _: usize, _: &Bytes| true;
+        for k in 0..3u8 {
+            mesh.nodes[3].publish(mesh.now, REGION, &[k; 100]).expect("publish");
+            mesh.drive(Duration::from_millis(1), all);
+        }
+        mesh.drive(Duration::from_millis(20), all);
+        assert_eq!(mesh.delivered[1].get(&sender), Some(&3));
+        // The last datagram reaches node 2 only, then node 3 is gone for good.
+        mesh.nodes[3].publish(mesh.now, REGION, &[3; 100]).expect("publish");
+        let data = |d: &Bytes| matches!(argent_wire::decode(d), Ok((_, argent_wire::Frame::Data(_))));
+        mesh.drive(Duration::from_micros(10), |from, to, d| !(from == 3 && to == 1 && data(d)));
+        for i in 1..=2 {
+            mesh.nodes[i].retire_stream(sender);
+        }
+        mesh.drive(Duration::from_millis(300), |from, to, _| from != 3 && to != 3);
+        for i in 1..=2 {
+            let node = &mesh.nodes[i];
+            assert_eq!(mesh.delivered[i].get(&sender), Some(&4), "node {i} delivered the whole stream");
+            assert!(!node.tracks_stream(REGION, sender), "node {i} retired the stream");
+            assert_eq!(node.receive_held_bytes(), 0, "node {i} freed what it cached");
+            assert_eq!(node.stats().retired_undelivered, 0);
+        }
     }
 
     #[test]
