@@ -244,6 +244,17 @@ fn join_gms(
         shards: me.shards as u16,
         groups_version: 0,
     };
+    // Registering would replace whatever incarnation of this id the GMS has: refuse first if
+    // this node's ports are taken, most often by another process running as the same id.
+    for shard in 0..me.shards.max(1) {
+        let addr = std::net::SocketAddrV4::new(*me.addr.ip(), me.addr.port().wrapping_add(shard as u16));
+        if let Err(e) = std::net::UdpSocket::bind(addr) {
+            return Err(Error::Invalid(format!(
+                "node {id}'s address {addr} is not free ({e}): is another process running as node {id}? \
+                 every process needs its own id (--id); the GMS was not contacted"
+            )));
+        }
+    }
     let (tx, rx) = mpsc::channel();
     let link = MemberLink::start(member, groups, replicas.clone(), client, tx)
         .map_err(|e| Error::Invalid(format!("GMS link: {e}")))?;

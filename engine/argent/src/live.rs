@@ -129,6 +129,17 @@ pub enum LiveError {
         /// The publisher's error.
         source: PublishError,
     },
+    /// The members' checkpoint does not restore as the kind this process opened.
+    #[error(
+        "object {id}: the members' checkpoint does not restore as the kind opened here ({source}): \
+         do they hold it as another class or value type?"
+    )]
+    Incompatible {
+        /// The object.
+        id: ObjectId,
+        /// Why the checkpoint was refused.
+        source: ObjectError,
+    },
     /// The reference's description names a directory entry that could not be read.
     #[error("object {id}: dereferencing its description in a directory: {source}")]
     Dereference {
@@ -599,12 +610,15 @@ fn join<O: LiveObject>(
         let Some((checkpoint, position)) = answer.take() else { continue };
         match joining.complete(&checkpoint, &position) {
             Ok(joined) => return Ok(joined.proxy),
-            Err((j, e)) => {
-                // Not expected once fenced (a view change in between may do it): ask again.
+            Err((j, e @ ObjectError::Gap { .. })) => {
+                // Not expected once fenced (a view change in between may do it): ask again,
+                // at the usual pace.
                 tracing::warn!(object = %id, error = %e, "fenced checkpoint does not cover the join; asking again");
                 joining = j;
-                asked = Instant::now() - ASK_EVERY;
             }
+            // A checkpoint that does not decode as this kind will not decode next time
+            // either: the members hold the object as another kind or value type.
+            Err((_, e)) => return Err(LiveError::Incompatible { id, source: e }),
         }
     }
 }

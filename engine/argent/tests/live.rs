@@ -379,3 +379,20 @@ fn an_update_stamped_with_another_nodes_origin_is_refused() {
     drop((a, b));
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+#[test]
+fn opening_an_object_as_another_value_type_fails_with_a_clear_error() {
+    let base = ports::block();
+    let nodes = nodes(base, 2);
+    let var_ref = reference(0xF2, "replicated-var");
+    let a: Live<Var> = nodes[0].open(&var_ref, &var_type()).expect("open as i64");
+    a.set(1_234_567).expect("set");
+    settle(&[&a], 1);
+    let started = Instant::now();
+    let e = nodes[1].open::<ReplicatedVar<String>>(&var_ref, &var_type()).expect_err("not a string");
+    assert!(matches!(e, LiveError::Incompatible { .. }), "{e}");
+    assert!(e.to_string().contains("another class or value type"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "failed fast, not after the join timeout");
+    drop(a);
+    nodes.into_iter().for_each(Node::shutdown);
+}

@@ -378,6 +378,9 @@ fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) ->
             d.get(&t.reference)?
         }
     };
+    // A stub whose description names a directory entry: its kind and value type are the
+    // stored reference's.
+    let r = node.dereference(&r)?;
     let value_type: ValueType =
         r.parameters.get("value_type").map_or(Ok(ValueType::String), |v| v.parse())?;
     let key = match &t.key_file {
