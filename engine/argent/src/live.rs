@@ -469,8 +469,8 @@ impl Node {
         let mut publisher = self.publisher(group_name)?;
         let members = self.group_members(group).ok_or(not_member(group))?;
         let origin = new_origin(self.id().0);
-        let proxy =
-            join::<O>(self, &mut sub, &mut publisher, id, key.as_ref(), group, origin, options.join_timeout)?;
+        let spec = JoinSpec { id, key: key.as_ref(), group, origin, timeout: options.join_timeout };
+        let proxy = join::<O>(self, &mut sub, &mut publisher, spec)?;
         let shared = Arc::new(Shared {
             id,
             key,
@@ -502,20 +502,26 @@ fn member_keys(members: &GroupMembers) -> Vec<u64> {
     members.now().iter().map(|n| u64::from(n.0)).collect()
 }
 
+/// What a join is for: the object, its key, its group, the joiner's origin, how long it may
+/// take.
+struct JoinSpec<'a> {
+    id: ObjectId,
+    key: Option<&'a ObjectKey>,
+    group: GroupId,
+    origin: u64,
+    timeout: Duration,
+}
+
 /// The join: ask for a checkpoint and for every member's fence, buffer updates, and restore
 /// the first answer once every current member's fence is in (see [`Fences`]); with no
 /// member of the object at all, start from the initial state.
-#[allow(clippy::too_many_arguments)]
 fn join<O: LiveObject>(
     node: &Node,
     sub: &mut Subscription,
     publisher: &mut Publisher,
-    id: ObjectId,
-    key: Option<&ObjectKey>,
-    group: GroupId,
-    origin: u64,
-    timeout: Duration,
+    spec: JoinSpec<'_>,
 ) -> Result<Proxy<O>, LiveError> {
+    let JoinSpec { id, key, group, origin, timeout } = spec;
     let started = Instant::now();
     let members = node.group_members(group).ok_or(not_member(group))?;
     let mut joining = Joining::<O>::new(origin);

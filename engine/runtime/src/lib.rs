@@ -27,7 +27,7 @@ pub use delivery::{Delivery, GroupMessages, Messages};
 pub use groups::GROUP_TAG_LEN;
 
 use crate::groups::{GroupMap, GroupSet, Routes};
-use crate::shard::{Command, PublisherPort, Shard, ShardView, SubscriberPort};
+use crate::shard::{Command, Published, PublisherPort, Shard, ShardView, SubscriberPort};
 use crate::signal::Signal;
 use argent_transport::{SocketSpec, Waker};
 use std::collections::HashMap;
@@ -528,8 +528,15 @@ impl Runtime {
             let sleeping = Arc::new(AtomicBool::new(false));
             let wake = ShardWake { sleeping: sleeping.clone(), waker: transport.waker() };
             let stats = Arc::new(Mutex::new(NodeStats::default()));
-            let shard =
-                Shard::new(&cfg, owned, transport, rx, sleeping, stats.clone(), epoch, members.clone())?;
+            let shard = Shard::new(
+                &cfg,
+                owned,
+                transport,
+                rx,
+                sleeping,
+                Published { stats: stats.clone(), members: members.clone() },
+                epoch,
+            )?;
             // Spread the shards of the processes of one host over its cores.
             let slot = cfg.me.0 as usize + index;
             let core = if cfg.pin && !cores.is_empty() { Some(cores[slot % cores.len()]) } else { None };

@@ -143,10 +143,10 @@ impl Shard {
         transport: Box<dyn Transport>,
         cmds: crossbeam_channel::Receiver<Command>,
         sleeping: Arc<AtomicBool>,
-        stats: Arc<Mutex<NodeStats>>,
+        shared: Published,
         epoch: std::time::Instant,
-        shared_members: RegionMembers,
     ) -> Result<Self, RuntimeError> {
+        let Published { stats, members: shared_members } = shared;
         let mut node = QsmNode::new(cfg.me, cfg.qsm.clone())?;
         let mut views = HashMap::new();
         for r in &regions {
@@ -566,6 +566,12 @@ impl Shard {
         s.send_buffered = self.node.send_buffered_bytes();
         s.fences_skipped = self.fences_skipped;
     }
+}
+
+/// What a shard publishes to the runtime's handle: its counters and its regions' members.
+pub(crate) struct Published {
+    pub(crate) stats: Arc<Mutex<NodeStats>>,
+    pub(crate) members: RegionMembers,
 }
 
 /// Publish the members of this shard's region views to the runtime's handle; `gone`:
