@@ -119,6 +119,9 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
     let id = |file: &str| {
         std::fs::read_to_string(file).unwrap().lines().next().unwrap().split('"').nth(1).unwrap().to_string()
     };
+    for r in &results {
+        eprintln!("{r}"); // per process: object, sent, applied, total, checkpoint digest
+    }
     for (name, file) in [("var", &var), ("map", &map)] {
         let d = digests(&id(file));
         assert_eq!(d.len(), 4, "{name}: {results:#?}");
