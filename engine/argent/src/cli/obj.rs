@@ -115,6 +115,9 @@ enum ObjCommand {
         expect: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Updates per second (0: as fast as they go).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
         /// Seconds to stay after settling (so that joiners can still get a checkpoint).
         #[arg(long, default_value_t = 2.0)]
         linger: f64,
@@ -242,9 +245,19 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
             o.watch_json(duration.map(Duration::from_secs_f64));
             Ok(())
         }),
-        ObjCommand::Exercise { target, updates, expect, seed, linger, timeout } => {
+        ObjCommand::Exercise { target, updates, expect, seed, rate, linger, timeout } => {
             with_object(&target, |o| {
-                o.churn(updates, seed)?;
+                if rate > 0.0 {
+                    let interval = Duration::from_secs_f64(1.0 / rate);
+                    let start = std::time::Instant::now();
+                    for i in 0..updates {
+                        o.churn(1, seed.wrapping_mul(1_000_003).wrapping_add(i))?;
+                        let due = start + interval.mul_f64((i + 1) as f64);
+                        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                    }
+                } else {
+                    o.churn(updates, seed)?;
+                }
                 let r = o.settled(expect, Duration::from_secs_f64(timeout))?;
                 println!("{r}");
                 std::thread::sleep(Duration::from_secs_f64(linger));
