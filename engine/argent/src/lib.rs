@@ -244,6 +244,13 @@ fn join_gms(
         shards: me.shards as u16,
         groups_version: 0,
     };
+    // Choose the transport before joining: once in the view, the region waits for this
+    // node, so a slow backend probe must not happen after (the result is cached).
+    if rc.transport.is_none() {
+        if let Err(why) = argent_transport::probe_uring() {
+            tracing::info!(%why, "io_uring unavailable: the std transport will be used");
+        }
+    }
     // Registering would replace whatever incarnation of this id the GMS has: refuse first if
     // this node's ports are taken, most often by another process running as the same id.
     for shard in 0..me.shards.max(1) {
