@@ -205,6 +205,10 @@ struct GmsParts {
     status: Arc<std::sync::Mutex<(ClientStatus, u64)>>,
 }
 
+/// How long a starting node waits for its ports to be released before it concludes that
+/// another process holds them.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// Register with the GMS, wait for a view with this node (and `wait_members` members), start
 /// the runtime from that view's regions, and follow later views.
 fn join_gms(
@@ -252,14 +256,20 @@ fn join_gms(
         }
     }
     // Registering would replace whatever incarnation of this id the GMS has: refuse first if
-    // this node's ports are taken, most often by another process running as the same id.
+    // this node's ports stay taken, most often by another process running as the same id.
+    // (A process just killed may hold them a little longer: its io_uring sockets are
+    // released asynchronously after it exits; a restart waits for that.)
     for shard in 0..me.shards.max(1) {
         let addr = std::net::SocketAddrV4::new(*me.addr.ip(), me.addr.port().wrapping_add(shard as u16));
-        if let Err(e) = std::net::UdpSocket::bind(addr) {
-            return Err(Error::Invalid(format!(
-                "node {id}'s address {addr} is not free ({e}): is another process running as node {id}? \
-                 every process needs its own id (--id); the GMS was not contacted"
-            )));
+        let until = std::time::Instant::now() + PORT_RELEASE_WAIT;
+        while let Err(e) = std::net::UdpSocket::bind(addr) {
+            if std::time::Instant::now() >= until {
+                return Err(Error::Invalid(format!(
+                    "node {id}'s address {addr} is not free ({e}): is another process running as node {id}? \
+                     every process needs its own id (--id); the GMS was not contacted"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
     let (tx, rx) = mpsc::channel();
