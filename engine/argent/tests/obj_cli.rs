@@ -68,7 +68,7 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
     let var = new_reference(&dir, "counter", "replicated-var");
     let map = new_reference(&dir, "scores", "replicated-map");
     const UPDATES: u64 = 200;
-    // Paced (2 s of updates), so that the late joiners join mid-stream.
+    // Paced (4 s of updates), so that the late joiners join mid-stream even on a slow machine.
     let exercise = |reference: &str, id: u16, updates: u64| {
         argent()
             .args([
@@ -90,7 +90,7 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
                 "--expect",
                 &(3 * UPDATES).to_string(),
             ])
-            .args(["--seed", &id.to_string(), "--linger", "3", "--rate", "100"])
+            .args(["--seed", &id.to_string(), "--linger", "3", "--rate", "50"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
