@@ -437,6 +437,30 @@ impl Node {
         Ok(stored)
     }
 
+    /// What every open checks before any traffic: the type against `require`, the key
+    /// against the reference's security, the driver; then the group that carries the object
+    /// (its id and name).
+    fn admit<'r>(
+        &self,
+        reference: &'r Reference,
+        require: &TypeRequirement,
+        key: Option<&ObjectKey>,
+    ) -> Result<(GroupId, &'r str), LiveError> {
+        let id = reference.id;
+        let offered = ObjectType::for_reference(reference)?;
+        check(require, &offered)?;
+        match (offered.properties.security.authenticated, key) {
+            (true, None) => return Err(LiveError::KeyRequired { id }),
+            (false, Some(_)) => return Err(LiveError::KeyNotUsed { id }),
+            _ => {}
+        }
+        if reference.driver.name != "qsm" {
+            return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
+        }
+        let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
+        Ok((self.group_id(group_name)?, group_name))
+    }
+
     /// Opens exactly `reference` (no dereferencing).
     fn open_exact<O>(
         &self,
@@ -451,19 +475,8 @@ impl Node {
         O::Change: Clone + Send,
     {
         let id = reference.id;
-        let offered = ObjectType::for_reference(reference)?;
-        check(require, &offered)?;
-        match (offered.properties.security.authenticated, &options.key) {
-            (true, None) => return Err(LiveError::KeyRequired { id }),
-            (false, Some(_)) => return Err(LiveError::KeyNotUsed { id }),
-            _ => {}
-        }
+        let (group, group_name) = self.admit(reference, require, options.key.as_ref())?;
         let key = options.key;
-        if reference.driver.name != "qsm" {
-            return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
-        }
-        let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
-        let group = self.group_id(group_name)?;
         // Subscribe before asking: every update from here on is buffered while joining.
         let mut sub = self.subscribe_groups(&[group])?.with_fences();
         let mut publisher = self.publisher(group_name)?;
@@ -581,7 +594,7 @@ fn join<O: LiveObject>(
                     return Err(LiveError::Refused { id });
                 }
                 Some(Parsed::Ok(TAG_UPDATE, body)) => match update_from::<O::Op>(body, d.sender_node())
-                    .and_then(|_| joining.deliver(body))
+                    .and_then(|u| joining.deliver_update(u, body.len()))
                 {
                     Ok(()) => {}
                     Err(e @ ObjectError::BacklogFull { .. }) => return Err(object(e)),
@@ -989,18 +1002,7 @@ impl Node {
         let reference = &self.dereference(reference)?;
         let id = reference.id;
         let require = TypeRequirement::whole(argent_objects::types::Category::EventStream);
-        let offered = ObjectType::for_reference(reference)?;
-        check(&require, &offered)?;
-        match (offered.properties.security.authenticated, &options.key) {
-            (true, None) => return Err(LiveError::KeyRequired { id }),
-            (false, Some(_)) => return Err(LiveError::KeyNotUsed { id }),
-            _ => {}
-        }
-        if reference.driver.name != "qsm" {
-            return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
-        }
-        let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
-        let group = self.group_id(group_name)?;
+        let (group, group_name) = self.admit(reference, &require, options.key.as_ref())?;
         let sub = self.subscribe_groups(&[group])?;
         let publisher = self.publisher(group_name)?;
         Ok(ByteStream {

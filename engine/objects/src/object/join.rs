@@ -46,11 +46,16 @@ impl<O: LiveObject> Joining<O> {
 
     /// Buffer a delivered update until the checkpoint comes.
     pub fn deliver(&mut self, bytes: &[u8]) -> Result<(), ObjectError> {
-        let update = Update::<O::Op>::decode(bytes)?;
+        self.deliver_update(Update::<O::Op>::decode(bytes)?, bytes.len())
+    }
+
+    /// Buffer an update already decoded from `encoded_len` bytes, as [`Joining::deliver`]
+    /// does.
+    pub fn deliver_update(&mut self, update: Update<O::Op>, encoded_len: usize) -> Result<(), ObjectError> {
         if update.stamp.origin == self.origin {
             return Err(ObjectError::OriginInUse(self.origin));
         }
-        let cost = bytes.len().saturating_add(mem::size_of::<Update<O::Op>>());
+        let cost = encoded_len.saturating_add(mem::size_of::<Update<O::Op>>());
         let total = self.backlog_bytes.saturating_add(cost);
         if total > self.limit {
             return Err(ObjectError::BacklogFull { limit: self.limit });

@@ -122,28 +122,21 @@ pub(super) struct Objects {
 impl Objects {
     /// A member from the start: both objects in their initial state.
     pub(super) fn founding(node: u32, incarnation: u64) -> Self {
-        let origin = origin(node, incarnation);
-        Objects {
-            map: Replica::member(origin),
-            var: Replica::member(origin | VAR_ORIGIN),
-            outbox: VecDeque::new(),
-            control_next: 0,
-            asked: true,
-            ask_generation: 0,
-        }
+        Self::new(origin(node, incarnation), true)
     }
 
     /// A new incarnation joining the objects.
     pub(super) fn joiner(node: u32, incarnation: u64) -> Self {
-        let origin = origin(node, incarnation);
-        Objects {
-            map: Replica::joining(origin),
-            var: Replica::joining(origin | VAR_ORIGIN),
-            outbox: VecDeque::new(),
-            control_next: 0,
-            asked: false,
-            ask_generation: 0,
-        }
+        Self::new(origin(node, incarnation), false)
+    }
+
+    fn new(origin: u64, founding: bool) -> Self {
+        let (map, var) = if founding {
+            (Replica::member(origin), Replica::member(origin | VAR_ORIGIN))
+        } else {
+            (Replica::joining(origin), Replica::joining(origin | VAR_ORIGIN))
+        };
+        Objects { map, var, outbox: VecDeque::new(), control_next: 0, asked: founding, ask_generation: 0 }
     }
 
     /// What a joiner waits for, to explain one that never joined.
