@@ -69,4 +69,6 @@ pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit
 pub use argent_wire::SeqRange;
 pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
 pub use layout::{ring_partitions, RegionView};
-pub use node::{node_of, stream_id, Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError};
+pub use node::{
+    node_of, stream_id, stream_incarnation, Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError,
+};

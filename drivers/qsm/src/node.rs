@@ -246,6 +246,12 @@ pub(crate) struct Cx<'a> {
     pub(crate) departed: &'a BTreeSet<NodeId>,
 }
 
+/// The sender-stream incarnation (16 bits, never 0) of a membership incarnation (64 bits,
+/// increasing across restarts): the one formula the runtime and the simulator use.
+pub fn stream_incarnation(membership_incarnation: u64) -> u16 {
+    (membership_incarnation % 65_535) as u16 + 1
+}
+
 /// The id of node `me`'s sender stream in its `incarnation`.
 pub fn stream_id(me: NodeId, incarnation: u16) -> NodeId {
     if incarnation == 0 {

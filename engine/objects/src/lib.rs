@@ -8,11 +8,17 @@
 //!   that opening an object with an incompatible type fails before any traffic.
 //! - [`frame`]: how object messages travel in a group (updates, checkpoint requests,
 //!   checkpoints, refusals, raw events), defined once for the engine and the simulator.
+//! - [`key`]: per-object keys and the MAC every frame of an authenticated object carries.
+//! - [`session`]: one object's protocol at one process, sans-IO — the join (requests,
+//!   fences, buffering, restore, retry) and the serving side (answers, checkpoint parts,
+//!   refusals), key and origin checks — driven by the engine binding and the simulator alike.
 //! - [`object`]: the [`object::LiveObject`] trait (initial state, apply an update, checkpoint,
 //!   restore) and the proxy state machine that stamps, encodes and applies updates; the
 //!   built-in kinds (event stream, replicated variable, replicated map, chat).
 
 pub mod frame;
+pub mod key;
 pub mod object;
 pub mod reference;
+pub mod session;
 pub mod types;

@@ -67,12 +67,7 @@ impl Delivery {
     /// whatever the subscription's groups. A fence's place among the messages does not
     /// matter: whoever delivers it has the whole datagram.
     pub fn fences(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.inner.messages().filter_map(|m| {
-            let (group, body) = split_tag(m)?;
-            let body: &[u8; 16] = body.try_into().ok().filter(|_| group == crate::FENCE_GROUP)?;
-            let (key, nonce) = body.split_at(8);
-            Some((u64::from_le_bytes(key.try_into().ok()?), u64::from_le_bytes(nonce.try_into().ok()?)))
-        })
+        self.inner.messages().filter_map(argent_wire::message::parse_fence)
     }
 
     /// The messages of the subscription's groups with the group each was published to.

@@ -7,9 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Bytes of the group tag in front of every message inside a QSM datagram (little-endian
-/// group id). The application never sees it: publishers write after it, subscriptions
-/// deliver what follows it.
-pub const GROUP_TAG_LEN: usize = 4;
+/// group id; `argent_wire::message`). The application never sees it: publishers write after
+/// it, subscriptions deliver what follows it.
+pub const GROUP_TAG_LEN: usize = argent_wire::message::GROUP_TAG_LEN;
 
 /// Ids below this are always kept in dense tables (at most 64 Ki entries).
 const DENSE_ALWAYS: u32 = 1 << 16;
@@ -19,8 +19,7 @@ const DENSE_FACTOR: u64 = 8;
 /// Split a tagged message into its group and the application's bytes.
 #[inline]
 pub(crate) fn split_tag(m: &[u8]) -> Option<(GroupId, &[u8])> {
-    let (tag, rest) = m.split_first_chunk::<GROUP_TAG_LEN>()?;
-    Some((GroupId(u32::from_le_bytes(*tag)), rest))
+    argent_wire::message::split_tag(m).map(|(g, rest)| (GroupId(g), rest))
 }
 
 /// Multiplicative hashing for integer ids (the default SipHash costs more than the rest of

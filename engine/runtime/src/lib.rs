@@ -22,6 +22,7 @@ mod signal;
 
 pub use argent_core::{NodeId, RegionId};
 pub use argent_membership::GroupId;
+pub use argent_qsm::stream_incarnation;
 pub use argent_transport::Backend;
 pub use delivery::{Delivery, GroupMessages, Messages};
 pub use groups::GROUP_TAG_LEN;
@@ -373,7 +374,7 @@ impl ShardWake {
 /// request's key and nonce (8 + 8 bytes, little-endian), published by a node's shard in
 /// answer to [`Runtime::request_fences`] anywhere in the region; [`Delivery::fences`] yields
 /// them to every subscription of the region.
-pub const FENCE_GROUP: GroupId = GroupId(u32::MAX);
+pub const FENCE_GROUP: GroupId = GroupId(argent_wire::message::FENCE_GROUP);
 
 /// Members of each region as installed by the shards (the region's current view here).
 pub(crate) type RegionMembers = Arc<std::sync::RwLock<HashMap<RegionId, Vec<NodeId>>>>;
@@ -740,19 +741,10 @@ impl Drop for Runtime {
     }
 }
 
-/// An incarnation for this process's sender streams: a process that restarts under the same
-/// node id must not reuse the previous process's stream (receivers would take its datagrams
-/// for duplicates). Ten-millisecond clock ticks, never 0.
 /// A fresh sender-stream incarnation (from the clock, never 0): a restarted process gets a
 /// new one, so its streams are new streams rather than duplicates of the old ones.
 pub fn fresh_incarnation() -> u16 {
     incarnation()
-}
-
-/// The sender-stream incarnation (16 bits, never 0) of a membership incarnation (64 bits,
-/// increasing across restarts: milliseconds since the epoch).
-pub fn stream_incarnation(membership_incarnation: u64) -> u16 {
-    (membership_incarnation % 65_535) as u16 + 1
 }
 
 fn incarnation() -> u16 {

@@ -4,9 +4,7 @@
 
 use crate::groups::{split_tag, GroupMap};
 use crate::signal::Signal;
-use crate::{
-    pubring, GroupId, NodeStats, RegionMembers, RegionSpec, RuntimeConfig, RuntimeError, FENCE_GROUP,
-};
+use crate::{pubring, GroupId, NodeStats, RegionMembers, RegionSpec, RuntimeConfig, RuntimeError};
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
 use argent_transport::{Outgoing, Received, Transport};
@@ -442,10 +440,7 @@ impl Shard {
                     }
                 }
                 Event::Fence { region, key, nonce } => {
-                    let mut msg = [0u8; 4 + 16];
-                    msg[..4].copy_from_slice(&FENCE_GROUP.0.to_le_bytes());
-                    msg[4..12].copy_from_slice(&key.to_le_bytes());
-                    msg[12..].copy_from_slice(&nonce.to_le_bytes());
+                    let msg = argent_wire::message::fence_message(key, nonce);
                     let now = self.now();
                     if self.node.publish(now, region, &msg).is_err() {
                         self.fences_skipped += 1;

@@ -21,6 +21,7 @@
 mod codec;
 mod data;
 mod error;
+pub mod message;
 mod token;
 
 pub use data::{message_count, messages_of, DataBuilder, DataFrame, Messages};

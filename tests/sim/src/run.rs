@@ -121,7 +121,7 @@ enum Ev {
     CrashGmsLeader,
     Cut { nodes: Vec<u32>, replica: Option<u32>, until: Instant },
     Heal,
-    ObjectAsk { node: u32, incarnation: u64, generation: u64 },
+    ObjectTimer { node: u32, incarnation: u64, at: Instant },
 }
 
 struct Entry {
@@ -251,8 +251,10 @@ struct Sim<'a> {
     start_view: Option<ViewId>,
     /// Counters of protocol instances replaced by a restart (a new incarnation).
     restarted_stats: argent_qsm::Stats,
-    /// Objects runs: updates applied and duplicates skipped by replaced proxies.
-    retired_object_stats: (u64, u64),
+    /// Objects runs: counters of sessions replaced by a restart.
+    retired_object_stats: argent_objects::session::SessionStats,
+    /// Objects runs: joining sessions started.
+    object_joiners: u64,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -277,9 +279,14 @@ pub fn run(sc: &Scenario, seed: u64) -> Outcome {
 impl<'a> Sim<'a> {
     fn new(sc: &'a Scenario, seed: u64) -> Self {
         let first_sender = sc.nodes - sc.senders;
+        let mut qsm = sc.qsm.clone();
+        if sc.objects && sc.gms.is_some() {
+            // Members publish control messages: every incarnation's stream is its own.
+            qsm.incarnation = argent_qsm::stream_incarnation(1);
+        }
         let nodes = (0..sc.nodes)
             .map(|n| SimNode {
-                proto: QsmNode::new(NodeId(n), sc.qsm.clone()).expect("scenario validated"),
+                proto: QsmNode::new(NodeId(n), qsm.clone()).expect("scenario validated"),
                 busy_until: Instant::ZERO,
                 paused_until: Instant::ZERO,
                 crashed: false,
@@ -306,11 +313,8 @@ impl<'a> Sim<'a> {
                 join_view: None,
                 last_view: None,
                 first_index: vec![None; sc.senders as usize],
-                // Membership runs decide at the first view (founding member, or joiner).
-                objects: sc.objects.then(|| match sc.gms {
-                    None => Objects::founding(n, 1),
-                    Some(_) => Objects::joiner(n, 1),
-                }),
+                // Decided at the node's first region (founding member, or joiner).
+                objects: sc.objects.then(|| Objects::new(n, 1)),
                 known: Vec::new(),
             })
             .collect();
@@ -336,7 +340,8 @@ impl<'a> Sim<'a> {
             fault_seed: None,
             start_view: None,
             restarted_stats: argent_qsm::Stats::default(),
-            retired_object_stats: (0, 0),
+            retired_object_stats: Default::default(),
+            object_joiners: 0,
         }
     }
 
@@ -427,9 +432,7 @@ impl<'a> Sim<'a> {
                     self.push(until, Ev::Heal);
                 }
                 Ev::Heal => self.cut = None,
-                Ev::ObjectAsk { node, incarnation, generation } => {
-                    self.object_ask_timer(node, incarnation, generation, now)
-                }
+                Ev::ObjectTimer { node, incarnation, at } => self.object_timer(node, incarnation, at, now),
             }
             if done.is_none()
                 && self.remaining == 0
@@ -518,6 +521,9 @@ impl<'a> Sim<'a> {
         node.busy_until = node.busy_until.max(now);
         if let Err(e) = node.proto.install_view(node.busy_until, view) {
             self.violation(format!("node {n}: view refused: {e}"));
+        }
+        if self.sc.objects {
+            self.objects_region(n);
         }
         self.flush(n);
     }
@@ -771,10 +777,10 @@ impl<'a> Sim<'a> {
                 ));
                 return;
             }
-            self.object_frame(n, sender, Some(frame));
+            self.object_frame(n, sender, frame);
             return;
         }
-        let slot = from.checked_sub(self.first_sender).filter(|_| from == sender.0);
+        let slot = from.checked_sub(self.first_sender).filter(|_| from == argent_qsm::node_of(sender).0);
         let Some(slot) = slot.filter(|s| *s < sc.senders) else {
             self.violation(format!("node {n}: message claims sender {from} but came from {sender}"));
             return;
@@ -785,8 +791,8 @@ impl<'a> Sim<'a> {
             node.expected_next[slot as usize] = index;
         }
         if sc.objects {
-            // Every delivery goes to the proxy (or the joiner), duplicates included.
-            self.object_frame(n, sender, Some(frame));
+            // Every delivery goes to the sessions, duplicates included.
+            self.object_frame(n, sender, frame);
         }
         let node = &mut self.nodes[n as usize];
         let expected = &mut node.expected_next[slot as usize];

@@ -150,9 +150,12 @@ pub enum Sabotage {
         /// View id skipped.
         view: u64,
     },
-    /// Objects runs: a joiner completes its join from the checkpoint alone, dropping the
-    /// updates it buffered while waiting for it (as if the backlog were not applied).
-    DropJoinBacklog,
+    /// Objects runs: joiners' sessions restore from the checkpoint alone, dropping what they
+    /// buffered while joining (the shipped session's `Sabotage::DropBacklog`).
+    DropBacklog,
+    /// Objects runs: members' sessions answer a request at once, without waiting for every
+    /// member's fence (the shipped session's `Sabotage::AnswerBeforeFences`).
+    AnswerBeforeFences,
 }
 
 /// One simulated scenario; with a seed it determines a run completely.

@@ -65,6 +65,11 @@ impl<O: LiveObject> Joining<O> {
         Ok(())
     }
 
+    /// The origin this joiner will stamp with.
+    pub fn origin(&self) -> u64 {
+        self.origin
+    }
+
     /// How many updates are buffered.
     pub fn backlog(&self) -> usize {
         self.backlog.len()

@@ -339,10 +339,10 @@ impl Sim<'_> {
             return;
         }
         self.retire_departed(n, v);
+        let node = &mut self.nodes[n as usize];
+        node.busy_until = node.busy_until.max(now);
         // Members that left are no longer waited for.
-        self.object_frame(n, NodeId(n), None);
-        self.flush(n);
-        self.object_ask(n, now, None);
+        self.objects_members(n);
         self.flush(n);
     }
 
@@ -375,7 +375,7 @@ impl Sim<'_> {
         let mut cfg = sc.qsm.clone();
         if sc.objects {
             // Its streams carry control messages: a new incarnation needs a new stream id.
-            cfg.incarnation = super::objects::stream_incarnation(node.incarnation);
+            cfg.incarnation = argent_qsm::stream_incarnation(node.incarnation);
         }
         let old = std::mem::replace(&mut node.proto, QsmNode::new(NodeId(n), cfg).expect("validated"));
         self.restarted_stats.merge(old.stats());

@@ -1,23 +1,20 @@
-//! Live objects inside a simulation: every member runs a proxy of a replicated map and of a
-//! replicated variable ([`argent_objects`]), bound to the region as the engine binds them
-//! (`engine/argent/src/live.rs`): every object message is a frame `tag | object id | body`
-//! (an update, a checkpoint request, or a checkpoint with its position) carried in a
-//! simulated application message. Senders' messages carry updates; a member that joins
-//! mid-run (churn, eviction) subscribes first, asks for a checkpoint over the region and
-//! buffers what is delivered meanwhile; every member multicasts a fence for the request,
-//! answers it once it has delivered every current member's fence, and the joiner restores
-//! the answer once it has delivered them too ([`Fences`]); it asks again after a timeout.
-//! At the end every member's checkpoint bytes must equal every other's and include every
-//! update published.
+//! Live objects inside a simulation: every member runs the shipped object session
+//! ([`argent_objects::session::Session`], the code `argent::live` drives) for a replicated
+//! map and a replicated variable, over the simulated QSM. The simulator only moves the
+//! sessions' frames: each is carried in a simulated application message (senders' messages
+//! carry their updates; any member's control messages carry requests, promises, answers and
+//! fences), fences are the runtime's fence messages (`argent_wire::message`), and the
+//! region's members are handed to the sessions at every view. At the end every member's
+//! checkpoint bytes must equal every other's and include every update published.
 
-use super::{Ev, Sim, MIN_MESSAGE};
+use super::{Ev, Sim, MAX_VIRTUAL, MIN_MESSAGE};
 use crate::Sabotage;
 use argent_core::{Instant, NodeId};
 use argent_membership::gms::{ClientStatus, View};
-use argent_objects::object::{
-    Fences, Joining, LiveObject, MapOp, ObjectError, Position, Proxy, ProxyStats, ReplicatedMap,
-    ReplicatedVar, VarOp,
-};
+use argent_objects::object::{LiveObject, MapOp, ReplicatedMap, ReplicatedVar, VarOp};
+use argent_objects::reference::ObjectId;
+use argent_objects::session::{origin_for, Session, SessionConfig, SessionEvent, SessionStats, Transmit};
+use argent_wire::message::{fence_message, parse_fence};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -26,127 +23,93 @@ pub(super) type Map = ReplicatedMap<u32, u64>;
 /// The replicated variable every member holds.
 pub(super) type Var = ReplicatedVar<u64>;
 
-use argent_objects::frame::{
-    encode as frame, parse_checkpoint, parse_request, TAG_CHECKPOINT, TAG_FENCE, TAG_REQUEST, TAG_UPDATE,
-};
-const MAP_ID: u128 = 0x006d_6170;
-const VAR_ID: u128 = 0x0076_6172;
+const MAP_ID: ObjectId = ObjectId(0x006d_6170);
+const VAR_ID: ObjectId = ObjectId(0x0076_6172);
 /// Keys the senders write (bounds the map's checkpoint).
 const KEYS: u64 = 64;
-/// How long a joiner waits for a covering checkpoint before asking again.
+/// How long a joiner waits for a fenced answer before asking again.
 const ASK_EVERY: Duration = Duration::from_millis(50);
-/// Message index bit of control messages (requests and checkpoints), which any member may
+/// Message index bit of control messages (requests, answers, fences), which any member may
 /// publish; application messages (updates) go through the FIFO checker.
 pub(super) const CONTROL: u64 = 1 << 63;
 /// Bytes before the frame in a message: sender, index, check word, frame length.
 pub(super) const MESSAGE_HEADER: usize = MIN_MESSAGE + 4;
 
-/// One object at one member: a proxy, or a joiner waiting for its checkpoint; and the
-/// fences it has delivered.
-struct Replica<O: LiveObject> {
-    /// Origin of this proxy (node, incarnation and object: never reused); a joiner's fence
-    /// key.
-    origin: u64,
-    state: State<O>,
-    fences: Fences,
-}
-
-enum State<O: LiveObject> {
-    Member(Proxy<O>),
-    Joining {
-        joining: Joining<O>,
-        /// Nonce of the latest request; answers to earlier ones are ignored.
-        nonce: u64,
-        /// The first answer to it, restored once every member's fence is delivered.
-        answer: Option<(Vec<u8>, Position)>,
-    },
-}
-
-impl<O: LiveObject> Replica<O> {
-    fn member(origin: u64) -> Self {
-        Replica { origin, state: State::Member(Proxy::new(origin)), fences: Fences::new() }
-    }
-
-    fn joining(origin: u64) -> Self {
-        let state = State::Joining { joining: Joining::new(origin), nonce: 0, answer: None };
-        Replica { origin, state, fences: Fences::new() }
-    }
-
-    fn is_joining(&self) -> bool {
-        matches!(self.state, State::Joining { .. })
-    }
-
-    fn stats(&self) -> ProxyStats {
-        match &self.state {
-            State::Member(p) => p.stats(),
-            State::Joining { .. } => ProxyStats::default(),
-        }
-    }
-
-    /// What a joiner waits for.
-    fn waits(&self, members: &[u64]) -> String {
-        let origin = self.origin;
-        match &self.state {
-            State::Member(_) => "joined".into(),
-            State::Joining { nonce, answer, .. } => format!(
-                "request {nonce}: {}, fences from {:?} of members {members:?}",
-                if answer.is_some() { "answered" } else { "no answer" },
-                self.fences.fenced((origin, *nonce)),
-            ),
-        }
-    }
-
-    /// Checkpoint bytes and position total of a member.
-    fn checkpoint(&self) -> Option<Result<(Vec<u8>, u64), ObjectError>> {
-        match &self.state {
-            State::Member(p) => Some(p.checkpoint().map(|c| (c, p.position().total()))),
-            State::Joining { .. } => None,
-        }
-    }
-}
-
-/// A member's objects.
+/// A member's objects: both sessions once its region is installed, and the control frames
+/// waiting for room in the send buffer.
 pub(super) struct Objects {
-    map: Replica<Map>,
-    var: Replica<Var>,
-    /// Control frames waiting for room in the send buffer.
+    node: u32,
+    incarnation: u64,
+    sessions: Option<(Session<Map>, Session<Var>)>,
+    /// Control frames waiting for room in the send buffer (bounded by what the sessions make
+    /// per input; drained whenever the protocol accepts more).
     outbox: VecDeque<Vec<u8>>,
     /// Index of the next control message.
     control_next: u64,
-    /// Whether this joiner has asked for checkpoints in this incarnation.
-    asked: bool,
-    /// Bumped at every request, so that a stale re-ask timer does nothing.
-    ask_generation: u64,
+    /// The deadline an [`Ev::ObjectTimer`] is scheduled for.
+    timer_at: Option<Instant>,
+}
+
+/// The sessions' settings in the simulator: asks often (virtual time is cheap), never
+/// times out (the liveness checker reports a join that never ends), frames up to the
+/// largest message the protocol carries.
+fn config(max_message: usize) -> SessionConfig {
+    SessionConfig {
+        ask_every: ASK_EVERY,
+        join_timeout: MAX_VIRTUAL,
+        max_message: max_message.saturating_sub(MESSAGE_HEADER),
+        ..SessionConfig::default()
+    }
+}
+
+fn sabotaged<O: LiveObject>(mut s: Session<O>, sabotage: Sabotage) -> Session<O> {
+    use argent_objects::session::Sabotage as S;
+    match sabotage {
+        Sabotage::DropBacklog => s.sabotage(S::DropBacklog),
+        Sabotage::AnswerBeforeFences => s.sabotage(S::AnswerBeforeFences),
+        _ => {}
+    }
+    s
 }
 
 impl Objects {
-    /// A member from the start: both objects in their initial state.
-    pub(super) fn founding(node: u32, incarnation: u64) -> Self {
-        Self::new(origin(node, incarnation), true)
+    /// A node's objects before its region is known.
+    pub(super) fn new(node: u32, incarnation: u64) -> Self {
+        Objects {
+            node,
+            incarnation,
+            sessions: None,
+            outbox: VecDeque::new(),
+            control_next: 0,
+            timer_at: None,
+        }
     }
 
-    /// A new incarnation joining the objects.
-    pub(super) fn joiner(node: u32, incarnation: u64) -> Self {
-        Self::new(origin(node, incarnation), false)
+    /// Origins unique to this node, incarnation and object (the node in the top bits, as
+    /// the session checks).
+    fn origins(&self) -> (u64, u64) {
+        (origin_for(self.node, self.incarnation << 1), origin_for(self.node, self.incarnation << 1 | 1))
     }
 
-    fn new(origin: u64, founding: bool) -> Self {
-        let (map, var) = if founding {
-            (Replica::member(origin), Replica::member(origin | VAR_ORIGIN))
-        } else {
-            (Replica::joining(origin), Replica::joining(origin | VAR_ORIGIN))
+    /// Start the sessions: as founding members (nothing published yet), or joining.
+    fn start(&mut self, join_at: Option<Instant>, max_message: usize, sabotage: Sabotage) {
+        let (map, var) = self.origins();
+        let cfg = config(max_message);
+        let (map, var) = match join_at {
+            None => {
+                (Session::founding(MAP_ID, None, map, cfg.clone()), Session::founding(VAR_ID, None, var, cfg))
+            }
+            Some(now) => (
+                Session::join(MAP_ID, None, map, cfg.clone(), now),
+                Session::join(VAR_ID, None, var, cfg, now),
+            ),
         };
-        Objects { map, var, outbox: VecDeque::new(), control_next: 0, asked: founding, ask_generation: 0 }
+        self.sessions = Some((sabotaged(map, sabotage), sabotaged(var, sabotage)));
     }
 
-    /// What a joiner waits for, to explain one that never joined.
-    fn waits(&self, members: &[u64]) -> String {
-        let (map, var) = (self.map.waits(members), self.var.waits(members));
-        format!("map {map}; var {var}; {} control frames waiting", self.outbox.len())
-    }
-
+    /// Whether the objects are not (yet) joined.
     pub(super) fn joining(&self) -> bool {
-        self.map.is_joining() || self.var.is_joining()
+        self.sessions.as_ref().is_none_or(|(m, v)| !m.is_member() || !v.is_member())
     }
 
     /// Whether nothing waits: joined, and every control frame published.
@@ -154,247 +117,126 @@ impl Objects {
         !self.joining() && self.outbox.is_empty()
     }
 
-    fn stats(&self) -> ProxyStats {
-        let (a, b) = (self.map.stats(), self.var.stats());
-        ProxyStats {
-            sent: a.sent + b.sent,
-            applied: a.applied + b.applied,
-            duplicates: a.duplicates + b.duplicates,
-        }
+    fn stats(&self) -> SessionStats {
+        let Some((m, v)) = &self.sessions else { return SessionStats::default() };
+        add(m.stats(), v.stats())
     }
 
-    /// The frame of a sender's `index`-th message: an update of the map (a put, or a remove
-    /// one time in eight) or, every fourth message, of the variable.
-    pub(super) fn update(&mut self, node: u32, index: u64) -> Result<Vec<u8>, String> {
-        let x = mix(u64::from(node) << 40 ^ index);
-        let (id, update) = if index % 4 == 3 {
-            let State::Member(p) = &mut self.var.state else { return Err("sender is joining".into()) };
-            (VAR_ID, p.local(VarOp::Set(x)))
-        } else {
-            let State::Member(p) = &mut self.map.state else { return Err("sender is joining".into()) };
-            let key = (x % KEYS) as u32;
-            let op = if (x >> 8).is_multiple_of(8) {
-                MapOp::Remove(key)
-            } else {
-                MapOp::Put(key, index << 8 | 0xff & u64::from(node))
-            };
-            (MAP_ID, p.local(op))
-        };
-        let update = update.map_err(|e| e.to_string())?;
-        Ok(frame(TAG_UPDATE, id, &[&update]))
+    /// What the sessions wait for, to explain one that never joined.
+    fn waits(&self) -> String {
+        match &self.sessions {
+            None => "no region yet".into(),
+            Some((m, v)) => format!(
+                "map {}; var {}; {} control frames waiting",
+                m.waiting_for().unwrap_or_else(|| "joined".into()),
+                v.waiting_for().unwrap_or_else(|| "joined".into()),
+                self.outbox.len()
+            ),
+        }
     }
 }
 
-/// What handling one frame did.
+fn add(a: SessionStats, b: SessionStats) -> SessionStats {
+    SessionStats {
+        proxy: argent_objects::object::ProxyStats {
+            sent: a.proxy.sent + b.proxy.sent,
+            applied: a.proxy.applied + b.proxy.applied,
+            duplicates: a.proxy.duplicates + b.proxy.duplicates,
+        },
+        rejected: a.rejected + b.rejected,
+        checkpoints_sent: a.checkpoints_sent + b.checkpoints_sent,
+        requests: a.requests + b.requests,
+        join_retries: a.join_retries + b.join_retries,
+    }
+}
+
+/// What a session's outputs asked for.
 #[derive(Default)]
-struct Effects {
-    publish: Vec<Vec<u8>>,
-    /// Fences to ask the region for: (key, nonce).
+struct Outputs {
     fence_requests: Vec<(u64, u64)>,
     problems: Vec<String>,
-    rejected: u64,
-    checkpoints_sent: u64,
-    /// A join completed, with this many updates buffered.
-    joined: Option<usize>,
-    retries: u64,
-    requests: u64,
+    /// Joins completed, with the updates each buffered.
+    joined: Vec<usize>,
 }
 
-fn origin(node: u32, incarnation: u64) -> u64 {
-    u64::from(node) << 16 | incarnation
-}
-
-/// Marks the variable's origins (the map's are [`origin`]'s).
-const VAR_ORIGIN: u64 = 1 << 62;
-
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn request(id: u128, origin: u64, nonce: u64) -> Vec<u8> {
-    frame(TAG_REQUEST, id, &[&argent_objects::frame::request(origin, nonce)])
-}
-
-/// Ask for a checkpoint of `rep` if it is joining, and for the region's fences.
-fn ask<O: LiveObject>(rep: &mut Replica<O>, id: u128, fx: &mut Effects) {
-    if let State::Joining { nonce, answer, .. } = &mut rep.state {
-        *nonce += 1;
-        *answer = None;
-        fx.publish.push(request(id, rep.origin, *nonce));
-        fx.fence_requests.push((rep.origin, *nonce));
-        fx.requests += 1;
+/// Move a session's transmits to the outbox and its events to `out`.
+fn drain<O: LiveObject>(s: &mut Session<O>, outbox: &mut VecDeque<Vec<u8>>, out: &mut Outputs) {
+    while let Some(t) = s.poll_transmit() {
+        match t {
+            Transmit::Publish(f) => outbox.push_back(f),
+            Transmit::RequestFences { key, nonce } => out.fence_requests.push((key, nonce)),
+        }
     }
-}
-
-/// Where a frame was delivered: the object's id, the stream that sent the frame and the
-/// streams of the current view's members.
-struct At<'a> {
-    id: u128,
-    stream: u64,
-    members: &'a [u64],
-    sabotage: bool,
-}
-
-/// One frame of object `id` at a member, as the engine's proxy loop and join loop handle it.
-fn handle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, tag: u8, body: &[u8], fx: &mut Effects) {
-    let origin = rep.origin;
-    match tag {
-        TAG_REQUEST | TAG_FENCE => {
-            let Some(req) = parse_request(body) else {
-                fx.problems.push("malformed checkpoint request or fence".into());
-                return;
-            };
-            if tag == TAG_REQUEST {
-                rep.fences.request(req, !rep.is_joining());
-            } else {
-                rep.fences.fence(req, at.stream);
-            }
-            settle(rep, at, fx);
-        }
-        TAG_UPDATE => {
-            let delivered = match &mut rep.state {
-                State::Member(p) => p.deliver(body).map(|_| ()),
-                State::Joining { joining, .. } => joining.deliver(body),
-            };
-            if let Err(e) = delivered {
-                fx.rejected += 1;
-                fx.problems.push(format!("update refused by {origin:#x}: {e}"));
-            }
-        }
-        TAG_CHECKPOINT => {
-            let State::Joining { nonce, answer, .. } = &mut rep.state else { return };
-            let Some((to, n, position, checkpoint)) = parse_checkpoint(body) else {
-                fx.problems.push("malformed checkpoint frame".into());
-                return;
-            };
-            if to != origin || n != *nonce || answer.is_some() {
-                return; // another joiner's, an answer to an earlier request, or a second one
-            }
-            match Position::decode(position) {
-                Ok(p) => *answer = Some((checkpoint.to_vec(), p)),
-                Err(e) => fx.problems.push(format!("joiner {origin:#x}: bad position: {e}")),
-            }
-            settle(rep, at, fx);
-        }
-        _ => fx.problems.push(format!("frame with unknown tag {tag}")),
-    }
-}
-
-/// What the fences delivered so far allow: a member answers the requests every current
-/// member has fenced; a joiner restores its answer once its request is fenced.
-fn settle<O: LiveObject>(rep: &mut Replica<O>, at: &At<'_>, fx: &mut Effects) {
-    let (id, origin) = (at.id, rep.origin);
-    match &mut rep.state {
-        State::Member(p) => {
-            for (to, nonce) in rep.fences.due(at.members) {
-                match p.position().encode().and_then(|pos| Ok((pos, p.checkpoint()?))) {
-                    Ok((position, checkpoint)) => {
-                        fx.publish.push(argent_objects::frame::checkpoint(
-                            id,
-                            to,
-                            nonce,
-                            &position,
-                            &checkpoint,
-                        ));
-                        fx.checkpoints_sent += 1;
-                    }
-                    Err(e) => fx.problems.push(format!("no checkpoint: {e}")),
-                }
-            }
-        }
-        State::Joining { joining, nonce, answer } => {
-            if answer.is_none() || !rep.fences.complete((origin, *nonce), at.members) {
-                return;
-            }
-            let Some((checkpoint, position)) = answer.take() else { return };
-            let backlog = joining.backlog();
-            let mut j = std::mem::replace(joining, Joining::new(origin));
-            if at.sabotage {
-                j = Joining::new(origin); // what was buffered while joining is lost
-            }
-            match j.complete(&checkpoint, &position) {
-                Ok(joined) => {
-                    rep.state = State::Member(joined.proxy);
-                    fx.joined = Some(backlog);
-                    // Requests of other joiners delivered while this one joined.
-                    settle(rep, at, fx);
-                }
-                Err((j, e)) => {
-                    // Not expected once fenced: say so, and ask again.
-                    fx.problems.push(format!("joiner {origin:#x}: fenced checkpoint refused: {e}"));
-                    *joining = j;
-                    fx.retries += 1;
-                    ask(rep, id, fx);
-                }
-            }
+    while let Some(e) = s.poll_event() {
+        match e {
+            SessionEvent::Changed(_) => {}
+            SessionEvent::Joined { backlog, .. } => out.joined.push(backlog),
+            SessionEvent::Failed(e) => out.problems.push(format!("object {}: join failed: {e}", s.id())),
+            SessionEvent::Problem(p) => out.problems.push(format!("object {}: {p}", s.id())),
         }
     }
 }
 
 impl Sim<'_> {
-    /// A frame delivered to node `n` from stream `sender`; `None`: the view changed, see
-    /// what the fences delivered so far allow now.
-    pub(super) fn object_frame(&mut self, n: u32, sender: NodeId, frame: Option<&[u8]>) {
-        let sabotage = self.sc.sabotage == Sabotage::DropJoinBacklog;
-        let members = self.member_streams(n);
-        let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
-        let mut fx = Effects::default();
-        let at = |id| At { id, stream: u64::from(sender.0), members: &members, sabotage };
-        match frame.map(argent_objects::frame::split) {
-            None => {
-                let (map, var) = (at(MAP_ID), at(VAR_ID));
-                settle(&mut objects.map, &map, &mut fx);
-                settle(&mut objects.var, &var, &mut fx);
-            }
-            // A fence (published for the driver's `Event::Fence`) names its request's key:
-            // it is the map's or the variable's, and harmless to the other.
-            Some(Some((TAG_FENCE, _, body))) => {
-                handle(&mut objects.map, &at(MAP_ID), TAG_FENCE, body, &mut fx);
-                handle(&mut objects.var, &at(VAR_ID), TAG_FENCE, body, &mut fx);
-            }
-            Some(None) => fx.problems.push(format!("object frame of {} bytes", frame.map_or(0, <[u8]>::len))),
-            Some(Some((tag, MAP_ID, body))) => handle(&mut objects.map, &at(MAP_ID), tag, body, &mut fx),
-            Some(Some((tag, VAR_ID, body))) => handle(&mut objects.var, &at(VAR_ID), tag, body, &mut fx),
-            Some(Some((_, other, _))) => fx.problems.push(format!("frame of unknown object {other:#x}")),
+    /// Run `f` on node `n`'s sessions, then carry out what they asked for: frames to the
+    /// outbox (published as control messages), fence requests to the protocol, joins and
+    /// problems to the outcome, and the sessions' next timer.
+    fn with_sessions(&mut self, n: u32, f: impl FnOnce(Instant, &mut Session<Map>, &mut Session<Var>)) {
+        let node = &mut self.nodes[n as usize];
+        let now = node.busy_until;
+        let Some(objects) = node.objects.as_mut() else { return };
+        let Some((map, var)) = objects.sessions.as_mut() else { return };
+        f(now, map, var);
+        let mut out = Outputs::default();
+        drain(map, &mut objects.outbox, &mut out);
+        drain(var, &mut objects.outbox, &mut out);
+        let due = [map.poll_timeout(), var.poll_timeout()].into_iter().flatten().min();
+        let incarnation = objects.incarnation;
+        let schedule = due.filter(|d| objects.timer_at != Some(*d));
+        if schedule.is_some() {
+            objects.timer_at = due;
         }
-        if fx.requests > 0 {
-            objects.ask_generation += 1;
+        if let Some(at) = schedule {
+            self.push(at.max(now), Ev::ObjectTimer { node: n, incarnation, at });
         }
-        objects.outbox.extend(fx.publish.drain(..));
-        self.request_fences(n, &fx.fence_requests);
-        let o = &mut self.out;
-        o.object_rejected += fx.rejected;
-        o.object_checkpoints_sent += fx.checkpoints_sent;
-        o.object_join_retries += fx.retries;
-        o.object_join_requests += fx.requests;
-        if let Some(backlog) = fx.joined {
+        let node = &mut self.nodes[n as usize];
+        if let Some(region) = node.region.as_ref().map(|r| r.0) {
+            for &(key, nonce) in &out.fence_requests {
+                node.proto.request_fences(region, key, nonce);
+            }
+        }
+        for backlog in &out.joined {
+            let o = &mut self.out;
             o.object_joins += 1;
-            o.object_join_backlog += backlog as u64;
+            o.object_join_backlog += *backlog as u64;
             if self.apps_pending > 0 {
                 o.object_joins_during_traffic += 1;
             }
         }
-        for p in fx.problems {
+        for p in out.problems {
             self.violation(format!("node {n}: {p}"));
         }
         let node = &self.nodes[n as usize];
-        if fx.joined.is_some() || node.objects.as_ref().is_some_and(|o| !o.outbox.is_empty()) {
+        if !out.joined.is_empty() || node.objects.as_ref().is_some_and(|o| !o.outbox.is_empty()) {
             // Control messages to send, or a sender that may publish now it has joined.
             let t = node.busy_until;
             self.pump(n, t);
         }
     }
 
-    /// Ask node `n`'s region for fences (the driver multicasts the request and asks this
-    /// node for its own at once, see [`Sim::object_fence`]).
-    fn request_fences(&mut self, n: u32, requests: &[(u64, u64)]) {
-        let node = &mut self.nodes[n as usize];
-        let Some(region) = node.region.as_ref().map(|r| r.0) else { return };
-        for &(key, nonce) in requests {
-            node.proto.request_fences(region, key, nonce);
+    /// An object frame or a fence delivered to node `n` from stream `sender`.
+    pub(super) fn object_frame(&mut self, n: u32, sender: NodeId, frame: &[u8]) {
+        let node = argent_qsm::node_of(sender).0;
+        match parse_fence(frame) {
+            // Fences count per sender stream (a restarted node's new stream is a new member).
+            Some(request) => self.with_sessions(n, |now, map, var| {
+                map.handle_fence(now, request, u64::from(sender.0));
+                var.handle_fence(now, request, u64::from(sender.0));
+            }),
+            None => self.with_sessions(n, |now, map, var| {
+                map.handle_message(now, node, frame);
+                var.handle_message(now, node, frame);
+            }),
         }
     }
 
@@ -402,7 +244,7 @@ impl Sim<'_> {
     /// (with its other control frames, which follow its updates in the stream).
     pub(super) fn object_fence(&mut self, n: u32, key: u64, nonce: u64) {
         let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
-        objects.outbox.push_back(frame(TAG_FENCE, 0, &[&argent_objects::frame::request(key, nonce)]));
+        objects.outbox.push_back(fence_message(key, nonce).to_vec());
         let t = self.nodes[n as usize].busy_until;
         self.pump(n, t);
     }
@@ -411,60 +253,58 @@ impl Sim<'_> {
     fn member_streams(&self, n: u32) -> Vec<u64> {
         let node = &self.nodes[n as usize];
         if self.sc.gms.is_some() {
-            let stream = |&(m, inc): &(u32, u64)| argent_qsm::stream_id(NodeId(m), stream_incarnation(inc));
+            let stream = |&(m, inc): &(u32, u64)| {
+                argent_qsm::stream_id(NodeId(m), argent_qsm::stream_incarnation(inc))
+            };
             node.known.iter().map(|k| u64::from(stream(k).0)).collect()
         } else {
             (0..self.sc.nodes).map(u64::from).collect()
         }
     }
 
-    /// A node's protocol installed a region: if no update has been made yet, its objects
-    /// start in the initial state with the other founding members; else it joins them.
+    /// A node's protocol installed a region: its objects start — with the other founding
+    /// members if no update has been made yet, else joining them.
     pub(super) fn objects_region(&mut self, n: u32) {
         let begun = self.out.object_updates_published > 0;
+        let (max, sabotage) = (self.sc.qsm.max_message_len(), self.sc.sabotage);
         let node = &mut self.nodes[n as usize];
-        let incarnation = node.incarnation;
-        if let Some(o) = node.objects.as_mut().filter(|o| !o.asked && o.joining() && !begun) {
-            *o = Objects::founding(n, incarnation);
+        let now = node.busy_until;
+        let Some(objects) = node.objects.as_mut().filter(|o| o.sessions.is_none()) else { return };
+        objects.start(begun.then_some(now), max, sabotage);
+        if begun {
+            self.object_joiners += 2;
         }
+        let members = self.member_streams(n);
+        self.with_sessions(n, |now, map, var| {
+            map.handle_members(now, &members);
+            var.handle_members(now, &members);
+        });
     }
 
-    /// A joiner whose protocol has installed a region view asks for checkpoints (once per
-    /// incarnation; again after [`ASK_EVERY`] without a covering answer).
-    pub(super) fn object_ask(&mut self, n: u32, now: Instant, again: Option<u64>) {
-        let incarnation = self.nodes[n as usize].incarnation;
+    /// After a membership view: hand the sessions the region's members (members that left
+    /// are no longer waited for).
+    pub(super) fn objects_members(&mut self, n: u32) {
+        let members = self.member_streams(n);
+        self.with_sessions(n, |now, map, var| {
+            map.handle_members(now, &members);
+            var.handle_members(now, &members);
+        });
+    }
+
+    /// A session timer of node `n`'s incarnation `incarnation`, scheduled for `at`, firing
+    /// at `now`.
+    pub(super) fn object_timer(&mut self, n: u32, incarnation: u64, at: Instant, now: Instant) {
         let node = &mut self.nodes[n as usize];
-        if node.crashed || node.region.is_none() {
+        if node.crashed || node.incarnation != incarnation {
             return;
         }
-        let Some(objects) = node.objects.as_mut() else { return };
-        match again {
-            None if objects.asked => return,
-            Some(generation) if generation != objects.ask_generation || !objects.joining() => return,
-            _ => {}
-        }
-        objects.asked = true;
-        let mut fx = Effects::default();
-        ask(&mut objects.map, MAP_ID, &mut fx);
-        ask(&mut objects.var, VAR_ID, &mut fx);
-        objects.ask_generation += 1;
-        let generation = objects.ask_generation;
-        objects.outbox.extend(fx.publish.drain(..));
-        self.request_fences(n, &fx.fence_requests);
-        self.out.object_join_requests += fx.requests;
-        if again.is_some() {
-            self.out.object_join_timeouts += 1;
-        }
-        self.push(now + ASK_EVERY, Ev::ObjectAsk { node: n, incarnation, generation });
-        let t = self.nodes[n as usize].busy_until.max(now);
-        self.pump(n, t);
-    }
-
-    /// The re-ask timer of a joiner.
-    pub(super) fn object_ask_timer(&mut self, n: u32, incarnation: u64, generation: u64, now: Instant) {
-        if self.nodes[n as usize].incarnation == incarnation {
-            self.object_ask(n, now, Some(generation));
-        }
+        node.busy_until = node.busy_until.max(now);
+        let Some(objects) = node.objects.as_mut().filter(|o| o.timer_at == Some(at)) else { return };
+        objects.timer_at = None;
+        self.with_sessions(n, |now, map, var| {
+            map.handle_timeout(now);
+            var.handle_timeout(now);
+        });
     }
 
     /// Publish node `n`'s waiting control frames until the send buffer pushes back; returns
@@ -503,10 +343,38 @@ impl Sim<'_> {
         t
     }
 
-    /// The frame of sender `n`'s `index`-th message.
+    /// The frame of sender `n`'s `index`-th message: an update of the map (a put, or a remove
+    /// one time in eight) or, every fourth message, of the variable, made by its session.
     pub(super) fn object_update(&mut self, n: u32, index: u64) -> Vec<u8> {
-        let made = match self.nodes[n as usize].objects.as_mut() {
-            Some(o) => o.update(n, index),
+        // The operation's value: one draw of the run's generator, seeded by sender and index.
+        let x = crate::SimRng::new(u64::from(n) << 40 ^ index, 2).next_u64();
+        let made = match self.nodes[n as usize]
+            .objects
+            .as_mut()
+            .and_then(|o| o.sessions.as_mut().map(|s| (s, &mut o.outbox)))
+        {
+            Some(((map, var), outbox)) => {
+                // What the sessions made before goes out first, as control messages.
+                let mut out = Outputs::default();
+                drain(map, outbox, &mut out);
+                drain(var, outbox, &mut out);
+                let submitted = if index % 4 == 3 {
+                    var.submit(VarOp::Set(x)).map(|()| var.poll_transmit())
+                } else {
+                    let key = (x % KEYS) as u32;
+                    let op = if (x >> 8).is_multiple_of(8) {
+                        MapOp::Remove(key)
+                    } else {
+                        MapOp::Put(key, index << 8 | 0xff & u64::from(n))
+                    };
+                    map.submit(op).map(|()| map.poll_transmit())
+                };
+                match submitted {
+                    Ok(Some(Transmit::Publish(f))) => Ok(f),
+                    Ok(other) => Err(format!("the session made {other:?} for an update")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             None => Err("no objects".into()),
         };
         match made {
@@ -521,14 +389,12 @@ impl Sim<'_> {
         }
     }
 
-    /// A restarted node's objects join again, as a new incarnation.
+    /// A restarted node's objects join again, as a new incarnation (once it has a region).
     pub(super) fn objects_restart(&mut self, n: u32) {
         let node = &mut self.nodes[n as usize];
-        let incarnation = node.incarnation;
-        if let Some(old) = node.objects.replace(Objects::joiner(n, incarnation)) {
-            let s = old.stats();
-            self.retired_object_stats.0 += s.applied;
-            self.retired_object_stats.1 += s.duplicates;
+        let fresh = Objects::new(n, node.incarnation);
+        if let Some(old) = node.objects.replace(fresh) {
+            self.retired_object_stats = add(self.retired_object_stats, old.stats());
         }
     }
 
@@ -538,8 +404,8 @@ impl Sim<'_> {
     pub(super) fn retire_departed(&mut self, n: u32, v: &View) {
         let node = &mut self.nodes[n as usize];
         for &(m, inc) in &node.known {
-            let old = argent_qsm::stream_id(argent_core::NodeId(m), stream_incarnation(inc));
-            match v.member(argent_core::NodeId(m)) {
+            let old = argent_qsm::stream_id(NodeId(m), argent_qsm::stream_incarnation(inc));
+            match v.member(NodeId(m)) {
                 // Only the exact stream: `remove_node` would also retire a newer
                 // incarnation's stream that this node may already track.
                 None => node.proto.retire_stream(old),
@@ -570,40 +436,36 @@ impl Sim<'_> {
     pub(super) fn finish_objects(&mut self) {
         let mut found = Vec::new();
         let mut reference: Option<(u32, Vec<u8>, Vec<u8>)> = None;
-        let (mut applied, mut duplicates) = self.retired_object_stats;
-        let mut included = None;
+        let mut stats = self.retired_object_stats;
         for (n, node) in self.nodes.iter().enumerate() {
             let Some(objects) = &node.objects else { continue };
-            let s = objects.stats();
-            applied += s.applied;
-            duplicates += s.duplicates;
+            stats = add(stats, objects.stats());
             if !self.counted(node) {
                 continue;
             }
             self.out.object_members_checked += 1;
-            let (Some(map), Some(var)) = (objects.map.checkpoint(), objects.var.checkpoint()) else {
-                let waits = objects.waits(&self.member_streams(n as u32));
+            let inc = node.incarnation;
+            let proxies = objects.sessions.as_ref().and_then(|(m, v)| m.proxy().zip(v.proxy()));
+            let Some((map, var)) = proxies else {
                 found.push(format!(
-                    "node {n} (incarnation {}): still joining at the end ({waits})",
-                    node.incarnation
+                    "node {n} (incarnation {inc}): still joining at the end ({})",
+                    objects.waits()
                 ));
                 self.out.object_divergent += 1;
                 continue;
             };
-            let ((map, map_total), (var, var_total)) = match (map, var) {
+            let total = map.position().total() + var.position().total();
+            let (map, var) = match (map.checkpoint(), var.checkpoint()) {
                 (Ok(m), Ok(v)) => (m, v),
                 (Err(e), _) | (_, Err(e)) => {
                     found.push(format!("node {n}: no checkpoint: {e}"));
                     continue;
                 }
             };
-            included.get_or_insert(map_total + var_total);
-            if map_total + var_total != self.out.object_updates_published {
+            if total != self.out.object_updates_published {
+                let published = self.out.object_updates_published;
                 found.push(format!(
-                    "node {n} (incarnation {}): state includes {} of {} updates published",
-                    node.incarnation,
-                    map_total + var_total,
-                    self.out.object_updates_published
+                    "node {n} (incarnation {inc}): state includes {total} of {published} updates published"
                 ));
             }
             match &reference {
@@ -613,22 +475,24 @@ impl Sim<'_> {
                         self.out.object_divergent += 1;
                         let which = if *rmap != map { "map" } else { "variable" };
                         found.push(format!(
-                            "node {n} (incarnation {}): {which} state differs from node {r}'s",
-                            node.incarnation
+                            "node {n} (incarnation {inc}): {which} state differs from node {r}'s"
                         ));
                     }
                 }
             }
         }
-        self.out.object_updates_applied = applied;
-        self.out.object_duplicates = duplicates;
+        let o = &mut self.out;
+        o.object_updates_applied = stats.proxy.applied;
+        o.object_duplicates = stats.proxy.duplicates;
+        o.object_rejected = stats.rejected;
+        o.object_checkpoints_sent = stats.checkpoints_sent;
+        o.object_join_requests = stats.requests;
+        o.object_join_retries = stats.join_retries;
+        // Every request beyond a joiner's first that no refused answer caused: asked again
+        // after no fenced answer came in time.
+        o.object_join_timeouts = stats.requests.saturating_sub(self.object_joiners + stats.join_retries);
         for f in found {
             self.violation(f);
         }
     }
-}
-
-/// The stream incarnation of membership incarnation `inc` (the first is 0: the node's id).
-pub(super) fn stream_incarnation(inc: u64) -> u16 {
-    (inc.saturating_sub(1) % 65_535) as u16
 }

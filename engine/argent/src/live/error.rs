@@ -1,0 +1,169 @@
+//! Why an object could not be opened or updated.
+
+use super::directory::DirectoryError;
+use super::PUBLISH_WAIT;
+use crate::PublishError;
+use argent_objects::object::ObjectError;
+use argent_objects::reference::ObjectId;
+use argent_objects::session::{JoinError, SubmitError};
+use argent_objects::types::TypeError;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why an object could not be opened or updated.
+#[derive(Debug, Error)]
+pub enum LiveError {
+    /// The opener's type does not match the object's, or the driver lacks a property.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+    /// The reference does not say which group carries the object.
+    #[error("object {id}: driver.settings.group is missing: name the node group that carries the object")]
+    NoGroup {
+        /// The object.
+        id: ObjectId,
+    },
+    /// A driver this node does not run.
+    #[error("object {id}: driver {driver:?} is not one this node runs (it runs \"qsm\")")]
+    Driver {
+        /// The object.
+        id: ObjectId,
+        /// The reference's driver.
+        driver: String,
+    },
+    /// The node refused (unknown group, shut down).
+    #[error(transparent)]
+    Node(#[from] crate::Error),
+    /// The object layer refused (an update that does not encode, a malformed checkpoint).
+    #[error("object {id}: {source}")]
+    Object {
+        /// The object.
+        id: ObjectId,
+        /// What went wrong.
+        source: ObjectError,
+    },
+    /// No usable checkpoint arrived in time: none at all, one that did not cover what the
+    /// joiner missed, or some member's fence never came.
+    #[error(
+        "object {id}: joining took longer than {waited:?} ({requests} checkpoint requests, {answers} answers \
+         or promises of one, {buffered} updates buffered meanwhile): no member answered, or not every \
+         member of the group's region fenced the request (a member that cannot publish?)"
+    )]
+    JoinTimeout {
+        /// The object.
+        id: ObjectId,
+        /// How long the join waited.
+        waited: Duration,
+        /// Requests sent.
+        requests: u32,
+        /// Checkpoints and promises of one received for this joiner.
+        answers: u32,
+        /// Updates buffered while joining.
+        buffered: usize,
+    },
+    /// Publishing into the group failed.
+    #[error("object {id}: publishing: {source}")]
+    Publish {
+        /// The object.
+        id: ObjectId,
+        /// The publisher's error.
+        source: PublishError,
+    },
+    /// The members' checkpoint does not restore as the kind this process opened.
+    #[error(
+        "object {id}: the members' checkpoint does not restore as the kind opened here ({source}): \
+         do they hold it as another class or value type?"
+    )]
+    Incompatible {
+        /// The object.
+        id: ObjectId,
+        /// Why the checkpoint was refused.
+        source: ObjectError,
+    },
+    /// The reference's description names a directory entry that could not be read.
+    #[error("object {id}: dereferencing its description in a directory: {source}")]
+    Dereference {
+        /// The object.
+        id: ObjectId,
+        /// Why the directory did not give its reference.
+        source: Box<DirectoryError>,
+    },
+    /// The directory entry the reference's description names is another object's.
+    #[error("object {id}: directory entry {name:?} names object {found}, not this one")]
+    OtherObject {
+        /// The object.
+        id: ObjectId,
+        /// The entry.
+        name: String,
+        /// The object the entry names.
+        found: ObjectId,
+    },
+    /// The ring stayed full.
+    #[error(
+        "object {id}: the group accepted nothing for {0:?}: the node is overloaded or shutting down",
+        PUBLISH_WAIT
+    )]
+    Stalled {
+        /// The object.
+        id: ObjectId,
+    },
+    /// The object is authenticated and no key was given.
+    #[error("object {id} is authenticated (auth = \"key\"): open it with its key (OpenOptions::key; `argent obj --key-file`)")]
+    KeyRequired {
+        /// The object.
+        id: ObjectId,
+    },
+    /// A key was given for an object that does not use one.
+    #[error("object {id} does not use a key (its reference has no auth = \"key\"): open it without one")]
+    KeyNotUsed {
+        /// The object.
+        id: ObjectId,
+    },
+    /// The members refused this proxy's key.
+    #[error("object {id}: the members refused this process's key: it is not the object's key")]
+    Refused {
+        /// The object.
+        id: ObjectId,
+    },
+    /// The proxy's delivery thread could not start.
+    #[error("starting the object's delivery thread: {0}")]
+    Thread(std::io::Error),
+    /// The proxy is not joined (its join failed).
+    #[error("object {id}: the proxy has not joined the object")]
+    NotJoined {
+        /// The object.
+        id: ObjectId,
+    },
+    /// An update or a checkpoint does not fit one message.
+    #[error("object {id}: a frame of {len} bytes does not fit one message (at most {max}): an update must fit one message (checkpoints travel in parts)")]
+    TooLarge {
+        /// The object.
+        id: ObjectId,
+        /// Its size with the frame.
+        len: usize,
+        /// The largest message.
+        max: usize,
+    },
+}
+
+impl LiveError {
+    /// The session's join failure, for object `id`.
+    pub(super) fn join(id: ObjectId, e: JoinError) -> LiveError {
+        match e {
+            JoinError::Refused => LiveError::Refused { id },
+            JoinError::Incompatible(source) => LiveError::Incompatible { id, source },
+            JoinError::BacklogFull(source) => LiveError::Object { id, source },
+            JoinError::Timeout { waited, requests, answers, buffered } => {
+                LiveError::JoinTimeout { id, waited, requests, answers, buffered }
+            }
+        }
+    }
+
+    /// The session's refusal of an update, for object `id`.
+    pub(super) fn submit(id: ObjectId, e: SubmitError) -> LiveError {
+        match e {
+            SubmitError::TooLarge { len, max } => LiveError::TooLarge { id, len, max },
+            SubmitError::Object(source) => LiveError::Object { id, source },
+            SubmitError::NotJoined => LiveError::NotJoined { id },
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The joining side of a session: requests, promises, answers, fences, the backlog, the
+//! restore, and asking again.
+
+use super::{
+    update_from, JoinError, Phase, Problem, Sabotage, Session, SessionConfig, SessionEvent, Transmit,
+};
+use crate::frame::{
+    encode, parse_checkpoint, parse_request, request, Assembler, TAG_BYTES, TAG_CHECKPOINT,
+    TAG_CHECKPOINT_PART, TAG_PENDING, TAG_REFUSED, TAG_REQUEST, TAG_UPDATE,
+};
+use crate::object::{Fences, Joining, LiveObject, ObjectError, Position};
+use argent_core::Instant;
+use std::time::Duration;
+
+/// A joiner's state between its first request and its restore.
+pub(super) struct Joiner<O: LiveObject> {
+    joining: Joining<O>,
+    /// Checkpoints arriving in parts, per sending node.
+    parts: Assembler,
+    deadline: Instant,
+    next_ask: Instant,
+    /// Nonce of the latest request; answers to earlier ones are ignored.
+    nonce: u64,
+    requests: u32,
+    /// Requests whose fences were all in by the time of the next request: every member of
+    /// the region was reachable, and none answered or promised.
+    fenced: u32,
+    /// Answers and promises received, to any request.
+    answers: u32,
+    /// The first answer to the latest request, restored once every member's fence is in.
+    answer: Option<(Vec<u8>, Position)>,
+}
+
+impl<O: LiveObject> Joiner<O> {
+    pub(super) fn new(origin: u64, cfg: &SessionConfig, now: Instant) -> Self {
+        Joiner {
+            joining: Joining::with_limit(origin, cfg.backlog_bytes),
+            parts: Assembler::new(cfg.backlog_bytes),
+            deadline: now + cfg.join_timeout,
+            next_ask: now,
+            nonce: 0,
+            requests: 0,
+            fenced: 0,
+            answers: 0,
+            answer: None,
+        }
+    }
+
+    pub(super) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub(super) fn next_ask(&self) -> Instant {
+        self.next_ask
+    }
+
+    pub(super) fn timeout_error(&self, waited: Duration) -> JoinError {
+        JoinError::Timeout {
+            waited,
+            requests: self.requests,
+            answers: self.answers,
+            buffered: self.joining.backlog(),
+        }
+    }
+
+    pub(super) fn describe(&self, fences: &Fences, members: &[u64]) -> String {
+        format!(
+            "request {}: {}, fences from {:?} of members {members:?}, {} updates buffered",
+            self.nonce,
+            if self.answer.is_some() { "answered" } else { "no answer" },
+            fences.fenced((self.joining_origin(), self.nonce)),
+            self.joining.backlog(),
+        )
+    }
+
+    fn joining_origin(&self) -> u64 {
+        self.joining.origin()
+    }
+}
+
+impl<O: LiveObject> Session<O> {
+    /// Ask for a checkpoint and for the region's fences, with a new nonce — unless so many
+    /// requests were fenced by every member of the region (so the members were reachable)
+    /// and nobody answered or promised an answer that nobody holds the object, and what was
+    /// buffered starts at every sender's first update: then start from the initial state.
+    /// (Unanswered requests alone do not suffice: a joiner cut off from the members hears
+    /// nothing either.)
+    pub(super) fn ask(&mut self, now: Instant) {
+        let Phase::Joining(j) = &mut self.phase else { return };
+        if j.requests > 0
+            && !self.members.is_empty()
+            && self.fences.complete((self.origin, j.nonce), &self.members)
+        {
+            j.fenced += 1;
+        }
+        if j.fenced >= self.cfg.unanswered_means_first && j.answers == 0 {
+            match O::checkpoint(&O::initial()) {
+                Ok(initial) => {
+                    if self.restore(now, &initial, &Position::new(), true) {
+                        return;
+                    }
+                }
+                Err(e) => self.problem(Problem::NoCheckpoint(e.to_string())),
+            }
+        }
+        let Phase::Joining(j) = &mut self.phase else { return };
+        j.nonce += 1;
+        j.answer = None;
+        j.requests += 1;
+        j.next_ask = now + self.cfg.ask_every;
+        let nonce = j.nonce;
+        self.stats.requests += 1;
+        self.fences.request((self.origin, nonce), false);
+        self.publish(encode(TAG_REQUEST, self.id.0, &[&request(self.origin, nonce)]));
+        self.transmits.push_back(Transmit::RequestFences { key: self.origin, nonce });
+    }
+
+    /// A frame of the object delivered to a joiner.
+    pub(super) fn joiner_message(&mut self, now: Instant, node: u32, tag: u8, body: &[u8]) {
+        let origin = self.origin;
+        let Phase::Joining(j) = &mut self.phase else { return };
+        match tag {
+            TAG_CHECKPOINT_PART => {
+                if let Some(whole) = j.parts.push(u64::from(node), body) {
+                    self.answered(&whole);
+                }
+            }
+            TAG_CHECKPOINT => self.answered(body),
+            TAG_REFUSED => {
+                if parse_request(body).is_some_and(|(to, _)| to == origin) {
+                    self.fail(JoinError::Refused);
+                }
+            }
+            TAG_UPDATE => {
+                match update_from::<O::Op>(body, node).and_then(|u| j.joining.deliver_update(u, body.len())) {
+                    Ok(()) => {}
+                    Err(e @ ObjectError::BacklogFull { .. }) => self.fail(JoinError::BacklogFull(e)),
+                    // A malformed update does not stop the join: it is applied nowhere.
+                    Err(e) => {
+                        self.stats.rejected += 1;
+                        self.problem(Problem::UpdateRefused(e));
+                    }
+                }
+            }
+            TAG_PENDING => {
+                if parse_request(body) == Some((origin, j.nonce)) {
+                    j.answers += 1;
+                }
+            }
+            // Other joiners' requests (a joiner answers nothing) and raw events.
+            TAG_REQUEST | TAG_BYTES => {}
+            other => self.problem(Problem::UnknownTag(other)),
+        }
+        self.settle(now);
+    }
+
+    /// A whole checkpoint frame's body: kept if it answers this joiner's latest request
+    /// and is the first to.
+    fn answered(&mut self, body: &[u8]) {
+        let origin = self.origin;
+        let Phase::Joining(j) = &mut self.phase else { return };
+        let Some((to, nonce, position, checkpoint)) = parse_checkpoint(body) else {
+            self.problem(Problem::Malformed { tag: TAG_CHECKPOINT });
+            return;
+        };
+        if to != origin || nonce != j.nonce || j.answer.is_some() {
+            return; // another joiner's, an answer to an earlier request, or a second one
+        }
+        j.answers += 1;
+        match Position::decode(position) {
+            Ok(p) => j.answer = Some((checkpoint.to_vec(), p)),
+            Err(e) => self.problem(Problem::BadPosition(e)),
+        }
+    }
+
+    /// Restore the answer once every current member's fence for the request is in.
+    pub(super) fn try_restore(&mut self, now: Instant) {
+        let Phase::Joining(j) = &mut self.phase else { return };
+        if j.answer.is_none() {
+            return;
+        }
+        let fenced = !self.members.is_empty() && self.fences.complete((self.origin, j.nonce), &self.members);
+        if !fenced {
+            return;
+        }
+        let Some((checkpoint, position)) = j.answer.take() else { return };
+        self.restore(now, &checkpoint, &position, false);
+    }
+
+    /// Become a member from `checkpoint` at `position` and the backlog; `initial`: nobody
+    /// holds the object. Returns whether the join completed.
+    fn restore(&mut self, now: Instant, checkpoint: &[u8], position: &Position, initial: bool) -> bool {
+        let Phase::Joining(j) = &mut self.phase else { return false };
+        let placeholder = Joining::with_limit(self.origin, 0);
+        let mut joining = std::mem::replace(&mut j.joining, placeholder);
+        if !initial && self.sabotage == Some(Sabotage::DropBacklog) {
+            joining = Joining::with_limit(self.origin, self.cfg.backlog_bytes);
+        }
+        let backlog = joining.backlog();
+        match joining.complete(checkpoint, position) {
+            Ok(joined) => {
+                self.phase = Phase::Member(joined.proxy);
+                self.events.extend(joined.changes.into_iter().map(SessionEvent::Changed));
+                self.events.push_back(SessionEvent::Joined { backlog, initial });
+                true
+            }
+            Err((joining, e @ ObjectError::Gap { .. })) => {
+                j.joining = joining;
+                if !initial {
+                    // Not expected once fenced (a view change in between may do it): ask again.
+                    self.stats.join_retries += 1;
+                    self.problem(Problem::FencedCheckpointRefused(e));
+                    self.ask(now);
+                }
+                false
+            }
+            // A checkpoint that does not decode as this kind will not decode next time
+            // either: the members hold the object as another kind or value type.
+            Err((_, e)) => {
+                self.fail(JoinError::Incompatible(e));
+                false
+            }
+        }
+    }
+}
