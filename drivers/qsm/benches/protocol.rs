@@ -42,14 +42,13 @@ impl Cluster {
             for i in 0..self.nodes.len() {
                 while let Some(t) = self.nodes[i].poll_transmit(self.now) {
                     moved = true;
-                    let from = NodeId(i as u32);
                     match t.dest {
                         Destination::Node(to) => {
-                            self.nodes[to.0 as usize].handle_datagram(self.now, from, t.payload);
+                            self.nodes[to.0 as usize].handle_datagram(self.now, t.payload);
                         }
-                        Destination::Region(_) => {
+                        Destination::Region => {
                             for j in (0..self.nodes.len()).filter(|j| *j != i) {
-                                self.nodes[j].handle_datagram(self.now, from, t.payload.clone());
+                                self.nodes[j].handle_datagram(self.now, t.payload.clone());
                             }
                         }
                     }

@@ -53,6 +53,10 @@ pub struct Config {
     /// the old stream's. The stream id is `node id | incarnation << 16` (node ids below
     /// 65 536 when non-zero).
     pub incarnation: u16,
+    /// Failure detection without a membership service: a member of this node's regions not
+    /// heard from for this long is evicted from the local views (see `presence`); `None`
+    /// when a membership service installs views.
+    pub member_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -76,6 +80,7 @@ impl Default for Config {
             repair_budget: 256,
             stream_start_retry: Duration::from_millis(5),
             incarnation: 0,
+            member_timeout: None,
         }
     }
 }
@@ -113,6 +118,9 @@ pub enum ConfigError {
     /// A node id that leaves no room for an incarnation.
     #[error("node id {0} must be below 65536 to carry a stream incarnation")]
     NodeIdTooLarge(u32),
+    /// A member timeout so short that slow members would be evicted.
+    #[error("member_timeout {0:?} must be at least {min:?}: shorter ones evict members that are only slow", min = crate::presence::MIN_MEMBER_TIMEOUT)]
+    MemberTimeout(Duration),
     /// Zero durations where a positive one is needed.
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),
@@ -155,6 +163,9 @@ impl Config {
                 initial: self.initial_rate,
                 max: self.max_rate,
             });
+        }
+        if let Some(t) = self.member_timeout.filter(|t| *t < crate::presence::MIN_MEMBER_TIMEOUT) {
+            return Err(ConfigError::MemberTimeout(t));
         }
         for (name, d) in [
             ("round_interval", self.round_interval),

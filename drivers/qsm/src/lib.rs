@@ -46,7 +46,7 @@
 //! // Here: the stream's join point, announced, then the datagram, both multicast.
 //! let mut sent = 0;
 //! while let Some(t) = node.poll_transmit(Instant::ZERO) {
-//!     assert_eq!(t.dest, argent_qsm::Destination::Region(region));
+//!     assert_eq!((t.region, t.dest), (region, argent_qsm::Destination::Region));
 //!     sent += 1;
 //! }
 //! assert_eq!(sent, 2);
@@ -61,6 +61,7 @@ mod churn;
 mod config;
 mod layout;
 mod node;
+mod presence;
 mod recv;
 mod ring;
 mod send;
@@ -72,3 +73,4 @@ pub use layout::{ring_partitions, RegionView};
 pub use node::{
     node_of, stream_id, stream_incarnation, Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError,
 };
+pub use presence::{ALIVE_INTERVAL, MIN_MEMBER_TIMEOUT, STARTUP_GRACE};

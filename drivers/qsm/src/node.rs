@@ -3,6 +3,7 @@
 
 use crate::churn::{JoinPoints, Left, Tombstones};
 use crate::layout::{RegionView, RingLayout};
+use crate::presence::Presence;
 use crate::recv::{Accept, RecvFeed};
 use crate::ring::RingState;
 use crate::send::{Outgoing, SendFeed};
@@ -67,6 +68,16 @@ pub enum Event {
         key: u64,
         /// The requester's nonce.
         nonce: u64,
+    },
+    /// Without a membership service ([`crate::Config::member_timeout`]): `node` was silent
+    /// too long and this node installed view `view` of `region` without it.
+    Evicted {
+        /// Region.
+        region: RegionId,
+        /// The silent member.
+        node: NodeId,
+        /// The view installed without it.
+        view: ViewId,
     },
 }
 
@@ -176,6 +187,8 @@ pub struct Stats {
     /// point was known) that were never delivered. Each is a loss the application was not
     /// given; a datagram's message count is unknown when it never arrived.
     pub retired_undelivered: u64,
+    /// Views installed without a silent member (no membership service; one per region).
+    pub evictions: u64,
 }
 
 impl Stats {
@@ -204,6 +217,7 @@ impl Stats {
         self.fences_asked += o.fences_asked;
         self.streams_retired += o.streams_retired;
         self.retired_undelivered += o.retired_undelivered;
+        self.evictions += o.evictions;
     }
 }
 
@@ -221,8 +235,8 @@ impl Io {
         self.events.push_back(Event::Fence { region, key, nonce });
     }
 
-    pub(crate) fn unicast(&mut self, to: NodeId, payload: Vec<u8>) {
-        self.out.push_back(Transmit { dest: Destination::Node(to), payload: Bytes::from(payload) });
+    pub(crate) fn unicast(&mut self, region: RegionId, to: NodeId, payload: Vec<u8>) {
+        self.out.push_back(Transmit { region, dest: Destination::Node(to), payload: Bytes::from(payload) });
     }
 
     /// Hand a data datagram's messages to the application.
@@ -293,6 +307,8 @@ pub(crate) struct Region {
     pub(crate) ring: RingState,
     /// New data bytes received (drives adaptive rounds at the leader).
     pub(crate) rx_bytes: u64,
+    /// The installed view's members, as listed (the ring order is `layout`'s).
+    members: Vec<NodeId>,
 }
 
 impl Region {
@@ -311,6 +327,7 @@ impl Region {
             start_due: None,
             ring: RingState::new(now),
             rx_bytes: 0,
+            members: Vec::new(),
         }
     }
 
@@ -571,21 +588,21 @@ fn announce_start(
 ) {
     let start = StreamStart { view: view.0, sender: stream.0, base, flags };
     let payload = Bytes::from(argent_wire::encode_stream_start(region.0, me.0, &start));
-    io.out.push_back(Transmit { dest: Destination::Region(region), payload });
+    io.out.push_back(Transmit { region, dest: Destination::Region, payload });
     io.stats.stream_starts += 1;
 }
 
 /// Ask `sender`'s node where its stream starts for a member that joined in `joined`.
 fn ask_start(region: RegionId, me: NodeId, joined: ViewId, sender: NodeId, io: &mut Io) {
     let req = StartRequest { view: joined.0, sender: sender.0 };
-    io.unicast(node_of(sender), argent_wire::encode_start_request(region.0, me.0, &req));
+    io.unicast(region, node_of(sender), argent_wire::encode_start_request(region.0, me.0, &req));
     io.stats.start_requests += 1;
 }
 
 /// Send a peer a copy of a datagram this node holds.
 pub(crate) fn forward(region: RegionId, me: NodeId, to: NodeId, copy: &Bytes, io: &mut Io) {
     let body = &copy[argent_wire::HEADER_LEN..];
-    io.unicast(to, argent_wire::encode_data_copy(FrameKind::Forward, region.0, me.0, body));
+    io.unicast(region, to, argent_wire::encode_data_copy(FrameKind::Forward, region.0, me.0, body));
     io.stats.peer_repairs += 1;
 }
 
@@ -601,6 +618,8 @@ pub struct QsmNode {
     /// Nodes that left the system; streams of theirs not tracked yet are ignored until the
     /// node is seen again (a view lists it, or it multicasts a stream not retired here).
     departed: BTreeSet<NodeId>,
+    /// Failure detection without a membership service.
+    presence: Option<Presence>,
     io: Io,
     next_region: usize,
 }
@@ -613,6 +632,7 @@ impl QsmNode {
             return Err(ConfigError::NodeIdTooLarge(me.0));
         }
         let stream = stream_id(me, cfg.incarnation);
+        let presence = cfg.member_timeout.map(Presence::new);
         Ok(QsmNode {
             me,
             stream,
@@ -620,6 +640,7 @@ impl QsmNode {
             regions: BTreeMap::new(),
             left: BTreeMap::new(),
             departed: BTreeSet::new(),
+            presence,
             io: Io::default(),
             next_region: 0,
         })
@@ -694,13 +715,56 @@ impl QsmNode {
                 v.insert(Region::new(view.region, layout, now, left))
             }
         };
+        region.members.clone_from(&view.members);
         if !member {
             region.stop_receiving();
         } else if region.joined.is_none() {
             region.joined = Some(view.id);
         }
         region.record_view(view.id, self.stream, self.me, &mut self.io);
+        if let Some(p) = self.presence.as_mut().filter(|_| member) {
+            p.watch(self.me, &view.members, now);
+        }
         Ok(())
+    }
+
+    /// Presence (no membership service): multicast Alive to every region this node is a
+    /// member of when due, and evict members silent too long.
+    fn presence(&mut self, now: Instant) {
+        let Some(p) = self.presence.as_mut() else { return };
+        if !p.beat(now) {
+            return;
+        }
+        let silent = p.silent(now);
+        for r in self.regions.values().filter(|r| r.joined.is_some()) {
+            let payload = Bytes::from(argent_wire::encode_alive(r.id.0, self.me.0));
+            self.io.out.push_back(Transmit { region: r.id, dest: Destination::Region, payload });
+        }
+        for gone in silent {
+            self.evict(now, gone);
+        }
+    }
+
+    /// Install, in every region whose view lists `gone`, the next view without it.
+    fn evict(&mut self, now: Instant, gone: NodeId) {
+        let views: Vec<RegionView> = self
+            .regions
+            .values()
+            .filter(|r| r.members.contains(&gone))
+            .map(|r| RegionView {
+                region: r.id,
+                id: ViewId(r.layout.view.0 + 1),
+                members: r.members.iter().copied().filter(|m| *m != gone).collect(),
+            })
+            .collect();
+        for view in views {
+            let (region, id) = (view.region, view.id);
+            // A view is refused only when empty: this node is in it.
+            if self.install_view(now, view).is_ok() {
+                self.io.stats.evictions += 1;
+                self.io.events.push_back(Event::Evicted { region, node: gone, view: id });
+            }
+        }
     }
 
     /// Leave a region: this node is no longer in its view and does not send to it. Its
@@ -762,7 +826,7 @@ impl QsmNode {
         }
         let req = argent_wire::FenceRequest { key, nonce };
         let payload = Bytes::from(argent_wire::encode_fence_request(region.0, self.me.0, &req));
-        self.io.out.push_back(Transmit { dest: Destination::Region(region), payload });
+        self.io.out.push_back(Transmit { region, dest: Destination::Region, payload });
         self.io.stats.fence_requests += 1;
         self.io.fence(region, key, nonce);
         true
@@ -895,7 +959,7 @@ impl QsmNode {
                 }
             }
             Frame::Pull(p) => region.on_pull(&cx, from, NodeId(p.sender), p.ranges, io),
-            Frame::Alive => {} // presence, for the runtime's failure detection
+            Frame::Alive => {} // presence: counted when the datagram arrived
             Frame::Nak(n) => {
                 let member = region.layout.position(from).is_some();
                 match (NodeId(n.sender) == cx.stream && member, region.send.as_mut()) {
@@ -935,7 +999,7 @@ impl QsmNode {
         };
         let flags = if base.is_none() { STREAM_GONE } else { 0 };
         let start = StreamStart { view: req.view, sender: req.sender, base: base.unwrap_or(0), flags };
-        self.io.unicast(from, argent_wire::encode_stream_start(region.0, self.me.0, &start));
+        self.io.unicast(region, from, argent_wire::encode_stream_start(region.0, self.me.0, &start));
         self.io.stats.stream_starts += 1;
     }
 
@@ -963,14 +1027,20 @@ impl QsmNode {
 impl Protocol for QsmNode {
     type Event = Event;
 
-    fn handle_datagram(&mut self, now: Instant, _from: NodeId, datagram: Bytes) {
+    fn handle_datagram(&mut self, now: Instant, datagram: Bytes) {
         match argent_wire::decode(&datagram) {
-            Ok((header, frame)) => self.dispatch(now, header, frame, &datagram),
+            Ok((header, frame)) => {
+                if let Some(p) = self.presence.as_mut() {
+                    p.heard(node_of(NodeId(header.from)), now);
+                }
+                self.dispatch(now, header, frame, &datagram)
+            }
             Err(_) => self.io.stats.decode_errors += 1,
         }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.presence(now);
         let cx = Cx { now, cfg: &self.cfg, me: self.me, stream: self.stream, departed: &self.departed };
         for region in self.regions.values_mut() {
             region.retry_starts(&cx, &mut self.io);
@@ -1008,7 +1078,7 @@ impl Protocol for QsmNode {
                     Bytes::from(argent_wire::encode_heartbeat(id.0, self.stream.0, &hb))
                 }
             };
-            return Some(Transmit { dest: Destination::Region(id), payload });
+            return Some(Transmit { region: id, dest: Destination::Region, payload });
         }
         None
     }
@@ -1018,7 +1088,7 @@ impl Protocol for QsmNode {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
+        let mut earliest: Option<Instant> = self.presence.as_ref().and_then(Presence::deadline);
         for region in self.regions.values() {
             let feed = region.send.as_ref().and_then(|s| s.deadline(&self.cfg));
             let ring = region.deadline(self.me, &self.cfg);

@@ -195,6 +195,7 @@ impl Region {
                     p.rto = (p.rto * 2).min(MAX_PASS_RTO);
                     p.deadline = now + p.rto;
                     io.out.push_back(argent_core::Transmit {
+                        region: self.id,
                         dest: argent_core::Destination::Node(p.to),
                         payload: p.datagram.clone(),
                     });
@@ -273,7 +274,7 @@ impl Region {
         }
         // Acknowledge every pass, duplicates included, so the predecessor stops resending.
         let ack = TokenAck { view: frame.view, round: frame.round, hop: frame.hop };
-        io.unicast(from, argent_wire::encode_token_ack(self.id.0, me.0, &ack));
+        io.unicast(self.id, from, argent_wire::encode_token_ack(self.id.0, me.0, &ack));
         if hop == n {
             // Any round newer than the last completed one may come back, also one that was
             // regenerated meanwhile: its minimums are older, hence conservative.
@@ -308,6 +309,7 @@ impl Region {
         io.stats.max_token_bytes = io.stats.max_token_bytes.max(datagram.len() as u64);
         io.stats.tokens_sent += 1;
         io.out.push_back(argent_core::Transmit {
+            region: self.id,
             dest: argent_core::Destination::Node(to),
             payload: datagram.clone(),
         });
@@ -401,7 +403,7 @@ impl Region {
                     }
                 }
             } else {
-                io.unicast(node_of(sender), argent_wire::encode_ack(self.id.0, me.0, &ack));
+                io.unicast(self.id, node_of(sender), argent_wire::encode_ack(self.id.0, me.0, &ack));
             }
         }
     }
@@ -485,7 +487,11 @@ impl Region {
                     }
                 } else {
                     let to = node_of(sender);
-                    io.unicast(to, argent_wire::encode_request(self.id.0, me.0, true, sender.0, &owned));
+                    io.unicast(
+                        self.id,
+                        to,
+                        argent_wire::encode_request(self.id.0, me.0, true, sender.0, &owned),
+                    );
                     io.stats.naks_sent += 1;
                 }
             }
@@ -570,7 +576,11 @@ fn member_visit(
     // A departed sender is not NAKed; its stream is repaired from peers only.
     let departing = feed.departing.is_some();
     if feed.note_visit(!missing.is_empty(), cfg.nak_escalation_visits) && !departing {
-        io.unicast(node_of(sender), argent_wire::encode_request(region.0, me.0, true, sender.0, missing));
+        io.unicast(
+            region,
+            node_of(sender),
+            argent_wire::encode_request(region.0, me.0, true, sender.0, missing),
+        );
         io.stats.naks_escalated += 1;
     }
     entry.min_contiguous = entry.min_contiguous.min(feed.contiguous);
@@ -615,7 +625,11 @@ fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], io: &mut Io) {
         }
         let turn = (at.pos as u64).wrapping_add(at.round) % candidates.len() as u64;
         let target = candidates[turn as usize];
-        io.unicast(target, argent_wire::encode_request(at.region.0, me.0, false, sender.0, ranges));
+        io.unicast(
+            at.region,
+            target,
+            argent_wire::encode_request(at.region.0, me.0, false, sender.0, ranges),
+        );
         io.stats.pulls_sent += 1;
     }
 }
@@ -725,8 +739,8 @@ mod tests {
                 let now = self.now;
                 for i in 0..self.nodes.len() {
                     let node = &mut self.nodes[i];
-                    for (from, d) in std::mem::take(&mut self.inbox[i]) {
-                        node.handle_datagram(now, from, d);
+                    for (_, d) in std::mem::take(&mut self.inbox[i]) {
+                        node.handle_datagram(now, d);
                     }
                     if node.poll_timeout().is_some_and(|t| t <= now) {
                         node.handle_timeout(now);
@@ -734,7 +748,7 @@ mod tests {
                     while let Some(t) = node.poll_transmit(now) {
                         let to: Vec<usize> = match t.dest {
                             Destination::Node(to) => vec![to.0 as usize],
-                            Destination::Region(_) => (0..self.inbox.len()).filter(|j| *j != i).collect(),
+                            Destination::Region => (0..self.inbox.len()).filter(|j| *j != i).collect(),
                         };
                         for j in to.into_iter().filter(|j| pass(i, *j, &t.payload)) {
                             self.inbox[j].push((NodeId(i as u32), t.payload.clone()));

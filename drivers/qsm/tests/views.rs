@@ -3,7 +3,9 @@
 
 mod common;
 
-use argent_qsm::{stream_id, Config, NodeId, Protocol, PublishError, QsmNode, MAX_STREAMS_PER_REGION};
+use argent_qsm::{
+    stream_id, Config, NodeId, Protocol, PublishError, QsmNode, ViewId, MAX_STREAMS_PER_REGION,
+};
 use argent_wire::{Frame, FrameKind, STREAM_BEGINS};
 use bytes::Bytes;
 use common::{msg, view, Net, FENCE, R};
@@ -416,4 +418,34 @@ fn a_fence_follows_everything_its_member_sent_before_the_request() {
             assert_eq!((first, got[last + 1]), (50, 50), "node {at}, stream {s}: {got:?}");
         }
     }
+}
+
+#[test]
+fn without_a_membership_service_a_silent_member_is_evicted_by_every_survivor() {
+    let timeout = argent_qsm::MIN_MEMBER_TIMEOUT;
+    let mut net = Net::new(4, Config { member_timeout: Some(timeout), ..cfg() });
+    net.nodes[0].publish(net.now, R, b"before").expect("room");
+    net.drive(Duration::from_millis(300));
+    assert!(net.evicted.iter().all(Vec::is_empty), "everyone is heard (Alive frames, data, tokens)");
+    // Node 3 crashes; the others stay quiet but for their Alive frames and rounds.
+    net.down[3] = true;
+    net.drive(timeout + 2 * argent_qsm::ALIVE_INTERVAL);
+    for i in 0..3 {
+        assert_eq!(net.evicted[i], vec![(NodeId(3), ViewId(2))], "node {i}");
+    }
+    // The ring re-formed without it: what node 0 publishes now is delivered and acknowledged.
+    net.nodes[0].publish(net.now, R, b"after").expect("room");
+    net.drive(Duration::from_millis(300));
+    for i in 1..3 {
+        assert!(net.delivered[i].iter().any(|(_, m)| &m[..] == b"after"), "node {i}");
+    }
+    assert!(net.nodes[0].send_drained(), "acknowledged without node 3");
+    assert_eq!(net.nodes[0].stats().evictions, 1);
+}
+
+#[test]
+fn a_member_timeout_too_short_for_slow_members_is_refused() {
+    let cfg = Config { member_timeout: Some(Duration::from_millis(500)), ..cfg() };
+    let e = QsmNode::new(NodeId(0), cfg).unwrap_err();
+    assert!(e.to_string().contains("must be at least 1s"), "{e}");
 }

@@ -405,7 +405,7 @@ impl ClusterConfig {
             rc.batch = v;
         }
         if let Some(v) = p.member_timeout_ms {
-            rc.member_timeout = (v > 0).then(|| Duration::from_millis(v));
+            rc.qsm.member_timeout = (v > 0).then(|| Duration::from_millis(v));
         }
         rc.qsm.validate().map_err(|e| format!("[protocol]: {e}"))?;
         Ok(rc)

@@ -323,7 +323,7 @@ fn join_gms(
             ))),
         })
         .collect::<Result<_, _>>()?;
-    rc.member_timeout = None; // the GMS detects failures
+    rc.qsm.member_timeout = None; // the GMS detects failures
     rc.start_view = view.id.0;
     rc.region_since = view.regions.iter().map(|r| (r.id, r.since.0)).collect();
     rc.qsm.incarnation = incarnation;

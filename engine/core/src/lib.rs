@@ -57,20 +57,24 @@ impl fmt::Display for ViewId {
     }
 }
 
-/// Where a datagram produced by a protocol goes. Logical: the runtime maps nodes to socket
-/// addresses and regions to their IP multicast address, using the installed view.
+/// Where a datagram produced by a protocol goes, within its region. Logical: the runtime
+/// maps a node to its endpoint for the region (the socket of the shard that owns the
+/// region) and a region to its IP multicast address.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Destination {
     /// One node, by unicast.
     Node(NodeId),
-    /// Every member of a region, by IP multicast (the sender does not receive its own copy).
-    Region(RegionId),
+    /// Every member of the region, by IP multicast (the sender does not receive its own copy).
+    Region,
 }
 
-/// One datagram a protocol wants sent.
+/// One datagram a protocol wants sent: everything the runtime needs to send it, so the
+/// runtime never parses wire bytes.
 #[derive(Clone, Debug)]
 pub struct Transmit {
-    /// Where it goes.
+    /// The region the datagram belongs to.
+    pub region: RegionId,
+    /// Where it goes in that region.
     pub dest: Destination,
     /// The encoded datagram, shared (the sender may keep the same bytes for retransmission).
     pub payload: Bytes,
@@ -84,8 +88,10 @@ pub trait Protocol {
     /// What the protocol hands to the application (deliveries, notifications).
     type Event;
 
-    /// A datagram arrived from `from`.
-    fn handle_datagram(&mut self, now: Instant, from: NodeId, datagram: Bytes);
+    /// A datagram arrived. Its sender is what the datagram says (and, once traffic is
+    /// authenticated, what its tag proves); the socket address it came from is not an
+    /// identity.
+    fn handle_datagram(&mut self, now: Instant, datagram: Bytes);
     /// The deadline returned by [`Protocol::poll_timeout`] has passed.
     fn handle_timeout(&mut self, now: Instant);
     /// Next datagram to send, if any is ready at `now`.

@@ -93,9 +93,6 @@ pub struct RuntimeConfig {
     pub batch: usize,
     /// Pin shard threads to cores.
     pub pin: bool,
-    /// Evict a member silent for this long from the local view (stand-in for the
-    /// membership service); `None` never evicts.
-    pub member_timeout: Option<Duration>,
     /// Bytes of each publisher's ring (one per shard the publisher reaches).
     pub publish_ring_bytes: usize,
     /// Datagrams each subscription's ring holds (one per shard it listens to).
@@ -117,11 +114,15 @@ impl RuntimeConfig {
             regions,
             interface: Ipv4Addr::LOCALHOST,
             transport: None,
-            qsm: argent_qsm::Config::default(),
+            // Without a membership service, members silent for 3 s are evicted locally
+            // (`argent_qsm` presence); a node joined through the GMS turns this off.
+            qsm: argent_qsm::Config {
+                member_timeout: Some(Duration::from_secs(3)),
+                ..argent_qsm::Config::default()
+            },
             socket_buffer: 32 << 20,
             batch: 32,
             pin: true,
-            member_timeout: Some(Duration::from_secs(3)),
             publish_ring_bytes: 2 << 20,
             delivery_ring: 8192,
             start_view: 1,

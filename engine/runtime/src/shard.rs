@@ -14,8 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A member never heard from is evicted only after this long (or the member timeout, if longer).
-const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// Deliveries held back for a full subscriber ring before the shard stops receiving.
 const MAX_HELD_DELIVERIES: usize = 4096;
 /// Datagrams of a region this node receives, kept while no subscription takes them (the
@@ -29,11 +27,8 @@ const MAX_WAIT: Duration = Duration::from_millis(20);
 /// Longest wait while publishers are attached: bounds the delay of a commit whose wake-up
 /// raced with the shard falling asleep.
 const PUBLISHER_WAIT: Duration = Duration::from_millis(2);
-/// How often shared statistics are refreshed and silences checked.
+/// How often shared statistics are refreshed.
 const HOUSEKEEPING: Duration = Duration::from_millis(20);
-/// How often a member multicasts its presence to each of its regions, so every member
-/// hears from every other (ring neighbours alone would not).
-const ALIVE_INTERVAL: Duration = Duration::from_millis(200);
 
 pub(crate) enum Command {
     AddPublisher(PublisherPort),
@@ -99,7 +94,6 @@ impl Addresses {
 }
 
 pub(crate) struct Shard {
-    me: NodeId,
     node: QsmNode,
     transport: Box<dyn Transport>,
     addrs: Addresses,
@@ -118,10 +112,6 @@ pub(crate) struct Shard {
     epoch: std::time::Instant,
     publishers: Vec<PublisherPort>,
     subscribers: Vec<SubscriberPort>,
-    member_timeout: Option<Duration>,
-    /// When each member of our regions was last heard from (`None`: not yet).
-    last_heard: HashMap<NodeId, Option<Instant>>,
-    evictions: u64,
     unrouted: u64,
     unclaimed: VecDeque<Delivery>,
     unclaimed_bytes: usize,
@@ -131,7 +121,6 @@ pub(crate) struct Shard {
     tx: Vec<Outgoing>,
     cycles: u64,
     next_housekeeping: Instant,
-    next_alive: Instant,
 }
 
 impl Shard {
@@ -160,16 +149,8 @@ impl Shard {
         let members = cfg.members.iter().map(|m| (m.id, (m.addr, m.shards))).collect();
         let addresses = regions.iter().map(|r| (r.region, r.address)).collect();
         let (routes, region_lists) = routes(&regions);
-        // Only members of regions we belong to: we hear their presence on the group socket.
-        let last_heard = regions
-            .iter()
-            .filter(|r| r.members.contains(&cfg.me))
-            .flat_map(|r| r.members.iter())
-            .map(|m| (*m, None))
-            .collect();
         share_members(&shared_members, &views, &[]);
         Ok(Shard {
-            me: cfg.me,
             node,
             transport,
             addrs: Addresses { members, regions: addresses },
@@ -184,9 +165,6 @@ impl Shard {
             epoch,
             publishers: Vec::new(),
             subscribers: Vec::new(),
-            member_timeout: cfg.member_timeout,
-            last_heard,
-            evictions: 0,
             unrouted: 0,
             unclaimed: VecDeque::new(),
             unclaimed_bytes: 0,
@@ -196,7 +174,6 @@ impl Shard {
             tx: Vec::with_capacity(cfg.batch.max(1)),
             cycles: 0,
             next_housekeeping: Instant::ZERO,
-            next_alive: Instant::ZERO,
         })
     }
 
@@ -301,7 +278,6 @@ impl Shard {
         share_members(&self.members, &self.views, &gone_regions);
         for gone in v.departed {
             self.node.remove_node(gone);
-            self.last_heard.remove(&gone);
         }
         for stream in v.superseded {
             self.node.retire_stream(stream);
@@ -376,10 +352,9 @@ impl Shard {
     /// Send everything the protocol has ready, in batches.
     fn flush(&mut self, now: Instant) {
         while let Some(t) = self.node.poll_transmit(now) {
-            let region = RegionId(header_region(&t.payload));
             let to = match t.dest {
-                Destination::Region(r) => self.addrs.regions.get(&r).copied(),
-                Destination::Node(n) => self.addrs.unicast(n, region),
+                Destination::Region => self.addrs.regions.get(&t.region).copied(),
+                Destination::Node(n) => self.addrs.unicast(n, t.region),
             };
             let Some(to) = to else { continue };
             self.tx.push(Outgoing { to, data: t.payload });
@@ -439,6 +414,16 @@ impl Shard {
                         p.blocked_on = None;
                     }
                 }
+                Event::Evicted { region, node, view } => {
+                    // The protocol's own failure detection (no membership service): mirror
+                    // the view it installed.
+                    tracing::warn!(%node, %region, view = view.0, "member silent: evicted from the local view");
+                    if let Some(v) = self.views.get_mut(&region) {
+                        v.members.retain(|m| *m != node);
+                        v.id = view;
+                    }
+                    share_members(&self.members, &self.views, &[]);
+                }
                 Event::Fence { region, key, nonce } => {
                     let msg = argent_wire::message::fence_message(key, nonce);
                     let now = self.now();
@@ -490,62 +475,15 @@ impl Shard {
         }
         let now = self.now();
         for r in self.rx.drain(..) {
-            let from = argent_qsm::node_of(NodeId(header_from(&r.data)));
-            if let Some(t) = self.last_heard.get_mut(&from) {
-                *t = Some(now);
-            }
-            self.node.handle_datagram(now, from, r.data);
+            self.node.handle_datagram(now, r.data);
         }
     }
 
-    /// Refresh shared statistics and evict silent members.
+    /// Refresh shared statistics.
     fn housekeeping(&mut self, now: Instant) {
         self.next_housekeeping = now + HOUSEKEEPING;
         self.prune();
         self.publish_stats();
-        let Some(timeout) = self.member_timeout else { return };
-        if now >= self.next_alive {
-            self.next_alive = now + ALIVE_INTERVAL;
-            for (region, address) in &self.addrs.regions {
-                let alive = argent_wire::encode_alive(region.0, self.me.0);
-                self.tx.push(Outgoing { to: *address, data: alive.into() });
-            }
-            self.send_batch();
-        }
-        // A member never heard from gets a longer grace: processes start at different times.
-        let grace = timeout.max(STARTUP_GRACE);
-        let silent: Vec<NodeId> = self
-            .last_heard
-            .iter()
-            .filter(|(n, t)| {
-                let quiet = match t {
-                    Some(t) => now.saturating_duration_since(*t) > timeout,
-                    None => now.saturating_duration_since(Instant::ZERO) > grace,
-                };
-                **n != self.me && quiet
-            })
-            .map(|(n, _)| *n)
-            .collect();
-        for gone in silent {
-            self.last_heard.remove(&gone);
-            self.evict(now, gone, timeout);
-        }
-    }
-
-    fn evict(&mut self, now: Instant, gone: NodeId, timeout: Duration) {
-        for view in self.views.values_mut() {
-            if !view.members.contains(&gone) {
-                continue;
-            }
-            view.members.retain(|m| *m != gone);
-            view.id = ViewId(view.id.0 + 1);
-            tracing::warn!(node = %gone, region = %view.region, view = view.id.0, ?timeout, "member silent: evicted from the local view");
-            self.evictions += 1;
-            if let Err(e) = self.node.install_view(now, view.clone()) {
-                tracing::error!(error = %e, "view refused");
-            }
-        }
-        share_members(&self.members, &self.views, &[]);
     }
 
     fn publish_stats(&mut self) {
@@ -555,7 +493,7 @@ impl Shard {
         s.recv_calls = t.recv_syscalls;
         s.send_calls = t.send_syscalls;
         s.cycles = self.cycles;
-        s.evictions = self.evictions;
+        s.evictions = self.node.stats().evictions;
         s.unrouted = self.unrouted;
         s.unclaimed_dropped = self.unclaimed_dropped;
         s.send_buffered = self.node.send_buffered_bytes();
@@ -603,12 +541,4 @@ fn routes(regions: &[RegionSpec]) -> (GroupMap<u32>, Vec<Box<[RegionId]>>) {
         entries.push((g, i));
     }
     (GroupMap::new(entries), lists)
-}
-
-fn header_region(d: &[u8]) -> u32 {
-    d.get(4..8).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn header_from(d: &[u8]) -> u32 {
-    d.get(8..12).map_or(u32::MAX, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }

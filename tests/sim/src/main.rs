@@ -70,6 +70,11 @@ struct Args {
     /// Send buffer per sender, bytes.
     #[arg(long, default_value_t = 4 << 20)]
     send_buffer: usize,
+    /// Static membership only: members detect failures themselves, evicting a member
+    /// silent this long (the driver's presence, as a node with a static membership file
+    /// runs it); without it, an oracle installs the view without a crashed member.
+    #[arg(long)]
+    member_timeout_ms: Option<u64>,
     /// Virtual seconds after faults stop within which everything must be delivered.
     #[arg(long, default_value_t = 10.0, value_parser = positive_secs)]
     liveness_secs: f64,
@@ -187,6 +192,7 @@ fn scenario(a: &Args) -> Scenario {
     sc.qsm.partition_size = a.partition_size;
     sc.qsm.send_buffer_bytes = a.send_buffer;
     sc.qsm.token_pass_attempts = a.token_pass_attempts;
+    sc.qsm.member_timeout = a.member_timeout_ms.map(Duration::from_millis);
     sc.liveness = Duration::from_secs_f64(a.liveness_secs);
     sc.objects = a.objects;
     if a.gms || a.faults.need_gms() {
@@ -212,6 +218,9 @@ fn replay_command(a: &Args, seed: u64) -> String {
     );
     if !faults.is_empty() {
         cmd.push_str(&format!(" --faults {faults}"));
+    }
+    if let Some(ms) = a.member_timeout_ms {
+        cmd.push_str(&format!(" --member-timeout-ms {ms}"));
     }
     if a.objects {
         cmd.push_str(" --objects");

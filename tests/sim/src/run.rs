@@ -73,6 +73,9 @@ pub struct Outcome {
     pub views: u64,
     /// Members evicted by the GMS failure detector.
     pub evictions: u64,
+    /// Views a member installed without a silent member by its own failure detection
+    /// (static membership with `--member-timeout-ms`; one per member and region).
+    pub presence_evictions: u64,
     /// Members that joined again as a new incarnation (after leaving or eviction).
     pub rejoins: u64,
     /// Joiners whose deliveries were checked from their join point to the end.
@@ -255,6 +258,8 @@ struct Sim<'a> {
     retired_object_stats: argent_objects::session::SessionStats,
     /// Objects runs: joining sessions started.
     object_joiners: u64,
+    /// Static runs with the members' own failure detection: the member that crashes.
+    presence_crashed: Option<u32>,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -342,6 +347,7 @@ impl<'a> Sim<'a> {
             restarted_stats: argent_qsm::Stats::default(),
             retired_object_stats: Default::default(),
             object_joiners: 0,
+            presence_crashed: None,
         }
     }
 
@@ -367,8 +373,19 @@ impl<'a> Sim<'a> {
                 let at = mid(&mut plan);
                 self.nodes[c as usize].doomed = true;
                 self.push(at, Ev::Crash { node: c });
+                if let Some(timeout) = self.sc.qsm.member_timeout {
+                    // The members' own failure detection evicts it (checked in `flush`): after
+                    // the timeout, or, at a member that never heard from it (an early
+                    // crash), once the startup grace has passed.
+                    let grace = Instant::ZERO + argent_qsm::STARTUP_GRACE.max(timeout);
+                    let detected = (at + timeout).max(grace) + 2 * argent_qsm::ALIVE_INTERVAL;
+                    self.faults_end = self.faults_end.max(detected);
+                    self.presence_crashed = Some(c);
+                }
                 let install = at + self.sc.detection;
-                let survivors = if self.sc.sabotage == Sabotage::NoViewChange { 0 } else { self.sc.nodes };
+                let oracle =
+                    self.sc.sabotage != Sabotage::NoViewChange && self.sc.qsm.member_timeout.is_none();
+                let survivors = if oracle { self.sc.nodes } else { 0 };
                 for n in (0..survivors).filter(|n| *n != c) {
                     let skew = plan.between(Duration::ZERO, Duration::from_millis(1));
                     self.faults_end = self.faults_end.max(install + skew);
@@ -572,9 +589,9 @@ impl<'a> Sim<'a> {
             self.push(ready, Ev::Wake { node: n });
             return;
         }
-        let Some((from, data)) = node.unicast.pop().or_else(|| node.multicast.pop()) else { return };
+        let Some((_, data)) = node.unicast.pop().or_else(|| node.multicast.pop()) else { return };
         node.busy_until = now + self.sc.cpu_per_input * node.slow;
-        node.proto.handle_datagram(now, NodeId(from), data);
+        node.proto.handle_datagram(now, data);
         self.flush(n);
         let node = &mut self.nodes[n as usize];
         let queued = !node.unicast.queue.is_empty() || !node.multicast.queue.is_empty();
@@ -636,6 +653,12 @@ impl<'a> Sim<'a> {
                         self.pump(n, t);
                     }
                     Event::Fence { key, nonce, .. } => self.object_fence(n, key, nonce),
+                    Event::Evicted { node: gone, .. } => {
+                        self.out.presence_evictions += 1;
+                        if self.presence_crashed != Some(gone.0) {
+                            self.violation(format!("node {n} evicted {gone}, which did not crash"));
+                        }
+                    }
                 }
             }
             if !progressed {
@@ -661,7 +684,7 @@ impl<'a> Sim<'a> {
         let arrive = depart + wire;
         match dest {
             Destination::Node(to) => self.copy(n, to.0, arrive, data, false),
-            Destination::Region(_) => {
+            Destination::Region => {
                 for to in (0..sc.nodes).filter(|m| *m != n) {
                     self.copy(n, to, arrive, data.clone(), true);
                 }
@@ -821,6 +844,14 @@ impl<'a> Sim<'a> {
     fn finish(mut self, end: Instant) -> Outcome {
         let sc = self.sc;
         self.out.virtual_secs = end.as_secs_f64();
+        if let Some(c) = self.presence_crashed {
+            // Every survivor evicted the crashed member, once (one region).
+            let survivors = self.nodes.iter().filter(|n| !n.crashed).count() as u64;
+            if self.out.presence_evictions != survivors {
+                let got = self.out.presence_evictions;
+                self.violation(format!("{got} evictions of crashed node {c} for {survivors} survivors"));
+            }
+        }
         let mut s = self.restarted_stats.clone();
         for node in &self.nodes {
             s.merge(node.proto.stats());

@@ -187,7 +187,9 @@ pub struct Scenario {
     pub cpu_per_message: Duration,
     /// CPU time per datagram sent.
     pub cpu_per_send: Duration,
-    /// Delay between a crash and the installation of the view without the crashed node.
+    /// Delay between a crash and the installation of the view without the crashed node,
+    /// when an oracle installs it (no `qsm.member_timeout`: with one, the members' own
+    /// failure detection does).
     pub detection: Duration,
     /// Everything must be delivered within this virtual time after faults stop.
     pub liveness: Duration,
@@ -243,6 +245,9 @@ pub enum ScenarioError {
     /// Bad timing.
     #[error("GMS timing: evict_after must exceed suspect_after; heartbeat and tick must be positive")]
     GmsTiming,
+    /// Members' own failure detection with a membership service.
+    #[error("--member-timeout-ms is for static membership: with --gms (or membership faults) the GMS detects failures")]
+    PresenceWithGms,
     /// Live objects need messages large enough for a checkpoint.
     #[error("--objects needs messages of up to {need} bytes for checkpoints, but a {datagram}-byte datagram carries at most {max}: raise --datagram-size")]
     ObjectsDatagram {
@@ -310,6 +315,9 @@ impl Scenario {
         }
         if self.faults.need_gms() && self.gms.is_none() {
             return Err(ScenarioError::NeedsGms(self.faults.to_string()));
+        }
+        if self.gms.is_some() && self.qsm.member_timeout.is_some() {
+            return Err(ScenarioError::PresenceWithGms);
         }
         if let Some(g) = &self.gms {
             if g.replicas == 0 || (self.faults.gms_crash && g.replicas < 3) {

@@ -334,3 +334,14 @@ fn objects_without_membership_changes_converge() {
         assert!(o.object_members_checked >= 8);
     }
 }
+
+#[test]
+fn static_members_detect_a_crash_themselves() {
+    // No oracle and no membership service: the driver's presence evicts the crashed member
+    // at every survivor (checked by the run), under loss, slowed and paused receivers.
+    let mut sc = Scenario::new(9, 3, 3000, 1000, 0.05);
+    sc.faults = faults("dup,reorder,slow,pause,crash");
+    sc.qsm.member_timeout = Some(argent_qsm::MIN_MEMBER_TIMEOUT);
+    let outcomes = sweep(&sc, 5000..5020);
+    assert!(outcomes.iter().all(|o| o.presence_evictions == 8), "every survivor evicted the crashed member");
+}

@@ -34,6 +34,8 @@ pub struct Net {
     pub filter: Option<Filter>,
     /// Fences each node was asked for; it publishes [`fence`] for each at once.
     pub fences_asked: Vec<u32>,
+    /// Views each node installed without a silent member (`Config::member_timeout`).
+    pub evicted: Vec<Vec<(NodeId, ViewId)>>,
     rng: u64,
 }
 
@@ -64,6 +66,7 @@ impl Net {
             unicasts_to: vec![0; n],
             filter: None,
             fences_asked: vec![0; n],
+            evicted: vec![Vec::new(); n],
             rng: 0x005E_ED0F_A12E_u64,
         }
     }
@@ -85,8 +88,8 @@ impl Net {
                 self.inbox[i].clear();
                 continue;
             }
-            for (from, d) in std::mem::take(&mut self.inbox[i]) {
-                self.nodes[i].handle_datagram(now, from, d);
+            for (_, d) in std::mem::take(&mut self.inbox[i]) {
+                self.nodes[i].handle_datagram(now, d);
             }
             if self.nodes[i].poll_timeout().is_some_and(|t| t <= now) {
                 self.nodes[i].handle_timeout(now);
@@ -107,7 +110,7 @@ impl Net {
                         self.send(i, to, t.payload);
                     }
                 }
-                Destination::Region(_) => {
+                Destination::Region => {
                     for j in (0..self.nodes.len()).filter(|j| *j != i) {
                         self.send(i, j, t.payload.clone());
                     }
@@ -122,6 +125,7 @@ impl Net {
                     self.fences_asked[i] += 1;
                     self.nodes[i].publish(now, region, &fence(nonce)).expect("room for a fence");
                 }
+                Event::Evicted { node, view, .. } => self.evicted[i].push((node, view)),
             }
         }
     }
