@@ -35,7 +35,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// The argent binary (default: $ARGENT_BIN, else `argent` next to this executable,
-        /// as `cargo build --release -p argent` puts it).
+        /// as `cargo build --release -p argent-cli` puts it).
         #[arg(long)]
         argent: Option<PathBuf>,
         /// With topology = "netns": the folder holding netns-run and netns-lan (default:

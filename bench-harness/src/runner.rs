@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 /// The `argent` binary: `--argent`, else `$ARGENT_BIN`, else next to this executable.
 pub fn locate_argent(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let build = |profile: &str| match profile {
-        "debug" => "`cargo build -p argent`".to_string(),
-        _ => "`cargo build --release -p argent`".to_string(),
+        "debug" => "`cargo build -p argent-cli`".to_string(),
+        _ => "`cargo build --release -p argent-cli`".to_string(),
     };
     locate_binary("argent", "--argent PATH", "ARGENT_BIN", flag, &build)
 }
@@ -67,6 +67,7 @@ fn build_sibling(name: &str, profile: &str, dir: &Path) {
     let Some(cargo) = std::env::var_os("CARGO") else { return };
     let package = match name {
         "argent-peer" => "argent-peers",
+        "argent" => "argent-cli",
         other => other,
     };
     let Some(target) = dir.parent() else { return };

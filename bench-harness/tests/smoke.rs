@@ -31,7 +31,7 @@ fn sibling_binary(package: &str, binary: &str) -> PathBuf {
 
 #[test]
 fn smoke_scenario_writes_a_verified_report() {
-    let argent = sibling_binary("argent", "argent");
+    let argent = sibling_binary("argent-cli", "argent");
     let peer = sibling_binary("argent-peers", "argent-peer");
     let out = tempfile::tempdir().expect("tempdir");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");

@@ -2,6 +2,7 @@
 //! (eviction by the embedded GMS), and three `argent gms` replicas whose leader is killed
 //! while traffic flows, after which a new subscriber is admitted.
 
+#[path = "../../argent/tests/ports/mod.rs"]
 mod ports;
 mod procs;
 

@@ -3,6 +3,7 @@
 //! of each joins mid-stream, and all four of each end with identical checkpoints. The shell
 //! verbs (`new`, `show`, `set`, `get`) work as the README shows.
 
+#[path = "../../argent/tests/ports/mod.rs"]
 mod ports;
 mod procs;
 

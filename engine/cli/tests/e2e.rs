@@ -1,6 +1,7 @@
 //! End-to-end runs on real sockets on loopback: separate processes (the `argent` binary),
 //! IP multicast on 127.0.0.1, verified exactly-once FIFO delivery, for both transports.
 
+#[path = "../../argent/tests/ports/mod.rs"]
 mod ports;
 use serde_json::Value;
 use std::io::Write;
