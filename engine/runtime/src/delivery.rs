@@ -3,7 +3,7 @@
 //! from (or reference-counted slices of) the received buffer.
 
 use crate::groups::{split_tag, GroupSet};
-use crate::GroupId;
+use argent_membership::GroupId;
 use argent_core::{NodeId, RegionId};
 use bytes::Bytes;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! with O(1) lookups — a vector indexed by id when ids are compact (the usual case: ids
 //! 1..=N), otherwise a hash map with a cheap multiplicative hash.
 
-use crate::GroupId;
+use argent_membership::GroupId;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -10,6 +10,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// group id; `argent_wire::message`). The application never sees it: publishers write after
 /// it, subscriptions deliver what follows it.
 pub const GROUP_TAG_LEN: usize = argent_wire::message::GROUP_TAG_LEN;
+
+/// The group id reserved for fences: a fence is a message of this group whose body is the
+/// request's key and nonce (8 + 8 bytes, little-endian), published by a node's shard in
+/// answer to [`Runtime::request_fences`] anywhere in the region; [`Delivery::fences`] yields
+/// them to every subscription of the region.
+pub const FENCE_GROUP: GroupId = GroupId(argent_wire::message::FENCE_GROUP);
+
 
 /// Ids below this are always kept in dense tables (at most 64 Ki entries).
 const DENSE_ALWAYS: u32 = 1 << 16;

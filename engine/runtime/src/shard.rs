@@ -4,7 +4,11 @@
 
 use crate::groups::{split_tag, GroupMap};
 use crate::signal::Signal;
-use crate::{pubring, GroupId, NodeStats, RegionMembers, RegionSpec, RuntimeConfig, RuntimeError};
+use crate::config::{RegionSpec, RuntimeConfig};
+use crate::error::RuntimeError;
+use crate::pubring;
+use crate::stats::NodeStats;
+use argent_membership::GroupId;
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
 use argent_transport::{Outgoing, Received, Transport};
@@ -29,6 +33,14 @@ const MAX_WAIT: Duration = Duration::from_millis(20);
 const PUBLISHER_WAIT: Duration = Duration::from_millis(2);
 /// How often shared statistics are refreshed.
 const HOUSEKEEPING: Duration = Duration::from_millis(20);
+
+/// Members of each region as installed by the shards (the region's current view here).
+pub(crate) type RegionMembers = Arc<std::sync::RwLock<HashMap<RegionId, Vec<NodeId>>>>;
+
+/// Commands queued for one shard (publishers and subscriptions added, membership views,
+/// fence requests, shutdown). A sender waits while the queue is full: the shard takes every
+/// queued command at the start of each duty cycle, at most `MAX_WAIT` apart.
+pub(crate) const COMMAND_QUEUE: usize = 1024;
 
 pub(crate) enum Command {
     AddPublisher(PublisherPort),

@@ -2,7 +2,7 @@
 
 use atomic_waker::AtomicWaker;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::thread::Thread;
 use std::time::Duration;
@@ -54,3 +54,23 @@ impl Signal {
         }
     }
 }
+
+/// Wakes a shard blocked in its transport, only when it sleeps.
+#[derive(Clone)]
+pub(crate) struct ShardWake {
+    pub(crate) sleeping: Arc<AtomicBool>,
+    pub(crate) waker: argent_transport::Waker,
+}
+
+impl ShardWake {
+    pub(crate) fn wake(&self) {
+        // No fence on this per-message path: a commit that races with the shard falling asleep
+        // (the flag read before the commit is visible) is picked up when the shard's short
+        // sleep ends (`PUBLISHER_WAIT`). A plain load first, so the busy case costs no
+        // read-modify-write.
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
+            self.waker.wake();
+        }
+    }
+}
+

@@ -1,0 +1,97 @@
+//! What a node needs to start: members, regions, transport and protocol settings.
+
+use argent_core::{NodeId, RegionId};
+use argent_membership::GroupId;
+use argent_transport::Backend;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// Most shards a node may run (publisher handles keep a bit mask of shards per group).
+pub const MAX_SHARDS: usize = 64;
+
+/// A member of the static membership: its id, unicast address (shard i listens on
+/// `port + i`) and number of shards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberSpec {
+    /// Node id.
+    pub id: NodeId,
+    /// Unicast address of its first shard.
+    pub addr: SocketAddrV4,
+    /// Shards it runs (1 to [`MAX_SHARDS`]); region r is owned by shard `r mod shards`.
+    pub shards: usize,
+}
+
+/// A region: the nodes subscribed to the same groups, its multicast address and its groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionSpec {
+    /// Region id.
+    pub region: RegionId,
+    /// IP multicast group and port of the region (regions may share one: receivers drop
+    /// other regions' datagrams by the region id in the header).
+    pub address: SocketAddrV4,
+    /// Members (the first is the leader).
+    pub members: Vec<NodeId>,
+    /// The groups whose messages are multicast in this region. A node may be a member of
+    /// several regions, but no two of them may carry the same group.
+    pub groups: Vec<GroupId>,
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// This node.
+    pub me: NodeId,
+    /// Every member of the cluster.
+    pub members: Vec<MemberSpec>,
+    /// Regions (this node joins those it is a member of).
+    pub regions: Vec<RegionSpec>,
+    /// Interface for multicast (`IP_MULTICAST_IF`, joins).
+    pub interface: Ipv4Addr,
+    /// Transport backend; `None` probes (io_uring if allowed, else std).
+    pub transport: Option<Backend>,
+    /// Protocol settings.
+    pub qsm: argent_qsm::Config,
+    /// Socket receive and send buffer sizes requested, bytes.
+    pub socket_buffer: usize,
+    /// Datagrams per receive or send system call.
+    pub batch: usize,
+    /// Pin shard threads to cores.
+    pub pin: bool,
+    /// Bytes of each publisher's ring (one per shard the publisher reaches).
+    pub publish_ring_bytes: usize,
+    /// Datagrams each subscription's ring holds (one per shard it listens to).
+    pub delivery_ring: usize,
+    /// Version of the membership the regions come from (the GMS view id; 1 for a static
+    /// file). Every member of a region must start its ring from the same version.
+    pub start_view: u64,
+    /// Per region, the version its member list dates from, if not `start_view` (the GMS's
+    /// `RegionInfo::since`): the ring version every member and sender of it agrees on.
+    pub region_since: HashMap<RegionId, u64>,
+}
+
+impl RuntimeConfig {
+    /// Settings for `me` with defaults for everything but membership.
+    pub fn new(me: NodeId, members: Vec<MemberSpec>, regions: Vec<RegionSpec>) -> Self {
+        RuntimeConfig {
+            me,
+            members,
+            regions,
+            interface: Ipv4Addr::LOCALHOST,
+            transport: None,
+            // Without a membership service, members silent for 3 s are evicted locally
+            // (`argent_qsm` presence); a node joined through the GMS turns this off.
+            qsm: argent_qsm::Config {
+                member_timeout: Some(Duration::from_secs(3)),
+                ..argent_qsm::Config::default()
+            },
+            socket_buffer: 32 << 20,
+            batch: 32,
+            pin: true,
+            publish_ring_bytes: 2 << 20,
+            delivery_ring: 8192,
+            start_view: 1,
+            region_since: HashMap::new(),
+        }
+    }
+}

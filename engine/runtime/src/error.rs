@@ -1,0 +1,109 @@
+//! Why the runtime or one of its handles refused something.
+
+use crate::config::MAX_SHARDS;
+use crate::groups::{FENCE_GROUP, GROUP_TAG_LEN};
+use argent_core::{NodeId, RegionId};
+use argent_membership::GroupId;
+use thiserror::Error;
+
+/// Why the runtime could not start or serve a request.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// This node is not in the member list.
+    #[error("node {0} is not listed among the members")]
+    NotAMember(NodeId),
+    /// A region lists a member that does not exist.
+    #[error("region {region} lists member {node}, which is not in the member list")]
+    UnknownMember {
+        /// Region.
+        region: RegionId,
+        /// Member.
+        node: NodeId,
+    },
+    /// A member with zero shards, or more than [`MAX_SHARDS`].
+    #[error("member {node} has {shards} shards; use 1 to {MAX_SHARDS}")]
+    BadShards {
+        /// Member.
+        node: NodeId,
+        /// Shards it asks for.
+        shards: usize,
+    },
+    /// The protocol refused a region's view (e.g. no members).
+    #[error("region {region}: {reason}")]
+    BadRegion {
+        /// Region.
+        region: RegionId,
+        /// Why.
+        reason: String,
+    },
+    /// Two regions with the same id.
+    #[error("region {0} is listed twice")]
+    DuplicateRegion(RegionId),
+    /// A node would receive a group's messages twice.
+    #[error("node {node} is a member of regions {first} and {second}, which both carry group {}: a node receives each group in one region", group.0)]
+    GroupInTwoRegions {
+        /// Node.
+        node: NodeId,
+        /// Group.
+        group: GroupId,
+        /// One region.
+        first: RegionId,
+        /// The other.
+        second: RegionId,
+    },
+    /// Bad protocol settings.
+    #[error("protocol settings: {0}")]
+    Config(#[from] argent_qsm::ConfigError),
+    /// Sockets could not be set up.
+    #[error("transport: {0}")]
+    Transport(#[from] argent_transport::TransportError),
+    /// A group no region carries (to publish to).
+    #[error("no region carries group {}: it is unknown", .0.0)]
+    UnknownGroup(GroupId),
+    /// A group this node does not receive (to subscribe).
+    #[error("this node is not a member of group {} (or the group is unknown); only members receive", .0.0)]
+    NotInGroup(GroupId),
+    /// A subscription to no group at all.
+    #[error("subscribe to at least one group")]
+    NoGroups,
+    /// A configuration uses the group id reserved for fences.
+    #[error("region {region} carries group {}, which is reserved for fences: use another id", FENCE_GROUP.0)]
+    ReservedGroup {
+        /// The region.
+        region: RegionId,
+    },
+    /// The shard is gone.
+    #[error("the runtime has shut down")]
+    Closed,
+}
+
+/// Why a message was not accepted for publishing.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    /// The publisher's ring is full; wait for space ([`Publisher::wait_for_space`]).
+    #[error("publish ring full: wait for the shard to take messages (wait_for_space)")]
+    WouldBlock,
+    /// The message does not fit in one datagram (or in the ring).
+    #[error("message of {len} bytes exceeds the largest that fits in a datagram ({max} bytes, after the {GROUP_TAG_LEN}-byte group tag); raise datagram_size or split it")]
+    TooLarge {
+        /// Requested length.
+        len: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// The group is unknown, or this publisher was made for another group.
+    #[error("this publisher cannot reach group {}: the group is unknown, or the publisher was made for another group (publisher_any reaches every group)", .0.0)]
+    NoRoute(GroupId),
+    /// `claim`/`publish` without a group on a publisher that is not bound to one.
+    #[error("this publisher is not bound to one group: use claim_to / publish_to")]
+    NotBound,
+    /// The node behind this handle has shut down.
+    #[error("the node has shut down")]
+    Closed,
+}
+
+
+/// The node behind a handle has shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("the node has shut down")]
+pub struct Closed;

@@ -1,0 +1,354 @@
+//! A running node: its shards (one pinned thread each), where each group goes, and the
+//! handles it gives out.
+
+use crate::config::{RegionSpec, RuntimeConfig, MAX_SHARDS};
+use crate::error::RuntimeError;
+use crate::groups::{GroupMap, GroupSet, Routes, FENCE_GROUP, GROUP_TAG_LEN};
+use crate::publisher::{shards_in, PubLane, Publisher};
+use crate::pubring;
+use crate::shard::{Command, Published, PublisherPort, RegionMembers, Shard, SubscriberPort, COMMAND_QUEUE};
+use crate::signal::{ShardWake, Signal};
+use crate::stats::NodeStats;
+use crate::subscription::{SubLane, Subscription};
+use crate::view::{fresh_incarnation, GroupMembers, ViewSink};
+use argent_core::{NodeId, RegionId};
+use argent_membership::GroupId;
+use argent_transport::{Backend, SocketSpec};
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+struct ShardHandle {
+    cmds: crossbeam_channel::Sender<Command>,
+    wake: ShardWake,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<Mutex<NodeStats>>,
+}
+
+
+/// A running node: its shards, the regions they own and where each group goes.
+pub struct Runtime {
+    shards: Vec<ShardHandle>,
+    /// Group → bit mask of the shards owning one of its regions (where publishers write).
+    routes: Arc<Routes>,
+    /// Shards owning at least one region.
+    all_lanes: u64,
+    /// Group → the region this node receives it in.
+    mine: GroupMap<RegionId>,
+    region_shard: HashMap<RegionId, usize>,
+    members: RegionMembers,
+    backend: Backend,
+    cfg: RuntimeConfig,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("shards", &self.shards.len()).field("backend", &self.backend).finish()
+    }
+}
+
+
+impl Runtime {
+    /// Open sockets, start one pinned shard thread per configured shard, join regions.
+    pub fn start(cfg: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        let mut cfg = cfg;
+        if cfg.qsm.incarnation == 0 {
+            cfg.qsm.incarnation = fresh_incarnation();
+        }
+        cfg.qsm.validate()?;
+        let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
+        validate(&cfg)?;
+        let shard_of = |r: RegionId| (r.0 as usize) % me.shards;
+        let mut routes: HashMap<GroupId, u64> = HashMap::new();
+        let mut mine = Vec::new();
+        let mut all_lanes = 0u64;
+        for r in &cfg.regions {
+            let bit = 1u64 << shard_of(r.region);
+            all_lanes |= bit;
+            for g in &r.groups {
+                *routes.entry(*g).or_default() |= bit;
+            }
+            if r.members.contains(&cfg.me) {
+                mine.extend(r.groups.iter().map(|g| (*g, r.region)));
+            }
+        }
+        let routes = Arc::new(Routes::new(routes.into_iter().collect()));
+        let mine = GroupMap::new(mine);
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let epoch = std::time::Instant::now();
+        let mut shards = Vec::with_capacity(me.shards);
+        let mut region_shard = HashMap::new();
+        let members = RegionMembers::default();
+        let mut backend = None;
+        for index in 0..me.shards {
+            // A shard owns its regions whether or not this node is a member: a sender need not
+            // be one (it publishes and gets acknowledgements, but joins no group socket).
+            let owned: Vec<RegionSpec> =
+                cfg.regions.iter().filter(|r| shard_of(r.region) == index).cloned().collect();
+            for r in &owned {
+                region_shard.insert(r.region, index);
+            }
+            let mut joined: Vec<SocketAddrV4> =
+                owned.iter().filter(|r| r.members.contains(&cfg.me)).map(|r| r.address).collect();
+            joined.sort_unstable();
+            joined.dedup();
+            let spec = SocketSpec {
+                unicast: SocketAddrV4::new(*me.addr.ip(), me.addr.port().wrapping_add(index as u16)),
+                groups: joined,
+                interface: cfg.interface,
+                recv_buffer: cfg.socket_buffer,
+                send_buffer: cfg.socket_buffer,
+                ttl: 1,
+                max_datagram: argent_wire_max(),
+                batch: cfg.batch,
+            };
+            let transport = argent_transport::open(cfg.transport, &spec)?;
+            backend = Some(transport.backend());
+            let (tx, rx) = crossbeam_channel::bounded(COMMAND_QUEUE);
+            let sleeping = Arc::new(AtomicBool::new(false));
+            let wake = ShardWake { sleeping: sleeping.clone(), waker: transport.waker() };
+            let stats = Arc::new(Mutex::new(NodeStats::default()));
+            let shard = Shard::new(
+                &cfg,
+                owned,
+                transport,
+                rx,
+                sleeping,
+                Published { stats: stats.clone(), members: members.clone() },
+                epoch,
+            )?;
+            // Spread the shards of the processes of one host over its cores.
+            let slot = cfg.me.0 as usize + index;
+            let core = if cfg.pin && !cores.is_empty() { Some(cores[slot % cores.len()]) } else { None };
+            let thread = std::thread::Builder::new()
+                .name(format!("argent-shard-{index}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    argent_transport::precise_timers();
+                    shard.run();
+                })
+                .map_err(|source| {
+                    RuntimeError::Transport(argent_transport::TransportError::Setup {
+                        what: format!("spawning shard thread {index}"),
+                        source,
+                    })
+                })?;
+            shards.push(ShardHandle { cmds: tx, wake, thread: Some(thread), stats });
+        }
+        let backend = backend.unwrap_or(Backend::Std);
+        tracing::info!(node = %cfg.me, shards = shards.len(), regions = cfg.regions.len(), transport = %backend, "runtime started");
+        Ok(Runtime { shards, routes, all_lanes, mine, region_shard, members, backend, cfg })
+    }
+
+    /// The transport backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A handle that applies membership views from the GMS to the running shards (from any
+    /// thread). The runtime starts from one view's regions; later views change their members.
+    pub fn view_sink(&self) -> ViewSink {
+        let known = self.cfg.members.iter().map(|m| (m.id, None)).collect();
+        let shards = self.shards.iter().map(|s| (s.cmds.clone(), s.wake.clone())).collect();
+        ViewSink::new(shards, self.region_shard.clone(), known)
+    }
+
+    /// The settings the runtime started with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    /// The shard owning `region`, if any region has that id.
+    pub fn shard_of(&self, region: RegionId) -> Option<usize> {
+        self.region_shard.get(&region).copied()
+    }
+
+    /// The groups this node receives (it is a member of one of their regions), ascending.
+    pub fn member_groups(&self) -> Vec<GroupId> {
+        let mut v: Vec<GroupId> = self.mine.iter().map(|(g, _)| g).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The region in which this node receives `group`.
+    pub fn region_of(&self, group: GroupId) -> Option<RegionId> {
+        self.mine.get(group).copied()
+    }
+
+    /// The members of the region in which this node receives `group`, as its shard has
+    /// installed them (membership views change them); `None` if it receives no such group.
+    pub fn group_members(&self, group: GroupId) -> Option<GroupMembers> {
+        let region = self.region_of(group)?;
+        Some(GroupMembers::new(region, self.members.clone()))
+    }
+
+    /// Ask every node of the region in which this node receives `group` — this one
+    /// included — for a *fence*: a message of [`FENCE_GROUP`] naming `key` and `nonce`,
+    /// published after everything that node had published there, which every subscription
+    /// of the region sees ([`Delivery::fences`]). A fence a subscriber delivers lies after
+    /// its join point on that sender's stream; a subscriber that delivered a fence has
+    /// everything its sender published before. The request travels once, unreliably: ask
+    /// again with a new `nonce` if fences do not all come. Live objects join with it.
+    pub fn request_fences(&self, group: GroupId, key: u64, nonce: u64) -> Result<(), RuntimeError> {
+        let region = self.region_of(group).ok_or(RuntimeError::NotInGroup(group))?;
+        let shard =
+            self.region_shard.get(&region).and_then(|i| self.shards.get(*i)).ok_or(RuntimeError::Closed)?;
+        shard.cmds.send(Command::RequestFences { region, key, nonce }).map_err(|_| RuntimeError::Closed)?;
+        shard.wake.wake();
+        Ok(())
+    }
+
+    fn max_message(&self) -> usize {
+        let datagram = self.cfg.qsm.max_message_len();
+        let ring = (self.cfg.publish_ring_bytes / 2).saturating_sub(pubring::ENTRY_HEADER);
+        datagram.min(ring).saturating_sub(GROUP_TAG_LEN)
+    }
+
+    fn make_publisher(
+        &self,
+        lanes_mask: u64,
+        bound: Option<(GroupId, u64)>,
+    ) -> Result<Publisher, RuntimeError> {
+        let space = Arc::new(Signal::default());
+        let mut lanes: Vec<Option<PubLane>> = (0..self.shards.len()).map(|_| None).collect();
+        for s in shards_in(lanes_mask) {
+            let shard = &self.shards[s];
+            let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.publish_ring_bytes);
+            let port = PublisherPort { ring: consumer, space: space.clone(), blocked_on: None, partial: 0 };
+            shard.cmds.send(Command::AddPublisher(port)).map_err(|_| RuntimeError::Closed)?;
+            shard.wake.wake();
+            lanes[s] = Some(PubLane { ring: producer, wake: shard.wake.clone() });
+        }
+        Ok(Publisher::new(lanes, lanes_mask, self.routes.clone(), bound, space, self.max_message()))
+    }
+
+    /// A publisher bound to `group`: [`Publisher::claim`] and [`Publisher::publish`] go to
+    /// it, in each of its regions. A sender need not be a member of the group.
+    pub fn publisher(&self, group: GroupId) -> Result<Publisher, RuntimeError> {
+        let mask = self.routes.get(group).ok_or(RuntimeError::UnknownGroup(group))?;
+        self.make_publisher(mask, Some((group, mask)))
+    }
+
+    /// A publisher to every group ([`Publisher::claim_to`], [`Publisher::publish_to`]):
+    /// one ring per shard, however many groups.
+    pub fn publisher_any(&self) -> Result<Publisher, RuntimeError> {
+        self.make_publisher(self.all_lanes, None)
+    }
+
+    /// A subscription to `group`: its messages, in per-sender order.
+    pub fn subscribe(&self, group: GroupId) -> Result<Subscription, RuntimeError> {
+        self.subscribe_groups(&[group])
+    }
+
+    /// One subscription to several groups: their messages, in per-sender order within each
+    /// region, each with its group ([`Delivery::group_messages`]). This node must receive
+    /// every one of them (be a member of one of its regions).
+    pub fn subscribe_groups(&self, groups: &[GroupId]) -> Result<Subscription, RuntimeError> {
+        if groups.is_empty() {
+            return Err(RuntimeError::NoGroups);
+        }
+        let mut by_shard: Vec<Vec<RegionId>> = vec![Vec::new(); self.shards.len()];
+        for g in groups {
+            let region = *self.mine.get(*g).ok_or(RuntimeError::NotInGroup(*g))?;
+            let shard = self.shard_of(region).ok_or(RuntimeError::NotInGroup(*g))?;
+            if !by_shard[shard].contains(&region) {
+                by_shard[shard].push(region);
+            }
+        }
+        let ready = Arc::new(Signal::default());
+        let mut lanes = Vec::new();
+        for (s, regions) in by_shard.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+            let shard = &self.shards[s];
+            let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.delivery_ring);
+            let port = SubscriberPort {
+                regions,
+                ring: producer,
+                ready: ready.clone(),
+                overflow: Default::default(),
+            };
+            shard.cmds.send(Command::AddSubscriber(port)).map_err(|_| RuntimeError::Closed)?;
+            shard.wake.wake();
+            lanes.push(SubLane { ring: consumer, wake: shard.wake.clone() });
+        }
+        Ok(Subscription::new(lanes, Arc::new(GroupSet::new(groups)), ready))
+    }
+
+    /// Counters summed over shards (refreshed by the shards every few milliseconds).
+    pub fn stats(&self) -> NodeStats {
+        let mut sum = NodeStats::default();
+        for s in &self.shards {
+            let st = s.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            sum.add(&st);
+        }
+        sum
+    }
+
+    /// Stop the shards and wait for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for s in &self.shards {
+            let _ = s.cmds.send(Command::Shutdown);
+            s.wake.waker.wake();
+        }
+        for s in &mut self.shards {
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+
+fn argent_wire_max() -> usize {
+    65_507
+}
+
+/// Refuse memberships the runtime cannot serve; the error names the offending entry.
+fn validate(cfg: &RuntimeConfig) -> Result<(), RuntimeError> {
+    for m in &cfg.members {
+        if m.shards == 0 || m.shards > MAX_SHARDS {
+            return Err(RuntimeError::BadShards { node: m.id, shards: m.shards });
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut carried: HashMap<(NodeId, GroupId), RegionId> = HashMap::new();
+    for r in &cfg.regions {
+        if !ids.insert(r.region) {
+            return Err(RuntimeError::DuplicateRegion(r.region));
+        }
+        if r.groups.contains(&FENCE_GROUP) {
+            return Err(RuntimeError::ReservedGroup { region: r.region });
+        }
+        if let Some(node) = r.members.iter().find(|n| !cfg.members.iter().any(|m| m.id == **n)) {
+            return Err(RuntimeError::UnknownMember { region: r.region, node: *node });
+        }
+        for n in &r.members {
+            for g in &r.groups {
+                if let Some(first) = carried.insert((*n, *g), r.region) {
+                    if first != r.region {
+                        return Err(RuntimeError::GroupInTwoRegions {
+                            node: *n,
+                            group: *g,
+                            first,
+                            second: r.region,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

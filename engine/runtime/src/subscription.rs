@@ -1,0 +1,143 @@
+//! Receiving: a ring of delivered datagrams per shard the subscription listens to; each
+//! datagram is seen through the subscription's groups ([`Delivery`]).
+
+use crate::delivery::Delivery;
+use crate::error::Closed;
+use crate::groups::GroupSet;
+use crate::signal::{ShardWake, Signal};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// A subscription's ring from one shard.
+pub(crate) struct SubLane {
+    pub(crate) ring: rtrb::Consumer<argent_qsm::Delivery>,
+    pub(crate) wake: ShardWake,
+}
+
+/// Receives the messages of one or more groups, a datagram at a time.
+pub struct Subscription {
+    /// One per shard owning a region of the subscribed groups (usually one).
+    lanes: Vec<SubLane>,
+    next: usize,
+    filter: Arc<GroupSet>,
+    /// Hand out datagrams that hold only fences, too.
+    fences: bool,
+    ready: Arc<Signal>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let queued: usize = self.lanes.iter().map(|l| l.ring.slots()).sum();
+        f.debug_struct("Subscription").field("queued", &queued).finish()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(lanes: Vec<SubLane>, filter: Arc<GroupSet>, ready: Arc<Signal>) -> Self {
+        Subscription { lanes, next: 0, filter, fences: false, ready }
+    }
+
+    /// Hand out datagrams holding fences ([`Delivery::fences`]) even when they hold no
+    /// message of the subscription's groups (otherwise such datagrams are skipped).
+    pub fn with_fences(mut self) -> Self {
+        self.fences = true;
+        self
+    }
+
+    /// The next delivered datagram holding messages of the subscription's groups (or
+    /// fences, see [`Subscription::with_fences`]), if one is ready. Its messages are slices of the received buffer, released when the `Delivery` is
+    /// dropped.
+    pub fn try_recv(&mut self) -> Option<Delivery> {
+        let n = self.lanes.len();
+        for k in 0..n {
+            let i = if self.next + k >= n { self.next + k - n } else { self.next + k };
+            let lane = &mut self.lanes[i];
+            while let Ok(d) = lane.ring.pop() {
+                lane.wake.wake(); // the shard may be holding deliveries back for room
+                let d = Delivery::new(d, self.filter.clone());
+                if d.has_any() || (self.fences && d.fences().next().is_some()) {
+                    self.next = if i + 1 == n { 0 } else { i + 1 };
+                    return Some(d);
+                }
+            }
+        }
+        None
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lanes.iter().all(|l| l.ring.is_empty())
+    }
+
+    /// Wait up to `timeout` for the next delivered datagram.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Delivery> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(d) = self.try_recv() {
+                return Some(d);
+            }
+            if self.is_closed() {
+                return None;
+            }
+            self.ready.arm_thread();
+            if !self.is_empty() {
+                self.ready.disarm();
+                continue;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                self.ready.disarm();
+                return None;
+            }
+            self.ready.park((deadline - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Wait for the next delivered datagram; `Err(Closed)` once the node has shut down.
+    pub fn recv(&mut self) -> Result<Delivery, Closed> {
+        loop {
+            if let Some(d) = self.recv_timeout(Duration::from_millis(500)) {
+                return Ok(d);
+            }
+            if self.is_closed() {
+                return Err(Closed);
+            }
+        }
+    }
+
+    /// Whether the node behind this subscription has shut down.
+    pub fn is_closed(&self) -> bool {
+        self.lanes.iter().any(|l| l.ring.is_abandoned())
+    }
+
+    /// Await the next delivered datagram.
+    pub fn recv_async(&mut self) -> RecvFuture<'_> {
+        RecvFuture { sub: self }
+    }
+}
+
+/// Future of [`Subscription::recv_async`].
+#[derive(Debug)]
+pub struct RecvFuture<'a> {
+    sub: &'a mut Subscription,
+}
+
+impl Future for RecvFuture<'_> {
+    type Output = Delivery;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Delivery> {
+        let this = self.get_mut();
+        if let Some(d) = this.sub.try_recv() {
+            return Poll::Ready(d);
+        }
+        this.sub.ready.arm_task(cx.waker());
+        match this.sub.try_recv() {
+            Some(d) => {
+                this.sub.ready.disarm();
+                Poll::Ready(d)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
