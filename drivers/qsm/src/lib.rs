@@ -59,18 +59,24 @@
 
 mod churn;
 mod config;
+mod events;
+mod io;
 mod layout;
 mod node;
 mod presence;
 mod recv;
+mod region;
+mod repair;
 mod ring;
+mod ring_state;
 mod send;
+mod stream;
 
 pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit, ViewId};
 pub use argent_wire::SeqRange;
 pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
+pub use events::{Delivery, Event, PublishError, Stats, ViewError};
 pub use layout::{ring_partitions, RegionView};
-pub use node::{
-    node_of, stream_id, stream_incarnation, Claim, Delivery, Event, PublishError, QsmNode, Stats, ViewError,
-};
+pub use node::{Claim, QsmNode};
 pub use presence::{ALIVE_INTERVAL, MIN_MEMBER_TIMEOUT, STARTUP_GRACE};
+pub use stream::{node_of, stream_id, stream_incarnation};

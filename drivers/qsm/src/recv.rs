@@ -2,8 +2,8 @@
 //! suppression, in-order delivery, gap tracking, the partition cache, the receive-rate meter,
 //! and retirement of a departed sender's stream.
 
-use crate::SeqRange;
 use argent_core::Instant;
+use argent_wire::SeqRange;
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 

@@ -1,8 +1,10 @@
 //! Send side of one region feed: aggregation into datagrams, the bounded send buffer,
 //! retransmissions ahead of new data, heartbeats, and rate-based pacing.
 
-use crate::{Config, PublishError, SeqRange};
+use crate::config::Config;
+use crate::events::PublishError;
 use argent_core::Instant;
+use argent_wire::SeqRange;
 use argent_wire::{DataBuilder, FrameKind, DATA_PREFIX_LEN, HEADER_LEN, MESSAGE_OVERHEAD};
 use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};

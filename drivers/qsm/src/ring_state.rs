@@ -1,0 +1,154 @@
+//! The token ring's state at one member of a region: the pass awaiting acknowledgement,
+//! rounds and their timing, and (at the leader) what carries over between rounds.
+
+use crate::config::Config;
+use argent_core::{Instant, NodeId};
+use argent_wire::{SeqRange, TokenAck, MAX_TOKEN_RANGES};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// Longest wait between retransmissions of one token pass.
+pub(crate) const MAX_PASS_RTO: Duration = Duration::from_millis(100);
+/// Shortest retransmission timeout of a token pass, however fast the ring measured.
+pub(crate) const MIN_PASS_RTO: Duration = Duration::from_micros(100);
+/// Rounds whose start time the leader remembers (a regenerated round's predecessor may
+/// still come back).
+pub(crate) const ROUNDS_TIMED: usize = 8;
+/// Regeneration timeout doubles per consecutive regeneration, up to this many times (a ring
+/// waiting for a member that has not started yet must not back off for seconds).
+pub(crate) const MAX_REGEN_BACKOFF: u32 = 3;
+
+/// A token handed to the next member, kept until it acknowledges the pass.
+#[derive(Debug)]
+pub(crate) struct PendingPass {
+    pub(crate) to: NodeId,
+    pub(crate) round: u64,
+    pub(crate) hop: u32,
+    pub(crate) datagram: Bytes,
+    pub(crate) attempts: u32,
+    pub(crate) rto: Duration,
+    pub(crate) deadline: Instant,
+    pub(crate) sent_at: Instant,
+}
+
+/// What the leader carries from one completed round into the next, per sender.
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct Carry {
+    pub(crate) cutoff: u64,
+    pub(crate) cleanup: u64,
+}
+
+/// Ring state of one region at one member (leader state is used by the leader only).
+#[derive(Debug)]
+pub(crate) struct RingState {
+    /// Last (round, hop) processed in the current view.
+    pub(crate) seen: Option<(u64, u32)>,
+    pub(crate) pending: Option<PendingPass>,
+    pub(crate) round: u64,
+    /// Newest round that came back to the leader.
+    pub(crate) completed: u64,
+    /// Regenerations since a round last came back (the timeout doubles with each).
+    pub(crate) regenerations: u32,
+    /// Start times of the newest rounds, to time whichever of them comes back.
+    pub(crate) starts: VecDeque<(u64, Instant)>,
+    pub(crate) in_flight: bool,
+    pub(crate) round_started: Instant,
+    pub(crate) last_start: Instant,
+    pub(crate) srtt: Option<Duration>,
+    /// Smoothed time from passing a token to its acknowledgement.
+    pub(crate) pass_srtt: Option<Duration>,
+    pub(crate) carry: BTreeMap<u32, Carry>,
+    pub(crate) rx_at_start: u64,
+    pub(crate) outstanding: bool,
+    /// Rounds during which streams gone here (retired, or never tracked) that other members
+    /// still report on keep rounds at the busy pace (members retire such a stream within
+    /// `stall_limit` visits of its last progress, see [`RecvFeed::departure_visit`]).
+    pub(crate) winding: u32,
+    pub(crate) missing: Vec<SeqRange>,
+}
+
+impl RingState {
+    pub(crate) fn new(now: Instant) -> Self {
+        RingState {
+            seen: None,
+            pending: None,
+            round: 0,
+            completed: 0,
+            regenerations: 0,
+            starts: VecDeque::with_capacity(ROUNDS_TIMED),
+            in_flight: false,
+            round_started: now,
+            last_start: now,
+            srtt: None,
+            pass_srtt: None,
+            carry: BTreeMap::new(),
+            rx_at_start: 0,
+            outstanding: true,
+            winding: 0,
+            missing: Vec::with_capacity(MAX_TOKEN_RANGES),
+        }
+    }
+
+    /// A sender waits for an acknowledgement: there is work outstanding.
+    pub(crate) fn note_waiting_sender(&mut self) {
+        self.outstanding = true;
+    }
+
+    /// Members still wind down a stream gone here (just retired here, or it made progress
+    /// since): give them busy-paced rounds for `2 × stall_limit` more rounds. Its region-wide
+    /// numbers stay carried while they report on it (see `Region::complete`).
+    pub(crate) fn keep_winding(&mut self, stall_limit: u32) {
+        self.winding = stall_limit.saturating_mul(2);
+    }
+
+    /// Stop carrying anything (this node is no longer a member).
+    pub(crate) fn forget_all(&mut self) {
+        self.carry.clear();
+    }
+
+    /// A new view: tokens of the old one are void; a (possibly new) leader starts afresh.
+    pub(crate) fn reset_for_view(&mut self, now: Instant) {
+        self.seen = None;
+        self.pending = None;
+        self.in_flight = false;
+        self.outstanding = true;
+        self.last_start = now;
+    }
+
+    pub(crate) fn on_token_ack(&mut self, now: Instant, from: NodeId, ack: &TokenAck) {
+        let Some(p) = &self.pending else { return };
+        if p.to != from || p.round != ack.round || p.hop != ack.hop {
+            return;
+        }
+        if p.attempts == 0 {
+            let sample = now.saturating_duration_since(p.sent_at);
+            self.pass_srtt = Some(self.pass_srtt.map_or(sample, |s| (s * 7 + sample) / 8));
+        }
+        self.pending = None;
+    }
+
+    /// First retransmission timeout of a pass: four smoothed pass round trips, within
+    /// [`MIN_PASS_RTO`] and the configured timeout.
+    pub(crate) fn pass_rto(&self, cfg: &Config) -> Duration {
+        match self.pass_srtt {
+            Some(s) => (s * 4).clamp(MIN_PASS_RTO, cfg.token_pass_rto.max(MIN_PASS_RTO)),
+            None => cfg.token_pass_rto,
+        }
+    }
+
+    /// How long the leader waits for a round before regenerating it: four smoothed round
+    /// times (at least the configured timeout), doubled per regeneration without a return,
+    /// so a ring slower than the timeout still completes rounds.
+    pub(crate) fn regen_timeout(&self, cfg: &Config) -> Duration {
+        let srtt = self.srtt.unwrap_or(Duration::ZERO);
+        cfg.token_timeout.max(srtt * 4) * (1 << self.regenerations.min(MAX_REGEN_BACKOFF))
+    }
+}
+
+/// Token visits without progress after which a departing stream is retired: enough for
+/// pulls to have tried every member of an owning partition (they rotate by round) twice.
+pub(crate) fn retire_stall_visits(cfg: &Config) -> u32 {
+    let r = u32::try_from(cfg.partition_size).unwrap_or(u32::MAX);
+    r.saturating_mul(2).saturating_add(4).max(8)
+}
