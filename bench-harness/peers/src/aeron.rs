@@ -15,9 +15,9 @@
 //! matches argent's loopback setup: datagrams near argent's 65000 bytes and large socket
 //! buffers; see `Tuning`.
 
-use crate::orchestrate::Control;
+use crate::control::Control;
+use crate::opts::{Opts, Profile};
 use crate::verify::{Generator, Verifier};
-use crate::{Opts, Profile};
 use anyhow::{bail, Context};
 use rusteron_client::{
     Aeron, AeronContext, AeronFragmentClosureAssembler, AeronHeader, AeronOfferError, BackoffIdleStrategy,

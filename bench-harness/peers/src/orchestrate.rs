@@ -1,12 +1,9 @@
-//! One run: the orchestrator (no `--role`) and the framework every child runs in.
-//!
-//! Children speak over stdin/stdout: a child prints `ready` once set up; the publisher then
-//! waits for `go` (and starts its clock), publishes, and waits for `stop` (or end of input)
-//! before it exits, so that a reliable system can still serve repairs until every subscriber
-//! is done. Every child's last stdout line is its JSON summary; logs go to stderr.
+//! One run, the orchestrator's side (no `--role`): it starts the publisher and the
+//! subscribers (this program with `--role`, see `control` for what they say), says `go` once
+//! all are ready and `stop` once every subscriber has finished, and prints the run's summary.
 
-use crate::verify::{Generator, Verifier, MIN_SIZE};
-use crate::{Opts, Profile, Role, System};
+use crate::opts::{Opts, Profile, RawTransport, Role, System};
+use crate::verify::MIN_SIZE;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -19,124 +16,8 @@ const MAX_SUBSCRIBERS: usize = 64;
 /// Largest message and datagram: one UDP payload.
 const MAX_SIZE: usize = 65_507;
 
-/// What a child calls to take part in the run.
-#[derive(Debug)]
-pub struct Control {
-    role: Role,
-    stdin: std::io::Stdin,
-    ready_at: Option<Instant>,
-    deadline: Duration,
-}
-
-impl Control {
-    fn new(o: &Opts, role: Role) -> Control {
-        // A subscriber gives up this long after it is ready (the run takes `duration`).
-        let deadline = Duration::from_secs_f64(o.duration + 60.0);
-        Control { role, stdin: std::io::stdin(), ready_at: None, deadline }
-    }
-
-    /// Tells the orchestrator this process is set up; a publisher then waits for `go`.
-    pub fn ready(&mut self) -> anyhow::Result<()> {
-        println!("ready");
-        std::io::stdout().flush()?;
-        self.ready_at = Some(Instant::now());
-        if self.role == Role::Pub {
-            let mut line = String::new();
-            self.stdin.read_line(&mut line)?;
-            if line.trim() != "go" {
-                bail!("expected `go` from the orchestrator, got {:?}", line.trim());
-            }
-        }
-        Ok(())
-    }
-
-    /// A publisher that has sent everything: waits until the orchestrator says every
-    /// subscriber has finished (`stop`, or the end of its input).
-    pub fn wait_stop(&mut self) -> anyhow::Result<()> {
-        let mut line = String::new();
-        self.stdin.read_line(&mut line)?;
-        Ok(())
-    }
-
-    /// A subscriber keeps receiving until the end marker, or until its deadline has passed.
-    pub fn keep_going(&self, v: &Verifier) -> bool {
-        !v.ended() && self.ready_at.is_none_or(|t| t.elapsed() < self.deadline)
-    }
-}
-
-/// User plus system CPU seconds of this process so far, from /proc/self/stat (clock ticks
-/// of 1/100 s, Linux's USER_HZ).
-pub fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at field 3 (state).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0 // utime, stime: fields 14 and 15
-}
-
-/// A child process: publish or subscribe, then print the summary.
-pub fn child(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
-    let mut ctl = Control::new(o, role);
-    let summary = match role {
-        Role::Pub => {
-            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration));
-            let settings = publish(o, &mut ctl, &mut g)?;
-            let secs = g.elapsed().as_secs_f64();
-            json!({
-                "role": "pub",
-                "sent": g.sent(),
-                "secs": secs,
-                "msgs_per_sec": g.sent() as f64 / secs.max(1e-9),
-                "cpu_secs": cpu_secs(),
-                "settings": settings,
-            })
-        }
-        Role::Sub => {
-            let mut v = Verifier::new(o.size);
-            let settings = subscribe(o, &mut ctl, &mut v)?;
-            let secs = v.secs();
-            let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };
-            let mut s = serde_json::to_value(&v)?;
-            s["role"] = json!("sub");
-            s["index"] = json!(o.index);
-            s["complete"] = json!(v.complete());
-            s["secs"] = json!(secs);
-            s["msgs_per_sec"] = json!(per_sec(v.received));
-            s["mb_per_sec"] = json!(per_sec(v.bytes) / 1e6);
-            s["cpu_secs"] = json!(cpu_secs());
-            s["settings"] = settings;
-            s
-        }
-    };
-    println!("{summary}");
-    Ok(ExitCode::SUCCESS)
-}
-
-fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result<Value> {
-    match o.system {
-        System::RawUnicast | System::RawMulticast => crate::raw::publish(o, ctl, g),
-        #[cfg(feature = "zenoh")]
-        System::Zenoh => crate::zenoh::publish(o, ctl, g),
-        #[cfg(feature = "aeron")]
-        System::Aeron => crate::aeron::publish(o, ctl, g),
-        #[allow(unreachable_patterns)]
-        s => bail!("{} is not in this build", s.name()),
-    }
-}
-
-fn subscribe(o: &Opts, ctl: &mut Control, v: &mut Verifier) -> anyhow::Result<Value> {
-    match o.system {
-        System::RawUnicast | System::RawMulticast => crate::raw::subscribe(o, ctl, v),
-        #[cfg(feature = "zenoh")]
-        System::Zenoh => crate::zenoh::subscribe(o, ctl, v),
-        #[cfg(feature = "aeron")]
-        System::Aeron => crate::aeron::subscribe(o, ctl, v),
-        #[allow(unreachable_patterns)]
-        s => bail!("{} is not in this build", s.name()),
-    }
-}
-
+/// The command line of a run: a system in this build, sizes and counts in range, and the
+/// flags that apply to the system.
 fn validate(o: &Opts) -> anyhow::Result<()> {
     let s = o.system.name();
     if !o.system.built() {
@@ -158,7 +39,7 @@ fn validate(o: &Opts) -> anyhow::Result<()> {
         bail!("--profile tuned applies to aeron only ({s} has one setting)");
     }
     let raw = matches!(o.system, System::RawUnicast | System::RawMulticast);
-    if !raw && o.transport != crate::RawTransport::Std {
+    if !raw && o.transport != RawTransport::Std {
         bail!("--transport applies to raw-unicast and raw-multicast only");
     }
     if let Some(d) = o.datagram_size {
@@ -331,6 +212,31 @@ pub fn run(o: &Opts) -> anyhow::Result<ExitCode> {
             Value::Null
         }
     };
+    let (summary, delivered_ok) = summarize(o, started, per_subscriber, per_publisher, errors);
+    if !o.json {
+        eprintln!(
+            "{} ({:?}), {} B, 1 -> {}: {:.0} msgs/s, {:.1} MB/s to each subscriber (the slowest), delivered_ok {}",
+            o.system.name(),
+            o.profile,
+            o.size,
+            o.subscribers,
+            num(&summary, "msgs_per_sec"),
+            num(&summary, "mb_per_sec"),
+            delivered_ok
+        );
+    }
+    println!("{summary}");
+    Ok(if delivered_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The run's summary, shaped like `argent bench --json`, and whether delivery was verified.
+fn summarize(
+    o: &Opts,
+    started: Instant,
+    per_subscriber: Vec<Value>,
+    per_publisher: Value,
+    errors: Vec<String>,
+) -> (Value, bool) {
     let sent = per_publisher["sent"].as_u64();
     let reliable = !matches!(o.system, System::RawUnicast | System::RawMulticast);
     let min = |k: &str| per_subscriber.iter().map(|s| num(s, k)).fold(f64::INFINITY, f64::min);
@@ -368,18 +274,5 @@ pub fn run(o: &Opts) -> anyhow::Result<ExitCode> {
         "per_subscriber": per_subscriber,
         "per_publisher": per_publisher,
     });
-    if !o.json {
-        eprintln!(
-            "{} ({:?}), {} B, 1 -> {}: {:.0} msgs/s, {:.1} MB/s to each subscriber (the slowest), delivered_ok {}",
-            o.system.name(),
-            o.profile,
-            o.size,
-            o.subscribers,
-            num(&summary, "msgs_per_sec"),
-            num(&summary, "mb_per_sec"),
-            delivered_ok
-        );
-    }
-    println!("{summary}");
-    Ok(if delivered_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    (summary, delivered_ok)
 }

@@ -6,9 +6,9 @@
 //! datagrams (1 KB messages, 1 -> 3: 1 219 MB/s against io_uring's 782; decision 006), so the
 //! limit is the best this machine does.
 
-use crate::orchestrate::Control;
+use crate::control::Control;
+use crate::opts::{Opts, System};
 use crate::verify::{Generator, Verifier};
-use crate::{Opts, System};
 use anyhow::Context;
 use argent_transport::{Outgoing, SocketSpec};
 use bytes::{Bytes, BytesMut};

@@ -7,9 +7,9 @@
 //! star: one TCP connection and one copy per subscriber). Subscribers verify every sample in
 //! Zenoh's callback, on its receive task, in arrival order: no queue between the two.
 
-use crate::orchestrate::Control;
+use crate::control::Control;
+use crate::opts::Opts;
 use crate::verify::{Generator, Verifier};
-use crate::Opts;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, PoisonError};

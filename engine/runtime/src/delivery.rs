@@ -3,8 +3,8 @@
 //! from (or reference-counted slices of) the received buffer.
 
 use crate::groups::{split_tag, GroupSet};
-use argent_membership::GroupId;
 use argent_core::{NodeId, RegionId};
+use argent_membership::GroupId;
 use bytes::Bytes;
 use std::sync::Arc;
 

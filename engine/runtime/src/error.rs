@@ -102,7 +102,6 @@ pub enum PublishError {
     Closed,
 }
 
-
 /// The node behind a handle has shut down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("the node has shut down")]

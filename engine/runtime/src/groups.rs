@@ -17,7 +17,6 @@ pub const GROUP_TAG_LEN: usize = argent_wire::message::GROUP_TAG_LEN;
 /// them to every subscription of the region.
 pub const FENCE_GROUP: GroupId = GroupId(argent_wire::message::FENCE_GROUP);
 
-
 /// Ids below this are always kept in dense tables (at most 64 Ki entries).
 const DENSE_ALWAYS: u32 = 1 << 16;
 /// Above that, dense while the largest id is at most this many times the number of entries.

@@ -23,7 +23,6 @@ pub(crate) fn shards_in(mut mask: u64) -> impl Iterator<Item = usize> {
     })
 }
 
-
 /// A publisher's ring to one shard.
 pub(crate) struct PubLane {
     pub(crate) ring: rtrb::Producer<u8>,

@@ -27,7 +27,6 @@ struct ShardHandle {
     stats: Arc<Mutex<NodeStats>>,
 }
 
-
 /// A running node: its shards, the regions they own and where each group goes.
 pub struct Runtime {
     shards: Vec<ShardHandle>,
@@ -48,7 +47,6 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime").field("shards", &self.shards.len()).field("backend", &self.backend).finish()
     }
 }
-
 
 impl Runtime {
     /// Open sockets, start one pinned shard thread per configured shard, join regions.
@@ -310,7 +308,6 @@ impl Drop for Runtime {
         self.stop();
     }
 }
-
 
 fn argent_wire_max() -> usize {
     65_507

@@ -2,14 +2,14 @@
 //! the duty cycle — drain commands and publish rings, fire timers, flush a send batch,
 //! hand deliveries to subscribers, then wait for a receive batch until the next deadline.
 
-use crate::groups::{split_tag, GroupMap};
-use crate::signal::Signal;
 use crate::config::{RegionSpec, RuntimeConfig};
 use crate::error::RuntimeError;
+use crate::groups::{split_tag, GroupMap};
 use crate::pubring;
+use crate::signal::Signal;
 use crate::stats::NodeStats;
-use argent_membership::GroupId;
 use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
+use argent_membership::GroupId;
 use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
 use argent_transport::{Outgoing, Received, Transport};
 use std::collections::{HashMap, VecDeque};

@@ -25,7 +25,6 @@ pub struct NodeStats {
     pub fences_skipped: u64,
 }
 
-
 impl NodeStats {
     /// Add another shard's counters to these.
     pub(crate) fn add(&mut self, s: &NodeStats) {

@@ -111,7 +111,6 @@ impl ViewSink {
     }
 }
 
-
 /// The members of one region as this node's shard has installed them
 /// ([`Runtime::group_members`]); cheap to clone, readable from any thread.
 #[derive(Clone)]
@@ -136,7 +135,6 @@ impl std::fmt::Debug for GroupMembers {
         f.debug_struct("GroupMembers").field("region", &self.region).field("members", &self.now()).finish()
     }
 }
-
 
 /// A fresh sender-stream incarnation (from the clock, never 0): a restarted process gets a
 /// new one, so its streams are new streams rather than duplicates of the old ones.

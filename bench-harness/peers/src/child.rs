@@ -1,0 +1,47 @@
+//! A child process of a run: publish or subscribe, then print the JSON summary.
+
+use crate::control::{cpu_secs, Control};
+use crate::opts::{Opts, Role};
+use crate::systems::{publish, subscribe};
+use crate::verify::{Generator, Verifier};
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A child process: publish or subscribe, then print the summary.
+pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
+    let mut ctl = Control::new(o, role);
+    let summary = match role {
+        Role::Pub => {
+            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration));
+            let settings = publish(o, &mut ctl, &mut g)?;
+            let secs = g.elapsed().as_secs_f64();
+            json!({
+                "role": "pub",
+                "sent": g.sent(),
+                "secs": secs,
+                "msgs_per_sec": g.sent() as f64 / secs.max(1e-9),
+                "cpu_secs": cpu_secs(),
+                "settings": settings,
+            })
+        }
+        Role::Sub => {
+            let mut v = Verifier::new(o.size);
+            let settings = subscribe(o, &mut ctl, &mut v)?;
+            let secs = v.secs();
+            let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };
+            let mut s = serde_json::to_value(&v)?;
+            s["role"] = json!("sub");
+            s["index"] = json!(o.index);
+            s["complete"] = json!(v.complete());
+            s["secs"] = json!(secs);
+            s["msgs_per_sec"] = json!(per_sec(v.received));
+            s["mb_per_sec"] = json!(per_sec(v.bytes) / 1e6);
+            s["cpu_secs"] = json!(cpu_secs());
+            s["settings"] = settings;
+            s
+        }
+    };
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}

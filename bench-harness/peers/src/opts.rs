@@ -1,0 +1,124 @@
+//! The command line: which system, how many subscribers, message size, duration and
+//! settings, and the internal flags the orchestrator gives its children.
+
+use clap::{Parser, ValueEnum};
+
+/// Runs one peer system (raw UDP, Zenoh, Aeron) as separate, verifying processes on loopback
+/// and prints a summary shaped like `argent bench --json`: delivered_ok, msgs_per_sec and
+/// mb_per_sec (to each subscriber: the slowest one), per_subscriber, per_publisher.
+/// `argent-peer --built` lists the systems this build includes.
+#[derive(Parser, Debug, Clone)]
+#[command(version)]
+pub struct Opts {
+    /// The system to run.
+    pub system: System,
+    /// Subscriber processes.
+    #[arg(long, default_value_t = 1)]
+    pub subscribers: usize,
+    /// Message size, bytes (at least 24: index, send time, check word).
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    /// Settings of the system: `default` (the system's own defaults) or `tuned` (Aeron: MTU,
+    /// term and socket buffers matched to argent's datagram and buffer sizes). Raw UDP and
+    /// Zenoh have one setting each and accept only `default`.
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+    /// Raw UDP: bytes per datagram (messages are packed whole; default: one message per
+    /// datagram). 65000 is argent's datagram size on loopback.
+    #[arg(long)]
+    pub datagram_size: Option<usize>,
+    /// Raw UDP: the transport backend (std: recvmmsg/sendmmsg; uring: io_uring; auto: the
+    /// probe argent uses). std is the faster path for large datagrams here (decision 006).
+    #[arg(long, value_enum, default_value_t = RawTransport::Std)]
+    pub transport: RawTransport,
+    /// Print the summary as one JSON line (last line of output).
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: the process's part in a run (started by the orchestrator).
+    #[arg(long, hide = true, value_enum)]
+    pub role: Option<Role>,
+    /// Internal: the subscriber's index.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub index: usize,
+    /// Internal: the run's first port (each system derives its ports from it).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub port: u16,
+}
+/// A system argent is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum System {
+    /// UDP unicast, one copy per subscriber, sendmmsg/recvmmsg batches of 32 (no reliability).
+    RawUnicast,
+    /// UDP IP multicast on loopback, batches of 32 (no reliability).
+    RawMulticast,
+    /// Zenoh 1.10 pub/sub, peer mode over TCP on loopback, reliable, blocking congestion control.
+    Zenoh,
+    /// Aeron 1.54 (C media driver embedded in each process), reliable UDP unicast (1→1) or
+    /// multicast (1→N, fc=min).
+    Aeron,
+}
+
+impl System {
+    /// Its name on the command line and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::RawUnicast => "raw-unicast",
+            System::RawMulticast => "raw-multicast",
+            System::Zenoh => "zenoh",
+            System::Aeron => "aeron",
+        }
+    }
+
+    /// Whether this build includes it.
+    pub fn built(self) -> bool {
+        match self {
+            System::RawUnicast | System::RawMulticast => true,
+            System::Zenoh => cfg!(feature = "zenoh"),
+            System::Aeron => cfg!(feature = "aeron"),
+        }
+    }
+}
+/// The settings a system runs with (`--profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Default,
+    Tuned,
+}
+/// The transport backend of the raw UDP systems (`--transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RawTransport {
+    Std,
+    Uring,
+    Auto,
+}
+
+impl RawTransport {
+    /// argent's transport backend; `None` for `auto` (the probe argent uses).
+    pub fn backend(self) -> Option<argent_transport::Backend> {
+        match self {
+            RawTransport::Std => Some(argent_transport::Backend::Std),
+            RawTransport::Uring => Some(argent_transport::Backend::Uring),
+            RawTransport::Auto => None,
+        }
+    }
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            RawTransport::Std => "std",
+            RawTransport::Uring => "uring",
+            RawTransport::Auto => "auto",
+        }
+    }
+}
+/// A child process's part in a run (`--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Pub,
+    Sub,
+}

@@ -1,0 +1,269 @@
+use super::*;
+use std::path::Path;
+
+fn parse(s: &str) -> anyhow::Result<Scenario> {
+    let s: Scenario = toml::from_str(s)?;
+    s.validate()?;
+    Ok(s)
+}
+
+#[test]
+fn errors_name_the_field() {
+    let e = format!("{:#}", parse("name = \"x\"\n[base]\nsubscriber = 2\n").unwrap_err());
+    assert!(e.contains("subscriber"), "{e}");
+    let e = format!("{:#}", parse("name = \"x\"\n[[sweep]]\nparam = \"loss\"\nvalues = [1]\n").unwrap_err());
+    assert!(e.contains("param") || e.contains("loss"), "{e}");
+    let e = format!("{:#}", parse("name = \"x\"\n[base]\nsubscribers = 0\n").unwrap_err());
+    assert!(e.contains("base.subscribers"), "{e}");
+    let e = format!("{:#}", parse("name = \"x\"\ntopology = \"netns\"\n").unwrap_err());
+    assert!(e.contains("[netns]"), "{e}");
+}
+
+const NETNS: &str = "name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 5\nloss_pct = 1\nlossy_hosts = 2\n";
+
+/// The error of NETNS with `extra` appended (a `[base]` or `[[sweep]]` table).
+fn netns_error(extra: &str) -> String {
+    format!("{:#}", parse(&format!("{NETNS}{extra}")).expect_err(extra))
+}
+
+fn netns_with(hosts: u64, loss_pct: u64, lossy_hosts: u64) -> anyhow::Result<Scenario> {
+    parse(&format!(
+        "name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = {hosts}\nloss_pct = {loss_pct}\nlossy_hosts = {lossy_hosts}\n"
+    ))
+}
+
+#[test]
+fn netns_table_is_checked_field_by_field() {
+    let s = parse(NETNS).unwrap();
+    assert_eq!(s.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
+    for (hosts, loss, lossy, field) in [
+        (1, 0, 0, "netns.hosts"),
+        (51, 0, 0, "netns.hosts"),
+        (5, 101, 0, "netns.loss_pct"),
+        (5, 1, 5, "netns.lossy_hosts"),
+    ] {
+        let e = format!("{:#}", netns_with(hosts, loss, lossy).unwrap_err());
+        assert!(e.contains(field), "{hosts} {loss} {lossy}: {e}");
+    }
+    for (hosts, loss, lossy) in [(2, 0, 0), (2, 100, 1), (50, 5, 49)] {
+        netns_with(hosts, loss, lossy).unwrap();
+    }
+    // loss_pct and lossy_hosts default to 0; hosts is required; unknown fields are errors.
+    let s = parse("name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 3\n").unwrap();
+    assert_eq!(s.netns, Some(Netns { hosts: 3, loss_pct: 0, lossy_hosts: 0 }));
+    let e = format!("{:#}", parse("name = \"x\"\ntopology = \"netns\"\n[netns]\n").unwrap_err());
+    assert!(e.contains("hosts"), "{e}");
+    let e = format!("{:#}", parse(&format!("{NETNS}loss = 3\n")).unwrap_err());
+    assert!(e.contains("loss"), "{e}");
+    // The table belongs to netns only.
+    let e = format!("{:#}", parse("name = \"x\"\n[netns]\nhosts = 3\n").unwrap_err());
+    assert!(e.contains("[netns]") && e.contains("loopback"), "{e}");
+}
+
+#[test]
+fn netns_settings_match_what_netns_run_accepts() {
+    // Several subscribers may share a host.
+    parse(&format!("{NETNS}[base]\nsubscribers = 12\n")).unwrap();
+    for (extra, field) in [
+        ("[base]\npublishers = 2\n", "base.publishers"),
+        ("[base]\nsubscribers = 201\n", "base.subscribers"),
+        ("[base]\ngroups = 100001\n", "base.groups"),
+        ("[base]\nduration = 2.5\n", "base.duration"),
+        ("[base]\ntransport = \"std\"\n", "base.transport"),
+        ("[base]\ndatagram_size = 9000\n", "base.datagram_size"),
+        ("[[sweep]]\nparam = \"publishers\"\nvalues = [1]\n", "sweep[0].param"),
+        ("[[sweep]]\nparam = \"subscribers\"\nvalues = [1, 300]\n", "sweep[0].values"),
+        ("[[sweep]]\nparam = \"subscribers\"\nvalues = [0]\n", "sweep[0].values"),
+        ("[[sweep]]\nparam = \"loss_pct\"\nvalues = [0, 101]\n", "sweep[0].values"),
+    ] {
+        let e = netns_error(extra);
+        assert!(e.contains(field), "{extra}: {e}");
+    }
+    let no_lossy_host = "name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 5\n\
+                         [[sweep]]\nparam = \"loss_pct\"\nvalues = [1]\n";
+    let e = format!("{:#}", parse(no_lossy_host).unwrap_err());
+    assert!(e.contains("netns.lossy_hosts"), "{e}");
+}
+
+#[test]
+fn loss_sweeps_only_on_netns() {
+    let sweep = "[[sweep]]\nparam = \"loss_pct\"\nvalues = [0, 1, 5]\n";
+    let e = format!("{:#}", parse(&format!("name = \"x\"\n{sweep}")).unwrap_err());
+    assert!(e.contains("loss_pct") && e.contains("netns"), "{e}");
+    let s = parse(&format!("{NETNS}{sweep}")).unwrap();
+    let series = s.series();
+    assert_eq!(series[0].0, Some(Param::LossPct));
+    let losses: Vec<u64> = series[0].1.iter().map(|p| p.get(Param::LossPct)).collect();
+    assert_eq!(losses, [0, 1, 5]);
+    assert!(series[0].1.iter().all(|p| p.netns.is_some_and(|n| n.hosts == 5 && n.lossy_hosts == 2)));
+    let args = series[0].1[2].args(Path::new("/bin/argent"));
+    let pairs: Vec<(&str, &str)> = args.chunks(2).map(|c| (c[0].as_str(), c[1].as_str())).collect();
+    for want in [
+        ("--hosts", "5"),
+        ("--loss", "5"),
+        ("--lossy-hosts", "2"),
+        ("--subscribers", "3"),
+        ("--publishers", "1"),
+        ("--groups", "1"),
+        ("--duration", "5"),
+        ("--argent", "/bin/argent"),
+    ] {
+        assert!(pairs.contains(&want), "{want:?} in {args:?}");
+    }
+    // Loopback points still run `argent bench` with its flags.
+    let lo = parse("name = \"x\"\n").unwrap().series();
+    assert_eq!(lo[0].1[0].args(Path::new("/bin/argent"))[..2], ["bench", "--json"]);
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for name in ["smoke", "qsm-paper", "qsm-paper-loopback", "peers"] {
+        let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
+        assert_eq!(s.name, name);
+    }
+    let paper = Scenario::load(&dir.join("qsm-paper.toml")).unwrap();
+    assert_eq!(paper.topology, Topology::Netns);
+    assert_eq!(paper.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
+    let params: Vec<Param> = paper.sweep.iter().map(|s| s.param).collect();
+    assert_eq!(
+        params,
+        [Param::Subscribers, Param::Groups, Param::LossPct, Param::LossPct, Param::Subscribers, Param::Rate]
+    );
+    let loopback = Scenario::load(&dir.join("qsm-paper-loopback.toml")).unwrap();
+    assert_eq!(loopback.topology, Topology::Loopback);
+    assert_eq!(loopback.sweep.len(), 6);
+}
+
+#[test]
+fn peers_scenario_is_a_grid_of_every_system() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let s = Scenario::load(&dir.join("peers.toml")).unwrap();
+    assert_eq!(
+        s.systems,
+        [
+            System::Argent,
+            System::RawUnicast,
+            System::RawMulticast,
+            System::Zenoh,
+            System::Aeron,
+            System::AeronTuned
+        ]
+    );
+    let grid: Vec<(u64, u64)> = s
+        .series()
+        .iter()
+        .flat_map(|(_, pts)| pts.iter().map(|p| (p.base.size, p.base.subscribers)))
+        .collect();
+    assert_eq!(grid, [(64, 1), (64, 3), (1024, 1), (1024, 3)]);
+    let p = &s.series()[1].1[1];
+    let args = p.peer_args(System::AeronTuned);
+    assert_eq!(args[..2], ["aeron", "--json"]);
+    assert!(args.windows(2).any(|w| w == ["--profile", "tuned"]), "{args:?}");
+    assert!(args.windows(2).any(|w| w == ["--size", "1024"]), "{args:?}");
+    let raw = p.peer_args(System::RawMulticast);
+    assert!(raw.windows(2).any(|w| w == ["--datagram-size", "65000"]), "{raw:?}");
+    assert!(!p.peer_args(System::Zenoh).contains(&"--datagram-size".to_string()));
+}
+
+#[test]
+fn peers_and_sweep_sets_are_checked() {
+    let peers = "name = \"x\"\nsystems = [\"argent\", \"zenoh\"]\n";
+    parse(&format!("{peers}[base]\ngroups = 1\npublishers = 1\n")).unwrap();
+    for (text, want) in [
+        (format!("{peers}[base]\ngroups = 10\n"), "groups = 10"),
+        (format!("{peers}[[sweep]]\nparam = \"publishers\"\nvalues = [1, 2]\n"), "publishers = 2"),
+        (format!("{peers}[base]\nsize = 16\n"), "at least 24 bytes"),
+        ("name = \"x\"\nsystems = []\n".to_string(), "at least one system"),
+        ("name = \"x\"\nsystems = [\"zenoh\", \"zenoh\"]\n".to_string(), "twice"),
+        ("name = \"x\"\nsystems = [\"kafka\"]\n".to_string(), "kafka"),
+        (
+            "name = \"x\"\ntopology = \"netns\"\nsystems = [\"argent\", \"aeron\"]\n[netns]\nhosts = 3\n"
+                .to_string(),
+            "loopback only",
+        ),
+        (
+            "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { sizes = 1 }\n".to_string(),
+            "sizes",
+        ),
+        (
+            "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { size = 1 }\n".to_string(),
+            "cannot also be set",
+        ),
+        (
+            "name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { loss_pct = 1 }\n".to_string(),
+            "netns",
+        ),
+    ] {
+        let e = format!("{:#}", parse(&text).expect_err(&text));
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    // Without peers, argent alone; systems need not be written.
+    assert_eq!(parse("name = \"x\"\n").unwrap().systems, [System::Argent]);
+}
+
+#[test]
+fn sweep_sets_take_any_base_field_and_perturbations_are_checked() {
+    let s = parse(
+        "name = \"x\"\n[base]\nsubscribers = 4\nduration = 3.0\n[[sweep]]\nparam = \"subscribers\"\nvalues = [4]\n\
+         set = { pause_one_at = 1.0, pause_for = 0.5 }\n[[sweep]]\nparam = \"rate\"\nvalues = [1000, 5000]\n",
+    )
+    .unwrap();
+    let series = s.series();
+    let paused = &series[0].1[0];
+    assert_eq!((paused.base.pause_one_at, paused.base.pause_for), (Some(1.0), Some(0.5)));
+    let args = paused.args(Path::new("argent"));
+    assert!(args.windows(2).any(|w| w == ["--pause-one-at", "1"]), "{args:?}");
+    assert!(args.windows(2).any(|w| w == ["--pause-for", "0.5"]), "{args:?}");
+    // The rate sweep does not inherit the other sweep's pause.
+    let paced = &series[1].1[1];
+    assert_eq!((paced.base.rate, paced.base.pause_one_at), (Some(5000), None));
+    assert!(paced.args(Path::new("argent")).windows(2).any(|w| w == ["--rate", "5000"]));
+    for (extra, want) in [
+        ("[base]\npause_one_at = 1.0\n", "go together"),
+        ("[base]\npause_one_at = 1.0\npause_for = 2.0\n", "base.pause_for"),
+        ("[base]\nkill_one_at = 9.0\n", "base.kill_one_at"),
+        ("[base]\nrate = 0\n", "base.rate"),
+        ("[base]\nsubscribers = 1\nslow_one = 1000\n", "subscribers = 2"),
+        ("[base]\nkill_one_at = 1.0\nrestart_one_at = 2.0\n", "at most one"),
+        ("[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { pause_for = 1.0 }\n", "sweep[0]"),
+        (
+            "[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { subscribers = 0 }\n",
+            "sweep[0].set.subscribers",
+        ),
+    ] {
+        let e = format!("{:#}", parse(&format!("name = \"x\"\n{extra}")).expect_err(extra));
+        assert!(e.contains(want), "{extra}: {e}");
+    }
+    // On a namespace LAN: pauses up to 2.5 s, no kills.
+    let e = netns_error("[base]\nsubscribers = 3\nkill_one_at = 1.0\n");
+    assert!(e.contains("kill_one_at"), "{e}");
+    let ok =
+        parse(&format!("{NETNS}[base]\nsubscribers = 3\npause_one_at = 1.0\npause_for = 2.0\nrate = 1000\n"))
+            .unwrap();
+    let args = ok.series()[0].1[0].args(Path::new("argent"));
+    assert!(
+        args.windows(2).any(|w| w == ["--pause-for", "2"])
+            && args.windows(2).any(|w| w == ["--rate", "1000"]),
+        "{args:?}"
+    );
+    // Peers run unpaced.
+    let e = format!(
+        "{:#}",
+        parse("name = \"x\"\nsystems = [\"argent\", \"zenoh\"]\n[base]\nrate = 1000\n").unwrap_err()
+    );
+    assert!(e.contains("unpaced"), "{e}");
+}
+
+#[test]
+fn sweeps_override_one_setting() {
+    let s = parse("name = \"x\"\n[base]\nsize = 64\n[[sweep]]\nparam = \"subscribers\"\nvalues = [1, 4]\n")
+        .unwrap();
+    let series = s.series();
+    assert_eq!(series.len(), 1);
+    let subs: Vec<u64> = series[0].1.iter().map(|p| p.base.subscribers).collect();
+    assert_eq!(subs, [1, 4]);
+    assert!(series[0].1.iter().all(|p| p.base.size == 64 && p.netns.is_none()));
+    let none = parse("name = \"x\"\n").unwrap().series();
+    assert_eq!((none.len(), none[0].0, none[0].1.len()), (1, None, 1));
+}

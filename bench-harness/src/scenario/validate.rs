@@ -1,0 +1,295 @@
+//! Reading a scenario file and checking it against what the runners accept, so that a bad
+//! setting fails before the first run, with the field it is in.
+
+use super::point::PointSpec;
+use super::types::{Base, Netns, Param, Scenario, Topology, Transport};
+use anyhow::{bail, Context};
+use std::path::Path;
+
+/// Smallest message argent-peer verifies (index, send time, check word).
+const PEER_MIN_SIZE: u64 = 24;
+
+/// The most hosts and subscribers `cluster-scripts/netns-run` accepts.
+const NETNS_MAX_HOSTS: u64 = 50;
+const NETNS_MAX_SUBSCRIBERS: u64 = 200;
+const NETNS_MAX_GROUPS: u64 = 100_000;
+
+impl Scenario {
+    /// Reads the scenario file at `path` and checks it.
+    pub fn load(path: &Path) -> anyhow::Result<Scenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let s: Scenario = toml::from_str(&text).with_context(|| format!("in scenario {}", path.display()))?;
+        s.validate().with_context(|| format!("in scenario {}", path.display()))?;
+        Ok(s)
+    }
+
+    /// Every check, in order: the top-level settings and the base, the sweeps, the systems,
+    /// the load of every point, the topology.
+    pub(super) fn validate(&self) -> anyhow::Result<()> {
+        self.validate_settings()?;
+        self.validate_sweeps()?;
+        self.validate_systems()?;
+        self.validate_points()?;
+        self.validate_topology()
+    }
+
+    /// The name, repeats, timeout and the base's counts, size, zipf and duration.
+    fn validate_settings(&self) -> anyhow::Result<()> {
+        if self.name.trim().is_empty() {
+            bail!("name must not be empty");
+        }
+        if !(1..=1000).contains(&self.repeats) {
+            bail!("repeats = {} must be between 1 and 1000", self.repeats);
+        }
+        if let Some(t) = self.timeout {
+            if !(t > 0.0 && t.is_finite()) {
+                bail!("timeout = {t} must be a positive number of seconds");
+            }
+        }
+        let b = &self.base;
+        for (field, v) in [("publishers", b.publishers), ("subscribers", b.subscribers), ("groups", b.groups)]
+        {
+            if v == 0 {
+                bail!("base.{field} must be at least 1");
+            }
+        }
+        if b.size == 0 {
+            bail!("base.size must be at least 1 byte");
+        }
+        if !(b.zipf >= 0.0 && b.zipf.is_finite()) {
+            bail!("base.zipf = {} must be a non-negative exponent", b.zipf);
+        }
+        if !(b.duration > 0.0 && b.duration <= 3600.0) {
+            bail!("base.duration = {} must be in (0, 3600] seconds", b.duration);
+        }
+        Ok(())
+    }
+
+    /// Every sweep has values, and its starting point (the base with `set`) is sound.
+    fn validate_sweeps(&self) -> anyhow::Result<()> {
+        for (i, s) in self.sweep.iter().enumerate() {
+            if s.values.is_empty() {
+                bail!("sweep[{i}].values must list at least one value");
+            }
+            if s.param != Param::LossPct && s.values.contains(&0) {
+                bail!("sweep[{i}].values: {} must be at least 1", s.param.name());
+            }
+            let base = PointSpec { base: self.base.clone(), netns: self.netns };
+            let start = s.start(&base).with_context(|| format!("sweep[{i}]"))?;
+            for (field, v) in [
+                ("publishers", start.base.publishers),
+                ("subscribers", start.base.subscribers),
+                ("groups", start.base.groups),
+                ("size", start.base.size),
+            ] {
+                if v == 0 {
+                    bail!("sweep[{i}].set.{field} must be at least 1");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pacing and perturbations of every point.
+    fn validate_points(&self) -> anyhow::Result<()> {
+        let netns = self.topology == Topology::Netns;
+        for (i, (_, points)) in self.series().iter().enumerate() {
+            for p in points {
+                p.base.validate_load(netns).with_context(|| match self.sweep.get(i) {
+                    Some(s) => format!("in sweep[{i}] ({} = {})", s.param.name(), p.get(s.param)),
+                    None => "in the base point".to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loss only on a namespace LAN, and the `[netns]` table exactly with topology netns.
+    fn validate_topology(&self) -> anyhow::Result<()> {
+        match (self.topology, &self.netns) {
+            (Topology::Loopback, None) => {
+                if let Some(i) = self.sweep.iter().position(|s| s.param == Param::LossPct) {
+                    bail!(
+                        "sweep[{i}].param = \"loss_pct\" needs topology = \"netns\" (loopback has no loss)"
+                    );
+                }
+            }
+            (Topology::Loopback, Some(_)) => {
+                bail!("the [netns] table applies only to topology = \"netns\" (this scenario is loopback)")
+            }
+            (Topology::Netns, None) => {
+                bail!("topology = \"netns\" needs a [netns] table: hosts (2..50), loss_pct (0..100), lossy_hosts")
+            }
+            (Topology::Netns, Some(n)) => self.validate_netns(n)?,
+        }
+        Ok(())
+    }
+
+    /// Peers run on loopback, one publisher, one group, messages of at least 24 bytes.
+    fn validate_systems(&self) -> anyhow::Result<()> {
+        if self.systems.is_empty() {
+            bail!("systems must list at least one system (e.g. [\"argent\"])");
+        }
+        for (i, s) in self.systems.iter().enumerate() {
+            if self.systems[..i].contains(s) {
+                bail!("systems lists {} twice", s.name());
+            }
+        }
+        let Some(peer) = self.systems.iter().find(|s| s.is_peer()) else { return Ok(()) };
+        let peer = peer.name();
+        if self.topology != Topology::Loopback {
+            bail!("systems: {peer} runs on loopback only (topology = \"loopback\")");
+        }
+        let points = self.series();
+        for p in points.iter().flat_map(|(_, pts)| pts) {
+            let b = &p.base;
+            if b.publishers != 1 || b.groups != 1 {
+                bail!(
+                    "systems: {peer} runs one publisher and one group, but a point has publishers = {} \
+                     and groups = {} (set them to 1 in [base] and in every sweep)",
+                    b.publishers,
+                    b.groups
+                );
+            }
+            if b.perturbed() {
+                bail!(
+                    "systems: {peer} runs unpaced and unperturbed: rate, slow_one, pause_one_at, kill_one_at \
+                     and restart_one_at apply to argent alone (use a scenario of its own)"
+                );
+            }
+            if b.size < PEER_MIN_SIZE {
+                bail!("systems: {peer} needs messages of at least {PEER_MIN_SIZE} bytes, but a point has size = {}", b.size);
+            }
+        }
+        Ok(())
+    }
+
+    /// What `cluster-scripts/netns-run` accepts; settings it has no flag for are errors rather
+    /// than silently ignored (`pin` and `raw` excepted: they have defaults, and are documented
+    /// as not applying).
+    fn validate_netns(&self, n: &Netns) -> anyhow::Result<()> {
+        if !(2..=NETNS_MAX_HOSTS).contains(&n.hosts) {
+            bail!("netns.hosts = {} must be between 2 and {NETNS_MAX_HOSTS}", n.hosts);
+        }
+        if n.loss_pct > 100 {
+            bail!("netns.loss_pct = {} must be a percentage, 0..100", n.loss_pct);
+        }
+        if n.lossy_hosts > n.hosts - 1 {
+            bail!(
+                "netns.lossy_hosts = {} must be at most netns.hosts - 1 = {} (the subscriber hosts)",
+                n.lossy_hosts,
+                n.hosts - 1
+            );
+        }
+        let b = &self.base;
+        if b.publishers != 1 {
+            bail!(
+                "base.publishers = {} must be 1 with topology = \"netns\" (netns-run runs one publisher)",
+                b.publishers
+            );
+        }
+        if b.subscribers > NETNS_MAX_SUBSCRIBERS {
+            bail!(
+                "base.subscribers = {} must be at most {NETNS_MAX_SUBSCRIBERS} with topology = \"netns\"",
+                b.subscribers
+            );
+        }
+        if b.groups > NETNS_MAX_GROUPS {
+            bail!("base.groups = {} must be at most {NETNS_MAX_GROUPS} with topology = \"netns\"", b.groups);
+        }
+        if b.duration.fract() != 0.0 {
+            bail!(
+                "base.duration = {} must be a whole number of seconds with topology = \"netns\"",
+                b.duration
+            );
+        }
+        if b.transport != Transport::Auto {
+            bail!(
+                "base.transport must be \"auto\" with topology = \"netns\" (netns-run has no transport flag)"
+            );
+        }
+        if b.datagram_size.is_some() {
+            bail!(
+                "base.datagram_size is not supported with topology = \"netns\" (netns-run has no such flag)"
+            );
+        }
+        for (i, s) in self.sweep.iter().enumerate() {
+            let limit = match s.param {
+                Param::Publishers => {
+                    bail!("sweep[{i}].param = \"publishers\" is not supported with topology = \"netns\" (one publisher)")
+                }
+                Param::Subscribers => NETNS_MAX_SUBSCRIBERS,
+                Param::Groups => NETNS_MAX_GROUPS,
+                Param::LossPct if n.lossy_hosts == 0 => {
+                    bail!("sweep[{i}].param = \"loss_pct\" needs netns.lossy_hosts of at least 1 (no host has loss)")
+                }
+                Param::LossPct => 100,
+                Param::Size | Param::Rate => u64::MAX,
+            };
+            if let Some(v) = s.values.iter().find(|&&v| v > limit) {
+                bail!(
+                    "sweep[{i}].values: {} = {v} must be at most {limit} with topology = \"netns\"",
+                    s.param.name()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Base {
+    /// Whether a subscriber is perturbed or the load paced (argent only: peers run unpaced).
+    fn perturbed(&self) -> bool {
+        self.rate.is_some()
+            || self.slow_one.is_some()
+            || self.pause_one_at.is_some()
+            || self.kill_one_at.is_some()
+            || self.restart_one_at.is_some()
+    }
+
+    /// Perturbations and pacing: consistent, and within what the runners accept.
+    fn validate_load(&self, netns: bool) -> anyhow::Result<()> {
+        for (field, v) in [("base.rate", self.rate), ("base.slow_one", self.slow_one)] {
+            if v == Some(0) {
+                bail!("{field} must be at least 1 message per second");
+            }
+        }
+        for (field, v) in [
+            ("base.pause_one_at", self.pause_one_at),
+            ("base.pause_for", self.pause_for),
+            ("base.kill_one_at", self.kill_one_at),
+            ("base.restart_one_at", self.restart_one_at),
+        ] {
+            if let Some(v) = v {
+                if !(v >= 0.0 && v <= self.duration) {
+                    bail!("{field} = {v} must be a time in seconds within the run (0..={})", self.duration);
+                }
+            }
+        }
+        if self.pause_one_at.is_some() != self.pause_for.is_some() {
+            bail!("base.pause_one_at and base.pause_for go together");
+        }
+        // A pause shorter than the eviction time (argent bench: 1.5 s; netns-run's GMS: 3 s).
+        let longest = if netns { 2.5 } else { 1.3 };
+        if let Some(p) = self.pause_for {
+            if !(p > 0.0 && p <= longest) {
+                bail!("base.pause_for = {p} must be in (0, {longest}] seconds: a longer pause gets the subscriber evicted");
+            }
+        }
+        let perturbations =
+            [self.pause_one_at, self.kill_one_at, self.restart_one_at].iter().filter(|v| v.is_some()).count();
+        if perturbations > 1 {
+            bail!("base: at most one of pause_one_at, kill_one_at and restart_one_at");
+        }
+        if netns && (self.kill_one_at.is_some() || self.restart_one_at.is_some()) {
+            bail!("base.kill_one_at and base.restart_one_at are not supported with topology = \"netns\" (netns-run has no such flags)");
+        }
+        if (perturbations > 0 || self.slow_one.is_some()) && self.subscribers < 2 {
+            bail!("base: perturbing a subscriber needs subscribers = 2 or more");
+        }
+        if (perturbations > 0 || self.slow_one.is_some()) && self.groups > 1 && !netns {
+            bail!("base: perturbations run on one group on loopback (groups = 1)");
+        }
+        Ok(())
+    }
+}
