@@ -1,12 +1,16 @@
 //! Zero-copy byte streams: event-stream objects whose events are written in place and
 //! delivered as slices of the datagram.
 
-use super::{lock, LiveError, ObjectKey, OpenOptions, PUBLISH_WAIT};
-use crate::{GroupId, Node, PublishError, Publisher, Subscription};
+use super::binding::lock;
+use super::error::LiveError;
+use super::options::{OpenOptions, PUBLISH_WAIT};
+use crate::node::Node;
 use argent_objects::frame::{HEADER as FRAME_HEADER, TAG_BYTES};
+use argent_objects::key::ObjectKey;
 use argent_objects::key::{open, Opened, MAC_LEN};
 use argent_objects::reference::{ObjectId, Reference};
 use argent_objects::types::TypeRequirement;
+use argent_runtime::{GroupId, PublishError, Publisher, Subscription};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

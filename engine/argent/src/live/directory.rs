@@ -1,11 +1,12 @@
 //! A directory of references: a replicated map of names to reference documents.
 
-use super::{Live, LiveError, OpenOptions};
-use crate::Node;
+use super::error::DirectoryError;
+use super::options::OpenOptions;
+use super::proxy::Live;
+use crate::node::Node;
 use argent_objects::object::ReplicatedMap;
-use argent_objects::reference::{ObjectId, Reference};
+use argent_objects::reference::Reference;
 use argent_objects::types::TypeRequirement;
-use thiserror::Error;
 
 /// A directory of references: a naming service that is itself a live object (a replicated
 /// map from names to reference documents, JSON), so every process that opens it sees the
@@ -17,42 +18,6 @@ pub struct Directory {
 
 /// The reference parameter that marks a directory.
 pub const DIRECTORY_ROLE: (&str, &str) = ("role", "directory");
-
-/// Why a directory operation failed.
-#[derive(Debug, Error)]
-pub enum DirectoryError {
-    /// Opening or updating the directory object.
-    #[error(transparent)]
-    Live(#[from] LiveError),
-    /// The reference given is not a directory's.
-    #[error("object {id} is not a directory (its reference needs class = \"replicated-map\" and parameters.role = \"directory\")")]
-    NotADirectory {
-        /// The object.
-        id: ObjectId,
-    },
-    /// No entry of that name.
-    #[error("the directory has no entry {name:?} (it has {count}: see `argent obj dir list`)")]
-    NotFound {
-        /// The name asked for.
-        name: String,
-        /// How many entries there are.
-        count: usize,
-    },
-    /// An entry that does not parse (written by something else than `put`).
-    #[error("directory entry {name:?}: {source}")]
-    BadEntry {
-        /// The entry.
-        name: String,
-        /// Why it does not parse.
-        source: argent_objects::reference::ReferenceError,
-    },
-    /// A reference that cannot be stored (it fails validation).
-    #[error("not stored: {0}")]
-    Invalid(argent_objects::reference::ReferenceError),
-    /// Names are non-empty and have no control characters.
-    #[error("directory name {0:?}: use 1 to 256 printable characters")]
-    BadName(String),
-}
 
 impl Directory {
     /// Opens the directory `reference` names on `node` (joining it like any object).

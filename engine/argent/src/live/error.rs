@@ -1,12 +1,11 @@
 //! Why an object could not be opened or updated.
 
-use super::directory::DirectoryError;
-use super::PUBLISH_WAIT;
-use crate::PublishError;
+use super::options::PUBLISH_WAIT;
 use argent_objects::object::ObjectError;
 use argent_objects::reference::ObjectId;
 use argent_objects::session::{JoinError, SubmitError};
 use argent_objects::types::TypeError;
+use argent_runtime::PublishError;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -32,7 +31,7 @@ pub enum LiveError {
     },
     /// The node refused (unknown group, shut down).
     #[error(transparent)]
-    Node(#[from] crate::Error),
+    Node(#[from] crate::error::Error),
     /// The object layer refused (an update that does not encode, a malformed checkpoint).
     #[error("object {id}: {source}")]
     Object {
@@ -166,4 +165,40 @@ impl LiveError {
             SubmitError::NotJoined => LiveError::NotJoined { id },
         }
     }
+}
+
+/// Why a directory operation failed.
+#[derive(Debug, Error)]
+pub enum DirectoryError {
+    /// Opening or updating the directory object.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// The reference given is not a directory's.
+    #[error("object {id} is not a directory (its reference needs class = \"replicated-map\" and parameters.role = \"directory\")")]
+    NotADirectory {
+        /// The object.
+        id: ObjectId,
+    },
+    /// No entry of that name.
+    #[error("the directory has no entry {name:?} (it has {count}: see `argent obj dir list`)")]
+    NotFound {
+        /// The name asked for.
+        name: String,
+        /// How many entries there are.
+        count: usize,
+    },
+    /// An entry that does not parse (written by something else than `put`).
+    #[error("directory entry {name:?}: {source}")]
+    BadEntry {
+        /// The entry.
+        name: String,
+        /// Why it does not parse.
+        source: argent_objects::reference::ReferenceError,
+    },
+    /// A reference that cannot be stored (it fails validation).
+    #[error("not stored: {0}")]
+    Invalid(argent_objects::reference::ReferenceError),
+    /// Names are non-empty and have no control characters.
+    #[error("directory name {0:?}: use 1 to 256 printable characters")]
+    BadName(String),
 }

@@ -1,6 +1,7 @@
 //! What each built-in kind offers on an open proxy.
 
-use super::{Live, LiveError};
+use super::error::LiveError;
+use super::proxy::Live;
 use argent_objects::object::{Chat, ChatOp, EventStream, MapOp, Post, ReplicatedMap, ReplicatedVar, VarOp};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

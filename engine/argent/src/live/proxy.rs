@@ -2,11 +2,14 @@
 //! a subscription (with fences) for its group, the region's members — with a delivery
 //! thread once joined. Nothing here decides anything about the protocol.
 
-use super::{lock, member_keys, not_member, publish, LiveError, LiveStats, OpenOptions};
-use crate::{Delivery, GroupId, GroupMembers, Node, Publisher, Subscription};
+use super::binding::{lock, member_keys, new_origin, not_member, publish};
+use super::error::LiveError;
+use super::options::{LiveStats, OpenOptions};
+use crate::node::Node;
 use argent_objects::object::{LiveObject, Position, Proxy};
 use argent_objects::reference::ObjectId;
 use argent_objects::session::{Session, SessionConfig, SessionEvent, Transmit};
+use argent_runtime::{Delivery, GroupId, GroupMembers, Publisher, Subscription};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -75,7 +78,7 @@ where
         max_message: publisher.max_message(),
         ..SessionConfig::default()
     };
-    let origin = super::new_origin(node.id().0);
+    let origin = new_origin(node.id().0);
     let mut session = Session::<O>::join(id, options.key, origin, cfg, now(epoch));
     session.handle_members(now(epoch), &member_keys(&members));
     let mut binding = Binding { id, group, publisher: &mut publisher, node: Some(node) };

@@ -1,7 +1,9 @@
 //! The serving side of a session: updates applied, requests promised and answered once
 //! fenced, forged requests refused.
 
-use super::{update_from, Phase, Problem, Sabotage, Session, SessionEvent, Transmit};
+use super::events::{Problem, Sabotage, SessionEvent, Transmit};
+use super::origin::update_from;
+use super::state::{Phase, Session};
 use crate::frame::{
     checkpoint_frames, encode, parse_request, request, TAG_BYTES, TAG_CHECKPOINT, TAG_CHECKPOINT_PART,
     TAG_PENDING, TAG_REFUSED, TAG_REQUEST, TAG_UPDATE,

@@ -1,0 +1,44 @@
+//! What every proxy's binding to a node shares: publishing with a deadline, the region's
+//! members as fence keys, fresh origins, locks that survive a panicking holder.
+
+use super::error::LiveError;
+use super::options::PUBLISH_WAIT;
+use crate::error::Error;
+use argent_objects::reference::ObjectId;
+use argent_runtime::{GroupId, GroupMembers, PublishError, Publisher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A fresh origin for a proxy on `node`: the node in the top bits
+/// ([`argent_objects::session::origin_for`]), then the time and a per-process counter (two
+/// proxies opened in one process always differ).
+pub(super) fn new_origin(node: u32) -> u64 {
+    static OPENED: AtomicU64 = AtomicU64::new(0);
+    let n = OPENED.fetch_add(1, Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    argent_objects::session::origin_for(node, nanos.wrapping_add(n << 20))
+}
+
+/// Publishes `msg` into the group, waiting for room up to [`PUBLISH_WAIT`].
+pub(super) fn publish(p: &mut Publisher, id: ObjectId, group: GroupId, msg: &[u8]) -> Result<(), LiveError> {
+    p.publish_within(group, msg, PUBLISH_WAIT).map_err(|e| match e {
+        PublishError::WouldBlock => LiveError::Stalled { id },
+        PublishError::TooLarge { len, max } => LiveError::TooLarge { id, len, max },
+        source => LiveError::Publish { id, source },
+    })
+}
+
+/// This node does not receive `group` (subscribing to it fails first).
+pub(super) fn not_member(group: GroupId) -> LiveError {
+    LiveError::Node(Error::Runtime(argent_runtime::RuntimeError::NotInGroup(group)))
+}
+
+/// The node ids of `members`: the keys fences are counted under.
+pub(super) fn member_keys(members: &GroupMembers) -> Vec<u64> {
+    members.now().iter().map(|n| u64::from(n.0)).collect()
+}

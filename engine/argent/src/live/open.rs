@@ -1,0 +1,103 @@
+//! Opening objects on a node: the type, key and driver checks every open makes before any
+//! traffic, dereferencing directory stubs, then the join.
+
+use super::directory::Directory;
+use super::error::{DirectoryError, LiveError};
+use super::options::OpenOptions;
+use super::proxy::{self, Live};
+use crate::node::Node;
+use argent_objects::key::ObjectKey;
+use argent_objects::object::LiveObject;
+use argent_objects::reference::Reference;
+use argent_objects::types::{check, ObjectType, TypeRequirement};
+use argent_runtime::GroupId;
+
+impl Node {
+    /// Opens a proxy of the object `reference` names, of kind `O`, checking first that the
+    /// object's type satisfies `require` (no traffic flows before), then joining it with
+    /// state transfer. See [`live`](crate::live).
+    pub fn open<O>(&self, reference: &Reference, require: &TypeRequirement) -> Result<Live<O>, LiveError>
+    where
+        O: LiveObject + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        self.open_with(reference, require, OpenOptions::default())
+    }
+
+    /// [`Node::open`] with options.
+    pub fn open_with<O>(
+        &self,
+        reference: &Reference,
+        require: &TypeRequirement,
+        options: OpenOptions,
+    ) -> Result<Live<O>, LiveError>
+    where
+        O: LiveObject + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        let reference = self.dereference(reference)?;
+        self.open_exact(&reference, require, options)
+    }
+
+    /// The full reference `reference` stands for: if its description names a directory
+    /// entry (`<directory URI>#<name>`, see [`Reference::directory_entry`]), the reference
+    /// stored there — which must be the same object's — read by joining the directory;
+    /// otherwise `reference` itself. [`Node::open`] does this first.
+    pub fn dereference(&self, reference: &Reference) -> Result<Reference, LiveError> {
+        let id = reference.id;
+        let fail = |e: DirectoryError| LiveError::Dereference { id, source: Box::new(e) };
+        let Some(entry) = reference.directory_entry() else { return Ok(reference.clone()) };
+        let (directory, name) = entry.map_err(|e| fail(DirectoryError::Invalid(e)))?;
+        let stored = Directory::open(self, &directory, OpenOptions::default()).and_then(|d| d.get(&name));
+        let stored = stored.map_err(fail)?;
+        if stored.id != id {
+            return Err(LiveError::OtherObject { id, name, found: stored.id });
+        }
+        Ok(stored)
+    }
+
+    /// What every open checks before any traffic: the type against `require`, the key
+    /// against the reference's security, the driver; then the group that carries the object
+    /// (its id and name).
+    pub(super) fn admit<'r>(
+        &self,
+        reference: &'r Reference,
+        require: &TypeRequirement,
+        key: Option<&ObjectKey>,
+    ) -> Result<(GroupId, &'r str), LiveError> {
+        let id = reference.id;
+        let offered = ObjectType::for_reference(reference)?;
+        check(require, &offered)?;
+        match (offered.properties.security.authenticated, key) {
+            (true, None) => return Err(LiveError::KeyRequired { id }),
+            (false, Some(_)) => return Err(LiveError::KeyNotUsed { id }),
+            _ => {}
+        }
+        if reference.driver.name != "qsm" {
+            return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
+        }
+        let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
+        Ok((self.group_id(group_name)?, group_name))
+    }
+
+    /// Opens exactly `reference` (no dereferencing).
+    pub(super) fn open_exact<O>(
+        &self,
+        reference: &Reference,
+        require: &TypeRequirement,
+        options: OpenOptions,
+    ) -> Result<Live<O>, LiveError>
+    where
+        O: LiveObject + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        let (group, group_name) = self.admit(reference, require, options.key.as_ref())?;
+        proxy::open(self, reference.id, group, group_name, options)
+    }
+}
