@@ -49,8 +49,9 @@ pub use live::{
 };
 
 pub use argent_runtime::{
-    Backend, Closed, Delivery, GroupId, GroupMembers, GroupMessages, Messages, NodeId, NodeStats, PubClaim,
-    PublishError, Publisher, RegionId, RegionSpec, Subscription, FENCE_GROUP, GROUP_TAG_LEN,
+    AnyPublisher, Backend, Closed, Delivery, GroupId, GroupMembers, GroupMessages, Messages, NodeId,
+    NodeStats, PubClaim, PublishError, Publisher, RegionId, RegionSpec, Subscription, FENCE_GROUP,
+    GROUP_TAG_LEN,
 };
 pub use builder::NodeBuilder;
 pub use config::{ClusterConfig, ConfigError};

@@ -5,7 +5,7 @@ use crate::error::Error;
 use argent_membership::gms::ClientStatus;
 use argent_membership::service::MemberLink;
 use argent_runtime::{
-    Backend, GroupId, GroupMembers, NodeId, NodeStats, Publisher, RegionSpec, Subscription,
+    AnyPublisher, Backend, GroupId, GroupMembers, NodeId, NodeStats, Publisher, RegionSpec, Subscription,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,8 +75,8 @@ impl Node {
         Ok(self.runtime.publisher(self.group_id(group)?)?)
     }
 
-    /// A publisher to any group: [`Publisher::claim_to`] and [`Publisher::publish_to`].
-    pub fn publisher_any(&self) -> Result<Publisher, Error> {
+    /// A publisher to any group: [`AnyPublisher::claim_to`] and [`AnyPublisher::publish_to`].
+    pub fn publisher_any(&self) -> Result<AnyPublisher, Error> {
         Ok(self.runtime.publisher_any()?)
     }
 

@@ -37,19 +37,30 @@ mod common;
 
 const SIZE: usize = 64;
 
-/// Publish `n` messages and receive them all at the other node; with `groups`, to those
-/// groups in turn through `claim_to` (else through the publisher's own group).
-fn flow(p: &mut argent::Publisher, sub: &mut argent::Subscription, n: u64, groups: &[argent::GroupId]) {
+/// A publisher bound to one group, or one to any group with the groups to publish to in turn.
+enum Pub<'a> {
+    Bound(&'a mut argent::Publisher),
+    Any(&'a mut argent::AnyPublisher, &'a [argent::GroupId]),
+}
+
+impl Pub<'_> {
+    fn claim(&mut self, i: u64) -> Result<argent::PubClaim<'_>, PublishError> {
+        match self {
+            Pub::Bound(p) => p.claim(SIZE),
+            Pub::Any(p, groups) => p.claim_to(groups[i as usize % groups.len()], SIZE),
+        }
+    }
+}
+
+/// Publish `n` messages and receive them all at the other node; to the bound publisher's
+/// group, or to the any-publisher's groups in turn through `claim_to`.
+fn flow(mut p: Pub<'_>, sub: &mut argent::Subscription, n: u64) {
     let (mut sent, mut got) = (0u64, 0u64);
     let deadline = Instant::now() + Duration::from_secs(60);
     while got < n {
         assert!(Instant::now() < deadline, "stalled at {got} of {n}");
         while sent < n {
-            let claim = match groups {
-                [] => p.claim(SIZE),
-                _ => p.claim_to(groups[sent as usize % groups.len()], SIZE),
-            };
-            match claim {
+            match p.claim(sent) {
                 Ok(mut c) => {
                     c.bytes_mut()[..8].copy_from_slice(&sent.to_le_bytes());
                     c.commit();
@@ -75,10 +86,10 @@ fn steady_state_publish_and_delivery_do_not_allocate_per_message() {
     let (a, b) = common::pair(base, "a", 2, "datagram_size = 16384");
     let mut sub = b.subscribe("a").expect("subscribe");
     let mut p = a.publisher("a").expect("publisher");
-    flow(&mut p, &mut sub, 100_000, &[]); // warm-up: rings, windows and arenas reach their size
+    flow(Pub::Bound(&mut p), &mut sub, 100_000); // warm-up: rings, windows and arenas reach their size
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     const N: u64 = 200_000;
-    flow(&mut p, &mut sub, N, &[]);
+    flow(Pub::Bound(&mut p), &mut sub, N);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let per_message = allocations as f64 / N as f64;
     eprintln!("{allocations} allocations for {N} messages of {SIZE} B: {per_message:.4} per message");
@@ -94,9 +105,9 @@ fn steady_state_publish_and_delivery_do_not_allocate_per_message() {
     let ids: Vec<argent::GroupId> = (1..=1000).map(argent::GroupId).collect();
     let mut sub = b.subscribe_groups(&ids).expect("subscribe");
     let mut p = a.publisher_any().expect("publisher");
-    flow(&mut p, &mut sub, 100_000, &ids);
+    flow(Pub::Any(&mut p, &ids), &mut sub, 100_000);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    flow(&mut p, &mut sub, N, &ids);
+    flow(Pub::Any(&mut p, &ids), &mut sub, N);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let per_message = allocations as f64 / N as f64;
     eprintln!("{allocations} allocations for {N} messages to 1000 groups: {per_message:.4} per message");

@@ -2,12 +2,14 @@
 //! an `argent://` URI, or `-` (standard input); the object's values are typed by its
 //! reference's `value_type` parameter (i64, f64, bool or string; string by default).
 
-use super::Membership;
+use crate::args::Membership;
 use anyhow::{bail, Context};
 use argent::objects::object::{Chat, EventStream, LiveObject, ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, ObjectType, TypeRequirement, AUTH_KEY, AUTH_PARAMETER};
 use argent::{Directory, Live, Node, ObjectKey, OpenOptions, DIRECTORY_ROLE};
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -480,11 +482,8 @@ fn settle<O: LiveObject>(o: &Live<O>, expect: u64, timeout: Duration) -> anyhow:
 }
 
 fn digest(bytes: &[u8]) -> String {
-    // FNV-1a, 64-bit: equal checkpoints give equal digests (not a security property).
-    let h = bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{h:016x}")
+    // BLAKE3, its first 8 bytes as 16 hex digits: equal checkpoints give equal digests.
+    blake3::hash(bytes).to_hex()[..16].to_string()
 }
 
 fn exercised<O: LiveObject>(o: &Live<O>, expect: u64, timeout: Duration) -> anyhow::Result<Value> {
@@ -523,13 +522,9 @@ impl Sample for String {
     }
 }
 
-/// A small seeded generator for the exercise (splitmix64).
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// The exercise's seeded generator (the repo's: portable, the same sequence everywhere).
+fn rng(seed: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed)
 }
 
 fn watch_changes<C: Serialize>(rx: std::sync::mpsc::Receiver<C>, duration: Option<Duration>) {
@@ -562,9 +557,10 @@ where
         Ok(())
     }
 
-    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
+    fn churn(&self, updates: u64, seed: u64) -> anyhow::Result<()> {
+        let mut rng = rng(seed);
         for _ in 0..updates {
-            self.set(T::sample(next(&mut seed)))?;
+            self.set(T::sample(rng.next_u64()))?;
         }
         Ok(())
     }
@@ -590,9 +586,10 @@ where
         Ok(())
     }
 
-    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
+    fn churn(&self, updates: u64, seed: u64) -> anyhow::Result<()> {
+        let mut rng = rng(seed);
         for _ in 0..updates {
-            let r = next(&mut seed);
+            let r = rng.next_u64();
             let key = format!("k{}", r % 16);
             if r.is_multiple_of(5) {
                 self.remove(key)?;
@@ -622,9 +619,10 @@ where
         Ok(())
     }
 
-    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
+    fn churn(&self, updates: u64, seed: u64) -> anyhow::Result<()> {
+        let mut rng = rng(seed);
         for _ in 0..updates {
-            self.publish(T::sample(next(&mut seed)))?;
+            self.publish(T::sample(rng.next_u64()))?;
         }
         Ok(())
     }
@@ -645,9 +643,10 @@ impl Opened for Live<Chat> {
         Ok(())
     }
 
-    fn churn(&self, updates: u64, mut seed: u64) -> anyhow::Result<()> {
+    fn churn(&self, updates: u64, seed: u64) -> anyhow::Result<()> {
+        let mut rng = rng(seed);
         for i in 0..updates {
-            self.post(format!("p{}", next(&mut seed) % 8), format!("message {i}"))?;
+            self.post(format!("p{}", rng.next_u64() % 8), format!("message {i}"))?;
         }
         Ok(())
     }

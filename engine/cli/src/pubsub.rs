@@ -1,8 +1,9 @@
 //! `argent pub` and `argent sub`.
 
-use super::msg::{self, Verifier};
-use super::popularity::Zipf;
-use super::{sys, Membership};
+use crate::args::Membership;
+use crate::msg::{self, Verifier};
+use crate::popularity::Zipf;
+use crate::sys;
 use anyhow::{bail, Context};
 use argent::{GroupId, PublishError};
 use serde::Serialize;
@@ -214,7 +215,7 @@ impl Pick {
 /// or by Zipf popularity), then an end marker per group.
 fn generate(
     node: &argent::Node,
-    p: &mut argent::Publisher,
+    p: &mut argent::AnyPublisher,
     groups: &[GroupId],
     me: u32,
     a: &PubArgs,
@@ -308,7 +309,7 @@ fn generate(
 }
 
 /// Wait until the groups acknowledged everything published (or the timeout passes).
-fn linger(node: &argent::Node, p: &argent::Publisher, timeout: Duration) -> bool {
+fn linger(node: &argent::Node, p: &argent::AnyPublisher, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     p.flush();
     while Instant::now() < deadline {

@@ -32,7 +32,7 @@ pub struct RawArgs {
     socket_buffer: usize,
     /// Transport backend.
     #[arg(long, default_value = "auto")]
-    transport: super::Transport,
+    transport: crate::args::Transport,
     /// Do the application's per-byte work too: the sender writes every datagram and a
     /// checksum of it, receivers check every byte against it (as argent's publisher and
     /// verifying subscribers do), so the comparison isolates what the protocol costs.

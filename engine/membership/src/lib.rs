@@ -9,11 +9,11 @@
 //! - [`service`] runs GMS replicas and members' links to them on UDP sockets and threads.
 
 pub mod gms;
+mod groups;
 mod regions;
 pub mod service;
 mod zipf;
 
-pub use regions::{
-    AddressPool, Addressing, GroupId, Overflow, Region, RegionMap, RegionStats, Subscriptions,
-};
+pub use groups::{GroupId, Subscriptions};
+pub use regions::{AddressPool, Addressing, Overflow, Region, RegionMap, RegionStats};
 pub use zipf::zipf_subscriptions;

@@ -1,51 +1,10 @@
 //! Groups → regions → multicast addresses.
 
+use crate::groups::{GroupId, Subscriptions};
 use argent_core::{NodeId, RegionId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-
-/// A group's identity.
-#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub struct GroupId(pub u32);
-
-/// Which groups each node subscribes to.
-#[derive(Clone, Debug, Default)]
-pub struct Subscriptions {
-    nodes: Vec<(NodeId, Vec<GroupId>)>,
-}
-
-impl Subscriptions {
-    /// Empty.
-    pub fn new() -> Self {
-        Subscriptions::default()
-    }
-
-    /// Node `node` subscribes to `groups` (order and duplicates do not matter).
-    pub fn set(&mut self, node: NodeId, mut groups: Vec<GroupId>) {
-        groups.sort_unstable();
-        groups.dedup();
-        match self.nodes.iter_mut().find(|(n, _)| *n == node) {
-            Some((_, g)) => *g = groups,
-            None => self.nodes.push((node, groups)),
-        }
-    }
-
-    /// Nodes and their (sorted) groups.
-    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &[GroupId])> {
-        self.nodes.iter().map(|(n, g)| (*n, g.as_slice()))
-    }
-
-    /// Number of nodes.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Whether no node subscribes to anything.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-}
 
 /// Multicast addresses regions may use: `base`, `base + 1`, … (`count` of them), one port.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Synthetic subscriptions with Zipf group popularity, for region experiments.
 
-use crate::{GroupId, Subscriptions};
+use crate::groups::{GroupId, Subscriptions};
 use argent_core::NodeId;
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

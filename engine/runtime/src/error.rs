@@ -80,7 +80,7 @@ pub enum RuntimeError {
 /// Why a message was not accepted for publishing.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum PublishError {
-    /// The publisher's ring is full; wait for space ([`Publisher::wait_for_space`]).
+    /// The publisher's ring is full; wait for space ([`Publisher::wait_for_space`](crate::Publisher::wait_for_space)).
     #[error("publish ring full: wait for the shard to take messages (wait_for_space)")]
     WouldBlock,
     /// The message does not fit in one datagram (or in the ring).
@@ -91,12 +91,9 @@ pub enum PublishError {
         /// Largest allowed.
         max: usize,
     },
-    /// The group is unknown, or this publisher was made for another group.
-    #[error("this publisher cannot reach group {}: the group is unknown, or the publisher was made for another group (publisher_any reaches every group)", .0.0)]
+    /// No region carries the group (an unknown group id).
+    #[error("no region carries group {}: the group is unknown", .0.0)]
     NoRoute(GroupId),
-    /// `claim`/`publish` without a group on a publisher that is not bound to one.
-    #[error("this publisher is not bound to one group: use claim_to / publish_to")]
-    NotBound,
     /// The node behind this handle has shut down.
     #[error("the node has shut down")]
     Closed,

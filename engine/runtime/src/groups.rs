@@ -13,7 +13,7 @@ pub const GROUP_TAG_LEN: usize = argent_wire::message::GROUP_TAG_LEN;
 
 /// The group id reserved for fences: a fence is a message of this group whose body is the
 /// request's key and nonce (8 + 8 bytes, little-endian), published by a node's shard in
-/// answer to [`Runtime::request_fences`] anywhere in the region; [`Delivery::fences`] yields
+/// answer to [`Runtime::request_fences`](crate::Runtime::request_fences) anywhere in the region; [`Delivery::fences`](crate::Delivery::fences) yields
 /// them to every subscription of the region.
 pub const FENCE_GROUP: GroupId = GroupId(argent_wire::message::FENCE_GROUP);
 

@@ -35,7 +35,7 @@ pub use config::{MemberSpec, RegionSpec, RuntimeConfig, MAX_SHARDS};
 pub use delivery::{Delivery, GroupMessages, Messages};
 pub use error::{Closed, PublishError, RuntimeError};
 pub use groups::{FENCE_GROUP, GROUP_TAG_LEN};
-pub use publisher::{PubClaim, PublishFuture, Publisher};
+pub use publisher::{AnyPublisher, PubClaim, PublishFuture, Publisher};
 pub use runtime::Runtime;
 pub use stats::NodeStats;
 pub use subscription::{RecvFuture, Subscription};

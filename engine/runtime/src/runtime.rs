@@ -4,7 +4,7 @@
 use crate::config::{RegionSpec, RuntimeConfig, MAX_SHARDS};
 use crate::error::RuntimeError;
 use crate::groups::{GroupMap, GroupSet, Routes, FENCE_GROUP, GROUP_TAG_LEN};
-use crate::publisher::{shards_in, PubLane, Publisher};
+use crate::publisher::{shards_in, AnyPublisher, Lanes, PubLane, Publisher};
 use crate::pubring;
 use crate::shard::{Command, Published, PublisherPort, RegionMembers, Shard, SubscriberPort, COMMAND_QUEUE};
 use crate::signal::{ShardWake, Signal};
@@ -187,7 +187,7 @@ impl Runtime {
     /// Ask every node of the region in which this node receives `group` — this one
     /// included — for a *fence*: a message of [`FENCE_GROUP`] naming `key` and `nonce`,
     /// published after everything that node had published there, which every subscription
-    /// of the region sees ([`Delivery::fences`]). A fence a subscriber delivers lies after
+    /// of the region sees ([`Delivery::fences`](crate::Delivery::fences)). A fence a subscriber delivers lies after
     /// its join point on that sender's stream; a subscriber that delivered a fence has
     /// everything its sender published before. The request travels once, unreliably: ask
     /// again with a new `nonce` if fences do not all come. Live objects join with it.
@@ -206,11 +206,7 @@ impl Runtime {
         datagram.min(ring).saturating_sub(GROUP_TAG_LEN)
     }
 
-    fn make_publisher(
-        &self,
-        lanes_mask: u64,
-        bound: Option<(GroupId, u64)>,
-    ) -> Result<Publisher, RuntimeError> {
+    fn make_lanes(&self, lanes_mask: u64) -> Result<Lanes, RuntimeError> {
         let space = Arc::new(Signal::default());
         let mut lanes: Vec<Option<PubLane>> = (0..self.shards.len()).map(|_| None).collect();
         for s in shards_in(lanes_mask) {
@@ -221,20 +217,20 @@ impl Runtime {
             shard.wake.wake();
             lanes[s] = Some(PubLane { ring: producer, wake: shard.wake.clone() });
         }
-        Ok(Publisher::new(lanes, lanes_mask, self.routes.clone(), bound, space, self.max_message()))
+        Ok(Lanes::new(lanes, lanes_mask, self.routes.clone(), space, self.max_message()))
     }
 
     /// A publisher bound to `group`: [`Publisher::claim`] and [`Publisher::publish`] go to
     /// it, in each of its regions. A sender need not be a member of the group.
     pub fn publisher(&self, group: GroupId) -> Result<Publisher, RuntimeError> {
         let mask = self.routes.get(group).ok_or(RuntimeError::UnknownGroup(group))?;
-        self.make_publisher(mask, Some((group, mask)))
+        Ok(Publisher::new(self.make_lanes(mask)?, group, mask))
     }
 
-    /// A publisher to every group ([`Publisher::claim_to`], [`Publisher::publish_to`]):
+    /// A publisher to every group ([`AnyPublisher::claim_to`], [`AnyPublisher::publish_to`]):
     /// one ring per shard, however many groups.
-    pub fn publisher_any(&self) -> Result<Publisher, RuntimeError> {
-        self.make_publisher(self.all_lanes, None)
+    pub fn publisher_any(&self) -> Result<AnyPublisher, RuntimeError> {
+        Ok(AnyPublisher::new(self.make_lanes(self.all_lanes)?))
     }
 
     /// A subscription to `group`: its messages, in per-sender order.
@@ -243,7 +239,7 @@ impl Runtime {
     }
 
     /// One subscription to several groups: their messages, in per-sender order within each
-    /// region, each with its group ([`Delivery::group_messages`]). This node must receive
+    /// region, each with its group ([`Delivery::group_messages`](crate::Delivery::group_messages)). This node must receive
     /// every one of them (be a member of one of its regions).
     pub fn subscribe_groups(&self, groups: &[GroupId]) -> Result<Subscription, RuntimeError> {
         if groups.is_empty() {

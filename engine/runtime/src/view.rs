@@ -8,7 +8,7 @@ use argent_core::{NodeId, RegionId};
 use argent_qsm::stream_incarnation;
 use std::collections::HashMap;
 
-/// Applies GMS views to a running [`Runtime`] ([`Runtime::view_sink`]).
+/// Applies GMS views to a running [`Runtime`](crate::Runtime) ([`Runtime::view_sink`](crate::Runtime::view_sink)).
 pub struct ViewSink {
     shards: Vec<(crossbeam_channel::Sender<Command>, ShardWake)>,
     region_shard: HashMap<RegionId, usize>,
@@ -112,7 +112,7 @@ impl ViewSink {
 }
 
 /// The members of one region as this node's shard has installed them
-/// ([`Runtime::group_members`]); cheap to clone, readable from any thread.
+/// ([`Runtime::group_members`](crate::Runtime::group_members)); cheap to clone, readable from any thread.
 #[derive(Clone)]
 pub struct GroupMembers {
     region: RegionId,

@@ -4,8 +4,9 @@
 use std::io;
 use std::ops::Range;
 
+use crate::datagram::Outgoing;
+use crate::spec::MAX_UDP_PAYLOAD;
 use crate::sys::{self, CmsgBuf, SEND_CMSG_SPACE, SOCKADDR_IN_LEN};
-use crate::Outgoing;
 
 /// Most datagrams the kernel accepts in one GSO message (`UDP_MAX_SEGMENTS`).
 pub(crate) const GSO_MAX_SEGMENTS: usize = 64;
@@ -38,7 +39,7 @@ pub(crate) struct Gso {
 
 impl Gso {
     pub(crate) fn new(enabled: bool) -> Self {
-        Gso { enabled, max_segment: crate::MAX_UDP_PAYLOAD }
+        Gso { enabled, max_segment: MAX_UDP_PAYLOAD }
     }
 
     /// Learns from an error on a GSO message; true if GSO was the likely cause, in which case
@@ -176,6 +177,12 @@ fn next_span(batch: &[Outgoing], i: usize, end: usize, gso: &Gso) -> Span {
         }
     }
     Span { start: i, end: j, bytes, segment: if j - i > 1 { segment } else { 0 } }
+}
+
+/// Whether UDP GSO may be used: on unless the environment sets `ARGENT_TRANSPORT_GSO=0`
+/// (for measuring with and without it).
+pub(crate) fn gso_allowed() -> bool {
+    std::env::var("ARGENT_TRANSPORT_GSO").map_or(true, |v| v != "0")
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::datagram::Via;
 use crate::error::TransportError;
-use crate::{sys, SocketSpec, Via};
+use crate::spec::{SocketSpec, MAX_UDP_PAYLOAD};
+use crate::sys;
 
 /// The unicast socket (index 0) and one socket per group (index 1 + group).
 #[derive(Debug)]
@@ -213,7 +215,7 @@ pub fn path_datagram(addr: Ipv4Addr) -> Option<usize> {
     let (name, _) = interface_multicast(addr).ok()?;
     let mtu: usize =
         std::fs::read_to_string(format!("/sys/class/net/{name}/mtu")).ok()?.trim().parse().ok()?;
-    Some(mtu.saturating_sub(28).min(crate::MAX_UDP_PAYLOAD))
+    Some(mtu.saturating_sub(28).min(MAX_UDP_PAYLOAD))
 }
 
 fn check_interface(addr: Ipv4Addr) -> Result<(), TransportError> {

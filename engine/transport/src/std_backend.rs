@@ -6,14 +6,18 @@ use std::net::SocketAddrV4;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use crate::api::{Transport, SEND_WAIT_BUDGET};
 use crate::arena::RecvArena;
+use crate::backend::Backend;
+use crate::datagram::{Outgoing, Received};
 use crate::error::TransportError;
-use crate::plan::{Gso, SendPlan};
+use crate::plan::{gso_allowed, Gso, SendPlan};
+use crate::report::SendReport;
 use crate::socket::Sockets;
+use crate::spec::SocketSpec;
+use crate::stats::TransportStats;
 use crate::sys::{self, CmsgBuf, Epoll, RECV_CMSG_SPACE, SOCKADDR_IN_LEN};
-use crate::{
-    Backend, Outgoing, Received, SendReport, SocketSpec, Transport, TransportStats, Waker, SEND_WAIT_BUDGET,
-};
+use crate::waker::Waker;
 
 /// The epoll token of the waker (sockets use their index).
 const WAKER_TOKEN: u64 = u64::MAX;
@@ -108,7 +112,7 @@ impl StdTransport {
             .map_err(|e| TransportError::setup("adding the waker to epoll", e))?;
         let slot = spec.max_datagram;
         let arena_size = MIN_ARENA.max(4 * spec.batch * slot);
-        let gso = Gso::new(sockets.gso_supported() && crate::gso_allowed());
+        let gso = Gso::new(sockets.gso_supported() && gso_allowed());
         let stats = TransportStats {
             recv_buffer_granted: sockets.recv_granted,
             send_buffer_granted: sockets.send_granted,

@@ -1,6 +1,6 @@
 //! Bounds-checked little-endian reading and writing.
 
-use crate::DecodeError;
+use crate::error::DecodeError;
 
 /// Cursor over borrowed bytes; every read is checked and names the frame it was for.
 pub(crate) struct Reader<'a> {

@@ -1,7 +1,9 @@
 //! Data frames: application messages aggregated into one datagram.
 
-use crate::codec::Reader;
-use crate::{DecodeError, FrameKind, Header, DATA_PREFIX_LEN, MESSAGE_OVERHEAD};
+use crate::codec::{Reader, Writer};
+use crate::constants::{DATA_PREFIX_LEN, HEADER_LEN, MESSAGE_OVERHEAD};
+use crate::error::DecodeError;
+use crate::header::{FrameKind, Header};
 use bytes::{Bytes, BytesMut};
 
 /// A decoded data frame (first transmission, retransmission or forward), borrowing its
@@ -111,7 +113,7 @@ impl DataBuilder {
         assert!(seq > 0, "sequence numbers start at 1");
         assert!(limit > DATA_PREFIX_LEN + MESSAGE_OVERHEAD, "datagram limit too small");
         let mut prefix = Vec::with_capacity(DATA_PREFIX_LEN);
-        let mut w = crate::Writer::new(&mut prefix);
+        let mut w = Writer::new(&mut prefix);
         Header { kind: FrameKind::Data, region, from: sender }.write(&mut w);
         w.u32(sender);
         w.u64(seq);
@@ -199,4 +201,15 @@ impl DataBuilder {
         self.buf[at..at + 2].copy_from_slice(&self.count.to_le_bytes());
         self.buf.freeze()
     }
+}
+
+/// Build a datagram header in front of an existing data body (used to forward or
+/// retransmit a cached datagram under a different kind and transmitter).
+pub fn encode_data_copy(kind: FrameKind, region: u32, from: u32, body: &[u8]) -> Vec<u8> {
+    debug_assert!(kind.is_data());
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    let mut w = Writer::new(&mut out);
+    Header { kind, region, from }.write(&mut w);
+    w.bytes(body);
+    out
 }

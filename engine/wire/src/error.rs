@@ -17,7 +17,7 @@ pub enum DecodeError {
     #[error("not an argent datagram: magic {0:02x?}, expected \"AG\"")]
     BadMagic([u8; 2]),
     /// A wire version this build does not speak.
-    #[error("unsupported wire version {0} (this build speaks version {v})", v = crate::VERSION)]
+    #[error("unsupported wire version {0} (this build speaks version {v})", v = crate::constants::VERSION)]
     UnsupportedVersion(u8),
     /// A frame kind this build does not know.
     #[error("unknown frame kind {0}")]

@@ -1,7 +1,10 @@
 //! The recovery token: one entry per sender stream, carried round the region's ring.
 
 use crate::codec::{Reader, Writer};
-use crate::{DecodeError, FrameKind, Header, SeqRange, HEADER_LEN, MAX_DATAGRAM, MAX_TOKEN_RANGES};
+use crate::constants::{HEADER_LEN, MAX_DATAGRAM, MAX_TOKEN_RANGES};
+use crate::error::DecodeError;
+use crate::header::{FrameKind, Header};
+use crate::range::SeqRange;
 
 const F: &str = "token";
 const NO_ISECT: u8 = 0xFF;

@@ -25,8 +25,8 @@ pub(super) fn new_origin(node: u32) -> u64 {
 }
 
 /// Publishes `msg` into the group, waiting for room up to [`PUBLISH_WAIT`].
-pub(super) fn publish(p: &mut Publisher, id: ObjectId, group: GroupId, msg: &[u8]) -> Result<(), LiveError> {
-    p.publish_within(group, msg, PUBLISH_WAIT).map_err(|e| match e {
+pub(super) fn publish(p: &mut Publisher, id: ObjectId, msg: &[u8]) -> Result<(), LiveError> {
+    p.publish_within(msg, PUBLISH_WAIT).map_err(|e| match e {
         PublishError::WouldBlock => LiveError::Stalled { id },
         PublishError::TooLarge { len, max } => LiveError::TooLarge { id, len, max },
         source => LiveError::Publish { id, source },

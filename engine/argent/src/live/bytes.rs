@@ -69,14 +69,14 @@ impl ByteStream {
         let mut p = lock(&self.publisher);
         let until = Instant::now() + PUBLISH_WAIT;
         let mut claim = loop {
-            match p.claim_to(self.group, total) {
+            match p.claim(total) {
                 Ok(c) => break c,
                 Err(PublishError::WouldBlock) if Instant::now() < until => {}
                 Err(PublishError::WouldBlock) => return Err(LiveError::Stalled { id: self.id }),
                 Err(source) => return Err(LiveError::Publish { id: self.id, source }),
             }
             // Not borrowed any more: wait for room.
-            p.wait_for_space_to(self.group, total, Duration::from_millis(10));
+            p.wait_for_space(total, Duration::from_millis(10));
         };
         let buf = claim.bytes_mut();
         buf[0] = TAG_BYTES;

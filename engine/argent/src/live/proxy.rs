@@ -113,7 +113,7 @@ struct Binding<'a> {
 impl Binding<'_> {
     fn carry_out(&mut self, t: Transmit) -> Result<(), LiveError> {
         match t {
-            Transmit::Publish(frame) => publish(self.publisher, self.id, self.group, &frame),
+            Transmit::Publish(frame) => publish(self.publisher, self.id, &frame),
             Transmit::RequestFences { key, nonce } => match self.node {
                 Some(node) => Ok(node.request_fences(self.group, key, nonce)?),
                 None => {

@@ -3,7 +3,7 @@
 
 use super::msg::GmsMsg;
 use super::view::{Member, View};
-use crate::regions::GroupId;
+use crate::groups::GroupId;
 use argent_core::{Instant, ViewId};
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use super::state::Command;
 use super::view::{Member, View};
-use crate::regions::GroupId;
+use crate::groups::GroupId;
 use argent_core::{NodeId, ViewId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! same order on every replica, and produce the same views.
 
 use super::view::{AddressStats, Member, RegionInfo, View};
-use crate::regions::{AddressPool, Addressing, GroupId, Overflow};
+use crate::groups::GroupId;
+use crate::regions::{AddressPool, Addressing, Overflow};
 use argent_core::{NodeId, RegionId, ViewId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -1,6 +1,7 @@
 //! Versioned views: what the GMS decides and every member applies.
 
-use crate::regions::{Addressing, GroupId};
+use crate::groups::GroupId;
+use crate::regions::Addressing;
 use argent_core::{NodeId, RegionId, ViewId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ pub struct Member {
     pub addr: SocketAddr,
     /// Shards (threads) it runs.
     pub shards: u16,
-    /// Version of its group set the GMS has applied (see [`crate::GmsClient::join`]).
+    /// Version of its group set the GMS has applied (see [`crate::gms::GmsClient::set_groups`]).
     pub groups_version: u64,
 }
 

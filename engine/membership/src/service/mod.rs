@@ -13,7 +13,7 @@ use crate::gms::{
     ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsError, GmsMsg, GmsStats, Member, Peer,
     StatusReport, View,
 };
-use crate::regions::GroupId;
+use crate::groups::GroupId;
 use argent_core::{Instant, NodeId};
 use std::collections::{BTreeMap, HashMap};
 use std::io;

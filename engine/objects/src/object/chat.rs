@@ -1,7 +1,10 @@
 //! The chat: a history of posts ordered by stamp.
 
 use super::codec::{decode_checkpoint, encode_checkpoint};
-use super::{LiveObject, ObjectError, Proxy, Stamp};
+use super::error::ObjectError;
+use super::kind::LiveObject;
+use super::proxy::Proxy;
+use super::stamp::Stamp;
 use serde::{Deserialize, Serialize};
 
 /// A chat room: every proxy's history holds the same posts in stamp order; a post

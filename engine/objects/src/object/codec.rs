@@ -3,7 +3,8 @@
 //! Each encoding is one format version byte followed by the postcard body, with nothing
 //! after it. Decoders take untrusted bytes and return typed errors; they never panic.
 
-use super::{ObjectError, Stamp};
+use super::error::ObjectError;
+use super::stamp::Stamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

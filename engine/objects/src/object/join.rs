@@ -1,7 +1,10 @@
 //! A joiner waiting for its checkpoint while deliveries already arrive.
 
-use super::position::Admission;
-use super::{LiveObject, ObjectError, Position, Proxy, Update};
+use super::codec::Update;
+use super::error::ObjectError;
+use super::kind::LiveObject;
+use super::position::{Admission, Position};
+use super::proxy::Proxy;
 use std::fmt;
 use std::mem;
 

@@ -1,7 +1,10 @@
 //! The replicated map: a last-writer-wins register per key, with tombstones.
 
 use super::codec::{decode_checkpoint, encode_checkpoint};
-use super::{LiveObject, ObjectError, Proxy, Stamp};
+use super::error::ObjectError;
+use super::kind::LiveObject;
+use super::proxy::Proxy;
+use super::stamp::Stamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::btree_map::{self, BTreeMap};

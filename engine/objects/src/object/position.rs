@@ -1,7 +1,9 @@
 //! Which updates a state includes: per sender, the last update applied.
 
+use super::codec::POSITION_VERSION;
 use super::codec::{decode_versioned, encode_versioned};
-use super::{ObjectError, Stamp, POSITION_VERSION};
+use super::error::ObjectError;
+use super::stamp::Stamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

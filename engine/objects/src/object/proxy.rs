@@ -1,7 +1,10 @@
 //! The per-process state machine of one live object.
 
-use super::position::Admission;
-use super::{Clock, LiveObject, ObjectError, Position, Update};
+use super::codec::Update;
+use super::error::ObjectError;
+use super::kind::LiveObject;
+use super::position::{Admission, Position};
+use super::stamp::Clock;
 use std::fmt;
 
 /// What a proxy has done so far.

@@ -1,6 +1,6 @@
 //! Lamport stamps: the total order that decides every conflict between updates.
 
-use super::ObjectError;
+use super::error::ObjectError;
 use serde::{Deserialize, Serialize};
 
 /// When and by whom an update was made: a Lamport time and the proxy that stamped it.

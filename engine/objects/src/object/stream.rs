@@ -1,6 +1,9 @@
 //! The event stream: events passed through, no replicated state.
 
-use super::{LiveObject, ObjectError, Proxy, Stamp};
+use super::error::ObjectError;
+use super::kind::LiveObject;
+use super::proxy::Proxy;
+use super::stamp::Stamp;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;

@@ -18,7 +18,7 @@
 //!   [`SessionConfig::ask_every`] until then; with no answer or promise to
 //!   [`SessionConfig::unanswered_means_first`] requests that every member of the region
 //!   fenced, start from the initial state provided what was buffered starts at every
-//!   sender's first update. [`Fences`] says why
+//!   sender's first update. [`Fences`](crate::object::Fences) says why
 //!   the join is exact.
 //! - **Serving** (a member): apply updates; promise every authentic request an answer at
 //!   once ([`crate::frame::TAG_PENDING`]); answer it with a checkpoint and its position, in

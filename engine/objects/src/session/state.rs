@@ -16,7 +16,7 @@ pub(super) enum Phase<O: LiveObject> {
     Failed,
 }
 
-/// One object's protocol at one process (see the [module](self) documentation).
+/// One object's protocol at one process (see the [module](crate::session) documentation).
 pub struct Session<O: LiveObject> {
     pub(super) id: ObjectId,
     pub(super) key: Option<ObjectKey>,
@@ -63,7 +63,13 @@ impl<O: LiveObject> Session<O> {
         s
     }
 
-    pub(super) fn new(id: ObjectId, key: Option<ObjectKey>, origin: u64, cfg: SessionConfig, phase: Phase<O>) -> Self {
+    pub(super) fn new(
+        id: ObjectId,
+        key: Option<ObjectKey>,
+        origin: u64,
+        cfg: SessionConfig,
+        phase: Phase<O>,
+    ) -> Self {
         Session {
             id,
             key,

@@ -4,14 +4,14 @@
 //! reordering between senders, churn and partitions.
 
 use super::*;
+use crate::frame::{encode, split, TAG_UPDATE};
 use crate::key::{sign, ObjectKey};
 use crate::object::{Proxy, Update};
+use crate::object::{ReplicatedVar, VarOp};
 use crate::reference::ObjectId;
 use argent_core::Instant;
-use std::time::Duration;
-use crate::frame::{encode, split, TAG_UPDATE};
-use crate::object::{ReplicatedVar, VarOp};
 use std::collections::VecDeque;
+use std::time::Duration;
 
 type Var = ReplicatedVar<u64>;
 

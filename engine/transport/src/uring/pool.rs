@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 use io_uring::types::BufRingEntry;
 
-use crate::Waker;
+use crate::waker::Waker;
 
 const PAGE: usize = 4096;
 

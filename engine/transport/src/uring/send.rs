@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
 
-use super::{Op, UringTransport, MAX_INFLIGHT_SENDS};
-use crate::{Outgoing, SendReport, SEND_WAIT_BUDGET};
+use crate::api::SEND_WAIT_BUDGET;
+use crate::datagram::Outgoing;
+use crate::report::SendReport;
+use crate::uring::transport::{Op, UringTransport, MAX_INFLIGHT_SENDS};
 
 /// Pause before retrying datagrams the kernel refused for lack of buffers (ENOBUFS).
 const RETRY_PAUSE: Duration = Duration::from_micros(200);

@@ -3,8 +3,9 @@
 //! membership faults (churn, GMS leader crash, partitions) and their checkers (view
 //! agreement, joiners' deliveries from their join point).
 
-use super::{Ev, Sim};
-use crate::{Sabotage, SimRng};
+use super::sim::{Ev, Sim, Who};
+use crate::rng::SimRng;
+use crate::scenario::Sabotage;
 use argent_core::{Instant, NodeId, ViewId};
 use argent_membership::gms::{
     ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsMsg, Member, Peer, View,
@@ -17,15 +18,6 @@ use std::time::Duration;
 
 /// The group every simulated node is in (one region).
 const GROUP: GroupId = GroupId(1);
-
-/// An endpoint of GMS traffic.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(super) enum Who {
-    /// A replica, by index (raft id = index + 1).
-    Replica(u32),
-    /// A node's client.
-    Node(u32),
-}
 
 impl Sim<'_> {
     /// Start the replicas and every node's client, and plan the faults.

@@ -7,175 +7,14 @@
 //! region's members are handed to the sessions at every view. At the end every member's
 //! checkpoint bytes must equal every other's and include every update published.
 
-use super::{Ev, Sim, MAX_VIRTUAL, MIN_MESSAGE};
-use crate::Sabotage;
+use super::limits::REGION;
+use super::replicas::{add, drain, Map, Objects, Outputs, Var, CONTROL, KEYS, MESSAGE_HEADER};
+use super::sim::{Ev, Sim, SimNode};
 use argent_core::{Instant, NodeId};
 use argent_membership::gms::{ClientStatus, View};
-use argent_objects::object::{LiveObject, MapOp, ReplicatedMap, ReplicatedVar, VarOp};
-use argent_objects::reference::ObjectId;
-use argent_objects::session::{origin_for, Session, SessionConfig, SessionEvent, SessionStats, Transmit};
+use argent_objects::object::{MapOp, VarOp};
+use argent_objects::session::{Session, Transmit};
 use argent_wire::message::{fence_message, parse_fence};
-use std::collections::VecDeque;
-use std::time::Duration;
-
-/// The replicated map every member holds.
-pub(super) type Map = ReplicatedMap<u32, u64>;
-/// The replicated variable every member holds.
-pub(super) type Var = ReplicatedVar<u64>;
-
-const MAP_ID: ObjectId = ObjectId(0x006d_6170);
-const VAR_ID: ObjectId = ObjectId(0x0076_6172);
-/// Keys the senders write (bounds the map's checkpoint).
-const KEYS: u64 = 64;
-/// How long a joiner waits for a fenced answer before asking again.
-const ASK_EVERY: Duration = Duration::from_millis(50);
-/// Message index bit of control messages (requests, answers, fences), which any member may
-/// publish; application messages (updates) go through the FIFO checker.
-pub(super) const CONTROL: u64 = 1 << 63;
-/// Bytes before the frame in a message: sender, index, check word, frame length.
-pub(super) const MESSAGE_HEADER: usize = MIN_MESSAGE + 4;
-
-/// A member's objects: both sessions once its region is installed, and the control frames
-/// waiting for room in the send buffer.
-pub(super) struct Objects {
-    node: u32,
-    incarnation: u64,
-    sessions: Option<(Session<Map>, Session<Var>)>,
-    /// Control frames waiting for room in the send buffer (bounded by what the sessions make
-    /// per input; drained whenever the protocol accepts more).
-    outbox: VecDeque<Vec<u8>>,
-    /// Index of the next control message.
-    control_next: u64,
-    /// The deadline an [`Ev::ObjectTimer`] is scheduled for.
-    timer_at: Option<Instant>,
-}
-
-/// The sessions' settings in the simulator: asks often (virtual time is cheap), never
-/// times out (the liveness checker reports a join that never ends), frames up to the
-/// largest message the protocol carries.
-fn config(max_message: usize) -> SessionConfig {
-    SessionConfig {
-        ask_every: ASK_EVERY,
-        join_timeout: MAX_VIRTUAL,
-        max_message: max_message.saturating_sub(MESSAGE_HEADER),
-        ..SessionConfig::default()
-    }
-}
-
-fn sabotaged<O: LiveObject>(mut s: Session<O>, sabotage: Sabotage) -> Session<O> {
-    use argent_objects::session::Sabotage as S;
-    match sabotage {
-        Sabotage::DropBacklog => s.sabotage(S::DropBacklog),
-        Sabotage::AnswerBeforeFences => s.sabotage(S::AnswerBeforeFences),
-        _ => {}
-    }
-    s
-}
-
-impl Objects {
-    /// A node's objects before its region is known.
-    pub(super) fn new(node: u32, incarnation: u64) -> Self {
-        Objects {
-            node,
-            incarnation,
-            sessions: None,
-            outbox: VecDeque::new(),
-            control_next: 0,
-            timer_at: None,
-        }
-    }
-
-    /// Origins unique to this node, incarnation and object (the node in the top bits, as
-    /// the session checks).
-    fn origins(&self) -> (u64, u64) {
-        (origin_for(self.node, self.incarnation << 1), origin_for(self.node, self.incarnation << 1 | 1))
-    }
-
-    /// Start the sessions: as founding members (nothing published yet), or joining.
-    fn start(&mut self, join_at: Option<Instant>, max_message: usize, sabotage: Sabotage) {
-        let (map, var) = self.origins();
-        let cfg = config(max_message);
-        let (map, var) = match join_at {
-            None => {
-                (Session::founding(MAP_ID, None, map, cfg.clone()), Session::founding(VAR_ID, None, var, cfg))
-            }
-            Some(now) => (
-                Session::join(MAP_ID, None, map, cfg.clone(), now),
-                Session::join(VAR_ID, None, var, cfg, now),
-            ),
-        };
-        self.sessions = Some((sabotaged(map, sabotage), sabotaged(var, sabotage)));
-    }
-
-    /// Whether the objects are not (yet) joined.
-    pub(super) fn joining(&self) -> bool {
-        self.sessions.as_ref().is_none_or(|(m, v)| !m.is_member() || !v.is_member())
-    }
-
-    /// Whether nothing waits: joined, and every control frame published.
-    pub(super) fn settled(&self) -> bool {
-        !self.joining() && self.outbox.is_empty()
-    }
-
-    fn stats(&self) -> SessionStats {
-        let Some((m, v)) = &self.sessions else { return SessionStats::default() };
-        add(m.stats(), v.stats())
-    }
-
-    /// What the sessions wait for, to explain one that never joined.
-    fn waits(&self) -> String {
-        match &self.sessions {
-            None => "no region yet".into(),
-            Some((m, v)) => format!(
-                "map {}; var {}; {} control frames waiting",
-                m.waiting_for().unwrap_or_else(|| "joined".into()),
-                v.waiting_for().unwrap_or_else(|| "joined".into()),
-                self.outbox.len()
-            ),
-        }
-    }
-}
-
-fn add(a: SessionStats, b: SessionStats) -> SessionStats {
-    SessionStats {
-        proxy: argent_objects::object::ProxyStats {
-            sent: a.proxy.sent + b.proxy.sent,
-            applied: a.proxy.applied + b.proxy.applied,
-            duplicates: a.proxy.duplicates + b.proxy.duplicates,
-        },
-        rejected: a.rejected + b.rejected,
-        checkpoints_sent: a.checkpoints_sent + b.checkpoints_sent,
-        requests: a.requests + b.requests,
-        join_retries: a.join_retries + b.join_retries,
-    }
-}
-
-/// What a session's outputs asked for.
-#[derive(Default)]
-struct Outputs {
-    fence_requests: Vec<(u64, u64)>,
-    problems: Vec<String>,
-    /// Joins completed, with the updates each buffered.
-    joined: Vec<usize>,
-}
-
-/// Move a session's transmits to the outbox and its events to `out`.
-fn drain<O: LiveObject>(s: &mut Session<O>, outbox: &mut VecDeque<Vec<u8>>, out: &mut Outputs) {
-    while let Some(t) = s.poll_transmit() {
-        match t {
-            Transmit::Publish(f) => outbox.push_back(f),
-            Transmit::RequestFences { key, nonce } => out.fence_requests.push((key, nonce)),
-        }
-    }
-    while let Some(e) = s.poll_event() {
-        match e {
-            SessionEvent::Changed(_) => {}
-            SessionEvent::Joined { backlog, .. } => out.joined.push(backlog),
-            SessionEvent::Failed(e) => out.problems.push(format!("object {}: join failed: {e}", s.id())),
-            SessionEvent::Problem(p) => out.problems.push(format!("object {}: {p}", s.id())),
-        }
-    }
-}
 
 impl Sim<'_> {
     /// Run `f` on node `n`'s sessions, then carry out what they asked for: frames to the
@@ -317,13 +156,13 @@ impl Sim<'_> {
         if sc.gms.is_some() && node.region.is_none() {
             return t; // not in a region yet (or any more)
         }
-        let region = node.region.as_ref().map_or(super::REGION, |r| r.0);
+        let region = node.region.as_ref().map_or(REGION, |r| r.0);
         let Some(objects) = node.objects.as_mut() else { return t };
         while let Some(f) = objects.outbox.front() {
             let len = sc.size.max(MESSAGE_HEADER + f.len());
             match node.proto.claim(t, region, len) {
                 Ok(mut claim) => {
-                    super::write_message(&mut claim, n, CONTROL | objects.control_next, f);
+                    super::app::write_message(&mut claim, n, CONTROL | objects.control_next, f);
                     claim.commit();
                     objects.control_next += 1;
                     objects.outbox.pop_front();
@@ -425,7 +264,7 @@ impl Sim<'_> {
     }
 
     /// Whether a node is a member whose objects are checked (alive, and in the membership).
-    fn counted(&self, node: &super::SimNode) -> bool {
+    fn counted(&self, node: &SimNode) -> bool {
         !node.crashed
             && (self.sc.gms.is_none()
                 || node.client.as_ref().is_some_and(|c| c.status() == ClientStatus::Member))

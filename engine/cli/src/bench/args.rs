@@ -1,0 +1,265 @@
+//! The arguments of `argent bench`: the flags, their checks, the perturbation they ask for,
+//! and how their durations are read.
+
+use crate::args::Transport;
+use crate::msg;
+use anyhow::bail;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Message size, bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub(super) size: usize,
+    /// Subscriber processes.
+    #[arg(long, default_value_t = 3)]
+    pub(super) subscribers: u32,
+    /// Publisher processes.
+    #[arg(long, default_value_t = 1)]
+    pub(super) publishers: u32,
+    /// Groups. Every process is a member of all of them, so they share one region (one
+    /// multicast address, one token ring); publishers pick each message's group by Zipf
+    /// popularity (--zipf). With more than one, one-group passes with the same settings
+    /// alternate with N-group passes (--comparison-rounds) and the report compares their means
+    /// (groups_1_msgs_per_sec, groups_n_msgs_per_sec, ratio_to_groups_1).
+    #[arg(long, default_value_t = 1)]
+    pub(super) groups: u32,
+    /// With --groups above 1: rounds of (one-group pass, N-group pass), alternated so that
+    /// drift on a busy host affects both sides alike.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub(super) comparison_rounds: u32,
+    /// Zipf exponent of group popularity (the publishers' choice of group per message).
+    #[arg(long, default_value_t = 1.5)]
+    pub(super) zipf: f64,
+    /// Seed of the publishers' group choice (publisher p uses seed + p).
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Seconds of publishing.
+    #[arg(long, default_value_t = 5.0)]
+    pub(super) duration: f64,
+    /// Transport backend.
+    #[arg(long, default_value = "auto")]
+    pub(super) transport: Transport,
+    /// Datagram size argent aggregates messages into, and the raw baseline sends
+    /// (default: from the loopback MTU, 65 000).
+    #[arg(long, default_value_t = argent::config::MAX_AUTO_DATAGRAM)]
+    pub(super) datagram_size: usize,
+    /// Socket buffers, bytes.
+    #[arg(long, default_value_t = 32 << 20)]
+    pub(super) socket_buffer: usize,
+    /// Send buffer per publisher, bytes (what the region has not acknowledged yet; a larger
+    /// one adds queueing delay, not throughput, on loopback: decision 003).
+    #[arg(long, default_value_t = 8 << 20)]
+    pub(super) send_buffer: usize,
+    /// Initial sending rate, bytes/s (flow control adapts it to the slowest receiver).
+    #[arg(long, default_value_t = 256 << 20)]
+    pub(super) initial_rate: u64,
+    /// Lowest sending rate flow control may choose, bytes/s (raise it to pace less).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub(super) min_rate: u64,
+    /// Pin shard threads to cores.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(super) pin: bool,
+    /// Skip the raw UDP baseline.
+    #[arg(long)]
+    pub(super) no_raw: bool,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Kill (SIGKILL) the last subscriber this long after publishing starts (e.g. 3s, 500ms):
+    /// the GMS must evict it within --evict-ms and the others still verify everything.
+    #[arg(long, value_parser = parse_duration)]
+    pub(super) kill_one_at: Option<Duration>,
+    /// Pause (SIGSTOP) the last subscriber this long after publishing starts, for
+    /// --pause-for, then resume it (SIGCONT): everyone waits for it (it stays a member if
+    /// the pause is shorter than --evict-ms) and it catches up; all must verify everything.
+    #[arg(long, value_parser = parse_duration, requires = "pause_for", conflicts_with_all = ["kill_one_at", "restart_one_at"])]
+    pub(super) pause_one_at: Option<Duration>,
+    /// With --pause-one-at: how long the subscriber stays stopped (below --evict-ms).
+    #[arg(long, value_parser = parse_duration, requires = "pause_one_at")]
+    pub(super) pause_for: Option<Duration>,
+    /// Kill (SIGKILL) the last subscriber this long after publishing starts, wait for its
+    /// eviction, and start it again: it rejoins as a new incarnation and must verify every
+    /// message from its join point on; the others verify everything.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "kill_one_at")]
+    pub(super) restart_one_at: Option<Duration>,
+    /// The last subscriber takes at most this many messages per second (a slowed receiver:
+    /// flow control paces everyone to it; nothing may be lost).
+    #[arg(long)]
+    pub(super) slow_one: Option<f64>,
+    /// Messages per second per publisher (paced load; default: as fast as flow control
+    /// allows). Latency is then measured from each message's scheduled send time (corrected
+    /// for coordinated omission).
+    #[arg(long)]
+    pub(super) rate: Option<f64>,
+    /// The embedded GMS evicts a member silent this long (it suspects it after a third).
+    #[arg(long, default_value_t = 1500)]
+    pub(super) evict_ms: u64,
+}
+
+/// A perturbation of the last subscriber during the measured pass.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Perturb {
+    Kill { at: Duration },
+    Pause { at: Duration, length: Duration },
+    Restart { at: Duration },
+}
+
+/// Groups a benchmark runs at most (every one is listed in the generated membership file).
+const MAX_GROUPS: u32 = 1_000_000;
+
+impl BenchArgs {
+    pub(super) fn perturb(&self) -> Option<Perturb> {
+        match (self.kill_one_at, self.pause_one_at.zip(self.pause_for), self.restart_one_at) {
+            (Some(at), _, _) => Some(Perturb::Kill { at }),
+            (_, Some((at, length)), _) => Some(Perturb::Pause { at, length }),
+            (_, _, Some(at)) => Some(Perturb::Restart { at }),
+            _ => None,
+        }
+    }
+
+    /// Refuses settings the benchmark cannot run, saying which flag to change.
+    pub(super) fn check(&self) -> anyhow::Result<()> {
+        let a = self;
+        if a.size < msg::MIN_SIZE {
+            bail!(
+                "--size {} is too small: verifiable messages need at least {} bytes",
+                a.size,
+                msg::MIN_SIZE
+            );
+        }
+        let (lo, hi) = (argent_qsm::MIN_DATAGRAM, argent_transport::MAX_UDP_PAYLOAD);
+        if !(lo..=hi).contains(&a.datagram_size) {
+            bail!("--datagram-size {} must be between {lo} and {hi} bytes", a.datagram_size);
+        }
+        // Every message carries its group in a tag inside the datagram.
+        let max = argent_qsm::Config { datagram_size: a.datagram_size, ..argent_qsm::Config::default() }
+            .max_message_len()
+            .saturating_sub(argent::GROUP_TAG_LEN);
+        if a.size > max {
+            bail!("--size {} does not fit a {}-byte datagram (at most {max}): lower --size or raise --datagram-size", a.size, a.datagram_size);
+        }
+        if a.subscribers == 0 || a.publishers == 0 || a.groups == 0 {
+            bail!("--subscribers, --publishers and --groups must be at least 1");
+        }
+        if a.groups > MAX_GROUPS {
+            bail!("--groups {} is more than {MAX_GROUPS}", a.groups);
+        }
+        if !(a.zipf >= 0.0 && a.zipf.is_finite()) {
+            bail!("--zipf {} must be a non-negative exponent, e.g. 1.5", a.zipf);
+        }
+        if !(a.duration > 0.0 && a.duration <= 3600.0) {
+            bail!("--duration {} must be in (0, 3600] seconds", a.duration);
+        }
+        for (flag, v) in [("--rate", a.rate), ("--slow-one", a.slow_one)] {
+            if v.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                bail!("{flag} must be a positive number of messages per second");
+            }
+        }
+        self.check_perturbation()
+    }
+
+    fn check_perturbation(&self) -> anyhow::Result<()> {
+        let a = self;
+        if let Some(Perturb::Pause { length, .. }) = a.perturb() {
+            if length.as_millis() as u64 + 200 >= a.evict_ms {
+                bail!(
+                    "--pause-for {length:?} must be shorter than --evict-ms {} by 200 ms or more: a longer pause \
+                     gets the subscriber evicted (raise --evict-ms, or use --restart-one-at)",
+                    a.evict_ms
+                );
+            }
+        }
+        if a.perturb().is_some() || a.slow_one.is_some() {
+            if a.subscribers < 2 {
+                bail!("perturbing a subscriber (--kill-one-at, --pause-one-at, --restart-one-at, --slow-one) needs --subscribers 2 or more");
+            }
+            if a.groups > 1 {
+                bail!("perturbations run on one group: use --groups 1");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The longest duration a flag takes.
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// `3s`, `500ms`, `2.5` (seconds): what `humantime` reads (`1.5s`, `1m 30s`, …), or a bare
+/// decimal number of seconds (or of seconds or milliseconds with `s`, `ms`: `1e3ms`), as
+/// scripts pass it; at most an hour.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match (humantime::parse_duration(s.trim()), decimal(s)) {
+        (Ok(d), _) => d,
+        (Err(_), Some(d)) => d?,
+        (Err(e), None) => {
+            return Err(format!("{s:?} is not a duration ({e}): write it like 3s, 500ms or 2.5 (seconds)"))
+        }
+    };
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{s:?} is longer than {} s, the longest duration a flag takes",
+            MAX_DURATION.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+/// A decimal number of seconds, or of seconds or milliseconds with `s` or `ms` (`2.5`,
+/// `1e3ms`), the forms `humantime` does not read; `None` if `s` is not such a number.
+fn decimal(s: &str) -> Option<Result<Duration, String>> {
+    let (num, scale) = match s.strip_suffix("ms") {
+        Some(v) => (v, 1e-3),
+        None => (s.strip_suffix('s').unwrap_or(s), 1.0),
+    };
+    let v = num.trim().parse::<f64>().ok()? * scale;
+    Some(match Duration::try_from_secs_f64(v) {
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!("{s:?} is not a duration: it must be a finite number of seconds, 0 or more")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_before() {
+        let ms = Duration::from_millis;
+        for (s, d) in [
+            ("3s", ms(3000)),
+            ("500ms", ms(500)),
+            ("2.5", ms(2500)),
+            ("3", ms(3000)),
+            ("0", ms(0)),
+            ("1.5s", ms(1500)),
+            ("0.5ms", Duration::from_micros(500)),
+            ("3 s", ms(3000)),
+            ("500 ms", ms(500)),
+            (" 2", ms(2000)),
+            ("1e3ms", ms(1000)),
+            ("3600", ms(3_600_000)),
+        ] {
+            assert_eq!(parse_duration(s), Ok(d), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn humantime_forms_are_read_too() {
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_wrong() {
+        for s in ["", "abc", "3x", "-1", "-1s", "nan", "inf", "1e400"] {
+            let e = parse_duration(s).expect_err(s);
+            assert!(e.contains(&format!("{s:?}")) && e.contains("not a duration"), "{s:?}: {e}");
+        }
+        for s in ["3601", "2h", "3600001ms"] {
+            let e = parse_duration(s).expect_err(s);
+            assert!(e.contains("longer than 3600 s"), "{s:?}: {e}");
+        }
+    }
+}

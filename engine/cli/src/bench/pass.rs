@@ -1,0 +1,131 @@
+//! One argent pass of the benchmark: its cluster file and membership service, its
+//! subscriber and publisher processes, and their summaries.
+
+use super::args::{BenchArgs, Perturb};
+use super::cluster::{base_port, cluster, embedded_gms};
+use super::perturb::{self, Perturbed};
+use super::procs::{spawn, Proc};
+use anyhow::Context;
+use argent_membership::service::GmsService;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What one argent pass measured.
+pub(super) struct Pass {
+    /// The subscribers' summaries.
+    pub(super) subs: Vec<Value>,
+    /// The publishers' summaries.
+    pub(super) pubs: Vec<Value>,
+    /// Regions the groups map to.
+    pub(super) regions: usize,
+    /// Membership views the GMS installed.
+    pub(super) views: u64,
+    /// What the perturbation, if any, did.
+    pub(super) perturbed: Perturbed,
+}
+
+/// One argent run over `groups` groups with its own membership file (in `dir`) and ports.
+pub(super) fn argent_pass(
+    a: &BenchArgs,
+    groups: u32,
+    dir: &Path,
+    perturb: Option<Perturb>,
+) -> anyhow::Result<Pass> {
+    let cluster = cluster(a, groups, base_port(a.subscribers + a.publishers));
+    cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
+    let file = dir.join(format!("cluster-{groups}.toml"));
+    std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
+    let gms = embedded_gms(a, &cluster)?;
+    let mut pass = argent_run(a, &file, &gms, perturb)?;
+    let status = gms.status();
+    pass.regions = status.report.view.regions.len().max(1);
+    pass.views = status.report.view.id.0;
+    gms.shutdown();
+    Ok(pass)
+}
+
+/// The command lines of a pass's processes.
+struct Lines<'a> {
+    a: &'a BenchArgs,
+    config: String,
+    gms: String,
+}
+
+impl Lines<'_> {
+    /// Every process takes every group of the file (`--all-groups`): no list on the command line.
+    fn node(&self, id: u32, role: &str) -> Vec<String> {
+        vec![
+            role.into(),
+            "--config".into(),
+            self.config.clone(),
+            "--id".into(),
+            id.to_string(),
+            "--all-groups".into(),
+            "--transport".into(),
+            self.a.transport.as_str().into(),
+            "--gms".into(),
+            self.gms.clone(),
+        ]
+    }
+
+    fn subscriber(&self, i: u32) -> Vec<String> {
+        let a = self.a;
+        let mut args = self.node(i, "sub");
+        args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
+        args.extend(["--idle-timeout".into(), "15".into()]);
+        if let (Some(rate), true) = (a.slow_one, i + 1 == a.subscribers) {
+            args.extend(["--max-rate".into(), rate.to_string()]);
+        }
+        args
+    }
+
+    fn publisher(&self, p: u32) -> Vec<String> {
+        let a = self.a;
+        let id = a.subscribers + p;
+        let mut args = self.node(id, "pub");
+        args.extend(["--wait-members".into(), (a.subscribers + a.publishers).to_string()]);
+        args.extend(["--size".into(), a.size.to_string(), "--duration".into(), a.duration.to_string()]);
+        let seed = a.seed.wrapping_add(u64::from(p));
+        args.extend(["--zipf".into(), a.zipf.to_string(), "--seed".into(), seed.to_string()]);
+        if let Some(rate) = a.rate {
+            args.extend(["--rate".into(), rate.to_string()]);
+        }
+        args
+    }
+}
+
+fn argent_run(
+    a: &BenchArgs,
+    file: &Path,
+    gms: &GmsService,
+    perturb: Option<Perturb>,
+) -> anyhow::Result<Pass> {
+    let lines = Lines { a, config: file.display().to_string(), gms: gms.local_addr().to_string() };
+    let mut subs: Vec<Proc> = (0..a.subscribers)
+        .map(|i| {
+            let mut args = lines.subscriber(i);
+            // Subscribers start once all of them are in; publishers join their region later.
+            args.extend(["--wait-members".into(), a.subscribers.to_string()]);
+            spawn(&args, format!("subscriber {i}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for s in &subs {
+        s.wait_ready(Duration::from_secs(10))?;
+    }
+    let pubs: Vec<Proc> = (0..a.publishers)
+        .map(|p| spawn(&lines.publisher(p), format!("publisher {p}")))
+        .collect::<anyhow::Result<_>>()?;
+    let perturbed = match perturb {
+        None => Perturbed::default(),
+        Some(p) => {
+            let mut restart = lines.subscriber(a.subscribers - 1);
+            restart.push("--late".into());
+            perturb::apply(a, p, &mut subs, gms, restart)?
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(a.duration + 60.0);
+    let pubs = pubs.into_iter().map(|mut p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    let subs = subs.into_iter().map(|mut s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    Ok(Pass { subs, pubs, regions: 0, views: 0, perturbed })
+}

@@ -1,0 +1,291 @@
+//! The benchmark's report: what each pass measured, summed up over its processes, compared
+//! with the raw baseline and across group counts, printed as a table and as JSON.
+
+use super::args::{BenchArgs, Perturb};
+use super::pass::Pass;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Serialize, Default)]
+pub(super) struct Report {
+    delivered_ok: bool,
+    msgs_per_sec: f64,
+    mb_per_sec: f64,
+    raw_udp_mb_per_sec: f64,
+    ratio_to_raw: f64,
+    raw_udp_unverified_mb_per_sec: f64,
+    ratio_to_unverified_raw: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    max_us: u64,
+    /// With --rate: messages per second per publisher (latency from scheduled send times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    transport: String,
+    size: usize,
+    datagram_size: usize,
+    subscribers: u32,
+    publishers: u32,
+    groups: u32,
+    /// Regions the groups map to (1: every process is in every group).
+    regions: usize,
+    /// With more than one group: mean msgs/s of the one-group passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_1_msgs_per_sec: Option<f64>,
+    /// With more than one group: mean msgs/s of the N-group passes (`msgs_per_sec` and the
+    /// per-process figures are those of the last one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_n_msgs_per_sec: Option<f64>,
+    /// With more than one group: groups_n_msgs_per_sec / groups_1_msgs_per_sec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_to_groups_1: Option<f64>,
+    /// With more than one group: every pass in the order run (groups, msgs/s, verified).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    comparison_passes: Vec<Value>,
+    published: u64,
+    per_subscriber: Vec<Value>,
+    per_publisher: Vec<Value>,
+    raw: Vec<Value>,
+    raw_unverified: Vec<Value>,
+    /// Membership views installed by the embedded GMS during the measured pass.
+    gms_views: u64,
+    /// With --kill-one-at: the subscriber killed, and how long the GMS took to install a view
+    /// without it (its eviction), milliseconds after the kill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    killed_subscriber: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evicted_after_ms: Option<f64>,
+    /// With --pause-one-at: the subscriber paused, and for how long, milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_subscriber: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_ms: Option<f64>,
+    /// With --restart-one-at: the subscriber killed and started again, and how long after
+    /// the restart its first message arrived (verified from there on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restarted_subscriber: Option<u32>,
+    /// With --slow-one: the slowed subscriber and its rate, messages/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slowed_subscriber: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slow_rate: Option<f64>,
+}
+
+impl Report {
+    /// The report of a run with these arguments, before anything is measured.
+    pub(super) fn new(a: &BenchArgs) -> Report {
+        Report {
+            transport: a.transport.as_str().into(),
+            size: a.size,
+            datagram_size: a.datagram_size,
+            subscribers: a.subscribers,
+            publishers: a.publishers,
+            groups: a.groups,
+            rate: a.rate,
+            slowed_subscriber: a.slow_one.map(|_| a.subscribers - 1),
+            slow_rate: a.slow_one,
+            ..Report::default()
+        }
+    }
+
+    /// The report of one comparison pass over `groups` groups.
+    pub(super) fn of_pass(groups: u32, pass: Pass) -> Report {
+        let mut r = Report { regions: pass.regions, groups, ..Report::default() };
+        summarise(&mut r, pass.subs, pass.pubs);
+        r
+    }
+
+    /// Whether every message was delivered, verified, in every pass (and a perturbation did
+    /// what it should).
+    pub(super) fn delivered_ok(&self) -> bool {
+        self.delivered_ok
+    }
+
+    /// The raw UDP baselines: the verified one and the kernel path alone.
+    pub(super) fn set_raw(&mut self, verified: Vec<Value>, unverified: Vec<Value>) {
+        self.raw = verified;
+        self.raw_udp_mb_per_sec = min_over(&self.raw, "mb_per_sec");
+        self.raw_unverified = unverified;
+        self.raw_udp_unverified_mb_per_sec = min_over(&self.raw_unverified, "mb_per_sec");
+    }
+
+    /// The measured pass, run with `perturb`.
+    pub(super) fn measured(&mut self, pass: Pass, perturb: Option<Perturb>) {
+        let report = self;
+        report.regions = pass.regions;
+        report.gms_views = pass.views;
+        let done = pass.perturbed;
+        report.killed_subscriber = done.killed;
+        report.evicted_after_ms = done.evicted_after.map(|d| d.as_secs_f64() * 1e3);
+        report.paused_subscriber = done.paused.map(|(s, _)| s);
+        report.paused_ms = done.paused.map(|(_, d)| d.as_secs_f64() * 1e3);
+        report.restarted_subscriber = done.restarted;
+        summarise(report, pass.subs, pass.pubs);
+        let evicted = report.evicted_after_ms.is_some();
+        match perturb {
+            // The killed subscriber must have been evicted (and, restarted, verified its part).
+            Some(Perturb::Kill { .. } | Perturb::Restart { .. }) if !evicted => report.delivered_ok = false,
+            Some(Perturb::Pause { .. }) if report.paused_ms.is_none() => report.delivered_ok = false,
+            _ => {}
+        }
+    }
+
+    /// With many groups: the means of the one-group passes (`ones`) and of the N-group ones
+    /// (`many` and the measured one), and every pass in the order run.
+    pub(super) fn compare(&mut self, ones: &[Report], many: &[Report]) {
+        if ones.is_empty() {
+            return;
+        }
+        let report = self;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let one = mean(&ones.iter().map(|r| r.msgs_per_sec).collect::<Vec<_>>());
+        let mut ns: Vec<f64> = many.iter().map(|r| r.msgs_per_sec).collect();
+        ns.push(report.msgs_per_sec);
+        let n = mean(&ns);
+        report.groups_1_msgs_per_sec = Some(one);
+        report.groups_n_msgs_per_sec = Some(n);
+        report.ratio_to_groups_1 = Some(if one > 0.0 { n / one } else { 0.0 });
+        // Every pass must deliver everything, verified.
+        report.delivered_ok &= ones.iter().chain(many).all(|r| r.delivered_ok);
+        let mut order = Vec::new();
+        for (i, o) in ones.iter().enumerate() {
+            order.push(o);
+            if let Some(m) = many.get(i) {
+                order.push(m);
+            }
+        }
+        report.comparison_passes = order
+            .iter()
+            .map(|r| serde_json::json!({"groups": r.groups, "msgs_per_sec": r.msgs_per_sec, "delivered_ok": r.delivered_ok}))
+            .chain(std::iter::once(serde_json::json!({
+                "groups": report.groups, "msgs_per_sec": report.msgs_per_sec, "delivered_ok": report.delivered_ok
+            })))
+            .collect();
+    }
+
+    /// Prints the table, the comparison over `rounds` rounds if any, and with `json` the
+    /// report as one JSON object on the last line.
+    pub(super) fn print(&self, rounds: u32, json: bool) -> anyhow::Result<()> {
+        let report = self;
+        print_table(report);
+        if let (Some(one), Some(n)) = (report.groups_1_msgs_per_sec, report.groups_n_msgs_per_sec) {
+            println!(
+                "{} alternating rounds: one group {:.0} msgs/s, {} groups in {} region(s) {:.0} msgs/s (means), ratio {:.3}",
+                rounds,
+                one,
+                report.groups,
+                report.regions,
+                n,
+                report.ratio_to_groups_1.unwrap_or(0.0)
+            );
+        }
+        if json {
+            println!("{}", serde_json::to_string(report)?);
+        }
+        Ok(())
+    }
+}
+
+fn min_over(v: &[Value], k: &str) -> f64 {
+    let m = v.iter().map(|r| num(r, k)).fold(f64::INFINITY, f64::min);
+    if m.is_finite() {
+        m
+    } else {
+        0.0
+    }
+}
+
+fn num(v: &Value, k: &str) -> f64 {
+    v.get(k).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
+    r.published = pubs.iter().map(|p| num(p, "published") as u64).sum();
+    let all_acked = pubs.iter().all(|p| p.get("acknowledged").and_then(Value::as_bool) == Some(true));
+    // Every subscriber verified; all but a restarted one (verified from its join point on,
+    // `late`) received everything.
+    let all_verified = subs.iter().all(|s| {
+        let late = r
+            .restarted_subscriber
+            .is_some_and(|v| s.get("node").and_then(Value::as_u64) == Some(u64::from(v)));
+        s.get("verified").and_then(Value::as_bool) == Some(true)
+            && (num(s, "received") as u64 == r.published || late && num(s, "received") > 0.0)
+    });
+    r.delivered_ok = all_acked && all_verified && !subs.is_empty();
+    r.msgs_per_sec = subs.iter().map(|s| num(s, "msgs_per_sec")).fold(f64::INFINITY, f64::min);
+    r.mb_per_sec = subs.iter().map(|s| num(s, "mb_per_sec")).fold(f64::INFINITY, f64::min);
+    if !r.msgs_per_sec.is_finite() {
+        r.msgs_per_sec = 0.0;
+        r.mb_per_sec = 0.0;
+    }
+    let worst = |k: &str| subs.iter().map(|s| num(s, k) as u64).max().unwrap_or(0);
+    r.p50_us = worst("p50_us");
+    r.p99_us = worst("p99_us");
+    r.p999_us = worst("p999_us");
+    r.max_us = worst("max_us");
+    if let Some(t) = subs.first().and_then(|s| s.get("transport")).and_then(Value::as_str) {
+        r.transport = t.into();
+    }
+    let ratio = |raw: f64| if raw > 0.0 { r.mb_per_sec / raw } else { 0.0 };
+    r.ratio_to_raw = ratio(r.raw_udp_mb_per_sec);
+    r.ratio_to_unverified_raw = ratio(r.raw_udp_unverified_mb_per_sec);
+    r.per_subscriber = subs;
+    r.per_publisher = pubs;
+}
+
+fn print_table(r: &Report) {
+    println!(
+        "argent bench: {} B messages (+{} B group tag), {} publisher(s) -> {} subscriber(s), {} group(s) in {} region(s), {} transport, {} B datagrams",
+        r.size, argent::GROUP_TAG_LEN, r.publishers, r.subscribers, r.groups, r.regions, r.transport, r.datagram_size
+    );
+    println!(
+        "{:<14} {:>12} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  verified",
+        "process", "msgs/s", "MB/s", "p50 µs", "p99 µs", "p999 µs", "repairs", "retx", "CPU s"
+    );
+    for s in &r.per_subscriber {
+        println!(
+            "{:<14} {:>12.0} {:>10.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.2}  {}",
+            format!("sub {}", num(s, "node")),
+            num(s, "msgs_per_sec"),
+            num(s, "mb_per_sec"),
+            num(s, "p50_us"),
+            num(s, "p99_us"),
+            num(s, "p999_us"),
+            num(s, "peer_repairs"),
+            "-",
+            num(s, "cpu_secs"),
+            s.get("verified").and_then(Value::as_bool).unwrap_or(false)
+        );
+    }
+    for p in &r.per_publisher {
+        println!(
+            "{:<14} {:>12.0} {:>10.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.2}  acknowledged: {}",
+            format!("pub {}", num(p, "node")),
+            num(p, "msgs_per_sec"),
+            num(p, "msgs_per_sec") * r.size as f64 / 1e6,
+            "-",
+            "-",
+            "-",
+            num(p, "peer_repairs"),
+            num(p, "sender_retransmissions"),
+            num(p, "cpu_secs"),
+            p.get("acknowledged").and_then(Value::as_bool).unwrap_or(false)
+        );
+    }
+    for (label, xs) in [("raw verified", &r.raw), ("raw unverified", &r.raw_unverified)] {
+        for x in xs.iter() {
+            println!("{:<14} {:>12} {:>10.1} {:>62.2}", label, "-", num(x, "mb_per_sec"), num(x, "cpu_secs"));
+        }
+    }
+    println!(
+        "delivered (min over subscribers): {:.0} msgs/s, {:.1} MB/s, verified: {}",
+        r.msgs_per_sec, r.mb_per_sec, r.delivered_ok
+    );
+    if !r.raw.is_empty() {
+        println!(
+            "raw UDP multicast with the same datagrams and per-byte work: {:.1} MB/s (ratio {:.2}); kernel path alone: {:.1} MB/s (ratio {:.2})",
+            r.raw_udp_mb_per_sec, r.ratio_to_raw, r.raw_udp_unverified_mb_per_sec, r.ratio_to_unverified_raw
+        );
+    }
+}

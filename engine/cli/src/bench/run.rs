@@ -1,0 +1,80 @@
+//! Running `argent bench`: the raw baselines, the argent passes in their order, the report.
+
+use super::args::BenchArgs;
+use super::baseline::raw_baseline;
+use super::cluster::{base_port, cluster};
+use super::pass::argent_pass;
+use super::report::Report;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    a.check()?;
+    // The passes' membership files. Every process reading them has exited before the
+    // directory goes: each pass waits for its processes, or kills them on an error.
+    let dir = tempfile::Builder::new()
+        .prefix("argent-bench-")
+        .tempdir()
+        .context("creating a temporary directory for the membership files")?;
+    let bar = progress(&a);
+    let mut report = Report::new(&a);
+    if !a.no_raw {
+        let address = cluster(&a, 1, base_port(a.subscribers + a.publishers)).regions()[0].address;
+        bar.set_message("raw UDP multicast, verified");
+        let verified = raw_baseline(&a, address, true)?;
+        bar.set_message("raw UDP multicast, unverified");
+        let unverified = raw_baseline(&a, address, false)?;
+        report.set_raw(verified, unverified);
+    }
+    let rounds = if a.groups > 1 { a.comparison_rounds } else { 0 };
+    let (ones, many) = comparison(&a, rounds, dir.path(), &bar)?;
+    bar.set_message(format!("argent, {} group(s)", a.groups));
+    let pass = argent_pass(&a, a.groups, dir.path(), a.perturb())?;
+    bar.finish_and_clear();
+    let _ = dir.close();
+    report.measured(pass, a.perturb());
+    report.compare(&ones, &many);
+    report.print(rounds, a.json)?;
+    Ok(if report.delivered_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// With many groups: `rounds` rounds of (one-group pass, N-group pass) but the last N-group
+/// pass, which is the measured one, run next; their reports, one-group and N-group.
+fn comparison(
+    a: &BenchArgs,
+    rounds: u32,
+    dir: &Path,
+    bar: &ProgressBar,
+) -> anyhow::Result<(Vec<Report>, Vec<Report>)> {
+    let mut ones: Vec<Report> = Vec::new();
+    let mut many: Vec<Report> = Vec::new();
+    if rounds > 0 {
+        // The first pass of a run is often slower (caches, frequency, allocator): warm up
+        // for a second, uncounted, so it does not bias the comparison.
+        bar.set_message("argent, warm-up");
+        let warm = BenchArgs { duration: 1.0, ..a.clone() };
+        let _ = argent_pass(&warm, a.groups, dir, None)?;
+    }
+    for round in 0..rounds {
+        bar.set_message(format!("argent, 1 group (round {} of {rounds})", round + 1));
+        ones.push(Report::of_pass(1, argent_pass(a, 1, dir, None)?));
+        if round + 1 < rounds {
+            bar.set_message(format!("argent, {} groups (round {} of {rounds})", a.groups, round + 1));
+            many.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None)?));
+        }
+    }
+    Ok((ones, many))
+}
+
+fn progress(a: &BenchArgs) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let raw = if a.no_raw { 0.0 } else { 2.0 * a.duration.min(3.0) };
+    let passes = if a.groups > 1 { 2.0 * f64::from(a.comparison_rounds) } else { 1.0 };
+    bar.set_message(format!("about {:.0} s", raw + passes * (a.duration + 2.0)));
+    bar
+}

@@ -1,0 +1,36 @@
+//! `argent node`: a node of a cluster, running until interrupted.
+
+use crate::args::Membership;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    membership: Membership,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+/// Runs the node, printing its counters every second.
+pub fn run(a: NodeArgs) -> anyhow::Result<ExitCode> {
+    let node = a.membership.start()?;
+    eprintln!("node {} running ({} transport)", node.id(), node.backend());
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let s = node.stats();
+        eprintln!(
+            "delivered {} messages; sent {} datagrams, {} retransmissions, {} peer repairs; {} rounds",
+            s.qsm.delivered_messages,
+            s.qsm.data_sent,
+            s.qsm.sender_retransmissions,
+            s.qsm.peer_repairs,
+            s.qsm.rounds_completed
+        );
+        if a.duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
+            node.shutdown();
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The drivers objects know, and the properties each provides.
+
+use super::properties::{Properties, Reliability, Security};
+
+/// Names of the drivers [`DriverInfo::lookup`] knows.
+pub const KNOWN_DRIVERS: &[&str] = &["qsm"];
+
+/// What a driver provides to the objects it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DriverInfo {
+    /// The driver's name as written in references.
+    pub name: &'static str,
+    /// The properties it provides.
+    pub properties: Properties,
+}
+
+impl DriverInfo {
+    /// QuickSilver Scalable Multicast: each sender's messages reliably and in order, no
+    /// order across senders. Not authenticated (yet: updates are not signed with the
+    /// object's key), not encrypted.
+    pub fn qsm() -> Self {
+        DriverInfo {
+            name: "qsm",
+            properties: Properties {
+                reliability: Reliability::ReliableFifo,
+                security: Security { authenticated: false, encrypted: false },
+            },
+        }
+    }
+
+    /// The known driver called `name`.
+    pub fn lookup(name: &str) -> Option<Self> {
+        match name {
+            "qsm" => Some(Self::qsm()),
+            _ => None,
+        }
+    }
+}
+
+/// The properties of the known driver called `name`.
+pub fn driver_properties(name: &str) -> Option<Properties> {
+    DriverInfo::lookup(name).map(|d| d.properties)
+}

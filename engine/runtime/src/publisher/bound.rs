@@ -1,0 +1,80 @@
+//! A publisher bound to one group.
+
+use super::claim::PubClaim;
+use super::future::PublishFuture;
+use super::lanes::Lanes;
+use crate::error::PublishError;
+use argent_membership::GroupId;
+use std::time::Duration;
+
+/// Publishes from one application thread to one group ([`crate::Runtime::publisher`]), in
+/// each of its regions; no call names a group. Holds one byte ring per shard the group's
+/// regions live on.
+#[derive(Debug)]
+pub struct Publisher {
+    lanes: Lanes,
+    group: GroupId,
+    /// The shards of the group's regions.
+    mask: u64,
+}
+
+impl Publisher {
+    pub(crate) fn new(lanes: Lanes, group: GroupId, mask: u64) -> Self {
+        Publisher { lanes, group, mask }
+    }
+
+    /// The group this publisher publishes to.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// The largest message accepted (the datagram's room minus the group tag).
+    pub fn max_message(&self) -> usize {
+        self.lanes.max_message
+    }
+
+    /// Reserve `len` bytes for a message, to write it in place; `WouldBlock` when the ring
+    /// is full.
+    pub fn claim(&mut self, len: usize) -> Result<PubClaim<'_>, PublishError> {
+        self.lanes.claim_routed(self.group, self.mask, len)
+    }
+
+    /// Publish a copy of `msg`; `WouldBlock` when the ring is full.
+    pub fn publish(&mut self, msg: &[u8]) -> Result<(), PublishError> {
+        self.lanes.publish_routed(self.group, self.mask, msg)
+    }
+
+    /// Publish, waiting while the ring is full.
+    pub fn publish_blocking(&mut self, msg: &[u8]) -> Result<(), PublishError> {
+        self.lanes.publish_until(self.group, self.mask, msg, None)
+    }
+
+    /// Publish, waiting at most `timeout` while the ring is full
+    /// ([`PublishError::WouldBlock`] if it stays full).
+    pub fn publish_within(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PublishError> {
+        let deadline = std::time::Instant::now() + timeout;
+        self.lanes.publish_until(self.group, self.mask, msg, Some(deadline))
+    }
+
+    /// Publish, awaiting room in the ring.
+    pub fn publish_async<'a>(&'a mut self, msg: &'a [u8]) -> PublishFuture<'a> {
+        let route = Ok((self.group, self.mask));
+        PublishFuture::new(&mut self.lanes, route, msg)
+    }
+
+    /// Wait up to `timeout` until the ring has room for a message of `len` bytes.
+    pub fn wait_for_space(&mut self, len: usize, timeout: Duration) -> bool {
+        self.lanes.wait(self.mask, len, timeout)
+    }
+
+    /// Whether the shards have taken every message committed so far into the protocol.
+    pub fn is_drained(&self) -> bool {
+        self.lanes.is_drained()
+    }
+
+    /// Make the shards pick up what was published (they are woken on every commit anyway
+    /// when they sleep; this is for callers that batch).
+    pub fn flush(&self) {
+        self.lanes.wake_lanes(self.mask);
+    }
+}

@@ -1,0 +1,15 @@
+//! One seeded run: the event loop, the network and CPU model, fault injection and checkers.
+
+mod app;
+mod faults;
+mod finish;
+mod gms;
+mod limits;
+mod network;
+mod objects;
+mod outcome;
+mod replicas;
+mod sim;
+
+pub use outcome::Outcome;
+pub use sim::run;

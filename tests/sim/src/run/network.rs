@@ -1,0 +1,181 @@
+//! The network and CPU model: arrivals into bounded sockets, the CPU that handles them,
+//! timers, and every copy of a datagram on its way (loss, delay, duplication, reordering).
+
+use super::sim::{Ev, Sim, Who};
+use crate::scenario::Sabotage;
+use argent_core::{Destination, Instant, Protocol};
+use argent_qsm::Event;
+use bytes::Bytes;
+use std::time::Duration;
+
+impl Sim<'_> {
+    pub(super) fn arrive(&mut self, n: u32, from: u32, data: Bytes, multicast: bool, now: Instant) {
+        let sock = self.sc.socket_buffer;
+        let node = &mut self.nodes[n as usize];
+        if node.crashed {
+            return;
+        }
+        let socket = if multicast { &mut node.multicast } else { &mut node.unicast };
+        if !socket.push(from, data, sock) {
+            self.out.overflow_drops += 1;
+            self.out.lost_datagrams += 1;
+            return;
+        }
+        if !node.wake_scheduled {
+            node.wake_scheduled = true;
+            let at = now.max(node.busy_until).max(node.paused_until);
+            self.push(at, Ev::Wake { node: n });
+        }
+    }
+
+    pub(super) fn wake(&mut self, n: u32, now: Instant) {
+        let node = &mut self.nodes[n as usize];
+        node.wake_scheduled = false;
+        if node.crashed {
+            return;
+        }
+        let ready = node.busy_until.max(node.paused_until);
+        if ready > now {
+            node.wake_scheduled = true;
+            self.push(ready, Ev::Wake { node: n });
+            return;
+        }
+        let Some((_, data)) = node.unicast.pop().or_else(|| node.multicast.pop()) else { return };
+        node.busy_until = now + self.sc.cpu_per_input * node.slow;
+        node.proto.handle_datagram(now, data);
+        self.flush(n);
+        let node = &mut self.nodes[n as usize];
+        let queued = !node.unicast.queue.is_empty() || !node.multicast.queue.is_empty();
+        if queued && !node.wake_scheduled {
+            node.wake_scheduled = true;
+            let at = node.busy_until;
+            self.push(at, Ev::Wake { node: n });
+        }
+    }
+
+    pub(super) fn timer(&mut self, n: u32, now: Instant) {
+        let node = &mut self.nodes[n as usize];
+        if node.crashed || node.timer_at != Some(now) {
+            return; // crashed, or superseded by a newer deadline
+        }
+        let ready = node.busy_until.max(node.paused_until);
+        if ready > now {
+            node.timer_at = Some(ready);
+            self.push(ready, Ev::Timer { node: n });
+            return;
+        }
+        node.timer_at = None;
+        node.busy_until = now + self.sc.cpu_per_input * node.slow;
+        node.proto.handle_timeout(now);
+        self.flush(n);
+    }
+
+    /// Send what node `n` has to send, hand its events to the checkers and the
+    /// application, and re-arm its timer. Runs at the node's local time (`busy_until`).
+    pub(super) fn flush(&mut self, n: u32) {
+        loop {
+            let mut progressed = false;
+            while let Some(t) = {
+                let node = &mut self.nodes[n as usize];
+                node.proto.poll_transmit(node.busy_until)
+            } {
+                progressed = true;
+                self.transmit(n, t.dest, t.payload);
+            }
+            while let Some(ev) = self.nodes[n as usize].proto.poll_event() {
+                progressed = true;
+                match ev {
+                    Event::Deliver(d) => {
+                        for msg in d.messages() {
+                            let nth = self.nodes[n as usize].delivered;
+                            self.nodes[n as usize].delivered += 1;
+                            match self.sc.sabotage {
+                                Sabotage::DropDelivery { node, nth: k } if node == n && k == nth => {}
+                                Sabotage::DuplicateDelivery { node, nth: k } if node == n && k == nth => {
+                                    self.check_delivery(n, d.sender, msg);
+                                    self.check_delivery(n, d.sender, msg);
+                                }
+                                _ => self.check_delivery(n, d.sender, msg),
+                            }
+                        }
+                    }
+                    Event::Writable(_) => {
+                        let t = self.nodes[n as usize].busy_until;
+                        self.pump(n, t);
+                    }
+                    Event::Fence { key, nonce, .. } => self.object_fence(n, key, nonce),
+                    Event::Evicted { node: gone, .. } => {
+                        self.out.presence_evictions += 1;
+                        if self.presence_crashed != Some(gone.0) {
+                            self.violation(format!("node {n} evicted {gone}, which did not crash"));
+                        }
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let node = &mut self.nodes[n as usize];
+        let next = node.proto.poll_timeout().map(|t| t.max(node.busy_until));
+        if next.is_some() && next != node.timer_at {
+            node.timer_at = next;
+            let at = next.unwrap_or_default();
+            self.push(at, Ev::Timer { node: n });
+        }
+    }
+
+    pub(super) fn transmit(&mut self, n: u32, dest: Destination, data: Bytes) {
+        let sc = self.sc;
+        let node = &mut self.nodes[n as usize];
+        node.busy_until += sc.cpu_per_send * node.slow;
+        let depart = node.busy_until.max(node.egress_free);
+        let wire = Duration::from_nanos(data.len() as u64 * 1_000_000_000 / sc.bandwidth);
+        node.egress_free = depart + wire;
+        let arrive = depart + wire;
+        match dest {
+            Destination::Node(to) => self.copy(n, to.0, arrive, data, false),
+            Destination::Region => {
+                for to in (0..sc.nodes).filter(|m| *m != n) {
+                    self.copy(n, to, arrive, data.clone(), true);
+                }
+            }
+        }
+    }
+
+    /// One copy of a datagram on its way from `from` to `to`: loss, delay, duplication.
+    pub(super) fn copy(&mut self, from: u32, to: u32, depart: Instant, data: Bytes, multicast: bool) {
+        let sc = self.sc;
+        if self.separated(Who::Node(from), Who::Node(to)) {
+            self.out.lost_datagrams += 1;
+            return;
+        }
+        let Some(node) = self.nodes.get_mut(to as usize) else { return };
+        if node.crashed {
+            return;
+        }
+        let f = sc.faults;
+        let mut lost = self.net.chance(sc.loss);
+        if f.burst {
+            let flip = if node.burst_bad { 0.2 } else { 0.002 };
+            if self.net.chance(flip) {
+                node.burst_bad = !node.burst_bad;
+            }
+            lost |= node.burst_bad && self.net.chance(0.5);
+        }
+        if lost {
+            self.out.lost_datagrams += 1;
+            return;
+        }
+        let jitter = if f.jitter { Duration::from_micros(200) } else { Duration::from_micros(5) };
+        let mut at = depart + sc.latency + self.net.between(Duration::ZERO, jitter);
+        if f.reorder && self.net.chance(0.1) {
+            at += self.net.between(Duration::ZERO, Duration::from_micros(500));
+        }
+        if f.dup && self.net.chance(0.05) {
+            let later = at + self.net.between(Duration::ZERO, Duration::from_micros(100));
+            self.push(later, Ev::Arrive { node: to, from, data: data.clone(), multicast });
+        }
+        self.push(at, Ev::Arrive { node: to, from, data, multicast });
+    }
+}

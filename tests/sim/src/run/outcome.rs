@@ -1,0 +1,88 @@
+//! What one seeded run found and measured.
+
+use serde::Serialize;
+
+/// The result of one seeded run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Number of violations found.
+    pub violations: u64,
+    /// The first violations, described.
+    pub details: Vec<String>,
+    /// Messages delivered to members that stayed in the view.
+    pub delivered: u64,
+    /// Messages those members had to receive.
+    pub expected: u64,
+    /// Largest token datagram, bytes.
+    pub max_token_bytes: u64,
+    /// Datagrams re-multicast by senders.
+    pub sender_retransmissions: u64,
+    /// Copies forwarded by peers.
+    pub peer_repairs: u64,
+    /// Datagram copies lost: dropped by the network or by full receive buffers.
+    pub lost_datagrams: u64,
+    /// Of which dropped because a receive socket buffer was full.
+    pub overflow_drops: u64,
+    /// Pull requests sent.
+    pub pulls: u64,
+    /// NAKs sent by partitions.
+    pub naks: u64,
+    /// NAKs sent by single members after peer repair failed.
+    pub naks_escalated: u64,
+    /// Token rounds completed.
+    pub rounds: u64,
+    /// Token rounds regenerated.
+    pub rounds_regenerated: u64,
+    /// Largest send buffer, bytes.
+    pub max_sender_buffer_bytes: u64,
+    /// Largest bytes held by a receiver for one stream.
+    pub max_receiver_buffer_bytes: u64,
+    /// Virtual time when everything was delivered and acknowledged (or the run stopped).
+    pub virtual_secs: f64,
+    /// Every message delivered, crashed members included (the simulator's work).
+    pub deliveries: u64,
+    /// Views installed that disagree with another member's view of the same id, or that skip
+    /// a view within one incarnation (membership runs only).
+    pub view_disagreements: u64,
+    /// Highest view id installed (membership runs only).
+    pub views: u64,
+    /// Members evicted by the GMS failure detector.
+    pub evictions: u64,
+    /// Views a member installed without a silent member by its own failure detection
+    /// (static membership with `--member-timeout-ms`; one per member and region).
+    pub presence_evictions: u64,
+    /// Members that joined again as a new incarnation (after leaving or eviction).
+    pub rejoins: u64,
+    /// Joiners whose deliveries were checked from their join point to the end.
+    pub joiners_checked: u64,
+    /// Objects runs: updates published (one per sender message).
+    pub object_updates_published: u64,
+    /// Objects runs: updates applied by proxies, all members and incarnations.
+    pub object_updates_applied: u64,
+    /// Objects runs: deliveries a proxy skipped because its state included them (a
+    /// joiner's overlap with its checkpoint).
+    pub object_duplicates: u64,
+    /// Objects runs: object joins completed (one per object per joining incarnation).
+    pub object_joins: u64,
+    /// Objects runs: of which completed while senders were still publishing.
+    pub object_joins_during_traffic: u64,
+    /// Objects runs: updates buffered by joiners when their join completed.
+    pub object_join_backlog: u64,
+    /// Objects runs: checkpoints refused because they did not cover the joiner's buffer
+    /// (the joiner asked again).
+    pub object_join_retries: u64,
+    /// Objects runs: checkpoint requests published.
+    pub object_join_requests: u64,
+    /// Objects runs: requests repeated after no covering answer came in time.
+    pub object_join_timeouts: u64,
+    /// Objects runs: checkpoints members sent to joiners.
+    pub object_checkpoints_sent: u64,
+    /// Objects runs: updates a proxy or joiner refused (a gap: the join was inexact).
+    pub object_rejected: u64,
+    /// Objects runs: members whose final state was compared.
+    pub object_members_checked: u64,
+    /// Objects runs: members whose final state differs from another's, or still joining.
+    pub object_divergent: u64,
+}
