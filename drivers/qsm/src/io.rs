@@ -8,7 +8,16 @@ use argent_wire::FrameKind;
 use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};
 
-/// Outputs collected while handling one input.
+/// Outputs collected while handling one input. The owner drains both queues after every
+/// input (the duty cycle: `poll_transmit`, `poll_event`), so each holds at most what one
+/// input makes, which the protocol bounds:
+/// - `out`: per input, at most one token pass or acknowledgement per region, a pull or NAK
+///   per stream of a visited region, `repair_budget` forwarded copies per stream and visit
+///   or per pull, one join-point request per unanchored stream (at most
+///   `MAX_STREAMS_PER_REGION` per region), and Alive frames (one per region);
+/// - `events`: per input, the datagrams one arrival makes deliverable (at most
+///   `window_datagrams` per stream: the held window), one `Writable` per region, fences
+///   (one per fence request received) and evictions (one per region and silent member).
 #[derive(Debug, Default)]
 pub(crate) struct Io {
     pub(crate) out: VecDeque<Transmit>,

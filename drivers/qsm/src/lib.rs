@@ -60,6 +60,7 @@
 mod churn;
 mod config;
 mod events;
+mod invariant;
 mod io;
 mod layout;
 mod node;

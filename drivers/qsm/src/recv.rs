@@ -2,6 +2,7 @@
 //! suppression, in-order delivery, gap tracking, the partition cache, the receive-rate meter,
 //! and retirement of a departed sender's stream.
 
+use crate::invariant::{invariant, CHECKED};
 use argent_core::Instant;
 use argent_wire::SeqRange;
 use bytes::Bytes;
@@ -88,6 +89,58 @@ impl RecvFeed {
             stuck_at: 0,
             rate: RateMeter::new(now),
             max_held: 0,
+        }
+    }
+
+    /// The feed's relations: before the join point is known only held datagrams exist (no
+    /// window, no cache, nothing delivered); after, nothing is held early; the window and
+    /// early datagrams stay within `window_limit`; what was delivered was seen; the cache
+    /// holds delivered datagrams above the cleanup point, ascending. With `deep`, the byte
+    /// counts are recomputed (a pass over what is held: at token visits only).
+    pub(crate) fn check(&self, window_limit: u64, deep: bool) {
+        if self.anchored {
+            invariant!(self.early.is_empty() && self.early_bytes == 0, "recv feed: datagrams held early after anchoring");
+            invariant!(
+                self.contiguous <= self.max_seen,
+                "recv feed: delivered up to {} but saw only {}",
+                self.contiguous,
+                self.max_seen
+            );
+        } else {
+            invariant!(
+                self.window.is_empty() && self.cache.is_empty() && self.contiguous == 0,
+                "recv feed: delivery state before the join point is known"
+            );
+        }
+        invariant!(
+            self.window.len() as u64 <= window_limit && self.early.len() as u64 <= window_limit,
+            "recv feed: {} in the window, {} early, window {window_limit}",
+            self.window.len(),
+            self.early.len()
+        );
+        let (first, last) = (self.cache.front().map(|c| c.0), self.cache.back().map(|c| c.0));
+        invariant!(
+            first.is_none_or(|f| f > self.cleanup) && last.is_none_or(|l| l <= self.contiguous),
+            "recv feed: cache {first:?}..={last:?} outside ({}, {}]",
+            self.cleanup,
+            self.contiguous
+        );
+        if deep && CHECKED {
+            let sum = |it: &mut dyn Iterator<Item = &Bytes>| it.map(|d| d.len() as u64).sum::<u64>();
+            let window = sum(&mut self.window.iter().flatten());
+            let cache = sum(&mut self.cache.iter().map(|(_, d)| d));
+            let early = sum(&mut self.early.values());
+            invariant!(
+                (window, cache, early) == (self.window_bytes, self.cache_bytes, self.early_bytes),
+                "recv feed: held {window}/{cache}/{early} bytes, counted {}/{}/{}",
+                self.window_bytes,
+                self.cache_bytes,
+                self.early_bytes
+            );
+            invariant!(
+                self.cache.iter().zip(self.cache.iter().skip(1)).all(|(a, b)| a.0 < b.0),
+                "recv feed: cache not ascending"
+            );
         }
     }
 

@@ -121,6 +121,7 @@ impl Region {
             Accept::New => {
                 self.rx_bytes += dg.len() as u64;
                 deliver_ready(self.id, sender, feed, &self.layout, my_part, io);
+                feed.check(cfg.window_datagrams, false);
             }
         }
     }
@@ -164,6 +165,7 @@ impl Region {
         let Some(feed) = self.feeds.get_mut(&sender) else { return };
         io.stats.beyond_window += feed.anchor(start.base, cx.cfg.window_datagrams);
         deliver_ready(self.id, sender, feed, &self.layout, my_part, io);
+        feed.check(cx.cfg.window_datagrams, true);
     }
 
     /// Ask again, at the configured interval, for the join points not known yet.

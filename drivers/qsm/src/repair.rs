@@ -41,6 +41,7 @@ pub(crate) fn member_visit(
     let region = at.region;
     let sender = NodeId(entry.sender);
     feed.clean(entry.cleanup);
+    feed.check(cfg.window_datagrams, true);
     feed.cutoff = feed.cutoff.max(entry.cutoff);
     // Push: the previous holder lacks these; send what we hold.
     if let Some(prev) = at.prev.filter(|p| *p != node_of(sender)) {

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::events::PublishError;
+use crate::invariant::{invariant, CHECKED};
 use argent_core::Instant;
 use argent_wire::SeqRange;
 use argent_wire::{DataBuilder, FrameKind, DATA_PREFIX_LEN, HEADER_LEN, MESSAGE_OVERHEAD};
@@ -71,6 +72,40 @@ impl SendFeed {
         }
     }
 
+    /// The feed's relations: the acknowledged point, what was sent and what is sealed are
+    /// ordered; the window and the byte budget bound what is held; retransmissions lie
+    /// between what was acknowledged and what was sent. With `deep`, the byte count is
+    /// recomputed (a pass over the window: at acknowledgements only).
+    fn check(&self, cfg: &Config, deep: bool) {
+        invariant!(
+            self.stable <= self.sent_upto && self.sent_upto <= self.sealed_upto(),
+            "send feed: acknowledged {} <= sent {} <= sealed {}",
+            self.stable,
+            self.sent_upto,
+            self.sealed_upto()
+        );
+        let held = self.unacked.len() as u64 + u64::from(self.open.is_some());
+        invariant!(held <= cfg.window_datagrams, "send feed: {held} datagrams held, window {}", cfg.window_datagrams);
+        invariant!(
+            self.buffered <= cfg.send_buffer_bytes as u64,
+            "send feed: {} bytes buffered, bound {}",
+            self.buffered,
+            cfg.send_buffer_bytes
+        );
+        invariant!(
+            self.retransmit.first().is_none_or(|s| *s > self.stable)
+                && self.retransmit.last().is_none_or(|s| *s <= self.sent_upto),
+            "send feed: retransmissions outside ({}, {}]",
+            self.stable,
+            self.sent_upto
+        );
+        if deep && CHECKED {
+            let counted: u64 = self.unacked.iter().map(|d| d.len() as u64).sum::<u64>()
+                + self.open.as_ref().map_or(0, |o| o.len() as u64);
+            invariant!(counted == self.buffered, "send feed: {counted} bytes held, {} counted", self.buffered);
+        }
+    }
+
     /// Sequence numbers up to here are assigned to sealed datagrams.
     pub(crate) fn sealed_upto(&self) -> u64 {
         self.stable + self.unacked.len() as u64
@@ -101,6 +136,7 @@ impl SendFeed {
         let seq = self.sealed_upto() + 1;
         self.open = Some(DataBuilder::new(self.region, self.me, seq, cfg.datagram_size));
         self.account(DATA_PREFIX_LEN as u64);
+        self.check(cfg, false);
         Ok(sealed)
     }
 
@@ -196,6 +232,7 @@ impl SendFeed {
             self.pacer.consume(datagram.len() as u64);
             self.sent_bytes += datagram.len() as u64;
             self.last_send = now;
+            self.check(cfg, false);
             return (Some(Outgoing::Data(datagram)), sealed);
         }
         if self.sent_upto > self.stable && now >= self.last_send + cfg.heartbeat_interval {
@@ -229,6 +266,7 @@ impl SendFeed {
             self.retransmit.pop_first();
         }
         self.adapt_rate(now, cfg, rate_min_kib);
+        self.check(cfg, true);
         let room = self.buffered + cfg.datagram_size as u64 <= cfg.send_buffer_bytes as u64
             && (self.unacked.len() as u64) < cfg.window_datagrams;
         if self.blocked && room {
@@ -272,6 +310,7 @@ impl SendFeed {
                 added += usize::from(self.retransmit.insert(seq));
             }
         }
+        self.check(cfg, false);
         added
     }
 

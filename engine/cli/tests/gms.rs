@@ -69,9 +69,8 @@ fn gms_leader_killed_traffic_continues_and_a_late_member_is_admitted() {
         })
         .collect();
     // Members: 0 and 1 subscribe from the start, 3 joins late, 4 publishes.
-    let dir = std::env::temp_dir().join(format!("argent-gms-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cluster.toml");
+    let dir = tempfile::tempdir().unwrap(); // removed on drop, even on a failure
+    let file = dir.path().join("cluster.toml");
     let members: String = [0u16, 1, 3, 4]
         .iter()
         .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + 8 + id * 2))
@@ -143,7 +142,6 @@ fn gms_leader_killed_traffic_continues_and_a_late_member_is_admitted() {
     assert_eq!(r["verified"], true, "the late subscriber verified everything from its join on: {r:#}");
     let got = r["received"].as_u64().unwrap_or(0);
     assert!(got > 0 && got < p["published"].as_u64().unwrap_or(0), "late subscriber got {got}: {r:#}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

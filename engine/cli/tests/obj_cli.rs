@@ -52,8 +52,9 @@ fn new_reference(dir: &Path, name: &str, class: &str) -> String {
 
 #[test]
 fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
-    let dir = std::env::temp_dir().join(format!("argent-obj-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Declared before the processes, so it outlives them; removed on drop, even on a failure.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let base = ports::block();
     let gms_addr = format!("127.0.0.1:{base}");
     let _gms = Kill(
@@ -65,9 +66,9 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
             .spawn()
             .unwrap(),
     );
-    let config = cluster(&dir, 8);
-    let var = new_reference(&dir, "counter", "replicated-var");
-    let map = new_reference(&dir, "scores", "replicated-map");
+    let config = cluster(dir, 8);
+    let var = new_reference(dir, "counter", "replicated-var");
+    let map = new_reference(dir, "scores", "replicated-map");
     const UPDATES: u64 = 200;
     // Paced (4 s of updates), so that the late joiners join mid-stream even on a slow machine.
     let exercise = |reference: &str, id: u16, updates: u64| {
@@ -205,5 +206,4 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
     let got = ok(node(&["get", &room, "--key-file", &key], 4), "get with the key");
     assert!(got.contains("\"author\":\"ann\"") && got.contains("hello"), "{got}");
     drop(holder);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -369,10 +369,10 @@ fn a_lagging_replica_catches_up_from_a_snapshot_after_compaction() {
 #[test]
 fn a_restored_replica_has_the_view_it_had() {
     use argent_membership::service::Disk;
-    let dir = std::env::temp_dir().join(format!("argent-gms-restore-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     for compact_every in [1000, 3] {
-        let _ = std::fs::remove_dir_all(&dir);
+        // A fresh directory each round, not yet created, inside one removed on drop.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("gms");
         let mut net = Net::with(1, 0, 21, |c| {
             c.persist = true;
             c.compact_every = compact_every;
@@ -395,5 +395,4 @@ fn a_restored_replica_has_the_view_it_had() {
         let back = Gms::restore(c, Instant::from_nanos(0), restored).unwrap();
         assert_eq!(**back.view(), *before, "compact_every {compact_every}: same view after a restart");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -141,8 +141,9 @@ fn three_replicas_on_udp_survive_the_leader_and_admit_a_late_member() {
 fn a_replica_restarts_from_its_data_directory_and_counts_toward_the_quorum() {
     let ids = [1u64, 2, 3];
     let peers: BTreeMap<u64, SocketAddr> = ids.iter().map(|id| (*id, free_port())).collect();
-    let root = std::env::temp_dir().join(format!("argent-gms-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    // Outlives the replicas (declared before them); removed on drop, even on a failure.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
     let start = |id: u64| {
         let mut gms = fast(id, &ids);
         gms.compact_every = 4; // exercise snapshots on disk too
@@ -179,5 +180,4 @@ fn a_replica_restarts_from_its_data_directory_and_counts_toward_the_quorum() {
         },
     );
     drop(replicas);
-    let _ = std::fs::remove_dir_all(&root);
 }

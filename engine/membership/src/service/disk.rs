@@ -122,15 +122,11 @@ fn read_log(path: &Path) -> io::Result<Vec<(u64, Vec<u8>)>> {
 mod tests {
     use super::*;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("argent-disk-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d
-    }
-
     #[test]
     fn appends_overwrites_snapshots_and_torn_tails() {
-        let d = dir("ops");
+        // A directory that does not exist yet, inside one removed on drop (even on a failure).
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("ops");
         let (mut disk, r) = Disk::open(&d).unwrap();
         assert!(r.snapshot.is_none() && r.hard_state.is_none() && r.entries.is_empty());
         disk.write(Persist::Append { first_index: 1, entries: vec![b"a".to_vec(), b"b".to_vec()] }).unwrap();
@@ -150,6 +146,5 @@ mod tests {
         let (_, r) = Disk::open(&d).unwrap();
         assert_eq!(r.snapshot.as_deref(), Some(&b"snap"[..]));
         assert_eq!(r.entries, vec![b"B".to_vec()]);
-        let _ = fs::remove_dir_all(&d);
     }
 }
