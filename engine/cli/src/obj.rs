@@ -191,14 +191,14 @@ fn load(arg: &str) -> anyhow::Result<Reference> {
 
 /// A new object id (random).
 fn fresh_id() -> anyhow::Result<ObjectId> {
-    argent::live::new_object_id().context("reading /dev/urandom for a new object id")
+    argent::live::new_object_id().context("drawing a new object id from the operating system's generator")
 }
 
 pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         ObjCommand::Dir(d) => run_dir(d),
         ObjCommand::Key => {
-            println!("{}", ObjectKey::generate().context("reading /dev/urandom")?.to_hex());
+            println!("{}", ObjectKey::generate().context("drawing a key from the operating system's generator")?.to_hex());
             Ok(ExitCode::SUCCESS)
         }
         ObjCommand::New { class, group, value_type, name, uri, auth } => {
