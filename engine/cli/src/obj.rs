@@ -198,7 +198,12 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         ObjCommand::Dir(d) => run_dir(d),
         ObjCommand::Key => {
-            println!("{}", ObjectKey::generate().context("drawing a key from the operating system's generator")?.to_hex());
+            println!(
+                "{}",
+                ObjectKey::generate()
+                    .context("drawing a key from the operating system's generator")?
+                    .to_hex()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ObjCommand::New { class, group, value_type, name, uri, auth } => {
