@@ -99,7 +99,10 @@ impl RecvFeed {
     /// counts are recomputed (a pass over what is held: at token visits only).
     pub(crate) fn check(&self, window_limit: u64, deep: bool) {
         if self.anchored {
-            invariant!(self.early.is_empty() && self.early_bytes == 0, "recv feed: datagrams held early after anchoring");
+            invariant!(
+                self.early.is_empty() && self.early_bytes == 0,
+                "recv feed: datagrams held early after anchoring"
+            );
             invariant!(
                 self.contiguous <= self.max_seen,
                 "recv feed: delivered up to {} but saw only {}",

@@ -3,6 +3,7 @@
 //! lacks, and report its contiguous numbers.
 
 use crate::config::Config;
+use crate::invariant::invariant;
 use crate::io::{forward, Cx, Io};
 use crate::layout::RingLayout;
 use crate::recv::RecvFeed;
@@ -87,6 +88,21 @@ pub(crate) fn member_visit(
     }
     entry.min_contiguous = entry.min_contiguous.min(feed.contiguous);
     entry.part_contiguous = entry.part_contiguous.min(feed.contiguous);
+    // Paired with the leader's use of the token: what this member reports never exceeds what
+    // it holds, so the region's acknowledged point (a minimum) never passes a member.
+    invariant!(
+        entry.min_contiguous <= feed.contiguous && entry.max_seen >= feed.max_seen,
+        "token entry reports contiguous {} and seen {} past this member's {} and {}",
+        entry.min_contiguous,
+        entry.max_seen,
+        feed.contiguous,
+        feed.max_seen
+    );
+    invariant!(
+        missing.iter().all(|r| r.start > feed.contiguous && r.start <= r.end),
+        "a reported gap lies at or below the contiguous point {}",
+        feed.contiguous
+    );
     entry.prev_missing.clear();
     entry.prev_missing.extend_from_slice(missing);
     entry.isect = Some(match entry.isect.take() {

@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::events::Event;
+use crate::invariant::invariant;
 use crate::io::{Cx, Io};
 use crate::region::Region;
 use crate::repair::{end_partition, member_visit, Spot};
@@ -56,6 +57,12 @@ impl Region {
                     self.ring.pending = None; // left to regeneration or a view change
                 } else {
                     p.attempts += 1;
+                    invariant!(
+                        p.attempts <= cfg.token_pass_attempts,
+                        "token pass attempt {} of {}",
+                        p.attempts,
+                        cfg.token_pass_attempts
+                    );
                     p.rto = (p.rto * 2).min(MAX_PASS_RTO);
                     p.deadline = now + p.rto;
                     io.out.push_back(argent_core::Transmit {
@@ -90,6 +97,11 @@ impl Region {
             ring.starts.pop_front();
         }
         ring.starts.push_back((ring.round, now));
+        invariant!(
+            ring.starts.len() <= ROUNDS_TIMED,
+            "{} round starts timed, bound {ROUNDS_TIMED}",
+            ring.starts.len()
+        );
         let mut senders: BTreeSet<u32> = ring.carry.keys().copied().collect();
         senders.extend(self.feeds.keys().map(|n| n.0));
         if self.send.is_some() {

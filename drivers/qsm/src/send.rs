@@ -85,7 +85,11 @@ impl SendFeed {
             self.sealed_upto()
         );
         let held = self.unacked.len() as u64 + u64::from(self.open.is_some());
-        invariant!(held <= cfg.window_datagrams, "send feed: {held} datagrams held, window {}", cfg.window_datagrams);
+        invariant!(
+            held <= cfg.window_datagrams,
+            "send feed: {held} datagrams held, window {}",
+            cfg.window_datagrams
+        );
         invariant!(
             self.buffered <= cfg.send_buffer_bytes as u64,
             "send feed: {} bytes buffered, bound {}",
@@ -102,7 +106,11 @@ impl SendFeed {
         if deep && CHECKED {
             let counted: u64 = self.unacked.iter().map(|d| d.len() as u64).sum::<u64>()
                 + self.open.as_ref().map_or(0, |o| o.len() as u64);
-            invariant!(counted == self.buffered, "send feed: {counted} bytes held, {} counted", self.buffered);
+            invariant!(
+                counted == self.buffered,
+                "send feed: {counted} bytes held, {} counted",
+                self.buffered
+            );
         }
     }
 
@@ -256,7 +264,9 @@ impl SendFeed {
     /// The region acknowledged everything up to `stable`; free it and adapt the rate.
     /// Returns true if the application should be told it may publish again.
     pub(crate) fn on_ack(&mut self, now: Instant, cfg: &Config, stable: u64, rate_min_kib: u32) -> bool {
+        // The acknowledgement comes from the network: never past what was sent.
         let stable = stable.min(self.sent_upto);
+        let before = self.stable;
         while self.stable < stable {
             let Some(d) = self.unacked.pop_front() else { break };
             self.buffered -= d.len() as u64;
@@ -265,6 +275,11 @@ impl SendFeed {
         while self.retransmit.first().is_some_and(|s| *s <= self.stable) {
             self.retransmit.pop_first();
         }
+        invariant!(
+            self.stable >= before,
+            "send feed: acknowledged point went back from {before} to {}",
+            self.stable
+        );
         self.adapt_rate(now, cfg, rate_min_kib);
         self.check(cfg, true);
         let room = self.buffered + cfg.datagram_size as u64 <= cfg.send_buffer_bytes as u64
