@@ -1,9 +1,9 @@
 //! Running `argent bench --json` for one point, bounded in time, and recording the machine.
 
 use anyhow::{bail, Context};
+use argent_procs::{Error, Proc, Spec};
 use serde::Serialize;
 use serde_json::Value;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -288,61 +288,27 @@ pub struct Job<'a> {
     pub grace: Option<Duration>,
 }
 
-/// Runs `job`, writing its output to `out/log`; killed (with every process it started: it
+/// Runs `job`, writing its output to `out/log`; stopped (with every process it started: it
 /// leads its own process group) once its timeout has passed. Err only if it cannot start.
 pub fn run(job: &Job, out: &Path, log: &str) -> anyhow::Result<Run> {
     let Job { program, what, args, timeout, grace } = *job;
-    let path = out.join(log);
-    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let start = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
+    let spec = Spec::new(program, what)
+        .args(args.iter().cloned())
         .env("NO_COLOR", "1") // plain logs
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {}", program.display()))?;
-    // The group id is the child's pid; `kill` reaches the processes it started too.
-    let group = format!("-{}", child.id());
-    let signal_group = |sig: &str| {
-        let _ = Command::new("kill").args([sig, "--", &group]).status();
-    };
-    let mut terminated: Option<Instant> = None;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            if terminated.is_some() {
-                break None; // exited on SIGTERM at the deadline
-            }
-            break Some(s);
+        .log(out.join(log))
+        .own_group();
+    let mut proc = Proc::spawn(spec).map_err(|e| match e {
+        Error::Start { source, .. } => {
+            anyhow::Error::new(source).context(format!("starting {}", program.display()))
         }
-        if start.elapsed() > timeout {
-            match (grace, terminated) {
-                (Some(_), None) => {
-                    signal_group("-TERM");
-                    terminated = Some(Instant::now());
-                }
-                (Some(g), Some(t)) if t.elapsed() <= g => {}
-                _ => {
-                    signal_group("-KILL");
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        e => e.into(),
+    })?;
+    let finished = proc.finish(start + timeout, grace);
     let wall_seconds = start.elapsed().as_secs_f64();
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let bench: Option<Value> = text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .filter(Value::is_object);
+    let bench = finished.summary;
     let delivered_ok = bench.as_ref().and_then(|b| b["delivered_ok"].as_bool()).unwrap_or(false);
-    let error = match (status, &bench) {
+    let error = match (finished.status, &bench) {
         (None, _) => Some(format!("killed after the {} s timeout", timeout.as_secs_f64())),
         (Some(s), None) => Some(format!("{what} exited with {s} and printed no JSON summary (see {log})")),
         (Some(_), Some(_)) if !delivered_ok => Some("delivery not verified on every subscriber".into()),
@@ -354,7 +320,7 @@ pub fn run(job: &Job, out: &Path, log: &str) -> anyhow::Result<Run> {
         error,
         bench,
         log: log.into(),
-        killed: status.is_none(),
+        killed: finished.status.is_none(),
     })
 }
 

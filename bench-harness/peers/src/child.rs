@@ -1,9 +1,10 @@
 //! A child process of a run: publish or subscribe, then print the JSON summary.
 
-use crate::control::{cpu_secs, Control};
+use crate::control::Control;
 use crate::opts::{Opts, Role};
 use crate::systems::{publish, subscribe};
 use crate::verify::{Generator, Verifier};
+use argent_procs::child::cpu_secs;
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;

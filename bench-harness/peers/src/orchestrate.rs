@@ -5,10 +5,10 @@
 use crate::opts::{Opts, Profile, RawTransport, Role, System};
 use crate::verify::MIN_SIZE;
 use anyhow::{bail, Context};
+use argent_procs::child::{GO, STOP};
+use argent_procs::{Proc, Spec};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// The most subscriber processes one run starts.
@@ -57,121 +57,45 @@ fn validate(o: &Opts) -> anyhow::Result<()> {
 /// few ports from it. Below the kernel's ephemeral range (32 768–60 999), where no socket
 /// bound to port 0 can take one first.
 fn base_port() -> u16 {
-    let seed = u64::from(std::process::id()) ^ crate::verify::now_ns();
+    let seed = u64::from(std::process::id()) ^ argent_verify::now_ns();
     let slot = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 127;
     20_000 + slot as u16 * 100
 }
 
-struct Proc {
-    what: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
+/// Starts this program as the publisher or subscriber `index` of the run.
+fn spawn(o: &Opts, role: Role, index: usize, port: u16) -> anyhow::Result<Proc> {
+    let what = match role {
+        Role::Pub => "the publisher".to_string(),
+        Role::Sub => format!("the subscriber {index}"),
+    };
+    let me = std::env::current_exe().context("finding the argent-peer executable")?;
+    let mut args: Vec<String> = vec![
+        o.system.name().into(),
+        "--role".into(),
+        if role == Role::Pub { "pub" } else { "sub" }.into(),
+        "--index".into(),
+        index.to_string(),
+        "--port".into(),
+        port.to_string(),
+        "--subscribers".into(),
+        o.subscribers.to_string(),
+        "--size".into(),
+        o.size.to_string(),
+        "--duration".into(),
+        o.duration.to_string(),
+        "--profile".into(),
+        if o.profile == Profile::Tuned { "tuned" } else { "default" }.into(),
+    ];
+    if let Some(d) = o.datagram_size {
+        args.extend(["--datagram-size".into(), d.to_string()]);
+    }
+    args.extend(["--transport".into(), o.transport.name().into()]);
+    Ok(Proc::spawn(Spec::new(me, what).args(args).talk())?)
 }
 
-impl Proc {
-    fn spawn(o: &Opts, role: Role, index: usize, port: u16) -> anyhow::Result<Proc> {
-        let what = match role {
-            Role::Pub => "publisher".to_string(),
-            Role::Sub => format!("subscriber {index}"),
-        };
-        let me = std::env::current_exe().context("finding the argent-peer executable")?;
-        let mut args: Vec<String> = vec![
-            o.system.name().into(),
-            "--role".into(),
-            if role == Role::Pub { "pub" } else { "sub" }.into(),
-            "--index".into(),
-            index.to_string(),
-            "--port".into(),
-            port.to_string(),
-            "--subscribers".into(),
-            o.subscribers.to_string(),
-            "--size".into(),
-            o.size.to_string(),
-            "--duration".into(),
-            o.duration.to_string(),
-            "--profile".into(),
-            if o.profile == Profile::Tuned { "tuned" } else { "default" }.into(),
-        ];
-        if let Some(d) = o.datagram_size {
-            args.extend(["--datagram-size".into(), d.to_string()]);
-        }
-        args.extend(["--transport".into(), o.transport.name().into()]);
-        let mut child = Command::new(me)
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting the {what}"))?;
-        let stdout = child.stdout.take().context("child stdout")?;
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Ok(Proc { what, child, stdin, lines })
-    }
-
-    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        let until = Instant::now() + timeout;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.trim() == "ready" => return Ok(()),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => bail!("the {} was not ready within {timeout:?}", self.what),
-                Err(RecvTimeoutError::Disconnected) => bail!("the {} exited before it was ready", self.what),
-            }
-        }
-    }
-
-    fn say(&mut self, word: &str) -> anyhow::Result<()> {
-        let stdin = self.stdin.as_mut().context("child stdin closed")?;
-        writeln!(stdin, "{word}").with_context(|| format!("telling the {} to {word}", self.what))?;
-        stdin.flush()?;
-        Ok(())
-    }
-
-    /// Its JSON summary (the last JSON line it printed before exiting), killed at `until`.
-    fn finish(&mut self, until: Instant) -> anyhow::Result<Value> {
-        let mut last = None;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(l.trim()) {
-                        last = Some(v);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    bail!("the {} did not finish in time (killed)", self.what);
-                }
-            }
-        }
-        let status = self.child.wait()?;
-        match last {
-            Some(v) if status.success() => Ok(v),
-            Some(_) => bail!("the {} exited with {status}", self.what),
-            None => bail!("the {} exited with {status} and printed no summary", self.what),
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Its JSON summary, if it exited successfully; killed at `until`.
+fn finish(p: &mut Proc, until: Instant) -> anyhow::Result<Value> {
+    Ok(p.finish(until, None).into_successful_summary()?)
 }
 
 fn num(v: &Value, k: &str) -> f64 {
@@ -185,27 +109,27 @@ pub fn run(o: &Opts) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // The publisher first (Zenoh subscribers connect to it, Aeron subscribers see its image),
     // then the subscribers; `go` once all are ready.
-    let mut publisher = Proc::spawn(o, Role::Pub, 0, port)?;
+    let mut publisher = spawn(o, Role::Pub, 0, port)?;
     publisher.wait_ready(Duration::from_secs(30))?;
     let mut subs: Vec<Proc> =
-        (0..o.subscribers).map(|i| Proc::spawn(o, Role::Sub, i, port)).collect::<anyhow::Result<_>>()?;
-    for s in &subs {
+        (0..o.subscribers).map(|i| spawn(o, Role::Sub, i, port)).collect::<anyhow::Result<_>>()?;
+    for s in &mut subs {
         s.wait_ready(Duration::from_secs(30))?;
     }
     // Subscriptions propagate (Zenoh declarations, Aeron status messages) before the clock starts.
     std::thread::sleep(Duration::from_millis(500));
-    publisher.say("go")?;
+    publisher.say(GO)?;
     let until = Instant::now() + Duration::from_secs_f64(o.duration + 90.0);
     let mut per_subscriber = Vec::new();
     let mut errors = Vec::new();
     for s in &mut subs {
-        match s.finish(until) {
+        match finish(s, until) {
             Ok(v) => per_subscriber.push(v),
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
-    let _ = publisher.say("stop");
-    let per_publisher = match publisher.finish(Instant::now() + Duration::from_secs(30)) {
+    let _ = publisher.say(STOP);
+    let per_publisher = match finish(&mut publisher, Instant::now() + Duration::from_secs(30)) {
         Ok(v) => v,
         Err(e) => {
             errors.push(format!("{e:#}"));

@@ -1,30 +1,16 @@
-//! Verifiable messages, the same for every system, so that every figure counts only what was
-//! delivered exactly once, in order, intact.
-//!
-//! ```text
-//! 0..8    index (0, 1, 2, … per run)
-//! 8..16   send time, ns since the Unix epoch
-//! 16..24  check word of the index
-//! 24..    fill: the low byte of the index
-//! ```
-//!
-//! The last message of a run is an end marker: the number of messages sent in 0..8, its
-//! check word XOR `END_MAGIC` in 16..24, zeros after. A subscriber is done when it sees it.
+//! Verifiable messages (argent_verify's layout: one stream, sender 0), the same for every
+//! system, so that every figure counts only what was delivered exactly once, in order,
+//! intact. Every byte is checked: the header by [`argent_verify::read`], the fill one by one.
+//! The last message of a run is an end marker with the number of messages sent; a
+//! subscriber is done when it sees it.
 
+use argent_verify::{Checker, Header, Message, Verdict};
 use serde::Serialize;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-/// Smallest verifiable message.
+/// Smallest message argent-peer sends (`--size`).
 pub const MIN_SIZE: usize = 24;
-const END_MAGIC: u64 = 0xE5D0_E5D0_0DE5_0DE5;
-
-pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn check_word(index: u64) -> u64 {
-    (index ^ 0x5851_F42D_4C95_7F2D).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23)
-}
+const _: () = assert!(MIN_SIZE >= argent_verify::MIN_SIZE);
 
 /// The publisher's messages: `current()` is the message to send (the same until `advance()`,
 /// so a system that refuses an offer under back-pressure retries the same bytes); after
@@ -67,19 +53,15 @@ impl Generator {
         if self.written != Some(self.next) {
             // The clock is read once every 256 messages.
             if self.next % 256 == 0 && Instant::now() >= self.until {
-                self.buf.fill(0);
-                self.buf[0..8].copy_from_slice(&self.next.to_le_bytes());
-                self.buf[16..24].copy_from_slice(&(check_word(self.next) ^ END_MAGIC).to_le_bytes());
+                argent_verify::write_end(&mut self.buf, self.next, 0, 0, 0);
                 self.written = Some(u64::MAX);
                 return Some(&self.buf);
             }
             if self.written == Some(u64::MAX) {
                 return Some(&self.buf); // the end marker, not yet accepted
             }
-            self.buf[0..8].copy_from_slice(&self.next.to_le_bytes());
-            self.buf[8..16].copy_from_slice(&now_ns().to_le_bytes());
-            self.buf[16..24].copy_from_slice(&check_word(self.next).to_le_bytes());
-            self.buf[24..].fill(self.next as u8);
+            let h = Header { index: self.next, send_ns: argent_verify::now_ns(), ..Header::default() };
+            argent_verify::write(&mut self.buf, h, &[]);
             self.written = Some(self.next);
         }
         Some(&self.buf)
@@ -124,7 +106,7 @@ pub struct Verifier {
     /// The end marker's count, once seen.
     pub published: Option<u64>,
     #[serde(skip)]
-    expected: u64,
+    stream: Checker,
     #[serde(skip)]
     first: Option<Instant>,
     #[serde(skip)]
@@ -145,23 +127,26 @@ impl Verifier {
             self.corrupt += 1;
             return;
         }
-        let word = |r: std::ops::Range<usize>| u64::from_le_bytes(m[r].try_into().unwrap_or_default());
-        let (index, check) = (word(0..8), word(16..24));
-        if check == check_word(index) ^ END_MAGIC && m[24..].iter().all(|&b| b == 0) {
-            self.published = Some(index);
-            return;
-        }
-        if check != check_word(index) || m[24..].iter().any(|&b| b != index as u8) {
-            self.corrupt += 1;
-            return;
-        }
+        let d = match argent_verify::read(m) {
+            Ok(Message::Data(d)) if d.fill_ok() => d,
+            Ok(Message::End(e)) => {
+                self.published = Some(e.count);
+                return;
+            }
+            _ => {
+                self.corrupt += 1;
+                return;
+            }
+        };
         self.last = Some(now);
-        if index < self.expected {
-            self.out_of_order += 1;
-            return;
+        match self.stream.check(d.header.index) {
+            Verdict::InOrder | Verdict::First => {}
+            Verdict::Duplicate => {
+                self.out_of_order += 1;
+                return;
+            }
+            Verdict::Skipped(n) => self.gaps += n,
         }
-        self.gaps += index - self.expected;
-        self.expected = index + 1;
         self.received += 1;
         self.bytes += m.len() as u64;
     }

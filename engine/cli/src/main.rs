@@ -11,7 +11,6 @@ mod popularity;
 mod pubsub;
 mod raw;
 mod regions;
-mod sys;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

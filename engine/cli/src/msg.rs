@@ -1,95 +1,32 @@
-//! Verifiable messages for `pub`, `sub --verify` and `bench`.
-//!
-//! ```text
-//! 0..8   index in the (publisher, group) stream
-//! 8..16  send time, ns since the Unix epoch
-//! 16..20 publisher id
-//! 20..24 group id (must match the group tag the message was delivered with)
-//! 24..28 check word of (index, publisher, group)
-//! 28..   fill: the low byte of the index
-//! ```
-//!
-//! The end of a (publisher, group) stream is marked by a message with `sent` in 0..8, the
-//! stream checksum in 8..16, publisher and group as above, the check word of (sent,
-//! publisher, group) XOR `END_MAGIC` in 24..28, and zeros after.
+//! Checking `argent pub`'s verifiable messages (argent_verify's long form: the stream is the
+//! group) in `sub --verify` and `bench`: exactly-once FIFO delivery per (publisher, group),
+//! each message in the group it names, latency from its send time, and each stream's
+//! checksum against its end marker.
 
+use argent_verify::{message_sum, Checker, Message, Verdict};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Smallest verifiable message.
-pub const MIN_SIZE: usize = 32;
-/// Tells an end marker's check word from a message's.
-const END_MAGIC: u32 = 0xE5D0_E5D0;
+/// Smallest verifiable message: the long form, which carries the group and the send time.
+pub const MIN_SIZE: usize = argent_verify::LONG_SIZE;
 /// Group ids below this keep their streams in a vector indexed by id.
 const DENSE_GROUPS: u32 = 1 << 20;
 
-pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn check_word(index: u64, publisher: u32, group: u32) -> u32 {
-    let x = index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ u64::from(publisher).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-        ^ u64::from(group).wrapping_mul(0x1656_67B1_9E37_79F9).rotate_left(29);
-    (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
-}
-
-/// Position-sensitive checksum of one message's bytes: words weighted by odd multipliers,
-/// summed in independent lanes (no serial dependency, so it runs at memory speed).
-pub fn message_sum(m: &[u8]) -> u64 {
-    let mut lanes = [0u64; 4];
-    let mut chunks = m.chunks_exact(32);
-    let mut k = 1u64;
-    for c in &mut chunks {
-        for (lane, w) in lanes.iter_mut().zip(c.chunks_exact(8)) {
-            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            *lane = lane.wrapping_add(w.wrapping_mul(k));
-            k = k.wrapping_add(2);
-        }
-    }
-    let mut tail = 0u64;
-    for (i, b) in chunks.remainder().iter().enumerate() {
-        tail = tail.wrapping_add(u64::from(*b).wrapping_mul(2 * i as u64 + 1));
-    }
-    lanes.iter().fold(tail, |a, l| a.rotate_left(17) ^ *l).wrapping_mul(0x2545_F491_4F6C_DD1D)
-}
-
-/// Write message `index` of `publisher` to `group`, sent at `stamp` (ns since the Unix
-/// epoch), into `buf` (at least [`MIN_SIZE`] bytes).
-pub fn write(buf: &mut [u8], index: u64, publisher: u32, group: u32, stamp: u64) {
-    buf[0..8].copy_from_slice(&index.to_le_bytes());
-    buf[8..16].copy_from_slice(&stamp.to_le_bytes());
-    buf[16..20].copy_from_slice(&publisher.to_le_bytes());
-    buf[20..24].copy_from_slice(&group.to_le_bytes());
-    buf[24..28].copy_from_slice(&check_word(index, publisher, group).to_le_bytes());
-    buf[28..].fill(index as u8);
-}
-
-/// Write the end marker of the (publisher, group) stream: `sent` messages with stream
-/// checksum `sum`.
-pub fn write_end(buf: &mut [u8], publisher: u32, group: u32, sent: u64, sum: u64) {
-    buf.fill(0);
-    buf[0..8].copy_from_slice(&sent.to_le_bytes());
-    buf[8..16].copy_from_slice(&sum.to_le_bytes());
-    buf[16..20].copy_from_slice(&publisher.to_le_bytes());
-    buf[20..24].copy_from_slice(&group.to_le_bytes());
-    buf[24..28].copy_from_slice(&(check_word(sent, publisher, group) ^ END_MAGIC).to_le_bytes());
-}
-
 /// What every message of a stream touches: 16 bytes, so the streams of thousands of groups
 /// stay in cache.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Hot {
-    next: u64,
+    checker: Checker,
     sum: u64,
 }
+const _: () = assert!(std::mem::size_of::<Hot>() == 16);
 
 /// What only an end marker or an order violation touches.
 #[derive(Default, Clone, Copy)]
 struct Cold {
-    /// Indices skipped over (received = next - skipped).
+    /// Indices skipped over (received = next - skipped - start).
     skipped: u64,
+    /// The end marker's count and stream checksum.
     end: Option<(u64, u64)>,
     /// Late joiners: the index the stream started at for this subscriber.
     start: Option<u64>,
@@ -106,6 +43,8 @@ struct Stream {
 /// The streams of one publisher, by group.
 struct PublisherStreams {
     publisher: u32,
+    /// A stream before its first message (from index 0, or a late joiner's).
+    fresh: Hot,
     /// Indexed by group id (below [`DENSE_GROUPS`]).
     hot: Vec<Hot>,
     cold: Vec<Cold>,
@@ -113,8 +52,10 @@ struct PublisherStreams {
 }
 
 impl PublisherStreams {
-    fn new(publisher: u32) -> Self {
-        PublisherStreams { publisher, hot: Vec::new(), cold: Vec::new(), sparse: Default::default() }
+    fn new(publisher: u32, late: bool) -> Self {
+        let checker = if late { Checker::late() } else { Checker::new() };
+        let fresh = Hot { checker, sum: 0 };
+        PublisherStreams { publisher, fresh, hot: Vec::new(), cold: Vec::new(), sparse: Default::default() }
     }
 
     #[inline]
@@ -122,11 +63,11 @@ impl PublisherStreams {
         if group < DENSE_GROUPS {
             let i = group as usize;
             if i >= self.hot.len() {
-                self.hot.resize(i + 1, Hot::default());
+                self.hot.resize(i + 1, self.fresh);
             }
             &mut self.hot[i]
         } else {
-            &mut self.sparse.entry(group).or_default().0
+            &mut self.sparse.entry(group).or_insert((self.fresh, Cold::default())).0
         }
     }
 
@@ -138,21 +79,22 @@ impl PublisherStreams {
             }
             &mut self.cold[i]
         } else {
-            &mut self.sparse.entry(group).or_default().1
+            &mut self.sparse.entry(group).or_insert((self.fresh, Cold::default())).1
         }
     }
 
     /// Streams that saw a message or an end marker.
     fn streams(&self) -> impl Iterator<Item = Stream> + '_ {
         let dense = (0..self.hot.len().max(self.cold.len())).map(|i| {
-            (self.hot.get(i).copied().unwrap_or_default(), self.cold.get(i).copied().unwrap_or_default())
+            (self.hot.get(i).copied().unwrap_or(self.fresh), self.cold.get(i).copied().unwrap_or_default())
         });
-        dense.chain(self.sparse.values().copied()).filter(|(h, c)| h.next > 0 || c.end.is_some()).map(
-            |(h, c)| {
+        dense
+            .chain(self.sparse.values().copied())
+            .filter(|(h, c)| h.checker.next() > 0 || c.end.is_some())
+            .map(|(h, c)| {
                 let start = c.start.unwrap_or(0);
-                Stream { received: h.next - c.skipped - start, sum: h.sum, end: c.end, start }
-            },
-        )
+                Stream { received: h.checker.next() - c.skipped - start, sum: h.sum, end: c.end, start }
+            })
     }
 }
 
@@ -169,7 +111,7 @@ pub struct Verifier {
     pub wrong_group: u64,
     /// A late joiner: each stream is checked from its first message on (no checksum of the
     /// whole stream).
-    pub late: bool,
+    late: bool,
     latency_us: Histogram<u64>,
     first_ns: u64,
     last_ns: u64,
@@ -199,7 +141,9 @@ pub struct Summary {
 }
 
 impl Verifier {
-    pub fn new() -> Self {
+    /// A verifier of every stream from its first message (index 0), or, `late`, from
+    /// whichever message of it arrives first.
+    pub fn new(late: bool) -> Self {
         Verifier {
             publishers: Vec::new(),
             ended: 0,
@@ -209,7 +153,7 @@ impl Verifier {
             order_violations: 0,
             corrupt: 0,
             wrong_group: 0,
-            late: false,
+            late,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             first_ns: 0,
             last_ns: 0,
@@ -217,11 +161,15 @@ impl Verifier {
     }
 
     #[inline]
-    fn publisher(publishers: &mut Vec<PublisherStreams>, publisher: u32) -> &mut PublisherStreams {
+    fn publisher(
+        publishers: &mut Vec<PublisherStreams>,
+        publisher: u32,
+        late: bool,
+    ) -> &mut PublisherStreams {
         let at = match publishers.iter().position(|p| p.publisher == publisher) {
             Some(i) => i,
             None => {
-                publishers.push(PublisherStreams::new(publisher));
+                publishers.push(PublisherStreams::new(publisher, late));
                 publishers.len() - 1
             }
         };
@@ -232,22 +180,14 @@ impl Verifier {
     /// publisher the message must name (the node that delivered it) and `group` the group it
     /// was delivered in; `None` accepts any.
     pub fn check(&mut self, m: &[u8], now: u64, from: Option<u32>, group: Option<u32>) {
-        if m.len() < MIN_SIZE {
+        let read = if m.len() < MIN_SIZE { None } else { argent_verify::read(m).ok() };
+        let Some(read) = read else {
             self.corrupt += 1;
             return;
-        }
-        let word = |r: std::ops::Range<usize>| u64::from_le_bytes(m[r].try_into().unwrap_or([0; 8]));
-        let half = |r: std::ops::Range<usize>| u32::from_le_bytes(m[r].try_into().unwrap_or([0; 4]));
-        let (first, second) = (word(0..8), word(8..16));
-        let (publisher, in_group, check) = (half(16..20), half(20..24), half(24..28));
-        let expected = check_word(first, publisher, in_group);
-        let end = if check == expected {
-            false
-        } else if check == expected ^ END_MAGIC {
-            true
-        } else {
-            self.corrupt += 1;
-            return;
+        };
+        let (publisher, in_group) = match &read {
+            Message::Data(d) => (d.header.sender, d.header.stream),
+            Message::End(e) => (e.sender, e.stream),
         };
         if from.is_some_and(|f| f != publisher) {
             self.corrupt += 1;
@@ -257,42 +197,40 @@ impl Verifier {
             self.wrong_group += 1;
             return;
         }
-        if end {
-            let c = Self::publisher(&mut self.publishers, publisher).cold(in_group);
-            let first_end = c.end.is_none();
-            c.end = Some((first, second));
-            self.ended += usize::from(first_end);
-            return;
-        }
-        let (index, stamp) = (first, second);
+        let d = match read {
+            Message::Data(d) => d,
+            Message::End(e) => {
+                let c = Self::publisher(&mut self.publishers, publisher, self.late).cold(in_group);
+                let first_end = c.end.is_none();
+                c.end = Some((e.count, e.sum.unwrap_or(0)));
+                self.ended += usize::from(first_end);
+                return;
+            }
+        };
         // The payload bytes are covered by the stream checksum compared at the end marker.
         if self.first_ns == 0 {
             self.first_ns = now;
         }
         self.last_ns = now;
-        let streams = Self::publisher(&mut self.publishers, publisher);
-        if self.late && streams.hot(in_group).next == 0 && streams.cold(in_group).start.is_none() {
-            streams.cold(in_group).start = Some(index);
-            streams.hot(in_group).next = index;
-        }
-        let next = streams.hot(in_group).next;
-        match index.cmp(&next) {
-            std::cmp::Ordering::Less => {
+        let index = d.header.index;
+        let streams = Self::publisher(&mut self.publishers, publisher, self.late);
+        match streams.hot(in_group).checker.check(index) {
+            Verdict::InOrder => {}
+            Verdict::First => streams.cold(in_group).start = Some(index),
+            Verdict::Duplicate => {
                 self.duplicates += 1;
                 return;
             }
-            std::cmp::Ordering::Greater => {
+            Verdict::Skipped(n) => {
+                streams.cold(in_group).skipped += n;
                 self.order_violations += 1;
-                streams.cold(in_group).skipped += index - next;
             }
-            std::cmp::Ordering::Equal => {}
         }
         let s = streams.hot(in_group);
-        s.next = index + 1;
         s.sum = s.sum.wrapping_add(message_sum(m));
         self.received += 1;
         self.bytes += m.len() as u64;
-        let _ = self.latency_us.record((now.saturating_sub(stamp) / 1000).max(1));
+        let _ = self.latency_us.record((now.saturating_sub(d.header.send_ns) / 1000).max(1));
     }
 
     /// (publisher, group) streams whose end marker arrived.
@@ -346,10 +284,19 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argent_verify::{now_ns, Header};
+
+    fn write(buf: &mut [u8], index: u64, publisher: u32, group: u32, send_ns: u64) {
+        argent_verify::write(buf, Header { index, sender: publisher, stream: group, send_ns }, &[]);
+    }
+
+    fn write_end(buf: &mut [u8], publisher: u32, group: u32, sent: u64, sum: u64) {
+        argent_verify::write_end(buf, sent, publisher, group, sum);
+    }
 
     #[test]
     fn a_clean_stream_verifies_and_faults_are_counted() {
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(false);
         let mut buf = vec![0u8; 64];
         let mut sum = 0u64;
         for i in 0..10 {
@@ -362,12 +309,12 @@ mod tests {
         let s = v.summary(1);
         assert!(s.verified, "{s:?}");
 
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(false);
         for i in [0, 1, 1, 3] {
             write(&mut buf, i, 7, 3, now_ns());
             v.check(&buf, now_ns(), None, None);
         }
-        buf[25] ^= 1; // the check word
+        buf[13] ^= 1; // the check word
         v.check(&buf, now_ns(), None, None);
         write_end(&mut buf, 7, 3, 4, 0);
         v.check(&buf, now_ns(), None, None);
@@ -378,7 +325,7 @@ mod tests {
 
     #[test]
     fn streams_are_per_group_and_the_group_must_match_the_tag() {
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(false);
         let mut buf = vec![0u8; 32];
         let mut sums = [0u64; 2];
         // Interleaved streams of groups 5 and 6 of one publisher, each FIFO on its own.
@@ -401,7 +348,7 @@ mod tests {
         assert_eq!(v.summary(2).wrong_group, 1);
         assert!(!v.summary(2).verified);
         // An end marker is not taken for a message, nor the reverse.
-        let mut w = Verifier::new();
+        let mut w = Verifier::new(false);
         write_end(&mut buf, 1, 5, 0, 0);
         w.check(&buf, now_ns(), None, None);
         assert_eq!((w.received, w.ended(), w.corrupt), (0, 1, 0));
@@ -409,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_flipped_payload_byte_fails_the_stream_checksum() {
-        let mut v = Verifier::new();
+        let mut v = Verifier::new(false);
         let mut buf = vec![0u8; 64];
         let mut sum = 0u64;
         for i in 0..3 {
@@ -425,5 +372,20 @@ mod tests {
         let s = v.summary(1);
         assert!(!s.checksum_ok && !s.verified, "{s:?}");
         assert_eq!(s.received, 3);
+    }
+
+    #[test]
+    fn a_late_joiner_checks_each_stream_from_its_first_message() {
+        let mut v = Verifier::new(true);
+        let mut buf = vec![0u8; 48];
+        for i in [40, 41, 41, 43] {
+            write(&mut buf, i, 2, 9, now_ns());
+            v.check(&buf, now_ns(), Some(2), Some(9));
+        }
+        write_end(&mut buf, 2, 9, 44, 0);
+        v.check(&buf, now_ns(), Some(2), Some(9));
+        let s = v.summary(1);
+        assert_eq!((s.received, s.duplicates, s.order_violations, s.gaps), (3, 1, 1, 1), "{s:?}");
+        assert!(s.checksum_ok && !s.verified, "a late joiner has no whole-stream checksum: {s:?}");
     }
 }

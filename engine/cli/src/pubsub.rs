@@ -3,9 +3,9 @@
 use crate::args::Membership;
 use crate::msg::{self, Verifier};
 use crate::popularity::Zipf;
-use crate::sys;
 use anyhow::{bail, Context};
 use argent::{GroupId, PublishError};
+use argent_verify::Header;
 use serde::Serialize;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -155,7 +155,7 @@ pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
         secs,
         msgs_per_sec: published as f64 / secs.max(1e-9),
         acknowledged,
-        cpu_secs: sys::cpu_secs(),
+        cpu_secs: argent_procs::child::cpu_secs(),
         sender_retransmissions: s.qsm.sender_retransmissions,
         peer_repairs: s.qsm.peer_repairs,
         transport: node.backend().to_string(),
@@ -237,7 +237,7 @@ fn generate(
         None => Pick::InTurn(0),
     };
     let mut i = 0u64;
-    let mut started_ns = msg::now_ns();
+    let mut started_ns = argent_verify::now_ns();
     // Paced: the message the schedule starts from (the first is sent before it starts).
     let mut scheduled_from = 0u64;
     let mut stamp = started_ns;
@@ -245,7 +245,7 @@ fn generate(
     let mut g = pick.next(n);
     while i < limit {
         if i.is_multiple_of(16) {
-            stamp = msg::now_ns(); // one clock read per 16 messages
+            stamp = argent_verify::now_ns(); // one clock read per 16 messages
             if Instant::now() >= deadline {
                 break;
             }
@@ -255,7 +255,7 @@ fn generate(
                 // The schedule starts once the region has acknowledged the first message: the
                 // publisher has joined its ring, so start-up does not count as latency.
                 linger(node, p, Duration::from_secs(5));
-                (started, started_ns, scheduled_from) = (Instant::now(), msg::now_ns(), 1);
+                (started, started_ns, scheduled_from) = (Instant::now(), argent_verify::now_ns(), 1);
             }
             let offset = Duration::from_secs_f64((i - scheduled_from) as f64 / rate);
             if let Some(wait) = (started + offset).checked_duration_since(Instant::now()) {
@@ -269,8 +269,12 @@ fn generate(
         let written = match p.claim_to(group, a.size) {
             Ok(mut c) => {
                 let buf = c.bytes_mut();
-                msg::write(buf, s.next, me, group.0, stamp);
-                s.sum = s.sum.wrapping_add(msg::message_sum(buf));
+                argent_verify::write(
+                    buf,
+                    Header { index: s.next, sender: me, stream: group.0, send_ns: stamp },
+                    &[],
+                );
+                s.sum = s.sum.wrapping_add(argent_verify::message_sum(buf));
                 c.commit();
                 true
             }
@@ -287,14 +291,14 @@ fn generate(
             }
             p.wait_for_space_to(group, a.size, Duration::from_millis(5));
             if a.rate.is_none() {
-                stamp = msg::now_ns(); // unpaced: the wait must not count as latency
+                stamp = argent_verify::now_ns(); // unpaced: the wait must not count as latency
             }
         }
     }
     let mut end = vec![0u8; a.size];
     let give_up = Instant::now() + Duration::from_secs_f64(a.linger.max(1.0));
     for s in &streams {
-        msg::write_end(&mut end, me, s.group.0, s.next, s.sum);
+        argent_verify::write_end(&mut end, s.next, me, s.group.0, s.sum);
         loop {
             match p.publish_to(s.group, &end) {
                 Ok(()) => break,
@@ -395,15 +399,13 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
         groups.iter().map(|(n, g)| (*g, n.as_str())).collect();
     // One subscription for any number of groups.
     let mut sub = node.subscribe_groups(&ids)?;
+    argent_procs::child::ready()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "ready")?;
-    out.flush()?;
     let started = Instant::now();
     let idle = Duration::from_secs_f64(a.idle_timeout.max(0.1));
     let mut last = Instant::now();
     let mut any = false;
-    let mut v = Verifier::new();
-    v.late = a.late;
+    let mut v = Verifier::new(a.late);
     let streams = a.publishers * ids.len();
     // With --max-rate: messages taken so far, and when the first arrived.
     let (mut taken, mut first) = (0u64, None::<Instant>);
@@ -427,7 +429,7 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if a.verify {
-            let now = msg::now_ns();
+            let now = argent_verify::now_ns();
             // Each message must name the node that delivered it and the group it arrived in.
             let from = d.sender_node().0;
             for (group, m) in d.group_messages() {
@@ -457,7 +459,7 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
         role: "sub",
         node: node.id().0,
         verify: v.summary(streams),
-        cpu_secs: sys::cpu_secs(),
+        cpu_secs: argent_procs::child::cpu_secs(),
         peer_repairs: s.qsm.peer_repairs,
         pulls: s.qsm.pulls_sent,
         naks: s.qsm.naks_sent + s.qsm.naks_escalated,

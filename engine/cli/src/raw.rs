@@ -5,7 +5,6 @@ use anyhow::Context;
 use argent_transport::{Outgoing, SocketSpec};
 use bytes::Bytes;
 use serde::Serialize;
-use std::io::Write;
 use std::net::SocketAddrV4;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -66,8 +65,11 @@ pub fn run(a: RawArgs) -> anyhow::Result<ExitCode> {
     };
     let mut t = argent_transport::open(a.transport.backend(), &spec).context("opening the raw transport")?;
     let summary = if a.mode == "send" { send(&a, t.as_mut())? } else { recv(&a, t.as_mut())? };
-    let summary =
-        RawSummary { cpu_secs: super::sys::cpu_secs(), transport: t.backend().to_string(), ..summary };
+    let summary = RawSummary {
+        cpu_secs: argent_procs::child::cpu_secs(),
+        transport: t.backend().to_string(),
+        ..summary
+    };
     println!("{}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -77,13 +79,13 @@ fn fill(buf: &mut [u8], n: u64) {
     let body = buf.len() - 8;
     buf[..body].fill(n as u8);
     buf[..8].copy_from_slice(&n.to_le_bytes());
-    let sum = super::msg::message_sum(&buf[..body]);
+    let sum = argent_verify::message_sum(&buf[..body]);
     buf[body..].copy_from_slice(&sum.to_le_bytes());
 }
 
 fn intact(buf: &[u8]) -> bool {
     let Some(body) = buf.len().checked_sub(8) else { return false };
-    buf[body..] == super::msg::message_sum(&buf[..body]).to_le_bytes()
+    buf[body..] == argent_verify::message_sum(&buf[..body]).to_le_bytes()
 }
 
 fn send(a: &RawArgs, t: &mut dyn argent_transport::Transport) -> anyhow::Result<RawSummary> {
@@ -122,8 +124,7 @@ fn send(a: &RawArgs, t: &mut dyn argent_transport::Transport) -> anyhow::Result<
 }
 
 fn recv(a: &RawArgs, t: &mut dyn argent_transport::Transport) -> anyhow::Result<RawSummary> {
-    println!("ready");
-    std::io::stdout().flush()?;
+    argent_procs::child::ready()?;
     let mut rx = Vec::with_capacity(a.batch);
     let (mut datagrams, mut bytes, mut corrupt) = (0u64, 0u64, 0u64);
     let (mut first, mut last) = (None::<Instant>, Instant::now());

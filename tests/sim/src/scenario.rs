@@ -204,8 +204,8 @@ pub struct Scenario {
     pub objects: bool,
 }
 
-/// Smallest message the simulator can check (sender id and index are embedded).
-pub const MIN_MESSAGE: usize = 16;
+/// Smallest message the simulator can check (argent_verify's short form: index, sender, check word).
+pub const MIN_MESSAGE: usize = argent_verify::MIN_SIZE;
 
 /// Largest message an objects run may send (a checkpoint answer, with room to spare).
 pub const MAX_OBJECT_MESSAGE: usize = 4096;

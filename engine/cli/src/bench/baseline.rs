@@ -1,7 +1,8 @@
 //! The raw UDP multicast baseline the benchmark compares argent with.
 
 use super::args::BenchArgs;
-use super::procs::{spawn, Proc};
+use super::procs::{spawn, summary};
+use argent_procs::Proc;
 use serde_json::Value;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -31,15 +32,14 @@ pub(super) fn raw_baseline(a: &BenchArgs, group: SocketAddrV4, verify: bool) -> 
         .chain(verify.then(|| "--verify".to_string()))
         .collect::<Vec<String>>()
     };
-    let receivers: Vec<Proc> = (0..a.subscribers)
+    let mut receivers: Vec<Proc> = (0..a.subscribers)
         .map(|i| spawn(&common("recv"), format!("raw receiver {i}")))
         .collect::<anyhow::Result<_>>()?;
-    for r in &receivers {
+    for r in &mut receivers {
         r.wait_ready(Duration::from_secs(10))?;
     }
-    let sender = spawn(&common("send"), "raw sender".into())?;
+    let mut sender = spawn(&common("send"), "raw sender".into())?;
     let deadline = Instant::now() + Duration::from_secs_f64(secs + 30.0);
-    let mut sender = sender;
-    sender.finish(deadline)?;
-    receivers.into_iter().map(|mut r| r.finish(deadline)).collect()
+    summary(&mut sender, deadline)?;
+    receivers.iter_mut().map(|r| summary(r, deadline)).collect()
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// take one of the members' ports before the member binds it.
 /// `n` ports from it are free on loopback now (checked, as another run may have taken some).
 pub(super) fn base_port(n: u32) -> u16 {
-    let seed = std::process::id() as u64 ^ crate::msg::now_ns();
+    let seed = std::process::id() as u64 ^ argent_verify::now_ns();
     let first = (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 187;
     let at = |slot: u64| 20_000 + ((first + slot) % 187) as u16 * 64;
     let free =

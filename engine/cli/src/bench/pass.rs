@@ -4,9 +4,10 @@
 use super::args::{BenchArgs, Perturb};
 use super::cluster::{base_port, cluster, embedded_gms};
 use super::perturb::{self, Perturbed};
-use super::procs::{spawn, Proc};
+use super::procs::{spawn, summary};
 use anyhow::Context;
 use argent_membership::service::GmsService;
+use argent_procs::Proc;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -110,7 +111,7 @@ fn argent_run(
             spawn(&args, format!("subscriber {i}"))
         })
         .collect::<anyhow::Result<_>>()?;
-    for s in &subs {
+    for s in &mut subs {
         s.wait_ready(Duration::from_secs(10))?;
     }
     let pubs: Vec<Proc> = (0..a.publishers)
@@ -125,7 +126,7 @@ fn argent_run(
         }
     };
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration + 60.0);
-    let pubs = pubs.into_iter().map(|mut p| p.finish(deadline)).collect::<anyhow::Result<_>>()?;
-    let subs = subs.into_iter().map(|mut s| s.finish(deadline)).collect::<anyhow::Result<_>>()?;
+    let pubs = pubs.into_iter().map(|mut p| summary(&mut p, deadline)).collect::<anyhow::Result<_>>()?;
+    let subs = subs.into_iter().map(|mut s| summary(&mut s, deadline)).collect::<anyhow::Result<_>>()?;
     Ok(Pass { subs, pubs, regions: 0, views: 0, perturbed })
 }

@@ -2,10 +2,10 @@
 //! SIGCONT), kill it (SIGKILL) and time its eviction, or kill it and start it again.
 
 use super::args::{BenchArgs, Perturb};
-use super::procs::{spawn, Proc};
+use super::procs::spawn;
 use anyhow::Context;
 use argent_membership::service::GmsService;
-use std::process::Command;
+use argent_procs::{Proc, Signal};
 use std::time::{Duration, Instant};
 
 /// What a perturbation did, for the report.
@@ -35,12 +35,11 @@ pub(super) fn apply(
     match perturb {
         Perturb::Pause { at, length } => {
             std::thread::sleep(at);
-            let pid = subs.last().context("no subscriber to pause")?.pid().to_string();
-            let signal = |sig: &str| Command::new("kill").args([sig, &pid]).status().map(|s| s.success());
-            if signal("-STOP")? {
+            let last = subs.last().context("no subscriber to pause")?;
+            if last.signal(Signal::Stop)? {
                 let stopped = Instant::now();
                 std::thread::sleep(length);
-                signal("-CONT")?;
+                last.signal(Signal::Cont)?;
                 done.paused = Some((victim, stopped.elapsed()));
             }
         }
@@ -51,7 +50,7 @@ pub(super) fn apply(
             done.evicted_after = eviction(a, gms, victim);
             if matches!(perturb, Perturb::Restart { .. }) && done.evicted_after.is_some() {
                 // A new incarnation of the same member joins while the publishers run.
-                let proc = spawn(&restart, format!("subscriber {victim} (restarted)"))?;
+                let mut proc = spawn(&restart, format!("subscriber {victim} (restarted)"))?;
                 proc.wait_ready(Duration::from_secs(10))?;
                 subs.push(proc);
                 done.restarted = Some(victim);

@@ -7,7 +7,7 @@ use super::sim::Sim;
 use crate::scenario::MIN_MESSAGE;
 use argent_core::{Instant, NodeId};
 use argent_qsm::PublishError;
-use std::cmp::Ordering;
+use argent_verify::{Header, Message, Verdict};
 
 impl Sim<'_> {
     /// The application at a sender: publish until the buffer pushes back.
@@ -90,54 +90,39 @@ impl Sim<'_> {
             self.violation(format!("node {n}: message claims sender {from} but came from {sender}"));
             return;
         };
-        if sc.gms.is_some() && node.first_index[slot as usize].is_none() {
-            // A joiner starts where the sender's stream was when it joined; checked at the end.
-            node.first_index[slot as usize] = Some(index);
-            node.expected_next[slot as usize] = index;
-        }
         if sc.objects {
             // Every delivery goes to the sessions, duplicates included.
             self.object_frame(n, sender, frame);
         }
         let node = &mut self.nodes[n as usize];
-        let expected = &mut node.expected_next[slot as usize];
-        match index.cmp(expected) {
-            Ordering::Equal => {
-                *expected += 1;
+        let stream = &mut node.streams[slot as usize];
+        let expected = stream.next();
+        match stream.check(index) {
+            verdict @ (Verdict::InOrder | Verdict::First) => {
+                if verdict == Verdict::First {
+                    // A joiner starts where the sender's stream was when it joined; checked at the end.
+                    node.first_index[slot as usize] = Some(index);
+                }
                 if !doomed && self.remaining > 0 {
                     self.remaining -= 1;
                     self.out.delivered += 1;
                 }
             }
-            Ordering::Less => {
-                let e = *expected;
-                self.violation(format!("node {n}: duplicate message {index} from {sender} (expected {e})"))
-            }
-            Ordering::Greater => {
-                let e = *expected;
-                *expected = index + 1; // resynchronise: one gap is one violation
-                self.violation(format!(
-                    "node {n}: message {index} from {sender} out of order or after a gap (expected {e})"
-                ))
-            }
+            Verdict::Duplicate => self.violation(format!(
+                "node {n}: duplicate message {index} from {sender} (expected {expected})"
+            )),
+            Verdict::Skipped(_) => self.violation(format!(
+                "node {n}: message {index} from {sender} out of order or after a gap (expected {expected})"
+            )),
         }
     }
 }
 
-/// Message layout: sender id (u32), index (u64), check word (u32), then zeros; objects
-/// runs: then the length of an object frame (u32) and the frame, then zeros up to the
-/// scenario's size (a message is longer only for a frame that needs it).
+/// Writes message `index` of `sender` into `buf` (argent_verify's layout): objects runs carry
+/// an object frame, and a message is longer than the scenario's size only for a frame that
+/// needs it.
 pub(super) fn write_message(buf: &mut [u8], sender: u32, index: u64, frame: &[u8]) {
-    buf[0..4].copy_from_slice(&sender.to_le_bytes());
-    buf[4..12].copy_from_slice(&index.to_le_bytes());
-    buf[12..16].copy_from_slice(&check_word(sender, index).to_le_bytes());
-    if frame.is_empty() {
-        return;
-    }
-    buf[16..20].copy_from_slice(&(frame.len() as u32).to_le_bytes());
-    let end = MESSAGE_HEADER + frame.len();
-    buf[MESSAGE_HEADER..end].copy_from_slice(frame);
-    buf[end..].fill(0);
+    argent_verify::write(buf, Header { index, sender, ..Header::default() }, frame);
 }
 
 /// Sender, index and object frame (empty when none) of a message written by
@@ -146,23 +131,7 @@ pub(super) fn read_message(msg: &[u8], size: usize) -> Option<(u32, u64, &[u8])>
     if msg.len() < size.max(MIN_MESSAGE) {
         return None;
     }
-    let sender = u32::from_le_bytes(msg.get(0..4)?.try_into().ok()?);
-    let index = u64::from_le_bytes(msg.get(4..12)?.try_into().ok()?);
-    let check = u32::from_le_bytes(msg.get(12..16)?.try_into().ok()?);
-    let (frame, rest) = match msg.get(16..MESSAGE_HEADER) {
-        Some(len) => {
-            let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-            let end = MESSAGE_HEADER.checked_add(len)?;
-            (msg.get(MESSAGE_HEADER..end)?, &msg[end..])
-        }
-        None => (&msg[..0], &msg[16..]),
-    };
-    let padded = msg.len() == size || (msg.len() > size && rest.is_empty() && !frame.is_empty());
-    (padded && check == check_word(sender, index) && rest.iter().all(|b| *b == 0))
-        .then_some((sender, index, frame))
-}
-
-fn check_word(sender: u32, index: u64) -> u32 {
-    let x = (u64::from(sender) << 40 ^ index).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (x >> 32) as u32
+    let Ok(Message::Data(d)) = argent_verify::read(msg) else { return None };
+    let padded = msg.len() == size || (msg.len() > size && d.fill.is_empty() && !d.frame.is_empty());
+    (padded && d.fill_ok()).then_some((d.header.sender, d.header.index, d.frame))
 }

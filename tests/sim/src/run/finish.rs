@@ -5,6 +5,7 @@ use super::limits::QUIET;
 use super::outcome::Outcome;
 use super::sim::Sim;
 use argent_core::Instant;
+use argent_verify::Checker;
 
 impl Sim<'_> {
     /// Data and repair datagrams sent so far, all nodes.
@@ -79,8 +80,8 @@ impl Sim<'_> {
         for (n, node) in self.nodes.iter().enumerate() {
             // Membership runs check members from their join points (finish_membership).
             if !node.doomed && sc.gms.is_none() {
-                for (slot, got) in node.expected_next.iter().enumerate() {
-                    if *got != sc.messages {
+                for (slot, got) in node.streams.iter().map(Checker::next).enumerate() {
+                    if got != sc.messages {
                         let s = self.first_sender + slot as u32;
                         found.push(format!("node {n}: got {got} of {} messages from n{s}", sc.messages));
                     }

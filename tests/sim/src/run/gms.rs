@@ -12,6 +12,7 @@ use argent_membership::gms::{
 };
 use argent_membership::{AddressPool, GroupId};
 use argent_qsm::{QsmNode, RegionView};
+use argent_verify::Checker;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -379,7 +380,7 @@ impl Sim<'_> {
         node.join_view = None;
         node.last_view = None;
         node.first_index = vec![None; sc.senders as usize];
-        node.expected_next = vec![0; sc.senders as usize];
+        node.streams = super::sim::streams(sc);
         node.busy_until = node.busy_until.max(now);
         node.known.clear();
         if sc.objects {
@@ -457,7 +458,7 @@ impl Sim<'_> {
                 return false;
             }
             for slot in 0..self.sc.senders as usize {
-                if node.expected_next[slot] == self.sc.messages {
+                if node.streams[slot].next() == self.sc.messages {
                     continue;
                 }
                 // A joiner with nothing to receive from this sender is complete too.
@@ -499,7 +500,7 @@ impl Sim<'_> {
             let from_start = bounds.iter().all(|b| *b == Some(0));
             if from_start && !node.doomed {
                 stable += 1;
-                delivered += node.expected_next.iter().sum::<u64>();
+                delivered += node.streams.iter().map(Checker::next).sum::<u64>();
             } else {
                 self.out.joiners_checked += 1;
             }
@@ -525,10 +526,12 @@ impl Sim<'_> {
                     )),
                     _ => {}
                 }
-                if bound < sc.messages && node.expected_next[slot] != sc.messages {
+                if bound < sc.messages && node.streams[slot].next() != sc.messages {
                     found.push(format!(
                         "node {n} (joined at {:?}): got messages up to {} of {} from sender {s}",
-                        node.join_view, node.expected_next[slot], sc.messages
+                        node.join_view,
+                        node.streams[slot].next(),
+                        sc.messages
                     ));
                 }
             }

@@ -2,7 +2,7 @@
 //! replicated variable) and the control frames waiting for room in the send buffer.
 
 use super::limits::MAX_VIRTUAL;
-use crate::scenario::{Sabotage, MIN_MESSAGE};
+use crate::scenario::Sabotage;
 use argent_core::Instant;
 use argent_objects::object::{LiveObject, ReplicatedMap, ReplicatedVar};
 use argent_objects::reference::ObjectId;
@@ -24,8 +24,8 @@ pub(super) const ASK_EVERY: Duration = Duration::from_millis(50);
 /// Message index bit of control messages (requests, answers, fences), which any member may
 /// publish; application messages (updates) go through the FIFO checker.
 pub(super) const CONTROL: u64 = 1 << 63;
-/// Bytes before the frame in a message: sender, index, check word, frame length.
-pub(super) const MESSAGE_HEADER: usize = MIN_MESSAGE + 4;
+/// Bytes before the frame in a message (argent_verify's long form).
+pub(super) const MESSAGE_HEADER: usize = argent_verify::FRAME_AT;
 
 /// A member's objects: both sessions once its region is installed, and the control frames
 /// waiting for room in the send buffer.

@@ -9,6 +9,7 @@ use crate::scenario::Scenario;
 use argent_core::{Instant, NodeId, RegionId, ViewId};
 use argent_membership::gms::{Gms, GmsClient, GmsMsg, View};
 use argent_qsm::QsmNode;
+use argent_verify::Checker;
 use bytes::Bytes;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -92,6 +93,13 @@ impl Socket {
     }
 }
 
+/// A node's checkers of the senders' streams: from index 0, or, in membership runs, from
+/// the first message it gets (a joiner starts where the sender's stream was).
+pub(super) fn streams(sc: &Scenario) -> Vec<Checker> {
+    let fresh = if sc.gms.is_some() { Checker::late() } else { Checker::new() };
+    vec![fresh; sc.senders as usize]
+}
+
 pub(super) struct App {
     pub(super) next: u64,
     pub(super) done: bool,
@@ -117,7 +125,9 @@ pub(super) struct SimNode {
     pub(super) egress_free: Instant,
     pub(super) burst_bad: bool,
     pub(super) app: Option<App>,
-    pub(super) expected_next: Vec<u64>,
+    /// Per sender: where this node is in its stream (membership runs: from the first
+    /// message it gets, where a joiner starts).
+    pub(super) streams: Vec<Checker>,
     pub(super) delivered: u64,
     /// Membership runs: this node's GMS client and its timer.
     pub(super) client: Option<GmsClient>,
@@ -222,7 +232,7 @@ impl<'a> Sim<'a> {
                     started: false,
                     pending: None,
                 }),
-                expected_next: vec![0; sc.senders as usize],
+                streams: streams(sc),
                 delivered: 0,
                 client: None,
                 client_timer_at: None,
