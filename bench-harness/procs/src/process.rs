@@ -199,6 +199,12 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Reads what is left of its output, for up to `wait`.
+    fn drain_rest(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !self.drain(POLL.min(wait)) {}
+    }
+
     /// Reads what it printed for up to `wait`; whether its output is complete.
     fn drain(&mut self, wait: Duration) -> bool {
         let Some(lines) = &self.lines else {
@@ -226,10 +232,13 @@ impl Proc {
     pub fn finish(&mut self, deadline: Instant, grace: Option<Duration>) -> Finished {
         let mut terminated: Option<Instant> = None;
         let status = loop {
-            if self.drain(POLL) {
-                if let Ok(Some(s)) = self.child.try_wait() {
-                    break terminated.is_none().then_some(s);
+            let complete = self.drain(POLL);
+            // Looked at every time: a grandchild may hold the output open after it exits.
+            if let Ok(Some(s)) = self.child.try_wait() {
+                if !complete {
+                    self.drain_rest(Duration::from_millis(200));
                 }
+                break terminated.is_none().then_some(s);
             }
             if Instant::now() < deadline {
                 continue;
@@ -255,10 +264,13 @@ impl Proc {
 }
 
 impl Drop for Proc {
-    /// A child never outlives its `Proc` (on an early error, say).
+    /// A child never outlives its `Proc` (on an early error, say), nor do the members of
+    /// its own process group (the group id stays reserved while any of them lives).
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill();
+        } else if self.own_group {
+            let _ = self.signal(Signal::Kill);
         }
     }
 }
@@ -311,9 +323,8 @@ mod tests {
 
     #[test]
     fn a_group_gets_sigterm_and_its_grace_and_the_log_keeps_the_summary() {
-        let dir = std::env::temp_dir().join(format!("argent-procs-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("graceful.log");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("graceful.log");
         let script = "echo '{\"x\":2}'; trap 'echo cleaned up; exit 3' TERM; sleep 30 & wait";
         let mut p = Proc::spawn(sh(script, "sh").log(&log).own_group()).unwrap();
         let started = Instant::now();
@@ -322,7 +333,6 @@ mod tests {
         assert_eq!(f.summary.as_ref().map(|s| s["x"].clone()), Some(2.into()));
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(text.contains("cleaned up"), "{text}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -8,9 +8,11 @@ use argent_wire::FrameKind;
 use bytes::Bytes;
 use std::collections::{BTreeSet, VecDeque};
 
-/// Outputs collected while handling one input. The owner drains both queues after every
-/// input (the duty cycle: `poll_transmit`, `poll_event`), so each holds at most what one
-/// input makes, which the protocol bounds:
+/// Outputs collected while handling inputs. The owner drains both queues once per duty
+/// cycle (`poll_transmit`, `poll_event`), after at most one receive batch (the runtime's
+/// `batch`, 32 by default; the simulator drains after every input) and one drain of the
+/// publish rings (sealed datagrams, at most a window per region), so each holds at most
+/// that many inputs' worth of what one input makes, which the protocol bounds:
 /// - `out`: per input, at most one token pass or acknowledgement per region, a pull or NAK
 ///   per stream of a visited region, `repair_budget` forwarded copies per stream and visit
 ///   or per pull, one join-point request per unanchored stream (at most

@@ -88,8 +88,8 @@ pub(crate) fn member_visit(
     }
     entry.min_contiguous = entry.min_contiguous.min(feed.contiguous);
     entry.part_contiguous = entry.part_contiguous.min(feed.contiguous);
-    // Paired with the leader's use of the token: what this member reports never exceeds what
-    // it holds, so the region's acknowledged point (a minimum) never passes a member.
+    // What this member reports never exceeds what it holds, so the region's acknowledged
+    // point (a minimum over the reports) never passes a member.
     invariant!(
         entry.min_contiguous <= feed.contiguous && entry.max_seen >= feed.max_seen,
         "token entry reports contiguous {} and seen {} past this member's {} and {}",
@@ -98,9 +98,10 @@ pub(crate) fn member_visit(
         feed.contiguous,
         feed.max_seen
     );
+    let horizon = feed.contiguous.saturating_add(cfg.window_datagrams);
     invariant!(
-        missing.iter().all(|r| r.start > feed.contiguous && r.start <= r.end),
-        "a reported gap lies at or below the contiguous point {}",
+        missing.iter().all(|r| r.start > feed.contiguous && r.start <= r.end && r.end <= horizon),
+        "a reported gap lies outside ({}, {horizon}]",
         feed.contiguous
     );
     entry.prev_missing.clear();

@@ -8,11 +8,11 @@
 //! | [`TAG_CHECKPOINT`] | for an origin and nonce (8 + 8, LE): the position's length (4, LE), the [`crate::object::Position`], the checkpoint |
 //! | [`TAG_REFUSED`] | a refused request: the joiner's origin and nonce (8 + 8, LE) |
 //! | [`TAG_BYTES`] | a raw event of a byte stream |
-//! | [`TAG_FENCE`] | a mark in a member's stream for a joiner's request (the simulator's; the engine's fences are the runtime's): the joiner's origin and nonce (8 + 8, LE) |
 //! | [`TAG_CHECKPOINT_PART`] | part `index` of `count` (4 + 4, LE) of a checkpoint too large for one message, after the origin and nonce (8 + 8, LE): the parts' concatenation is what follows origin and nonce in [`TAG_CHECKPOINT`] |
 //! | [`TAG_PENDING`] | a member will answer a request once fenced: the joiner's origin and nonce (8 + 8, LE) |
 //!
-//! Authenticated objects append a MAC after the body (the engine binding adds and checks it).
+//! Authenticated objects append a MAC after the body (the session adds and checks it:
+//! [`crate::key`]).
 //! Parsing never panics: anything malformed is `None`.
 
 /// An update of the object.
@@ -25,9 +25,8 @@ pub const TAG_CHECKPOINT: u8 = 3;
 pub const TAG_REFUSED: u8 = 4;
 /// A raw event of a zero-copy byte stream.
 pub const TAG_BYTES: u8 = 5;
-/// A fence as the simulator carries it: a mark in a member's stream, published when its
-/// driver asks (`argent_objects::object::Fences` says what fences are for).
-pub const TAG_FENCE: u8 = 6;
+// Tag 6 was the simulator's own fence frame; fences are the runtime's fence messages now
+// (`argent_wire::message`), the same in the engine and the simulator.
 /// A member has a joiner's request and will answer it once every member's fence is in.
 pub const TAG_PENDING: u8 = 7;
 /// A part of a checkpoint too large for one message.

@@ -101,10 +101,13 @@ impl fmt::Display for Corrupt {
 
 impl std::error::Error for Corrupt {}
 
-/// Mixes every header field into 32 bits (independent multiplies: no long serial chain).
+/// Mixes every header field into 32 bits (independent multiplies: no long serial chain),
+/// seeded so that an all-zero header never checks.
 #[inline]
 fn check_word(index: u64, sender: u32, stream: u32, word: u64, frame: u32) -> u32 {
-    let x = index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    const SEED: u64 = 0x5A17_C0DE_A5E1_F00D;
+    let x = SEED
+        ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (u64::from(sender) << 32 | u64::from(stream)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
         ^ word.wrapping_mul(0x1656_67B1_9E37_79F9).rotate_left(29)
         ^ u64::from(frame).wrapping_mul(0xD6E8_FEB8_6659_FD93).rotate_left(43);
@@ -260,6 +263,9 @@ mod tests {
         end[40] = 1;
         assert_eq!(read(&end), Err(Corrupt::EndPadding));
         assert_eq!(read(&[0u8; 15]), Err(Corrupt::Short(15)));
+        // All zeros (a buffer never written) is no message, in either form.
+        assert_eq!(read(&[0u8; 16]), Err(Corrupt::CheckWord));
+        assert_eq!(read(&[0u8; 64]), Err(Corrupt::CheckWord));
         // A frame length past the end, with a check word that fits it.
         let mut m = vec![0u8; 40];
         write(&mut m, header(1), b"12345678");

@@ -156,6 +156,9 @@ pub enum Sabotage {
     /// Objects runs: members' sessions answer a request at once, without waiting for every
     /// member's fence (the shipped session's `Sabotage::AnswerBeforeFences`).
     AnswerBeforeFences,
+    /// Objects runs: joiners' sessions conclude nobody holds the objects after unanswered
+    /// requests alone (`Sabotage::UnfencedFirst`).
+    UnfencedFirst,
 }
 
 /// One simulated scenario; with a seed it determines a run completely.

@@ -345,3 +345,12 @@ fn static_members_detect_a_crash_themselves() {
     let outcomes = sweep(&sc, 5000..5020);
     assert!(outcomes.iter().all(|o| o.presence_evictions == 8), "every survivor evicted the crashed member");
 }
+
+#[test]
+fn objects_checker_catches_a_joiner_that_concludes_it_is_first_from_silence() {
+    // The shipped session, broken back to the rule it had before the simulator drove it: a
+    // joiner that hears no answer to three requests starts afresh, although the requests were
+    // never fenced by every member (a partition, a member that has not anchored it yet).
+    let (clean, caught) = caught_with(Sabotage::UnfencedFirst, 1..21);
+    assert!(clean >= 15 && caught >= 2, "unfenced first members caught in {caught} of {clean} clean seeds");
+}

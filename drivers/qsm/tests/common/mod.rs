@@ -9,6 +9,8 @@ use argent_qsm::{
     Config, Destination, Event, Instant, NodeId, Protocol, QsmNode, RegionId, RegionView, ViewId,
 };
 use bytes::Bytes;
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use std::time::Duration;
 
 /// The region every test uses.
@@ -36,7 +38,7 @@ pub struct Net {
     pub fences_asked: Vec<u32>,
     /// Views each node installed without a silent member (`Config::member_timeout`).
     pub evicted: Vec<Vec<(NodeId, ViewId)>>,
-    rng: u64,
+    rng: Xoshiro256PlusPlus,
 }
 
 impl Net {
@@ -67,7 +69,7 @@ impl Net {
             filter: None,
             fences_asked: vec![0; n],
             evicted: vec![Vec::new(); n],
-            rng: 0x005E_ED0F_A12E_u64,
+            rng: Xoshiro256PlusPlus::seed_from_u64(0x005E_ED0F_A12E),
         }
     }
 
@@ -141,13 +143,8 @@ impl Net {
         if self.loss <= 0.0 {
             return false;
         }
-        // splitmix64: a fixed seed, so every run loses the same datagrams.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64 <= self.loss
+        // A fixed seed, so every run loses the same datagrams.
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= self.loss
     }
 
     /// The numbered messages (see [`msg`]) node `i` delivered from `stream`, in order.

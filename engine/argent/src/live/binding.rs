@@ -38,7 +38,7 @@ pub(super) fn not_member(group: GroupId) -> LiveError {
     LiveError::Node(Error::Runtime(argent_runtime::RuntimeError::NotInGroup(group)))
 }
 
-/// The node ids of `members`: the keys fences are counted under.
-pub(super) fn member_keys(members: &GroupMembers) -> Vec<u64> {
-    members.now().iter().map(|n| u64::from(n.0)).collect()
+/// The node ids of the region's current members, whose fences count.
+pub(super) fn member_keys(members: &GroupMembers) -> Vec<u32> {
+    members.now().iter().map(|n| n.0).collect()
 }

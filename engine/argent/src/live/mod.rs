@@ -36,7 +36,7 @@
 //! a checkpoint and the group's region for fences ([`crate::Node::request_fences`]), buffering the
 //! updates delivered meanwhile; it restores the first answer once every member's fence is
 //! in, asks again with a new nonce every 300 ms until then, and starts from the initial
-//! state when nobody answers three requests.
+//! state when three requests that every member of the region fenced got no answer or promise.
 
 mod binding;
 mod bytes;

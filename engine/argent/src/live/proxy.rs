@@ -142,7 +142,7 @@ fn feed<O: LiveObject>(
     if fences.peek().is_some() {
         session.handle_members(t, &member_keys(members));
         for request in fences {
-            session.handle_fence(t, request, u64::from(node));
+            session.handle_fence(t, request, node);
         }
     }
 }
@@ -201,11 +201,22 @@ fn join<O: LiveObject>(
 /// session made them.
 fn transmit<O: LiveObject>(s: &Shared<O>) -> Result<(), LiveError> {
     let mut publisher = lock(&s.publisher);
-    let mut binding = Binding { id: s.id, group: s.group, publisher: &mut publisher, node: None };
+    transmit_with(s, &mut publisher)
+}
+
+/// [`transmit`] with the publisher's lock held. The session's lock is taken only to take a
+/// frame (the delivery thread keeps delivering while publishing waits for room), and a frame
+/// that could not be published goes back to the session, first in line: a numbered update
+/// is never dropped, so receivers never see a gap.
+fn transmit_with<O: LiveObject>(s: &Shared<O>, publisher: &mut Publisher) -> Result<(), LiveError> {
+    let mut binding = Binding { id: s.id, group: s.group, publisher, node: None };
     loop {
         let next = lock(&s.session).poll_transmit();
         let Some(t) = next else { return Ok(()) };
-        binding.carry_out(t)?;
+        if let Err(e) = binding.carry_out(t.clone()) {
+            lock(&s.session).requeue_transmit(t);
+            return Err(e);
+        }
     }
 }
 
@@ -284,19 +295,14 @@ impl<O: LiveObject> Live<O> {
     }
 
     /// Sends `op` into the object's group; it is applied (here too) when delivered back.
+    /// With [`LiveError::Stalled`] the update stays queued and goes out, in order, once the
+    /// group accepts messages again.
     pub fn submit(&self, op: O::Op) -> Result<(), LiveError> {
         let s = &self.shared;
         // Under the publisher's lock: the proxy's sequence numbers are published in order.
         let mut publisher = lock(&s.publisher);
-        let mut binding = Binding { id: s.id, group: s.group, publisher: &mut publisher, node: None };
-        // The session's lock is not held while publishing waits for room: the delivery
-        // thread keeps delivering (and so the region keeps acknowledging) meanwhile.
-        let ready: Vec<Transmit> = {
-            let mut session = lock(&s.session);
-            session.submit(op).map_err(|e| LiveError::submit(s.id, e))?;
-            std::iter::from_fn(|| session.poll_transmit()).collect()
-        };
-        ready.into_iter().try_for_each(|t| binding.carry_out(t))
+        lock(&s.session).submit(op).map_err(|e| LiveError::submit(s.id, e))?;
+        transmit_with(s, &mut publisher)
     }
 
     /// Reads the replicated state.

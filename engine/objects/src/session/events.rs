@@ -153,4 +153,7 @@ pub enum Sabotage {
     DropBacklog,
     /// A member answers a request at once, without waiting for every member's fence.
     AnswerBeforeFences,
+    /// A joiner concludes nobody holds the object after unanswered requests alone, fenced or
+    /// not (the rule before the simulator drove the shipped session).
+    UnfencedFirst,
 }

@@ -19,10 +19,11 @@ impl<O: LiveObject> Session<O> {
     /// (Unanswered requests alone do not suffice: a joiner cut off from the members hears
     /// nothing either.)
     pub(super) fn ask(&mut self, now: Instant) {
+        let unfenced = self.sabotaged(Sabotage::UnfencedFirst);
         let Phase::Joining(j) = &mut self.phase else { return };
         if j.requests > 0
-            && !self.members.is_empty()
-            && self.fences.complete((self.origin, j.nonce), &self.members)
+            && (unfenced
+                || !self.members.is_empty() && self.fences.complete((self.origin, j.nonce), &self.members))
         {
             j.fenced += 1;
         }

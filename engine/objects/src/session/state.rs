@@ -24,7 +24,7 @@ pub struct Session<O: LiveObject> {
     pub(super) cfg: SessionConfig,
     pub(super) phase: Phase<O>,
     pub(super) fences: Fences,
-    /// The fence keys of the region's current members.
+    /// The region's current members (node ids), whose fences count.
     pub(super) members: Vec<u64>,
     /// Bounded by what one input makes: a frame or two per message, a checkpoint's parts per
     /// due request (at most [`crate::object::FENCED_REQUESTS`] wait); the binding drains it
@@ -150,19 +150,20 @@ impl<O: LiveObject> Session<O> {
         }
     }
 
-    /// The driver delivered `key`'s fence for `request` (the runtime's fence message, or the
-    /// simulator's: `argent_wire::message::parse_fence`).
-    pub fn handle_fence(&mut self, now: Instant, request: RequestId, key: u64) {
-        self.fences.fence(request, key);
+    /// The driver delivered node `node`'s fence for `request` (the runtime's fence message,
+    /// `argent_wire::message::parse_fence`). Fences count per node: the one rule every
+    /// binding follows, since both the runtime and the simulator know a region's members by
+    /// node (a restarted node's old stream is retired before its new one sends).
+    pub fn handle_fence(&mut self, now: Instant, request: RequestId, node: u32) {
+        self.fences.fence(request, u64::from(node));
         self.settle(now);
     }
 
-    /// The region's current members, by the keys their fences count under: a member no
-    /// longer listed is not waited for.
-    pub fn handle_members(&mut self, now: Instant, members: &[u64]) {
-        if self.members != members {
+    /// The nodes of the region now: a member no longer listed is not waited for.
+    pub fn handle_members(&mut self, now: Instant, members: &[u32]) {
+        if !self.members.iter().copied().eq(members.iter().map(|m| u64::from(*m))) {
             self.members.clear();
-            self.members.extend_from_slice(members);
+            self.members.extend(members.iter().map(|m| u64::from(*m)));
         }
         self.settle(now);
     }
@@ -189,6 +190,12 @@ impl<O: LiveObject> Session<O> {
     /// The next frame to publish or fence request to make.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Puts back a transmit the binding could not carry out (its publisher stayed full): it
+    /// is the next one polled, so nothing is lost and the order is kept.
+    pub fn requeue_transmit(&mut self, t: Transmit) {
+        self.transmits.push_front(t);
     }
 
     /// How many transmits wait to be polled.

@@ -44,8 +44,8 @@ impl Group {
         }
     }
 
-    fn members(&self) -> Vec<u64> {
-        self.nodes.iter().map(|(n, _)| u64::from(*n)).collect()
+    fn members(&self) -> Vec<u32> {
+        self.nodes.iter().map(|(n, _)| *n).collect()
     }
 
     fn add(&mut self, node: u32, s: Session<Var>) {
@@ -61,7 +61,7 @@ impl Group {
     /// Move every session's output onto the wire.
     fn collect(&mut self) {
         let senders: Vec<u32> = self.nodes.iter().map(|(n, _)| *n).collect();
-        for (i, (node, s)) in self.nodes.iter_mut().enumerate() {
+        for (node, s) in self.nodes.iter_mut() {
             while let Some(t) = s.poll_transmit() {
                 match t {
                     Transmit::Publish(f) => self.wire.push_back((*node, Msg::Frame(f))),
@@ -80,7 +80,6 @@ impl Group {
                     _ => {}
                 }
             }
-            let _ = i;
         }
     }
 
@@ -92,7 +91,7 @@ impl Group {
                 for (_, s) in &mut self.nodes {
                     match &m {
                         Msg::Frame(f) => s.handle_message(now, from, f),
-                        Msg::Fence(k, n) => s.handle_fence(now, (*k, *n), u64::from(from)),
+                        Msg::Fence(k, n) => s.handle_fence(now, (*k, *n), from),
                     }
                 }
                 self.collect();

@@ -79,6 +79,7 @@ impl Sim<'_> {
         }
         if self.sc.objects {
             self.objects_region(n);
+            self.objects_members(n); // the crashed member is not waited for any more
         }
         self.flush(n);
     }

@@ -109,6 +109,9 @@ impl Sim<'_> {
                         if self.presence_crashed != Some(gone.0) {
                             self.violation(format!("node {n} evicted {gone}, which did not crash"));
                         }
+                        if self.sc.objects {
+                            self.objects_members(n);
+                        }
                     }
                 }
             }

@@ -67,10 +67,10 @@ impl Sim<'_> {
     pub(super) fn object_frame(&mut self, n: u32, sender: NodeId, frame: &[u8]) {
         let node = argent_qsm::node_of(sender).0;
         match parse_fence(frame) {
-            // Fences count per sender stream (a restarted node's new stream is a new member).
+            // Fences count per node, as in the engine.
             Some(request) => self.with_sessions(n, |now, map, var| {
-                map.handle_fence(now, request, u64::from(sender.0));
-                var.handle_fence(now, request, u64::from(sender.0));
+                map.handle_fence(now, request, node);
+                var.handle_fence(now, request, node);
             }),
             None => self.with_sessions(n, |now, map, var| {
                 map.handle_message(now, node, frame);
@@ -88,16 +88,15 @@ impl Sim<'_> {
         self.pump(n, t);
     }
 
-    /// The streams of the members of node `n`'s current view: whose fences it waits for.
-    fn member_streams(&self, n: u32) -> Vec<u64> {
+    /// The members of node `n`'s current view: whose fences it waits for.
+    fn member_nodes(&self, n: u32) -> Vec<u32> {
         let node = &self.nodes[n as usize];
         if self.sc.gms.is_some() {
-            let stream = |&(m, inc): &(u32, u64)| {
-                argent_qsm::stream_id(NodeId(m), argent_qsm::stream_incarnation(inc))
-            };
-            node.known.iter().map(|k| u64::from(stream(k).0)).collect()
+            node.known.iter().map(|&(m, _)| m).collect()
         } else {
-            (0..self.sc.nodes).map(u64::from).collect()
+            // Static membership: the nodes that did not crash (the oracle's view, or the one
+            // the members' presence converges on).
+            (0..self.sc.nodes).filter(|m| !self.crashed.contains(m)).collect()
         }
     }
 
@@ -113,7 +112,7 @@ impl Sim<'_> {
         if begun {
             self.object_joiners += 2;
         }
-        let members = self.member_streams(n);
+        let members = self.member_nodes(n);
         self.with_sessions(n, |now, map, var| {
             map.handle_members(now, &members);
             var.handle_members(now, &members);
@@ -123,7 +122,7 @@ impl Sim<'_> {
     /// After a membership view: hand the sessions the region's members (members that left
     /// are no longer waited for).
     pub(super) fn objects_members(&mut self, n: u32) {
-        let members = self.member_streams(n);
+        let members = self.member_nodes(n);
         self.with_sessions(n, |now, map, var| {
             map.handle_members(now, &members);
             var.handle_members(now, &members);

@@ -59,6 +59,7 @@ pub(super) fn sabotaged<O: LiveObject>(mut s: Session<O>, sabotage: Sabotage) ->
     match sabotage {
         Sabotage::DropBacklog => s.sabotage(S::DropBacklog),
         Sabotage::AnswerBeforeFences => s.sabotage(S::AnswerBeforeFences),
+        Sabotage::UnfencedFirst => s.sabotage(S::UnfencedFirst),
         _ => {}
     }
     s
