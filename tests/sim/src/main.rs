@@ -114,6 +114,7 @@ struct Summary {
     view_disagreements: u64,
     max_view: u64,
     evictions: u64,
+    presence_evictions: u64,
     rejoins: u64,
     joiners_checked: u64,
     object_updates_published: u64,
@@ -158,6 +159,7 @@ impl Summary {
         self.view_disagreements += o.view_disagreements;
         self.max_view = self.max_view.max(o.views);
         self.evictions += o.evictions;
+        self.presence_evictions += o.presence_evictions;
         self.rejoins += o.rejoins;
         self.joiners_checked += o.joiners_checked;
         self.object_updates_published += o.object_updates_published;
@@ -295,6 +297,9 @@ fn main() -> ExitCode {
             "membership: {} view disagreements; views up to {}; {} evictions, {} rejoins, {} joiners checked",
             sum.view_disagreements, sum.max_view, sum.evictions, sum.rejoins, sum.joiners_checked
         );
+    }
+    if sc.qsm.member_timeout.is_some() {
+        println!("presence: {} views installed without a silent member", sum.presence_evictions);
     }
     if sc.objects {
         println!(
