@@ -190,3 +190,23 @@ fn one_shot_publishers_one_after_another_all_arrive() {
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
     assert_eq!(lines, vec!["ready", "n1: first", "n1: second", "n1: third"]);
 }
+
+#[test]
+fn regions_lays_a_zipf_workload_within_its_budgets() {
+    let out = argent()
+        .args([
+            "regions", "--nodes", "1000", "--groups", "10000", "--zipf", "1.5", "--pool", "1000", "--json",
+        ])
+        .output()
+        .expect("argent runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let r: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON last");
+    let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {r:#}"));
+    assert!(f("sends_per_message") + f("unwanted_per_message") <= 1.25, "{r:#}");
+    assert!(f("rings_per_node_max") <= 16.0 && f("rings_per_node_mean") >= 1.0, "{r:#}");
+    assert!(f("addresses_used") >= 1.0 && f("addresses_used") <= 1000.0, "{r:#}");
+    assert!(f("compute_ms") >= 0.0 && f("regions") >= 1.0, "{r:#}");
+    // Regions of identical group sets, measured the same way, send a message many times.
+    assert!(r["group_sets"]["sends_per_message"].as_f64().unwrap_or(0.0) > 100.0, "{r:#}");
+}
