@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::datagram::{Outgoing, Received};
+use crate::error::TransportError;
 use crate::report::SendReport;
 use crate::stats::TransportStats;
 use crate::waker::Waker;
@@ -37,4 +38,15 @@ pub trait Transport: Send {
 
     /// Counters since the transport was opened.
     fn stats(&self) -> TransportStats;
+
+    /// Join multicast `group` while running: a socket of its own, set up as at open (bound
+    /// to the group, own multicasts filtered out). Joining a group already joined does nothing.
+    fn join(&mut self, group: SocketAddrV4) -> Result<(), TransportError>;
+
+    /// Leave `group` and close its socket; datagrams already received stay. Returns false if
+    /// the group was not joined. Every descriptor and buffer of the group is released.
+    fn leave(&mut self, group: SocketAddrV4) -> Result<bool, TransportError>;
+
+    /// The groups joined now.
+    fn groups(&self) -> Vec<SocketAddrV4>;
 }

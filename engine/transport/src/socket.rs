@@ -10,24 +10,26 @@ use crate::error::TransportError;
 use crate::spec::{SocketSpec, MAX_UDP_PAYLOAD};
 use crate::sys;
 
-/// The unicast socket (index 0) and one socket per group (index 1 + group).
+/// The unicast socket (index 0) and one socket per joined group (index 1 + slot). Slots
+/// keep their index while the group stays joined (backends key their state by it); a slot
+/// freed by [`Sockets::close`] is reused by the next join.
 #[derive(Debug)]
 pub(crate) struct Sockets {
     pub(crate) unicast: Socket,
-    pub(crate) groups: Vec<Socket>,
+    groups: Vec<Option<(SocketAddrV4, Socket)>>,
     pub(crate) local: SocketAddrV4,
     pub(crate) recv_granted: usize,
     pub(crate) send_granted: usize,
+    /// What group sockets are opened with (interface, buffer sizes), for later joins.
+    spec: SocketSpec,
+    nonblocking: bool,
 }
 
 impl Sockets {
     /// Opens, sizes, binds and joins every socket of `spec`.
     pub(crate) fn open(spec: &SocketSpec, nonblocking: bool) -> Result<Self, TransportError> {
-        if !spec.groups.is_empty() {
-            check_interface(spec.interface)?;
-        }
         let unicast = new_udp("creating the unicast socket")?;
-        let mut recv_granted = size_buffer(&unicast, Dir::Recv, spec.recv_buffer, "unicast")?;
+        let recv_granted = size_buffer(&unicast, Dir::Recv, spec.recv_buffer, "unicast")?;
         let send_granted = size_buffer(&unicast, Dir::Send, spec.send_buffer, "unicast")?;
         let iface = spec.interface;
         unicast
@@ -47,29 +49,79 @@ impl Sockets {
             TransportError::InvalidSpec(format!("{} did not bind to an IPv4 address", spec.unicast))
         })?;
         set_nonblocking(&unicast, nonblocking, "unicast")?;
-
-        let mut groups = Vec::with_capacity(spec.groups.len());
+        let mut sockets = Sockets {
+            unicast,
+            groups: Vec::with_capacity(spec.groups.len()),
+            local,
+            recv_granted,
+            send_granted,
+            spec: SocketSpec { groups: Vec::new(), ..spec.clone() },
+            nonblocking,
+        };
         for &group in &spec.groups {
-            let (socket, granted) = open_group(group, spec, nonblocking)?;
-            recv_granted = recv_granted.min(granted);
-            drop_own_multicast(&socket, local, group)?;
-            groups.push(socket);
+            sockets.join(group)?;
         }
         tracing::debug!(%local, groups = spec.groups.len(), recv_granted, send_granted, "transport sockets open");
-        Ok(Sockets { unicast, groups, local, recv_granted, send_granted })
+        Ok(sockets)
     }
 
-    /// Number of receiving sockets (unicast + groups).
+    /// Open a socket for `group` and join it; returns its index, or `None` if the group is
+    /// already joined.
+    pub(crate) fn join(&mut self, group: SocketAddrV4) -> Result<Option<usize>, TransportError> {
+        if self.index_of(group).is_some() {
+            return Ok(None);
+        }
+        if self.groups.iter().all(Option::is_none) {
+            check_interface(self.spec.interface)?;
+        }
+        let (socket, granted) = open_group(group, &self.spec, self.nonblocking)?;
+        self.recv_granted = self.recv_granted.min(granted);
+        drop_own_multicast(&socket, self.local, group)?;
+        let slot = match self.groups.iter().position(Option::is_none) {
+            Some(free) => {
+                self.groups[free] = Some((group, socket));
+                free
+            }
+            None => {
+                self.groups.push(Some((group, socket)));
+                self.groups.len() - 1
+            }
+        };
+        Ok(Some(1 + slot))
+    }
+
+    /// The index of the socket of `group`, if joined.
+    pub(crate) fn index_of(&self, group: SocketAddrV4) -> Option<usize> {
+        self.groups.iter().position(|g| g.as_ref().is_some_and(|(a, _)| *a == group)).map(|slot| 1 + slot)
+    }
+
+    /// Close the group socket at `index` (leaving its group); its slot is free for reuse.
+    /// The backend must no longer use the descriptor (epoll removed, receives cancelled).
+    pub(crate) fn close(&mut self, index: usize) {
+        if let Some(slot) = index.checked_sub(1).and_then(|s| self.groups.get_mut(s)) {
+            *slot = None;
+        }
+        while self.groups.last().is_some_and(Option::is_none) {
+            self.groups.pop();
+        }
+    }
+
+    /// The groups joined, in index order.
+    pub(crate) fn joined(&self) -> Vec<SocketAddrV4> {
+        self.groups.iter().flatten().map(|(a, _)| *a).collect()
+    }
+
+    /// Number of socket indices (unicast + group slots, free ones included).
     pub(crate) fn len(&self) -> usize {
         1 + self.groups.len()
     }
 
-    /// The descriptor of socket `index` (0 = unicast).
-    pub(crate) fn fd(&self, index: usize) -> RawFd {
+    /// The descriptor of socket `index` (0 = unicast); `None` for a free slot.
+    pub(crate) fn fd(&self, index: usize) -> Option<RawFd> {
         if index == 0 {
-            self.unicast.as_raw_fd()
+            Some(self.unicast.as_raw_fd())
         } else {
-            self.groups[index - 1].as_raw_fd()
+            self.groups.get(index - 1)?.as_ref().map(|(_, s)| s.as_raw_fd())
         }
     }
 

@@ -103,9 +103,11 @@ impl StdTransport {
         let mut epoll =
             Epoll::new(sockets.len() + 1).map_err(|e| TransportError::setup("creating the epoll set", e))?;
         for idx in 0..sockets.len() {
-            epoll
-                .add(sockets.fd(idx), idx as u64)
-                .map_err(|e| TransportError::setup("adding a socket to epoll", e))?;
+            if let Some(fd) = sockets.fd(idx) {
+                epoll
+                    .add(fd, idx as u64)
+                    .map_err(|e| TransportError::setup("adding a socket to epoll", e))?;
+            }
         }
         epoll
             .add(waker.raw_fd(), WAKER_TOKEN)
@@ -179,7 +181,11 @@ impl StdTransport {
         }
         let base = self.arena.spare_ptr();
         self.rx.prepare(base, k, slot);
-        let messages = sys::recvmmsg(self.sockets.fd(idx), &mut self.rx.hdrs[..k])?;
+        let Some(fd) = self.sockets.fd(idx) else {
+            self.ready[idx] = false; // a group left since epoll reported it
+            return Ok((0, 0));
+        };
+        let messages = sys::recvmmsg(fd, &mut self.rx.hdrs[..k])?;
         self.stats.recv_syscalls += 1;
         self.rx.pieces.clear();
         self.rx.froms.clear();
@@ -343,5 +349,44 @@ impl Transport for StdTransport {
 
     fn stats(&self) -> TransportStats {
         self.stats
+    }
+
+    fn join(&mut self, group: SocketAddrV4) -> Result<(), TransportError> {
+        let Some(idx) = self.sockets.join(group)? else { return Ok(()) };
+        let fd = self.sockets.fd(idx).expect("just opened");
+        if let Err(e) = self.epoll.add(fd, idx as u64) {
+            self.sockets.close(idx);
+            return Err(TransportError::setup(format!("adding the socket of group {group} to epoll"), e));
+        }
+        self.epoll.reserve(self.sockets.len() + 1);
+        if self.ready.len() < self.sockets.len() {
+            self.ready.resize(self.sockets.len(), false);
+            self.drops_seen.resize(self.sockets.len(), 0);
+        }
+        self.ready[idx] = true;
+        self.drops_seen[idx] = 0;
+        tracing::debug!(%group, socket = idx, "group joined");
+        Ok(())
+    }
+
+    fn leave(&mut self, group: SocketAddrV4) -> Result<bool, TransportError> {
+        let Some(idx) = self.sockets.index_of(group) else { return Ok(false) };
+        if let Some(fd) = self.sockets.fd(idx) {
+            self.epoll.delete(fd).map_err(|e| {
+                TransportError::setup(format!("removing the socket of group {group} from epoll"), e)
+            })?;
+        }
+        self.sockets.close(idx);
+        self.ready.truncate(self.sockets.len());
+        self.drops_seen.truncate(self.sockets.len());
+        if let Some(r) = self.ready.get_mut(idx) {
+            *r = false;
+        }
+        tracing::debug!(%group, socket = idx, "group left");
+        Ok(true)
+    }
+
+    fn groups(&self) -> Vec<SocketAddrV4> {
+        self.sockets.joined()
     }
 }

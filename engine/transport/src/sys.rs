@@ -220,6 +220,20 @@ impl Epoll {
         cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) }).map(drop)
     }
 
+    /// Stops watching `fd`.
+    pub(crate) fn delete(&mut self, fd: RawFd) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: ev is a live epoll_event (ignored by EPOLL_CTL_DEL, required by old kernels).
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) }).map(drop)
+    }
+
+    /// Room for reporting `descriptors` ready at once.
+    pub(crate) fn reserve(&mut self, descriptors: usize) {
+        if self.events.len() < descriptors {
+            self.events.resize(descriptors, libc::epoll_event { events: 0, u64: 0 });
+        }
+    }
+
     /// Waits up to `timeout` (None = forever) and returns the tokens of ready descriptors.
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<impl Iterator<Item = u64> + '_> {
         let max = self.events.len() as libc::c_int;

@@ -320,3 +320,35 @@ fn setup_errors_name_what_failed() {
     let e = argent_transport::open(Some(Backend::Std), &taken).err().expect("address in use");
     assert!(e.to_string().contains(&a.local_addr().to_string()), "{e}");
 }
+
+/// Sends one datagram of this run to `g` and reports whether `r` received it.
+fn reaches(sender: &mut dyn Transport, r: &mut dyn Transport, g: SocketAddrV4, nonce: u64, seq: u32) -> bool {
+    send_all(sender, &mut vec![Outgoing::new(g, payload(nonce, seq, 64))]);
+    let got = recv_run(r, nonce, 1, Duration::from_millis(300));
+    got.iter().any(|d| check(nonce, &d.data) == Some(seq))
+}
+
+#[test]
+fn groups_are_joined_and_left_while_running() {
+    ensure_loopback_multicast();
+    for (k, backend) in backends().into_iter().enumerate() {
+        let (g1, g2) = (group(20 + 2 * k as u16), group(21 + 2 * k as u16));
+        let mut sender = open(backend, &spec(vec![]));
+        let mut r = open(backend, &spec(vec![g1]));
+        let nonce = nonce();
+        assert!(reaches(sender.as_mut(), r.as_mut(), g1, nonce, 0), "{backend}: joined at open");
+        assert!(!reaches(sender.as_mut(), r.as_mut(), g2, nonce, 1), "{backend}: not joined yet");
+        r.join(g2).expect("join");
+        r.join(g2).expect("joining twice does nothing");
+        assert_eq!(r.groups(), vec![g1, g2]);
+        assert!(reaches(sender.as_mut(), r.as_mut(), g2, nonce, 2), "{backend}: joined while running");
+        assert!(r.leave(g1).expect("leave"), "{backend}");
+        assert!(!r.leave(g1).expect("leave"), "{backend}: not joined any more");
+        assert_eq!(r.groups(), vec![g2]);
+        assert!(!reaches(sender.as_mut(), r.as_mut(), g1, nonce, 3), "{backend}: left");
+        assert!(reaches(sender.as_mut(), r.as_mut(), g2, nonce, 4), "{backend}: the other group stays");
+        // Rejoining reuses the freed slot.
+        r.join(g1).expect("rejoin");
+        assert!(reaches(sender.as_mut(), r.as_mut(), g1, nonce, 5), "{backend}: rejoined");
+    }
+}

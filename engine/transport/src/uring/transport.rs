@@ -230,7 +230,8 @@ impl UringTransport {
     fn arm(&mut self) -> io::Result<()> {
         for idx in 0..self.armed.len() {
             if !self.armed[idx] && self.in_ring > 0 {
-                let fd = types::Fd(self.sockets.fd(idx));
+                let Some(fd) = self.sockets.fd(idx) else { continue }; // a free slot
+                let fd = types::Fd(fd);
                 let entry = opcode::RecvMsgMulti::new(fd, &*self.recv_hdr.0, BGID).build();
                 self.push(entry.user_data(Op::Recv(idx).encode()))?;
                 self.armed[idx] = true;
@@ -307,7 +308,9 @@ impl UringTransport {
 
     fn on_recv(&mut self, idx: usize, res: i32, flags: u32) {
         if !cqueue::more(flags) {
-            self.armed[idx] = false;
+            if let Some(a) = self.armed.get_mut(idx) {
+                *a = false;
+            }
         }
         let bid = cqueue::buffer_select(flags);
         if bid.is_some() {
@@ -332,8 +335,7 @@ impl UringTransport {
             self.pool.release(bid);
             return;
         };
-        if let Some(count) = got.drops {
-            let seen = &mut self.drops_seen[idx];
+        if let (Some(count), Some(seen)) = (got.drops, self.drops_seen.get_mut(idx)) {
             self.stats.recv_drops += count.wrapping_sub(*seen) as u64;
             *seen = count;
         }
@@ -459,6 +461,51 @@ impl Transport for UringTransport {
 
     fn stats(&self) -> TransportStats {
         self.stats
+    }
+
+    fn join(&mut self, group: SocketAddrV4) -> Result<(), TransportError> {
+        let Some(idx) = self.sockets.join(group)? else { return Ok(()) };
+        let n = self.sockets.len();
+        if self.armed.len() < n {
+            self.armed.resize(n, false);
+            self.drops_seen.resize(n, 0);
+        }
+        self.drops_seen[idx] = 0;
+        // Its multishot receive is armed by the next `recv`.
+        tracing::debug!(%group, socket = idx, "group joined");
+        Ok(())
+    }
+
+    fn leave(&mut self, group: SocketAddrV4) -> Result<bool, TransportError> {
+        let Some(idx) = self.sockets.index_of(group) else { return Ok(false) };
+        let what = || format!("cancelling the receive of group {group}");
+        if self.armed.get(idx) == Some(&true) {
+            let entry =
+                opcode::AsyncCancel::new(Op::Recv(idx).encode()).build().user_data(Op::Cancel.encode());
+            self.push(entry).map_err(|e| TransportError::setup(what(), e))?;
+            // The socket may close only once the kernel ended the receive (its last
+            // completion), so that no completion of it can name a reused slot.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while self.armed[idx] {
+                let now = Instant::now();
+                if now >= deadline {
+                    let e = io::Error::new(io::ErrorKind::TimedOut, "the receive did not end within 1 s");
+                    return Err(TransportError::setup(what(), e));
+                }
+                self.enter(Some((deadline - now).min(Duration::from_millis(10))), 1)
+                    .map_err(|e| TransportError::setup(what(), e))?;
+                self.reap();
+            }
+        }
+        self.sockets.close(idx);
+        self.armed.truncate(self.sockets.len());
+        self.drops_seen.truncate(self.sockets.len());
+        tracing::debug!(%group, socket = idx, "group left");
+        Ok(true)
+    }
+
+    fn groups(&self) -> Vec<SocketAddrV4> {
+        self.sockets.joined()
     }
 }
 
