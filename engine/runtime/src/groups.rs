@@ -5,6 +5,8 @@
 use argent_membership::GroupId;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Bytes of the group tag in front of every message inside a QSM datagram (little-endian
 /// group id; `argent_wire::message`). The application never sees it: publishers write after
@@ -91,16 +93,6 @@ impl<V> GroupMap<V> {
             GroupMap::Sparse(m) => m.get(&g),
         }
     }
-
-    /// Entries, in no particular order.
-    pub(crate) fn iter(&self) -> Box<dyn Iterator<Item = (GroupId, &V)> + '_> {
-        match self {
-            GroupMap::Dense(v) => {
-                Box::new(v.iter().enumerate().filter_map(|(i, x)| x.as_ref().map(|x| (GroupId(i as u32), x))))
-            }
-            GroupMap::Sparse(m) => Box::new(m.iter().map(|(g, x)| (*g, x))),
-        }
-    }
 }
 
 /// Where a publisher writes each group's messages: a bit mask of shards.
@@ -132,6 +124,40 @@ impl Routes {
             Routes::Uniform { known, mask } => known.contains(g).then_some(*mask),
             Routes::PerGroup(m) => m.get(g).copied(),
         }
+    }
+}
+
+/// Where each group goes, replaced when a membership view adds or removes regions.
+/// Publishers keep the table they last read and look at the generation on each call (one
+/// atomic load while nothing changes).
+#[derive(Debug)]
+pub(crate) struct RouteTable {
+    generation: AtomicU64,
+    current: Mutex<Arc<Routes>>,
+}
+
+impl RouteTable {
+    pub(crate) fn new(routes: Routes) -> Self {
+        RouteTable { generation: AtomicU64::new(1), current: Mutex::new(Arc::new(routes)) }
+    }
+
+    /// Replace the table (after the shards were told of the regions it names).
+    pub(crate) fn set(&self, routes: Routes) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The generation now: it changes with every [`RouteTable::set`].
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The table and its generation (a generation read before the table: a table set in
+    /// between is read again at the next call).
+    pub(crate) fn load(&self) -> (u64, Arc<Routes>) {
+        let generation = self.generation();
+        (generation, self.current.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 
@@ -190,7 +216,6 @@ mod tests {
         assert!(matches!(spread, GroupMap::Sparse(_)));
         assert_eq!(spread.get(GroupId(u32::MAX)), Some(&2));
         assert_eq!(spread.get(GroupId(4)), None);
-        assert_eq!(spread.iter().count(), 2);
     }
 
     #[test]

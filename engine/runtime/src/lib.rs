@@ -11,6 +11,11 @@
 //! the application's bytes and stripped again by the subscription, which delivers only its
 //! groups' messages. A message to a group is multicast once in each of the group's regions.
 //! Nothing is kept per group but entries of lookup tables: no ring, thread or socket.
+//!
+//! Regions come and go while traffic flows: a membership view that names a region this
+//! node did not know installs it on its shard (the group socket joined if this node is a
+//! member, the protocol's region with its join points), and publishers route to it from
+//! their next call.
 
 mod config;
 mod delivery;
@@ -25,6 +30,7 @@ mod shard;
 mod signal;
 mod stats;
 mod subscription;
+mod topology;
 mod view;
 
 pub use argent_core::{NodeId, RegionId};

@@ -3,13 +3,14 @@
 
 use crate::config::{RegionSpec, RuntimeConfig, MAX_SHARDS};
 use crate::error::RuntimeError;
-use crate::groups::{GroupMap, GroupSet, Routes, FENCE_GROUP, GROUP_TAG_LEN};
+use crate::groups::{GroupSet, RouteTable, FENCE_GROUP, GROUP_TAG_LEN};
 use crate::publisher::{shards_in, AnyPublisher, Lanes, PubLane, Publisher};
 use crate::pubring;
 use crate::shard::{Command, Published, PublisherPort, RegionMembers, Shard, SubscriberPort, COMMAND_QUEUE};
 use crate::signal::{ShardWake, Signal};
 use crate::stats::NodeStats;
 use crate::subscription::{SubLane, Subscription};
+use crate::topology::Topology;
 use crate::view::{fresh_incarnation, GroupMembers, ViewSink};
 use argent_core::{NodeId, RegionId};
 use argent_membership::GroupId;
@@ -31,12 +32,9 @@ struct ShardHandle {
 pub struct Runtime {
     shards: Vec<ShardHandle>,
     /// Group → bit mask of the shards owning one of its regions (where publishers write).
-    routes: Arc<Routes>,
-    /// Shards owning at least one region.
-    all_lanes: u64,
-    /// Group → the region this node receives it in.
-    mine: GroupMap<RegionId>,
-    region_shard: HashMap<RegionId, usize>,
+    routes: Arc<RouteTable>,
+    /// The regions known here, changed by views ([`ViewSink`]).
+    topology: Arc<Mutex<Topology>>,
     members: RegionMembers,
     backend: Backend,
     cfg: RuntimeConfig,
@@ -59,25 +57,11 @@ impl Runtime {
         let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
         validate(&cfg)?;
         let shard_of = |r: RegionId| (r.0 as usize) % me.shards;
-        let mut routes: HashMap<GroupId, u64> = HashMap::new();
-        let mut mine = Vec::new();
-        let mut all_lanes = 0u64;
-        for r in &cfg.regions {
-            let bit = 1u64 << shard_of(r.region);
-            all_lanes |= bit;
-            for g in &r.groups {
-                *routes.entry(*g).or_default() |= bit;
-            }
-            if r.members.contains(&cfg.me) {
-                mine.extend(r.groups.iter().map(|g| (*g, r.region)));
-            }
-        }
-        let routes = Arc::new(Routes::new(routes.into_iter().collect()));
-        let mine = GroupMap::new(mine);
+        let topology = Topology::new(cfg.me, me.shards, &cfg.regions);
+        let routes = Arc::new(RouteTable::new(topology.routes()));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let epoch = std::time::Instant::now();
         let mut shards = Vec::with_capacity(me.shards);
-        let mut region_shard = HashMap::new();
         let members = RegionMembers::default();
         let mut backend = None;
         for index in 0..me.shards {
@@ -85,9 +69,6 @@ impl Runtime {
             // be one (it publishes and gets acknowledgements, but joins no group socket).
             let owned: Vec<RegionSpec> =
                 cfg.regions.iter().filter(|r| shard_of(r.region) == index).cloned().collect();
-            for r in &owned {
-                region_shard.insert(r.region, index);
-            }
             let mut joined: Vec<SocketAddrV4> =
                 owned.iter().filter(|r| r.members.contains(&cfg.me)).map(|r| r.address).collect();
             joined.sort_unstable();
@@ -139,7 +120,8 @@ impl Runtime {
         }
         let backend = backend.unwrap_or(Backend::Std);
         tracing::info!(node = %cfg.me, shards = shards.len(), regions = cfg.regions.len(), transport = %backend, "runtime started");
-        Ok(Runtime { shards, routes, all_lanes, mine, region_shard, members, backend, cfg })
+        let topology = Arc::new(Mutex::new(topology));
+        Ok(Runtime { shards, routes, topology, members, backend, cfg })
     }
 
     /// The transport backend in use.
@@ -152,7 +134,11 @@ impl Runtime {
     pub fn view_sink(&self) -> ViewSink {
         let known = self.cfg.members.iter().map(|m| (m.id, None)).collect();
         let shards = self.shards.iter().map(|s| (s.cmds.clone(), s.wake.clone())).collect();
-        ViewSink::new(shards, self.region_shard.clone(), known)
+        ViewSink::new(shards, self.topology.clone(), self.routes.clone(), known)
+    }
+
+    fn topology(&self) -> std::sync::MutexGuard<'_, Topology> {
+        self.topology.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The settings the runtime started with.
@@ -162,19 +148,17 @@ impl Runtime {
 
     /// The shard owning `region`, if any region has that id.
     pub fn shard_of(&self, region: RegionId) -> Option<usize> {
-        self.region_shard.get(&region).copied()
+        self.topology().shard_of(region)
     }
 
     /// The groups this node receives (it is a member of one of their regions), ascending.
     pub fn member_groups(&self) -> Vec<GroupId> {
-        let mut v: Vec<GroupId> = self.mine.iter().map(|(g, _)| g).collect();
-        v.sort_unstable();
-        v
+        self.topology().member_groups()
     }
 
     /// The region in which this node receives `group`.
     pub fn region_of(&self, group: GroupId) -> Option<RegionId> {
-        self.mine.get(group).copied()
+        self.topology().region_of(group)
     }
 
     /// The members of the region in which this node receives `group`, as its shard has
@@ -193,8 +177,7 @@ impl Runtime {
     /// again with a new `nonce` if fences do not all come. Live objects join with it.
     pub fn request_fences(&self, group: GroupId, key: u64, nonce: u64) -> Result<(), RuntimeError> {
         let region = self.region_of(group).ok_or(RuntimeError::NotInGroup(group))?;
-        let shard =
-            self.region_shard.get(&region).and_then(|i| self.shards.get(*i)).ok_or(RuntimeError::Closed)?;
+        let shard = self.shard_of(region).and_then(|i| self.shards.get(i)).ok_or(RuntimeError::Closed)?;
         shard.cmds.send(Command::RequestFences { region, key, nonce }).map_err(|_| RuntimeError::Closed)?;
         shard.wake.wake();
         Ok(())
@@ -206,13 +189,17 @@ impl Runtime {
         datagram.min(ring).saturating_sub(GROUP_TAG_LEN)
     }
 
-    fn make_lanes(&self, lanes_mask: u64) -> Result<Lanes, RuntimeError> {
+    /// Every shard: a publisher writes to whichever shards its groups' regions are on, and
+    /// views move regions in and out.
+    fn make_lanes(&self) -> Result<Lanes, RuntimeError> {
+        let lanes_mask = if self.shards.len() >= 64 { u64::MAX } else { (1u64 << self.shards.len()) - 1 };
         let space = Arc::new(Signal::default());
         let mut lanes: Vec<Option<PubLane>> = (0..self.shards.len()).map(|_| None).collect();
         for s in shards_in(lanes_mask) {
             let shard = &self.shards[s];
             let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.publish_ring_bytes);
-            let port = PublisherPort { ring: consumer, space: space.clone(), blocked_on: None, partial: 0 };
+            let port =
+                PublisherPort { ring: consumer, space: space.clone(), blocked_on: None, taken: Vec::new() };
             shard.cmds.send(Command::AddPublisher(port)).map_err(|_| RuntimeError::Closed)?;
             shard.wake.wake();
             lanes[s] = Some(PubLane { ring: producer, wake: shard.wake.clone() });
@@ -223,14 +210,14 @@ impl Runtime {
     /// A publisher bound to `group`: [`Publisher::claim`] and [`Publisher::publish`] go to
     /// it, in each of its regions. A sender need not be a member of the group.
     pub fn publisher(&self, group: GroupId) -> Result<Publisher, RuntimeError> {
-        let mask = self.routes.get(group).ok_or(RuntimeError::UnknownGroup(group))?;
-        Ok(Publisher::new(self.make_lanes(mask)?, group, mask))
+        let mask = self.routes.load().1.get(group).ok_or(RuntimeError::UnknownGroup(group))?;
+        Ok(Publisher::new(self.make_lanes()?, group, mask))
     }
 
     /// A publisher to every group ([`AnyPublisher::claim_to`], [`AnyPublisher::publish_to`]):
     /// one ring per shard, however many groups.
     pub fn publisher_any(&self) -> Result<AnyPublisher, RuntimeError> {
-        Ok(AnyPublisher::new(self.make_lanes(self.all_lanes)?))
+        Ok(AnyPublisher::new(self.make_lanes()?))
     }
 
     /// A subscription to `group`: its messages, in per-sender order.
@@ -246,13 +233,15 @@ impl Runtime {
             return Err(RuntimeError::NoGroups);
         }
         let mut by_shard: Vec<Vec<RegionId>> = vec![Vec::new(); self.shards.len()];
+        let topology = self.topology();
         for g in groups {
-            let region = *self.mine.get(*g).ok_or(RuntimeError::NotInGroup(*g))?;
-            let shard = self.shard_of(region).ok_or(RuntimeError::NotInGroup(*g))?;
+            let region = topology.region_of(*g).ok_or(RuntimeError::NotInGroup(*g))?;
+            let shard = topology.shard_of(region).ok_or(RuntimeError::NotInGroup(*g))?;
             if !by_shard[shard].contains(&region) {
                 by_shard[shard].push(region);
             }
         }
+        drop(topology);
         let ready = Arc::new(Signal::default());
         let mut lanes = Vec::new();
         for (s, regions) in by_shard.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {

@@ -62,6 +62,9 @@ pub(crate) struct ShardView {
     pub(crate) members: HashMap<NodeId, (SocketAddrV4, usize)>,
     /// New views of regions this shard owns (installed if their membership changed).
     pub(crate) regions: Vec<RegionView>,
+    /// Regions new to this node that this shard owns, with the view their membership dates
+    /// from: installed (joined if this node is a member).
+    pub(crate) added: Vec<(RegionSpec, ViewId)>,
     /// Regions of this shard gone from the view: dropped.
     pub(crate) gone: Vec<RegionId>,
     /// Nodes gone from the membership: their streams are retired.
@@ -76,9 +79,10 @@ pub(crate) struct PublisherPort {
     pub(crate) space: Arc<Signal>,
     /// The protocol pushed back in this region; wait for its `Writable`.
     pub(crate) blocked_on: Option<RegionId>,
-    /// Regions of the group of the entry at the head of the ring that already took it (a
-    /// group multicast in several regions of this shard, one of which pushed back).
-    pub(crate) partial: usize,
+    /// Regions that already took the entry at the head of the ring (a group multicast in
+    /// several regions of this shard, one of which pushed back). Regions, not a count: the
+    /// group's regions may change before the rest take it.
+    pub(crate) taken: Vec<RegionId>,
 }
 
 /// The shard's end of a subscription's ring.
@@ -110,6 +114,8 @@ pub(crate) struct Shard {
     transport: Box<dyn Transport>,
     addrs: Addresses,
     views: HashMap<RegionId, RegionView>,
+    /// The regions this shard owns (address, members, groups).
+    specs: HashMap<RegionId, RegionSpec>,
     /// The members of `views`, shared with the runtime's handle.
     members: RegionMembers,
     /// Fences asked of this node that the send buffer had no room for (the requester asks
@@ -160,13 +166,15 @@ impl Shard {
         }
         let members = cfg.members.iter().map(|m| (m.id, (m.addr, m.shards))).collect();
         let addresses = regions.iter().map(|r| (r.region, r.address)).collect();
-        let (routes, region_lists) = routes(&regions);
+        let specs: HashMap<RegionId, RegionSpec> = regions.into_iter().map(|r| (r.region, r)).collect();
+        let (routes, region_lists) = routes(specs.values());
         share_members(&shared_members, &views, &[]);
         Ok(Shard {
             node,
             transport,
             addrs: Addresses { members, regions: addresses },
             views,
+            specs,
             members: shared_members,
             fences_skipped: 0,
             routes,
@@ -243,11 +251,30 @@ impl Shard {
     }
 
     /// Install a membership view: addresses first (a joiner must be reachable before the
-    /// ring includes it), then region views whose membership changed, then retire the streams
-    /// of departed nodes and of superseded incarnations.
+    /// ring includes it), then regions new to this node, then region views whose membership
+    /// changed, then retire the streams of departed nodes and of superseded incarnations.
     fn apply_view(&mut self, v: ShardView) {
         let now = self.now();
+        let me = self.node.id();
         self.addrs.members = v.members;
+        let regions_changed = !v.added.is_empty() || !v.gone.is_empty();
+        for (spec, id) in v.added {
+            if self.specs.contains_key(&spec.region) {
+                continue; // known already: a view change, below or in a later view
+            }
+            let view = RegionView { region: spec.region, id, members: spec.members.clone() };
+            if let Err(e) = self.node.install_view(now, view.clone()) {
+                tracing::error!(region = %spec.region, error = %e, "a new region refused");
+                continue;
+            }
+            self.addrs.regions.insert(spec.region, spec.address);
+            if spec.members.contains(&me) {
+                self.join_address(spec.address);
+            }
+            tracing::info!(region = %spec.region, address = %spec.address, member = spec.members.contains(&me), "region installed");
+            self.views.insert(spec.region, view);
+            self.specs.insert(spec.region, spec);
+        }
         for view in v.regions {
             let changed = self
                 .views
@@ -257,8 +284,19 @@ impl Shard {
                 continue;
             }
             tracing::info!(region = %view.region, view = view.id.0, members = view.members.len(), "installing region view");
+            let was = self.views.get(&view.region).is_some_and(|old| old.members.contains(&me));
+            let now_member = view.members.contains(&me);
             match self.node.install_view(now, view.clone()) {
                 Ok(()) => {
+                    if let Some(spec) = self.specs.get_mut(&view.region) {
+                        spec.members.clone_from(&view.members);
+                        let address = spec.address;
+                        if now_member && !was {
+                            self.join_address(address);
+                        } else if was && !now_member {
+                            self.leave_address(address);
+                        }
+                    }
                     self.views.insert(view.region, view);
                 }
                 Err(e) => tracing::error!(error = %e, "view refused"),
@@ -274,18 +312,20 @@ impl Shard {
             }
             self.views.remove(&region);
             self.addrs.regions.remove(&region);
-            for list in &mut self.region_lists {
-                if list.contains(&region) {
-                    *list = list.iter().copied().filter(|r| *r != region).collect();
+            if let Some(spec) = self.specs.remove(&region) {
+                if spec.members.contains(&me) {
+                    self.leave_address(spec.address);
                 }
             }
             for p in self.publishers.iter_mut().filter(|p| p.blocked_on == Some(region)) {
                 p.blocked_on = None;
-                p.partial = 0;
             }
             for s in &mut self.subscribers {
                 s.regions.retain(|r| *r != region);
             }
+        }
+        if regions_changed {
+            (self.routes, self.region_lists) = routes(self.specs.values());
         }
         share_members(&self.members, &self.views, &gone_regions);
         for gone in v.departed {
@@ -293,6 +333,25 @@ impl Shard {
         }
         for stream in v.superseded {
             self.node.retire_stream(stream);
+        }
+    }
+
+    /// Receive on `address` (a region this node became a member of).
+    fn join_address(&mut self, address: SocketAddrV4) {
+        if let Err(e) = self.transport.join(address) {
+            tracing::error!(%address, error = %e, "joining a region's multicast address failed: its traffic reaches this node only by repairs");
+        }
+    }
+
+    /// Stop receiving on `address` unless another region of this shard that this node is a
+    /// member of uses it too (shared addresses).
+    fn leave_address(&mut self, address: SocketAddrV4) {
+        let me = self.node.id();
+        if self.specs.values().any(|s| s.address == address && s.members.contains(&me)) {
+            return;
+        }
+        if let Err(e) = self.transport.leave(address) {
+            tracing::error!(%address, error = %e, "leaving a region's multicast address failed");
         }
     }
 
@@ -308,36 +367,49 @@ impl Shard {
         let node = &mut self.node;
         let (routes, lists) = (&self.routes, &self.region_lists);
         let unrouted = &mut self.unrouted;
+        // A view that adds a region is queued for this shard before publishers may route to
+        // it: a message this shard cannot route while commands wait is kept for the next cycle.
+        let view_pending = !self.cmds.is_empty();
         for p in &mut self.publishers {
             if p.blocked_on.is_some() {
                 continue;
             }
             let mut blocked = None;
-            let partial = &mut p.partial;
+            let taken = &mut p.taken;
             // The entry (tag included) is the protocol's message: receivers strip the tag.
             let n = pubring::drain(&mut p.ring, |msg| {
                 let group = split_tag(msg).map(|(g, _)| g);
-                // One list of regions for every group of this shard (the usual case): no lookup.
-                // Publishers write only groups with a region here, so that list is theirs.
-                let list = match lists.len() {
-                    1 if group.is_some() => Some(0),
-                    _ => group.and_then(|g| routes.get(g)).map(|i| *i as usize),
-                };
-                let regions: &[RegionId] = match list {
-                    Some(i) => &lists[i],
-                    None => {
-                        // Publisher::claim_to routes only to shards carrying the group.
-                        tracing::error!(group = ?group, "dropping a message to a group this shard does not carry");
-                        return true;
-                    }
+                let regions: &[RegionId] = match group.and_then(|g| routes.get(g)) {
+                    Some(i) => &lists[*i as usize],
+                    None if view_pending && group.is_some() => return false,
+                    // A publisher bound to a group whose regions are gone (it routes by the
+                    // shards it last knew): nobody to deliver to, counted below.
+                    None => &[],
                 };
                 if regions.is_empty() {
                     *unrouted += 1; // the group's regions are gone: nobody to deliver to
                     return true;
                 }
-                for (i, region) in regions.iter().enumerate().skip(*partial) {
+                if let ([region], true) = (regions, taken.is_empty()) {
+                    // One region (the usual case): nothing to remember if it pushes back.
+                    return match node.publish(now, *region, msg) {
+                        Ok(()) => true,
+                        Err(PublishError::WouldBlock) => {
+                            blocked = Some(*region);
+                            false
+                        }
+                        Err(e) => {
+                            tracing::error!(%region, error = %e, "dropping a message the protocol refused");
+                            true
+                        }
+                    };
+                }
+                for region in regions {
+                    if taken.contains(region) {
+                        continue;
+                    }
                     match node.publish(now, *region, msg) {
-                        Ok(()) => *partial = i + 1,
+                        Ok(()) => taken.push(*region),
                         Err(PublishError::WouldBlock) => {
                             blocked = Some(*region);
                             return false;
@@ -345,11 +417,11 @@ impl Shard {
                         Err(e) => {
                             // Publisher::claim checks the size first, so this cannot happen; say so loudly.
                             tracing::error!(%region, error = %e, "dropping a message the protocol refused");
-                            *partial = i + 1;
+                            taken.push(*region);
                         }
                     }
                 }
-                *partial = 0;
+                taken.clear();
                 true
             });
             p.blocked_on = blocked;
@@ -533,7 +605,7 @@ fn share_members(shared: &RegionMembers, views: &HashMap<RegionId, RegionView>, 
 
 /// For each group, the regions of this shard carrying it, as indices into a list of distinct
 /// region lists (many groups share one: every group of a region has the same list).
-fn routes(regions: &[RegionSpec]) -> (GroupMap<u32>, Vec<Box<[RegionId]>>) {
+fn routes<'a>(regions: impl Iterator<Item = &'a RegionSpec>) -> (GroupMap<u32>, Vec<Box<[RegionId]>>) {
     let mut per_group: HashMap<GroupId, Vec<RegionId>> = HashMap::new();
     for r in regions {
         for g in &r.groups {

@@ -2,19 +2,26 @@
 //! ([`ViewSink`]), the members of each region ([`GroupMembers`]), and sender-stream
 //! incarnations.
 
+use crate::config::RegionSpec;
+use crate::groups::RouteTable;
 use crate::shard::{Command, RegionMembers, ShardView};
 use crate::signal::ShardWake;
+use crate::topology::Topology;
 use argent_core::{NodeId, RegionId};
+use argent_membership::Addressing;
 use argent_qsm::stream_incarnation;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Applies GMS views to a running [`Runtime`](crate::Runtime) ([`Runtime::view_sink`](crate::Runtime::view_sink)).
 pub struct ViewSink {
     shards: Vec<(crossbeam_channel::Sender<Command>, ShardWake)>,
-    region_shard: HashMap<RegionId, usize>,
+    topology: Arc<Mutex<Topology>>,
+    routes: Arc<RouteTable>,
     /// Members of the last view and their incarnations (`None`: from the start configuration).
     known: HashMap<NodeId, Option<u64>>,
-    unknown_regions: std::collections::HashSet<RegionId>,
+    /// Regions the runtime cannot serve (unicast fan-out), reported once each.
+    refused: std::collections::HashSet<RegionId>,
 }
 
 impl std::fmt::Debug for ViewSink {
@@ -24,20 +31,22 @@ impl std::fmt::Debug for ViewSink {
 }
 
 impl ViewSink {
-    /// A sink for `shards`, which own the regions of `region_shard`; `known`: the members of
-    /// the start configuration.
+    /// A sink for `shards`, which own the regions of `topology`; `known`: the members of the
+    /// start configuration.
     pub(crate) fn new(
         shards: Vec<(crossbeam_channel::Sender<Command>, ShardWake)>,
-        region_shard: HashMap<RegionId, usize>,
+        topology: Arc<Mutex<Topology>>,
+        routes: Arc<RouteTable>,
         known: HashMap<NodeId, Option<u64>>,
     ) -> Self {
-        ViewSink { shards, region_shard, known, unknown_regions: std::collections::HashSet::new() }
+        ViewSink { shards, topology, routes, known, refused: std::collections::HashSet::new() }
     }
 
     /// Install `view`: every region this node runs gets its new members (departed members cut
-    /// out of the ring, joiners added), departed nodes' streams are retired, and restarted
-    /// nodes' old streams too. Regions created after the start are reported once and left
-    /// alone (a node takes part in regions that exist when it starts).
+    /// out of the ring, joiners added), regions new to this node are installed on their
+    /// shards (joined if this node is a member, else sent to), regions gone from the view are
+    /// dropped, departed nodes' streams are retired, and restarted nodes' old streams too.
+    /// Publishers route by the new regions once their shards have them.
     pub fn apply(&mut self, view: &argent_membership::gms::View) {
         let mut members = HashMap::new();
         for m in &view.members {
@@ -68,39 +77,58 @@ impl ViewSink {
                 }
             }
         }
-        let present: std::collections::HashSet<RegionId> = view.regions.iter().map(|r| r.id).collect();
-        let mut gone: Vec<Vec<RegionId>> = vec![Vec::new(); self.shards.len()];
-        self.region_shard.retain(|r, shard| {
-            let keep = present.contains(r);
-            if !keep {
-                tracing::warn!(region = %r, view = view.id.0, "region gone from the view (its last member left): dropped");
-                gone[*shard].push(*r);
-            }
-            keep
-        });
         self.known = view.members.iter().map(|m| (m.node, Some(m.incarnation))).collect();
-        let mut per_shard: Vec<Vec<argent_qsm::RegionView>> = vec![Vec::new(); self.shards.len()];
-        for r in &view.regions {
-            match self.region_shard.get(&r.id) {
-                Some(shard) => per_shard[*shard].push(argent_qsm::RegionView {
-                    region: r.id,
-                    id: argent_core::ViewId(r.since.0.max(1)),
-                    members: r.members.clone(),
-                }),
-                None => {
-                    if self.unknown_regions.insert(r.id) {
-                        tracing::warn!(region = %r.id, view = view.id.0, "a region created after this node started: not joined (restart the node to take part)");
-                    }
-                }
+        let n = self.shards.len();
+        let mut gone: Vec<Vec<RegionId>> = vec![Vec::new(); n];
+        let mut per_shard: Vec<Vec<argent_qsm::RegionView>> = vec![Vec::new(); n];
+        let mut added: Vec<Vec<(RegionSpec, argent_core::ViewId)>> = vec![Vec::new(); n];
+        let mut topology = self.topology.lock().unwrap_or_else(|e| e.into_inner());
+        let present: std::collections::HashSet<RegionId> = view.regions.iter().map(|r| r.id).collect();
+        for r in topology.ids() {
+            if !present.contains(&r) {
+                tracing::info!(region = %r, view = view.id.0, "region gone from the view (its last member left): dropped");
+                gone[topology.shard_for(r)].push(r);
+                topology.remove(r);
             }
         }
-        if !departed.is_empty() {
-            tracing::warn!(view = view.id.0, departed = ?departed, "members left the view");
+        for r in &view.regions {
+            let shard = topology.shard_for(r.id);
+            let id = argent_core::ViewId(r.since.0.max(1));
+            if topology.contains(r.id) {
+                topology.update(r.id, &r.members, &r.groups);
+                per_shard[shard].push(argent_qsm::RegionView {
+                    region: r.id,
+                    id,
+                    members: r.members.clone(),
+                });
+                continue;
+            }
+            let address = match r.addressing {
+                Addressing::Multicast(a) | Addressing::Shared(a) => a,
+                Addressing::Unicast => {
+                    if self.refused.insert(r.id) {
+                        tracing::error!(region = %r.id, view = view.id.0, "a region served by unicast fan-out, which the runtime does not support yet: not installed (give the GMS a larger multicast pool)");
+                    }
+                    continue;
+                }
+            };
+            tracing::info!(region = %r.id, view = view.id.0, members = r.members.len(), groups = r.groups.len(), "a region new to this node: installing");
+            let spec =
+                RegionSpec { region: r.id, address, members: r.members.clone(), groups: r.groups.clone() };
+            topology.insert(spec.clone());
+            added[shard].push((spec, id));
         }
-        for (((cmds, wake), regions), gone) in self.shards.iter().zip(per_shard).zip(gone) {
+        let routes = topology.routes();
+        drop(topology);
+        if !departed.is_empty() {
+            tracing::info!(view = view.id.0, departed = ?departed, "members left the view");
+        }
+        for ((((cmds, wake), regions), gone), added) in self.shards.iter().zip(per_shard).zip(gone).zip(added)
+        {
             let v = ShardView {
                 members: members.clone(),
                 regions,
+                added,
                 gone,
                 departed: departed.clone(),
                 superseded: superseded.clone(),
@@ -108,6 +136,9 @@ impl ViewSink {
             let _ = cmds.send(Command::View(v));
             wake.waker.wake();
         }
+        // After the shards were told: a message routed to a new region finds it there (a
+        // shard takes its queued commands before a message it cannot route yet).
+        self.routes.set(routes);
     }
 }
 

@@ -14,13 +14,23 @@ use std::time::Duration;
 pub struct Publisher {
     lanes: Lanes,
     group: GroupId,
-    /// The shards of the group's regions.
+    /// The shards of the group's regions when last looked up (kept while the group has no
+    /// region: its messages then reach the shard, which counts them unrouted).
     mask: u64,
 }
 
 impl Publisher {
     pub(crate) fn new(lanes: Lanes, group: GroupId, mask: u64) -> Self {
         Publisher { lanes, group, mask }
+    }
+
+    /// The group's shards now (its regions change with membership views).
+    #[inline]
+    fn routed(&mut self) -> u64 {
+        if let Ok((_, mask)) = self.lanes.route(self.group) {
+            self.mask = mask;
+        }
+        self.mask
     }
 
     /// The group this publisher publishes to.
@@ -36,35 +46,40 @@ impl Publisher {
     /// Reserve `len` bytes for a message, to write it in place; `WouldBlock` when the ring
     /// is full.
     pub fn claim(&mut self, len: usize) -> Result<PubClaim<'_>, PublishError> {
-        self.lanes.claim_routed(self.group, self.mask, len)
+        let mask = self.routed();
+        self.lanes.claim_routed(self.group, mask, len)
     }
 
     /// Publish a copy of `msg`; `WouldBlock` when the ring is full.
     pub fn publish(&mut self, msg: &[u8]) -> Result<(), PublishError> {
-        self.lanes.publish_routed(self.group, self.mask, msg)
+        let mask = self.routed();
+        self.lanes.publish_routed(self.group, mask, msg)
     }
 
     /// Publish, waiting while the ring is full.
     pub fn publish_blocking(&mut self, msg: &[u8]) -> Result<(), PublishError> {
-        self.lanes.publish_until(self.group, self.mask, msg, None)
+        let mask = self.routed();
+        self.lanes.publish_until(self.group, mask, msg, None)
     }
 
     /// Publish, waiting at most `timeout` while the ring is full
     /// ([`PublishError::WouldBlock`] if it stays full).
     pub fn publish_within(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PublishError> {
         let deadline = std::time::Instant::now() + timeout;
-        self.lanes.publish_until(self.group, self.mask, msg, Some(deadline))
+        let mask = self.routed();
+        self.lanes.publish_until(self.group, mask, msg, Some(deadline))
     }
 
     /// Publish, awaiting room in the ring.
     pub fn publish_async<'a>(&'a mut self, msg: &'a [u8]) -> PublishFuture<'a> {
-        let route = Ok((self.group, self.mask));
+        let route = Ok((self.group, self.routed()));
         PublishFuture::new(&mut self.lanes, route, msg)
     }
 
     /// Wait up to `timeout` until the ring has room for a message of `len` bytes.
     pub fn wait_for_space(&mut self, len: usize, timeout: Duration) -> bool {
-        self.lanes.wait(self.mask, len, timeout)
+        let mask = self.routed();
+        self.lanes.wait(mask, len, timeout)
     }
 
     /// Whether the shards have taken every message committed so far into the protocol.

@@ -4,7 +4,7 @@
 use super::claim::PubClaim;
 use super::lane::{shards_in, PubLane};
 use crate::error::PublishError;
-use crate::groups::{Routes, GROUP_TAG_LEN};
+use crate::groups::{RouteTable, Routes, GROUP_TAG_LEN};
 use crate::pubring;
 use crate::signal::Signal;
 use argent_membership::GroupId;
@@ -15,8 +15,11 @@ use std::time::Duration;
 pub(crate) struct Lanes {
     /// Indexed by shard; `None` for shards this publisher does not reach.
     lanes: Vec<Option<PubLane>>,
-    /// The shards it reaches.
+    /// The shards it reaches (every shard of the node: regions come and go).
     pub(crate) mask: u64,
+    table: Arc<RouteTable>,
+    /// The generation of `table` that `routes` is.
+    seen: u64,
     routes: Arc<Routes>,
     pub(crate) space: Arc<Signal>,
     pub(crate) max_message: usize,
@@ -33,16 +36,20 @@ impl Lanes {
     pub(crate) fn new(
         lanes: Vec<Option<PubLane>>,
         mask: u64,
-        routes: Arc<Routes>,
+        table: Arc<RouteTable>,
         space: Arc<Signal>,
         max_message: usize,
     ) -> Self {
-        Lanes { lanes, mask, routes, space, max_message }
+        let (seen, routes) = table.load();
+        Lanes { lanes, mask, table, seen, routes, space, max_message }
     }
 
-    /// The shards holding `group`'s regions, if this publisher reaches them all.
+    /// The shards holding `group`'s regions now, if this publisher reaches them all.
     #[inline]
-    pub(crate) fn route(&self, group: GroupId) -> Result<(GroupId, u64), PublishError> {
+    pub(crate) fn route(&mut self, group: GroupId) -> Result<(GroupId, u64), PublishError> {
+        if self.table.generation() != self.seen {
+            (self.seen, self.routes) = self.table.load();
+        }
         match self.routes.get(group) {
             Some(mask) if mask & !self.mask == 0 => Ok((group, mask)),
             _ => Err(PublishError::NoRoute(group)),
