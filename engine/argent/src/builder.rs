@@ -210,6 +210,7 @@ fn join_gms(
         }
     }
     let (tx, rx) = mpsc::channel();
+    let groups_joined = groups.clone();
     let link = MemberLink::start(member, groups, replicas.clone(), client, tx)
         .map_err(|e| Error::Invalid(format!("GMS link: {e}")))?;
     let deadline = std::time::Instant::now() + timeout;
@@ -261,6 +262,8 @@ fn join_gms(
         })
         .collect::<Result<_, _>>()?;
     rc.qsm.member_timeout = None; // the GMS detects failures
+                                  // A region carries every group created with it; this node receives only those it joined.
+    rc.groups = Some(groups_joined.clone());
     rc.start_view = view.id.0;
     rc.region_since = view.regions.iter().map(|r| (r.id, r.since.0)).collect();
     rc.qsm.incarnation = incarnation;
@@ -269,8 +272,10 @@ fn join_gms(
     let mut sink = runtime.view_sink();
     sink.apply(&view);
     let status = Arc::new(std::sync::Mutex::new((ClientStatus::Member, view.id.0)));
+    let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let follower = {
         let status = status.clone();
+        let applied = applied.clone();
         std::thread::Builder::new()
             .name("argent-views".into())
             .spawn(move || {
@@ -279,6 +284,10 @@ fn join_gms(
                         LinkEvent::View(v) => {
                             sink.apply(&v);
                             status.lock().unwrap_or_else(|e| e.into_inner()).1 = v.id.0;
+                            // After the runtime has the view: a join waiting for it may go on.
+                            if let Some(me) = v.member(NodeId(id)) {
+                                applied.fetch_max(me.groups_version, std::sync::atomic::Ordering::AcqRel);
+                            }
                         }
                         LinkEvent::Status(s) => {
                             if s == ClientStatus::Evicted {
@@ -291,5 +300,6 @@ fn join_gms(
             })
             .map_err(|e| Error::Invalid(format!("starting the view thread: {e}")))?
     };
-    Ok((runtime, GmsParts { link, follower: Some(follower), status }))
+    let groups = std::sync::Mutex::new((groups_joined.into_iter().collect(), 0));
+    Ok((runtime, GmsParts { link, follower: Some(follower), status, groups, applied }))
 }

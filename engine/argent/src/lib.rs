@@ -56,4 +56,4 @@ pub use argent_runtime::{
 pub use builder::NodeBuilder;
 pub use config::{ClusterConfig, ConfigError};
 pub use error::Error;
-pub use node::Node;
+pub use node::{Node, GROUP_CHANGE_TIMEOUT};

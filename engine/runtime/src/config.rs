@@ -68,6 +68,9 @@ pub struct RuntimeConfig {
     /// Per region, the version its member list dates from, if not `start_view` (the GMS's
     /// `RegionInfo::since`): the ring version every member and sender of it agrees on.
     pub region_since: HashMap<RegionId, u64>,
+    /// The groups this node joined, when its regions carry others too (through the GMS, a
+    /// region carries every group created with it); `None`: every group of its regions.
+    pub groups: Option<Vec<GroupId>>,
 }
 
 impl RuntimeConfig {
@@ -92,6 +95,7 @@ impl RuntimeConfig {
             delivery_ring: 8192,
             start_view: 1,
             region_since: HashMap::new(),
+            groups: None,
         }
     }
 }

@@ -3,13 +3,13 @@
 
 use crate::config::{RegionSpec, RuntimeConfig, MAX_SHARDS};
 use crate::error::RuntimeError;
-use crate::groups::{GroupSet, RouteTable, FENCE_GROUP, GROUP_TAG_LEN};
+use crate::groups::{RouteTable, FENCE_GROUP, GROUP_TAG_LEN};
 use crate::publisher::{shards_in, AnyPublisher, Lanes, PubLane, Publisher};
 use crate::pubring;
 use crate::shard::{Command, Published, PublisherPort, RegionMembers, Shard, SubscriberPort, COMMAND_QUEUE};
 use crate::signal::{ShardWake, Signal};
 use crate::stats::NodeStats;
-use crate::subscription::{SubLane, Subscription};
+use crate::subscription::{Joined, SubLane, Subscription};
 use crate::topology::Topology;
 use crate::view::{fresh_incarnation, GroupMembers, ViewSink};
 use argent_core::{NodeId, RegionId};
@@ -35,6 +35,8 @@ pub struct Runtime {
     routes: Arc<RouteTable>,
     /// The regions known here, changed by views ([`ViewSink`]).
     topology: Arc<Mutex<Topology>>,
+    /// The groups this node joined, shared with its subscriptions.
+    joined: Arc<Joined>,
     members: RegionMembers,
     backend: Backend,
     cfg: RuntimeConfig,
@@ -57,7 +59,7 @@ impl Runtime {
         let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
         validate(&cfg)?;
         let shard_of = |r: RegionId| (r.0 as usize) % me.shards;
-        let topology = Topology::new(cfg.me, me.shards, &cfg.regions);
+        let topology = Topology::new(cfg.me, me.shards, &cfg.regions, cfg.groups.as_deref());
         let routes = Arc::new(RouteTable::new(topology.routes()));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let epoch = std::time::Instant::now();
@@ -121,7 +123,8 @@ impl Runtime {
         let backend = backend.unwrap_or(Backend::Std);
         tracing::info!(node = %cfg.me, shards = shards.len(), regions = cfg.regions.len(), transport = %backend, "runtime started");
         let topology = Arc::new(Mutex::new(topology));
-        Ok(Runtime { shards, routes, topology, members, backend, cfg })
+        let joined = Arc::new(Joined::new(cfg.groups.as_deref()));
+        Ok(Runtime { shards, routes, topology, joined, members, backend, cfg })
     }
 
     /// The transport backend in use.
@@ -154,6 +157,14 @@ impl Runtime {
     /// The groups this node receives (it is a member of one of their regions), ascending.
     pub fn member_groups(&self) -> Vec<GroupId> {
         self.topology().member_groups()
+    }
+
+    /// The groups this node joined are now `groups` (the GMS installed the views that put
+    /// it in their regions, or took it out): subscriptions may be made to them, and only
+    /// to them. Subscriptions made earlier stop seeing the messages of groups left.
+    pub fn set_groups(&self, groups: &[GroupId]) {
+        self.topology().set_joined(groups);
+        self.joined.set(groups);
     }
 
     /// The region in which this node receives `group`.
@@ -257,7 +268,7 @@ impl Runtime {
             shard.wake.wake();
             lanes.push(SubLane { ring: consumer, wake: shard.wake.clone() });
         }
-        Ok(Subscription::new(lanes, Arc::new(GroupSet::new(groups)), ready))
+        Ok(Subscription::new(lanes, groups.to_vec(), self.joined.clone(), ready))
     }
 
     /// Counters summed over shards (refreshed by the shards every few milliseconds).

@@ -65,6 +65,8 @@ pub(crate) struct ShardView {
     /// Regions new to this node that this shard owns, with the view their membership dates
     /// from: installed (joined if this node is a member).
     pub(crate) added: Vec<(RegionSpec, ViewId)>,
+    /// Known regions of this shard whose groups changed (a group created in one of them).
+    pub(crate) regrouped: Vec<(RegionId, Vec<GroupId>)>,
     /// Regions of this shard gone from the view: dropped.
     pub(crate) gone: Vec<RegionId>,
     /// Nodes gone from the membership: their streams are retired.
@@ -257,7 +259,12 @@ impl Shard {
         let now = self.now();
         let me = self.node.id();
         self.addrs.members = v.members;
-        let regions_changed = !v.added.is_empty() || !v.gone.is_empty();
+        let regions_changed = !v.added.is_empty() || !v.gone.is_empty() || !v.regrouped.is_empty();
+        for (region, groups) in v.regrouped {
+            if let Some(spec) = self.specs.get_mut(&region) {
+                spec.groups = groups;
+            }
+        }
         for (spec, id) in v.added {
             if self.specs.contains_key(&spec.region) {
                 continue; // known already: a view change, below or in a later view

@@ -5,9 +5,12 @@ use crate::delivery::Delivery;
 use crate::error::Closed;
 use crate::groups::GroupSet;
 use crate::signal::{ShardWake, Signal};
+use argent_membership::GroupId;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,12 +20,48 @@ pub(crate) struct SubLane {
     pub(crate) wake: ShardWake,
 }
 
+/// The groups the node has joined, shared with its subscriptions: a subscription stops
+/// seeing a group the node left (its region may still deliver it: it carries other groups
+/// the node is in). Checked with one atomic load per datagram while nothing changes.
+#[derive(Debug, Default)]
+pub(crate) struct Joined {
+    generation: AtomicU64,
+    /// `None`: every group (static files).
+    groups: Mutex<Option<Vec<GroupId>>>,
+}
+
+impl Joined {
+    pub(crate) fn new(groups: Option<&[GroupId]>) -> Self {
+        Joined { generation: AtomicU64::new(0), groups: Mutex::new(groups.map(<[GroupId]>::to_vec)) }
+    }
+
+    pub(crate) fn set(&self, groups: &[GroupId]) {
+        *self.groups.lock().unwrap_or_else(|e| e.into_inner()) = Some(groups.to_vec());
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Of `wanted`, the groups joined now, and the generation that answer is from.
+    fn filter(&self, wanted: &[GroupId]) -> (u64, GroupSet) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let kept: Vec<GroupId> = match groups.as_ref() {
+            None => wanted.to_vec(),
+            Some(j) => wanted.iter().filter(|g| j.contains(g)).copied().collect(),
+        };
+        (generation, GroupSet::new(&kept))
+    }
+}
+
 /// Receives the messages of one or more groups, a datagram at a time.
 pub struct Subscription {
     /// One per shard owning a region of the subscribed groups (usually one).
     lanes: Vec<SubLane>,
     next: usize,
     filter: Arc<GroupSet>,
+    /// The groups asked for, and the node's joined groups the filter was made with.
+    wanted: Vec<GroupId>,
+    joined: Arc<Joined>,
+    seen: u64,
     /// Hand out datagrams that hold only fences, too.
     fences: bool,
     ready: Arc<Signal>,
@@ -36,8 +75,14 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(lanes: Vec<SubLane>, filter: Arc<GroupSet>, ready: Arc<Signal>) -> Self {
-        Subscription { lanes, next: 0, filter, fences: false, ready }
+    pub(crate) fn new(
+        lanes: Vec<SubLane>,
+        wanted: Vec<GroupId>,
+        joined: Arc<Joined>,
+        ready: Arc<Signal>,
+    ) -> Self {
+        let (seen, filter) = joined.filter(&wanted);
+        Subscription { lanes, next: 0, filter: Arc::new(filter), wanted, joined, seen, fences: false, ready }
     }
 
     /// Hand out datagrams holding fences ([`Delivery::fences`]) even when they hold no
@@ -51,6 +96,10 @@ impl Subscription {
     /// fences, see [`Subscription::with_fences`]), if one is ready. Its messages are slices of the received buffer, released when the `Delivery` is
     /// dropped.
     pub fn try_recv(&mut self) -> Option<Delivery> {
+        if self.joined.generation.load(Ordering::Acquire) != self.seen {
+            let (seen, filter) = self.joined.filter(&self.wanted);
+            (self.seen, self.filter) = (seen, Arc::new(filter));
+        }
         let n = self.lanes.len();
         for k in 0..n {
             let i = if self.next + k >= n { self.next + k - n } else { self.next + k };

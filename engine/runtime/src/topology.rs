@@ -6,7 +6,7 @@ use crate::config::RegionSpec;
 use crate::groups::Routes;
 use argent_core::{NodeId, RegionId};
 use argent_membership::GroupId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The regions this node knows, by id.
 #[derive(Debug)]
@@ -14,12 +14,26 @@ pub(crate) struct Topology {
     me: NodeId,
     shards: usize,
     regions: BTreeMap<RegionId, RegionSpec>,
+    /// The groups this node joined, when regions may carry groups it did not join (with the
+    /// GMS a region carries every group created with it, and its members are the nodes
+    /// that joined any of them); `None`: every group of its regions (static files).
+    joined: Option<BTreeSet<GroupId>>,
 }
 
 impl Topology {
-    pub(crate) fn new(me: NodeId, shards: usize, regions: &[RegionSpec]) -> Self {
+    pub(crate) fn new(me: NodeId, shards: usize, regions: &[RegionSpec], joined: Option<&[GroupId]>) -> Self {
         let regions = regions.iter().map(|r| (r.region, r.clone())).collect();
-        Topology { me, shards: shards.max(1), regions }
+        let joined = joined.map(|g| g.iter().copied().collect());
+        Topology { me, shards: shards.max(1), regions, joined }
+    }
+
+    /// The groups this node joined changed (the GMS installed it in their regions).
+    pub(crate) fn set_joined(&mut self, groups: &[GroupId]) {
+        self.joined = Some(groups.iter().copied().collect());
+    }
+
+    fn wants(&self, g: GroupId) -> bool {
+        self.joined.as_ref().is_none_or(|j| j.contains(&g))
     }
 
     /// The shard that owns region `r` (whether or not it is known yet).
@@ -48,14 +62,18 @@ impl Topology {
         self.regions.remove(&r)
     }
 
-    /// New members (and groups) of a known region.
-    pub(crate) fn update(&mut self, r: RegionId, members: &[NodeId], groups: &[GroupId]) {
-        if let Some(spec) = self.regions.get_mut(&r) {
-            spec.members.clear();
-            spec.members.extend_from_slice(members);
-            spec.groups.clear();
-            spec.groups.extend_from_slice(groups);
+    /// New members and groups of a known region; returns whether its groups changed (a
+    /// group created in an existing region).
+    pub(crate) fn update(&mut self, r: RegionId, members: &[NodeId], groups: &[GroupId]) -> bool {
+        let Some(spec) = self.regions.get_mut(&r) else { return false };
+        spec.members.clear();
+        spec.members.extend_from_slice(members);
+        if spec.groups == groups {
+            return false;
         }
+        spec.groups.clear();
+        spec.groups.extend_from_slice(groups);
+        true
     }
 
     /// The region in which this node receives `group` (it is a member), lowest id first.
@@ -73,6 +91,7 @@ impl Topology {
             .values()
             .filter(|r| r.members.contains(&self.me))
             .flat_map(|r| r.groups.iter().copied())
+            .filter(|g| self.wants(*g))
             .collect();
         v.sort_unstable();
         v.dedup();

@@ -82,6 +82,7 @@ impl ViewSink {
         let mut gone: Vec<Vec<RegionId>> = vec![Vec::new(); n];
         let mut per_shard: Vec<Vec<argent_qsm::RegionView>> = vec![Vec::new(); n];
         let mut added: Vec<Vec<(RegionSpec, argent_core::ViewId)>> = vec![Vec::new(); n];
+        let mut regrouped: Vec<Vec<(RegionId, Vec<argent_membership::GroupId>)>> = vec![Vec::new(); n];
         let mut topology = self.topology.lock().unwrap_or_else(|e| e.into_inner());
         let present: std::collections::HashSet<RegionId> = view.regions.iter().map(|r| r.id).collect();
         for r in topology.ids() {
@@ -95,7 +96,9 @@ impl ViewSink {
             let shard = topology.shard_for(r.id);
             let id = argent_core::ViewId(r.since.0.max(1));
             if topology.contains(r.id) {
-                topology.update(r.id, &r.members, &r.groups);
+                if topology.update(r.id, &r.members, &r.groups) {
+                    regrouped[shard].push((r.id, r.groups.clone()));
+                }
                 per_shard[shard].push(argent_qsm::RegionView {
                     region: r.id,
                     id,
@@ -123,12 +126,13 @@ impl ViewSink {
         if !departed.is_empty() {
             tracing::info!(view = view.id.0, departed = ?departed, "members left the view");
         }
-        for ((((cmds, wake), regions), gone), added) in self.shards.iter().zip(per_shard).zip(gone).zip(added)
-        {
+        let each = per_shard.into_iter().zip(gone).zip(added).zip(regrouped);
+        for ((cmds, wake), (((regions, gone), added), regrouped)) in self.shards.iter().zip(each) {
             let v = ShardView {
                 members: members.clone(),
                 regions,
                 added,
+                regrouped,
                 gone,
                 departed: departed.clone(),
                 superseded: superseded.clone(),

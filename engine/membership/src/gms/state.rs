@@ -12,6 +12,10 @@ use std::sync::Arc;
 /// Views kept for members that fell behind; one further behind gets the current view only.
 pub const VIEW_HISTORY: usize = 64;
 
+/// Regions a member takes part in before the groups it creates join one of its regions
+/// (decision 008: the bound `argent regions` plans with).
+pub const DEFAULT_RINGS_PER_NODE: usize = 16;
+
 /// Why a member left the view.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RemoveReason {
@@ -103,7 +107,12 @@ pub struct GmsState {
     #[serde(default)]
     removed: BTreeMap<NodeId, u64>,
     regions: BTreeMap<RegionId, RegionState>,
-    by_groups: BTreeMap<Vec<GroupId>, RegionId>,
+    /// Group → the region carrying it. A group exists while its region has members; each
+    /// group is carried by exactly one region, for as long as it exists.
+    carried: BTreeMap<GroupId, RegionId>,
+    /// The most regions a member takes part in before groups it creates are added to one of
+    /// its regions instead of a new one (decision 008).
+    rings_per_node: usize,
     next_region: u32,
     free: BTreeSet<u32>,
     history: VecDeque<Arc<View>>,
@@ -124,13 +133,21 @@ impl GmsState {
             members: BTreeMap::new(),
             removed: BTreeMap::new(),
             regions: BTreeMap::new(),
-            by_groups: BTreeMap::new(),
+            carried: BTreeMap::new(),
+            rings_per_node: DEFAULT_RINGS_PER_NODE,
             next_region: 1,
             free: (0..pool.count).collect(),
             history,
             stats: ApplyStats::default(),
             dirty: BTreeSet::new(),
         }
+    }
+
+    /// With at most `n` (at least 1) regions per member before the groups it creates join
+    /// one of its regions.
+    pub fn with_rings_per_node(mut self, n: usize) -> Self {
+        self.rings_per_node = n.max(1);
+        self
     }
 
     /// The latest view.
@@ -194,21 +211,21 @@ impl GmsState {
                         return false;
                     }
                     if old.groups == groups && !groups.is_empty() {
-                        // A restart with the same groups: same region (no address churn, no
-                        // new region id), the new incarnation moved to the end of the ring.
+                        // A restart with the same groups: same regions (no address churn, no
+                        // new region ids), the new incarnation moved to the end of each ring.
                         old.member = member.clone();
-                        let rid = self.by_groups[&groups];
-                        let region = &mut self.regions.get_mut(&rid).expect("indexed region exists").info;
-                        region.members.retain(|m| *m != member.node);
-                        region.members.push(member.node);
-                        self.dirty.insert(rid);
+                        for rid in self.regions_of(member.node) {
+                            let region = &mut self.regions.get_mut(&rid).expect("listed region exists").info;
+                            region.members.retain(|m| *m != member.node);
+                            region.members.push(member.node);
+                            self.dirty.insert(rid);
+                        }
                         return true;
                     }
-                    self.detach(member.node);
+                    self.set_groups(member.node, Vec::new());
                 }
-                self.members
-                    .insert(member.node, MemberState { member: member.clone(), groups: groups.clone() });
-                self.attach(member.node, groups);
+                self.members.insert(member.node, MemberState { member: member.clone(), groups: Vec::new() });
+                self.set_groups(member.node, groups);
                 true
             }
             Command::SetGroups { node, incarnation, version, groups } => {
@@ -218,20 +235,17 @@ impl GmsState {
                 }
                 m.member.groups_version = *version;
                 let groups = normalise(groups);
-                if m.groups == groups {
-                    return true; // the version moved on; the view records it
+                if m.groups != groups {
+                    self.set_groups(*node, groups);
                 }
-                self.detach(*node);
-                self.members.get_mut(node).expect("checked above").groups = groups.clone();
-                self.attach(*node, groups);
-                true
+                true // the version moved on at least; the view records it
             }
             Command::Remove { node, incarnation, reason } => {
                 match self.members.get(node) {
                     Some(m) if m.member.incarnation == *incarnation => {}
                     _ => return false,
                 }
-                self.detach(*node);
+                self.set_groups(*node, Vec::new());
                 self.members.remove(node);
                 self.removed.insert(*node, *incarnation);
                 match reason {
@@ -243,32 +257,78 @@ impl GmsState {
         }
     }
 
-    /// Take `node` out of its region; an emptied region is dropped and its address returned.
-    fn detach(&mut self, node: NodeId) {
-        let Some(groups) = self.members.get(&node).map(|m| m.groups.clone()) else { return };
-        let Some(&rid) = self.by_groups.get(&groups) else { return };
-        let region = self.regions.get_mut(&rid).expect("indexed region exists");
+    /// The regions `node` is a member of, ascending.
+    fn regions_of(&self, node: NodeId) -> Vec<RegionId> {
+        self.regions.iter().filter(|(_, r)| r.info.members.contains(&node)).map(|(id, _)| *id).collect()
+    }
+
+    /// Give `node` (registered) the group set `groups` (normalised): it becomes a member of
+    /// the region of each of its groups and leaves the regions that carry none of them
+    /// (regions left empty are dropped, their groups cease to exist and their address goes
+    /// back to the pool). Groups no region carries yet are created in one new region, or,
+    /// if the node already takes part in the most regions allowed, added to its region with
+    /// the fewest members (whose other members then drop their messages by the group tag).
+    /// A group's region never changes while the group exists: joining and leaving a group
+    /// is joining and leaving that region, with the join points QSM gives a view change.
+    fn set_groups(&mut self, node: NodeId, groups: Vec<GroupId>) {
+        let want: BTreeSet<RegionId> = groups.iter().filter_map(|g| self.carried.get(g).copied()).collect();
+        for rid in self.regions_of(node) {
+            if !want.contains(&rid) {
+                self.leave(node, rid);
+            }
+        }
+        for rid in &want {
+            let region = &mut self.regions.get_mut(rid).expect("carried groups have regions").info;
+            if !region.members.contains(&node) {
+                region.members.push(node);
+                self.dirty.insert(*rid);
+            }
+        }
+        let new: Vec<GroupId> = groups.iter().filter(|g| !self.carried.contains_key(g)).copied().collect();
+        if !new.is_empty() {
+            let mine = self.regions_of(node);
+            let host = if mine.len() >= self.rings_per_node {
+                mine.iter().min_by_key(|r| (self.regions[r].info.members.len(), **r)).copied()
+            } else {
+                None
+            };
+            match host {
+                Some(rid) => {
+                    let region = &mut self.regions.get_mut(&rid).expect("listed region exists").info;
+                    region.groups.extend(&new);
+                    region.groups.sort_unstable();
+                    for g in &new {
+                        self.carried.insert(*g, rid);
+                    }
+                    self.dirty.insert(rid);
+                }
+                None => self.create(node, new),
+            }
+        }
+        if let Some(m) = self.members.get_mut(&node) {
+            m.groups = groups;
+        }
+    }
+
+    /// `node` leaves region `rid`; an emptied region is dropped, its groups cease to exist
+    /// and its address returns to the pool.
+    fn leave(&mut self, node: NodeId, rid: RegionId) {
+        let Some(region) = self.regions.get_mut(&rid) else { return };
         region.info.members.retain(|m| *m != node);
         self.dirty.insert(rid);
         if region.info.members.is_empty() {
             if let Some(i) = region.own {
                 self.free.insert(i);
             }
+            for g in &region.info.groups {
+                self.carried.remove(g);
+            }
             self.regions.remove(&rid);
-            self.by_groups.remove(&groups);
         }
     }
 
-    /// Put `node` into the region of `groups`, creating it (with an address) if needed.
-    fn attach(&mut self, node: NodeId, groups: Vec<GroupId>) {
-        if groups.is_empty() {
-            return;
-        }
-        if let Some(rid) = self.by_groups.get(&groups) {
-            self.regions.get_mut(rid).expect("indexed region exists").info.members.push(node);
-            self.dirty.insert(*rid);
-            return;
-        }
+    /// A new region carrying `groups`, with `node` its first member and an address.
+    fn create(&mut self, node: NodeId, groups: Vec<GroupId>) {
         let id = RegionId(self.next_region);
         self.next_region += 1;
         let own = self.free.pop_first();
@@ -279,7 +339,9 @@ impl GmsState {
             }
             (None, _) => Addressing::Unicast,
         };
-        self.by_groups.insert(groups.clone(), id);
+        for g in &groups {
+            self.carried.insert(*g, id);
+        }
         let info = RegionInfo { id, groups, members: vec![node], addressing, since: ViewId(0) };
         self.dirty.insert(id);
         self.regions.insert(id, RegionState { info, own });
@@ -349,35 +411,64 @@ mod tests {
         Command::Register { member: member(node, inc), groups: groups.iter().map(|g| GroupId(*g)).collect() }
     }
 
+    fn set(node: u32, version: u64, groups: &[u32]) -> Command {
+        Command::SetGroups {
+            node: NodeId(node),
+            incarnation: 1,
+            version,
+            groups: groups.iter().map(|g| GroupId(*g)).collect(),
+        }
+    }
+
     #[test]
-    fn regions_follow_group_sets_and_keep_their_ids_and_order() {
+    fn a_group_keeps_its_region_while_members_join_and_leave_it() {
         let mut s = GmsState::new(pool(4), Overflow::Share);
         assert!(s.apply(&[register(1, 1, &[1, 2]), register(2, 1, &[2, 1]), register(3, 1, &[1])]));
         let v = s.view().clone();
         assert_eq!(v.id, ViewId(1));
-        assert_eq!(v.regions.len(), 2);
-        let r12 = v.region_of_node(NodeId(1)).unwrap();
-        assert_eq!(r12.members, vec![NodeId(1), NodeId(2)]);
-        assert_eq!(v.group_index()[&GroupId(1)].len(), 2);
-        // node 1 leaves group 2: it moves to node 3's region; region {1,2} keeps id, node 2 leads it
-        assert!(s.apply(&[Command::SetGroups {
-            node: NodeId(1),
-            incarnation: 1,
-            version: 1,
-            groups: vec![GroupId(1)]
-        }]));
-        let v2 = s.view().clone();
-        assert_eq!(v2.id, ViewId(2));
-        assert_eq!(v2.region(r12.id).unwrap().members, vec![NodeId(2)]);
-        assert_eq!(v2.region_of_node(NodeId(1)).unwrap().members, vec![NodeId(3), NodeId(1)]);
-        // a stale version changes nothing and makes no view
-        assert!(!s.apply(&[Command::SetGroups {
-            node: NodeId(1),
-            incarnation: 1,
-            version: 1,
-            groups: vec![]
-        }]));
-        assert_eq!(s.view().id, ViewId(2));
+        // Groups 1 and 2 were created together: one region carries both; every node that
+        // has one of them is a member.
+        assert_eq!(v.regions.len(), 1);
+        let r = v.regions[0].clone();
+        assert_eq!(
+            (r.groups.clone(), r.members.clone()),
+            (vec![GroupId(1), GroupId(2)], vec![NodeId(1), NodeId(2), NodeId(3)])
+        );
+        assert_eq!(v.group_index()[&GroupId(1)].len(), 1);
+        // Node 1 leaves group 2: still in the region (group 1), which keeps id and members.
+        assert!(s.apply(&[set(1, 1, &[1])]));
+        assert_eq!(s.view().regions, vec![RegionInfo { since: r.since, ..r.clone() }]);
+        // Node 3 creates group 5: a new region of its own; node 2 joins group 5 and leaves
+        // group 1, staying in region 1 for group 2.
+        assert!(s.apply(&[set(3, 1, &[1, 5])]));
+        let r5 = s.view().regions.iter().find(|x| x.groups == vec![GroupId(5)]).unwrap().clone();
+        assert_eq!(r5.members, vec![NodeId(3)]);
+        assert!(s.apply(&[set(2, 1, &[2, 5])]));
+        let v = s.view().clone();
+        assert_eq!(v.region(r5.id).unwrap().members, vec![NodeId(3), NodeId(2)]);
+        assert_eq!(v.region(r.id).unwrap().members, vec![NodeId(1), NodeId(2), NodeId(3)]);
+        // Everyone leaves group 5: its region goes, and the group with it.
+        assert!(s.apply(&[set(2, 2, &[2]), set(3, 2, &[1])]));
+        assert!(s.view().region(r5.id).is_none());
+        assert_eq!(s.view().regions.len(), 1);
+        // A stale version changes nothing and makes no view.
+        let id = s.view().id;
+        assert!(!s.apply(&[set(1, 1, &[])]));
+        assert_eq!(s.view().id, id);
+    }
+
+    #[test]
+    fn groups_created_beyond_the_ring_budget_join_an_existing_region() {
+        let mut s = GmsState::new(pool(8), Overflow::Share).with_rings_per_node(2);
+        s.apply(&[register(1, 1, &[1]), register(2, 1, &[1])]);
+        s.apply(&[set(1, 1, &[1, 2])]);
+        assert_eq!(s.view().regions.len(), 2, "a second region for group 2");
+        s.apply(&[set(1, 2, &[1, 2, 3])]);
+        let v = s.view().clone();
+        assert_eq!(v.regions.len(), 2, "node 1 is in two regions already: group 3 joins one");
+        let host = v.regions.iter().find(|r| r.groups.contains(&GroupId(3))).unwrap();
+        assert_eq!(host.groups, vec![GroupId(2), GroupId(3)], "the one with the fewest members");
+        assert_eq!(v.group_index().len(), 3);
     }
 
     #[test]

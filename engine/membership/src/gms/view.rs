@@ -80,9 +80,19 @@ impl View {
         self.regions.binary_search_by_key(&id, |r| r.id).ok().map(|i| &self.regions[i])
     }
 
-    /// The region `node` belongs to (nodes without groups belong to none).
+    /// The first region `node` belongs to (nodes without groups belong to none).
     pub fn region_of_node(&self, node: NodeId) -> Option<&RegionInfo> {
         self.regions.iter().find(|r| r.members.contains(&node))
+    }
+
+    /// Every region `node` belongs to (one per region carrying one of its groups).
+    pub fn regions_of_node(&self, node: NodeId) -> impl Iterator<Item = &RegionInfo> {
+        self.regions.iter().filter(move |r| r.members.contains(&node))
+    }
+
+    /// The region that carries `group`, if the group exists.
+    pub fn region_of_group(&self, group: GroupId) -> Option<&RegionInfo> {
+        self.regions.iter().find(|r| r.groups.contains(&group))
     }
 
     /// Group → the regions its messages go to (once each), built in one pass.
