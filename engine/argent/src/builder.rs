@@ -273,9 +273,11 @@ fn join_gms(
     sink.apply(&view);
     let status = Arc::new(std::sync::Mutex::new((ClientStatus::Member, view.id.0)));
     let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let waiters: Arc<std::sync::Mutex<Vec<std::task::Waker>>> = Arc::default();
     let follower = {
         let status = status.clone();
         let applied = applied.clone();
+        let waiters = waiters.clone();
         std::thread::Builder::new()
             .name("argent-views".into())
             .spawn(move || {
@@ -287,6 +289,9 @@ fn join_gms(
                             // After the runtime has the view: a join waiting for it may go on.
                             if let Some(me) = v.member(NodeId(id)) {
                                 applied.fetch_max(me.groups_version, std::sync::atomic::Ordering::AcqRel);
+                            }
+                            for w in std::mem::take(&mut *waiters.lock().unwrap_or_else(|e| e.into_inner())) {
+                                w.wake();
                             }
                         }
                         LinkEvent::Status(s) => {
@@ -301,5 +306,5 @@ fn join_gms(
             .map_err(|e| Error::Invalid(format!("starting the view thread: {e}")))?
     };
     let groups = std::sync::Mutex::new((groups_joined.into_iter().collect(), 0));
-    Ok((runtime, GmsParts { link, follower: Some(follower), status, groups, applied }))
+    Ok((runtime, GmsParts { link, follower: Some(follower), status, groups, applied, waiters }))
 }

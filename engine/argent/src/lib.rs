@@ -39,6 +39,7 @@
 mod builder;
 pub mod config;
 mod error;
+mod join;
 pub mod live;
 mod node;
 
@@ -56,4 +57,5 @@ pub use argent_runtime::{
 pub use builder::NodeBuilder;
 pub use config::{ClusterConfig, ConfigError};
 pub use error::Error;
-pub use node::{Node, GROUP_CHANGE_TIMEOUT};
+pub use join::{GroupChange, GROUP_CHANGE_TIMEOUT};
+pub use node::Node;

@@ -8,7 +8,7 @@ use argent_runtime::{
     AnyPublisher, Backend, GroupId, GroupMembers, NodeId, NodeStats, Publisher, RegionSpec, Subscription,
 };
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,19 +23,18 @@ pub(crate) struct GmsParts {
     pub(crate) groups: std::sync::Mutex<(BTreeSet<GroupId>, u64)>,
     /// The newest group-set version the installed views record for this node.
     pub(crate) applied: Arc<AtomicU64>,
+    /// Tasks awaiting a group change ([`Node::join_async`]), woken at every view.
+    pub(crate) waiters: Arc<std::sync::Mutex<Vec<std::task::Waker>>>,
 }
-
-/// How long [`Node::join`] and [`Node::leave`] wait for the GMS to install the change.
-pub const GROUP_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running argent node.
 #[derive(Debug)]
 pub struct Node {
-    runtime: argent_runtime::Runtime,
+    pub(crate) runtime: argent_runtime::Runtime,
     cluster: ClusterConfig,
     id: u32,
     names: HashMap<String, GroupId>,
-    gms: Option<GmsParts>,
+    pub(crate) gms: Option<GmsParts>,
 }
 
 impl Node {
@@ -73,89 +72,6 @@ impl Node {
             None if self.gms.is_some() => Ok(GroupId::named(name)),
             None => Err(Error::UnknownGroup(name.into())),
         }
-    }
-
-    /// Join the group named `name`, creating it if nobody has it, and wait until this node
-    /// is installed in its region ([`GROUP_CHANGE_TIMEOUT`]). From then on this node gets
-    /// every message published to the group after its join (exactly once, in each sender's
-    /// order) and may subscribe to it; publishers that started earlier reach it. Needs the
-    /// membership service (a node started from a file alone has fixed groups). Joining a
-    /// group this node is in does nothing.
-    pub fn join(&self, name: &str) -> Result<GroupId, Error> {
-        self.gms_parts()?;
-        let group = self.group_id(name)?;
-        self.change_groups(group, true)?;
-        Ok(group)
-    }
-
-    /// Leave the group named `name` and wait until the GMS installed it: subscriptions stop
-    /// seeing its messages, and senders no longer wait for this node on its account (once
-    /// it is in none of the groups its region carries, it leaves the region). Leaving a
-    /// group this node is not in does nothing.
-    pub fn leave(&self, name: &str) -> Result<(), Error> {
-        self.gms_parts()?;
-        let group = self.group_id(name)?;
-        self.change_groups(group, false)
-    }
-
-    /// The groups this node has joined, ascending (with the GMS; else those of the file).
-    pub fn joined_groups(&self) -> Vec<GroupId> {
-        match &self.gms {
-            Some(g) => g.groups.lock().unwrap_or_else(|e| e.into_inner()).0.iter().copied().collect(),
-            None => self.member_groups(),
-        }
-    }
-
-    fn gms_parts(&self) -> Result<&GmsParts, Error> {
-        self.gms.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "joining or leaving groups at run time needs the membership service: start the node with --gms \
-                 (with a membership file alone, its [[group]] entries are fixed)"
-                    .into(),
-            )
-        })
-    }
-
-    fn change_groups(&self, group: GroupId, join: bool) -> Result<(), Error> {
-        let g = self.gms_parts()?;
-        if group == argent_runtime::FENCE_GROUP {
-            return Err(Error::Invalid(format!("group id {} is reserved for fences", group.0)));
-        }
-        let (groups, version) = {
-            let mut state = g.groups.lock().unwrap_or_else(|e| e.into_inner());
-            let changed = if join { state.0.insert(group) } else { state.0.remove(&group) };
-            if !changed {
-                return Ok(());
-            }
-            state.1 += 1;
-            let groups: Vec<GroupId> = state.0.iter().copied().collect();
-            if !join {
-                // Stop delivering it at once; the region may go on carrying it.
-                self.runtime.set_groups(&groups);
-            }
-            // Under the lock: the link numbers group sets in the order it is given them.
-            g.link.set_groups(groups.clone());
-            (groups, state.1)
-        };
-        let deadline = std::time::Instant::now() + GROUP_CHANGE_TIMEOUT;
-        while g.applied.load(Ordering::Acquire) < version {
-            if std::time::Instant::now() >= deadline {
-                return Err(Error::Invalid(format!(
-                    "the membership service did not install this node's {} of group {} within {:?}: \
-                     is the GMS reachable (argent status)?",
-                    if join { "join" } else { "leave" },
-                    group.0,
-                    GROUP_CHANGE_TIMEOUT
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        // What is asked for now (another thread may have changed it meanwhile).
-        let current: Vec<GroupId> =
-            g.groups.lock().unwrap_or_else(|e| e.into_inner()).0.iter().copied().collect();
-        debug_assert!(!join || groups.contains(&group));
-        self.runtime.set_groups(&current);
-        Ok(())
     }
 
     /// The groups this node receives (it is listed among their members), ascending.

@@ -19,6 +19,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MESSAGES: u64 = 60_000;
+
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs a future on this thread, parked between polls for up to 2 s.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_secs(2));
+    }
+}
 /// Messages of 100 bytes a publisher's 2 MiB ring holds before its shard takes them.
 const RING_MESSAGES: u64 = (2 << 20) / 100;
 
@@ -142,6 +163,16 @@ fn a_group_created_at_run_time_is_joined_mid_stream_and_left_exactly() {
     }
     assert!(late.iter().all(|s| *s < MESSAGES), "node 2 received after leaving: {late:?}");
     assert!(n2.subscribe("sports").is_err(), "left");
+
+    // The async forms, woken by the thread that installs views (not by polling: a missed
+    // wake-up would cost the 2 s park below).
+    let started = Instant::now();
+    let weather = block_on(n0.join_async("weather")).expect("join_async");
+    assert!(n0.subscribe("weather").is_ok());
+    block_on(n0.leave_async("weather")).expect("leave_async");
+    assert!(n0.subscribe("weather").is_err());
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert_eq!(weather, argent::GroupId::named("weather"));
     drop((at1, at2, publisher));
     for n in [n2, n1, n0] {
         n.shutdown();
