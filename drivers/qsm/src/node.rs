@@ -190,6 +190,15 @@ impl QsmNode {
         true
     }
 
+    /// Forget a region that exists nowhere any more (the membership service dropped it when
+    /// its last member left, and never reuses its id): leave it if this node has not, and
+    /// drop what [`QsmNode::leave_region`] keeps, so that regions created and dropped as
+    /// groups come and go cost nothing once gone. Returns false if the region was unknown.
+    pub fn forget_region(&mut self, region: RegionId) -> bool {
+        let known = self.leave_region(region);
+        self.left.remove(&region).is_some() || known
+    }
+
     /// Node `node` left the system (crashed or shut down): every stream of it (all
     /// incarnations) is retired in every region. Survivors first repair among themselves
     /// what some of them hold — no NAK goes to the departed sender — and a stream is retired

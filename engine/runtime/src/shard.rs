@@ -312,7 +312,8 @@ impl Shard {
         let gone_regions = v.gone.clone();
         for region in v.gone {
             let held = self.node.send_buffered_bytes();
-            self.node.leave_region(region);
+            // Gone from the view: its last member left, and its id is never reused.
+            self.node.forget_region(region);
             let dropped = held.saturating_sub(self.node.send_buffered_bytes());
             if dropped > 0 {
                 tracing::warn!(%region, bytes = dropped, "unacknowledged data of a region with no members left dropped");
