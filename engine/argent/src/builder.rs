@@ -3,6 +3,7 @@
 
 use crate::config::{self, ClusterConfig};
 use crate::error::Error;
+use crate::membership::Membership;
 use crate::node::{GmsParts, Node};
 use argent_membership::gms::{ClientConfig, ClientStatus, Member, View};
 use argent_membership::service::{LinkEvent, MemberLink};
@@ -272,12 +273,10 @@ fn join_gms(
     let mut sink = runtime.view_sink();
     sink.apply(&view);
     let status = Arc::new(std::sync::Mutex::new((ClientStatus::Member, view.id.0)));
-    let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let waiters: Arc<std::sync::Mutex<Vec<std::task::Waker>>> = Arc::default();
+    let membership = Arc::new(Membership::new(link.group_setter(), runtime.groups_handle(), groups_joined));
     let follower = {
         let status = status.clone();
-        let applied = applied.clone();
-        let waiters = waiters.clone();
+        let membership = membership.clone();
         std::thread::Builder::new()
             .name("argent-views".into())
             .spawn(move || {
@@ -288,10 +287,7 @@ fn join_gms(
                             status.lock().unwrap_or_else(|e| e.into_inner()).1 = v.id.0;
                             // After the runtime has the view: a join waiting for it may go on.
                             if let Some(me) = v.member(NodeId(id)) {
-                                applied.fetch_max(me.groups_version, std::sync::atomic::Ordering::AcqRel);
-                            }
-                            for w in std::mem::take(&mut *waiters.lock().unwrap_or_else(|e| e.into_inner())) {
-                                w.wake();
+                                membership.installed_version(me.groups_version);
                             }
                         }
                         LinkEvent::Status(s) => {
@@ -305,6 +301,5 @@ fn join_gms(
             })
             .map_err(|e| Error::Invalid(format!("starting the view thread: {e}")))?
     };
-    let groups = std::sync::Mutex::new((groups_joined.into_iter().collect(), 0));
-    Ok((runtime, GmsParts { link, follower: Some(follower), status, groups, applied, waiters }))
+    Ok((runtime, GmsParts { link, follower: Some(follower), status, membership }))
 }

@@ -41,6 +41,7 @@ pub mod config;
 mod error;
 mod join;
 pub mod live;
+mod membership;
 mod node;
 
 /// The object layer (references, types, object kinds), re-exported for applications.
@@ -57,5 +58,6 @@ pub use argent_runtime::{
 pub use builder::NodeBuilder;
 pub use config::{ClusterConfig, ConfigError};
 pub use error::Error;
-pub use join::{GroupChange, GROUP_CHANGE_TIMEOUT};
+pub use join::GroupChange;
+pub use membership::GROUP_CHANGE_TIMEOUT;
 pub use node::Node;

@@ -2,13 +2,13 @@
 
 use crate::config::ClusterConfig;
 use crate::error::Error;
+use crate::membership::Membership;
 use argent_membership::gms::ClientStatus;
 use argent_membership::service::MemberLink;
 use argent_runtime::{
     AnyPublisher, Backend, GroupId, GroupMembers, NodeId, NodeStats, Publisher, RegionSpec, Subscription,
 };
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::AtomicU64;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +18,8 @@ pub(crate) struct GmsParts {
     pub(crate) link: MemberLink,
     pub(crate) follower: Option<std::thread::JoinHandle<()>>,
     pub(crate) status: Arc<std::sync::Mutex<(ClientStatus, u64)>>,
-    /// The groups this node asked for, and how many times it changed them (the version the
-    /// GMS records for its group set).
-    pub(crate) groups: std::sync::Mutex<(BTreeSet<GroupId>, u64)>,
-    /// The newest group-set version the installed views record for this node.
-    pub(crate) applied: Arc<AtomicU64>,
-    /// Tasks awaiting a group change ([`Node::join_async`]), woken at every view.
-    pub(crate) waiters: Arc<std::sync::Mutex<Vec<std::task::Waker>>>,
+    /// The group set this node asks for, shared with the view thread and object leases.
+    pub(crate) membership: Arc<Membership>,
 }
 
 /// A running argent node.

@@ -196,3 +196,59 @@ fn a_node_without_the_membership_service_cannot_change_its_groups() {
     assert!(err.contains("--gms"), "{err}");
     node.shutdown();
 }
+
+#[test]
+fn an_object_without_a_group_gets_its_own_joined_on_open_and_left_on_close() {
+    use argent::objects::object::ReplicatedVar;
+    use argent::objects::reference::{ObjectId, Reference};
+    use argent::objects::types::{Category, TypeRequirement};
+    let base = ports::block();
+    let mut gms = GmsConfig::new(AddressPool {
+        base: Ipv4Addr::new(239, 254, (base % 200) as u8, 1),
+        count: 8,
+        port: base + 40,
+    });
+    gms.tick = Duration::from_millis(20);
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let service =
+        GmsService::start(ServiceConfig { gms, peers: [(1, any)].into(), data_dir: None }).expect("gms");
+    let replicas: std::collections::BTreeMap<u64, SocketAddr> = [(1, service.local_addr())].into();
+    let text: String = (0..2)
+        .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + 1 + 2 * id as u16))
+        .chain(std::iter::once("[protocol]\npin = false\n".to_string()))
+        .collect();
+    let cluster: ClusterConfig = toml::from_str(&text).expect("cluster");
+    let start = |id: u32| {
+        Node::builder()
+            .cluster(cluster.clone())
+            .id(id)
+            .transport(Backend::Std)
+            .gms(replicas.clone())
+            .start()
+            .expect("node")
+    };
+    let (a, b) = (start(0), start(1));
+    let id = ObjectId(0x5eed);
+    let reference = Reference::new(id, "replicated-var", "qsm").with_parameter("value_type", "i64");
+    let require = TypeRequirement::whole(Category::ReplicatedVar);
+    let group = argent::GroupId::named(&argent::live::object_group(id));
+    let at_a = a.open::<ReplicatedVar<i64>>(&reference, &require).expect("open at a");
+    assert_eq!(a.joined_groups(), vec![group], "opening joined the object's own group");
+    at_a.set(7).expect("set");
+    let at_b = b.open::<ReplicatedVar<i64>>(&reference, &require).expect("open at b");
+    let again = a.open::<ReplicatedVar<i64>>(&reference, &require).expect("a second proxy at a");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while at_b.get() != Some(7) || again.get() != Some(7) {
+        assert!(Instant::now() < deadline, "b sees {:?}, a's second proxy {:?}", at_b.get(), again.get());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(at_a);
+    assert_eq!(a.joined_groups(), vec![group], "one proxy still open at a");
+    drop(again);
+    assert!(a.joined_groups().is_empty(), "the last proxy at a left the group");
+    drop(at_b);
+    for n in [b, a] {
+        n.shutdown();
+    }
+    service.shutdown();
+}

@@ -28,6 +28,27 @@ struct ShardHandle {
     stats: Arc<Mutex<NodeStats>>,
 }
 
+/// Sets the groups a running node joined ([`Runtime::groups_handle`]).
+#[derive(Clone)]
+pub struct GroupsHandle {
+    topology: Arc<Mutex<Topology>>,
+    joined: Arc<Joined>,
+}
+
+impl std::fmt::Debug for GroupsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupsHandle").finish_non_exhaustive()
+    }
+}
+
+impl GroupsHandle {
+    /// As [`Runtime::set_groups`].
+    pub fn set(&self, groups: &[GroupId]) {
+        self.topology.lock().unwrap_or_else(|e| e.into_inner()).set_joined(groups);
+        self.joined.set(groups);
+    }
+}
+
 /// A running node: its shards, the regions they own and where each group goes.
 pub struct Runtime {
     shards: Vec<ShardHandle>,
@@ -163,8 +184,12 @@ impl Runtime {
     /// it in their regions, or took it out): subscriptions may be made to them, and only
     /// to them. Subscriptions made earlier stop seeing the messages of groups left.
     pub fn set_groups(&self, groups: &[GroupId]) {
-        self.topology().set_joined(groups);
-        self.joined.set(groups);
+        self.groups_handle().set(groups);
+    }
+
+    /// A handle for [`Runtime::set_groups`] that other threads and objects may keep.
+    pub fn groups_handle(&self) -> GroupsHandle {
+        GroupsHandle { topology: self.topology.clone(), joined: self.joined.clone() }
     }
 
     /// The region in which this node receives `group`.

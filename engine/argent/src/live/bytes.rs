@@ -4,6 +4,7 @@
 use super::binding::lock;
 use super::error::LiveError;
 use super::options::{OpenOptions, PUBLISH_WAIT};
+use crate::membership::GroupLease;
 use crate::node::Node;
 use argent_objects::frame::{HEADER as FRAME_HEADER, TAG_BYTES};
 use argent_objects::key::ObjectKey;
@@ -22,6 +23,8 @@ use std::time::{Duration, Instant};
 /// when the subscriber subscribed. Authenticated streams (`auth = "key"`) add a MAC to each
 /// event (computed over the event, so `publish_with` writes the payload, then the MAC).
 pub struct ByteStream {
+    /// The stream's hold on its group (through the GMS).
+    _lease: Option<GroupLease>,
     id: ObjectId,
     group: GroupId,
     key: Option<ObjectKey>,
@@ -42,10 +45,11 @@ impl Node {
         let reference = &self.dereference(reference)?;
         let id = reference.id;
         let require = TypeRequirement::whole(argent_objects::types::Category::EventStream);
-        let (group, group_name) = self.admit(reference, &require, options.key.as_ref())?;
+        let (group, group_name, lease) = self.admit(reference, &require, options.key.as_ref())?;
         let sub = self.subscribe_groups(&[group])?;
-        let publisher = self.publisher(group_name)?;
+        let publisher = self.publisher(&group_name)?;
         Ok(ByteStream {
+            _lease: lease,
             id,
             group,
             key: options.key,

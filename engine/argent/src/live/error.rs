@@ -16,7 +16,10 @@ pub enum LiveError {
     #[error(transparent)]
     Type(#[from] TypeError),
     /// The reference does not say which group carries the object.
-    #[error("object {id}: driver.settings.group is missing: name the node group that carries the object")]
+    #[error(
+        "object {id}: driver.settings.group is missing: name the node group that carries the object \
+         (through the membership service, --gms, an object without one gets a group of its own)"
+    )]
     NoGroup {
         /// The object.
         id: ObjectId,

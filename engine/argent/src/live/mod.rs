@@ -51,5 +51,6 @@ pub use argent_objects::key::{new_object_id, ObjectKey};
 pub use bytes::ByteStream;
 pub use directory::{Directory, DIRECTORY_ROLE};
 pub use error::{DirectoryError, LiveError};
+pub use open::object_group;
 pub use options::{LiveStats, OpenOptions};
 pub use proxy::Live;

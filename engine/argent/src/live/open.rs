@@ -5,10 +5,11 @@ use super::directory::Directory;
 use super::error::{DirectoryError, LiveError};
 use super::options::OpenOptions;
 use super::proxy::{self, Live};
+use crate::membership::GroupLease;
 use crate::node::Node;
 use argent_objects::key::ObjectKey;
 use argent_objects::object::LiveObject;
-use argent_objects::reference::Reference;
+use argent_objects::reference::{ObjectId, Reference};
 use argent_objects::types::{check, ObjectType, TypeRequirement};
 use argent_runtime::GroupId;
 
@@ -62,13 +63,14 @@ impl Node {
 
     /// What every open checks before any traffic: the type against `require`, the key
     /// against the reference's security, the driver; then the group that carries the object
-    /// (its id and name).
-    pub(super) fn admit<'r>(
+    /// (its id and name) — the one its reference names, or, through the GMS, one of its own
+    /// ([`object_group`]) — held for the proxy: the first open on this node joins it.
+    pub(super) fn admit(
         &self,
-        reference: &'r Reference,
+        reference: &Reference,
         require: &TypeRequirement,
         key: Option<&ObjectKey>,
-    ) -> Result<(GroupId, &'r str), LiveError> {
+    ) -> Result<(GroupId, String, Option<GroupLease>), LiveError> {
         let id = reference.id;
         let offered = ObjectType::for_reference(reference)?;
         check(require, &offered)?;
@@ -80,8 +82,14 @@ impl Node {
         if reference.driver.name != "qsm" {
             return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
         }
-        let group_name = reference.driver.settings.get("group").ok_or(LiveError::NoGroup { id })?;
-        Ok((self.group_id(group_name)?, group_name))
+        let group_name = match reference.driver.settings.get("group") {
+            Some(name) => name.to_string(),
+            None if self.gms.is_some() => object_group(id),
+            None => return Err(LiveError::NoGroup { id }),
+        };
+        let group = self.group_id(&group_name)?;
+        let lease = self.lease(group)?;
+        Ok((group, group_name, lease))
     }
 
     /// Opens exactly `reference` (no dereferencing).
@@ -97,7 +105,13 @@ impl Node {
         O::Op: Send,
         O::Change: Clone + Send,
     {
-        let (group, group_name) = self.admit(reference, require, options.key.as_ref())?;
-        proxy::open(self, reference.id, group, group_name, options)
+        let (group, group_name, lease) = self.admit(reference, require, options.key.as_ref())?;
+        proxy::open(self, reference.id, group, &group_name, lease, options)
     }
+}
+
+/// The group an object whose reference names none rides on, through the GMS: its own,
+/// named after its id (created by the first open anywhere, gone when the last proxy closes).
+pub fn object_group(id: ObjectId) -> String {
+    format!("argent-object-{id}")
 }

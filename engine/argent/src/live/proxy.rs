@@ -5,6 +5,7 @@
 use super::binding::{lock, member_keys, new_origin, not_member, publish};
 use super::error::LiveError;
 use super::options::{LiveStats, OpenOptions};
+use crate::membership::GroupLease;
 use crate::node::Node;
 use argent_objects::object::{LiveObject, Position, Proxy};
 use argent_objects::reference::ObjectId;
@@ -41,6 +42,8 @@ struct Shared<O: LiveObject> {
 pub struct Live<O: LiveObject> {
     shared: Arc<Shared<O>>,
     thread: Option<JoinHandle<()>>,
+    /// The proxy's hold on its group (through the GMS): released after the thread stops.
+    _lease: Option<GroupLease>,
 }
 
 impl<O: LiveObject> std::fmt::Debug for Live<O> {
@@ -60,6 +63,7 @@ pub(super) fn open<O>(
     id: ObjectId,
     group: GroupId,
     group_name: &str,
+    lease: Option<GroupLease>,
     options: OpenOptions,
 ) -> Result<Live<O>, LiveError>
 where
@@ -98,7 +102,7 @@ where
         .name(format!("argent-live-{id}"))
         .spawn(move || serve(&s, sub, &members))
         .map_err(LiveError::Thread)?;
-    Ok(Live { shared, thread: Some(thread) })
+    Ok(Live { shared, thread: Some(thread), _lease: lease })
 }
 
 /// Where a session's transmits go: the group's publisher and, while joining, the node that

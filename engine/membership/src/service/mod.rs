@@ -313,6 +313,26 @@ enum LinkCmd {
     Leave,
 }
 
+/// Changes a member's group set through its [`MemberLink`] (cloneable; does nothing once
+/// the link stopped).
+#[derive(Clone)]
+pub struct GroupSetter {
+    cmds: mpsc::Sender<LinkCmd>,
+}
+
+impl std::fmt::Debug for GroupSetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupSetter").finish_non_exhaustive()
+    }
+}
+
+impl GroupSetter {
+    /// Change the group set (applied in a later view).
+    pub fn set_groups(&self, groups: Vec<GroupId>) {
+        let _ = self.cmds.send(LinkCmd::SetGroups(groups));
+    }
+}
+
 /// A member's link to the GMS replicas, on its own thread.
 #[derive(Debug)]
 pub struct MemberLink {
@@ -349,6 +369,11 @@ impl MemberLink {
     /// Change the group set (applied in a later view).
     pub fn set_groups(&self, groups: Vec<GroupId>) {
         let _ = self.cmds.send(LinkCmd::SetGroups(groups));
+    }
+
+    /// A handle that changes the group set from any thread, as [`MemberLink::set_groups`].
+    pub fn group_setter(&self) -> GroupSetter {
+        GroupSetter { cmds: self.cmds.clone() }
     }
 
     /// Say goodbye: the member is removed in the next view.
