@@ -31,9 +31,11 @@ enum ObjCommand {
         /// replicated-var, replicated-map, chat or event-stream.
         #[arg(long)]
         class: String,
-        /// The node group that carries the object (a group of the membership file).
+        /// The node group that carries the object (a group of the membership file). Without
+        /// it, processes joined through the GMS (--gms) carry the object in a group of its
+        /// own, joined when they open it and left when they close it.
         #[arg(long)]
-        group: String,
+        group: Option<String>,
         /// Type of values: i64, f64, bool or string.
         #[arg(long, default_value = "string")]
         value_type: String,
@@ -208,9 +210,10 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
         }
         ObjCommand::New { class, group, value_type, name, uri, auth } => {
             ValueType::from_str(&value_type)?;
-            let mut r = Reference::new(fresh_id()?, class, "qsm")
-                .with_setting("group", group)
-                .with_parameter("value_type", value_type);
+            let mut r = Reference::new(fresh_id()?, class, "qsm").with_parameter("value_type", value_type);
+            if let Some(group) = group {
+                r = r.with_setting("group", group);
+            }
             if auth {
                 r = r.with_parameter(AUTH_PARAMETER, AUTH_KEY);
             }
