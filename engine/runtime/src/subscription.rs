@@ -190,3 +190,32 @@ impl Future for RecvFuture<'_> {
         }
     }
 }
+
+/// With the feature `stream`: a subscription is a [`futures_core::Stream`] of deliveries,
+/// which ends when the node shuts down.
+#[cfg(feature = "stream")]
+impl futures_core::Stream for Subscription {
+    type Item = Delivery;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        let this = self.get_mut();
+        if let Some(d) = this.try_recv() {
+            return Poll::Ready(Some(d));
+        }
+        if this.is_closed() {
+            return Poll::Ready(None);
+        }
+        this.ready.arm_task(cx.waker());
+        match this.try_recv() {
+            Some(d) => {
+                this.ready.disarm();
+                Poll::Ready(Some(d))
+            }
+            None if this.is_closed() => {
+                this.ready.disarm();
+                Poll::Ready(None)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
