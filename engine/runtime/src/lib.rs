@@ -42,7 +42,7 @@ pub use delivery::{Delivery, GroupMessages, Messages};
 pub use error::{Closed, PublishError, RuntimeError};
 pub use groups::{FENCE_GROUP, GROUP_TAG_LEN};
 pub use publisher::{AnyPublisher, PubClaim, PublishFuture, Publisher};
-pub use runtime::{GroupsHandle, Runtime};
+pub use runtime::{GroupsHandle, Runtime, MIN_DELIVERY_RING, MIN_PUBLISH_RING};
 pub use stats::NodeStats;
 pub use subscription::{RecvFuture, Subscription};
 pub use view::{fresh_incarnation, GroupMembers, ViewSink};

@@ -28,6 +28,11 @@ struct ShardHandle {
     stats: Arc<Mutex<NodeStats>>,
 }
 
+/// The smallest publish ring [`Runtime::publisher_sized`] makes, bytes.
+pub const MIN_PUBLISH_RING: usize = 64 << 10;
+/// The smallest delivery ring [`Runtime::subscribe_sized`] makes, datagrams.
+pub const MIN_DELIVERY_RING: usize = 64;
+
 /// Sets the groups a running node joined ([`Runtime::groups_handle`]).
 #[derive(Clone)]
 pub struct GroupsHandle {
@@ -219,41 +224,48 @@ impl Runtime {
         Ok(())
     }
 
-    fn max_message(&self) -> usize {
+    fn max_message(&self, ring_bytes: usize) -> usize {
         let datagram = self.cfg.qsm.max_message_len();
-        let ring = (self.cfg.publish_ring_bytes / 2).saturating_sub(pubring::ENTRY_HEADER);
+        let ring = (ring_bytes / 2).saturating_sub(pubring::ENTRY_HEADER);
         datagram.min(ring).saturating_sub(GROUP_TAG_LEN)
     }
 
     /// Every shard: a publisher writes to whichever shards its groups' regions are on, and
     /// views move regions in and out.
-    fn make_lanes(&self) -> Result<Lanes, RuntimeError> {
+    fn make_lanes(&self, ring_bytes: usize) -> Result<Lanes, RuntimeError> {
         let lanes_mask = if self.shards.len() >= 64 { u64::MAX } else { (1u64 << self.shards.len()) - 1 };
         let space = Arc::new(Signal::default());
         let mut lanes: Vec<Option<PubLane>> = (0..self.shards.len()).map(|_| None).collect();
         for s in shards_in(lanes_mask) {
             let shard = &self.shards[s];
-            let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.publish_ring_bytes);
+            let (producer, consumer) = rtrb::RingBuffer::new(ring_bytes);
             let port =
                 PublisherPort { ring: consumer, space: space.clone(), blocked_on: None, taken: Vec::new() };
             shard.cmds.send(Command::AddPublisher(port)).map_err(|_| RuntimeError::Closed)?;
             shard.wake.wake();
             lanes[s] = Some(PubLane { ring: producer, wake: shard.wake.clone() });
         }
-        Ok(Lanes::new(lanes, lanes_mask, self.routes.clone(), space, self.max_message()))
+        Ok(Lanes::new(lanes, lanes_mask, self.routes.clone(), space, self.max_message(ring_bytes)))
     }
 
     /// A publisher bound to `group`: [`Publisher::claim`] and [`Publisher::publish`] go to
     /// it, in each of its regions. A sender need not be a member of the group.
     pub fn publisher(&self, group: GroupId) -> Result<Publisher, RuntimeError> {
+        self.publisher_sized(group, self.cfg.publish_ring_bytes)
+    }
+
+    /// [`Runtime::publisher`] with rings of `ring_bytes` each (at least [`MIN_PUBLISH_RING`];
+    /// a message may take at most half of it): for many low-rate publishers, such as the
+    /// proxies of live objects.
+    pub fn publisher_sized(&self, group: GroupId, ring_bytes: usize) -> Result<Publisher, RuntimeError> {
         let mask = self.routes.load().1.get(group).ok_or(RuntimeError::UnknownGroup(group))?;
-        Ok(Publisher::new(self.make_lanes()?, group, mask))
+        Ok(Publisher::new(self.make_lanes(ring_bytes.max(MIN_PUBLISH_RING))?, group, mask))
     }
 
     /// A publisher to every group ([`AnyPublisher::claim_to`], [`AnyPublisher::publish_to`]):
     /// one ring per shard, however many groups.
     pub fn publisher_any(&self) -> Result<AnyPublisher, RuntimeError> {
-        Ok(AnyPublisher::new(self.make_lanes()?))
+        Ok(AnyPublisher::new(self.make_lanes(self.cfg.publish_ring_bytes)?))
     }
 
     /// A subscription to `group`: its messages, in per-sender order.
@@ -265,6 +277,13 @@ impl Runtime {
     /// region, each with its group ([`Delivery::group_messages`](crate::Delivery::group_messages)). This node must receive
     /// every one of them (be a member of one of its regions).
     pub fn subscribe_groups(&self, groups: &[GroupId]) -> Result<Subscription, RuntimeError> {
+        self.subscribe_sized(groups, self.cfg.delivery_ring)
+    }
+
+    /// [`Runtime::subscribe_groups`] with rings of `slots` datagrams each (at least
+    /// [`MIN_DELIVERY_RING`]): for many low-rate subscriptions, such as the proxies of live
+    /// objects (a full ring holds the shard's deliveries back, as for any subscription).
+    pub fn subscribe_sized(&self, groups: &[GroupId], slots: usize) -> Result<Subscription, RuntimeError> {
         if groups.is_empty() {
             return Err(RuntimeError::NoGroups);
         }
@@ -282,7 +301,7 @@ impl Runtime {
         let mut lanes = Vec::new();
         for (s, regions) in by_shard.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
             let shard = &self.shards[s];
-            let (producer, consumer) = rtrb::RingBuffer::new(self.cfg.delivery_ring);
+            let (producer, consumer) = rtrb::RingBuffer::new(slots.max(MIN_DELIVERY_RING));
             let port = SubscriberPort {
                 regions,
                 ring: producer,

@@ -105,8 +105,8 @@ impl Node {
         O::Op: Send,
         O::Change: Clone + Send,
     {
-        let (group, group_name, lease) = self.admit(reference, require, options.key.as_ref())?;
-        proxy::open(self, reference.id, group, &group_name, lease, options)
+        let (group, _, lease) = self.admit(reference, require, options.key.as_ref())?;
+        proxy::open(self, reference.id, group, lease, options)
     }
 }
 

@@ -5,6 +5,7 @@
 use super::binding::{lock, member_keys, new_origin, not_member, publish};
 use super::error::LiveError;
 use super::options::{LiveStats, OpenOptions};
+use crate::error::Error;
 use crate::membership::GroupLease;
 use crate::node::Node;
 use argent_objects::object::{LiveObject, Position, Proxy};
@@ -21,6 +22,11 @@ use std::time::Duration;
 /// [`LiveStats::watch_lagged`]): the delivery thread never waits for a watcher, and memory
 /// stays bounded; the state itself is never affected.
 const WATCH_QUEUE: usize = 65_536;
+/// A proxy's publish ring, bytes: an object publishes little, and a message may still take
+/// half of it (as much as a datagram holds).
+pub(super) const OBJECT_PUBLISH_RING: usize = 128 << 10;
+/// A proxy's delivery ring, datagrams (its thread drains it as they come).
+pub(super) const OBJECT_DELIVERY_RING: usize = 256;
 /// The longest a joiner waits for a delivery before it looks at its timers again.
 const JOIN_POLL: Duration = Duration::from_millis(20);
 /// The longest the delivery thread waits before it looks at the region's members again.
@@ -62,7 +68,6 @@ pub(super) fn open<O>(
     node: &Node,
     id: ObjectId,
     group: GroupId,
-    group_name: &str,
     lease: Option<GroupLease>,
     options: OpenOptions,
 ) -> Result<Live<O>, LiveError>
@@ -73,8 +78,9 @@ where
     O::Change: Clone + Send,
 {
     // Subscribe before asking: every update from here on is buffered while joining.
-    let mut sub = node.subscribe_groups(&[group])?.with_fences();
-    let mut publisher = node.publisher(group_name)?;
+    let mut sub =
+        node.runtime.subscribe_sized(&[group], OBJECT_DELIVERY_RING).map_err(Error::from)?.with_fences();
+    let mut publisher = node.runtime.publisher_sized(group, OBJECT_PUBLISH_RING).map_err(Error::from)?;
     let members = node.group_members(group).ok_or(not_member(group))?;
     let epoch = std::time::Instant::now();
     let cfg = SessionConfig {
