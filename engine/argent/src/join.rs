@@ -92,6 +92,19 @@ impl Node {
                 lock(&m.leases).entry(group).or_insert((1, false)).1 = true;
                 m.wait_installed(group, version, true)?;
             }
+        } else {
+            // Another open is joining it: wait until this node receives the group.
+            let deadline = std::time::Instant::now() + crate::GROUP_CHANGE_TIMEOUT;
+            while self.runtime.region_of(group).is_none() {
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::Invalid(format!(
+                        "group {} was not installed within {:?} for another open of it",
+                        group.0,
+                        crate::GROUP_CHANGE_TIMEOUT
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
         }
         Ok(Some(lease))
     }

@@ -235,7 +235,12 @@ fn an_object_without_a_group_gets_its_own_joined_on_open_and_left_on_close() {
     let at_a = a.open::<ReplicatedVar<i64>>(&reference, &require).expect("open at a");
     assert_eq!(a.joined_groups(), vec![group], "opening joined the object's own group");
     at_a.set(7).expect("set");
-    let at_b = b.open::<ReplicatedVar<i64>>(&reference, &require).expect("open at b");
+    // Two opens at once at b: the second waits for the first's join of the group.
+    let (at_b, also_b) = std::thread::scope(|s| {
+        let one = s.spawn(|| b.open::<ReplicatedVar<i64>>(&reference, &require).expect("open at b"));
+        let two = s.spawn(|| b.open::<ReplicatedVar<i64>>(&reference, &require).expect("second open at b"));
+        (one.join().expect("open"), two.join().expect("open"))
+    });
     let again = a.open::<ReplicatedVar<i64>>(&reference, &require).expect("a second proxy at a");
     let deadline = Instant::now() + Duration::from_secs(10);
     while at_b.get() != Some(7) || again.get() != Some(7) {
@@ -246,7 +251,7 @@ fn an_object_without_a_group_gets_its_own_joined_on_open_and_left_on_close() {
     assert_eq!(a.joined_groups(), vec![group], "one proxy still open at a");
     drop(again);
     assert!(a.joined_groups().is_empty(), "the last proxy at a left the group");
-    drop(at_b);
+    drop((at_b, also_b));
     for n in [b, a] {
         n.shutdown();
     }
