@@ -2,7 +2,7 @@
 //! and the leases live objects hold on their groups.
 
 use crate::error::Error;
-use crate::membership::{lock, GroupLease, Membership};
+use crate::membership::{lock, GroupLease, Membership, GROUP_CHANGE_TIMEOUT};
 use crate::node::Node;
 use argent_runtime::GroupId;
 use std::future::Future;
@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 impl Node {
     /// Join the group named `name`, creating it if nobody has it, and wait until this node
-    /// is installed in its region ([`GROUP_CHANGE_TIMEOUT`](crate::GROUP_CHANGE_TIMEOUT)). From then on this node gets
+    /// is installed in its region ([`GROUP_CHANGE_TIMEOUT`](GROUP_CHANGE_TIMEOUT)). From then on this node gets
     /// every message a sender publishes to the group after that sender installed the same
     /// view (exactly once, in each sender's order) and may subscribe to it; publishers that
     /// started earlier reach it. Needs the membership service (a node started from a file
@@ -94,13 +94,12 @@ impl Node {
             }
         } else {
             // Another open is joining it: wait until this node receives the group.
-            let deadline = std::time::Instant::now() + crate::GROUP_CHANGE_TIMEOUT;
+            let deadline = std::time::Instant::now() + GROUP_CHANGE_TIMEOUT;
             while self.runtime.region_of(group).is_none() {
                 if std::time::Instant::now() >= deadline {
                     return Err(Error::Invalid(format!(
                         "group {} was not installed within {:?} for another open of it",
-                        group.0,
-                        crate::GROUP_CHANGE_TIMEOUT
+                        group.0, GROUP_CHANGE_TIMEOUT
                     )));
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));
