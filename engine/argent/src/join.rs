@@ -2,7 +2,7 @@
 //! and the leases live objects hold on their groups.
 
 use crate::error::Error;
-use crate::membership::{lock, GroupLease, Membership, GROUP_CHANGE_TIMEOUT};
+use crate::membership::{lock, wait_for, GroupLease, Membership, GROUP_CHANGE_TIMEOUT};
 use crate::node::Node;
 use argent_runtime::GroupId;
 use std::future::Future;
@@ -94,16 +94,15 @@ impl Node {
             }
         } else {
             // Another open is joining it: wait until this node receives the group.
-            let deadline = std::time::Instant::now() + GROUP_CHANGE_TIMEOUT;
-            while self.runtime.region_of(group).is_none() {
-                if std::time::Instant::now() >= deadline {
-                    return Err(Error::Invalid(format!(
-                        "group {} was not installed within {:?} for another open of it",
-                        group.0, GROUP_CHANGE_TIMEOUT
-                    )));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
+            wait_for(
+                || self.runtime.region_of(group).is_some(),
+                || {
+                    format!(
+                        "group {} was not installed within {GROUP_CHANGE_TIMEOUT:?} for another open of it",
+                        group.0
+                    )
+                },
+            )?;
         }
         Ok(Some(lease))
     }

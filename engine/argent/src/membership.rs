@@ -98,20 +98,18 @@ impl Membership {
     }
 
     pub(crate) fn wait_installed(&self, group: GroupId, version: u64, join: bool) -> Result<(), Error> {
-        let deadline = std::time::Instant::now() + GROUP_CHANGE_TIMEOUT;
-        while !self.installed(version) {
-            if std::time::Instant::now() >= deadline {
-                return Err(Error::Invalid(format!(
+        wait_for(
+            || self.installed(version),
+            || {
+                format!(
                     "the membership service did not install this node's {} of group {} within {:?}: \
-                     is the GMS reachable (argent status)?",
+                 is the GMS reachable (argent status)?",
                     if join { "join" } else { "leave" },
                     group.0,
                     GROUP_CHANGE_TIMEOUT
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
+                )
+            },
+        )
     }
 }
 
@@ -139,4 +137,19 @@ impl Drop for GroupLease {
             }
         }
     }
+}
+
+/// Poll `done` every 2 ms for up to [`GROUP_CHANGE_TIMEOUT`]; past it, `failure` says why.
+pub(crate) fn wait_for(
+    mut done: impl FnMut() -> bool,
+    failure: impl FnOnce() -> String,
+) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + GROUP_CHANGE_TIMEOUT;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::Invalid(failure()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
 }

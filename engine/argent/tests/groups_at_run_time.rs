@@ -59,33 +59,48 @@ fn receive_until(sub: &mut argent::Subscription, last: u64) -> Vec<u64> {
     got
 }
 
-#[test]
-fn a_group_created_at_run_time_is_joined_mid_stream_and_left_exactly() {
-    let base = ports::block();
-    let mut gms = GmsConfig::new(AddressPool {
-        base: Ipv4Addr::new(239, 254, (base % 200) as u8, 1),
-        count: 8,
-        port: base + 40,
-    });
-    gms.tick = Duration::from_millis(20);
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let service =
-        GmsService::start(ServiceConfig { gms, peers: [(1, any)].into(), data_dir: None }).expect("gms");
-    let replicas: std::collections::BTreeMap<u64, SocketAddr> = [(1, service.local_addr())].into();
-    let text: String = (0..3)
-        .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + 1 + 2 * id as u16))
-        .chain(std::iter::once("[protocol]\npin = false\n".to_string()))
-        .collect();
-    let cluster: ClusterConfig = toml::from_str(&text).expect("cluster");
-    let start = |id: u32| {
+/// A GMS replica on UDP and a membership file of `members` members (no groups) at ports
+/// from `ports::block()`; nodes start with [`Cluster::start`].
+struct Cluster {
+    service: GmsService,
+    file: ClusterConfig,
+    replicas: std::collections::BTreeMap<u64, SocketAddr>,
+}
+
+impl Cluster {
+    fn new(members: u32) -> Cluster {
+        let base = ports::block();
+        let pool =
+            AddressPool { base: Ipv4Addr::new(239, 254, (base % 200) as u8, 1), count: 8, port: base + 40 };
+        let mut gms = GmsConfig::new(pool);
+        gms.tick = Duration::from_millis(20);
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let service =
+            GmsService::start(ServiceConfig { gms, peers: [(1, any)].into(), data_dir: None }).expect("gms");
+        let replicas = [(1, service.local_addr())].into();
+        let text: String = (0..members)
+            .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + 1 + 2 * id as u16))
+            .chain(std::iter::once("[protocol]\npin = false\n".to_string()))
+            .collect();
+        let file: ClusterConfig = toml::from_str(&text).expect("cluster");
+        Cluster { service, file, replicas }
+    }
+
+    fn start(&self, id: u32) -> Node {
         Node::builder()
-            .cluster(cluster.clone())
+            .cluster(self.file.clone())
             .id(id)
             .transport(Backend::Std)
-            .gms(replicas.clone())
+            .gms(self.replicas.clone())
             .start()
             .expect("node starts")
-    };
+    }
+}
+
+#[test]
+fn a_group_created_at_run_time_is_joined_mid_stream_and_left_exactly() {
+    let cluster = Cluster::new(3);
+    let start = |id: u32| cluster.start(id);
     let (n0, n1) = (start(0), start(1));
     assert!(n1.subscribe("sports").is_err(), "not joined yet");
     let sports = n1.join("sports").expect("join creates the group");
@@ -177,7 +192,7 @@ fn a_group_created_at_run_time_is_joined_mid_stream_and_left_exactly() {
     for n in [n2, n1, n0] {
         n.shutdown();
     }
-    service.shutdown();
+    cluster.service.shutdown();
 }
 
 #[test]
@@ -202,31 +217,8 @@ fn an_object_without_a_group_gets_its_own_joined_on_open_and_left_on_close() {
     use argent::objects::object::ReplicatedVar;
     use argent::objects::reference::{ObjectId, Reference};
     use argent::objects::types::{Category, TypeRequirement};
-    let base = ports::block();
-    let mut gms = GmsConfig::new(AddressPool {
-        base: Ipv4Addr::new(239, 254, (base % 200) as u8, 1),
-        count: 8,
-        port: base + 40,
-    });
-    gms.tick = Duration::from_millis(20);
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let service =
-        GmsService::start(ServiceConfig { gms, peers: [(1, any)].into(), data_dir: None }).expect("gms");
-    let replicas: std::collections::BTreeMap<u64, SocketAddr> = [(1, service.local_addr())].into();
-    let text: String = (0..2)
-        .map(|id| format!("[[member]]\nid = {id}\naddr = \"127.0.0.1:{}\"\n", base + 1 + 2 * id as u16))
-        .chain(std::iter::once("[protocol]\npin = false\n".to_string()))
-        .collect();
-    let cluster: ClusterConfig = toml::from_str(&text).expect("cluster");
-    let start = |id: u32| {
-        Node::builder()
-            .cluster(cluster.clone())
-            .id(id)
-            .transport(Backend::Std)
-            .gms(replicas.clone())
-            .start()
-            .expect("node")
-    };
+    let cluster = Cluster::new(2);
+    let start = |id: u32| cluster.start(id);
     let (a, b) = (start(0), start(1));
     let id = ObjectId(0x5eed);
     let reference = Reference::new(id, "replicated-var", "qsm").with_parameter("value_type", "i64");
@@ -255,5 +247,5 @@ fn an_object_without_a_group_gets_its_own_joined_on_open_and_left_on_close() {
     for n in [b, a] {
         n.shutdown();
     }
-    service.shutdown();
+    cluster.service.shutdown();
 }

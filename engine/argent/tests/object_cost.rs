@@ -8,32 +8,10 @@ use argent::objects::object::ReplicatedVar;
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, TypeRequirement};
 use argent::{Backend, Node};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicI64, Ordering};
 
-struct Counting;
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: delegates to the system allocator; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting;
+use counting::Counting;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -66,13 +44,13 @@ fn an_open_object_costs_a_bounded_amount_of_memory() {
         node.open::<ReplicatedVar<i64>>(&r, &require).expect("open")
     };
     drop(open(1_000)); // warm-up: lazily made tables and buffers
-    let (heap, tasks) = (LIVE.load(Ordering::Relaxed), threads());
+    let (heap, tasks) = (counting::live(), threads());
     // Opened concurrently: a lone member concludes it is first only after a few requests.
     let proxies: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..OBJECTS).map(|i| s.spawn(move || open(i))).collect();
         handles.into_iter().map(|h| h.join().expect("opener")).collect()
     });
-    let per_object = (LIVE.load(Ordering::Relaxed) - heap) / i64::from(OBJECTS);
+    let per_object = (counting::live() - heap) / i64::from(OBJECTS);
     let per_thread = (threads() - tasks) as f64 / f64::from(OBJECTS);
     eprintln!("per open object: {per_object} bytes of heap, {per_thread} threads");
     assert!(per_object < 256 * 1024, "an open object holds {per_object} bytes");

@@ -36,7 +36,6 @@ pub const MIN_DELIVERY_RING: usize = 64;
 /// Sets the groups a running node joined ([`Runtime::groups_handle`]).
 #[derive(Clone)]
 pub struct GroupsHandle {
-    topology: Arc<Mutex<Topology>>,
     joined: Arc<Joined>,
 }
 
@@ -49,7 +48,6 @@ impl std::fmt::Debug for GroupsHandle {
 impl GroupsHandle {
     /// As [`Runtime::set_groups`].
     pub fn set(&self, groups: &[GroupId]) {
-        self.topology.lock().unwrap_or_else(|e| e.into_inner()).set_joined(groups);
         self.joined.set(groups);
     }
 }
@@ -85,7 +83,8 @@ impl Runtime {
         let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
         validate(&cfg)?;
         let shard_of = |r: RegionId| (r.0 as usize) % me.shards;
-        let topology = Topology::new(cfg.me, me.shards, &cfg.regions, cfg.groups.as_deref());
+        let joined = Arc::new(Joined::new(cfg.groups.as_deref()));
+        let topology = Topology::new(cfg.me, me.shards, &cfg.regions, joined.clone());
         let routes = Arc::new(RouteTable::new(topology.routes()));
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let epoch = std::time::Instant::now();
@@ -149,7 +148,6 @@ impl Runtime {
         let backend = backend.unwrap_or(Backend::Std);
         tracing::info!(node = %cfg.me, shards = shards.len(), regions = cfg.regions.len(), transport = %backend, "runtime started");
         let topology = Arc::new(Mutex::new(topology));
-        let joined = Arc::new(Joined::new(cfg.groups.as_deref()));
         Ok(Runtime { shards, routes, topology, joined, members, backend, cfg })
     }
 
@@ -194,7 +192,7 @@ impl Runtime {
 
     /// A handle for [`Runtime::set_groups`] that other threads and objects may keep.
     pub fn groups_handle(&self) -> GroupsHandle {
-        GroupsHandle { topology: self.topology.clone(), joined: self.joined.clone() }
+        GroupsHandle { joined: self.joined.clone() }
     }
 
     /// The region in which this node receives `group`.

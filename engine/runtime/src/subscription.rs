@@ -35,6 +35,11 @@ impl Joined {
         Joined { generation: AtomicU64::new(0), groups: Mutex::new(groups.map(<[GroupId]>::to_vec)) }
     }
 
+    /// Whether this node joined `group` (with no list, every group).
+    pub(crate) fn wants(&self, group: GroupId) -> bool {
+        self.groups.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|j| j.contains(&group))
+    }
+
     pub(crate) fn set(&self, groups: &[GroupId]) {
         *self.groups.lock().unwrap_or_else(|e| e.into_inner()) = Some(groups.to_vec());
         self.generation.fetch_add(1, Ordering::Release);
@@ -176,14 +181,20 @@ pub struct RecvFuture<'a> {
 impl Future for RecvFuture<'_> {
     type Output = Delivery;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Delivery> {
-        let this = self.get_mut();
-        if let Some(d) = this.sub.try_recv() {
+        self.get_mut().sub.poll_delivery(cx)
+    }
+}
+
+impl Subscription {
+    /// The next delivery, or `Pending` with `cx`'s task woken when one arrives.
+    fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Delivery> {
+        if let Some(d) = self.try_recv() {
             return Poll::Ready(d);
         }
-        this.sub.ready.arm_task(cx.waker());
-        match this.sub.try_recv() {
+        self.ready.arm_task(cx.waker());
+        match self.try_recv() {
             Some(d) => {
-                this.sub.ready.disarm();
+                self.ready.disarm();
                 Poll::Ready(d)
             }
             None => Poll::Pending,
@@ -199,23 +210,13 @@ impl futures_core::Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         let this = self.get_mut();
-        if let Some(d) = this.try_recv() {
-            return Poll::Ready(Some(d));
-        }
-        if this.is_closed() {
-            return Poll::Ready(None);
-        }
-        this.ready.arm_task(cx.waker());
-        match this.try_recv() {
-            Some(d) => {
-                this.ready.disarm();
-                Poll::Ready(Some(d))
-            }
-            None if this.is_closed() => {
+        match this.poll_delivery(cx) {
+            Poll::Ready(d) => Poll::Ready(Some(d)),
+            Poll::Pending if this.is_closed() => {
                 this.ready.disarm();
                 Poll::Ready(None)
             }
-            None => Poll::Pending,
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -4,9 +4,11 @@
 
 use crate::config::RegionSpec;
 use crate::groups::Routes;
+use crate::subscription::Joined;
 use argent_core::{NodeId, RegionId};
 use argent_membership::GroupId;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The regions this node knows, by id.
 #[derive(Debug)]
@@ -14,26 +16,20 @@ pub(crate) struct Topology {
     me: NodeId,
     shards: usize,
     regions: BTreeMap<RegionId, RegionSpec>,
-    /// The groups this node joined, when regions may carry groups it did not join (with the
-    /// GMS a region carries every group created with it, and its members are the nodes
-    /// that joined any of them); `None`: every group of its regions (static files).
-    joined: Option<BTreeSet<GroupId>>,
+    /// The groups this node joined, shared with its subscriptions: with the GMS a region
+    /// carries every group created with it, and its members are the nodes that joined any
+    /// of them, so a node may be in a region for groups it did not join.
+    joined: Arc<Joined>,
 }
 
 impl Topology {
-    pub(crate) fn new(me: NodeId, shards: usize, regions: &[RegionSpec], joined: Option<&[GroupId]>) -> Self {
+    pub(crate) fn new(me: NodeId, shards: usize, regions: &[RegionSpec], joined: Arc<Joined>) -> Self {
         let regions = regions.iter().map(|r| (r.region, r.clone())).collect();
-        let joined = joined.map(|g| g.iter().copied().collect());
         Topology { me, shards: shards.max(1), regions, joined }
     }
 
-    /// The groups this node joined changed (the GMS installed it in their regions).
-    pub(crate) fn set_joined(&mut self, groups: &[GroupId]) {
-        self.joined = Some(groups.iter().copied().collect());
-    }
-
     fn wants(&self, g: GroupId) -> bool {
-        self.joined.as_ref().is_none_or(|j| j.contains(&g))
+        self.joined.wants(g)
     }
 
     /// The shard that owns region `r` (whether or not it is known yet).

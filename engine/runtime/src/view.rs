@@ -121,7 +121,11 @@ impl ViewSink {
             topology.insert(spec.clone());
             added[shard].push((spec, id));
         }
-        let routes = topology.routes();
+        // Only a region added or dropped, or a group created in one, moves a route.
+        let routes_move = gone.iter().any(|g| !g.is_empty())
+            || added.iter().any(|a| !a.is_empty())
+            || regrouped.iter().any(|r| !r.is_empty());
+        let routes = routes_move.then(|| topology.routes());
         drop(topology);
         if !departed.is_empty() {
             tracing::info!(view = view.id.0, departed = ?departed, "members left the view");
@@ -142,7 +146,9 @@ impl ViewSink {
         }
         // After the shards were told: a message routed to a new region finds it there (a
         // shard takes its queued commands before a message it cannot route yet).
-        self.routes.set(routes);
+        if let Some(routes) = routes {
+            self.routes.set(routes);
+        }
     }
 }
 

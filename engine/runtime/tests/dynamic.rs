@@ -9,12 +9,11 @@
 //! and in order, while node 1 keeps getting everything. A later view without region 2
 //! drops it at node 0, and node 1 still gets everything.
 
-use argent_membership::gms::{AddressStats, Member, RegionInfo, View};
-use argent_membership::Addressing;
+mod views;
 use argent_runtime::{
     Backend, GroupId, MemberSpec, NodeId, RegionId, RegionSpec, Runtime, RuntimeConfig, Subscription,
 };
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,34 +46,6 @@ fn start(me: u32, base: u16, regions: Vec<RegionSpec>, since: &[(u32, u64)]) -> 
     rc.qsm.datagram_size = 16_384;
     rc.region_since = since.iter().map(|(r, v)| (RegionId(*r), *v)).collect();
     Runtime::start(rc).expect("runtime")
-}
-
-/// The view the GMS would push: every member, and `regions` with the view each dates from.
-fn view(id: u64, base: u16, regions: &[(RegionSpec, u64)]) -> View {
-    View {
-        id: argent_core::ViewId(id),
-        members: members(base)
-            .into_iter()
-            .map(|m| Member {
-                node: m.id,
-                incarnation: 1,
-                addr: SocketAddr::V4(m.addr),
-                shards: m.shards as u16,
-                groups_version: 0,
-            })
-            .collect(),
-        regions: regions
-            .iter()
-            .map(|(r, since)| RegionInfo {
-                id: r.region,
-                groups: r.groups.clone(),
-                members: r.members.clone(),
-                addressing: Addressing::Multicast(r.address),
-                since: argent_core::ViewId(*since),
-            })
-            .collect(),
-        addresses: AddressStats::default(),
-    }
 }
 
 /// Sequence numbers of group 1 received until `last` arrived (or 20 s passed).
@@ -124,7 +95,7 @@ fn a_region_added_while_traffic_flows_reaches_its_members_from_their_join_point(
     let n2 = start(2, base, vec![r1.clone(), r2.clone()], &[(2, 2)]);
     let mut at2 = n2.subscribe(GroupId(1)).expect("subscribe");
     assert_eq!(n2.region_of(GroupId(1)), Some(RegionId(2)));
-    let with_r2 = view(2, base, &[(r1.clone(), 1), (r2.clone(), 2)]);
+    let with_r2 = views::view(2, &members(base), &[(r1.clone(), 1), (r2.clone(), 2)]);
     let (mut sink0, mut sink1) = (n0.view_sink(), n1.view_sink());
     sink0.apply(&with_r2);
     sink1.apply(&with_r2);
@@ -150,7 +121,7 @@ fn a_region_added_while_traffic_flows_reaches_its_members_from_their_join_point(
     // Node 2 leaves: its region goes from the view, and node 0 drops it.
     drop(at2);
     n2.shutdown();
-    let without = view(3, base, &[(r1.clone(), 1)]);
+    let without = views::view(3, &members(base), &[(r1.clone(), 1)]);
     sink0.apply(&without);
     sink1.apply(&without);
     let deadline = Instant::now() + Duration::from_secs(5);

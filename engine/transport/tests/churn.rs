@@ -3,22 +3,12 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use argent_transport::{Outgoing, Transport};
 use common::*;
 
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
-}
-
-/// Sends one datagram of this run to `g` and reports whether `r` received it.
-fn reaches(sender: &mut dyn Transport, r: &mut dyn Transport, g: SocketAddrV4, nonce: u64, seq: u32) -> bool {
-    let report = sender.send(&mut vec![Outgoing::new(g, payload(nonce, seq, 64))]).expect("send");
-    assert!(report.all_sent());
-    let got = recv_run(r, nonce, 1, Duration::from_millis(300));
-    got.iter().any(|d| check(nonce, &d.data) == Some(seq))
 }
 
 #[test]

@@ -321,13 +321,6 @@ fn setup_errors_name_what_failed() {
     assert!(e.to_string().contains(&a.local_addr().to_string()), "{e}");
 }
 
-/// Sends one datagram of this run to `g` and reports whether `r` received it.
-fn reaches(sender: &mut dyn Transport, r: &mut dyn Transport, g: SocketAddrV4, nonce: u64, seq: u32) -> bool {
-    send_all(sender, &mut vec![Outgoing::new(g, payload(nonce, seq, 64))]);
-    let got = recv_run(r, nonce, 1, Duration::from_millis(300));
-    got.iter().any(|d| check(nonce, &d.data) == Some(seq))
-}
-
 #[test]
 fn groups_are_joined_and_left_while_running() {
     ensure_loopback_multicast();

@@ -17,18 +17,27 @@ pub struct Publisher {
     /// The shards of the group's regions when last looked up (kept while the group has no
     /// region: its messages then reach the shard, which counts them unrouted).
     mask: u64,
+    /// The route table generation `mask` was looked up in.
+    seen: u64,
 }
 
 impl Publisher {
     pub(crate) fn new(lanes: Lanes, group: GroupId, mask: u64) -> Self {
-        Publisher { lanes, group, mask }
+        // Generation 0 is never current: the first call looks the route up in the table the
+        // lanes hold (the mask given may come from an older one).
+        Publisher { lanes, group, mask, seen: 0 }
     }
 
-    /// The group's shards now (its regions change with membership views).
+    /// The group's shards now (its regions change with membership views): looked up again
+    /// only when the route table changed, one atomic load otherwise.
     #[inline]
     fn routed(&mut self) -> u64 {
-        if let Ok((_, mask)) = self.lanes.route(self.group) {
-            self.mask = mask;
+        let now = self.lanes.generation();
+        if now != self.seen {
+            self.seen = now;
+            if let Ok((_, mask)) = self.lanes.route(self.group) {
+                self.mask = mask;
+            }
         }
         self.mask
     }

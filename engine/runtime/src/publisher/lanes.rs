@@ -44,6 +44,12 @@ impl Lanes {
         Lanes { lanes, mask, table, seen, routes, space, max_message }
     }
 
+    /// The generation of the route table now (it changes when views add or drop regions).
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.table.generation()
+    }
+
     /// The shards holding `group`'s regions now, if this publisher reaches them all.
     #[inline]
     pub(crate) fn route(&mut self, group: GroupId) -> Result<(GroupId, u64), PublishError> {

@@ -146,3 +146,18 @@ pub fn mixed_sizes(n: usize) -> Vec<usize> {
     const SIZES: [usize; 10] = [16, 100, 1000, 1472, 1472, 1472, 8192, 8192, 8192, 30_000];
     (0..n).map(|i| if i % 17 == 5 { 4000 + i } else { SIZES[(i / 3) % SIZES.len()] }).collect()
 }
+
+/// Sends one datagram of this run to `g` and reports whether `r` received it (within 300 ms).
+pub fn reaches(
+    sender: &mut dyn Transport,
+    r: &mut dyn Transport,
+    g: SocketAddrV4,
+    nonce: u64,
+    seq: u32,
+) -> bool {
+    let report =
+        sender.send(&mut vec![argent_transport::Outgoing::new(g, payload(nonce, seq, 64))]).expect("send");
+    assert!(report.all_sent(), "{report:?}");
+    let got = recv_run(r, nonce, 1, Duration::from_millis(300));
+    got.iter().any(|d| check(nonce, &d.data) == Some(seq))
+}
