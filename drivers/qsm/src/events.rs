@@ -15,6 +15,10 @@ pub struct Delivery {
     pub sender: NodeId,
     /// Sequence number of the datagram.
     pub seq: u64,
+    /// The region view the sender sent it in: this member installed that view before the
+    /// datagram was delivered (a group joined in view `v` is received from datagrams sent in
+    /// `v` or later).
+    pub view: ViewId,
     /// Number of messages in it.
     pub count: u16,
     /// The whole datagram, as received (header included).

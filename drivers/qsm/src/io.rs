@@ -41,8 +41,9 @@ impl Io {
     pub(crate) fn deliver(&mut self, region: RegionId, sender: NodeId, seq: u64, datagram: &Bytes) {
         let count = argent_wire::message_count(datagram);
         self.stats.delivered_messages += u64::from(count);
+        let view = argent_core::ViewId(argent_wire::view_of(datagram));
         let datagram = datagram.clone();
-        self.events.push_back(Event::Deliver(Delivery { region, sender, seq, count, datagram }));
+        self.events.push_back(Event::Deliver(Delivery { region, sender, seq, view, count, datagram }));
     }
 }
 

@@ -132,6 +132,9 @@ impl QsmNode {
             region.joined = Some(view.id);
         }
         region.record_view(view.id, self.stream, self.me, &mut self.io);
+        if member {
+            region.release_waiting(self.me, &mut self.io);
+        }
         if let Some(p) = self.presence.as_mut().filter(|_| member) {
             p.watch(self.me, &view.members, now);
         }
@@ -284,7 +287,8 @@ impl QsmNode {
             announce_start(region, self.me, me, r.layout.view, r.resume, STREAM_BEGINS, &mut self.io);
         }
         let start = r.resume;
-        let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, cfg, now, start));
+        let view = r.layout.view.0;
+        let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, view, cfg, now, start));
         let sealed = feed.prepare(cfg, len)?;
         r.publish_sealed(me, sealed, &mut self.io);
         Ok(r.send.as_mut().expect("created above"))

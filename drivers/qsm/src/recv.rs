@@ -273,10 +273,15 @@ impl RecvFeed {
         complete || d.stalled >= stall_limit
     }
 
-    /// Next datagram that can be delivered in order, if any; advances `contiguous`.
-    pub(crate) fn pop_deliverable(&mut self) -> Option<(u64, Bytes)> {
+    /// Next datagram that can be delivered in order, if any; advances `contiguous`. A
+    /// datagram sent in a view after `view` (the region view installed here) waits until
+    /// this member installs that view too, so that every datagram is delivered in the view it
+    /// was sent in or a later one: the receiving side of a group's join point. It counts as
+    /// held, not missing (nothing is repaired for it), and the region's acknowledgement
+    /// waits for it, so what waits is bounded by the sender's window.
+    pub(crate) fn pop_deliverable(&mut self, view: u64) -> Option<(u64, Bytes)> {
         match self.window.front() {
-            Some(Some(_)) => {}
+            Some(Some(d)) if argent_wire::view_of(d) <= view => {}
             _ => return None,
         }
         let datagram = self.window.pop_front().flatten()?;
@@ -452,7 +457,7 @@ mod tests {
         let mut f = RecvFeed::new(Instant::ZERO);
         for s in [7, 5, 9, 6] {
             assert_eq!(f.accept(s, &d(s as u8), 3), Accept::New);
-            assert!(f.pop_deliverable().is_none(), "nothing is delivered before the join point");
+            assert!(f.pop_deliverable(u64::MAX).is_none(), "nothing is delivered before the join point");
         }
         // At most a window of the lowest sequence numbers is kept: 9 was evicted for 6.
         assert_eq!(f.accept(5, &d(5), 3), Accept::Duplicate);
@@ -465,9 +470,9 @@ mod tests {
         assert_eq!(f.held_bytes(), 30);
         // The stream starts after 5 for this member: 5 is dropped, 6 and 7 delivered.
         assert_eq!(f.anchor(5, 3), 0);
-        assert_eq!(f.pop_deliverable().map(|x| x.0), Some(6));
-        assert_eq!(f.pop_deliverable().map(|x| x.0), Some(7));
-        assert!(f.pop_deliverable().is_none());
+        assert_eq!(f.pop_deliverable(u64::MAX).map(|x| x.0), Some(6));
+        assert_eq!(f.pop_deliverable(u64::MAX).map(|x| x.0), Some(7));
+        assert!(f.pop_deliverable(u64::MAX).is_none());
         assert_eq!(f.accept(5, &d(5), 3), Accept::Duplicate);
         assert_eq!(f.held_bytes(), 0);
         assert_eq!(f.anchor(0, 3), 0, "anchoring twice changes nothing");
@@ -483,7 +488,7 @@ mod tests {
         f.missing(u64::MAX, 16, 20, &mut out);
         assert_eq!(out, vec![SeqRange { start: u64::MAX - 1, end: u64::MAX - 1 }]);
         assert_eq!(f.accept(u64::MAX - 1, &d(2), 16), Accept::New);
-        while f.pop_deliverable().is_some() {}
+        while f.pop_deliverable(u64::MAX).is_some() {}
         assert_eq!(f.contiguous, u64::MAX);
         f.missing(u64::MAX, 16, 20, &mut out);
         assert!(out.is_empty());
@@ -495,7 +500,7 @@ mod tests {
         for s in 1..=4 {
             f.accept(s, &d(s as u8), 64);
         }
-        while f.pop_deliverable().is_some() {}
+        while f.pop_deliverable(u64::MAX).is_some() {}
         f.depart();
         // Everyone has everything: retire at the second visit (one full round after).
         assert!(!f.departure_visit(4, 4, 10));
@@ -504,7 +509,7 @@ mod tests {
         let mut g = from_start();
         g.accept(1, &d(1), 64);
         g.accept(3, &d(3), 64);
-        while g.pop_deliverable().is_some() {}
+        while g.pop_deliverable(u64::MAX).is_some() {}
         g.depart();
         assert!(!g.departure_visit(1, 3, 3), "progress of the region's cleanup point");
         assert!(!g.departure_visit(1, 3, 3));
@@ -517,15 +522,36 @@ mod tests {
     fn delivers_in_order_and_suppresses_duplicates() {
         let mut f = from_start();
         assert_eq!(f.accept(2, &d(2), 16), Accept::New);
-        assert!(f.pop_deliverable().is_none());
+        assert!(f.pop_deliverable(u64::MAX).is_none());
         assert_eq!(f.accept(2, &d(2), 16), Accept::Duplicate);
         assert_eq!(f.accept(1, &d(1), 16), Accept::New);
-        assert_eq!(f.pop_deliverable().map(|x| x.0), Some(1));
-        assert_eq!(f.pop_deliverable().map(|x| x.0), Some(2));
-        assert!(f.pop_deliverable().is_none());
+        assert_eq!(f.pop_deliverable(u64::MAX).map(|x| x.0), Some(1));
+        assert_eq!(f.pop_deliverable(u64::MAX).map(|x| x.0), Some(2));
+        assert!(f.pop_deliverable(u64::MAX).is_none());
         assert_eq!(f.accept(1, &d(1), 16), Accept::Duplicate);
         assert_eq!(f.accept(19, &d(19), 16), Accept::BeyondWindow);
         assert_eq!(f.held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_datagram_sent_in_a_later_view_waits_for_it_and_is_not_missing() {
+        let in_view = |seq: u64, view: u64| {
+            let mut b = argent_wire::DataBuilder::in_view(1, 2, seq, view, 256);
+            assert!(b.push(b"m"));
+            b.finish()
+        };
+        let mut f = from_start();
+        assert_eq!(f.accept(1, &in_view(1, 3), 64), Accept::New);
+        assert_eq!(f.accept(2, &in_view(2, 4), 64), Accept::New);
+        assert_eq!(f.accept(3, &in_view(3, 4), 64), Accept::New);
+        assert_eq!(f.pop_deliverable(3).map(|x| x.0), Some(1));
+        assert!(f.pop_deliverable(3).is_none(), "sent in view 4, installed 3: waits");
+        let mut out = Vec::new();
+        f.missing(3, 64, 20, &mut out);
+        assert!(out.is_empty(), "what waits for a view is held, not missing");
+        assert_eq!(f.contiguous, 1, "and not acknowledged");
+        assert_eq!(f.pop_deliverable(4).map(|x| x.0), Some(2));
+        assert_eq!(f.pop_deliverable(4).map(|x| x.0), Some(3));
     }
 
     #[test]
@@ -534,7 +560,7 @@ mod tests {
         for s in [1, 3, 4, 7] {
             f.accept(s, &d(s as u8), 64);
         }
-        while f.pop_deliverable().is_some() {}
+        while f.pop_deliverable(u64::MAX).is_some() {}
         let mut out = Vec::new();
         f.missing(10, 64, 20, &mut out);
         assert_eq!(
@@ -555,7 +581,7 @@ mod tests {
         for s in 1..=6 {
             f.accept(s, &d(s as u8), 64);
         }
-        while let Some((s, dg)) = f.pop_deliverable() {
+        while let Some((s, dg)) = f.pop_deliverable(u64::MAX) {
             if s % 2 == 0 {
                 f.cache(s, dg);
             }

@@ -237,6 +237,8 @@ impl Region {
             Some(feed) => {
                 let sealed = feed.seal();
                 let base = feed.sealed_upto();
+                // What is published from now on is sent in the new view.
+                feed.view = view.0;
                 if let Some((seq, d)) = sealed {
                     io.deliver(self.id, stream, seq, &d);
                 }
@@ -285,6 +287,14 @@ impl Region {
         }
     }
 
+    /// A view was installed: deliver what waited for it (see `RecvFeed::pop_deliverable`).
+    pub(crate) fn release_waiting(&mut self, me: NodeId, io: &mut Io) {
+        let my_part = self.my_partition(me);
+        for (sender, feed) in &mut self.feeds {
+            deliver_ready(self.id, *sender, feed, &self.layout, my_part, io);
+        }
+    }
+
     pub(crate) fn publish_sealed(&mut self, me: NodeId, sealed: Option<(u64, Bytes)>, io: &mut Io) {
         if let Some((seq, d)) = sealed {
             io.deliver(self.id, me, seq, &d);
@@ -301,7 +311,7 @@ pub(crate) fn deliver_ready(
     my_part: Option<usize>,
     io: &mut Io,
 ) {
-    while let Some((s, d)) = feed.pop_deliverable() {
+    while let Some((s, d)) = feed.pop_deliverable(layout.view.0) {
         io.deliver(region, sender, s, &d);
         if my_part == Some(layout.owner(s)) {
             feed.cache(s, d);

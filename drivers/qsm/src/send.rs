@@ -27,6 +27,8 @@ pub(crate) enum Outgoing {
 pub(crate) struct SendFeed {
     region: u32,
     me: u32,
+    /// The region view installed now: datagrams opened from now on are sent in it.
+    pub(crate) view: u64,
     /// Every member holds every datagram up to here; freed from the buffer.
     pub(crate) stable: u64,
     /// Sealed datagrams `stable + 1 ..= stable + unacked.len()`, unacknowledged.
@@ -52,11 +54,13 @@ pub(crate) struct SendFeed {
 
 impl SendFeed {
     /// A feed whose first datagram is `start + 1` (0 for a new stream; the last sequence
-    /// number sent when the node left the region, for a node that sends to it again).
-    pub(crate) fn new(region: u32, me: u32, cfg: &Config, now: Instant, start: u64) -> Self {
+    /// number sent when the node left the region, for a node that sends to it again), sent
+    /// in region view `view`.
+    pub(crate) fn new(region: u32, me: u32, view: u64, cfg: &Config, now: Instant, start: u64) -> Self {
         SendFeed {
             region,
             me,
+            view,
             stable: start,
             unacked: VecDeque::new(),
             sent_upto: start,
@@ -142,7 +146,7 @@ impl SendFeed {
         }
         let sealed = self.seal();
         let seq = self.sealed_upto() + 1;
-        self.open = Some(DataBuilder::new(self.region, self.me, seq, cfg.datagram_size));
+        self.open = Some(DataBuilder::in_view(self.region, self.me, seq, self.view, cfg.datagram_size));
         self.account(DATA_PREFIX_LEN as u64);
         self.check(cfg, false);
         Ok(sealed)

@@ -271,9 +271,11 @@ fn join_gms(
     let runtime = argent_runtime::Runtime::start(rc)?;
     tracing::info!(node = id, view = view.id.0, members = view.members.len(), "joined through the GMS");
     let mut sink = runtime.view_sink();
+    let membership =
+        Arc::new(Membership::new(link.group_setter(), runtime.groups_handle(), NodeId(id), groups_joined));
+    membership.view_installing(&view);
     sink.apply(&view);
     let status = Arc::new(std::sync::Mutex::new((ClientStatus::Member, view.id.0)));
-    let membership = Arc::new(Membership::new(link.group_setter(), runtime.groups_handle(), groups_joined));
     let follower = {
         let status = status.clone();
         let membership = membership.clone();
@@ -283,6 +285,7 @@ fn join_gms(
                 while let Ok(ev) = rx.recv() {
                     match ev {
                         LinkEvent::View(v) => {
+                            membership.view_installing(&v);
                             sink.apply(&v);
                             status.lock().unwrap_or_else(|e| e.into_inner()).1 = v.id.0;
                             // After the runtime has the view: a join waiting for it may go on.

@@ -3,9 +3,11 @@
 //! hold on their groups.
 
 use crate::error::Error;
+use argent_core::NodeId;
+use argent_membership::gms::{JoinedGroups, View};
 use argent_membership::service::GroupSetter;
 use argent_runtime::{GroupId, GroupsHandle};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -24,9 +26,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct Membership {
     setter: GroupSetter,
     runtime: GroupsHandle,
-    /// The groups asked for, and how many times the set changed (the version the GMS
-    /// records for it).
-    groups: Mutex<(BTreeSet<GroupId>, u64)>,
+    me: NodeId,
+    sets: Mutex<Sets>,
     /// The newest group-set version the installed views record for this node.
     pub(crate) applied: AtomicU64,
     /// Tasks awaiting a group change ([`Node::join_async`](crate::Node::join_async)), woken at every view.
@@ -36,12 +37,35 @@ pub(crate) struct Membership {
     pub(crate) leases: Mutex<HashMap<GroupId, (usize, bool)>>,
 }
 
+/// The group sets asked for and recorded, and what is received.
+#[derive(Debug)]
+struct Sets {
+    /// The groups asked for now, and how many times the set changed (its version).
+    requested: BTreeSet<GroupId>,
+    version: u64,
+    /// The set of the newest version an installed view records.
+    recorded: BTreeSet<GroupId>,
+    /// Sets asked for that no installed view records yet, by version (bounded by the
+    /// requests in flight: each view that records a version drops it and those before).
+    pending: VecDeque<(u64, BTreeSet<GroupId>)>,
+    /// The groups received, each from its region's view in which it was joined.
+    received: JoinedGroups,
+}
+
 impl Membership {
-    pub(crate) fn new(setter: GroupSetter, runtime: GroupsHandle, groups: Vec<GroupId>) -> Self {
+    pub(crate) fn new(setter: GroupSetter, runtime: GroupsHandle, me: NodeId, groups: Vec<GroupId>) -> Self {
+        let requested: BTreeSet<GroupId> = groups.into_iter().collect();
         Membership {
             setter,
             runtime,
-            groups: Mutex::new((groups.into_iter().collect(), 0)),
+            me,
+            sets: Mutex::new(Sets {
+                recorded: requested.clone(),
+                requested,
+                version: 0,
+                pending: VecDeque::new(),
+                received: JoinedGroups::new(),
+            }),
             applied: AtomicU64::new(0),
             waiters: Mutex::new(Vec::new()),
             leases: Mutex::new(HashMap::new()),
@@ -53,6 +77,25 @@ impl Membership {
         lock(&self.waiters).push(waker.clone());
     }
 
+    /// The thread that installs views is about to hand `view` to the shards: subscriptions
+    /// receive the groups it records for this node (and still asked for), each from the
+    /// region view in which it was joined. Before the shards install it, so that nothing
+    /// sent in that view is delivered while a subscription does not know the group yet.
+    pub(crate) fn view_installing(&self, view: &View) {
+        let Some(version) = view.member(self.me).map(|m| m.groups_version) else { return };
+        let mut sets = lock(&self.sets);
+        let sets = &mut *sets;
+        while sets.pending.front().is_some_and(|(v, _)| *v <= version) {
+            if let Some((_, set)) = sets.pending.pop_front() {
+                sets.recorded = set;
+            }
+        }
+        let requested = &sets.requested;
+        if sets.received.install(view, self.me, &sets.recorded, |g| requested.contains(&g)) {
+            self.runtime.set_since(&sets.received.iter().collect::<Vec<_>>());
+        }
+    }
+
     /// The thread that installs views applied one recording group-set `version` for us.
     pub(crate) fn installed_version(&self, version: u64) {
         self.applied.fetch_max(version, Ordering::AcqRel);
@@ -62,7 +105,7 @@ impl Membership {
     }
 
     pub(crate) fn joined(&self) -> Vec<GroupId> {
-        lock(&self.groups).0.iter().copied().collect()
+        lock(&self.sets).requested.iter().copied().collect()
     }
 
     /// Ask for the group set with `group` joined or left; the version of the new set
@@ -71,30 +114,26 @@ impl Membership {
         if group == argent_runtime::FENCE_GROUP {
             return Err(Error::Invalid(format!("group id {} is reserved for fences", group.0)));
         }
-        let mut state = lock(&self.groups);
-        let changed = if join { state.0.insert(group) } else { state.0.remove(&group) };
+        let mut sets = lock(&self.sets);
+        let changed = if join { sets.requested.insert(group) } else { sets.requested.remove(&group) };
         if !changed {
             return Ok(None);
         }
-        state.1 += 1;
-        let groups: Vec<GroupId> = state.0.iter().copied().collect();
-        if !join {
+        sets.version += 1;
+        let (version, requested) = (sets.version, sets.requested.clone());
+        sets.pending.push_back((version, requested.clone()));
+        if !join && sets.received.leave(group) {
             // Stop delivering it at once; the region may go on carrying it.
-            self.runtime.set(&groups);
+            self.runtime.set_since(&sets.received.iter().collect::<Vec<_>>());
         }
         // Under the lock: the link numbers group sets in the order it is given them.
-        self.setter.set_groups(groups);
-        Ok(Some(state.1))
+        self.setter.set_groups(requested.into_iter().collect());
+        Ok(Some(version))
     }
 
-    /// Whether the views installed record group-set `version`; then subscriptions follow
-    /// the groups asked for now (another thread may have changed them meanwhile).
+    /// Whether the views installed record group-set `version`.
     pub(crate) fn installed(&self, version: u64) -> bool {
-        if self.applied.load(Ordering::Acquire) < version {
-            return false;
-        }
-        self.runtime.set(&self.joined());
-        true
+        self.applied.load(Ordering::Acquire) >= version
     }
 
     pub(crate) fn wait_installed(&self, group: GroupId, version: u64, join: bool) -> Result<(), Error> {

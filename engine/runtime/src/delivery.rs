@@ -2,7 +2,8 @@
 //! groups — only the messages of its groups, each with its group tag stripped, all borrowed
 //! from (or reference-counted slices of) the received buffer.
 
-use crate::groups::{split_tag, GroupSet};
+use crate::groups::{split_tag, Filter};
+use argent_core::ViewId;
 use argent_core::{NodeId, RegionId};
 use argent_membership::GroupId;
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Delivery {
     inner: argent_qsm::Delivery,
-    filter: Arc<GroupSet>,
+    filter: Arc<Filter>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -28,7 +29,7 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn new(inner: argent_qsm::Delivery, filter: Arc<GroupSet>) -> Self {
+    pub(crate) fn new(inner: argent_qsm::Delivery, filter: Arc<Filter>) -> Self {
         Delivery { inner, filter }
     }
 
@@ -52,6 +53,11 @@ impl Delivery {
         self.inner.region
     }
 
+    /// The region view the sender sent the datagram in.
+    pub fn view(&self) -> ViewId {
+        self.inner.view
+    }
+
     /// Sequence number of the datagram in the sender's stream.
     pub fn seq(&self) -> u64 {
         self.inner.seq
@@ -72,7 +78,7 @@ impl Delivery {
 
     /// The messages of the subscription's groups with the group each was published to.
     pub fn group_messages(&self) -> GroupMessages<'_> {
-        GroupMessages { all: self.inner.messages(), filter: &self.filter }
+        GroupMessages { all: self.inner.messages(), filter: &self.filter, view: self.inner.view }
     }
 
     /// The messages of the subscription's groups as reference-counted slices of the datagram
@@ -91,7 +97,9 @@ impl Delivery {
 #[derive(Debug)]
 pub struct GroupMessages<'a> {
     all: argent_wire::Messages<'a>,
-    filter: &'a GroupSet,
+    filter: &'a Filter,
+    /// The region view the datagram was sent in.
+    view: ViewId,
 }
 
 impl<'a> Iterator for GroupMessages<'a> {
@@ -102,7 +110,7 @@ impl<'a> Iterator for GroupMessages<'a> {
             let m = self.all.next()?;
             // A message too short for a tag is not ours to deliver (no argent sender makes one).
             if let Some((g, payload)) = split_tag(m) {
-                if self.filter.contains(g) {
+                if self.filter.admits(g, self.view) {
                     return Some((g, payload));
                 }
             }

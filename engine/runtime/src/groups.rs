@@ -2,6 +2,7 @@
 //! with O(1) lookups — a vector indexed by id when ids are compact (the usual case: ids
 //! 1..=N), otherwise a hash map with a cheap multiplicative hash.
 
+use argent_core::ViewId;
 use argent_membership::GroupId;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -197,6 +198,29 @@ impl GroupSet {
             GroupSet::Dense(bits) => bits.get(g.0 as usize / 64).is_some_and(|w| w & (1 << (g.0 % 64)) != 0),
             GroupSet::Sparse(s) => s.contains(&g),
         }
+    }
+}
+
+/// The groups a subscription hands out now, each from the view it is received from.
+#[derive(Debug)]
+pub(crate) struct Filter {
+    groups: GroupSet,
+    /// `None` while every group is received from the start (the usual case: one lookup).
+    since: Option<GroupMap<ViewId>>,
+}
+
+impl Filter {
+    pub(crate) fn new(groups: Vec<(GroupId, ViewId)>) -> Self {
+        let ids: Vec<GroupId> = groups.iter().map(|(g, _)| *g).collect();
+        let since = groups.iter().any(|(_, v)| v.0 > 0).then(|| GroupMap::new(groups));
+        Filter { groups: GroupSet::new(&ids), since }
+    }
+
+    /// Whether a message of `group` sent in region view `sent_in` is handed out.
+    #[inline]
+    pub(crate) fn admits(&self, group: GroupId, sent_in: ViewId) -> bool {
+        self.groups.contains(group)
+            && self.since.as_ref().is_none_or(|m| m.get(group).is_some_and(|since| sent_in >= *since))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::stats::NodeStats;
 use crate::subscription::{Joined, SubLane, Subscription};
 use crate::topology::Topology;
 use crate::view::{fresh_incarnation, GroupMembers, ViewSink};
-use argent_core::{NodeId, RegionId};
+use argent_core::{NodeId, RegionId, ViewId};
 use argent_membership::GroupId;
 use argent_transport::{Backend, SocketSpec};
 use std::collections::HashMap;
@@ -48,6 +48,15 @@ impl std::fmt::Debug for GroupsHandle {
 impl GroupsHandle {
     /// As [`Runtime::set_groups`].
     pub fn set(&self, groups: &[GroupId]) {
+        let from_start: Vec<(GroupId, ViewId)> = groups.iter().map(|g| (*g, ViewId(0))).collect();
+        self.joined.set(&from_start);
+    }
+
+    /// As [`Runtime::set_groups`], each group received from a region view on: messages of
+    /// a group sent in an earlier view are not handed out (the joiner's side of the group's
+    /// join point, see `argent_membership::gms::JoinedGroups`). Call it before the shards
+    /// install the view that puts the node in the groups ([`crate::ViewSink::apply`]).
+    pub fn set_since(&self, groups: &[(GroupId, ViewId)]) {
         self.joined.set(groups);
     }
 }

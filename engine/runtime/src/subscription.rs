@@ -3,8 +3,9 @@
 
 use crate::delivery::Delivery;
 use crate::error::Closed;
-use crate::groups::GroupSet;
+use crate::groups::Filter;
 use crate::signal::{ShardWake, Signal};
+use argent_core::ViewId;
 use argent_membership::GroupId;
 use std::future::Future;
 use std::pin::Pin;
@@ -20,40 +21,48 @@ pub(crate) struct SubLane {
     pub(crate) wake: ShardWake,
 }
 
-/// The groups the node has joined, shared with its subscriptions: a subscription stops
-/// seeing a group the node left (its region may still deliver it: it carries other groups
-/// the node is in). Checked with one atomic load per datagram while nothing changes.
+/// The groups the node has joined, shared with its subscriptions, each with the region view
+/// it is received from (`argent_membership::gms::JoinedGroups`): a subscription sees a
+/// group's messages sent in that view or later, and stops seeing a group the node left (its
+/// region may still deliver it: it carries other groups the node is in). Checked with one
+/// atomic load per datagram while nothing changes.
 #[derive(Debug, Default)]
 pub(crate) struct Joined {
     generation: AtomicU64,
-    /// `None`: every group (static files).
-    groups: Mutex<Option<Vec<GroupId>>>,
+    /// `None`: every group, from the start (static files).
+    groups: Mutex<Option<Vec<(GroupId, ViewId)>>>,
 }
 
 impl Joined {
     pub(crate) fn new(groups: Option<&[GroupId]>) -> Self {
-        Joined { generation: AtomicU64::new(0), groups: Mutex::new(groups.map(<[GroupId]>::to_vec)) }
+        let groups = groups.map(|g| g.iter().map(|g| (*g, ViewId(0))).collect());
+        Joined { generation: AtomicU64::new(0), groups: Mutex::new(groups) }
     }
 
     /// Whether this node joined `group` (with no list, every group).
     pub(crate) fn wants(&self, group: GroupId) -> bool {
-        self.groups.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|j| j.contains(&group))
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|j| j.iter().any(|(g, _)| *g == group))
     }
 
-    pub(crate) fn set(&self, groups: &[GroupId]) {
+    pub(crate) fn set(&self, groups: &[(GroupId, ViewId)]) {
         *self.groups.lock().unwrap_or_else(|e| e.into_inner()) = Some(groups.to_vec());
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Of `wanted`, the groups joined now, and the generation that answer is from.
-    fn filter(&self, wanted: &[GroupId]) -> (u64, GroupSet) {
+    /// Of `wanted`, the groups joined now and the views they are received from, and the
+    /// generation that answer is from.
+    fn filter(&self, wanted: &[GroupId]) -> (u64, Filter) {
         let generation = self.generation.load(Ordering::Acquire);
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        let kept: Vec<GroupId> = match groups.as_ref() {
-            None => wanted.to_vec(),
-            Some(j) => wanted.iter().filter(|g| j.contains(g)).copied().collect(),
+        let kept: Vec<(GroupId, ViewId)> = match groups.as_ref() {
+            None => wanted.iter().map(|g| (*g, ViewId(0))).collect(),
+            Some(j) => j.iter().filter(|(g, _)| wanted.contains(g)).copied().collect(),
         };
-        (generation, GroupSet::new(&kept))
+        (generation, Filter::new(kept))
     }
 }
 
@@ -62,7 +71,7 @@ pub struct Subscription {
     /// One per shard owning a region of the subscribed groups (usually one).
     lanes: Vec<SubLane>,
     next: usize,
-    filter: Arc<GroupSet>,
+    filter: Arc<Filter>,
     /// The groups asked for, and the node's joined groups the filter was made with.
     wanted: Vec<GroupId>,
     joined: Arc<Joined>,

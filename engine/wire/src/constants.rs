@@ -3,11 +3,11 @@
 /// First two bytes of every argent datagram.
 pub const MAGIC: [u8; 2] = *b"AG";
 /// Wire format version this crate speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Bytes of the common header.
 pub const HEADER_LEN: usize = 12;
 /// Bytes of a data frame before its first message (header included).
-pub const DATA_PREFIX_LEN: usize = HEADER_LEN + 4 + 8 + 2;
+pub const DATA_PREFIX_LEN: usize = HEADER_LEN + 4 + 8 + 8 + 2;
 /// Bytes each aggregated message costs on top of its payload (its length prefix).
 pub const MESSAGE_OVERHEAD: usize = 2;
 /// Largest datagram argent produces or accepts (the UDP payload limit over IPv4).

@@ -14,6 +14,9 @@ pub struct DataFrame<'a> {
     pub sender: u32,
     /// Per-(sender, region) sequence number of this datagram, from 1.
     pub seq: u64,
+    /// The region view the sender had installed when it opened this datagram: the view its
+    /// messages were sent in (see [`view_of`]).
+    pub view: u64,
     /// Number of messages.
     pub count: u16,
     msgs: &'a [u8],
@@ -30,11 +33,12 @@ impl<'a> DataFrame<'a> {
         if seq == 0 {
             return Err(DecodeError::ZeroSequence);
         }
+        let view = r.u64_in(F)?;
         let count = r.u16(F)?;
         if count == 0 {
             return Err(DecodeError::EmptyData);
         }
-        const BODY_PREFIX: usize = 4 + 8 + 2;
+        const BODY_PREFIX: usize = 4 + 8 + 8 + 2;
         for _ in 0..count {
             let len = usize::from(r.u16(F)?);
             r.take(F, len)?;
@@ -42,7 +46,7 @@ impl<'a> DataFrame<'a> {
         let consumed = r.position() - body_start;
         let body = body.get(..consumed).unwrap_or(&[]);
         let msgs = body.get(BODY_PREFIX..).unwrap_or(&[]);
-        Ok(DataFrame { sender, seq, count, msgs, body })
+        Ok(DataFrame { sender, seq, view, count, msgs, body })
     }
 
     /// The messages, in the order the sender wrote them. Validated at decode time.
@@ -63,6 +67,13 @@ impl<'a> DataFrame<'a> {
 pub fn messages_of(datagram: &[u8]) -> Messages<'_> {
     let count = message_count(datagram);
     Messages { r: Reader::new(datagram.get(DATA_PREFIX_LEN..).unwrap_or(&[])), left: count }
+}
+
+/// The view a data datagram was sent in ([`DataFrame::view`]; 0 if it is too short to be
+/// one), read without decoding it again.
+pub fn view_of(datagram: &[u8]) -> u64 {
+    const AT: usize = DATA_PREFIX_LEN - 2 - 8;
+    datagram.get(AT..AT + 8).map_or(0, |v| u64::from_le_bytes(v.try_into().expect("8 bytes")))
 }
 
 /// The message count of a data datagram (0 if it is too short to be one).
@@ -108,8 +119,15 @@ pub struct DataBuilder {
 }
 
 impl DataBuilder {
-    /// Start datagram `seq` of `sender` in `region`, at most `limit` bytes long.
+    /// Start datagram `seq` of `sender` in `region`, at most `limit` bytes long, sent in
+    /// view 0 (see [`DataBuilder::in_view`]).
     pub fn new(region: u32, sender: u32, seq: u64, limit: usize) -> Self {
+        Self::in_view(region, sender, seq, 0, limit)
+    }
+
+    /// Start datagram `seq` of `sender` in `region`, sent in region view `view`, at most
+    /// `limit` bytes long.
+    pub fn in_view(region: u32, sender: u32, seq: u64, view: u64, limit: usize) -> Self {
         assert!(seq > 0, "sequence numbers start at 1");
         assert!(limit > DATA_PREFIX_LEN + MESSAGE_OVERHEAD, "datagram limit too small");
         let mut prefix = Vec::with_capacity(DATA_PREFIX_LEN);
@@ -117,6 +135,7 @@ impl DataBuilder {
         Header { kind: FrameKind::Data, region, from: sender }.write(&mut w);
         w.u32(sender);
         w.u64(seq);
+        w.u64(view);
         w.u16(0);
         let mut buf = BytesMut::with_capacity(limit);
         buf.extend_from_slice(&prefix);

@@ -39,7 +39,7 @@ pub use control::{
     encode_stream_start, encode_token_ack, Ack, FenceRequest, Heartbeat, StartRequest, StreamStart, TokenAck,
     STREAM_BEGINS, STREAM_GONE,
 };
-pub use data::{encode_data_copy, message_count, messages_of, DataBuilder, DataFrame, Messages};
+pub use data::{encode_data_copy, message_count, messages_of, view_of, DataBuilder, DataFrame, Messages};
 pub use error::DecodeError;
 pub use frame::{decode, Frame};
 pub use header::{FrameKind, Header};

@@ -693,14 +693,14 @@ fn bad_magic() {
 
 #[test]
 fn unsupported_version() {
-    for v in [0, 2, 0x7F, 0xFF] {
+    for v in [0, 1, 3, 0x7F, 0xFF] {
         for (_, mut buf) in valid_datagrams() {
             buf[2] = v;
             assert_eq!(decode(&buf), Err(DecodeError::UnsupportedVersion(v)));
         }
     }
     // The version is checked before the datagram is known to be long enough.
-    assert_eq!(decode(b"AG\x02"), Err(DecodeError::UnsupportedVersion(2)));
+    assert_eq!(decode(b"AG\x01"), Err(DecodeError::UnsupportedVersion(1)));
 }
 
 #[test]
@@ -724,7 +724,7 @@ fn unknown_kind() {
             assert_eq!(decode(&buf), Err(DecodeError::UnknownKind(k)));
         }
     }
-    assert_eq!(decode(b"AG\x01\x00"), Err(DecodeError::UnknownKind(0)));
+    assert_eq!(decode(b"AG\x02\x00"), Err(DecodeError::UnknownKind(0)));
 }
 
 #[test]
@@ -794,10 +794,10 @@ fn trailing_bytes() {
 #[test]
 fn zero_sequence() {
     for kind in [FrameKind::Data, FrameKind::Retransmit, FrameKind::Forward] {
-        let buf = Raw::header(kind as u8, 1, 2).u32(3).u64(0).u16(1).u16(1).u8(0xAA).done();
+        let buf = Raw::header(kind as u8, 1, 2).u32(3).u64(0).u64(0).u16(1).u16(1).u8(0xAA).done();
         assert_eq!(decode(&buf), Err(DecodeError::ZeroSequence));
         // Same datagram with sequence 1 is fine.
-        let ok = Raw::header(kind as u8, 1, 2).u32(3).u64(1).u16(1).u16(1).u8(0xAA).done();
+        let ok = Raw::header(kind as u8, 1, 2).u32(3).u64(1).u64(0).u16(1).u16(1).u8(0xAA).done();
         assert_eq!(messages_of(&ok), vec![vec![0xAA]]);
     }
 }
@@ -805,7 +805,7 @@ fn zero_sequence() {
 #[test]
 fn empty_data() {
     for kind in [FrameKind::Data, FrameKind::Retransmit, FrameKind::Forward] {
-        let buf = Raw::header(kind as u8, 1, 2).u32(3).u64(4).u16(0).done();
+        let buf = Raw::header(kind as u8, 1, 2).u32(3).u64(4).u64(0).u16(0).done();
         assert_eq!(decode(&buf), Err(DecodeError::EmptyData));
     }
 }
@@ -813,10 +813,10 @@ fn empty_data() {
 #[test]
 fn data_message_overruns_datagram() {
     // Count says two messages, only one is present.
-    let buf = Raw::header(1, 1, 2).u32(3).u64(4).u16(2).u16(1).u8(0xAA).done();
+    let buf = Raw::header(1, 1, 2).u32(3).u64(4).u64(0).u16(2).u16(1).u8(0xAA).done();
     assert!(matches!(decode(&buf), Err(DecodeError::Truncated { frame: "data", .. })));
     // A message length past the end.
-    let buf = Raw::header(1, 1, 2).u32(3).u64(4).u16(1).u16(5).bytes(b"abc").done();
+    let buf = Raw::header(1, 1, 2).u32(3).u64(4).u64(0).u16(1).u16(5).bytes(b"abc").done();
     assert_eq!(decode(&buf), Err(DecodeError::Truncated { frame: "data", need: 5, have: 3 }));
 }
 
@@ -968,4 +968,21 @@ fn errors_display() {
         let _: &dyn std::error::Error = &e;
     }
     assert!(DecodeError::UnsupportedVersion(9).to_string().contains(&VERSION.to_string()));
+}
+
+#[test]
+fn a_data_datagram_carries_the_view_it_was_sent_in() {
+    for view in [0, 1, 7, u64::MAX] {
+        let mut b = DataBuilder::in_view(3, 4, 5, view, 256);
+        assert!(b.push(b"hello"));
+        let buf = b.finish();
+        assert_eq!(argent_wire::view_of(&buf), view);
+        let (_, f) = decode(&buf).unwrap();
+        let Frame::Data(d) = f else { panic!("expected data, got {f:?}") };
+        assert_eq!((d.sender, d.seq, d.view, d.count), (4, 5, view, 1));
+        // Forwards and retransmissions copy the body, view included.
+        let copy = encode_data_copy(FrameKind::Forward, 3, 9, d.body());
+        assert_eq!(argent_wire::view_of(&copy), view);
+    }
+    assert_eq!(argent_wire::view_of(b"AG"), 0, "too short: no view");
 }

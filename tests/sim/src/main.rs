@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 /// Deterministic simulation of argent's QSM protocol under faults.
 ///
-/// N nodes form one region; the last S of them each publish M messages. Every member
-/// that stays in the view must receive every message exactly once and in per-sender
-/// order; every send must complete; buffers must stay within bounds; and everything must
+/// N nodes form one region (with --groups, the regions the GMS makes of their groups); the
+/// last S of them each publish M messages. Every member that stays in the view must receive
+/// every message exactly once and in per-sender order (with --groups: per group, from its
+/// join point on); every send must complete; buffers must stay within bounds; and everything must
 /// be delivered within a bounded virtual time after faults stop. Each seed determines a
 /// run completely: a failing seed is printed with the command that replays it.
 #[derive(Parser, Debug, Clone)]
@@ -41,7 +42,8 @@ struct Args {
     seed: u64,
     /// Comma-separated faults: dup, reorder, jitter, burst, slow, pause, crash; and the
     /// membership faults churn (receivers leave and join again), gms-crash (the GMS leader
-    /// replica crashes), partition (receivers, maybe a replica, cut off for 20–200 ms).
+    /// replica crashes), partition (receivers, maybe a replica, cut off for 20–200 ms),
+    /// group-churn (with --groups: nodes join and leave groups during traffic).
     #[arg(long, default_value = "")]
     faults: Faults,
     /// Run the membership service (raft replicas and a client per node) instead of an oracle
@@ -54,6 +56,14 @@ struct Args {
     /// identical.
     #[arg(long)]
     objects: bool,
+    /// Many groups: every node joins a seeded set of the groups 1..=G through the GMS
+    /// (popularity Zipf-distributed: group 1 has every node, group r about N/r), and the
+    /// senders publish each message to a group drawn by the same popularity. Every node must
+    /// get, per group and sender, exactly the messages sent after its join point, once and in
+    /// order, and nothing after it left. Implies --gms; with the fault group-churn nodes join
+    /// and leave groups during traffic.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    groups: Option<u32>,
     /// GMS replicas when the membership service runs (three survive a replica crash).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
     gms_replicas: u32,
@@ -117,6 +127,11 @@ struct Summary {
     presence_evictions: u64,
     rejoins: u64,
     joiners_checked: u64,
+    group_joins_checked: u64,
+    group_leaves: u64,
+    group_changes: u64,
+    group_deliveries: u64,
+    unrouted: u64,
     object_updates_published: u64,
     object_updates_applied: u64,
     object_duplicates: u64,
@@ -162,6 +177,11 @@ impl Summary {
         self.presence_evictions += o.presence_evictions;
         self.rejoins += o.rejoins;
         self.joiners_checked += o.joiners_checked;
+        self.group_joins_checked += o.group_joins_checked;
+        self.group_leaves += o.group_leaves;
+        self.group_changes += o.group_changes;
+        self.group_deliveries += o.group_deliveries;
+        self.unrouted += o.unrouted;
         self.object_updates_published += o.object_updates_published;
         self.object_updates_applied += o.object_updates_applied;
         self.object_duplicates += o.object_duplicates;
@@ -197,7 +217,8 @@ fn scenario(a: &Args) -> Scenario {
     sc.qsm.member_timeout = a.member_timeout_ms.map(Duration::from_millis);
     sc.liveness = Duration::from_secs_f64(a.liveness_secs);
     sc.objects = a.objects;
-    if a.gms || a.faults.need_gms() {
+    sc.groups = a.groups;
+    if a.gms || a.faults.need_gms() || a.groups.is_some() {
         sc.gms = Some(GmsSim { replicas: a.gms_replicas, ..GmsSim::default() });
     }
     sc
@@ -227,7 +248,10 @@ fn replay_command(a: &Args, seed: u64) -> String {
     if a.objects {
         cmd.push_str(" --objects");
     }
-    if a.gms || a.faults.need_gms() {
+    if let Some(g) = a.groups {
+        cmd.push_str(&format!(" --groups {g}"));
+    }
+    if a.gms || a.faults.need_gms() || a.groups.is_some() {
         cmd.push_str(&format!(" --gms --gms-replicas {}", a.gms_replicas));
     }
     cmd
@@ -296,6 +320,13 @@ fn main() -> ExitCode {
         println!(
             "membership: {} view disagreements; views up to {}; {} evictions, {} rejoins, {} joiners checked",
             sum.view_disagreements, sum.max_view, sum.evictions, sum.rejoins, sum.joiners_checked
+        );
+    }
+    if sc.groups.is_some() {
+        println!(
+            "groups: {} messages checked in their groups ({} unrouted: nobody in the group); {} group changes, \
+             {} joins at run time checked to the end, {} leaves",
+            sum.group_deliveries, sum.unrouted, sum.group_changes, sum.group_joins_checked, sum.group_leaves
         );
     }
     if sc.qsm.member_timeout.is_some() {

@@ -32,16 +32,30 @@ pub struct Faults {
     /// 20–200 ms, then the network heals; a cut longer than the eviction timeout evicts them
     /// and they join again. Runs the GMS.
     pub partition: bool,
+    /// With `--groups`: nodes join and leave groups while senders publish (about two
+    /// changes per node, spread over the traffic). Runs the GMS.
+    pub group_churn: bool,
 }
 
 impl Faults {
     /// Names accepted by `--faults`.
-    pub const NAMES: &'static [&'static str] =
-        &["dup", "reorder", "jitter", "burst", "slow", "pause", "crash", "churn", "gms-crash", "partition"];
+    pub const NAMES: &'static [&'static str] = &[
+        "dup",
+        "reorder",
+        "jitter",
+        "burst",
+        "slow",
+        "pause",
+        "crash",
+        "churn",
+        "gms-crash",
+        "partition",
+        "group-churn",
+    ];
 
     /// Whether these faults need the membership service in the simulation.
     pub fn need_gms(&self) -> bool {
-        self.churn || self.gms_crash || self.partition
+        self.churn || self.gms_crash || self.partition || self.group_churn
     }
 }
 
@@ -94,6 +108,7 @@ impl FromStr for Faults {
                 "churn" => f.churn = true,
                 "gms-crash" => f.gms_crash = true,
                 "partition" => f.partition = true,
+                "group-churn" => f.group_churn = true,
                 other => return Err(UnknownFault(other.to_string())),
             }
         }
@@ -114,6 +129,7 @@ impl fmt::Display for Faults {
             self.churn,
             self.gms_crash,
             self.partition,
+            self.group_churn,
         ];
         let names: Vec<&str> = Faults::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
         f.write_str(&names.join(","))
@@ -159,6 +175,10 @@ pub enum Sabotage {
     /// Objects runs: joiners' sessions conclude nobody holds the objects after unanswered
     /// requests alone (`Sabotage::UnfencedFirst`).
     UnfencedFirst,
+    /// Groups runs: nodes receive a group's messages from whatever view they were sent in
+    /// once the group is joined (no join point: the runtime's filter before datagrams
+    /// carried their view).
+    NoGroupJoinPoint,
 }
 
 /// One simulated scenario; with a seed it determines a run completely.
@@ -205,10 +225,17 @@ pub struct Scenario {
     /// replicated variable; senders' messages carry updates, joiners join with state
     /// transfer over the same region, and at the end every member's state must be equal.
     pub objects: bool,
+    /// Many groups: `Some(G)` gives every node a seeded set of groups 1..=G (popularity
+    /// Zipf-distributed, exponent 1), joined through the GMS, and senders publish each
+    /// message to a group drawn with the same popularity; `None`: one group, every node in it.
+    pub groups: Option<u32>,
 }
 
 /// Smallest message the simulator can check (argent_verify's short form: index, sender, check word).
 pub const MIN_MESSAGE: usize = argent_verify::MIN_SIZE;
+
+/// Most groups a run may have.
+pub const MAX_GROUPS: u32 = 100_000;
 
 /// Largest message an objects run may send (a checkpoint answer, with room to spare).
 pub const MAX_OBJECT_MESSAGE: usize = 4096;
@@ -261,6 +288,17 @@ pub enum ScenarioError {
         /// Datagram size.
         datagram: usize,
     },
+    /// Many groups need the membership service and plain messages.
+    #[error("--groups {groups}: {why}")]
+    Groups {
+        /// Groups asked for.
+        groups: u32,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// Group churn without groups.
+    #[error("the group-churn fault needs --groups")]
+    GroupChurnWithoutGroups,
     /// Protocol settings rejected.
     #[error("protocol settings: {0}")]
     Config(#[from] argent_qsm::ConfigError),
@@ -288,6 +326,7 @@ impl Scenario {
             sabotage: Sabotage::None,
             gms: None,
             objects: false,
+            groups: None,
         }
     }
 
@@ -315,6 +354,24 @@ impl Scenario {
                 max,
                 datagram: self.qsm.datagram_size,
             });
+        }
+        if let Some(groups) = self.groups {
+            let why = if !(1..=MAX_GROUPS).contains(&groups) {
+                Some("must be between 1 and 100000")
+            } else if self.gms.is_none() {
+                Some("groups are joined through the GMS: the scenario must run it (Scenario::gms)")
+            } else if self.objects {
+                Some("not with --objects (objects runs use one group)")
+            } else if self.size < MIN_MESSAGE + argent_wire::message::GROUP_TAG_LEN {
+                Some("messages carry a 4-byte group tag: --size must be at least 20")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ScenarioError::Groups { groups, why });
+            }
+        } else if self.faults.group_churn {
+            return Err(ScenarioError::GroupChurnWithoutGroups);
         }
         if self.faults.need_gms() && self.gms.is_none() {
             return Err(ScenarioError::NeedsGms(self.faults.to_string()));

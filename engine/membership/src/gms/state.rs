@@ -277,11 +277,22 @@ impl GmsState {
                 self.leave(node, rid);
             }
         }
+        let had: Vec<GroupId> = self.members.get(&node).map(|m| m.groups.clone()).unwrap_or_default();
         for rid in &want {
             let region = &mut self.regions.get_mut(rid).expect("carried groups have regions").info;
             if !region.members.contains(&node) {
                 region.members.push(node);
                 self.dirty.insert(*rid);
+            } else {
+                // A member of the region joins or leaves one of its groups: the region gets a
+                // new view all the same, so that senders mark where the change falls in their
+                // streams (datagrams carry the view they were sent in).
+                let mine = |set: &[GroupId]| -> Vec<GroupId> {
+                    set.iter().filter(|g| region.groups.contains(g)).copied().collect()
+                };
+                if mine(&had) != mine(&groups) {
+                    self.dirty.insert(*rid);
+                }
             }
         }
         let new: Vec<GroupId> = groups.iter().filter(|g| !self.carried.contains_key(g)).copied().collect();
@@ -435,15 +446,22 @@ mod tests {
             (vec![GroupId(1), GroupId(2)], vec![NodeId(1), NodeId(2), NodeId(3)])
         );
         assert_eq!(v.group_index()[&GroupId(1)].len(), 1);
-        // Node 1 leaves group 2: still in the region (group 1), which keeps id and members.
+        // Node 1 leaves group 2: still in the region (group 1), which keeps id and members,
+        // and gets a new view (senders mark where the leave falls in their streams).
         assert!(s.apply(&[set(1, 1, &[1])]));
-        assert_eq!(s.view().regions, vec![RegionInfo { since: r.since, ..r.clone() }]);
+        assert_eq!(s.view().regions, vec![RegionInfo { since: ViewId(2), ..r.clone() }]);
+        // A set that changes nothing in the region leaves its view as it was.
+        assert!(s.apply(&[set(1, 2, &[1])]));
+        assert_eq!(s.view().regions[0].since, ViewId(2));
         // Node 3 creates group 5: a new region of its own; node 2 joins group 5 and leaves
         // group 1, staying in region 1 for group 2.
         assert!(s.apply(&[set(3, 1, &[1, 5])]));
+        assert_eq!(s.view().region(r.id).unwrap().since, ViewId(2), "node 3 kept its groups of region 1");
         let r5 = s.view().regions.iter().find(|x| x.groups == vec![GroupId(5)]).unwrap().clone();
         assert_eq!(r5.members, vec![NodeId(3)]);
         assert!(s.apply(&[set(2, 1, &[2, 5])]));
+        let id = s.view().id;
+        assert_eq!(s.view().region(r.id).unwrap().since, id, "node 2 left group 1 of region 1");
         let v = s.view().clone();
         assert_eq!(v.region(r5.id).unwrap().members, vec![NodeId(3), NodeId(2)]);
         assert_eq!(v.region(r.id).unwrap().members, vec![NodeId(1), NodeId(2), NodeId(3)]);

@@ -27,6 +27,9 @@ impl Sim<'_> {
         if node.objects.as_ref().is_some_and(Objects::joining) {
             return; // a sender that joined late publishes once it has joined the objects
         }
+        if self.groups.is_some() {
+            return self.pump_groups(n, at);
+        }
         loop {
             let next = self.nodes[n as usize].app.as_ref().map_or(sc.messages, |a| a.next);
             if next >= sc.messages {

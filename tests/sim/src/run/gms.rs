@@ -60,7 +60,11 @@ impl Sim<'_> {
         };
         let cfg =
             ClientConfig { heartbeat: g.heartbeat, retry: g.heartbeat, failover_after: g.heartbeat * 4 };
-        GmsClient::new(member, vec![GROUP], (1..=u64::from(g.replicas)).collect(), cfg, Instant::ZERO)
+        let groups = match &self.groups {
+            Some(groups) => groups.initial(n),
+            None => vec![GROUP],
+        };
+        GmsClient::new(member, groups, (1..=u64::from(g.replicas)).collect(), cfg, Instant::ZERO)
     }
 
     /// Faults are placed relative to `start`, when the first sender begins publishing.
@@ -91,6 +95,9 @@ impl Sim<'_> {
                 self.push(back, Ev::Rejoin { node: c });
                 self.faults_end = self.faults_end.max(back);
             }
+        }
+        if f.group_churn {
+            self.plan_group_churn(&mut plan, start);
         }
         if f.gms_crash {
             let at = mid(&mut plan);
@@ -208,7 +215,7 @@ impl Sim<'_> {
 
     /// Send what a replica or client has to send, install views, follow status changes, and
     /// re-arm its timer.
-    fn gms_flush(&mut self, who: Who, now: Instant) {
+    pub(super) fn gms_flush(&mut self, who: Who, now: Instant) {
         match who {
             Who::Replica(r) => {
                 while let Some((peer, msg)) =
@@ -286,6 +293,11 @@ impl Sim<'_> {
             let next = node.app.as_ref().map_or(0, |a| a.next);
             self.sender_installs[(n - first_sender) as usize].push((v.id, next));
         }
+        if self.groups.is_some() {
+            self.install_group_view(n, &v, now);
+            self.start_senders(n, v.id, v.members.len() == sc.nodes as usize);
+            return;
+        }
         let Some(region) = v.region_of_node(NodeId(n)) else { return };
         let node = &mut self.nodes[n as usize];
         if node.region.as_ref().is_none_or(|(id, m)| *id != region.id || *m != region.members) {
@@ -299,11 +311,16 @@ impl Sim<'_> {
                 self.objects_region(n);
             }
         }
-        // The first sender starts once everyone is in; the others once they have installed
-        // its view (faults planned at its start may already have removed someone).
+        self.start_senders(n, v.id, region.members.len() == sc.nodes as usize);
+    }
+
+    /// The first sender starts once everyone is in (`all_in`: view `view` has every node);
+    /// the others once they have installed its view (faults planned at its start may already
+    /// have removed someone).
+    fn start_senders(&mut self, n: u32, view: ViewId, all_in: bool) {
         let everyone = match self.start_view {
-            None => region.members.len() == sc.nodes as usize,
-            Some(first) => v.id >= first,
+            None => all_in,
+            Some(first) => view >= first,
         };
         let node = &mut self.nodes[n as usize];
         let start = node.app.as_mut().is_some_and(|a| {
@@ -313,7 +330,7 @@ impl Sim<'_> {
         });
         if start {
             let t = node.busy_until;
-            self.start_view.get_or_insert(v.id);
+            self.start_view.get_or_insert(view);
             if let Some(seed) = self.fault_seed.take() {
                 self.plan_membership_faults(seed, t);
             }
@@ -386,6 +403,9 @@ impl Sim<'_> {
         if sc.objects {
             self.objects_restart(n);
         }
+        if self.groups.is_some() {
+            self.groups_restart(n);
+        }
     }
 
     pub(super) fn leave(&mut self, n: u32, now: Instant) {
@@ -457,6 +477,9 @@ impl Sim<'_> {
             if node.last_view != Some(latest) {
                 return false;
             }
+            if self.groups.is_some() {
+                continue; // checked per group below
+            }
             for slot in 0..self.sc.senders as usize {
                 if node.streams[slot].next() == self.sc.messages {
                     continue;
@@ -470,7 +493,7 @@ impl Sim<'_> {
                 }
             }
         }
-        true
+        self.groups.is_none() || self.groups_complete()
     }
 
     /// What sender `slot` had published when it installed view `v` (or the first view after
@@ -486,6 +509,9 @@ impl Sim<'_> {
     /// first message at or before that point, then no gap). Members that stayed throughout
     /// and saw traffic begin are counted in `delivered`/`expected`.
     pub(super) fn finish_membership(&mut self) {
+        if self.groups.is_some() {
+            return self.finish_groups();
+        }
         let sc = self.sc;
         let mut found = Vec::new();
         let mut stable = 0;

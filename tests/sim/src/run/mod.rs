@@ -4,6 +4,8 @@ mod app;
 mod faults;
 mod finish;
 mod gms;
+mod group_state;
+mod groups;
 mod limits;
 mod network;
 mod objects;

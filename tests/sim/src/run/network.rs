@@ -3,7 +3,7 @@
 
 use super::sim::{Ev, Sim, Who};
 use crate::scenario::Sabotage;
-use argent_core::{Destination, Instant, Protocol};
+use argent_core::{Destination, Instant, Protocol, RegionId};
 use argent_qsm::Event;
 use bytes::Bytes;
 use std::time::Duration;
@@ -80,11 +80,12 @@ impl Sim<'_> {
                 node.proto.poll_transmit(node.busy_until)
             } {
                 progressed = true;
-                self.transmit(n, t.dest, t.payload);
+                self.transmit(n, t.region, t.dest, t.payload);
             }
             while let Some(ev) = self.nodes[n as usize].proto.poll_event() {
                 progressed = true;
                 match ev {
+                    Event::Deliver(d) if self.groups.is_some() => self.check_group_delivery(n, &d),
                     Event::Deliver(d) => {
                         for msg in d.messages() {
                             let nth = self.nodes[n as usize].delivered;
@@ -128,7 +129,7 @@ impl Sim<'_> {
         }
     }
 
-    pub(super) fn transmit(&mut self, n: u32, dest: Destination, data: Bytes) {
+    pub(super) fn transmit(&mut self, n: u32, region: RegionId, dest: Destination, data: Bytes) {
         let sc = self.sc;
         let node = &mut self.nodes[n as usize];
         node.busy_until += sc.cpu_per_send * node.slow;
@@ -140,7 +141,11 @@ impl Sim<'_> {
             Destination::Node(to) => self.copy(n, to.0, arrive, data, false),
             Destination::Region => {
                 for to in (0..sc.nodes).filter(|m| *m != n) {
-                    self.copy(n, to, arrive, data.clone(), true);
+                    // Groups runs: the region's address reaches the nodes that joined it.
+                    let joined = self.groups.as_ref().is_none_or(|g| g.nodes[to as usize].member(region, to));
+                    if joined {
+                        self.copy(n, to, arrive, data.clone(), true);
+                    }
                 }
             }
         }

@@ -57,6 +57,17 @@ pub struct Outcome {
     pub rejoins: u64,
     /// Joiners whose deliveries were checked from their join point to the end.
     pub joiners_checked: u64,
+    /// Groups runs: groups joined at run time whose deliveries were checked from the join
+    /// point to the end (one per node and group).
+    pub group_joins_checked: u64,
+    /// Groups runs: groups a node stopped receiving by leaving them.
+    pub group_leaves: u64,
+    /// Groups runs: group-set changes the group-churn fault asked for.
+    pub group_changes: u64,
+    /// Groups runs: messages a node received in a group it is in (checked one by one).
+    pub group_deliveries: u64,
+    /// Groups runs: messages drawn for a group nobody was in (not published).
+    pub unrouted: u64,
     /// Objects runs: updates published (one per sender message).
     pub object_updates_published: u64,
     /// Objects runs: updates applied by proxies, all members and incarnations.

@@ -1,6 +1,7 @@
 //! The simulation's state — nodes with their sockets, CPUs and applications, the event
 //! queue, the run's bookkeeping — and the event loop.
 
+use super::group_state::Groups;
 use super::limits::{MAX_DETAILED, MAX_VIRTUAL, QUIET};
 use super::outcome::Outcome;
 use super::replicas::Objects;
@@ -39,6 +40,7 @@ pub(super) enum Ev {
     Cut { nodes: Vec<u32>, replica: Option<u32>, until: Instant },
     Heal,
     ObjectTimer { node: u32, incarnation: u64, at: Instant },
+    GroupChange { node: u32 },
 }
 
 pub(super) struct Entry {
@@ -183,6 +185,8 @@ pub(super) struct Sim<'a> {
     pub(super) object_joiners: u64,
     /// Static runs with the members' own failure detection: the member that crashes.
     pub(super) presence_crashed: Option<u32>,
+    /// Groups runs: the groups, what was published to them, and every node's part.
+    pub(super) groups: Option<Box<Groups>>,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -271,6 +275,7 @@ impl<'a> Sim<'a> {
             retired_object_stats: Default::default(),
             object_joiners: 0,
             presence_crashed: None,
+            groups: sc.groups.map(|g| Box::new(Groups::new(sc.nodes, sc.senders, g, seed))),
         }
     }
 
@@ -317,6 +322,7 @@ impl<'a> Sim<'a> {
                 }
                 Ev::Heal => self.cut = None,
                 Ev::ObjectTimer { node, incarnation, at } => self.object_timer(node, incarnation, at, now),
+                Ev::GroupChange { node } => self.group_change(node, now),
             }
             if done.is_none()
                 && self.remaining == 0
