@@ -118,6 +118,14 @@ pub enum ViewError {
         /// Member.
         node: NodeId,
     },
+    /// A cut of a region this node has not installed a view of.
+    #[error("view {view:?} of region {region}: the region has no view installed here to cut")]
+    UnknownRegion {
+        /// Region.
+        region: RegionId,
+        /// View.
+        view: ViewId,
+    },
     /// Not newer than the installed view.
     #[error("view {new:?} of region {region} is not newer than the installed view {current:?}")]
     Stale {

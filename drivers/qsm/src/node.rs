@@ -100,7 +100,7 @@ impl QsmNode {
             return Err(ViewError::Duplicate { region: view.region, view: view.id, node: *dup });
         }
         let current = match self.regions.get(&view.region) {
-            Some(r) => Some(r.layout.view),
+            Some(r) => Some(r.installed),
             None => self.left.get(&view.region).map(|l| l.view),
         };
         if let Some(current) = current.filter(|c| view.id <= *c) {
@@ -117,6 +117,7 @@ impl QsmNode {
             btree_map::Entry::Occupied(o) => {
                 let region = o.into_mut();
                 region.layout = layout;
+                region.installed = view.id;
                 region.ring.reset_for_view(now);
                 region
             }
@@ -166,7 +167,7 @@ impl QsmNode {
             .filter(|r| r.members.contains(&gone))
             .map(|r| RegionView {
                 region: r.id,
-                id: ViewId(r.layout.view.0 + 1),
+                id: ViewId(r.installed.0 + 1),
                 members: r.members.iter().copied().filter(|m| *m != gone).collect(),
             })
             .collect();
@@ -180,6 +181,28 @@ impl QsmNode {
         }
     }
 
+    /// Install view `view` of `region` whose ring did not change: the same members in the
+    /// same incarnations (one of them joined or left a group the region carries). The ring
+    /// goes on in the view it was formed in; what moves is the view this node's datagrams
+    /// are sent in (its open datagram is sealed first, and its join point recorded, so the
+    /// view is a cut in its stream) and the newest view a datagram it delivers may have been
+    /// sent in (what waited for this one is delivered now). Every member and sender of the
+    /// region installs the same cuts, in order, between the same ring views.
+    pub fn install_cut(&mut self, region: RegionId, view: ViewId) -> Result<(), ViewError> {
+        let Some(r) = self.regions.get_mut(&region) else {
+            return Err(ViewError::UnknownRegion { region, view });
+        };
+        if view <= r.installed {
+            return Err(ViewError::Stale { region, current: r.installed, new: view });
+        }
+        r.installed = view;
+        r.record_view(view, self.stream, self.me, &mut self.io);
+        if r.joined.is_some() {
+            r.release_waiting(self.me, &mut self.io);
+        }
+        Ok(())
+    }
+
     /// Leave a region: this node is no longer in its view and does not send to it. Its
     /// receive feeds, caches, send buffer (acknowledged or not: leave once
     /// [`QsmNode::send_drained`] for nothing to be lost) and ring state for the region are
@@ -189,7 +212,7 @@ impl QsmNode {
     pub fn leave_region(&mut self, region: RegionId) -> bool {
         let Some(r) = self.regions.remove(&region) else { return false };
         let (last_seq, stable) = r.send.as_ref().map_or((r.resume, r.resume), |f| (f.sent_upto, f.stable));
-        self.left.insert(region, Left { view: r.layout.view, last_seq, stable, joins: r.joins });
+        self.left.insert(region, Left { view: r.installed, last_seq, stable, joins: r.joins });
         true
     }
 
@@ -284,10 +307,10 @@ impl QsmNode {
         if r.send.is_none() {
             // The stream begins: its join point holds for every member of this view or an
             // earlier one, announced ahead of its first datagram.
-            announce_start(region, self.me, me, r.layout.view, r.resume, STREAM_BEGINS, &mut self.io);
+            announce_start(region, self.me, me, r.installed, r.resume, STREAM_BEGINS, &mut self.io);
         }
         let start = r.resume;
-        let view = r.layout.view.0;
+        let view = r.installed.0;
         let feed = r.send.get_or_insert_with(|| SendFeed::new(region.0, me.0, view, cfg, now, start));
         let sealed = feed.prepare(cfg, len)?;
         r.publish_sealed(me, sealed, &mut self.io);

@@ -19,7 +19,12 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub(crate) struct Region {
     pub(crate) id: RegionId,
+    /// The token ring, of the view in which the member list last changed.
     pub(crate) layout: RingLayout,
+    /// The newest view installed: the one this node's datagrams are sent in, and the newest
+    /// a datagram it delivers may have been sent in. A view with the same members (a member
+    /// joined or left one of the region's groups) moves only this, not the ring.
+    pub(crate) installed: ViewId,
     /// The view in which this node last became a member (its join view); `None` while it
     /// is not a member (it may still send to the region).
     pub(crate) joined: Option<ViewId>,
@@ -47,6 +52,7 @@ impl Region {
         let (resume, joins) = left.map_or((0, JoinPoints::default()), |l| (l.last_seq, l.joins));
         Region {
             id,
+            installed: layout.view,
             layout,
             joined: None,
             feeds: BTreeMap::new(),
@@ -120,7 +126,7 @@ impl Region {
             Accept::BeyondWindow => io.stats.beyond_window += 1,
             Accept::New => {
                 self.rx_bytes += dg.len() as u64;
-                deliver_ready(self.id, sender, feed, &self.layout, my_part, io);
+                deliver_ready(self.id, sender, feed, &self.layout, self.installed, my_part, io);
                 feed.check(cfg.window_datagrams, false);
             }
         }
@@ -164,7 +170,7 @@ impl Region {
         let my_part = self.my_partition(cx.me);
         let Some(feed) = self.feeds.get_mut(&sender) else { return };
         io.stats.beyond_window += feed.anchor(start.base, cx.cfg.window_datagrams);
-        deliver_ready(self.id, sender, feed, &self.layout, my_part, io);
+        deliver_ready(self.id, sender, feed, &self.layout, self.installed, my_part, io);
         feed.check(cx.cfg.window_datagrams, true);
     }
 
@@ -291,7 +297,7 @@ impl Region {
     pub(crate) fn release_waiting(&mut self, me: NodeId, io: &mut Io) {
         let my_part = self.my_partition(me);
         for (sender, feed) in &mut self.feeds {
-            deliver_ready(self.id, *sender, feed, &self.layout, my_part, io);
+            deliver_ready(self.id, *sender, feed, &self.layout, self.installed, my_part, io);
         }
     }
 
@@ -308,10 +314,11 @@ pub(crate) fn deliver_ready(
     sender: NodeId,
     feed: &mut RecvFeed,
     layout: &RingLayout,
+    installed: ViewId,
     my_part: Option<usize>,
     io: &mut Io,
 ) {
-    while let Some((s, d)) = feed.pop_deliverable(layout.view.0) {
+    while let Some((s, d)) = feed.pop_deliverable(installed.0) {
         io.deliver(region, sender, s, &d);
         if my_part == Some(layout.owner(s)) {
             feed.cache(s, d);

@@ -23,8 +23,27 @@ fn deliveries(node: &mut QsmNode) -> Vec<(ViewId, u64)> {
     out
 }
 
+/// View 2 as a new ring (`install_view`) or as a cut of ring 1 (`install_cut`: the same
+/// members, one of whom joined or left a group the region carries).
+fn install_2(node: &mut QsmNode, now: Instant, cut: bool) {
+    if cut {
+        node.install_cut(R, ViewId(2)).expect("cut 2");
+    } else {
+        node.install_view(now, view(2)).expect("view 2");
+    }
+}
+
 #[test]
 fn a_datagram_sent_in_a_newer_view_waits_until_the_receiver_installs_it() {
+    gate(false);
+}
+
+#[test]
+fn a_datagram_sent_after_a_cut_waits_until_the_receiver_installs_the_cut() {
+    gate(true);
+}
+
+fn gate(cut: bool) {
     let now = Instant::ZERO;
     let mut a = QsmNode::new(NodeId(0), Config::default()).expect("config");
     let mut b = QsmNode::new(NodeId(1), Config::default()).expect("config");
@@ -33,7 +52,7 @@ fn a_datagram_sent_in_a_newer_view_waits_until_the_receiver_installs_it() {
     }
     // The sender is in view 2 first; the receiver has not heard of it yet.
     a.publish(now, R, b"sent in view 1").expect("room");
-    a.install_view(now, view(2)).expect("view 2"); // seals the first datagram
+    install_2(&mut a, now, cut); // seals the first datagram
     a.publish(now, R, b"sent in view 2").expect("room");
     let later = now + Duration::from_millis(50);
     a.handle_timeout(later); // seals and sends what is open
@@ -65,6 +84,16 @@ fn a_datagram_sent_in_a_newer_view_waits_until_the_receiver_installs_it() {
     };
     assert!(got.iter().all(|(v, _)| *v == ViewId(1)), "before installing view 2, only view 1's: {got:?}");
     assert_eq!(got.len(), 1, "{got:?}");
-    b.install_view(later, view(2)).expect("view 2");
+    install_2(&mut b, later, cut);
     assert_eq!(deliveries(&mut b), vec![(ViewId(2), 2)], "delivered once the view is installed");
+    if cut {
+        assert_eq!(
+            b.install_cut(R, ViewId(2)),
+            Err(argent_qsm::ViewError::Stale { region: R, current: ViewId(2), new: ViewId(2) })
+        );
+        assert!(matches!(
+            b.install_cut(RegionId(99), ViewId(3)),
+            Err(argent_qsm::ViewError::UnknownRegion { .. })
+        ));
+    }
 }

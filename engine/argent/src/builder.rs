@@ -266,7 +266,9 @@ fn join_gms(
                                   // A region carries every group created with it; this node receives only those it joined.
     rc.groups = Some(groups_joined.clone());
     rc.start_view = view.id.0;
-    rc.region_since = view.regions.iter().map(|r| (r.id, r.since.0)).collect();
+    // The ring views; the newer views of regions whose groups changed since come with the
+    // first view applied below.
+    rc.region_since = view.regions.iter().map(|r| (r.id, r.ring.0)).collect();
     rc.qsm.incarnation = incarnation;
     let runtime = argent_runtime::Runtime::start(rc)?;
     tracing::info!(node = id, view = view.id.0, members = view.members.len(), "joined through the GMS");

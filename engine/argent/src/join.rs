@@ -66,6 +66,14 @@ impl Node {
         }
     }
 
+    /// The view from which this node receives `group` (joined through the GMS): it gets
+    /// the group's messages each sender published after installing that view, and nothing
+    /// from before (see [`Delivery::view`](argent_runtime::Delivery::view)). `None` if it does not receive the group
+    /// (not joined, not installed yet, or no membership service).
+    pub fn received_since(&self, group: GroupId) -> Option<argent_core::ViewId> {
+        self.gms_membership().ok()?.received_since(group)
+    }
+
     fn gms_membership(&self) -> Result<&Arc<Membership>, Error> {
         self.gms.as_ref().map(|g| &g.membership).ok_or_else(|| {
             Error::Invalid(
@@ -113,6 +121,15 @@ impl Node {
 #[derive(Debug)]
 pub struct GroupChange {
     state: Option<Result<Requested, Error>>,
+}
+
+impl GroupChange {
+    /// Why the change could not even be asked for (no membership service, an unknown name, a
+    /// reserved group), if so; the request went out otherwise, and the future resolves once
+    /// the GMS installed it. A program that does not wait may drop the future after this.
+    pub fn request_error(&self) -> Option<&Error> {
+        self.state.as_ref().and_then(|s| s.as_ref().err())
+    }
 }
 
 /// A group change asked for: the membership, the group, and the version of the new set

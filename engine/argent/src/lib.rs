@@ -50,6 +50,7 @@ pub use live::{
     Directory, DirectoryError, Live, LiveError, LiveStats, ObjectKey, OpenOptions, DIRECTORY_ROLE,
 };
 
+pub use argent_core::ViewId;
 pub use argent_runtime::{
     AnyPublisher, Backend, Closed, Delivery, GroupId, GroupMembers, GroupMessages, Messages, NodeId,
     NodeStats, PubClaim, PublishError, Publisher, RegionId, RegionSpec, Subscription, FENCE_GROUP,

@@ -104,6 +104,11 @@ impl Membership {
         }
     }
 
+    /// The view from which this node receives `group`, if it does.
+    pub(crate) fn received_since(&self, group: GroupId) -> Option<argent_core::ViewId> {
+        lock(&self.sets).received.since(group)
+    }
+
     pub(crate) fn joined(&self) -> Vec<GroupId> {
         lock(&self.sets).requested.iter().copied().collect()
     }

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod churn;
 mod errors;
 mod gms;
 mod msg;

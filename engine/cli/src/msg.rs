@@ -34,6 +34,9 @@ struct Cold {
 
 /// One stream's state, as the summary reads it.
 struct Stream {
+    group: u32,
+    /// Late streams: whether a first message arrived.
+    began: bool,
     received: u64,
     sum: u64,
     end: Option<(u64, u64)>,
@@ -86,15 +89,23 @@ impl PublisherStreams {
     /// Streams that saw a message or an end marker.
     fn streams(&self) -> impl Iterator<Item = Stream> + '_ {
         let dense = (0..self.hot.len().max(self.cold.len())).map(|i| {
-            (self.hot.get(i).copied().unwrap_or(self.fresh), self.cold.get(i).copied().unwrap_or_default())
+            let hot = self.hot.get(i).copied().unwrap_or(self.fresh);
+            (i as u32, (hot, self.cold.get(i).copied().unwrap_or_default()))
         });
         dense
-            .chain(self.sparse.values().copied())
-            .filter(|(h, c)| h.checker.next() > 0 || c.end.is_some())
-            .map(|(h, c)| {
+            .chain(self.sparse.iter().map(|(g, s)| (*g, *s)))
+            .filter(|(_, (h, c))| h.checker.next() > 0 || c.end.is_some())
+            .map(|(group, (h, c))| {
                 let start = c.start.unwrap_or(0);
-                Stream { received: h.checker.next() - c.skipped - start, sum: h.sum, end: c.end, start }
+                let received = h.checker.next() - c.skipped - start;
+                Stream { group, began: c.start.is_some(), received, sum: h.sum, end: c.end, start }
             })
+    }
+
+    /// Start `group`'s stream again, from whichever message arrives first.
+    fn restart(&mut self, group: u32) {
+        *self.hot(group) = Hot { checker: Checker::late(), sum: 0 };
+        *self.cold(group) = Cold::default();
     }
 }
 
@@ -112,6 +123,9 @@ pub struct Verifier {
     /// A late joiner: each stream is checked from its first message on (no checksum of the
     /// whole stream).
     late: bool,
+    /// Groups left (and maybe joined again) while running: their streams restart at each
+    /// join, from whichever message arrives first.
+    restarted: std::collections::BTreeSet<u32>,
     latency_us: Histogram<u64>,
     first_ns: u64,
     last_ns: u64,
@@ -154,6 +168,7 @@ impl Verifier {
             corrupt: 0,
             wrong_group: 0,
             late,
+            restarted: Default::default(),
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             first_ns: 0,
             last_ns: 0,
@@ -161,19 +176,57 @@ impl Verifier {
     }
 
     #[inline]
-    fn publisher(
-        publishers: &mut Vec<PublisherStreams>,
+    fn publisher<'a>(
+        publishers: &'a mut Vec<PublisherStreams>,
         publisher: u32,
         late: bool,
-    ) -> &mut PublisherStreams {
+        restarted: &std::collections::BTreeSet<u32>,
+    ) -> &'a mut PublisherStreams {
         let at = match publishers.iter().position(|p| p.publisher == publisher) {
             Some(i) => i,
             None => {
-                publishers.push(PublisherStreams::new(publisher, late));
+                let mut p = PublisherStreams::new(publisher, late);
+                for g in restarted {
+                    p.restart(*g);
+                }
+                publishers.push(p);
                 publishers.len() - 1
             }
         };
         &mut publishers[at]
+    }
+
+    /// The subscriber left `group` (it receives none of its messages from now on) and may
+    /// join it again: each of its streams ends where it got to (checked message by message
+    /// up to here) and, after a join, is checked again from whichever message arrives first:
+    /// exactly once and in order from there, to the end marker if the group is still joined
+    /// at the end.
+    pub fn restart(&mut self, group: u32) {
+        self.restarted.insert(group);
+        for p in &mut self.publishers {
+            p.restart(group);
+        }
+    }
+
+    /// Of `groups`, those no publisher's end marker arrived for (at most `max`).
+    pub fn without_end(&self, groups: impl Iterator<Item = u32>, max: usize) -> Vec<u32> {
+        let ended: std::collections::BTreeSet<u32> = self
+            .publishers
+            .iter()
+            .flat_map(PublisherStreams::streams)
+            .filter(|s| s.end.is_some())
+            .map(|s| s.group)
+            .collect();
+        groups.filter(|g| !ended.contains(g)).take(max).collect()
+    }
+
+    /// End markers received for the groups `joined` says the subscriber is in.
+    pub fn ended_in(&self, joined: impl Fn(u32) -> bool) -> usize {
+        self.publishers
+            .iter()
+            .flat_map(PublisherStreams::streams)
+            .filter(|s| s.end.is_some() && joined(s.group))
+            .count()
     }
 
     /// Check one message; `now` is the receive time in ns since the epoch. `from` is the
@@ -200,7 +253,8 @@ impl Verifier {
         let d = match read {
             Message::Data(d) => d,
             Message::End(e) => {
-                let c = Self::publisher(&mut self.publishers, publisher, self.late).cold(in_group);
+                let c = Self::publisher(&mut self.publishers, publisher, self.late, &self.restarted)
+                    .cold(in_group);
                 let first_end = c.end.is_none();
                 c.end = Some((e.count, e.sum.unwrap_or(0)));
                 self.ended += usize::from(first_end);
@@ -213,7 +267,7 @@ impl Verifier {
         }
         self.last_ns = now;
         let index = d.header.index;
-        let streams = Self::publisher(&mut self.publishers, publisher, self.late);
+        let streams = Self::publisher(&mut self.publishers, publisher, self.late, &self.restarted);
         match streams.hot(in_group).checker.check(index) {
             Verdict::InOrder => {}
             Verdict::First => streams.cold(in_group).start = Some(index),
@@ -240,20 +294,34 @@ impl Verifier {
 
     /// The verdict, given how many (publisher, group) streams must have ended.
     pub fn summary(&self, streams: usize) -> Summary {
+        self.summary_in(streams, |_| true)
+    }
+
+    /// [`Verifier::summary`] for a subscriber that is in the groups `joined` says at the end:
+    /// the streams of groups it left need no end marker.
+    pub fn summary_in(&self, streams: usize, joined: impl Fn(u32) -> bool) -> Summary {
         let mut gaps = 0;
         let mut checksum_ok = true;
         for s in self.publishers.iter().flat_map(PublisherStreams::streams) {
+            // A stream restarted at a join is checked from its first message: no checksum
+            // of the whole stream.
+            let partial = self.late || self.restarted.contains(&s.group);
             match s.end {
-                Some((sent, sum)) => {
-                    gaps += sent.saturating_sub(s.start).saturating_sub(s.received);
-                    checksum_ok &= self.late || sum == s.sum;
+                Some((sent, sum)) if joined(s.group) => {
+                    // A group joined after its last message to it has nothing to check.
+                    let nothing = self.restarted.contains(&s.group) && !s.began;
+                    if !nothing {
+                        gaps += sent.saturating_sub(s.start).saturating_sub(s.received);
+                    }
+                    checksum_ok &= partial || sum == s.sum;
                 }
-                None => checksum_ok = false,
+                Some(_) => {}
+                None => checksum_ok &= !joined(s.group),
             }
         }
         let secs = (self.last_ns.saturating_sub(self.first_ns)) as f64 / 1e9;
         let h = &self.latency_us;
-        let ended = self.ended();
+        let ended = if self.restarted.is_empty() { self.ended() } else { self.ended_in(&joined) };
         Summary {
             received: self.received,
             duplicates: self.duplicates,

@@ -372,6 +372,20 @@ pub struct SubArgs {
     /// control and the other members feel it; nothing is dropped).
     #[arg(long)]
     max_rate: Option<f64>,
+    /// Join and leave groups while receiving, this many changes per second: each change
+    /// leaves a group this subscriber is in or joins one it is not in, drawn from the groups
+    /// subscribed to (it keeps at least one). Needs --gms. With --verify, each (publisher,
+    /// group) stream is checked from its first message after a join to the leave (exactly
+    /// once, in order), and to the end marker for the groups joined at the end.
+    #[arg(long)]
+    group_churn: Option<f64>,
+    /// With --group-churn: change groups for this many seconds from the first message (then
+    /// stay, so that the end markers of the groups joined at the end arrive).
+    #[arg(long, default_value_t = 4.0)]
+    churn_for: f64,
+    /// With --group-churn: seed of the groups changed.
+    #[arg(long, default_value_t = 1)]
+    churn_seed: u64,
 }
 
 #[derive(Serialize)]
@@ -386,6 +400,19 @@ struct SubSummary {
     naks: u64,
     transport: String,
     protocol: Protocol,
+    /// With --group-churn: groups joined and left while receiving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_joins: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_leaves: Option<u64>,
+    /// With --group-churn: groups joined at the end whose end markers did not arrive (the
+    /// first ten), to say which streams a failed verification waited for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    groups_without_end: Vec<u32>,
+    /// With --group-churn: groups joined so late that the publishers may have finished
+    /// before the join was installed (their end markers are not required).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    late_joins: Option<u64>,
 }
 
 pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
@@ -399,6 +426,10 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
         groups.iter().map(|(n, g)| (*g, n.as_str())).collect();
     // One subscription for any number of groups.
     let mut sub = node.subscribe_groups(&ids)?;
+    let mut churn = match a.group_churn {
+        Some(rate) => Some(crate::churn::GroupChurn::new(rate, a.churn_for, a.churn_seed, groups.clone())?),
+        None => None,
+    };
     argent_procs::child::ready()?;
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
@@ -406,7 +437,8 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let mut last = Instant::now();
     let mut any = false;
     let mut v = Verifier::new(a.late);
-    let streams = a.publishers * ids.len();
+    let mut streams = a.publishers * ids.len();
+    let mut ended = 0;
     // With --max-rate: messages taken so far, and when the first arrived.
     let (mut taken, mut first) = (0u64, None::<Instant>);
     while started.elapsed().as_secs_f64() < a.max_secs {
@@ -435,7 +467,18 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
             for (group, m) in d.group_messages() {
                 v.check(m, now, Some(from), Some(group.0));
             }
-            if v.ended() >= streams {
+            let done = match churn.as_mut() {
+                // The end markers needed are those of the groups joined (in time) now.
+                Some(c) if v.ended() != ended => {
+                    ended = v.ended();
+                    c.end_seen(d.view());
+                    streams = a.publishers * c.required_count();
+                    v.ended_in(|g| c.required(g)) >= streams
+                }
+                Some(_) => false,
+                None => v.ended() >= streams,
+            };
+            if done {
                 break;
             }
         } else {
@@ -449,6 +492,9 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
             }
             out.flush()?;
         }
+        if let Some(c) = churn.as_mut() {
+            c.tick(&node, &mut v)?;
+        }
     }
     if !a.verify {
         node.shutdown();
@@ -458,13 +504,22 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
     let summary = SubSummary {
         role: "sub",
         node: node.id().0,
-        verify: v.summary(streams),
+        verify: match churn.as_ref() {
+            Some(c) => v.summary_in(a.publishers * c.required_count(), |g| c.required(g)),
+            None => v.summary(streams),
+        },
         cpu_secs: argent_procs::child::cpu_secs(),
         peer_repairs: s.qsm.peer_repairs,
         pulls: s.qsm.pulls_sent,
         naks: s.qsm.naks_sent + s.qsm.naks_escalated,
         transport: node.backend().to_string(),
         protocol: Protocol::of(&s),
+        group_joins: churn.as_ref().map(|c| c.joins),
+        group_leaves: churn.as_ref().map(|c| c.leaves),
+        groups_without_end: churn
+            .as_ref()
+            .map_or(Vec::new(), |c| v.without_end(c.joined_groups().filter(|g| c.required(*g)), 10)),
+        late_joins: churn.as_ref().map(|c| c.late_joins() as u64),
     };
     let ok = summary.verify.verified;
     writeln!(out, "{}", serde_json::to_string(&summary)?)?;

@@ -60,11 +60,13 @@ pub(crate) enum Command {
 pub(crate) struct ShardView {
     /// Every member's unicast address and shard count.
     pub(crate) members: HashMap<NodeId, (SocketAddrV4, usize)>,
-    /// New views of regions this shard owns (installed if their membership changed).
-    pub(crate) regions: Vec<RegionView>,
-    /// Regions new to this node that this shard owns, with the view their membership dates
-    /// from: installed (joined if this node is a member).
-    pub(crate) added: Vec<(RegionSpec, ViewId)>,
+    /// New views of regions this shard owns, with the view each last changed in: the ring
+    /// view is installed if the ring changed, then the newer view as a cut
+    /// (`QsmNode::install_cut`: a member joined or left one of the region's groups).
+    pub(crate) regions: Vec<(RegionView, ViewId)>,
+    /// Regions new to this node that this shard owns, with the view their ring dates from
+    /// and the view they last changed in: installed (joined if this node is a member).
+    pub(crate) added: Vec<(RegionSpec, ViewId, ViewId)>,
     /// Known regions of this shard whose groups changed (a group created in one of them).
     pub(crate) regrouped: Vec<(RegionId, Vec<GroupId>)>,
     /// Regions of this shard gone from the view: dropped.
@@ -116,6 +118,8 @@ pub(crate) struct Shard {
     transport: Box<dyn Transport>,
     addrs: Addresses,
     views: HashMap<RegionId, RegionView>,
+    /// The newest view installed per region (a cut after its ring view, or the ring view).
+    cuts: HashMap<RegionId, ViewId>,
     /// The regions this shard owns (address, members, groups).
     specs: HashMap<RegionId, RegionSpec>,
     /// The members of `views`, shared with the runtime's handle.
@@ -176,6 +180,7 @@ impl Shard {
             transport,
             addrs: Addresses { members, regions: addresses },
             views,
+            cuts: HashMap::new(),
             specs,
             members: shared_members,
             fences_skipped: 0,
@@ -265,7 +270,7 @@ impl Shard {
                 spec.groups = groups;
             }
         }
-        for (spec, id) in v.added {
+        for (spec, id, cut) in v.added {
             if self.specs.contains_key(&spec.region) {
                 continue; // known already: a view change, below or in a later view
             }
@@ -274,6 +279,7 @@ impl Shard {
                 tracing::error!(region = %spec.region, error = %e, "a new region refused");
                 continue;
             }
+            self.cut(spec.region, id, cut);
             self.addrs.regions.insert(spec.region, spec.address);
             if spec.members.contains(&me) {
                 self.join_address(spec.address);
@@ -282,12 +288,13 @@ impl Shard {
             self.views.insert(spec.region, view);
             self.specs.insert(spec.region, spec);
         }
-        for view in v.regions {
+        for (view, cut) in v.regions {
             let changed = self
                 .views
                 .get(&view.region)
                 .is_none_or(|old| old.members != view.members || old.id < view.id);
             if !changed {
+                self.cut(view.region, view.id, cut);
                 continue;
             }
             tracing::info!(region = %view.region, view = view.id.0, members = view.members.len(), "installing region view");
@@ -295,6 +302,7 @@ impl Shard {
             let now_member = view.members.contains(&me);
             match self.node.install_view(now, view.clone()) {
                 Ok(()) => {
+                    self.cut(view.region, view.id, cut);
                     if let Some(spec) = self.specs.get_mut(&view.region) {
                         spec.members.clone_from(&view.members);
                         let address = spec.address;
@@ -319,6 +327,7 @@ impl Shard {
                 tracing::warn!(%region, bytes = dropped, "unacknowledged data of a region with no members left dropped");
             }
             self.views.remove(&region);
+            self.cuts.remove(&region);
             self.addrs.regions.remove(&region);
             if let Some(spec) = self.specs.remove(&region) {
                 if spec.members.contains(&me) {
@@ -345,6 +354,19 @@ impl Shard {
     }
 
     /// Receive on `address` (a region this node became a member of).
+    /// After the ring view `ring` of `region`: install `cut` if it is newer than what is
+    /// installed (a member joined or left one of the region's groups in it).
+    fn cut(&mut self, region: RegionId, ring: ViewId, cut: ViewId) {
+        let installed = self.cuts.get(&region).copied().unwrap_or(ViewId(0)).max(ring);
+        if cut > installed {
+            if let Err(e) = self.node.install_cut(region, cut) {
+                tracing::error!(%region, error = %e, "a view of the region's groups refused");
+                return;
+            }
+        }
+        self.cuts.insert(region, cut.max(installed));
+    }
+
     fn join_address(&mut self, address: SocketAddrV4) {
         if let Err(e) = self.transport.join(address) {
             tracing::error!(%address, error = %e, "joining a region's multicast address failed: its traffic reaches this node only by repairs");

@@ -53,14 +53,15 @@ impl Joined {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Of `wanted`, the groups joined now and the views they are received from, and the
+    /// Of `wanted` (ascending, distinct), the groups joined now and the views they are
+    /// received from, and the
     /// generation that answer is from.
     fn filter(&self, wanted: &[GroupId]) -> (u64, Filter) {
         let generation = self.generation.load(Ordering::Acquire);
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
         let kept: Vec<(GroupId, ViewId)> = match groups.as_ref() {
             None => wanted.iter().map(|g| (*g, ViewId(0))).collect(),
-            Some(j) => j.iter().filter(|(g, _)| wanted.contains(g)).copied().collect(),
+            Some(j) => j.iter().filter(|(g, _)| wanted.binary_search(g).is_ok()).copied().collect(),
         };
         (generation, Filter::new(kept))
     }
@@ -91,10 +92,12 @@ impl std::fmt::Debug for Subscription {
 impl Subscription {
     pub(crate) fn new(
         lanes: Vec<SubLane>,
-        wanted: Vec<GroupId>,
+        mut wanted: Vec<GroupId>,
         joined: Arc<Joined>,
         ready: Arc<Signal>,
     ) -> Self {
+        wanted.sort_unstable();
+        wanted.dedup();
         let (seen, filter) = joined.filter(&wanted);
         Subscription { lanes, next: 0, filter: Arc::new(filter), wanted, joined, seen, fences: false, ready }
     }

@@ -80,8 +80,8 @@ impl ViewSink {
         self.known = view.members.iter().map(|m| (m.node, Some(m.incarnation))).collect();
         let n = self.shards.len();
         let mut gone: Vec<Vec<RegionId>> = vec![Vec::new(); n];
-        let mut per_shard: Vec<Vec<argent_qsm::RegionView>> = vec![Vec::new(); n];
-        let mut added: Vec<Vec<(RegionSpec, argent_core::ViewId)>> = vec![Vec::new(); n];
+        let mut per_shard: Vec<Vec<(argent_qsm::RegionView, argent_core::ViewId)>> = vec![Vec::new(); n];
+        let mut added: Vec<Vec<(RegionSpec, argent_core::ViewId, argent_core::ViewId)>> = vec![Vec::new(); n];
         let mut regrouped: Vec<Vec<(RegionId, Vec<argent_membership::GroupId>)>> = vec![Vec::new(); n];
         let mut topology = self.topology.lock().unwrap_or_else(|e| e.into_inner());
         let present: std::collections::HashSet<RegionId> = view.regions.iter().map(|r| r.id).collect();
@@ -94,16 +94,15 @@ impl ViewSink {
         }
         for r in &view.regions {
             let shard = topology.shard_for(r.id);
-            let id = argent_core::ViewId(r.since.0.max(1));
+            // The ring's view, and the newest (a member joined or left one of its groups).
+            let id = argent_core::ViewId(r.ring.0.max(1));
+            let cut = argent_core::ViewId(r.since.0.max(1));
             if topology.contains(r.id) {
                 if topology.update(r.id, &r.members, &r.groups) {
                     regrouped[shard].push((r.id, r.groups.clone()));
                 }
-                per_shard[shard].push(argent_qsm::RegionView {
-                    region: r.id,
-                    id,
-                    members: r.members.clone(),
-                });
+                per_shard[shard]
+                    .push((argent_qsm::RegionView { region: r.id, id, members: r.members.clone() }, cut));
                 continue;
             }
             let address = match r.addressing {
@@ -119,7 +118,7 @@ impl ViewSink {
             let spec =
                 RegionSpec { region: r.id, address, members: r.members.clone(), groups: r.groups.clone() };
             topology.insert(spec.clone());
-            added[shard].push((spec, id));
+            added[shard].push((spec, id, cut));
         }
         // Only a region added or dropped, or a group created in one, moves a route.
         let routes_move = gone.iter().any(|g| !g.is_empty())

@@ -347,6 +347,9 @@ fn static_members_detect_a_crash_themselves() {
 }
 
 #[test]
+#[ignore = "since datagrams wait for their view (decision 009) this sabotage diverges in none of seeds \
+            1..1200 of this scenario (it did in 5 of 100 before): the interleaving it needs no longer \
+            occurs here; a scenario that provokes it is still to be found (issue 12 closing note)"]
 fn objects_checker_catches_a_joiner_that_concludes_it_is_first_from_silence() {
     // The shipped session, broken back to the rule it had before the simulator drove it: a
     // joiner that hears no answer to three requests starts afresh, although the requests were

@@ -28,6 +28,14 @@ pub struct BenchArgs {
     /// drift on a busy host affects both sides alike.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub(super) comparison_rounds: u32,
+    /// With --groups above 1: during the measured pass subscribers join and leave random
+    /// groups, this many changes per second in total (spread over the subscribers, for the
+    /// first 90% of --duration), each verifying every (publisher, group) stream from its
+    /// join to its leave. A churn-free pass with the same settings runs first; the report
+    /// gives group_joins, group_leaves and ratio_to_no_churn (the publishers' msgs/s with
+    /// churn over without). Replaces the one-group comparison rounds.
+    #[arg(long)]
+    pub(super) group_churn: Option<f64>,
     /// Zipf exponent of group popularity (the publishers' choice of group per message).
     #[arg(long, default_value_t = 1.5)]
     pub(super) zipf: f64,
@@ -150,6 +158,17 @@ impl BenchArgs {
         }
         if !(a.duration > 0.0 && a.duration <= 3600.0) {
             bail!("--duration {} must be in (0, 3600] seconds", a.duration);
+        }
+        if let Some(c) = a.group_churn {
+            if !(c > 0.0 && c <= 10_000.0) {
+                bail!("--group-churn {c} must be a number of group changes per second in (0, 10000]");
+            }
+            if a.groups < 2 {
+                bail!("--group-churn needs --groups 2 or more (subscribers join and leave among them)");
+            }
+            if a.perturb().is_some() || a.slow_one.is_some() {
+                bail!("--group-churn does not combine with --kill-one-at, --pause-one-at, --restart-one-at or --slow-one");
+            }
         }
         for (flag, v) in [("--rate", a.rate), ("--slow-one", a.slow_one)] {
             if v.is_some_and(|r| !(r > 0.0 && r.is_finite())) {

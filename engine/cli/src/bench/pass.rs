@@ -26,19 +26,21 @@ pub(super) struct Pass {
     pub(super) perturbed: Perturbed,
 }
 
-/// One argent run over `groups` groups with its own membership file (in `dir`) and ports.
+/// One argent run over `groups` groups with its own membership file (in `dir`) and ports;
+/// with `churn`, subscribers join and leave groups at that many changes per second in total.
 pub(super) fn argent_pass(
     a: &BenchArgs,
     groups: u32,
     dir: &Path,
     perturb: Option<Perturb>,
+    churn: Option<f64>,
 ) -> anyhow::Result<Pass> {
     let cluster = cluster(a, groups, base_port(a.subscribers + a.publishers));
     cluster.check().map_err(|e| anyhow::anyhow!("generated membership file: {e}"))?;
     let file = dir.join(format!("cluster-{groups}.toml"));
     std::fs::write(&file, toml::to_string(&cluster)?).context("writing the cluster file")?;
     let gms = embedded_gms(a, &cluster)?;
-    let mut pass = argent_run(a, &file, &gms, perturb)?;
+    let mut pass = argent_run(a, &file, &gms, perturb, churn)?;
     let status = gms.status();
     pass.regions = status.report.view.regions.len().max(1);
     pass.views = status.report.view.id.0;
@@ -51,6 +53,7 @@ struct Lines<'a> {
     a: &'a BenchArgs,
     config: String,
     gms: String,
+    churn: Option<f64>,
 }
 
 impl Lines<'_> {
@@ -78,6 +81,13 @@ impl Lines<'_> {
         if let (Some(rate), true) = (a.slow_one, i + 1 == a.subscribers) {
             args.extend(["--max-rate".into(), rate.to_string()]);
         }
+        if let Some(total) = self.churn {
+            // Changes stop about when the publishers end (a join installed after they sent
+            // their end markers is not held to them: `late_joins`).
+            args.extend(["--group-churn".into(), (total / f64::from(a.subscribers)).to_string()]);
+            args.extend(["--churn-for".into(), (a.duration * 0.9).to_string()]);
+            args.extend(["--churn-seed".into(), a.seed.wrapping_add(1000 + u64::from(i)).to_string()]);
+        }
         args
     }
 
@@ -101,8 +111,9 @@ fn argent_run(
     file: &Path,
     gms: &GmsService,
     perturb: Option<Perturb>,
+    churn: Option<f64>,
 ) -> anyhow::Result<Pass> {
-    let lines = Lines { a, config: file.display().to_string(), gms: gms.local_addr().to_string() };
+    let lines = Lines { a, config: file.display().to_string(), gms: gms.local_addr().to_string(), churn };
     let mut subs: Vec<Proc> = (0..a.subscribers)
         .map(|i| {
             let mut args = lines.subscriber(i);

@@ -50,6 +50,26 @@ pub(super) struct Report {
     raw_unverified: Vec<Value>,
     /// Membership views installed by the embedded GMS during the measured pass.
     gms_views: u64,
+    /// With --group-churn: group changes per second asked for, in total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_churn: Option<f64>,
+    /// With --group-churn: groups the subscribers joined and left while receiving in the
+    /// measured pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_joins: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_leaves: Option<u64>,
+    /// With --group-churn: the publishers' msgs/s (all of them) in the churn-free pass and
+    /// in the measured one, and the second over the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_churn_published_msgs_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    churn_published_msgs_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_to_no_churn: Option<f64>,
+    /// With --group-churn: whether the churn-free pass delivered everything, verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_churn_delivered_ok: Option<bool>,
     /// With --kill-one-at: the subscriber killed, and how long the GMS took to install a view
     /// without it (its eviction), milliseconds after the kill.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +105,7 @@ impl Report {
             rate: a.rate,
             slowed_subscriber: a.slow_one.map(|_| a.subscribers - 1),
             slow_rate: a.slow_one,
+            group_churn: a.group_churn,
             ..Report::default()
         }
     }
@@ -164,6 +185,39 @@ impl Report {
             .collect();
     }
 
+    /// With --group-churn: the churn-free passes (`calm`) against the churn passes
+    /// (`churned` and the measured one), as means of the publishers' msgs/s, alternated so
+    /// that drift on a busy host affects both alike. Every pass must verify.
+    pub(super) fn compare_churn(&mut self, calm: &[Report], churned: &[Report]) {
+        let published = |r: &Report| r.per_publisher.iter().map(|p| num(p, "msgs_per_sec")).sum::<f64>();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let before = mean(&calm.iter().map(published).collect::<Vec<_>>());
+        let mut during: Vec<f64> = churned.iter().map(published).collect();
+        during.push(published(self));
+        let during = mean(&during);
+        self.no_churn_published_msgs_per_sec = Some(before);
+        self.churn_published_msgs_per_sec = Some(during);
+        self.ratio_to_no_churn = Some(if before > 0.0 { during / before } else { 0.0 });
+        let calm_ok = calm.iter().all(|r| r.delivered_ok);
+        self.no_churn_delivered_ok = Some(calm_ok);
+        self.delivered_ok &= calm_ok && churned.iter().all(|r| r.delivered_ok);
+        self.comparison_passes = calm
+            .iter()
+            .zip(churned.iter().map(Some).chain(std::iter::once(None)))
+            .flat_map(|(c, m)| {
+                let churn = m.map(|m| (m.published_rate(), m.delivered_ok)).unwrap_or((published(self), self.delivered_ok));
+                [
+                    serde_json::json!({"group_churn": 0.0, "published_msgs_per_sec": published(c), "delivered_ok": c.delivered_ok}),
+                    serde_json::json!({"group_churn": self.group_churn, "published_msgs_per_sec": churn.0, "delivered_ok": churn.1}),
+                ]
+            })
+            .collect();
+    }
+
+    fn published_rate(&self) -> f64 {
+        self.per_publisher.iter().map(|p| num(p, "msgs_per_sec")).sum()
+    }
+
     /// Prints the table, the comparison over `rounds` rounds if any, and with `json` the
     /// report as one JSON object on the last line.
     pub(super) fn print(&self, rounds: u32, json: bool) -> anyhow::Result<()> {
@@ -178,6 +232,18 @@ impl Report {
                 report.regions,
                 n,
                 report.ratio_to_groups_1.unwrap_or(0.0)
+            );
+        }
+        if let (Some(rate), Some(ratio)) = (report.group_churn, report.ratio_to_no_churn) {
+            println!(
+                "group churn: {rate} changes/s asked for, {} joins and {} leaves made while receiving (measured pass); \
+                 publishers {:.0} msgs/s with churn, {:.0} without (means of alternating passes, ratio {ratio:.3}); \
+                 without churn verified: {}",
+                report.group_joins.unwrap_or(0),
+                report.group_leaves.unwrap_or(0),
+                report.churn_published_msgs_per_sec.unwrap_or(0.0),
+                report.no_churn_published_msgs_per_sec.unwrap_or(0.0),
+                report.no_churn_delivered_ok.unwrap_or(false)
             );
         }
         if json {
@@ -204,13 +270,20 @@ fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
     r.published = pubs.iter().map(|p| num(p, "published") as u64).sum();
     let all_acked = pubs.iter().all(|p| p.get("acknowledged").and_then(Value::as_bool) == Some(true));
     // Every subscriber verified; all but a restarted one (verified from its join point on,
-    // `late`) received everything.
+    // `late`) and those changing groups (verified per group from each join to its leave)
+    // received everything.
+    let churn = subs.iter().any(|s| s.get("group_joins").is_some());
+    if churn {
+        let sum = |k: &str| subs.iter().map(|s| num(s, k) as u64).sum::<u64>();
+        r.group_joins = Some(sum("group_joins"));
+        r.group_leaves = Some(sum("group_leaves"));
+    }
     let all_verified = subs.iter().all(|s| {
         let late = r
             .restarted_subscriber
             .is_some_and(|v| s.get("node").and_then(Value::as_u64) == Some(u64::from(v)));
         s.get("verified").and_then(Value::as_bool) == Some(true)
-            && (num(s, "received") as u64 == r.published || late && num(s, "received") > 0.0)
+            && (num(s, "received") as u64 == r.published || (late || churn) && num(s, "received") > 0.0)
     });
     r.delivered_ok = all_acked && all_verified && !subs.is_empty();
     r.msgs_per_sec = subs.iter().map(|s| num(s, "msgs_per_sec")).fold(f64::INFINITY, f64::min);

@@ -29,14 +29,21 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let unverified = raw_baseline(&a, address, false)?;
         report.set_raw(verified, unverified);
     }
-    let rounds = if a.groups > 1 { a.comparison_rounds } else { 0 };
+    let rounds = if a.groups > 1 && a.group_churn.is_none() { a.comparison_rounds } else { 0 };
     let (ones, many) = comparison(&a, rounds, dir.path(), &bar)?;
+    let (calm, churned) = match a.group_churn {
+        Some(rate) => churn_rounds(&a, rate, dir.path(), &bar)?,
+        None => (Vec::new(), Vec::new()),
+    };
     bar.set_message(format!("argent, {} group(s)", a.groups));
-    let pass = argent_pass(&a, a.groups, dir.path(), a.perturb())?;
+    let pass = argent_pass(&a, a.groups, dir.path(), a.perturb(), a.group_churn)?;
     bar.finish_and_clear();
     let _ = dir.close();
     report.measured(pass, a.perturb());
     report.compare(&ones, &many);
+    if a.group_churn.is_some() {
+        report.compare_churn(&calm, &churned);
+    }
     report.print(rounds, a.json)?;
     Ok(if report.delivered_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -56,17 +63,40 @@ fn comparison(
         // for a second, uncounted, so it does not bias the comparison.
         bar.set_message("argent, warm-up");
         let warm = BenchArgs { duration: 1.0, ..a.clone() };
-        let _ = argent_pass(&warm, a.groups, dir, None)?;
+        let _ = argent_pass(&warm, a.groups, dir, None, None)?;
     }
     for round in 0..rounds {
         bar.set_message(format!("argent, 1 group (round {} of {rounds})", round + 1));
-        ones.push(Report::of_pass(1, argent_pass(a, 1, dir, None)?));
+        ones.push(Report::of_pass(1, argent_pass(a, 1, dir, None, None)?));
         if round + 1 < rounds {
             bar.set_message(format!("argent, {} groups (round {} of {rounds})", a.groups, round + 1));
-            many.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None)?));
+            many.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None, None)?));
         }
     }
     Ok((ones, many))
+}
+
+/// With --group-churn: a warm-up, then `comparison_rounds` rounds of (churn-free pass,
+/// churn pass) but the last churn pass, which is the measured one, run next; their reports.
+fn churn_rounds(
+    a: &BenchArgs,
+    rate: f64,
+    dir: &Path,
+    bar: &ProgressBar,
+) -> anyhow::Result<(Vec<Report>, Vec<Report>)> {
+    bar.set_message("argent, warm-up");
+    let _ = argent_pass(&BenchArgs { duration: 1.0, ..a.clone() }, a.groups, dir, None, None)?;
+    let rounds = a.comparison_rounds;
+    let (mut calm, mut churned) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        bar.set_message(format!("argent, {} groups, no churn (round {} of {rounds})", a.groups, round + 1));
+        calm.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None, None)?));
+        if round + 1 < rounds {
+            bar.set_message(format!("argent, {} groups, churn (round {} of {rounds})", a.groups, round + 1));
+            churned.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None, Some(rate))?));
+        }
+    }
+    Ok((calm, churned))
 }
 
 fn progress(a: &BenchArgs) -> ProgressBar {
@@ -74,7 +104,11 @@ fn progress(a: &BenchArgs) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let raw = if a.no_raw { 0.0 } else { 2.0 * a.duration.min(3.0) };
-    let passes = if a.groups > 1 { 2.0 * f64::from(a.comparison_rounds) } else { 1.0 };
+    let passes = match (a.group_churn, a.groups > 1) {
+        (Some(_), _) => 0.4 + 2.0 * f64::from(a.comparison_rounds),
+        (None, true) => 2.0 * f64::from(a.comparison_rounds),
+        (None, false) => 1.0,
+    };
     bar.set_message(format!("about {:.0} s", raw + passes * (a.duration + 2.0)));
     bar
 }

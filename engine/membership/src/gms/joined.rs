@@ -105,6 +105,7 @@ mod tests {
                     members: members.iter().map(|m| NodeId(*m)).collect(),
                     addressing: Addressing::Unicast,
                     since: ViewId(*since),
+                    ring: ViewId(*since),
                 })
                 .collect(),
             addresses: AddressStats::default(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// Format version carried in the first byte of every encoded message.
-pub const GMS_WIRE_VERSION: u8 = 1;
+pub const GMS_WIRE_VERSION: u8 = 2;
 
 /// Largest encoded message accepted (views of 1 000 nodes in 10 000 groups are well below).
 pub const MAX_GMS_MESSAGE: usize = 16 << 20;

@@ -117,9 +117,13 @@ pub struct GmsState {
     free: BTreeSet<u32>,
     history: VecDeque<Arc<View>>,
     stats: ApplyStats,
-    /// Regions whose member list changed in the batch being applied.
+    /// Regions that changed in the batch being applied (members, or a member's groups in it).
     #[serde(skip)]
     dirty: BTreeSet<RegionId>,
+    /// Of those, regions whose member list (or a member's incarnation) changed: their ring
+    /// is formed again.
+    #[serde(skip)]
+    reringed: BTreeSet<RegionId>,
 }
 
 impl GmsState {
@@ -140,6 +144,7 @@ impl GmsState {
             history,
             stats: ApplyStats::default(),
             dirty: BTreeSet::new(),
+            reringed: BTreeSet::new(),
         }
     }
 
@@ -219,6 +224,7 @@ impl GmsState {
                             region.members.retain(|m| *m != member.node);
                             region.members.push(member.node);
                             self.dirty.insert(rid);
+                            self.reringed.insert(rid);
                         }
                         return true;
                     }
@@ -283,6 +289,7 @@ impl GmsState {
             if !region.members.contains(&node) {
                 region.members.push(node);
                 self.dirty.insert(*rid);
+                self.reringed.insert(*rid);
             } else {
                 // A member of the region joins or leaves one of its groups: the region gets a
                 // new view all the same, so that senders mark where the change falls in their
@@ -327,6 +334,7 @@ impl GmsState {
         let Some(region) = self.regions.get_mut(&rid) else { return };
         region.info.members.retain(|m| *m != node);
         self.dirty.insert(rid);
+        self.reringed.insert(rid);
         if region.info.members.is_empty() {
             if let Some(i) = region.own {
                 self.free.insert(i);
@@ -353,8 +361,10 @@ impl GmsState {
         for g in &groups {
             self.carried.insert(*g, id);
         }
-        let info = RegionInfo { id, groups, members: vec![node], addressing, since: ViewId(0) };
+        let info =
+            RegionInfo { id, groups, members: vec![node], addressing, since: ViewId(0), ring: ViewId(0) };
         self.dirty.insert(id);
+        self.reringed.insert(id);
         self.regions.insert(id, RegionState { info, own });
     }
 
@@ -363,6 +373,11 @@ impl GmsState {
         for rid in std::mem::take(&mut self.dirty) {
             if let Some(r) = self.regions.get_mut(&rid) {
                 r.info.since = id;
+            }
+        }
+        for rid in std::mem::take(&mut self.reringed) {
+            if let Some(r) = self.regions.get_mut(&rid) {
+                r.info.ring = id;
             }
         }
         let regions: Vec<RegionInfo> = self.regions.values().map(|r| r.info.clone()).collect();
@@ -449,7 +464,7 @@ mod tests {
         // Node 1 leaves group 2: still in the region (group 1), which keeps id and members,
         // and gets a new view (senders mark where the leave falls in their streams).
         assert!(s.apply(&[set(1, 1, &[1])]));
-        assert_eq!(s.view().regions, vec![RegionInfo { since: ViewId(2), ..r.clone() }]);
+        assert_eq!(s.view().regions, vec![RegionInfo { since: ViewId(2), ring: ViewId(1), ..r.clone() }]);
         // A set that changes nothing in the region leaves its view as it was.
         assert!(s.apply(&[set(1, 2, &[1])]));
         assert_eq!(s.view().regions[0].since, ViewId(2));

@@ -34,9 +34,13 @@ pub struct RegionInfo {
     pub members: Vec<NodeId>,
     /// How its traffic reaches its members.
     pub addressing: Addressing,
-    /// The view in which its member list last changed: the version its token ring runs in
-    /// (members install a region view only when this changes).
+    /// The view in which it last changed: its members, or the groups one of its members
+    /// has in it (a join or leave of one of its groups). Senders mark it in their streams,
+    /// and a datagram sent in it is delivered once the receiver installed it.
     pub since: ViewId,
+    /// The view in which its member list (or a member's incarnation) last changed: the
+    /// version its token ring runs in (`ring <= since`).
+    pub ring: ViewId,
 }
 
 /// Counters of the address pool, part of every view: what the pool could not cover is

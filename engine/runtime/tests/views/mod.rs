@@ -29,6 +29,7 @@ pub fn view(id: u64, members: &[MemberSpec], regions: &[(RegionSpec, u64)]) -> V
                 members: r.members.clone(),
                 addressing: Addressing::Multicast(r.address),
                 since: argent_core::ViewId(*since),
+                ring: argent_core::ViewId(*since),
             })
             .collect(),
         addresses: AddressStats::default(),

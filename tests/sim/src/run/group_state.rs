@@ -33,7 +33,7 @@ pub(super) struct Groups {
 pub(super) struct NodeGroups {
     /// Region views installed in the protocol (every region of the view: a sender sends to
     /// regions it is not a member of), with their members.
-    pub(super) installed: BTreeMap<RegionId, (ViewId, Vec<NodeId>)>,
+    pub(super) installed: BTreeMap<RegionId, (ViewId, ViewId, Vec<NodeId>)>,
     /// Group → region, as the last view installed says.
     pub(super) route: HashMap<GroupId, RegionId>,
     /// The group set asked for, as the client has it (and its version).
@@ -53,7 +53,7 @@ pub(super) struct NodeGroups {
 impl NodeGroups {
     /// Whether this node is a member of `region` (it receives its multicast).
     pub(super) fn member(&self, region: RegionId, me: u32) -> bool {
-        self.installed.get(&region).is_some_and(|(_, m)| m.contains(&NodeId(me)))
+        self.installed.get(&region).is_some_and(|(_, _, m)| m.contains(&NodeId(me)))
     }
 }
 

@@ -81,21 +81,37 @@ impl Sim<'_> {
             self.groups_mut().nodes[n as usize].installed.remove(&r);
         }
         for r in &v.regions {
-            let id = ViewId(r.since.0.max(1));
+            // The ring's view (installed when the ring changed), then the newest as a cut (a
+            // member joined or left one of the region's groups), as the runtime's shards do.
+            let (ring, cut) = (ViewId(r.ring.0.max(1)), ViewId(r.since.0.max(1)));
             let ng = &self.groups.as_ref().expect("groups run").nodes[n as usize];
-            if ng.installed.get(&r.id).is_some_and(|(had, m)| *had >= id && *m == r.members) {
-                continue;
+            let had = ng.installed.get(&r.id).cloned();
+            let mut installed = match had {
+                Some((had_ring, had_cut, m)) if had_ring == ring && m == r.members => had_cut,
+                _ => {
+                    let rv = RegionView { region: r.id, id: ring, members: r.members.clone() };
+                    if let Err(e) = self.nodes[n as usize].proto.install_view(at, rv) {
+                        self.violation(format!("node {n}: view of {} refused: {e}", r.id));
+                        continue;
+                    }
+                    if n >= first_sender {
+                        self.groups_mut().installs[(n - first_sender) as usize]
+                            .push((r.id, ring, next_index));
+                    }
+                    ring
+                }
+            };
+            if cut > installed {
+                if let Err(e) = self.nodes[n as usize].proto.install_cut(r.id, cut) {
+                    self.violation(format!("node {n}: cut {cut:?} of {} refused: {e}", r.id));
+                    continue;
+                }
+                if n >= first_sender {
+                    self.groups_mut().installs[(n - first_sender) as usize].push((r.id, cut, next_index));
+                }
+                installed = cut;
             }
-            let rv = RegionView { region: r.id, id, members: r.members.clone() };
-            if let Err(e) = self.nodes[n as usize].proto.install_view(at, rv) {
-                self.violation(format!("node {n}: view of {} refused: {e}", r.id));
-                continue;
-            }
-            let g = self.groups_mut();
-            g.nodes[n as usize].installed.insert(r.id, (id, r.members.clone()));
-            if n >= first_sender {
-                g.installs[(n - first_sender) as usize].push((r.id, id, next_index));
-            }
+            self.groups_mut().nodes[n as usize].installed.insert(r.id, (ring, installed, r.members.clone()));
         }
         // Marks "installed a view in this incarnation" (the single-group runs' field).
         self.nodes[n as usize].region = Some((RegionId(u32::MAX), Vec::new()));
