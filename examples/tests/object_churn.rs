@@ -15,9 +15,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const OBJECTS: u32 = 250;
 const WRITERS: u32 = 4;
 
-/// Ports below the ephemeral range, spread by pid (one run of this test per process).
+/// A block of 64 loopback ports below the ephemeral range (where no socket bound to port 0
+/// takes one first), spread by pid, whose member ports are free now.
 fn base_port() -> u16 {
-    20_000 + (std::process::id() % 180) as u16 * 64
+    let first = std::process::id() % 180;
+    let free = |base: u16| {
+        (base..=base + WRITERS as u16).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
+    };
+    (0..180)
+        .map(|k| 20_000 + ((first + k) % 180) as u16 * 64)
+        .find(|b| free(*b))
+        .expect("a free block of ports")
 }
 
 fn spawn(config: &str, gms: SocketAddr, id: u32, epoch: u64, extra: &[String]) -> Child {

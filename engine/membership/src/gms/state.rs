@@ -295,7 +295,7 @@ impl GmsState {
                 // new view all the same, so that senders mark where the change falls in their
                 // streams (datagrams carry the view they were sent in).
                 let mine = |set: &[GroupId]| -> Vec<GroupId> {
-                    set.iter().filter(|g| region.groups.contains(g)).copied().collect()
+                    set.iter().filter(|g| region.groups.binary_search(g).is_ok()).copied().collect()
                 };
                 if mine(&had) != mine(&groups) {
                     self.dirty.insert(*rid);
