@@ -336,11 +336,12 @@ impl Sim<'_> {
     /// Groups runs are complete when every member has, for every group it receives, every
     /// message each sender published to it from the join point on.
     pub(super) fn groups_complete(&self) -> bool {
-        self.group_shortfalls(true).is_empty()
+        self.open_intervals().iter().all(|i| i.bound.is_some() && i.got == i.expected)
     }
 
-    /// Per live member, group and sender: what is missing (`first`: stop at the first).
-    fn group_shortfalls(&self, first: bool) -> Vec<String> {
+    /// Every live member's intervals still open (groups it receives), per sender: where the
+    /// sender's part starts and how much of it arrived.
+    fn open_intervals(&self) -> Vec<Interval> {
         let groups = self.groups.as_ref().expect("groups run");
         let mut out = Vec::new();
         for (n, node) in self.nodes.iter().enumerate() {
@@ -349,29 +350,25 @@ impl Sim<'_> {
                 continue;
             }
             let ng = &groups.nodes[n];
-            for (g, since) in ng.received.iter() {
-                let Some(&(region, _)) = ng.joins.get(&g) else { continue };
+            for (group, since) in ng.received.iter() {
+                let Some(&(region, at_run_time)) = ng.joins.get(&group) else { continue };
                 for slot in 0..self.sc.senders {
-                    let s = self.first_sender + slot;
-                    let Some(bound) = groups.bound(slot, region, since) else {
-                        out.push(format!("node {n}: sender {s} never installed {region} {since:?}, where it joined group {}", g.0));
-                        if first {
-                            return out;
-                        }
-                        continue;
-                    };
-                    let (from, count) = groups.expected_from(slot, g, region, bound);
-                    let got = ng.next.get(&(slot, g)).map_or(0, |p| p - from);
-                    if got != count {
-                        out.push(format!(
-                            "node {n}: got {got} of the {count} messages sender {s} published to group {} after \
-                             installing {since:?} of {region} (at its message {bound})",
-                            g.0
-                        ));
-                        if first {
-                            return out;
-                        }
-                    }
+                    let bound = groups.bound(slot, region, since);
+                    let (from, expected) =
+                        bound.map_or((0, 0), |b| groups.expected_from(slot, group, region, b));
+                    let got = ng.next.get(&(slot, group)).map_or(0, |p| p - from);
+                    let sender = self.first_sender + slot;
+                    out.push(Interval {
+                        node: n,
+                        group,
+                        region,
+                        since,
+                        at_run_time,
+                        sender,
+                        bound,
+                        expected,
+                        got,
+                    });
                 }
             }
         }
@@ -381,31 +378,46 @@ impl Sim<'_> {
     /// End of a groups run: every member at the end has every message of its groups from
     /// its join points on; the joins checked and the deliveries expected are counted.
     pub(super) fn finish_groups(&mut self) {
-        let found = self.group_shortfalls(false);
-        let groups = self.groups.as_ref().expect("groups run");
-        let (mut expected, mut delivered, mut joins) = (0, 0, 0);
-        for (n, node) in self.nodes.iter().enumerate() {
-            let member = node.client.as_ref().is_some_and(|c| c.status() == ClientStatus::Member);
-            if node.crashed || !member {
-                continue;
-            }
-            let ng = &groups.nodes[n];
-            for (g, since) in ng.received.iter() {
-                let Some(&(region, at_run_time)) = ng.joins.get(&g) else { continue };
-                joins += u64::from(at_run_time);
-                for slot in 0..self.sc.senders {
-                    let Some(bound) = groups.bound(slot, region, since) else { continue };
-                    let (from, count) = groups.expected_from(slot, g, region, bound);
-                    expected += count as u64;
-                    delivered += ng.next.get(&(slot, g)).map_or(0, |p| p - from) as u64;
-                }
+        let intervals = self.open_intervals();
+        let mut found = Vec::new();
+        for i in &intervals {
+            let Interval { node: n, group: g, region, since, sender: s, .. } = *i;
+            match i.bound {
+                None => found.push(format!(
+                    "node {n}: sender {s} never installed {region} {since:?}, where it joined group {}",
+                    g.0
+                )),
+                Some(bound) if i.got != i.expected => found.push(format!(
+                    "node {n}: got {} of the {} messages sender {s} published to group {} after installing \
+                     {since:?} of {region} (at its message {bound})",
+                    i.got, i.expected, g.0
+                )),
+                Some(_) => {}
             }
         }
-        self.out.expected = expected;
-        self.out.delivered = delivered;
-        self.out.group_joins_checked += joins;
+        self.out.expected = intervals.iter().map(|i| i.expected as u64).sum();
+        self.out.delivered = intervals.iter().map(|i| i.got as u64).sum();
+        // One per node and group joined at run time (not per sender).
+        self.out.group_joins_checked +=
+            intervals.iter().filter(|i| i.at_run_time && i.sender == self.first_sender).count() as u64;
         for f in found {
             self.violation(f);
         }
     }
+}
+
+/// A group a node receives at the end, seen from one sender.
+#[derive(Clone, Copy)]
+struct Interval {
+    node: usize,
+    group: GroupId,
+    region: RegionId,
+    since: ViewId,
+    at_run_time: bool,
+    sender: u32,
+    /// What the sender had published when it installed the join view (`None`: it did not).
+    bound: Option<u64>,
+    /// Messages of the sender to the group from there on, and how many arrived.
+    expected: usize,
+    got: usize,
 }
