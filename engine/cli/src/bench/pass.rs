@@ -26,9 +26,40 @@ pub(super) struct Pass {
     pub(super) perturbed: Perturbed,
 }
 
+/// Attempts of a pass whose member exits before it is ready.
+const PORT_ATTEMPTS: u32 = 3;
+
 /// One argent run over `groups` groups with its own membership file (in `dir`) and ports;
 /// with `churn`, subscribers join and leave groups at that many changes per second in total.
+/// A member that exits before it is ready (most often: a port found free was taken by
+/// another process before the member bound it, as when benchmarks run side by side) makes
+/// the pass start again on other ports, up to [`PORT_ATTEMPTS`] times.
 pub(super) fn argent_pass(
+    a: &BenchArgs,
+    groups: u32,
+    dir: &Path,
+    perturb: Option<Perturb>,
+    churn: Option<f64>,
+) -> anyhow::Result<Pass> {
+    let mut attempt = 1;
+    loop {
+        match pass_once(a, groups, dir, perturb, churn) {
+            Err(e)
+                if attempt < PORT_ATTEMPTS
+                    && matches!(e.downcast_ref(), Some(argent_procs::Error::ExitedBeforeReady { .. })) =>
+            {
+                eprintln!(
+                    "argent: {e:#}; starting the pass again on other ports (attempt {} of {PORT_ATTEMPTS})",
+                    attempt + 1
+                );
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn pass_once(
     a: &BenchArgs,
     groups: u32,
     dir: &Path,
