@@ -181,6 +181,11 @@ impl QsmNode {
         }
     }
 
+    /// The newest view of `region` installed here (its ring view or a later cut).
+    pub fn installed_view(&self, region: RegionId) -> Option<ViewId> {
+        self.regions.get(&region).map(|r| r.installed)
+    }
+
     /// Install view `view` of `region` whose ring did not change: the same members in the
     /// same incarnations (one of them joined or left a group the region carries). The ring
     /// goes on in the view it was formed in; what moves is the view this node's datagrams

@@ -4,10 +4,10 @@
 
 use crate::error::Error;
 use argent_core::NodeId;
-use argent_membership::gms::{JoinedGroups, View};
+use argent_membership::gms::{GroupSets, View};
 use argent_membership::service::GroupSetter;
 use argent_runtime::{GroupId, GroupsHandle};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -27,7 +27,8 @@ pub(crate) struct Membership {
     setter: GroupSetter,
     runtime: GroupsHandle,
     me: NodeId,
-    sets: Mutex<Sets>,
+    /// The groups asked for, as the views record them, and as received.
+    sets: Mutex<GroupSets>,
     /// The newest group-set version the installed views record for this node.
     pub(crate) applied: AtomicU64,
     /// Tasks awaiting a group change ([`Node::join_async`](crate::Node::join_async)), woken at every view.
@@ -37,35 +38,13 @@ pub(crate) struct Membership {
     pub(crate) leases: Mutex<HashMap<GroupId, (usize, bool)>>,
 }
 
-/// The group sets asked for and recorded, and what is received.
-#[derive(Debug)]
-struct Sets {
-    /// The groups asked for now, and how many times the set changed (its version).
-    requested: BTreeSet<GroupId>,
-    version: u64,
-    /// The set of the newest version an installed view records.
-    recorded: BTreeSet<GroupId>,
-    /// Sets asked for that no installed view records yet, by version (bounded by the
-    /// requests in flight: each view that records a version drops it and those before).
-    pending: VecDeque<(u64, BTreeSet<GroupId>)>,
-    /// The groups received, each from its region's view in which it was joined.
-    received: JoinedGroups,
-}
-
 impl Membership {
     pub(crate) fn new(setter: GroupSetter, runtime: GroupsHandle, me: NodeId, groups: Vec<GroupId>) -> Self {
-        let requested: BTreeSet<GroupId> = groups.into_iter().collect();
         Membership {
             setter,
             runtime,
             me,
-            sets: Mutex::new(Sets {
-                recorded: requested.clone(),
-                requested,
-                version: 0,
-                pending: VecDeque::new(),
-                received: JoinedGroups::new(),
-            }),
+            sets: Mutex::new(GroupSets::new(groups)),
             applied: AtomicU64::new(0),
             waiters: Mutex::new(Vec::new()),
             leases: Mutex::new(HashMap::new()),
@@ -82,17 +61,9 @@ impl Membership {
     /// region view in which it was joined. Before the shards install it, so that nothing
     /// sent in that view is delivered while a subscription does not know the group yet.
     pub(crate) fn view_installing(&self, view: &View) {
-        let Some(version) = view.member(self.me).map(|m| m.groups_version) else { return };
         let mut sets = lock(&self.sets);
-        let sets = &mut *sets;
-        while sets.pending.front().is_some_and(|(v, _)| *v <= version) {
-            if let Some((_, set)) = sets.pending.pop_front() {
-                sets.recorded = set;
-            }
-        }
-        let requested = &sets.requested;
-        if sets.received.install(view, self.me, &sets.recorded, |g| requested.contains(&g)) {
-            self.runtime.set_since(&sets.received.iter().collect::<Vec<_>>());
+        if sets.install(view, self.me) {
+            self.runtime.set_since(&sets.received().iter().collect::<Vec<_>>());
         }
     }
 
@@ -106,11 +77,11 @@ impl Membership {
 
     /// The view from which this node receives `group`, if it does.
     pub(crate) fn received_since(&self, group: GroupId) -> Option<argent_core::ViewId> {
-        lock(&self.sets).received.since(group)
+        lock(&self.sets).received().since(group)
     }
 
     pub(crate) fn joined(&self) -> Vec<GroupId> {
-        lock(&self.sets).requested.iter().copied().collect()
+        lock(&self.sets).requested().iter().copied().collect()
     }
 
     /// Ask for the group set with `group` joined or left; the version of the new set
@@ -120,19 +91,13 @@ impl Membership {
             return Err(Error::Invalid(format!("group id {} is reserved for fences", group.0)));
         }
         let mut sets = lock(&self.sets);
-        let changed = if join { sets.requested.insert(group) } else { sets.requested.remove(&group) };
-        if !changed {
-            return Ok(None);
-        }
-        sets.version += 1;
-        let (version, requested) = (sets.version, sets.requested.clone());
-        sets.pending.push_back((version, requested.clone()));
-        if !join && sets.received.leave(group) {
+        let Some(version) = sets.request(group, join) else { return Ok(None) };
+        if !join {
             // Stop delivering it at once; the region may go on carrying it.
-            self.runtime.set_since(&sets.received.iter().collect::<Vec<_>>());
+            self.runtime.set_since(&sets.received().iter().collect::<Vec<_>>());
         }
         // Under the lock: the link numbers group sets in the order it is given them.
-        self.setter.set_groups(requested.into_iter().collect());
+        self.setter.set_groups(sets.requested().iter().copied().collect());
         Ok(Some(version))
     }
 

@@ -47,8 +47,7 @@ pub(crate) struct GroupChurn {
 
 impl GroupChurn {
     /// `rate` changes per second among `groups` (all joined at the start; a leave, then a
-    /// join, and so on), for `window`
-    /// seconds from the first message.
+    /// join, and so on), for `window` seconds from the first message.
     pub(crate) fn new(
         rate: f64,
         window: f64,

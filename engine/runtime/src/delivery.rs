@@ -3,8 +3,7 @@
 //! from (or reference-counted slices of) the received buffer.
 
 use crate::groups::{split_tag, Filter};
-use argent_core::ViewId;
-use argent_core::{NodeId, RegionId};
+use argent_core::{NodeId, RegionId, ViewId};
 use argent_membership::GroupId;
 use bytes::Bytes;
 use std::sync::Arc;

@@ -201,26 +201,32 @@ impl GroupSet {
     }
 }
 
-/// The groups a subscription hands out now, each from the view it is received from.
+/// The groups a subscription hands out now, each from the view it is received from: one
+/// lookup per message either way.
 #[derive(Debug)]
-pub(crate) struct Filter {
-    groups: GroupSet,
-    /// `None` while every group is received from the start (the usual case: one lookup).
-    since: Option<GroupMap<ViewId>>,
+pub(crate) enum Filter {
+    /// Every group from the start (static files).
+    FromStart(GroupSet),
+    /// Groups joined through the GMS, each from its join view.
+    Since(GroupMap<ViewId>),
 }
 
 impl Filter {
     pub(crate) fn new(groups: Vec<(GroupId, ViewId)>) -> Self {
+        if groups.iter().any(|(_, v)| v.0 > 0) {
+            return Filter::Since(GroupMap::new(groups));
+        }
         let ids: Vec<GroupId> = groups.iter().map(|(g, _)| *g).collect();
-        let since = groups.iter().any(|(_, v)| v.0 > 0).then(|| GroupMap::new(groups));
-        Filter { groups: GroupSet::new(&ids), since }
+        Filter::FromStart(GroupSet::new(&ids))
     }
 
     /// Whether a message of `group` sent in region view `sent_in` is handed out.
     #[inline]
     pub(crate) fn admits(&self, group: GroupId, sent_in: ViewId) -> bool {
-        self.groups.contains(group)
-            && self.since.as_ref().is_none_or(|m| m.get(group).is_some_and(|since| sent_in >= *since))
+        match self {
+            Filter::FromStart(set) => set.contains(group),
+            Filter::Since(map) => map.get(group).is_some_and(|since| sent_in >= *since),
+        }
     }
 }
 

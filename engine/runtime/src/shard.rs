@@ -118,8 +118,6 @@ pub(crate) struct Shard {
     transport: Box<dyn Transport>,
     addrs: Addresses,
     views: HashMap<RegionId, RegionView>,
-    /// The newest view installed per region (a cut after its ring view, or the ring view).
-    cuts: HashMap<RegionId, ViewId>,
     /// The regions this shard owns (address, members, groups).
     specs: HashMap<RegionId, RegionSpec>,
     /// The members of `views`, shared with the runtime's handle.
@@ -180,7 +178,6 @@ impl Shard {
             transport,
             addrs: Addresses { members, regions: addresses },
             views,
-            cuts: HashMap::new(),
             specs,
             members: shared_members,
             fences_skipped: 0,
@@ -279,7 +276,7 @@ impl Shard {
                 tracing::error!(region = %spec.region, error = %e, "a new region refused");
                 continue;
             }
-            self.cut(spec.region, id, cut);
+            self.cut(spec.region, cut);
             self.addrs.regions.insert(spec.region, spec.address);
             if spec.members.contains(&me) {
                 self.join_address(spec.address);
@@ -294,7 +291,7 @@ impl Shard {
                 .get(&view.region)
                 .is_none_or(|old| old.members != view.members || old.id < view.id);
             if !changed {
-                self.cut(view.region, view.id, cut);
+                self.cut(view.region, cut);
                 continue;
             }
             tracing::info!(region = %view.region, view = view.id.0, members = view.members.len(), "installing region view");
@@ -302,7 +299,7 @@ impl Shard {
             let now_member = view.members.contains(&me);
             match self.node.install_view(now, view.clone()) {
                 Ok(()) => {
-                    self.cut(view.region, view.id, cut);
+                    self.cut(view.region, cut);
                     if let Some(spec) = self.specs.get_mut(&view.region) {
                         spec.members.clone_from(&view.members);
                         let address = spec.address;
@@ -327,7 +324,6 @@ impl Shard {
                 tracing::warn!(%region, bytes = dropped, "unacknowledged data of a region with no members left dropped");
             }
             self.views.remove(&region);
-            self.cuts.remove(&region);
             self.addrs.regions.remove(&region);
             if let Some(spec) = self.specs.remove(&region) {
                 if spec.members.contains(&me) {
@@ -353,20 +349,17 @@ impl Shard {
         }
     }
 
-    /// Receive on `address` (a region this node became a member of).
-    /// After the ring view `ring` of `region`: install `cut` if it is newer than what is
-    /// installed (a member joined or left one of the region's groups in it).
-    fn cut(&mut self, region: RegionId, ring: ViewId, cut: ViewId) {
-        let installed = self.cuts.get(&region).copied().unwrap_or(ViewId(0)).max(ring);
-        if cut > installed {
+    /// After the ring view of `region`: install `cut` if it is newer than what the protocol
+    /// has installed (a member joined or left one of the region's groups in it).
+    fn cut(&mut self, region: RegionId, cut: ViewId) {
+        if self.node.installed_view(region).is_some_and(|v| cut > v) {
             if let Err(e) = self.node.install_cut(region, cut) {
                 tracing::error!(%region, error = %e, "a view of the region's groups refused");
-                return;
             }
         }
-        self.cuts.insert(region, cut.max(installed));
     }
 
+    /// Receive on `address` (a region this node became a member of).
     fn join_address(&mut self, address: SocketAddrV4) {
         if let Err(e) = self.transport.join(address) {
             tracing::error!(%address, error = %e, "joining a region's multicast address failed: its traffic reaches this node only by repairs");

@@ -54,8 +54,7 @@ impl Joined {
     }
 
     /// Of `wanted` (ascending, distinct), the groups joined now and the views they are
-    /// received from, and the
-    /// generation that answer is from.
+    /// received from, and the generation that answer is from.
     fn filter(&self, wanted: &[GroupId]) -> (u64, Filter) {
         let generation = self.generation.load(Ordering::Acquire);
         let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());

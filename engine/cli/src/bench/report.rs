@@ -189,11 +189,10 @@ impl Report {
     /// (`churned` and the measured one), as means of the publishers' msgs/s, alternated so
     /// that drift on a busy host affects both alike. Every pass must verify.
     pub(super) fn compare_churn(&mut self, calm: &[Report], churned: &[Report]) {
-        let published = |r: &Report| r.per_publisher.iter().map(|p| num(p, "msgs_per_sec")).sum::<f64>();
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let before = mean(&calm.iter().map(published).collect::<Vec<_>>());
-        let mut during: Vec<f64> = churned.iter().map(published).collect();
-        during.push(published(self));
+        let before = mean(&calm.iter().map(Report::published_rate).collect::<Vec<_>>());
+        let mut during: Vec<f64> = churned.iter().map(Report::published_rate).collect();
+        during.push(self.published_rate());
         let during = mean(&during);
         self.no_churn_published_msgs_per_sec = Some(before);
         self.churn_published_msgs_per_sec = Some(during);
@@ -205,15 +204,17 @@ impl Report {
             .iter()
             .zip(churned.iter().map(Some).chain(std::iter::once(None)))
             .flat_map(|(c, m)| {
-                let churn = m.map(|m| (m.published_rate(), m.delivered_ok)).unwrap_or((published(self), self.delivered_ok));
+                let churn =
+                    m.map_or((self.published_rate(), self.delivered_ok), |m| (m.published_rate(), m.delivered_ok));
                 [
-                    serde_json::json!({"group_churn": 0.0, "published_msgs_per_sec": published(c), "delivered_ok": c.delivered_ok}),
+                    serde_json::json!({"group_churn": 0.0, "published_msgs_per_sec": c.published_rate(), "delivered_ok": c.delivered_ok}),
                     serde_json::json!({"group_churn": self.group_churn, "published_msgs_per_sec": churn.0, "delivered_ok": churn.1}),
                 ]
             })
             .collect();
     }
 
+    /// The publishers' msgs/s, all of them.
     fn published_rate(&self) -> f64 {
         self.per_publisher.iter().map(|p| num(p, "msgs_per_sec")).sum()
     }

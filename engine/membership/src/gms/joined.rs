@@ -11,7 +11,77 @@
 use super::view::View;
 use crate::groups::GroupId;
 use argent_core::{NodeId, ViewId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A node's group set as it asks the GMS for it (numbered as the GMS client numbers its
+/// requests), the set the installed views record, and what it receives: the runtime's view
+/// thread and the simulator keep one each.
+#[derive(Clone, Debug, Default)]
+pub struct GroupSets {
+    requested: BTreeSet<GroupId>,
+    version: u64,
+    /// The set of the newest version an installed view records.
+    recorded: BTreeSet<GroupId>,
+    /// Sets asked for that no installed view records yet, by version (bounded by the
+    /// requests in flight: each view that records a version drops it and those before).
+    pending: VecDeque<(u64, BTreeSet<GroupId>)>,
+    received: JoinedGroups,
+}
+
+impl GroupSets {
+    /// A node that registers with `groups` (version 0).
+    pub fn new(groups: impl IntoIterator<Item = GroupId>) -> Self {
+        let requested: BTreeSet<GroupId> = groups.into_iter().collect();
+        GroupSets { recorded: requested.clone(), requested, ..GroupSets::default() }
+    }
+
+    /// Ask to join or leave `group`: the version of the new set, if it changed (the GMS
+    /// client's `set_groups` numbers it the same). A group left is not received from now on.
+    pub fn request(&mut self, group: GroupId, join: bool) -> Option<u64> {
+        let changed = if join { self.requested.insert(group) } else { self.requested.remove(&group) };
+        if !changed {
+            return None;
+        }
+        self.version += 1;
+        self.pending.push_back((self.version, self.requested.clone()));
+        if !join {
+            self.received.leave(group);
+        }
+        Some(self.version)
+    }
+
+    /// `node` installs `view`: the groups it records for the node (by its group-set version)
+    /// and still asked for are received, each from its region's view in `view` if new
+    /// ([`JoinedGroups::install`]). Returns whether what is received changed.
+    pub fn install(&mut self, view: &View, node: NodeId) -> bool {
+        let Some(version) = view.member(node).map(|m| m.groups_version) else { return false };
+        while self.pending.front().is_some_and(|(v, _)| *v <= version) {
+            if let Some((_, set)) = self.pending.pop_front() {
+                self.recorded = set;
+            }
+        }
+        let requested = &self.requested;
+        self.received.install(view, node, &self.recorded, |g| requested.contains(&g))
+    }
+
+    /// The node registers again as a new incarnation with the groups it asks for now: what
+    /// it received is forgotten, and requests in flight are part of the registration.
+    pub fn restart(&mut self) {
+        self.pending.clear();
+        self.recorded = self.requested.clone();
+        self.received = JoinedGroups::new();
+    }
+
+    /// The groups asked for now, ascending.
+    pub fn requested(&self) -> &BTreeSet<GroupId> {
+        &self.requested
+    }
+
+    /// What is received, and from which view.
+    pub fn received(&self) -> &JoinedGroups {
+        &self.received
+    }
+}
 
 /// The groups a node receives, each from the region view in which it joined.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

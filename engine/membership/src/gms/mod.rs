@@ -16,7 +16,7 @@ mod state;
 mod view;
 
 pub use client::{ClientConfig, ClientStatus, GmsClient};
-pub use joined::JoinedGroups;
+pub use joined::{GroupSets, JoinedGroups};
 pub use msg::{GmsDecodeError, GmsMsg, StatusReport, GMS_WIRE_VERSION, MAX_GMS_MESSAGE};
 pub use replica::{
     Gms, GmsConfig, GmsError, GmsStats, Peer, Persist, Restored, MAX_GROUPS_PER_MEMBER, MAX_NODE_ID,

@@ -3,9 +3,9 @@
 
 use crate::rng::SimRng;
 use argent_core::{NodeId, RegionId, ViewId};
-use argent_membership::gms::JoinedGroups;
+use argent_membership::gms::GroupSets;
 use argent_membership::GroupId;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 pub(super) const TAG: usize = argent_wire::message::GROUP_TAG_LEN;
 /// Most groups a node holds while groups churn (and at least one).
@@ -33,16 +33,12 @@ pub(super) struct Groups {
 pub(super) struct NodeGroups {
     /// Region views installed in the protocol (every region of the view: a sender sends to
     /// regions it is not a member of), with their members.
-    pub(super) installed: BTreeMap<RegionId, (ViewId, ViewId, Vec<NodeId>)>,
+    pub(super) installed: BTreeMap<RegionId, (ViewId, Vec<NodeId>)>,
     /// Group → region, as the last view installed says.
     pub(super) route: HashMap<GroupId, RegionId>,
-    /// The group set asked for, as the client has it (and its version).
-    pub(super) requested: BTreeSet<GroupId>,
-    /// Sets asked for that no installed view records yet; the newest recorded.
-    pub(super) pending: VecDeque<(u64, BTreeSet<GroupId>)>,
-    pub(super) recorded: BTreeSet<GroupId>,
-    /// What this node receives (the runtime's filter).
-    pub(super) received: JoinedGroups,
+    /// The groups asked for, as the views record them, and as received (the runtime's
+    /// shipped bookkeeping and filter).
+    pub(super) sets: GroupSets,
     /// Per group received: its region, and whether it was joined while the node ran.
     pub(super) joins: HashMap<GroupId, (RegionId, bool)>,
     /// Per (sender slot, group): position of the next message expected in `positions`, once
@@ -53,7 +49,7 @@ pub(super) struct NodeGroups {
 impl NodeGroups {
     /// Whether this node is a member of `region` (it receives its multicast).
     pub(super) fn member(&self, region: RegionId, me: u32) -> bool {
-        self.installed.get(&region).is_some_and(|(_, _, m)| m.contains(&NodeId(me)))
+        self.installed.get(&region).is_some_and(|(_, m)| m.contains(&NodeId(me)))
     }
 }
 
@@ -69,10 +65,7 @@ impl Groups {
         let subs = argent_membership::zipf_subscriptions(nodes, groups, 1.0, seed);
         let nodes = subs
             .iter()
-            .map(|(_, gs)| {
-                let set: BTreeSet<GroupId> = gs.iter().copied().collect();
-                NodeGroups { requested: set.clone(), recorded: set, ..NodeGroups::default() }
-            })
+            .map(|(_, gs)| NodeGroups { sets: GroupSets::new(gs.iter().copied()), ..NodeGroups::default() })
             .collect();
         Groups {
             cdf,
@@ -87,7 +80,7 @@ impl Groups {
 
     /// The initial group set of node `n`.
     pub(super) fn initial(&self, n: u32) -> Vec<GroupId> {
-        self.nodes[n as usize].requested.iter().copied().collect()
+        self.nodes[n as usize].sets.requested().iter().copied().collect()
     }
 
     pub(super) fn draw(cdf: &[f64], rng: &mut SimRng) -> GroupId {

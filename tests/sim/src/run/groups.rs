@@ -15,7 +15,7 @@ use super::group_state::{close, Groups, MAX_PER_NODE, TAG};
 use super::sim::{Ev, Sim};
 use crate::rng::SimRng;
 use argent_core::{Instant, NodeId, RegionId, ViewId};
-use argent_membership::gms::{ClientStatus, JoinedGroups, View};
+use argent_membership::gms::{ClientStatus, View};
 use argent_membership::GroupId;
 use argent_qsm::{Delivery, PublishError, RegionView};
 use argent_verify::{Header, Message};
@@ -39,17 +39,9 @@ impl Sim<'_> {
         let mut violations = Vec::new();
         {
             let ng = &mut self.groups.as_mut().expect("groups run").nodes[n as usize];
-            if let Some(version) = v.member(me).map(|m| m.groups_version) {
-                while ng.pending.front().is_some_and(|(k, _)| *k <= version) {
-                    if let Some((_, set)) = ng.pending.pop_front() {
-                        ng.recorded = set;
-                    }
-                }
-            }
-            let requested = &ng.requested;
-            let before: BTreeSet<GroupId> = ng.received.iter().map(|(g, _)| g).collect();
-            ng.received.install(v, me, &ng.recorded, |g| requested.contains(&g));
-            let after: BTreeSet<GroupId> = ng.received.iter().map(|(g, _)| g).collect();
+            let before: BTreeSet<GroupId> = ng.sets.received().iter().map(|(g, _)| g).collect();
+            ng.sets.install(v, me);
+            let after: BTreeSet<GroupId> = ng.sets.received().iter().map(|(g, _)| g).collect();
             for g in before.difference(&after) {
                 leaves += close(ng, *g);
             }
@@ -85,23 +77,19 @@ impl Sim<'_> {
             // member joined or left one of the region's groups), as the runtime's shards do.
             let (ring, cut) = (ViewId(r.ring.0.max(1)), ViewId(r.since.0.max(1)));
             let ng = &self.groups.as_ref().expect("groups run").nodes[n as usize];
-            let had = ng.installed.get(&r.id).cloned();
-            let mut installed = match had {
-                Some((had_ring, had_cut, m)) if had_ring == ring && m == r.members => had_cut,
-                _ => {
-                    let rv = RegionView { region: r.id, id: ring, members: r.members.clone() };
-                    if let Err(e) = self.nodes[n as usize].proto.install_view(at, rv) {
-                        self.violation(format!("node {n}: view of {} refused: {e}", r.id));
-                        continue;
-                    }
-                    if n >= first_sender {
-                        self.groups_mut().installs[(n - first_sender) as usize]
-                            .push((r.id, ring, next_index));
-                    }
-                    ring
+            let same_ring = ng.installed.get(&r.id).is_some_and(|(had, m)| *had == ring && *m == r.members);
+            if !same_ring {
+                let rv = RegionView { region: r.id, id: ring, members: r.members.clone() };
+                if let Err(e) = self.nodes[n as usize].proto.install_view(at, rv) {
+                    self.violation(format!("node {n}: view of {} refused: {e}", r.id));
+                    continue;
                 }
-            };
-            if cut > installed {
+                if n >= first_sender {
+                    self.groups_mut().installs[(n - first_sender) as usize].push((r.id, ring, next_index));
+                }
+                self.groups_mut().nodes[n as usize].installed.insert(r.id, (ring, r.members.clone()));
+            }
+            if self.nodes[n as usize].proto.installed_view(r.id).is_some_and(|v| cut > v) {
                 if let Err(e) = self.nodes[n as usize].proto.install_cut(r.id, cut) {
                     self.violation(format!("node {n}: cut {cut:?} of {} refused: {e}", r.id));
                     continue;
@@ -109,9 +97,7 @@ impl Sim<'_> {
                 if n >= first_sender {
                     self.groups_mut().installs[(n - first_sender) as usize].push((r.id, cut, next_index));
                 }
-                installed = cut;
             }
-            self.groups_mut().nodes[n as usize].installed.insert(r.id, (ring, installed, r.members.clone()));
         }
         // Marks "installed a view in this incarnation" (the single-group runs' field).
         self.nodes[n as usize].region = Some((RegionId(u32::MAX), Vec::new()));
@@ -205,8 +191,8 @@ impl Sim<'_> {
             let groups = self.groups.as_mut().expect("groups run");
             let ng = &mut groups.nodes[n as usize];
             let admitted = match sc.sabotage {
-                crate::scenario::Sabotage::NoGroupJoinPoint => ng.received.since(g).is_some(),
-                _ => ng.received.admits(g, d.view),
+                crate::scenario::Sabotage::NoGroupJoinPoint => ng.sets.received().since(g).is_some(),
+                _ => ng.sets.received().admits(g, d.view),
             };
             if !admitted {
                 continue; // not received here (the runtime's filter drops it)
@@ -222,7 +208,7 @@ impl Sim<'_> {
                 ));
                 continue;
             }
-            let since = ng.received.since(g).expect("admitted groups are received");
+            let since = ng.sets.received().since(g).expect("admitted groups are received");
             let list = groups.positions.get(&(slot, g, region)).map_or(&[][..], Vec::as_slice);
             let pos = match ng.next.get(&(slot, g)) {
                 Some(p) => *p,
@@ -272,12 +258,12 @@ impl Sim<'_> {
             return;
         }
         let groups = self.groups.as_mut().expect("groups run");
-        let held = groups.nodes[n as usize].requested.len();
+        let held = groups.nodes[n as usize].sets.requested().len();
         let join = held <= 1 || (held < MAX_PER_NODE && groups.churn.chance(0.5));
         let group = if join {
             let mut g = Groups::draw(&groups.cdf, &mut groups.churn);
             for _ in 0..8 {
-                if !groups.nodes[n as usize].requested.contains(&g) {
+                if !groups.nodes[n as usize].sets.requested().contains(&g) {
                     break;
                 }
                 g = Groups::draw(&groups.cdf, &mut groups.churn);
@@ -286,24 +272,22 @@ impl Sim<'_> {
         } else {
             let ng = &groups.nodes[n as usize];
             let k = groups.churn.below(held as u64) as usize;
-            *ng.requested.iter().nth(k).expect("k < held")
+            *ng.sets.requested().iter().nth(k).expect("k < held")
         };
         let ng = &mut groups.nodes[n as usize];
-        let changed = if join { ng.requested.insert(group) } else { ng.requested.remove(&group) };
-        if !changed {
-            return;
-        }
+        let was_received = ng.sets.received().since(group).is_some();
+        let Some(version) = ng.sets.request(group, join) else { return };
         let mut leaves = 0;
-        if !join && ng.received.leave(group) {
+        if !join && was_received {
             leaves += close(ng, group); // the runtime stops delivering a group left at once
         }
-        let set: Vec<GroupId> = ng.requested.iter().copied().collect();
+        let set: Vec<GroupId> = ng.sets.requested().iter().copied().collect();
         let client = self.nodes[n as usize].client.as_mut().expect("alive");
         client.set_groups(now, set);
-        let version = client.member().groups_version;
-        let ng = &mut self.groups_mut().nodes[n as usize];
-        let requested = ng.requested.clone();
-        ng.pending.push_back((version, requested));
+        if client.member().groups_version != version {
+            let got = client.member().groups_version;
+            self.violation(format!("node {n}: group set version {version} here, {got} at the GMS client"));
+        }
         self.out.group_changes += 1;
         self.out.group_leaves += leaves;
         self.gms_flush(super::sim::Who::Node(n), now);
@@ -326,9 +310,7 @@ impl Sim<'_> {
         let ng = &mut self.groups_mut().nodes[n as usize];
         ng.installed.clear();
         ng.route.clear();
-        ng.pending.clear();
-        ng.recorded = ng.requested.clone();
-        ng.received = JoinedGroups::new();
+        ng.sets.restart();
         ng.joins.clear();
         ng.next.clear();
     }
@@ -350,7 +332,7 @@ impl Sim<'_> {
                 continue;
             }
             let ng = &groups.nodes[n];
-            for (group, since) in ng.received.iter() {
+            for (group, since) in ng.sets.received().iter() {
                 let Some(&(region, at_run_time)) = ng.joins.get(&group) else { continue };
                 for slot in 0..self.sc.senders {
                     let bound = groups.bound(slot, region, since);
