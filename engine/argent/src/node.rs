@@ -25,6 +25,8 @@ pub(crate) struct GmsParts {
 /// A running argent node.
 #[derive(Debug)]
 pub struct Node {
+    /// The object driver (first: it stops before the runtime when the node is dropped).
+    pub(crate) objects: crate::live::driver::Objects,
     pub(crate) runtime: argent_runtime::Runtime,
     cluster: ClusterConfig,
     id: u32,
@@ -40,7 +42,7 @@ impl Node {
         names: HashMap<String, GroupId>,
         gms: Option<GmsParts>,
     ) -> Self {
-        Node { runtime, cluster, id, names, gms }
+        Node { objects: crate::live::driver::Objects::default(), runtime, cluster, id, names, gms }
     }
 
     /// This node's member id.
@@ -124,6 +126,7 @@ impl Node {
     /// Stop the shards; with the GMS, leave the membership first so the others install a
     /// view without this node at once instead of waiting for the eviction timeout.
     pub fn shutdown(self) {
+        self.objects.stop();
         if let Some(mut g) = self.gms {
             g.link.leave();
             let deadline = std::time::Instant::now() + Duration::from_secs(2);

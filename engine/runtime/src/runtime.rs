@@ -7,7 +7,7 @@ use crate::groups::{RouteTable, FENCE_GROUP, GROUP_TAG_LEN};
 use crate::publisher::{shards_in, AnyPublisher, Lanes, PubLane, Publisher};
 use crate::pubring;
 use crate::shard::{Command, Published, PublisherPort, RegionMembers, Shard, SubscriberPort, COMMAND_QUEUE};
-use crate::signal::{ShardWake, Signal};
+use crate::signal::{ShardWake, SharedWait, Signal};
 use crate::stats::NodeStats;
 use crate::subscription::{Joined, SubLane, Subscription};
 use crate::topology::Topology;
@@ -58,6 +58,36 @@ impl GroupsHandle {
     /// install the view that puts the node in the groups ([`crate::ViewSink::apply`]).
     pub fn set_since(&self, groups: &[(GroupId, ViewId)]) {
         self.joined.set(groups);
+    }
+}
+
+/// Asks one group's region for fences ([`Runtime::fencer`]).
+#[derive(Clone)]
+pub struct Fencer {
+    region: RegionId,
+    cmds: crossbeam_channel::Sender<Command>,
+    wake: ShardWake,
+}
+
+impl std::fmt::Debug for Fencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fencer").field("region", &self.region).finish_non_exhaustive()
+    }
+}
+
+impl Fencer {
+    /// As [`Runtime::request_fences`] for the fencer's group.
+    pub fn request(&self, key: u64, nonce: u64) -> Result<(), RuntimeError> {
+        self.cmds
+            .send(Command::RequestFences { region: self.region, key, nonce })
+            .map_err(|_| RuntimeError::Closed)?;
+        self.wake.wake();
+        Ok(())
+    }
+
+    /// The region it asks.
+    pub fn region(&self) -> RegionId {
+        self.region
     }
 }
 
@@ -231,6 +261,14 @@ impl Runtime {
         Ok(())
     }
 
+    /// What asks `group`'s region for fences, held apart from the runtime (a driver thread
+    /// serving objects). A group stays in its region for as long as it exists.
+    pub fn fencer(&self, group: GroupId) -> Result<Fencer, RuntimeError> {
+        let region = self.region_of(group).ok_or(RuntimeError::NotInGroup(group))?;
+        let shard = self.shard_of(region).and_then(|i| self.shards.get(i)).ok_or(RuntimeError::Closed)?;
+        Ok(Fencer { region, cmds: shard.cmds.clone(), wake: shard.wake.clone() })
+    }
+
     fn max_message(&self, ring_bytes: usize) -> usize {
         let datagram = self.cfg.qsm.max_message_len();
         let ring = (ring_bytes / 2).saturating_sub(pubring::ENTRY_HEADER);
@@ -275,6 +313,11 @@ impl Runtime {
         Ok(AnyPublisher::new(self.make_lanes(self.cfg.publish_ring_bytes)?))
     }
 
+    /// [`Runtime::publisher_any`] with rings of `ring_bytes` (at least [`MIN_PUBLISH_RING`]).
+    pub fn publisher_any_sized(&self, ring_bytes: usize) -> Result<AnyPublisher, RuntimeError> {
+        Ok(AnyPublisher::new(self.make_lanes(ring_bytes.max(MIN_PUBLISH_RING))?))
+    }
+
     /// A subscription to `group`: its messages, in per-sender order.
     pub fn subscribe(&self, group: GroupId) -> Result<Subscription, RuntimeError> {
         self.subscribe_groups(&[group])
@@ -291,6 +334,18 @@ impl Runtime {
     /// [`MIN_DELIVERY_RING`]): for many low-rate subscriptions, such as the proxies of live
     /// objects (a full ring holds the shard's deliveries back, as for any subscription).
     pub fn subscribe_sized(&self, groups: &[GroupId], slots: usize) -> Result<Subscription, RuntimeError> {
+        self.subscribe_waking(groups, slots, &SharedWait::new())
+    }
+
+    /// [`Runtime::subscribe_sized`], waking `wait` when deliveries arrive: one thread serves
+    /// many subscriptions ([`Subscription::try_recv`] on each, [`SharedWait::wait`] when
+    /// none has any).
+    pub fn subscribe_waking(
+        &self,
+        groups: &[GroupId],
+        slots: usize,
+        wait: &SharedWait,
+    ) -> Result<Subscription, RuntimeError> {
         if groups.is_empty() {
             return Err(RuntimeError::NoGroups);
         }
@@ -304,7 +359,7 @@ impl Runtime {
             }
         }
         drop(topology);
-        let ready = Arc::new(Signal::default());
+        let ready = wait.signal.clone();
         let mut lanes = Vec::new();
         for (s, regions) in by_shard.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
             let shard = &self.shards[s];

@@ -55,6 +55,37 @@ impl Signal {
     }
 }
 
+/// One thread waiting for any of several subscriptions ([`crate::Runtime::subscribe_waking`])
+/// and for whatever else calls [`SharedWait::notify`]: a driver serving many subscriptions
+/// from one thread sleeps on one of these instead of a thread per subscription.
+#[derive(Debug, Clone, Default)]
+pub struct SharedWait {
+    pub(crate) signal: Arc<Signal>,
+}
+
+impl SharedWait {
+    /// A new wait, nobody waiting.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sleeps up to `timeout`, unless `ready()` — checked after arming, so no notification
+    /// that comes between the caller's last look and the sleep is lost — says there is work,
+    /// or until notified. Waits with one thread at a time.
+    pub fn wait(&self, timeout: Duration, ready: impl FnOnce() -> bool) {
+        self.signal.arm_thread();
+        if !ready() && !timeout.is_zero() {
+            self.signal.park(timeout);
+        }
+        self.signal.disarm();
+    }
+
+    /// Wakes the waiting thread, if it sleeps.
+    pub fn notify(&self) {
+        self.signal.notify();
+    }
+}
+
 /// Wakes a shard blocked in its transport, only when it sleeps.
 #[derive(Clone)]
 pub(crate) struct ShardWake {

@@ -136,6 +136,23 @@ impl Subscription {
         self.lanes.iter().all(|l| l.ring.is_empty())
     }
 
+    /// Whether a delivered datagram waits (it may still hold nothing for the subscription's
+    /// groups: [`Subscription::try_recv`] skips those).
+    pub fn has_queued(&self) -> bool {
+        !self.is_empty()
+    }
+
+    /// Receive `groups` from now on instead of the groups asked for so far. They must be
+    /// carried by the regions the subscription was made for (a group of another region has
+    /// no datagram here); datagrams already queued are seen through the new set.
+    pub fn set_groups(&mut self, groups: &[GroupId]) {
+        let mut wanted = groups.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let (seen, filter) = self.joined.filter(&wanted);
+        (self.wanted, self.seen, self.filter) = (wanted, seen, Arc::new(filter));
+    }
+
     /// Wait up to `timeout` for the next delivered datagram.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Delivery> {
         let deadline = std::time::Instant::now() + timeout;

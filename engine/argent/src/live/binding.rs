@@ -2,12 +2,12 @@
 //! members as fence keys, fresh origins, locks that survive a panicking holder.
 
 use super::error::LiveError;
-use super::options::PUBLISH_WAIT;
 use crate::error::Error;
 use argent_objects::reference::ObjectId;
-use argent_runtime::{GroupId, GroupMembers, PublishError, Publisher};
+use argent_runtime::{AnyPublisher, GroupId, GroupMembers, PublishError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -24,9 +24,15 @@ pub(super) fn new_origin(node: u32) -> u64 {
     argent_objects::session::origin_for(node, nanos.wrapping_add(n << 20))
 }
 
-/// Publishes `msg` into the group, waiting for room up to [`PUBLISH_WAIT`].
-pub(super) fn publish(p: &mut Publisher, id: ObjectId, msg: &[u8]) -> Result<(), LiveError> {
-    p.publish_within(msg, PUBLISH_WAIT).map_err(|e| match e {
+/// Publishes `msg` into `group`, waiting for room up to `wait`.
+pub(super) fn publish(
+    p: &mut AnyPublisher,
+    group: GroupId,
+    id: ObjectId,
+    msg: &[u8],
+    wait: Duration,
+) -> Result<(), LiveError> {
+    p.publish_within_to(group, msg, wait).map_err(|e| match e {
         PublishError::WouldBlock => LiveError::Stalled { id },
         PublishError::TooLarge { len, max } => LiveError::TooLarge { id, len, max },
         source => LiveError::Publish { id, source },

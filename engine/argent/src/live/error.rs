@@ -126,9 +126,17 @@ pub enum LiveError {
         /// The object.
         id: ObjectId,
     },
-    /// The proxy's delivery thread could not start.
-    #[error("starting the object's delivery thread: {0}")]
+    /// The node's object driver thread could not start.
+    #[error("starting the node's object driver thread: {0}")]
     Thread(std::io::Error),
+    /// The node's object driver stopped (the node shut down) before the join ended.
+    #[error(
+        "object {id}: the node's object driver stopped before the join ended (is the node shutting down?)"
+    )]
+    DriverStopped {
+        /// The object.
+        id: ObjectId,
+    },
     /// The proxy is not joined (its join failed).
     #[error("object {id}: the proxy has not joined the object")]
     NotJoined {

@@ -1,54 +1,52 @@
-//! An open proxy: the object's [`Session`] bound to the node — a publisher for its frames,
-//! a subscription (with fences) for its group, the region's members — with a delivery
-//! thread once joined. Nothing here decides anything about the protocol.
+//! An open proxy: the object's [`Session`] registered with the node's object driver
+//! ([`super::driver`]), which feeds it its group's deliveries and fences and publishes its
+//! frames; the proxy's handle reads the state and submits updates. Nothing here decides
+//! anything about the protocol.
 
 use super::binding::{lock, member_keys, new_origin, not_member, publish};
+use super::driver::{Core, Driven, Settled};
 use super::error::LiveError;
-use super::options::{LiveStats, OpenOptions};
+use super::options::{LiveStats, OpenOptions, PUBLISH_WAIT};
 use crate::error::Error;
 use crate::membership::GroupLease;
 use crate::node::Node;
-use argent_objects::object::{LiveObject, Position, Proxy};
+use argent_objects::object::{LiveObject, Position, Proxy, RequestId};
 use argent_objects::reference::ObjectId;
 use argent_objects::session::{Session, SessionConfig, SessionEvent, Transmit};
-use argent_runtime::{Delivery, GroupId, GroupMembers, Publisher, Subscription};
+use argent_runtime::{AnyPublisher, Fencer, GroupId, PublishError};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Changes a watcher may have unread before further ones are dropped for it (and counted in
-/// [`LiveStats::watch_lagged`]): the delivery thread never waits for a watcher, and memory
-/// stays bounded; the state itself is never affected.
+/// [`LiveStats::watch_lagged`]): the driver never waits for a watcher, and memory stays
+/// bounded; the state itself is never affected.
 const WATCH_QUEUE: usize = 65_536;
-/// A proxy's publish ring, bytes: an object publishes little, and a message may still take
-/// half of it (as much as a datagram holds).
-pub(super) const OBJECT_PUBLISH_RING: usize = 128 << 10;
-/// A proxy's delivery ring, datagrams (its thread drains it as they come).
-pub(super) const OBJECT_DELIVERY_RING: usize = 256;
-/// The longest a joiner waits for a delivery before it looks at its timers again.
-const JOIN_POLL: Duration = Duration::from_millis(20);
-/// The longest the delivery thread waits before it looks at the region's members again.
-const SERVE_POLL: Duration = Duration::from_millis(50);
+/// How long an opener waits for the driver beyond the join's own timeout.
+const OPEN_GRACE: Duration = Duration::from_secs(5);
 
+/// A proxy's part shared between its handle and the driver.
 struct Shared<O: LiveObject> {
     id: ObjectId,
     group: GroupId,
-    /// Lock order: `publisher`, then `session` (never the other way round).
+    origin: u64,
     session: Mutex<Session<O>>,
-    publisher: Mutex<Publisher>,
+    fencer: Fencer,
     watchers: Mutex<Vec<SyncSender<O::Change>>>,
     watch_lagged: AtomicU64,
-    stop: AtomicBool,
-    epoch: std::time::Instant,
+    /// Where the end of the join goes (the opener waits for it).
+    opened: Mutex<Option<SyncSender<Result<(), LiveError>>>>,
+    /// A frame failed to publish for a reason other than room (logged once).
+    publish_failing: AtomicBool,
 }
 
 /// An open proxy of a live object on a node.
 pub struct Live<O: LiveObject> {
     shared: Arc<Shared<O>>,
-    thread: Option<JoinHandle<()>>,
-    /// The proxy's hold on its group (through the GMS): released after the thread stops.
+    core: Arc<Core>,
+    key: u64,
+    /// The proxy's hold on its group (through the GMS): released once unregistered.
     _lease: Option<GroupLease>,
 }
 
@@ -58,12 +56,8 @@ impl<O: LiveObject> std::fmt::Debug for Live<O> {
     }
 }
 
-/// The session's clock: time since the proxy was opened.
-fn now(epoch: std::time::Instant) -> argent_core::Instant {
-    argent_core::Instant::from_nanos(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// Opens the object `id` carried by `group`: subscribe first, then join through a session.
+/// Opens the object `id` carried by `group`: registers a joining session with the node's
+/// object driver (which subscribes to the group's region first) and waits for the join.
 pub(super) fn open<O>(
     node: &Node,
     id: ObjectId,
@@ -77,213 +71,185 @@ where
     O::Op: Send,
     O::Change: Clone + Send,
 {
-    // Subscribe before asking: every update from here on is buffered while joining.
-    let mut sub =
-        node.runtime.subscribe_sized(&[group], OBJECT_DELIVERY_RING).map_err(Error::from)?.with_fences();
-    let mut publisher = node.runtime.publisher_sized(group, OBJECT_PUBLISH_RING).map_err(Error::from)?;
+    let core = node.objects.core(&node.runtime, node.id().0)?;
     let members = node.group_members(group).ok_or(not_member(group))?;
-    let epoch = std::time::Instant::now();
-    let cfg = SessionConfig {
-        join_timeout: options.join_timeout,
-        max_message: publisher.max_message(),
-        ..SessionConfig::default()
-    };
+    let fencer = node.runtime.fencer(group).map_err(Error::from)?;
+    let max_message = lock(&core.publisher).max_message();
+    let cfg = SessionConfig { join_timeout: options.join_timeout, max_message, ..SessionConfig::default() };
     let origin = new_origin(node.id().0);
-    let mut session = Session::<O>::join(id, options.key, origin, cfg, now(epoch));
-    session.handle_members(now(epoch), &member_keys(&members));
-    let mut binding = Binding { id, group, publisher: &mut publisher, node: Some(node) };
-    join(&mut session, &mut sub, &members, &mut binding, epoch)?;
+    let now = core.now();
+    let mut session = Session::<O>::join(id, options.key, origin, cfg, now);
+    session.handle_members(now, &member_keys(&members));
+    let (tx, rx) = sync_channel(1);
     let shared = Arc::new(Shared {
         id,
         group,
+        origin,
         session: Mutex::new(session),
-        publisher: Mutex::new(publisher),
+        fencer,
         watchers: Mutex::new(Vec::new()),
         watch_lagged: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-        epoch,
+        opened: Mutex::new(Some(tx)),
+        publish_failing: AtomicBool::new(false),
     });
-    let s = Arc::clone(&shared);
-    let thread = std::thread::Builder::new()
-        .name(format!("argent-live-{id}"))
-        .spawn(move || serve(&s, sub, &members))
-        .map_err(LiveError::Thread)?;
-    Ok(Live { shared, thread: Some(thread), _lease: lease })
+    let key = core.add(&node.runtime, shared.clone(), group, members, &shared.fencer)?;
+    let outcome = rx.recv_timeout(options.join_timeout + OPEN_GRACE);
+    match outcome {
+        Ok(Ok(())) => Ok(Live { shared, core, key, _lease: lease }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => {
+            core.remove(key);
+            Err(LiveError::DriverStopped { id })
+        }
+    }
 }
 
-/// Where a session's transmits go: the group's publisher and, while joining, the node that
-/// asks its region for fences.
-struct Binding<'a> {
-    id: ObjectId,
-    group: GroupId,
-    publisher: &'a mut Publisher,
-    node: Option<&'a Node>,
-}
+impl<O: LiveObject> Shared<O> {
+    /// Tells the opener how the join ended (once).
+    fn opened(&self, outcome: Result<(), LiveError>) {
+        if let Some(tx) = lock(&self.opened).take() {
+            let _ = tx.try_send(outcome);
+        }
+    }
 
-impl Binding<'_> {
-    fn carry_out(&mut self, t: Transmit) -> Result<(), LiveError> {
+    /// Carries out one transmit; a frame that cannot go now is put back, first in line.
+    fn carry_out(&self, t: Transmit, p: &mut AnyPublisher, wait: Option<Duration>) -> Result<(), LiveError> {
         match t {
-            Transmit::Publish(frame) => publish(self.publisher, self.id, &frame),
-            Transmit::RequestFences { key, nonce } => match self.node {
-                Some(node) => Ok(node.request_fences(self.group, key, nonce)?),
-                None => {
-                    tracing::error!(object = %self.id, "a member asked for fences: ignored");
-                    Ok(())
+            Transmit::Publish(frame) => {
+                let r = match wait {
+                    Some(wait) => publish(p, self.group, self.id, &frame, wait),
+                    None => p.publish_to(self.group, &frame).map_err(|e| match e {
+                        PublishError::WouldBlock => LiveError::Stalled { id: self.id },
+                        source => LiveError::Publish { id: self.id, source },
+                    }),
+                };
+                if r.is_err() {
+                    lock(&self.session).requeue_transmit(Transmit::Publish(frame));
                 }
-            },
-        }
-    }
-}
-
-/// Hands one delivery to the session: its messages of the group, then its fences, once
-/// the region's current members are known to the session.
-fn feed<O: LiveObject>(
-    session: &mut Session<O>,
-    d: &Delivery,
-    members: &GroupMembers,
-    epoch: std::time::Instant,
-) {
-    let t = now(epoch);
-    let node = d.sender_node().0;
-    for (_, m) in d.group_messages() {
-        session.handle_message(t, node, m);
-    }
-    let mut fences = d.fences().peekable();
-    if fences.peek().is_some() {
-        session.handle_members(t, &member_keys(members));
-        for request in fences {
-            session.handle_fence(t, request, node);
-        }
-    }
-}
-
-/// Logs a problem the session reports.
-fn report(id: ObjectId, p: &argent_objects::session::Problem) {
-    tracing::warn!(object = %id, problem = %p, "live object");
-}
-
-/// Drive the session until it has joined.
-fn join<O: LiveObject>(
-    session: &mut Session<O>,
-    sub: &mut Subscription,
-    members: &GroupMembers,
-    binding: &mut Binding<'_>,
-    epoch: std::time::Instant,
-) -> Result<(), LiveError> {
-    let id = binding.id;
-    loop {
-        while let Some(t) = session.poll_transmit() {
-            binding.carry_out(t)?;
-        }
-        let mut joined = false;
-        while let Some(e) = session.poll_event() {
-            match e {
-                SessionEvent::Joined { .. } => joined = true,
-                SessionEvent::Failed(e) => return Err(LiveError::join(id, e)),
-                SessionEvent::Problem(p) => report(id, &p),
-                SessionEvent::Changed(_) => {} // nobody watches yet
+                r
+            }
+            Transmit::RequestFences { key, nonce } => {
+                Ok(self.fencer.request(key, nonce).map_err(Error::from)?)
             }
         }
-        if joined {
-            while let Some(t) = session.poll_transmit() {
-                binding.carry_out(t)?;
-            }
-            return Ok(());
+    }
+
+    /// Publishes what the session has to send. Every transmit is taken from the session
+    /// under the publisher's lock (held by the caller), so frames go out in the order the
+    /// session made them; the session's lock is taken only to take a frame.
+    fn transmit_with(&self, p: &mut AnyPublisher, wait: Option<Duration>) -> Result<(), LiveError> {
+        loop {
+            let next = lock(&self.session).poll_transmit();
+            let Some(t) = next else { return Ok(()) };
+            self.carry_out(t, p, wait)?;
         }
-        let t = now(epoch);
-        let wait = match session.poll_timeout() {
-            Some(due) if due <= t => {
-                session.handle_timeout(t);
-                continue;
-            }
-            Some(due) => (due - t).min(JOIN_POLL),
-            None => JOIN_POLL,
-        };
-        match sub.recv_timeout(wait) {
-            Some(d) => feed(session, &d, members, epoch),
-            None => session.handle_members(now(epoch), &member_keys(members)),
+    }
+
+    /// Hands `changes` to every watcher that has room (never waits for one).
+    fn notify(&self, changes: &mut Vec<O::Change>)
+    where
+        O::Change: Clone,
+    {
+        let mut watchers = lock(&self.watchers);
+        for change in changes.drain(..) {
+            watchers.retain(|w| match w.try_send(change.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    self.watch_lagged.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
         }
     }
 }
 
-/// Carry out what a member's session asks (answers, promises, refusals). Every transmit is
-/// taken from the session under the publisher's lock, so frames go out in the order the
-/// session made them.
-fn transmit<O: LiveObject>(s: &Shared<O>) -> Result<(), LiveError> {
-    let mut publisher = lock(&s.publisher);
-    transmit_with(s, &mut publisher)
-}
-
-/// [`transmit`] with the publisher's lock held. The session's lock is taken only to take a
-/// frame (the delivery thread keeps delivering while publishing waits for room), and a frame
-/// that could not be published goes back to the session, first in line: a numbered update
-/// is never dropped, so receivers never see a gap.
-fn transmit_with<O: LiveObject>(s: &Shared<O>, publisher: &mut Publisher) -> Result<(), LiveError> {
-    let mut binding = Binding { id: s.id, group: s.group, publisher, node: None };
-    loop {
-        let next = lock(&s.session).poll_transmit();
-        let Some(t) = next else { return Ok(()) };
-        if let Err(e) = binding.carry_out(t.clone()) {
-            lock(&s.session).requeue_transmit(t);
-            return Err(e);
-        }
-    }
-}
-
-/// The proxy's delivery loop: hand every delivery to the session, changes to watchers, and
-/// the session's frames to the group.
-fn serve<O: LiveObject>(s: &Shared<O>, mut sub: Subscription, members: &GroupMembers)
+impl<O> Driven for Shared<O>
 where
-    O::Change: Clone,
+    O: LiveObject,
+    O::State: Send,
+    O::Op: Send,
+    O::Change: Clone + Send,
 {
-    let mut changes = Vec::new();
-    while !s.stop.load(Ordering::Acquire) {
-        let d = sub.recv_timeout(SERVE_POLL);
-        if d.is_none() && sub.is_closed() {
-            return;
+    fn object(&self) -> u128 {
+        self.id.0
+    }
+
+    fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    fn message(&self, now: argent_core::Instant, node: u32, msg: &[u8]) {
+        lock(&self.session).handle_message(now, node, msg);
+    }
+
+    fn fence(&self, now: argent_core::Instant, request: RequestId, node: u32) {
+        lock(&self.session).handle_fence(now, request, node);
+    }
+
+    fn members(&self, now: argent_core::Instant, keys: &[u32]) {
+        lock(&self.session).handle_members(now, keys);
+    }
+
+    fn timers(&self, now: argent_core::Instant) {
+        let mut session = lock(&self.session);
+        if session.poll_timeout().is_some_and(|due| due <= now) {
+            session.handle_timeout(now);
         }
-        {
-            let mut session = lock(&s.session);
-            match &d {
-                Some(d) => feed(&mut session, d, members, s.epoch),
-                // Members that left are not waited for.
-                None => session.handle_members(now(s.epoch), &member_keys(members)),
-            }
+    }
+
+    fn settle(&self) -> Settled {
+        let mut changes = Vec::new();
+        let (mut joined, mut failed) = (None, None);
+        let (joining, pending) = {
+            let mut session = lock(&self.session);
             while let Some(e) = session.poll_event() {
                 match e {
                     SessionEvent::Changed(c) => changes.push(c),
-                    SessionEvent::Problem(p) => report(s.id, &p),
-                    SessionEvent::Joined { .. } | SessionEvent::Failed(_) => {}
+                    SessionEvent::Problem(p) => {
+                        tracing::warn!(object = %self.id, problem = %p, "live object")
+                    }
+                    SessionEvent::Joined { .. } => joined = Some(()),
+                    SessionEvent::Failed(e) => failed = Some(LiveError::join(self.id, e)),
                 }
             }
-        }
+            (!session.is_member() && failed.is_none(), session.pending_transmits() > 0)
+        };
         if !changes.is_empty() {
-            notify(s, &mut changes);
+            self.notify(&mut changes);
         }
-        // Only take the publisher's lock with something to publish (a writer may hold it,
-        // waiting for room, and deliveries must go on meanwhile).
-        let pending = lock(&s.session).pending_transmits() > 0;
-        if let Err(e) = if pending { transmit(s) } else { Ok(()) } {
-            tracing::warn!(object = %s.id, error = %e, "a frame for joiners was not published");
-        }
-    }
-}
-
-/// Hands `changes` to every watcher that has room (never waits for one).
-fn notify<O: LiveObject>(s: &Shared<O>, changes: &mut Vec<O::Change>)
-where
-    O::Change: Clone,
-{
-    let mut watchers = lock(&s.watchers);
-    for change in changes.drain(..) {
-        watchers.retain(|w| match w.try_send(change.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                s.watch_lagged.fetch_add(1, Ordering::Relaxed);
+        let failed = match (failed, joined) {
+            (Some(e), _) => {
+                self.opened(Err(e));
                 true
             }
-            Err(TrySendError::Disconnected(_)) => false,
-        });
+            (None, Some(())) => {
+                self.opened(Ok(()));
+                false
+            }
+            (None, None) => false,
+        };
+        Settled { joining, failed, pending }
+    }
+
+    fn transmit(&self, publisher: &mut AnyPublisher) -> bool {
+        match self.transmit_with(publisher, None) {
+            Ok(()) => {
+                self.publish_failing.store(false, Ordering::Relaxed);
+                true
+            }
+            Err(LiveError::Stalled { .. }) => false,
+            Err(e) => {
+                if !self.publish_failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(object = %self.id, error = %e, "a frame of the object's session was not published: retrying");
+                }
+                false
+            }
+        }
+    }
+
+    fn abandon(&self) {
+        self.opened(Err(LiveError::DriverStopped { id: self.id }));
     }
 }
 
@@ -310,9 +276,9 @@ impl<O: LiveObject> Live<O> {
     pub fn submit(&self, op: O::Op) -> Result<(), LiveError> {
         let s = &self.shared;
         // Under the publisher's lock: the proxy's sequence numbers are published in order.
-        let mut publisher = lock(&s.publisher);
+        let mut publisher = lock(&self.core.publisher);
         lock(&s.session).submit(op).map_err(|e| LiveError::submit(s.id, e))?;
-        transmit_with(s, &mut publisher)
+        s.transmit_with(&mut publisher, Some(PUBLISH_WAIT))
     }
 
     /// Reads the replicated state.
@@ -353,9 +319,7 @@ impl<O: LiveObject> Live<O> {
 
 impl<O: LiveObject> Drop for Live<O> {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // The driver forgets the session; the lease (dropped next) leaves the group.
+        self.core.remove(self.key);
     }
 }

@@ -29,6 +29,7 @@
 //!   ([`sent_by`]) is refused and counted.
 
 mod config;
+mod demux;
 mod events;
 mod join;
 mod joiner;
@@ -37,6 +38,7 @@ mod serve;
 mod state;
 
 pub use config::SessionConfig;
+pub use demux::{Demux, Fence, HELD_FENCES, LEARNED_ORIGINS};
 pub use events::{JoinError, Problem, Sabotage, SessionEvent, SessionStats, SubmitError, Transmit};
 pub use origin::{origin_for, sent_by};
 pub use state::Session;

@@ -8,7 +8,7 @@
 //! checkpoint bytes must equal every other's and include every update published.
 
 use super::limits::REGION;
-use super::replicas::{add, drain, Map, Objects, Outputs, Var, CONTROL, KEYS, MESSAGE_HEADER};
+use super::replicas::{add, drain, Map, Objects, Outputs, Var, CONTROL, KEYS, MAP, MESSAGE_HEADER};
 use super::sim::{Ev, Sim, SimNode};
 use argent_core::{Instant, NodeId};
 use argent_membership::gms::{ClientStatus, View};
@@ -63,20 +63,40 @@ impl Sim<'_> {
         }
     }
 
-    /// An object frame or a fence delivered to node `n` from stream `sender`.
+    /// An object frame or a fence delivered to node `n` from stream `sender`, routed to the
+    /// sessions it is for by the shipped [`argent_objects::session::Demux`].
     pub(super) fn object_frame(&mut self, n: u32, sender: NodeId, frame: &[u8]) {
         let node = argent_qsm::node_of(sender).0;
-        match parse_fence(frame) {
-            // Fences count per node, as in the engine.
-            Some(request) => self.with_sessions(n, |now, map, var| {
-                map.handle_fence(now, request, node);
-                var.handle_fence(now, request, node);
-            }),
-            None => self.with_sessions(n, |now, map, var| {
-                map.handle_message(now, node, frame);
-                var.handle_message(now, node, frame);
-            }),
+        let Some(objects) = self.nodes[n as usize].objects.as_mut() else { return };
+        let (mut to, mut released) = (Vec::new(), Vec::new());
+        // Fences count per node, as in the engine.
+        let fence = parse_fence(frame);
+        match fence {
+            Some(request) => objects.demux.fence(request, node, &mut to),
+            None => objects.demux.frame(frame, &mut to, &mut released),
         }
+        if to.is_empty() {
+            return;
+        }
+        self.with_sessions(n, |now, map, var| {
+            for &k in &to {
+                match fence {
+                    Some(request) if k == MAP => map.handle_fence(now, request, node),
+                    Some(request) => var.handle_fence(now, request, node),
+                    None if k == MAP => map.handle_message(now, node, frame),
+                    None => var.handle_message(now, node, frame),
+                }
+            }
+            for &(request, from) in &released {
+                for &k in &to {
+                    if k == MAP {
+                        map.handle_fence(now, request, from);
+                    } else {
+                        var.handle_fence(now, request, from);
+                    }
+                }
+            }
+        });
     }
 
     /// The driver asks node `n` for a fence: publish one, after everything it sent so far

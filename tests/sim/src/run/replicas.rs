@@ -6,7 +6,9 @@ use crate::scenario::Sabotage;
 use argent_core::Instant;
 use argent_objects::object::{LiveObject, ReplicatedMap, ReplicatedVar};
 use argent_objects::reference::ObjectId;
-use argent_objects::session::{origin_for, Session, SessionConfig, SessionEvent, SessionStats, Transmit};
+use argent_objects::session::{
+    origin_for, Demux, Session, SessionConfig, SessionEvent, SessionStats, Transmit,
+};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -15,6 +17,9 @@ pub(super) type Map = ReplicatedMap<u32, u64>;
 /// The replicated variable every member holds.
 pub(super) type Var = ReplicatedVar<u64>;
 
+/// The map's and the variable's session keys in [`Objects::demux`].
+pub(super) const MAP: u8 = 0;
+pub(super) const VAR: u8 = 1;
 pub(super) const MAP_ID: ObjectId = ObjectId(0x006d_6170);
 pub(super) const VAR_ID: ObjectId = ObjectId(0x0076_6172);
 /// Keys the senders write (bounds the map's checkpoint).
@@ -33,6 +38,9 @@ pub(super) struct Objects {
     pub(super) node: u32,
     pub(super) incarnation: u64,
     pub(super) sessions: Option<(Session<Map>, Session<Var>)>,
+    /// Routes frames and fences to the sessions ([`MAP`] and [`VAR`]), as the engine's
+    /// object driver does.
+    pub(super) demux: Demux<u8>,
     /// Control frames waiting for room in the send buffer (bounded by what the sessions make
     /// per input; drained whenever the protocol accepts more).
     pub(super) outbox: VecDeque<Vec<u8>>,
@@ -72,6 +80,7 @@ impl Objects {
             node,
             incarnation,
             sessions: None,
+            demux: Demux::new(),
             outbox: VecDeque::new(),
             control_next: 0,
             timer_at: None,
@@ -87,6 +96,9 @@ impl Objects {
     /// Start the sessions: as founding members (nothing published yet), or joining.
     pub(super) fn start(&mut self, join_at: Option<Instant>, max_message: usize, sabotage: Sabotage) {
         let (map, var) = self.origins();
+        self.demux = Demux::new();
+        self.demux.open(MAP, MAP_ID.0, map);
+        self.demux.open(VAR, VAR_ID.0, var);
         let cfg = config(max_message);
         let (map, var) = match join_at {
             None => {
