@@ -396,3 +396,58 @@ fn opening_an_object_as_another_value_type_fails_with_a_clear_error() {
     drop(a);
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+/// A kind whose code panics on the update 13 (an application bug in one object's code).
+struct Fragile;
+
+impl argent::objects::object::LiveObject for Fragile {
+    type State = i64;
+    type Op = i64;
+    type Change = i64;
+
+    fn initial() -> i64 {
+        0
+    }
+
+    fn apply(state: &mut i64, _: argent::objects::object::Stamp, op: i64) -> Option<i64> {
+        assert_ne!(op, 13, "the object's own code fails on 13");
+        *state = op;
+        Some(op)
+    }
+
+    fn checkpoint(state: &i64) -> Result<Vec<u8>, argent::objects::object::ObjectError> {
+        Ok(state.to_le_bytes().to_vec())
+    }
+
+    fn restore(bytes: &[u8]) -> Result<i64, argent::objects::object::ObjectError> {
+        let b: [u8; 8] = bytes.try_into().map_err(|_| argent::objects::object::ObjectError::Malformed {
+            what: "checkpoint",
+            reason: "not 8 bytes".into(),
+        })?;
+        Ok(i64::from_le_bytes(b))
+    }
+}
+
+#[test]
+fn an_object_whose_code_panics_stops_only_its_own_proxy() {
+    let base = ports::block();
+    let nodes = nodes(base, 1);
+    let fragile: Live<Fragile> =
+        nodes[0].open(&reference(0xF1, "replicated-var"), &var_type()).expect("open the fragile object");
+    let var: Live<Var> = nodes[0].open(&reference(0xF2, "replicated-var"), &var_type()).expect("open a var");
+    fragile.submit(5).expect("submit");
+    settle(&[&fragile], 1);
+    fragile.submit(13).expect("submit: the panic comes when it is applied");
+    std::thread::sleep(Duration::from_millis(300));
+    // The node's other objects go on.
+    var.set(7).expect("set");
+    settle(&[&var], 1);
+    assert_eq!(var.get(), Some(7));
+    let again: Live<Var> =
+        nodes[0].open(&reference(0xF3, "replicated-var"), &var_type()).expect("open after the panic");
+    again.set(8).expect("set");
+    settle(&[&again], 1);
+    assert_eq!(fragile.read(|s| *s), 5, "the fragile proxy keeps what it had");
+    drop((fragile, var, again));
+    nodes.into_iter().for_each(Node::shutdown);
+}

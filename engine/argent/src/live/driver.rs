@@ -3,8 +3,10 @@
 //! carries open objects (woken through one [`SharedWait`]), hands each delivery to the
 //! sessions it is for through the shipped [`Demux`] (frames by object id, fences by the
 //! requester's origin), runs the joiners' timers, refreshes the regions' members, and
-//! publishes the sessions' frames through one publisher for all objects without ever
-//! waiting for room (a frame that does not fit goes back to its session and out later).
+//! publishes the sessions' frames through one publisher per region (a region that pushes
+//! back holds up no other region's objects) without ever waiting for room or for a lock:
+//! a frame that does not fit, or a session or publisher busy with the application, goes
+//! out on a later turn. A session that panics is dropped; the others go on.
 //!
 //! Opening registers a session (which then joins, driven here) and waits for the driver
 //! to say it joined or failed; dropping the proxy unregisters it. Nothing here decides
@@ -14,17 +16,15 @@ use super::binding::{lock, member_keys};
 use super::error::LiveError;
 use argent_objects::object::RequestId;
 use argent_objects::session::Demux;
-use argent_runtime::{
-    AnyPublisher, Fencer, GroupId, GroupMembers, RegionId, Runtime, SharedWait, Subscription,
-};
+use argent_runtime::{AnyPublisher, GroupId, GroupMembers, RegionId, Runtime, SharedWait, Subscription};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The driver's publish ring for all of a node's objects, per shard, bytes.
-const OBJECTS_PUBLISH_RING: usize = 1 << 20;
+/// The publish ring of a region's objects, per shard, bytes (a message may take half).
+const OBJECTS_PUBLISH_RING: usize = 256 << 10;
 /// A region subscription's delivery ring, datagrams (the driver drains it as they come).
 const OBJECTS_DELIVERY_RING: usize = 1024;
 /// Datagrams taken from one region before looking at the others and at the timers.
@@ -49,9 +49,9 @@ pub(super) trait Driven: Send + Sync {
     /// Takes the session's events (changes to watchers, the end of the join to the
     /// opener).
     fn settle(&self) -> Settled;
-    /// Publishes what the session has to send, never waiting for room; true when nothing
-    /// is left.
-    fn transmit(&self, publisher: &mut AnyPublisher) -> bool;
+    /// Publishes what the session has to send, never waiting for room or for a lock held
+    /// by the application; true when nothing is left.
+    fn transmit(&self) -> bool;
     /// The driver stops: an opener still waiting hears it.
     fn abandon(&self);
 }
@@ -59,7 +59,7 @@ pub(super) trait Driven: Send + Sync {
 /// A session's standing after [`Driven::settle`].
 pub(super) struct Settled {
     pub(super) joining: bool,
-    /// The join failed: the driver forgets the session.
+    /// The join failed, or the session panicked: the driver forgets it.
     pub(super) failed: bool,
     pub(super) pending: bool,
 }
@@ -85,25 +85,36 @@ struct Running {
 pub(super) struct Core {
     wait: SharedWait,
     epoch: std::time::Instant,
-    /// Every proxy's frames go out through it (lock order: `publisher`, then a session).
-    pub(super) publisher: Mutex<AnyPublisher>,
     inbox: Mutex<Inbox>,
     stop: AtomicBool,
     next_key: AtomicU64,
 }
 
-/// Registrations waiting for the driver, and how many sessions each region has registered
-/// (a region's subscription is made by the registration that takes it from 0, and dropped
-/// by the driver when it goes back to 0, under this lock).
+/// A region's publisher: every frame of the region's objects goes out through it (lock
+/// order: the publisher, then a session).
+pub(super) type RegionPublisher = Arc<Mutex<AnyPublisher>>;
+
+/// Registrations waiting for the driver, and the regions with registered sessions: a
+/// region's subscription and publisher are made by the registration that takes its count
+/// from 0, and dropped by the driver when it goes back to 0, under this lock.
 #[derive(Default)]
 struct Inbox {
     cmds: Vec<Cmd>,
-    regions: HashMap<RegionId, usize>,
+    regions: HashMap<RegionId, Slot>,
+}
+
+struct Slot {
+    count: usize,
+    publisher: RegionPublisher,
+    /// Until the driver takes it.
+    sub: Option<Subscription>,
 }
 
 enum Cmd {
     Add(Added),
     Remove(u64),
+    /// A session has frames its application thread could not publish.
+    Pending(u64),
 }
 
 struct Added {
@@ -112,22 +123,18 @@ struct Added {
     group: GroupId,
     region: RegionId,
     members: GroupMembers,
-    sub: Option<Subscription>,
 }
 
 impl Objects {
     /// The running driver, started now if none runs.
-    pub(super) fn core(&self, runtime: &Runtime, node: u32) -> Result<Arc<Core>, LiveError> {
+    pub(super) fn core(&self, node: u32) -> Result<Arc<Core>, LiveError> {
         let mut running = lock(&self.running);
         if let Some(r) = running.as_ref() {
             return Ok(r.core.clone());
         }
-        let publisher =
-            runtime.publisher_any_sized(OBJECTS_PUBLISH_RING).map_err(crate::error::Error::from)?;
         let core = Arc::new(Core {
             wait: SharedWait::new(),
             epoch: std::time::Instant::now(),
-            publisher: Mutex::new(publisher),
             inbox: Mutex::new(Inbox::default()),
             stop: AtomicBool::new(false),
             next_key: AtomicU64::new(1),
@@ -165,35 +172,43 @@ impl Core {
         argent_core::Instant::from_nanos(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
-    /// Registers `entry`, a session of an object carried by `group` on this node; returns
-    /// its key.
+    /// Registers the session `make` builds with the publisher of `region`, for an
+    /// object carried by `group` on this node; returns its key.
     pub(super) fn add(
         &self,
         runtime: &Runtime,
-        entry: Arc<dyn Driven>,
         group: GroupId,
         members: GroupMembers,
-        fencer: &Fencer,
+        region: RegionId,
+        make: impl FnOnce(&RegionPublisher) -> Arc<dyn Driven>,
     ) -> Result<u64, LiveError> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        let region = fencer.region();
         let mut inbox = lock(&self.inbox);
-        let count = inbox.regions.entry(region).or_insert(0);
-        let sub = if *count == 0 {
-            Some(
-                runtime
+        let slot = match inbox.regions.entry(region) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let e = crate::error::Error::from;
+                let sub = runtime
                     .subscribe_waking(&[group], OBJECTS_DELIVERY_RING, &self.wait)
-                    .map_err(crate::error::Error::from)?
-                    .with_fences(),
-            )
-        } else {
-            None
+                    .map_err(e)?
+                    .with_fences();
+                let publisher = runtime.publisher_any_sized(OBJECTS_PUBLISH_RING).map_err(e)?;
+                v.insert(Slot { count: 0, publisher: Arc::new(Mutex::new(publisher)), sub: Some(sub) })
+            }
         };
-        *count += 1;
-        inbox.cmds.push(Cmd::Add(Added { key, entry, group, region, members, sub }));
+        slot.count += 1;
+        let entry = make(&slot.publisher);
+        inbox.cmds.push(Cmd::Add(Added { key, entry, group, region, members }));
         drop(inbox);
         self.wait.notify();
         Ok(key)
+    }
+
+    /// The session `key` has frames its application thread could not publish: the driver
+    /// tries again.
+    pub(super) fn pending(&self, key: u64) {
+        lock(&self.inbox).cmds.push(Cmd::Pending(key));
+        self.wait.notify();
     }
 
     /// Unregisters the session `key` (its proxy was dropped, or its opener gave up).
@@ -266,7 +281,9 @@ impl Driver {
             }
             let (core, regions) = (&self.core, &self.regions);
             core.wait.wait(timeout, || {
-                !lock(&core.inbox).cmds.is_empty() || regions.values().any(|r| r.sub.has_queued())
+                core.stop.load(Ordering::Acquire)
+                    || !lock(&core.inbox).cmds.is_empty()
+                    || regions.values().any(|r| r.sub.has_queued())
             });
         }
         for e in self.entries.values().filter(|e| e.joining) {
@@ -281,27 +298,35 @@ impl Driver {
             match cmd {
                 Cmd::Add(a) => self.add(a),
                 Cmd::Remove(key) => self.remove(key),
+                Cmd::Pending(key) => {
+                    if self.entries.contains_key(&key) {
+                        self.pending.insert(key);
+                    }
+                }
             }
         }
     }
 
     fn add(&mut self, a: Added) {
-        let region = match (self.regions.entry(a.region), a.sub) {
-            (std::collections::hash_map::Entry::Occupied(r), _) => r.into_mut(),
-            (std::collections::hash_map::Entry::Vacant(v), Some(sub)) => v.insert(Region {
-                sub,
-                members: a.members,
-                keys: Vec::new(),
-                groups: HashMap::new(),
-                sessions: HashSet::new(),
-                demux: Demux::new(),
-            }),
-            (std::collections::hash_map::Entry::Vacant(_), None) => {
-                // Registrations carry the subscription of a region new to the driver.
-                tracing::error!(region = %a.region, "an object registered without its region's subscription");
-                a.entry.abandon();
-                self.release(a.region);
-                return;
+        let region = match self.regions.entry(a.region) {
+            std::collections::hash_map::Entry::Occupied(r) => r.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                // The first registration of the region left its subscription in the inbox.
+                let sub = lock(&self.core.inbox).regions.get_mut(&a.region).and_then(|s| s.sub.take());
+                let Some(sub) = sub else {
+                    tracing::error!(region = %a.region, "an object registered without its region's subscription");
+                    a.entry.abandon();
+                    self.release(a.region);
+                    return;
+                };
+                v.insert(Region {
+                    sub,
+                    members: a.members,
+                    keys: Vec::new(),
+                    groups: HashMap::new(),
+                    sessions: HashSet::new(),
+                    demux: Demux::new(),
+                })
             }
         };
         let count = region.groups.entry(a.group).or_insert(0);
@@ -351,9 +376,9 @@ impl Driver {
     /// One session of `region` is gone: the last one takes the region's subscription.
     fn release(&mut self, region: RegionId) {
         let mut inbox = lock(&self.core.inbox);
-        let Some(count) = inbox.regions.get_mut(&region) else { return };
-        *count -= 1;
-        if *count == 0 {
+        let Some(slot) = inbox.regions.get_mut(&region) else { return };
+        slot.count -= 1;
+        if slot.count == 0 {
             inbox.regions.remove(&region);
             self.regions.remove(&region);
         }
@@ -366,19 +391,23 @@ impl Driver {
             let Some(d) = r.sub.try_recv() else { return };
             let now = self.core.now();
             let node = d.sender_node().0;
-            for (_, m) in d.group_messages() {
-                r.demux.frame(m, to, released);
+            let mut keys = None;
+            for (group, m) in d.group_messages() {
+                r.demux.frame(m, node, to, released);
                 for k in to.iter() {
-                    if let Some(e) = self.entries.get(k) {
-                        e.driven.message(now, node, m);
-                        for &(request, from) in released.iter() {
-                            e.driven.fence(now, request, from);
-                        }
-                        self.touched.insert(*k);
+                    // A frame counts only in the group its object is opened on.
+                    let Some(e) = self.entries.get(k).filter(|e| e.group == group) else { continue };
+                    e.driven.message(now, node, m);
+                    if !released.is_empty() {
+                        let keys = keys.get_or_insert_with(|| member_keys(&r.members));
+                        e.driven.members(now, keys);
                     }
+                    for &(request, from) in released.iter() {
+                        e.driven.fence(now, request, from);
+                    }
+                    self.touched.insert(*k);
                 }
             }
-            let mut keys = None;
             for request in d.fences() {
                 r.demux.fence(request, node, to);
                 for k in to.iter() {
@@ -439,18 +468,10 @@ impl Driver {
         }
     }
 
-    /// Publishes the frames waiting, unless a proxy's writer holds the publisher (it waits
-    /// for room; the frames go out on a later turn).
+    /// Publishes the frames waiting (a session whose publisher or lock the application
+    /// holds is tried again on a later turn).
     fn transmit(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut publisher = match self.core.publisher.try_lock() {
-            Ok(p) => p,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return,
-        };
         let entries = &self.entries;
-        self.pending.retain(|k| entries.get(k).is_some_and(|e| !e.driven.transmit(&mut publisher)));
+        self.pending.retain(|k| entries.get(k).is_some_and(|e| !e.driven.transmit()));
     }
 }

@@ -129,6 +129,13 @@ pub enum LiveError {
     /// The node's object driver thread could not start.
     #[error("starting the node's object driver thread: {0}")]
     Thread(std::io::Error),
+    /// The object's code panicked in this proxy's session: the proxy no longer follows
+    /// the object (open it again).
+    #[error("object {id}: the object's code panicked in this proxy's session; the proxy no longer follows the object (open it again)")]
+    Broken {
+        /// The object.
+        id: ObjectId,
+    },
     /// The node's object driver stopped (the node shut down) before the join ended.
     #[error(
         "object {id}: the node's object driver stopped before the join ended (is the node shutting down?)"

@@ -4,7 +4,7 @@
 //! anything about the protocol.
 
 use super::binding::{lock, member_keys, new_origin, not_member, publish};
-use super::driver::{Core, Driven, Settled};
+use super::driver::{Core, Driven, RegionPublisher, Settled};
 use super::error::LiveError;
 use super::options::{LiveStats, OpenOptions, PUBLISH_WAIT};
 use crate::error::Error;
@@ -32,6 +32,8 @@ struct Shared<O: LiveObject> {
     group: GroupId,
     origin: u64,
     session: Mutex<Session<O>>,
+    /// The region's publisher (lock order: it, then `session`).
+    publisher: RegionPublisher,
     fencer: Fencer,
     watchers: Mutex<Vec<SyncSender<O::Change>>>,
     watch_lagged: AtomicU64,
@@ -39,6 +41,9 @@ struct Shared<O: LiveObject> {
     opened: Mutex<Option<SyncSender<Result<(), LiveError>>>>,
     /// A frame failed to publish for a reason other than room (logged once).
     publish_failing: AtomicBool,
+    /// The session panicked in the driver: it is dropped there (the state may be half
+    /// updated; the handle still reads it).
+    broken: AtomicBool,
 }
 
 /// An open proxy of a live object on a node.
@@ -71,28 +76,37 @@ where
     O::Op: Send,
     O::Change: Clone + Send,
 {
-    let core = node.objects.core(&node.runtime, node.id().0)?;
+    let core = node.objects.core(node.id().0)?;
     let members = node.group_members(group).ok_or(not_member(group))?;
     let fencer = node.runtime.fencer(group).map_err(Error::from)?;
-    let max_message = lock(&core.publisher).max_message();
-    let cfg = SessionConfig { join_timeout: options.join_timeout, max_message, ..SessionConfig::default() };
     let origin = new_origin(node.id().0);
-    let now = core.now();
-    let mut session = Session::<O>::join(id, options.key, origin, cfg, now);
-    session.handle_members(now, &member_keys(&members));
     let (tx, rx) = sync_channel(1);
-    let shared = Arc::new(Shared {
-        id,
-        group,
-        origin,
-        session: Mutex::new(session),
-        fencer,
-        watchers: Mutex::new(Vec::new()),
-        watch_lagged: AtomicU64::new(0),
-        opened: Mutex::new(Some(tx)),
-        publish_failing: AtomicBool::new(false),
-    });
-    let key = core.add(&node.runtime, shared.clone(), group, members, &shared.fencer)?;
+    let mut shared = None;
+    let region = fencer.region();
+    let key = core.add(&node.runtime, group, members.clone(), region, |publisher| {
+        let max_message = lock(publisher).max_message();
+        let cfg =
+            SessionConfig { join_timeout: options.join_timeout, max_message, ..SessionConfig::default() };
+        let now = core.now();
+        let mut session = Session::<O>::join(id, options.key, origin, cfg, now);
+        session.handle_members(now, &member_keys(&members));
+        let s = Arc::new(Shared {
+            id,
+            group,
+            origin,
+            session: Mutex::new(session),
+            publisher: publisher.clone(),
+            fencer,
+            watchers: Mutex::new(Vec::new()),
+            watch_lagged: AtomicU64::new(0),
+            opened: Mutex::new(Some(tx)),
+            publish_failing: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        });
+        shared = Some(s.clone());
+        s
+    })?;
+    let shared = shared.expect("made by add");
     let outcome = rx.recv_timeout(options.join_timeout + OPEN_GRACE);
     match outcome {
         Ok(Ok(())) => Ok(Live { shared, core, key, _lease: lease }),
@@ -105,6 +119,19 @@ where
 }
 
 impl<O: LiveObject> Shared<O> {
+    /// Runs `f` on the session for the driver; a panic in it (the object's own code) marks
+    /// the session broken instead of stopping the driver.
+    fn guarded(&self, f: impl FnOnce(&mut Session<O>)) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut session = lock(&self.session);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut session))).is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+            tracing::error!(object = %self.id, "the object's session panicked: this proxy no longer follows the object");
+        }
+    }
+
     /// Tells the opener how the join ended (once).
     fn opened(&self, outcome: Result<(), LiveError>) {
         if let Some(tx) = lock(&self.opened).take() {
@@ -180,22 +207,23 @@ where
     }
 
     fn message(&self, now: argent_core::Instant, node: u32, msg: &[u8]) {
-        lock(&self.session).handle_message(now, node, msg);
+        self.guarded(|s| s.handle_message(now, node, msg));
     }
 
     fn fence(&self, now: argent_core::Instant, request: RequestId, node: u32) {
-        lock(&self.session).handle_fence(now, request, node);
+        self.guarded(|s| s.handle_fence(now, request, node));
     }
 
     fn members(&self, now: argent_core::Instant, keys: &[u32]) {
-        lock(&self.session).handle_members(now, keys);
+        self.guarded(|s| s.handle_members(now, keys));
     }
 
     fn timers(&self, now: argent_core::Instant) {
-        let mut session = lock(&self.session);
-        if session.poll_timeout().is_some_and(|due| due <= now) {
-            session.handle_timeout(now);
-        }
+        self.guarded(|s| {
+            if s.poll_timeout().is_some_and(|due| due <= now) {
+                s.handle_timeout(now);
+            }
+        });
     }
 
     fn settle(&self) -> Settled {
@@ -215,6 +243,9 @@ where
             }
             (!session.is_member() && failed.is_none(), session.pending_transmits() > 0)
         };
+        if self.broken.load(Ordering::Relaxed) && failed.is_none() {
+            failed = Some(LiveError::Broken { id: self.id });
+        }
         if !changes.is_empty() {
             self.notify(&mut changes);
         }
@@ -232,8 +263,26 @@ where
         Settled { joining, failed, pending }
     }
 
-    fn transmit(&self, publisher: &mut AnyPublisher) -> bool {
-        match self.transmit_with(publisher, None) {
+    fn transmit(&self) -> bool {
+        // Never wait for the application: a writer may hold the publisher while it waits
+        // for room, or read the state while it submits to another object.
+        let mut publisher = match self.publisher.try_lock() {
+            Ok(p) => p,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        let r = loop {
+            let next = match self.session.try_lock() {
+                Ok(mut s) => s.poll_transmit(),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().poll_transmit(),
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            };
+            let Some(t) = next else { break Ok(()) };
+            if let Err(e) = self.carry_out(t, &mut publisher, None) {
+                break Err(e);
+            }
+        };
+        match r {
             Ok(()) => {
                 self.publish_failing.store(false, Ordering::Relaxed);
                 true
@@ -276,9 +325,14 @@ impl<O: LiveObject> Live<O> {
     pub fn submit(&self, op: O::Op) -> Result<(), LiveError> {
         let s = &self.shared;
         // Under the publisher's lock: the proxy's sequence numbers are published in order.
-        let mut publisher = lock(&self.core.publisher);
+        let mut publisher = lock(&s.publisher);
         lock(&s.session).submit(op).map_err(|e| LiveError::submit(s.id, e))?;
-        s.transmit_with(&mut publisher, Some(PUBLISH_WAIT))
+        let r = s.transmit_with(&mut publisher, Some(PUBLISH_WAIT));
+        if r.is_err() {
+            // The frame waits in the session, first in line: the driver publishes it.
+            self.core.pending(self.key);
+        }
+        r
     }
 
     /// Reads the replicated state.

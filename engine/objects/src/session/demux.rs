@@ -17,6 +17,7 @@
 //! many objects share the region, and keeps other objects' fences out of each session's
 //! bounded record ([`crate::object::FENCED_REQUESTS`]).
 
+use super::origin::sent_by;
 use crate::frame::{parse_request, split, TAG_REQUEST};
 use crate::object::RequestId;
 use std::collections::{HashMap, VecDeque};
@@ -99,19 +100,22 @@ impl<K: Copy + Eq + Hash> Demux<K> {
         self.forgotten
     }
 
-    /// Routes a frame: the sessions to hand it to go in `to`, then (after the frame) the
-    /// fences it released in `released`, for the same sessions. Both are cleared first.
-    pub fn frame(&mut self, frame: &[u8], to: &mut Vec<K>, released: &mut Vec<Fence>) {
+    /// Routes a frame delivered from `node`'s stream: the sessions to hand it to go in
+    /// `to`, then (after the frame) the fences it released in `released`, for the same
+    /// sessions. Both are cleared first. A request teaches its origin only if `node` may
+    /// send for it ([`sent_by`]: the origin names its node), so no other node can steer a
+    /// joiner's fences elsewhere; fences held for an object not open here are dropped.
+    pub fn frame(&mut self, frame: &[u8], node: u32, to: &mut Vec<K>, released: &mut Vec<Fence>) {
         to.clear();
         released.clear();
         let Some((tag, object, body)) = split(frame) else { return };
+        let learnt = match (tag, parse_request(body)) {
+            (TAG_REQUEST, Some((origin, _))) if sent_by(origin, node) => self.learn(origin, object),
+            _ => Vec::new(),
+        };
         let Some(keys) = self.sessions.get(&object) else { return };
         to.extend_from_slice(keys);
-        if tag == TAG_REQUEST {
-            if let Some((origin, _)) = parse_request(body) {
-                released.extend(self.learn(origin, object));
-            }
-        }
+        released.extend(learnt);
     }
 
     /// Routes a fence delivered from `node`'s stream: the sessions to hand it to go in
@@ -129,9 +133,11 @@ impl<K: Copy + Eq + Hash> Demux<K> {
         }
     }
 
-    /// `origin` asks for `object`: remember it, and give back what was held for it.
+    /// `origin` asks for `object`: remember it (the first object an origin names stays: an
+    /// origin is one proxy's), and give back what was held for it.
     fn learn(&mut self, origin: u64, object: u128) -> Vec<Fence> {
-        if self.origins.insert(origin, object).is_none() {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.origins.entry(origin) {
+            v.insert(object);
             self.origin_order.push_back(origin);
             while self.origin_order.len() > LEARNED_ORIGINS {
                 if let Some(old) = self.origin_order.pop_front() {
@@ -185,6 +191,13 @@ impl<K: Copy + Eq + Hash> Demux<K> {
 mod tests {
     use super::*;
     use crate::frame::{encode, request, TAG_UPDATE};
+    use crate::session::origin_for;
+
+    /// The node every test frame comes from, and an origin of it.
+    const NODE: u32 = 3;
+    fn o(n: u64) -> u64 {
+        origin_for(NODE, n)
+    }
 
     fn req(object: u128, origin: u64, nonce: u64) -> Vec<u8> {
         encode(TAG_REQUEST, object, &[&request(origin, nonce)])
@@ -193,18 +206,18 @@ mod tests {
     #[test]
     fn frames_go_to_the_sessions_of_their_object_only() {
         let mut d = Demux::new();
-        d.open(1u32, 10, 100);
-        d.open(2, 10, 101);
-        d.open(3, 11, 102);
+        d.open(1u32, 10, o(100));
+        d.open(2, 10, o(101));
+        d.open(3, 11, o(102));
         let (mut to, mut rel) = (Vec::new(), Vec::new());
-        d.frame(&encode(TAG_UPDATE, 10, &[b"x"]), &mut to, &mut rel);
+        d.frame(&encode(TAG_UPDATE, 10, &[b"x"]), NODE, &mut to, &mut rel);
         assert_eq!(to, vec![1, 2]);
-        d.frame(&encode(TAG_UPDATE, 12, &[b"x"]), &mut to, &mut rel);
+        d.frame(&encode(TAG_UPDATE, 12, &[b"x"]), NODE, &mut to, &mut rel);
         assert!(to.is_empty(), "an object not open here");
-        d.frame(b"short", &mut to, &mut rel);
+        d.frame(b"short", NODE, &mut to, &mut rel);
         assert!(to.is_empty(), "not a frame");
         d.close(1, 10);
-        d.frame(&encode(TAG_UPDATE, 10, &[b"x"]), &mut to, &mut rel);
+        d.frame(&encode(TAG_UPDATE, 10, &[b"x"]), NODE, &mut to, &mut rel);
         assert_eq!(to, vec![2]);
         assert_eq!(d.open_sessions(), 2);
     }
@@ -212,61 +225,92 @@ mod tests {
     #[test]
     fn a_fence_goes_to_the_object_its_requester_asks_for() {
         let mut d = Demux::new();
-        d.open(1u32, 10, 100);
-        d.open(2, 11, 200);
+        d.open(1u32, 10, o(100));
+        d.open(2, 11, o(200));
         let mut to = Vec::new();
-        d.fence((100, 1), 7, &mut to);
+        d.fence((o(100), 1), 7, &mut to);
         assert_eq!(to, vec![1], "a local joiner's own request");
         let mut rel = Vec::new();
-        d.frame(&req(11, 555, 1), &mut to, &mut rel);
+        d.frame(&req(11, o(555), 1), NODE, &mut to, &mut rel);
         assert_eq!((to.clone(), rel.clone()), (vec![2], vec![]));
-        d.fence((555, 1), 3, &mut to);
+        d.fence((o(555), 1), 3, &mut to);
         assert_eq!(to, vec![2], "a remote joiner's request, learned from its frame");
+    }
+
+    #[test]
+    fn only_the_origin_s_own_node_teaches_it_and_a_local_origin_stays() {
+        let mut d = Demux::new();
+        d.open(1u32, 10, o(100));
+        d.open(2, 11, o(200));
+        let (mut to, mut rel) = (Vec::new(), Vec::new());
+        // Another node claims a request of this node's joiner for another object.
+        d.frame(&req(11, o(100), 1), NODE + 1, &mut to, &mut rel);
+        d.frame(&req(11, o(100), 1), NODE, &mut to, &mut rel);
+        d.fence((o(100), 1), 7, &mut to);
+        assert_eq!(to, vec![1], "the joiner's fences still reach it");
+        // A request from a node for an origin that is not its own teaches nothing.
+        d.frame(&req(11, origin_for(NODE + 5, 9), 1), NODE, &mut to, &mut rel);
+        d.fence((origin_for(NODE + 5, 9), 1), 7, &mut to);
+        assert!(to.is_empty(), "held, not routed");
     }
 
     #[test]
     fn a_fence_before_its_request_is_handed_on_right_after_the_request() {
         let mut d = Demux::new();
-        d.open(1u32, 10, 100);
+        d.open(1u32, 10, o(100));
         let mut to = Vec::new();
-        d.fence((555, 4), 3, &mut to);
-        d.fence((555, 4), 5, &mut to);
+        d.fence((o(555), 4), 3, &mut to);
+        d.fence((o(555), 4), 5, &mut to);
         assert!(to.is_empty(), "held");
         let mut rel = Vec::new();
-        d.frame(&req(10, 555, 4), &mut to, &mut rel);
+        d.frame(&req(10, o(555), 4), NODE, &mut to, &mut rel);
         assert_eq!(to, vec![1]);
-        assert_eq!(rel, vec![((555, 4), 3), ((555, 4), 5)]);
-        d.frame(&req(10, 555, 5), &mut to, &mut rel);
+        assert_eq!(rel, vec![((o(555), 4), 3), ((o(555), 4), 5)]);
+        d.frame(&req(10, o(555), 5), NODE, &mut to, &mut rel);
         assert!(rel.is_empty(), "released once");
+    }
+
+    #[test]
+    fn fences_held_for_an_object_not_open_here_are_dropped_by_its_request() {
+        let mut d = Demux::new();
+        d.open(1u32, 10, o(100));
+        let (mut to, mut rel) = (Vec::new(), Vec::new());
+        d.fence((o(777), 1), 3, &mut to);
+        assert_eq!(d.held_count, 1);
+        d.frame(&req(99, o(777), 1), NODE, &mut to, &mut rel);
+        assert!(to.is_empty() && rel.is_empty());
+        assert_eq!(d.held_count, 0, "no longer held");
+        d.fence((o(777), 1), 4, &mut to);
+        assert!(to.is_empty() && d.held_count == 0, "known now: for nobody here");
     }
 
     #[test]
     fn held_fences_are_bounded() {
         let mut d: Demux<u32> = Demux::new();
         let mut to = Vec::new();
-        for origin in 0..(HELD_FENCES as u64 + 100) {
-            d.fence((origin, 1), 1, &mut to);
+        for n in 0..(HELD_FENCES as u64 + 100) {
+            d.fence((o(n), 1), 1, &mut to);
         }
         assert_eq!(d.held_count, HELD_FENCES);
         assert_eq!(d.forgotten(), 100);
         assert!(d.held.len() <= HELD_FENCES && d.held_order.len() <= HELD_FENCES);
-        d.open(1, 9, 5_000_000);
+        d.open(1, 9, o(5_000_000));
         let mut rel = Vec::new();
-        d.frame(&req(9, 0, 1), &mut to, &mut rel);
+        d.frame(&req(9, o(0), 1), NODE, &mut to, &mut rel);
         assert!(rel.is_empty(), "the oldest were forgotten");
-        d.frame(&req(9, HELD_FENCES as u64 + 99, 1), &mut to, &mut rel);
+        d.frame(&req(9, o(HELD_FENCES as u64 + 99), 1), NODE, &mut to, &mut rel);
         assert_eq!(rel.len(), 1);
     }
 
     #[test]
     fn the_order_of_held_fences_stays_bounded_as_they_come_and_go() {
         let mut d: Demux<u32> = Demux::new();
-        d.open(1, 9, 1);
+        d.open(1, 9, o(1));
         let (mut to, mut rel) = (Vec::new(), Vec::new());
-        d.fence((2, 1), 1, &mut to); // held for good: its request never comes
-        for origin in 10..100_000u64 {
-            d.fence((origin, 1), 1, &mut to);
-            d.frame(&req(9, origin, 1), &mut to, &mut rel);
+        d.fence((o(2), 1), 1, &mut to); // held for good: its request never comes
+        for n in 10..100_000u64 {
+            d.fence((o(n), 1), 1, &mut to);
+            d.frame(&req(9, o(n), 1), NODE, &mut to, &mut rel);
             assert_eq!(rel.len(), 1);
         }
         assert_eq!(d.held_count, 1);
@@ -276,10 +320,10 @@ mod tests {
     #[test]
     fn learned_origins_are_bounded() {
         let mut d: Demux<u32> = Demux::new();
-        d.open(1, 9, 1);
+        d.open(1, 9, o(1));
         let (mut to, mut rel) = (Vec::new(), Vec::new());
-        for origin in 0..(LEARNED_ORIGINS as u64 + 10) {
-            d.frame(&req(9, origin + 2, 1), &mut to, &mut rel);
+        for n in 0..(LEARNED_ORIGINS as u64 + 10) {
+            d.frame(&req(9, o(n + 2), 1), NODE, &mut to, &mut rel);
         }
         assert_eq!(d.origins.len(), LEARNED_ORIGINS);
         assert_eq!(d.origin_order.len(), LEARNED_ORIGINS);

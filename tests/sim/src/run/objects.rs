@@ -73,7 +73,7 @@ impl Sim<'_> {
         let fence = parse_fence(frame);
         match fence {
             Some(request) => objects.demux.fence(request, node, &mut to),
-            None => objects.demux.frame(frame, &mut to, &mut released),
+            None => objects.demux.frame(frame, node, &mut to, &mut released),
         }
         if to.is_empty() {
             return;
