@@ -360,6 +360,12 @@ impl QsmNode {
         self.regions.values().filter_map(|r| r.send.as_ref()).all(|s| s.is_drained())
     }
 
+    /// Streams whose sender departed that this node still winds down (repairs among the
+    /// survivors) before retiring them, all regions.
+    pub fn departing_streams(&self) -> usize {
+        self.regions.values().map(|r| r.departing).sum()
+    }
+
     /// Current pacing rate of this node's feed in `region`, bytes/s.
     pub fn send_rate(&self, region: RegionId) -> Option<u64> {
         self.regions.get(&region)?.send.as_ref().map(|s| s.rate())

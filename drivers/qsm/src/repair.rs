@@ -73,11 +73,11 @@ pub(crate) fn member_visit(
         return false; // the partition's intersection is left to the members that know
     }
     feed.missing(feed.cutoff.max(feed.max_seen), cfg.window_datagrams, MAX_TOKEN_RANGES, missing);
-    if !missing.is_empty() {
-        pull(at, sender, missing, io);
-    }
     // A departed sender is not NAKed; its stream is repaired from peers only.
     let departing = feed.departing.is_some();
+    if !missing.is_empty() {
+        pull(at, sender, missing, departing, io);
+    }
     if feed.note_visit(!missing.is_empty(), cfg.nak_escalation_visits) && !departing {
         io.unicast(
             region,
@@ -114,7 +114,13 @@ pub(crate) fn member_visit(
 }
 
 /// Ask members of the partitions that cache what we lack for copies.
-pub(crate) fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], io: &mut Io) {
+///
+/// A member caches what its partition owned in the view it delivered the datagram in; a
+/// view change may since have reshuffled the partitions, so the current owners may hold
+/// no copy. For a live sender the partition's NAK covers that; a departing stream (its
+/// sender is never NAKed) asks one member of every partition, in turn, for everything it
+/// lacks, so that within the stall limit every member holding a copy is asked.
+pub(crate) fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], departing: bool, io: &mut Io) {
     let Cx { cfg, me, .. } = at.cx;
     let layout = at.layout;
     let parts = layout.partitions();
@@ -126,7 +132,11 @@ pub(crate) fn pull(at: &Spot<'_>, sender: NodeId, missing: &[SeqRange], io: &mut
                 break 'fill;
             }
             budget -= 1;
-            push_seq(&mut wanted[layout.owner(seq)], seq);
+            if departing {
+                wanted.iter_mut().for_each(|w| push_seq(w, seq));
+            } else {
+                push_seq(&mut wanted[layout.owner(seq)], seq);
+            }
         }
     }
     for (part, ranges) in wanted.iter().enumerate() {

@@ -328,6 +328,7 @@ impl<'a> Sim<'a> {
                 && self.remaining == 0
                 && self.apps_pending == 0
                 && self.all_drained()
+                && self.nodes.iter().all(|n| n.crashed || n.proto.departing_streams() == 0)
                 && (self.sc.gms.is_none() || self.members_complete(now))
                 && (!self.sc.objects || self.objects_settled())
             {
