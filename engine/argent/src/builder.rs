@@ -10,7 +10,7 @@ use argent_membership::service::{LinkEvent, MemberLink};
 use argent_membership::Addressing;
 use argent_runtime::{Backend, GroupId, NodeId, RegionSpec};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -102,15 +102,23 @@ impl NodeBuilder {
     }
 
     /// Open sockets and start the shards.
-    pub fn start(self) -> Result<Node, Error> {
-        let cluster = match (self.cluster, self.file) {
+    ///
+    /// With the GMS and neither a file nor a cluster, the node needs no configuration: the
+    /// GMS gives it an id (unless [`NodeBuilder::id`] names one), and it takes a free port
+    /// on the interface it reaches the GMS through (or [`NodeBuilder::interface`]).
+    pub fn start(mut self) -> Result<Node, Error> {
+        let cluster = match (self.cluster.take(), self.file.take()) {
             (Some(c), _) => {
                 c.check().map_err(Error::Invalid)?;
                 c
             }
             (None, Some(path)) => ClusterConfig::load(&path)?,
+            (None, None) if self.gms.is_some() => self.config_free()?,
             (None, None) => {
-                return Err(Error::Invalid("no membership: use config_file() or cluster()".into()))
+                return Err(Error::Invalid(
+                    "no membership: use config_file(), cluster(), or gms() to take everything from the membership service"
+                        .into(),
+                ))
             }
         };
         let id = self.id.or(cluster.node.as_ref().map(|n| n.id)).ok_or_else(|| {
@@ -140,6 +148,67 @@ impl NodeBuilder {
         let client = self.client.unwrap_or_default();
         let (runtime, gms) = join_gms(&cluster, id, rc, replicas, self.wait_members, timeout, client)?;
         Ok(Node::new(runtime, cluster, id, names, Some(gms)))
+    }
+}
+
+impl NodeBuilder {
+    /// The membership of a node started with the GMS alone: itself, with an id from the GMS
+    /// and a free port.
+    fn config_free(&mut self) -> Result<ClusterConfig, Error> {
+        let replicas = self.gms.clone().unwrap_or_default();
+        let timeout = self.gms_timeout.unwrap_or(Duration::from_secs(10));
+        let listed = || replicas.values().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+        let id = match self.id {
+            Some(id) => id,
+            None => {
+                let granted = argent_membership::service::ask_id(&replicas, timeout).map_err(|e| {
+                    Error::Invalid(format!("asking the GMS at {} for a node id: {e}", listed()))
+                })?;
+                let node = granted.ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "no GMS replica at {} answered within {timeout:?}: is `argent gms` running there?",
+                        listed()
+                    ))
+                })?;
+                node.0
+            }
+        };
+        self.id = Some(id);
+        let interface = match self.interface {
+            Some(i) => i,
+            None => {
+                replicas.values().next().and_then(|a| local_address_toward(*a)).unwrap_or(Ipv4Addr::LOCALHOST)
+            }
+        };
+        self.interface = Some(interface);
+        let addr = free_address(interface)?;
+        let mut cluster: ClusterConfig =
+            toml::from_str("").map_err(|e| Error::Invalid(format!("defaults: {e}")))?;
+        cluster.interface = interface;
+        cluster.members = vec![config::MemberEntry { id, addr, shards: 1 }];
+        cluster.check().map_err(Error::Invalid)?;
+        Ok(cluster)
+    }
+}
+
+/// The local IPv4 address this host sends from toward `to` (no packet is sent).
+fn local_address_toward(to: SocketAddr) -> Option<Ipv4Addr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect(to).ok()?;
+    match s.local_addr().ok()? {
+        SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(*a.ip()),
+        _ => None,
+    }
+}
+
+/// A free UDP port on `interface` (the system's choice; released for the runtime to bind).
+fn free_address(interface: Ipv4Addr) -> Result<std::net::SocketAddrV4, Error> {
+    let s = std::net::UdpSocket::bind((interface, 0))
+        .map_err(|e| Error::Invalid(format!("no free UDP port on {interface}: {e}")))?;
+    match s.local_addr() {
+        Ok(SocketAddr::V4(a)) => Ok(a),
+        Ok(other) => Err(Error::Invalid(format!("bound {other}, not an IPv4 address"))),
+        Err(e) => Err(Error::Invalid(format!("no free UDP port on {interface}: {e}"))),
     }
 }
 

@@ -1,23 +1,40 @@
 //! Argument groups several subcommands share: where a node finds its cluster, and the
 //! transport backend.
 
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Where the membership service is looked for when neither `--config` nor `--gms` (nor
+/// `ARGENT_GMS`) says: on this host, started by the first process that finds none.
+pub const LOCAL_GMS: &str = "127.0.0.1:7400";
+/// How long the local membership service started by a process lives without members.
+const LOCAL_GMS_IDLE_SECS: u32 = 60;
 
 /// Where a node finds its cluster.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Membership {
     /// Static membership file (TOML: [[member]] id/addr, [[group]] name/id/members, optional
-    /// [multicast] base/count/port; see `argent help node`).
+    /// [multicast] base/count/port; README.md shows a complete one). Without it (and without
+    /// --gms), the node joins the membership service in ARGENT_GMS, else the one on this
+    /// host at 127.0.0.1:7400 — started in the background if none runs (it stops after 60 s
+    /// without members; its log is in the temporary directory) — which gives it an id.
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
-    /// This process's member id (default: the file's [node] id).
+    pub config: Option<PathBuf>,
+    /// This process's member id (default: the file's [node] id; with the GMS and no file,
+    /// one the GMS gives).
     #[arg(long)]
     pub id: Option<u32>,
     /// Transport backend: auto (io_uring where allowed, else std), std or uring.
     #[arg(long, default_value = "auto")]
     pub transport: Transport,
     /// Take membership from these GMS replicas (`ADDR[,ADDR...]` in raft id order, or
-    /// `1=ADDR,2=ADDR`): the file then gives only this node's address, groups and settings.
+    /// `1=ADDR,2=ADDR`; an address is IP:PORT or HOST:PORT): a file then gives only this
+    /// node's address, groups and settings; without one, the GMS gives the id and the node
+    /// takes a free port on the interface that reaches the GMS. Default: ARGENT_GMS.
     #[arg(long, value_name = "ADDRS")]
     pub gms: Option<String>,
     /// With --gms: start once the view has this many members.
@@ -60,7 +77,10 @@ impl Transport {
 
 impl Membership {
     pub fn start(&self) -> anyhow::Result<argent::Node> {
-        let mut b = argent::Node::builder().config_file(&self.config);
+        let mut b = argent::Node::builder();
+        if let Some(path) = &self.config {
+            b = b.config_file(path);
+        }
         if let Some(id) = self.id {
             b = b.id(id);
         }
@@ -70,9 +90,51 @@ impl Membership {
         if let Some(i) = self.interface {
             b = b.interface(i);
         }
-        if let Some(list) = &self.gms {
-            b = b.gms(crate::gms::parse_replicas(list)?).wait_members(self.wait_members);
+        let gms = match (&self.gms, std::env::var("ARGENT_GMS").ok().filter(|s| !s.is_empty())) {
+            (Some(list), _) => Some(crate::gms::parse_replicas(list)?),
+            (None, Some(list)) if self.config.is_none() => {
+                Some(crate::gms::parse_replicas(&list).context("ARGENT_GMS")?)
+            }
+            (None, _) if self.config.is_none() => Some(local_gms()?),
+            (None, _) => None,
+        };
+        if let Some(replicas) = gms {
+            b = b.gms(replicas).wait_members(self.wait_members);
         }
         Ok(b.start()?)
     }
+}
+
+/// The membership service on this host ([`LOCAL_GMS`]), started in the background if none
+/// answers.
+fn local_gms() -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
+    let addr: SocketAddr = LOCAL_GMS.parse().expect("literal");
+    let answers = |wait| argent_membership::service::query_status(addr, wait).ok().flatten().is_some();
+    if !answers(Duration::from_millis(300)) {
+        let log = std::env::temp_dir().join(format!("argent-gms-{}.log", addr.port()));
+        let exe = std::env::current_exe().context("finding the argent executable to start the GMS")?;
+        let err = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["gms", "--listen", LOCAL_GMS, "--idle-exit", &LOCAL_GMS_IDLE_SECS.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        // Its own process group: a signal to this process's group (Ctrl-C, `timeout`)
+        // leaves it running for the other processes.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd.spawn().context("starting the local membership service (argent gms)")?;
+        eprintln!(
+            "argent: started the local membership service on {LOCAL_GMS} (it stops after {LOCAL_GMS_IDLE_SECS} s \
+             without members; log: {})",
+            log.display()
+        );
+        if !answers(Duration::from_secs(5)) {
+            bail!(
+                "the local membership service did not answer on {LOCAL_GMS} (see {}); start one with `argent gms`, \
+                 or name one with --gms or ARGENT_GMS",
+                log.display()
+            );
+        }
+    }
+    Ok(BTreeMap::from([(1, addr)]))
 }

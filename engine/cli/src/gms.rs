@@ -70,8 +70,29 @@ impl GmsSettings {
     }
 }
 
+/// `HOST:PORT` or `IP:PORT` as a socket address (a host name is looked up; its first IPv4
+/// address is taken, else its first address).
+pub fn resolve_addr(s: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    use std::net::ToSocketAddrs;
+    let found: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .with_context(|| {
+            format!("{s:?} is not HOST:PORT or IP:PORT (e.g. 127.0.0.1:7400 or gms.example:7400)")
+        })?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .with_context(|| format!("the host name in {s:?} has no address"))
+}
+
 /// Replica addresses on the command line: `ADDR[,ADDR...]` (raft ids 1, 2, ... in order) or
-/// `1=ADDR,2=ADDR,...`.
+/// `1=ADDR,2=ADDR,...`; an address is `IP:PORT` or `HOST:PORT`.
 pub fn parse_replicas(s: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
     let mut out = BTreeMap::new();
     for (i, item) in s.split(',').map(str::trim).filter(|x| !x.is_empty()).enumerate() {
@@ -86,9 +107,7 @@ pub fn parse_replicas(s: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
         if id == 0 {
             bail!("replica ids start at 1 (got {item:?})");
         }
-        let addr: SocketAddr = addr
-            .parse()
-            .with_context(|| format!("replica address {addr:?} is not IP:PORT (e.g. 127.0.0.1:7400)"))?;
+        let addr = resolve_addr(addr)?;
         if out.insert(id, addr).is_some() {
             bail!("replica id {id} given twice in {s:?}");
         }
@@ -121,6 +140,10 @@ pub struct GmsArgs {
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     duration: Option<f64>,
+    /// Stop once the view has had no member for this many seconds (the local service that
+    /// `argent sub`/`pub`/`obj` start by themselves runs with 60).
+    #[arg(long, value_name = "SECS")]
+    idle_exit: Option<f64>,
 }
 
 pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
@@ -143,9 +166,17 @@ pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
     );
     let started = std::time::Instant::now();
     let mut shown = None;
+    let mut occupied = std::time::Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let s = service.status();
+        if !s.report.view.members.is_empty() {
+            occupied = std::time::Instant::now();
+        } else if a.idle_exit.is_some_and(|d| occupied.elapsed().as_secs_f64() >= d) {
+            eprintln!("no member for {:.0} s: stopping", occupied.elapsed().as_secs_f64());
+            service.shutdown();
+            return Ok(ExitCode::SUCCESS);
+        }
         let key = (s.report.view.id, s.report.leader);
         if shown != Some(key) {
             shown = Some(key);

@@ -13,11 +13,17 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct PubArgs {
+    /// The group to publish to (as --group).
+    #[arg(value_name = "GROUP", conflicts_with_all = ["group", "all_groups"])]
+    to: Option<String>,
+    /// Text to publish (as --message).
+    #[arg(value_name = "MESSAGE", requires = "to", conflicts_with_all = ["message", "stdin"])]
+    text: Option<String>,
     #[command(flatten)]
     membership: Membership,
     /// Group to publish to; a comma-separated list spreads generated messages over the
     /// groups (in turn, or by --zipf popularity; text goes to the first).
-    #[arg(long, value_delimiter = ',', required_unless_present = "all_groups")]
+    #[arg(long, value_delimiter = ',', required_unless_present_any = ["all_groups", "to"])]
     group: Vec<String>,
     /// Publish to every group of the membership file, in file order (instead of --group).
     #[arg(long, conflicts_with = "group")]
@@ -105,7 +111,13 @@ impl Protocol {
     }
 }
 
-pub fn publish(a: PubArgs) -> anyhow::Result<ExitCode> {
+pub fn publish(mut a: PubArgs) -> anyhow::Result<ExitCode> {
+    if let Some(g) = a.to.take() {
+        a.group = vec![g];
+    }
+    if let Some(t) = a.text.take() {
+        a.message = Some(t);
+    }
     if a.message.is_none() && !a.stdin && a.size < msg::MIN_SIZE {
         bail!("--size {} is too small for a verifiable message: use at least {}", a.size, msg::MIN_SIZE);
     }
@@ -341,11 +353,17 @@ fn linger(node: &argent::Node, p: &argent::AnyPublisher, timeout: Duration) -> b
 
 #[derive(clap::Args, Debug)]
 pub struct SubArgs {
+    /// Groups to subscribe to (as --group).
+    #[arg(value_name = "GROUP", conflicts_with_all = ["group", "all_groups"])]
+    groups: Vec<String>,
     #[command(flatten)]
     membership: Membership,
     /// Group to subscribe to (a comma-separated list: one subscription to all of them).
-    #[arg(long, value_delimiter = ',', required_unless_present = "all_groups")]
+    #[arg(long, value_delimiter = ',', required_unless_present_any = ["all_groups", "groups"])]
     group: Vec<String>,
+    /// Stop after printing this many messages (without --verify).
+    #[arg(long, conflicts_with = "verify")]
+    count: Option<u64>,
     /// Subscribe to every group this node is a member of (instead of --group).
     #[arg(long, conflicts_with = "group")]
     all_groups: bool,
@@ -415,11 +433,23 @@ struct SubSummary {
     late_joins: Option<u64>,
 }
 
-pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
+pub fn subscribe(mut a: SubArgs) -> anyhow::Result<ExitCode> {
+    if !a.groups.is_empty() {
+        a.group = std::mem::take(&mut a.groups);
+    }
     if a.max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--max-rate must be a positive number of messages per second");
     }
     let node = a.membership.start()?;
+    if node.membership().is_some() {
+        // With the membership service, naming a group joins it (creating it if new).
+        let joined = node.joined_groups();
+        for name in &a.group {
+            if !joined.contains(&node.group_id(name)?) {
+                node.join(name).with_context(|| format!("joining group {name:?}"))?;
+            }
+        }
+    }
     let groups = resolve(&node, &a.group, a.all_groups, true)?;
     let ids: Vec<GroupId> = groups.iter().map(|(_, g)| *g).collect();
     let names: std::collections::HashMap<GroupId, &str> =
@@ -430,8 +460,12 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
         Some(rate) => Some(crate::churn::GroupChurn::new(rate, a.churn_for, a.churn_seed, groups.clone())?),
         None => None,
     };
-    argent_procs::child::ready()?;
+    if a.verify {
+        // The benchmark harness waits for this line.
+        argent_procs::child::ready()?;
+    }
     let mut out = std::io::stdout().lock();
+    let mut printed = 0u64;
     let started = Instant::now();
     let idle = Duration::from_secs_f64(a.idle_timeout.max(0.1));
     let mut last = Instant::now();
@@ -483,14 +517,21 @@ pub fn subscribe(a: SubArgs) -> anyhow::Result<ExitCode> {
             }
         } else {
             for (group, m) in d.group_messages() {
+                if a.count.is_some_and(|c| printed >= c) {
+                    break;
+                }
                 if ids.len() == 1 {
                     writeln!(out, "{}: {}", d.sender_node(), String::from_utf8_lossy(m))?;
                 } else {
                     let name = names.get(&group).copied().unwrap_or("?");
                     writeln!(out, "{} {name}: {}", d.sender_node(), String::from_utf8_lossy(m))?;
                 }
+                printed += 1;
             }
             out.flush()?;
+            if a.count.is_some_and(|c| printed >= c) {
+                break;
+            }
         }
         if let Some(c) = churn.as_mut() {
             c.tick(&node, &mut v)?;

@@ -2,7 +2,7 @@
 
 use argent_core::NodeId;
 use argent_membership::gms::{ClientConfig, ClientStatus, GmsConfig, Member, View};
-use argent_membership::service::{query_status, GmsService, LinkEvent, MemberLink, ServiceConfig};
+use argent_membership::service::{ask_id, query_status, GmsService, LinkEvent, MemberLink, ServiceConfig};
 use argent_membership::{AddressPool, GroupId};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -180,4 +180,44 @@ fn a_replica_restarts_from_its_data_directory_and_counts_toward_the_quorum() {
         },
     );
     drop(replicas);
+}
+
+#[test]
+fn processes_without_ids_get_distinct_ones_that_no_member_holds() {
+    let ids = [1u64, 2, 3];
+    let peers: BTreeMap<u64, SocketAddr> = ids.iter().map(|id| (*id, free_port())).collect();
+    let replicas: Vec<GmsService> = ids
+        .iter()
+        .map(|id| {
+            GmsService::start(ServiceConfig { gms: fast(*id, &ids), peers: peers.clone(), data_dir: None })
+                .unwrap()
+        })
+        .collect();
+    // Members 1 and 2 registered with ids of their own.
+    let mut members: Vec<M> = (1..=2).map(|n| M::start(n, &peers)).collect();
+    wait_until("two members in a view", Duration::from_secs(10), || {
+        members.iter_mut().for_each(M::drain);
+        members.iter().all(|m| m.views.last().is_some_and(|v| v.members.len() == 2))
+    });
+    // Asked through any replica (followers name the leader), ten grants in a row: all
+    // distinct, none held by a member, each reserved until registered.
+    let mut granted = Vec::new();
+    for _ in 0..10 {
+        let id = ask_id(&peers, Duration::from_secs(5)).unwrap().expect("a replica answers");
+        assert!(id.0 >= 1 && id.0 <= u32::from(u16::MAX));
+        granted.push(id);
+    }
+    let mut distinct = granted.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), granted.len(), "ids granted twice: {granted:?}");
+    assert!(
+        !granted.contains(&NodeId(1)) && !granted.contains(&NodeId(2)),
+        "a member's id granted: {granted:?}"
+    );
+    // Nobody answers on a port with no replica.
+    let none = BTreeMap::from([(1u64, free_port())]);
+    assert_eq!(ask_id(&none, Duration::from_millis(300)).unwrap(), None);
+    drop(members);
+    replicas.into_iter().for_each(GmsService::shutdown);
 }

@@ -38,7 +38,7 @@ pub use datagram::{Outgoing, Received, Via};
 pub use error::TransportError;
 pub use report::{Rejection, SendReport};
 pub use setup::{open, probe_uring};
-pub use socket::{interface_multicast, path_datagram};
+pub use socket::{interface_multicast, path_datagram, INTERFACE_WARNED};
 pub use spec::{SocketSpec, MAX_BATCH, MAX_UDP_PAYLOAD};
 pub use stats::TransportStats;
 pub use timers::precise_timers;

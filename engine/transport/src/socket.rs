@@ -251,6 +251,10 @@ fn size_buffer(socket: &Socket, dir: Dir, size: usize, name: &str) -> Result<usi
     Ok(granted)
 }
 
+/// Set in the environment of processes started by one that has already checked the
+/// interface's MULTICAST flag (and warned if it lacks it): they do not warn again.
+pub const INTERFACE_WARNED: &str = "ARGENT_INTERFACE_WARNED";
+
 /// The name of the interface that has address `addr`, and whether its MULTICAST flag is set.
 pub fn interface_multicast(addr: Ipv4Addr) -> Result<(String, bool), TransportError> {
     match sys::interface_by_addr(addr) {
@@ -275,7 +279,11 @@ fn check_interface(addr: Ipv4Addr) -> Result<(), TransportError> {
         return Ok(()); // the kernel picks the interface
     }
     let (name, multicast) = interface_multicast(addr)?;
-    if !multicast {
+    // Once per process, and not at all in a process whose parent said it already warned
+    // ([`INTERFACE_WARNED`]: a benchmark's publishers and subscribers).
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let said = std::env::var_os(INTERFACE_WARNED).is_some();
+    if !multicast && !said && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         // Linux still loops multicast back on such an interface, but other hosts never see it.
         tracing::warn!(
             interface = %name,

@@ -21,8 +21,19 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .context("creating a temporary directory for the membership files")?;
     let bar = progress(&a);
     let mut report = Report::new(&a);
+    let layout = cluster(&a, 1, base_port(a.subscribers + a.publishers));
+    // One warning for the whole run, not one per process and socket: the publishers and
+    // subscribers inherit that it was given.
+    if let Ok((name, false)) = argent_transport::interface_multicast(layout.interface) {
+        tracing::warn!(
+            "interface {name} ({}) lacks the MULTICAST flag: other hosts would not see this run's multicast \
+             (loopback still delivers it); `ip link set {name} multicast on`",
+            layout.interface
+        );
+    }
+    std::env::set_var(argent_transport::INTERFACE_WARNED, "1");
     if !a.no_raw {
-        let address = cluster(&a, 1, base_port(a.subscribers + a.publishers)).regions()[0].address;
+        let address = layout.regions()[0].address;
         bar.set_message("raw UDP multicast, verified");
         let verified = raw_baseline(&a, address, true)?;
         bar.set_message("raw UDP multicast, unverified");

@@ -86,6 +86,19 @@ pub enum GmsMsg {
     StatusRequest,
     /// Replica to whoever asked: its state.
     Status(Box<StatusReport>),
+    /// A process with no id asks the leader for one (then registers with it at once).
+    AskId {
+        /// Echoed in the answer.
+        nonce: u64,
+    },
+    /// The leader to whoever asked: an id no member holds, reserved for it for a while
+    /// ([`crate::gms::GRANT_HOLD`]); `None` when every id is taken.
+    IdGranted {
+        /// The request's nonce.
+        nonce: u64,
+        /// The id.
+        node: Option<NodeId>,
+    },
 }
 
 /// A replica's answer to [`GmsMsg::StatusRequest`].

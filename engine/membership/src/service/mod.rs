@@ -10,7 +10,7 @@ pub use disk::Disk;
 pub use frag::{fragment, Reassembly, FRAG_HEADER, FRAG_PAYLOAD};
 
 use crate::gms::{
-    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsError, GmsMsg, GmsStats, Member, Peer,
+    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsError, GmsMsg, GmsStats, Grant, Member, Peer,
     StatusReport, View,
 };
 use crate::groups::GroupId;
@@ -230,6 +230,11 @@ fn serve(
             let now = clock.now();
             match msg {
                 GmsMsg::StatusRequest => wire.send(from, &GmsMsg::Status(Box::new(gms.report()))),
+                GmsMsg::AskId { nonce } => match gms.grant_id(now) {
+                    Grant::Id(node) => wire.send(from, &GmsMsg::IdGranted { nonce, node: Some(node) }),
+                    Grant::Full => wire.send(from, &GmsMsg::IdGranted { nonce, node: None }),
+                    Grant::NotLeader(leader) => wire.send(from, &GmsMsg::NotLeader { leader }),
+                },
                 GmsMsg::Raft(_) => match by_addr.get(&from) {
                     Some(id) => gms.handle_message(now, Peer::Replica(*id), msg),
                     None => tracing::debug!(%from, "raft message from an address that is not a replica"),
@@ -294,6 +299,39 @@ pub fn query_status(replica: SocketAddr, timeout: Duration) -> io::Result<Option
             if from == replica {
                 return Ok(Some(*report));
             }
+        }
+    }
+    Ok(None)
+}
+
+/// Asks the GMS for a node id no member holds ([`GmsMsg::AskId`]), trying each replica
+/// and following the leader; `Ok(None)` if no replica answers within `timeout`.
+pub fn ask_id(replicas: &BTreeMap<u64, SocketAddr>, timeout: Duration) -> io::Result<Option<NodeId>> {
+    let Some(first) = replicas.values().next() else { return Ok(None) };
+    let bind: SocketAddr = if first.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+    let mut wire = Wire::new(UdpSocket::bind(bind)?);
+    let nonce =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let addrs: Vec<SocketAddr> = replicas.values().copied().collect();
+    let deadline = std::time::Instant::now() + timeout;
+    let (mut target, mut next_try) = (0usize, std::time::Instant::now());
+    while std::time::Instant::now() < deadline {
+        if std::time::Instant::now() >= next_try {
+            wire.send(addrs[target % addrs.len()], &GmsMsg::AskId { nonce });
+            next_try = std::time::Instant::now() + Duration::from_millis(200);
+            target += 1;
+        }
+        match wire.recv(Duration::from_millis(20)) {
+            Some((_, GmsMsg::IdGranted { nonce: n, node })) if n == nonce => {
+                return node.map(Some).ok_or_else(|| io::Error::other("the GMS has no node id left to give"));
+            }
+            Some((_, GmsMsg::NotLeader { leader: Some(l) })) => {
+                if let Some(i) = replicas.keys().position(|id| *id == l) {
+                    target = i;
+                    next_try = std::time::Instant::now();
+                }
+            }
+            _ => {}
         }
     }
     Ok(None)

@@ -17,7 +17,47 @@ pub const MAX_GROUPS_PER_MEMBER: usize = 100_000;
 /// Node ids must fit in 16 bits (sender streams put the incarnation in the upper half).
 pub const MAX_NODE_ID: u32 = u16::MAX as u32;
 
+/// How long an id handed out by [`Gms::grant_id`] stays reserved for the process that
+/// asked (it registers with it at once; a registration makes it a member's).
+pub const GRANT_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The answer to a process asking for an id ([`Gms::grant_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// This id, reserved for [`GRANT_HOLD`].
+    Id(NodeId),
+    /// Not the leader: ask this replica (raft id), if known.
+    NotLeader(Option<u64>),
+    /// Every id up to [`MAX_NODE_ID`] is held.
+    Full,
+}
+
 impl Gms {
+    /// An id for a process that has none: the smallest one no member of the view holds, no
+    /// registration in flight names, and no grant of the last [`GRANT_HOLD`] reserved.
+    /// Only the leader grants (ids are then unique unless leadership moves within
+    /// [`GRANT_HOLD`] of a grant; a member registered under a taken id would supersede the
+    /// holder, so a process given an id that a view already shows registers under another).
+    pub fn grant_id(&mut self, now: Instant) -> Grant {
+        if !self.leader {
+            return Grant::NotLeader(self.leader_id());
+        }
+        self.granted.retain(|_, at| now.saturating_duration_since(*at) < GRANT_HOLD);
+        let view = self.state.view();
+        let taken = |n: NodeId| {
+            view.member(n).is_some()
+                || self.granted.contains_key(&n)
+                || self.in_flight.keys().any(|(node, _, _)| *node == n)
+        };
+        match (1..=MAX_NODE_ID).map(NodeId).find(|n| !taken(*n)) {
+            Some(n) => {
+                self.granted.insert(n, now);
+                Grant::Id(n)
+            }
+            None => Grant::Full,
+        }
+    }
+
     /// A request from member `node`: the leader acts on it, a follower names the leader.
     pub(super) fn member_request(&mut self, now: Instant, node: NodeId, msg: GmsMsg) {
         let is_request = matches!(

@@ -36,6 +36,8 @@ pub struct Gms {
     /// Proposed and not yet applied: key → when proposed.
     pub(super) in_flight: HashMap<(NodeId, u64, u8), Instant>,
     pub(super) live: BTreeMap<NodeId, Liveness>,
+    /// Ids handed out by [`Gms::grant_id`], reserved until then.
+    pub(super) granted: BTreeMap<NodeId, Instant>,
     pub(super) leader: bool,
     pub(super) persist: VecDeque<Persist>,
     pub(super) next_tick: Instant,
@@ -87,6 +89,7 @@ impl Gms {
             pending: Vec::new(),
             in_flight: HashMap::new(),
             live: BTreeMap::new(),
+            granted: BTreeMap::new(),
             leader: false,
             persist: VecDeque::new(),
             now,
