@@ -47,7 +47,8 @@ mod node;
 /// The object layer (references, types, object kinds), re-exported for applications.
 pub use argent_objects as objects;
 pub use live::{
-    Directory, DirectoryError, Live, LiveError, LiveStats, ObjectKey, OpenOptions, DIRECTORY_ROLE,
+    Directory, DirectoryError, Live, LiveError, LiveStats, ObjectKey, OpenOptions, StateSource,
+    DIRECTORY_ROLE,
 };
 
 pub use argent_core::ViewId;

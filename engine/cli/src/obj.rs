@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use argent::objects::object::{Chat, EventStream, LiveObject, ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, ObjectType, TypeRequirement, AUTH_KEY, AUTH_PARAMETER};
-use argent::{Directory, Live, Node, ObjectKey, OpenOptions, DIRECTORY_ROLE};
+use argent::{Directory, Live, Node, ObjectKey, OpenOptions, StateSource, DIRECTORY_ROLE};
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::de::DeserializeOwned;
@@ -240,7 +240,18 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ObjCommand::Get(t) => with_object(&t, |o| {
-            println!("{}", o.state()?);
+            let mut state = o.state()?;
+            let initial = o.state_source() == StateSource::Initial;
+            if let Value::Object(m) = &mut state {
+                m.insert("from".into(), Value::from(if initial { "initial" } else { "checkpoint" }));
+            }
+            println!("{state}");
+            if initial {
+                eprintln!(
+                    "argent: nobody holds this object: that is its initial state (keep a proxy open, e.g. \
+                     `argent obj watch REF &`, for writes to last)"
+                );
+            }
             Ok(())
         }),
         ObjCommand::Set { target, value } => with_object(&target, |o| updated(o, Op::Set(&value))),
@@ -366,6 +377,10 @@ trait Proxied {
     fn watch_json(&self, duration: Option<Duration>);
     /// Waits until the object includes `expect` updates; its checkpoint's digest as JSON.
     fn settled(&self, expect: u64, timeout: Duration) -> anyhow::Result<Value>;
+    /// Where the state the proxy joined with came from.
+    fn state_source(&self) -> StateSource;
+    /// The object's id.
+    fn object(&self) -> ObjectId;
 }
 
 impl<O: LiveObject> Proxied for Live<O>
@@ -383,10 +398,27 @@ where
     fn settled(&self, expect: u64, timeout: Duration) -> anyhow::Result<Value> {
         exercised(self, expect, timeout)
     }
+
+    fn state_source(&self) -> StateSource {
+        Live::state_source(self)
+    }
+
+    fn object(&self) -> ObjectId {
+        self.id()
+    }
 }
 
-/// Sends one update and waits until it has come back.
+/// Sends one update and waits until it has come back; refuses when nobody holds the
+/// object, since the write would vanish when this command exits.
 fn updated(o: &dyn Opened, op: Op<'_>) -> anyhow::Result<()> {
+    if o.state_source() == StateSource::Initial {
+        bail!(
+            "nobody holds object {}: the write was not made, since it would vanish when this command exits \
+             (on the qsm driver an object lives only while some process holds it). Keep a proxy open first, \
+             e.g. `argent obj watch REF &`, then write",
+            o.object()
+        );
+    }
     o.update(op)?;
     o.wait_own()
 }

@@ -147,7 +147,14 @@ fn processes_converge_and_a_mid_stream_joiner_ends_with_the_same_checkpoint() {
         c.arg("obj").args(verb).args(["--config", &config, "--id", &id.to_string(), "--gms", &gms_addr]);
         c.args(["--transport", "std"]).output().unwrap()
     };
-    // Nobody holds the object now: `set` starts it afresh, `get` from another process joins.
+    // Nobody holds a fresh object: a write would vanish with the command, so it is refused
+    // (non-zero exit), and `get` says the value is the initial state.
+    let fresh = new_reference(dir, "fresh", "replicated-var");
+    let e = node(&["set", &fresh, "1"], 2);
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("nobody holds"), "{e:?}");
+    let got = ok(node(&["get", &fresh], 3), "get of an object nobody holds");
+    assert!(got.contains("\"from\":\"initial\""), "{got}");
+    // A process holds the object: `set` from another joins it, `get` from a third too.
     let watcher = Kill(
         argent()
             .args([

@@ -57,4 +57,4 @@ pub use directory::{Directory, DIRECTORY_ROLE};
 pub use error::{DirectoryError, LiveError};
 pub use open::object_group;
 pub use options::{LiveStats, OpenOptions};
-pub use proxy::Live;
+pub use proxy::{Live, StateSource};

@@ -44,6 +44,19 @@ struct Shared<O: LiveObject> {
     /// The session panicked in the driver: it is dropped there (the state may be half
     /// updated; the handle still reads it).
     broken: AtomicBool,
+    /// The join found nobody holding the object: it started from the initial state.
+    initial: AtomicBool,
+}
+
+/// Where an open proxy's state came from ([`Live::state_source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateSource {
+    /// A member's checkpoint: the object was held by some process.
+    Checkpoint,
+    /// Nobody held the object: the initial state. On this driver an object lives only while
+    /// some process holds it, so what this proxy writes lasts only as long as it (or a
+    /// proxy opened meanwhile) stays open.
+    Initial,
 }
 
 /// An open proxy of a live object on a node.
@@ -102,6 +115,7 @@ where
             opened: Mutex::new(Some(tx)),
             publish_failing: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            initial: AtomicBool::new(false),
         });
         shared = Some(s.clone());
         s
@@ -237,7 +251,10 @@ where
                     SessionEvent::Problem(p) => {
                         tracing::warn!(object = %self.id, problem = %p, "live object")
                     }
-                    SessionEvent::Joined { .. } => joined = Some(()),
+                    SessionEvent::Joined { initial, .. } => {
+                        self.initial.store(initial, Ordering::Relaxed);
+                        joined = Some(());
+                    }
                     SessionEvent::Failed(e) => failed = Some(LiveError::join(self.id, e)),
                 }
             }
@@ -306,6 +323,16 @@ impl<O: LiveObject> Live<O> {
     /// The object's id.
     pub fn id(&self) -> ObjectId {
         self.shared.id
+    }
+
+    /// Where the state this proxy joined with came from: a member's checkpoint, or the
+    /// initial state because nobody held the object.
+    pub fn state_source(&self) -> StateSource {
+        if self.shared.initial.load(Ordering::Relaxed) {
+            StateSource::Initial
+        } else {
+            StateSource::Checkpoint
+        }
     }
 
     /// This proxy's origin (its identity in stamps and positions).
