@@ -44,7 +44,9 @@ pub mod live;
 mod membership;
 mod node;
 
-/// The object layer (references, types, object kinds), re-exported for applications.
+/// The object layer (references, types, object kinds, typed references), re-exported for
+/// applications and documented here, in place.
+#[doc(inline)]
 pub use argent_objects as objects;
 pub use live::{
     Directory, DirectoryError, Live, LiveError, LiveStats, ObjectKey, OpenOptions, StateSource,

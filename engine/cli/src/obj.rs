@@ -425,9 +425,18 @@ fn updated(o: &dyn Opened, op: Op<'_>) -> anyhow::Result<()> {
 
 /// Opens the target's object on a node of its cluster, runs `f`, and leaves.
 fn with_object(t: &Target, f: impl FnOnce(&dyn Opened) -> anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    // A reference file is checked before any traffic (a misspelt key names itself).
+    let direct = match &t.dir {
+        None => {
+            let r = load(&t.reference)?;
+            ObjectType::for_reference(&r)?;
+            Some(r)
+        }
+        Some(_) => None,
+    };
     let node = t.membership.start()?;
     let r = match &t.dir {
-        None => load(&t.reference)?,
+        None => direct.expect("loaded above"),
         Some(dir) => {
             let d = Directory::open(&node, &load(dir)?, OpenOptions::default())?;
             d.get(&t.reference)?

@@ -12,6 +12,9 @@
 //! - [`session`]: one object's protocol at one process, sans-IO — the join (requests,
 //!   fences, buffering, restore, retry) and the serving side (answers, checkpoint parts,
 //!   refusals), key and origin checks — driven by the engine binding and the simulator alike.
+//! - [`typed`]: references and requirements from the kind itself
+//!   (`Reference::of::<ReplicatedVar<i64>>(id)`, `TypeRequirement::of::<Chat>()`), so no
+//!   class, driver or parameter is written as a string.
 //! - [`object`]: the [`object::LiveObject`] trait (initial state, apply an update, checkpoint,
 //!   restore) and the proxy state machine that stamps, encodes and applies updates; the
 //!   built-in kinds (event stream, replicated variable, replicated map, chat).
@@ -21,4 +24,5 @@ pub mod key;
 pub mod object;
 pub mod reference;
 pub mod session;
+pub mod typed;
 pub mod types;

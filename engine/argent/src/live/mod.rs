@@ -3,11 +3,12 @@
 //!
 //! ```no_run
 //! use argent::objects::object::ReplicatedVar;
-//! use argent::objects::reference::Reference;
-//! use argent::objects::types::{Category, TypeRequirement};
+//! use argent::objects::reference::{ObjectId, Reference};
 //! # let node = argent::Node::builder().config_file("cluster.toml").id(1).start()?;
+//! // A reference read from a file (`argent obj new` writes one), or made in code:
 //! let reference: Reference = std::fs::read_to_string("balance.toml")?.parse()?;
-//! let balance = node.open::<ReplicatedVar<i64>>(&reference, &TypeRequirement::whole(Category::ReplicatedVar))?;
+//! let _same_kind = Reference::of::<ReplicatedVar<i64>>(ObjectId(7)).in_group("objects");
+//! let balance = node.open_as::<ReplicatedVar<i64>>(&reference)?; // fails before any traffic if it is another kind
 //! balance.set(42)?;                 // sent into the group; applied when delivered back
 //! let changes = balance.watch();    // every change, as every proxy applies it
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -27,6 +27,20 @@ impl Node {
         self.open_with(reference, require, OpenOptions::default())
     }
 
+    /// Opens `reference` as the built-in kind `O` (`ReplicatedVar<i64>`, `Chat`, ...),
+    /// requiring its whole type: [`Node::open`] with [`TypeRequirement::of`]. With
+    /// [`Reference::of`] no string literal is needed:
+    /// `node.open_as::<ReplicatedVar<i64>>(&Reference::of::<ReplicatedVar<i64>>(id))`.
+    pub fn open_as<O>(&self, reference: &Reference) -> Result<Live<O>, LiveError>
+    where
+        O: argent_objects::typed::BuiltIn + 'static,
+        O::State: Send,
+        O::Op: Send,
+        O::Change: Clone + Send,
+    {
+        self.open(reference, &TypeRequirement::of::<O>())
+    }
+
     /// [`Node::open`] with options.
     pub fn open_with<O>(
         &self,

@@ -12,6 +12,8 @@ pub struct DriverInfo {
     pub name: &'static str,
     /// The properties it provides.
     pub properties: Properties,
+    /// The settings a reference may give it (`[driver.settings]`).
+    pub settings: &'static [&'static str],
 }
 
 impl DriverInfo {
@@ -25,6 +27,8 @@ impl DriverInfo {
                 reliability: Reliability::ReliableFifo,
                 security: Security { authenticated: false, encrypted: false },
             },
+            // The group that carries the object (else, with the GMS, one of its own).
+            settings: &["group"],
         }
     }
 

@@ -26,6 +26,42 @@ pub enum TypeError {
         /// The driver as written.
         driver: String,
     },
+    /// A parameter the class does not know (a misspelling, most often).
+    #[error("unknown parameter {key:?} for class {class:?}{} (known: {})", of_object(.object), .known.join(", "))]
+    UnknownParameter {
+        /// The key as written.
+        key: String,
+        /// The object's class.
+        class: String,
+        /// The parameters the class knows.
+        known: Vec<String>,
+        /// The object's id, when known.
+        object: Option<ObjectId>,
+    },
+    /// A parameter with a value the class does not accept.
+    #[error("parameter {key} = {value:?}{} is not one of: {}", of_object(.object), .expected.join(", "))]
+    BadParameter {
+        /// The key.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// The values accepted.
+        expected: Vec<String>,
+        /// The object's id, when known.
+        object: Option<ObjectId>,
+    },
+    /// A driver setting the driver does not know.
+    #[error("unknown setting {key:?} for driver {driver:?}{} (known: {})", of_object(.object), .known.join(", "))]
+    UnknownSetting {
+        /// The key as written.
+        key: String,
+        /// The driver.
+        driver: String,
+        /// The settings the driver knows.
+        known: Vec<String>,
+        /// The object's id, when known.
+        object: Option<ObjectId>,
+    },
     /// The object is of another category.
     #[error(
         "type mismatch: the opener requires category {required}, but class {class:?}{} \

@@ -43,6 +43,8 @@ pub use compat::check;
 pub use driver::{driver_properties, DriverInfo, KNOWN_DRIVERS};
 pub use error::TypeError;
 pub use interface::{Endpoint, Interface};
-pub use object_type::{ObjectType, AUTH_KEY, AUTH_PARAMETER};
+pub use object_type::{
+    known_parameters, ObjectType, AUTH_KEY, AUTH_PARAMETER, VALUE_TYPES, VALUE_TYPE_PARAMETER,
+};
 pub use properties::{Properties, Reliability, Security, SecurityAspect};
 pub use requirement::TypeRequirement;

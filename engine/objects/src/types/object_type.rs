@@ -12,6 +12,25 @@ use super::properties::Properties;
 pub const AUTH_PARAMETER: &str = "auth";
 /// `auth = "key"`: a per-object key, held by every process allowed to join.
 pub const AUTH_KEY: &str = "key";
+/// The reference parameter naming the type of a value (of a variable, a map's values, a
+/// stream's events).
+pub const VALUE_TYPE_PARAMETER: &str = "value_type";
+/// The value types built-in objects carry.
+pub const VALUE_TYPES: &[&str] = &["i64", "f64", "bool", "string"];
+
+/// The parameters a reference of `category` may carry: anything else is a misspelling
+/// (`TypeError::UnknownParameter`), caught before any traffic.
+pub fn known_parameters(category: Category) -> &'static [&'static str] {
+    match category {
+        Category::ReplicatedVar | Category::EventStream => &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER],
+        // `role = "directory"` marks a directory.
+        Category::ReplicatedMap => &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER, "role"],
+        // A chat carries text; `value_type` is accepted (and ignored): older `argent obj new`
+        // wrote it for every class.
+        Category::Chat => &[AUTH_PARAMETER, VALUE_TYPE_PARAMETER],
+        Category::Composite => &[AUTH_PARAMETER],
+    }
+}
 
 /// What an object offers: its class's category and interface, its driver's properties,
 /// and, for error messages, its class, driver and (when known) id.
@@ -51,8 +70,47 @@ impl ObjectType {
     /// The type of the object a reference describes (its own, not its parts'). An object
     /// whose reference says `auth = "key"` (parameters) is authenticated by the object layer
     /// over any driver: every frame carries a MAC under the object's key.
+    ///
+    /// Every parameter must be one the class knows ([`known_parameters`]) and every driver
+    /// setting one the driver knows, with a value it accepts: a misspelt key fails here,
+    /// naming it and the known ones, instead of at open with a confusing error.
     pub fn for_reference(reference: &Reference) -> Result<Self, TypeError> {
         let mut t = Self::for_class(&reference.class, &reference.driver.name)?.with_object(reference.id);
+        let object = Some(reference.id);
+        let known = known_parameters(t.category);
+        for (key, value) in &reference.parameters {
+            if !known.contains(&key.as_str()) {
+                return Err(TypeError::UnknownParameter {
+                    key: key.clone(),
+                    class: reference.class.clone(),
+                    known: known.iter().map(|k| (*k).to_owned()).collect(),
+                    object,
+                });
+            }
+            let expected: &[&str] = match key.as_str() {
+                AUTH_PARAMETER => &[AUTH_KEY],
+                VALUE_TYPE_PARAMETER => VALUE_TYPES,
+                _ => &[],
+            };
+            if !expected.is_empty() && !expected.contains(&value.as_str()) {
+                return Err(TypeError::BadParameter {
+                    key: key.clone(),
+                    value: value.clone(),
+                    expected: expected.iter().map(|k| (*k).to_owned()).collect(),
+                    object,
+                });
+            }
+        }
+        let settings =
+            super::driver::DriverInfo::lookup(&reference.driver.name).map_or(&[][..], |d| d.settings);
+        if let Some(key) = reference.driver.settings.keys().find(|k| !settings.contains(&k.as_str())) {
+            return Err(TypeError::UnknownSetting {
+                key: key.clone(),
+                driver: reference.driver.name.clone(),
+                known: settings.iter().map(|k| (*k).to_owned()).collect(),
+                object,
+            });
+        }
         if reference.parameters.get(AUTH_PARAMETER).map(String::as_str) == Some(AUTH_KEY) {
             t.properties.security.authenticated = true;
         }

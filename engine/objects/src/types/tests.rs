@@ -191,3 +191,27 @@ fn a_reference_names_its_object_in_errors() {
     let wanted = TypeRequirement::new(Category::EventStream);
     assert!(mismatch(&wanted, &offered).contains("of object 0123456789abcdef0123456789abcdef"));
 }
+
+#[test]
+fn misspelt_parameters_and_settings_are_named_with_the_known_ones() {
+    let good = Reference::new(ObjectId(7), "replicated-var", "qsm")
+        .with_parameter("value_type", "i64")
+        .with_setting("group", "objects");
+    assert!(ObjectType::for_reference(&good).is_ok());
+    let e =
+        ObjectType::for_reference(&good.clone().with_parameter("valu_type", "i64")).unwrap_err().to_string();
+    assert!(e.contains("\"valu_type\"") && e.contains("value_type, auth"), "{e}");
+    let e = ObjectType::for_reference(&good.clone().with_setting("grop", "x")).unwrap_err().to_string();
+    assert!(e.contains("\"grop\"") && e.contains("known: group") && e.contains("qsm"), "{e}");
+    let e =
+        ObjectType::for_reference(&good.clone().with_parameter("value_type", "int")).unwrap_err().to_string();
+    assert!(e.contains("\"int\"") && e.contains("i64, f64, bool, string"), "{e}");
+    let e = ObjectType::for_reference(&good.clone().with_parameter("auth", "yes")).unwrap_err().to_string();
+    assert!(e.contains("\"yes\"") && e.contains("key"), "{e}");
+    // Each class knows its own: a directory's role is a map's.
+    let dir = Reference::new(ObjectId(8), "replicated-map", "qsm").with_parameter("role", "directory");
+    assert!(ObjectType::for_reference(&dir).is_ok());
+    let e =
+        ObjectType::for_reference(&Reference::new(ObjectId(9), "chat", "qsm").with_parameter("role", "x"));
+    assert!(matches!(e, Err(TypeError::UnknownParameter { .. })), "{e:?}");
+}
