@@ -8,6 +8,7 @@ mod gms;
 mod msg;
 mod node;
 mod obj;
+mod obj_sample;
 mod popularity;
 mod pubsub;
 mod raw;

@@ -3,13 +3,13 @@
 //! reference's `value_type` parameter (i64, f64, bool or string; string by default).
 
 use crate::args::Membership;
+use crate::obj_sample::{rng, Sample};
 use anyhow::{bail, Context};
 use argent::objects::object::{Chat, EventStream, LiveObject, ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, ObjectType, TypeRequirement, AUTH_KEY, AUTH_PARAMETER};
 use argent::{Directory, Live, Node, ObjectKey, OpenOptions, StateSource, DIRECTORY_ROLE};
-use rand_core::{RngCore, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_core::RngCore;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -540,40 +540,6 @@ fn exercised<O: LiveObject>(o: &Live<O>, expect: u64, timeout: Duration) -> anyh
     let cp = o.checkpoint()?;
     Ok(json!({"object": o.id().to_string(), "total": o.position().total(), "checkpoint_digest": digest(&cp),
               "checkpoint_bytes": cp.len(), "applied": o.stats().proxy.applied, "sent": o.stats().proxy.sent}))
-}
-
-/// A value of each value type from a random word, for the exercise.
-trait Sample {
-    fn sample(r: u64) -> Self;
-}
-
-impl Sample for i64 {
-    fn sample(r: u64) -> Self {
-        (r % 1000) as i64
-    }
-}
-
-impl Sample for f64 {
-    fn sample(r: u64) -> Self {
-        (r % 1000) as f64 / 10.0
-    }
-}
-
-impl Sample for bool {
-    fn sample(r: u64) -> Self {
-        r.is_multiple_of(2)
-    }
-}
-
-impl Sample for String {
-    fn sample(r: u64) -> Self {
-        format!("v{}", r % 1000)
-    }
-}
-
-/// The exercise's seeded generator (the repo's: portable, the same sequence everywhere).
-fn rng(seed: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seed)
 }
 
 fn watch_changes<C: Serialize>(rx: std::sync::mpsc::Receiver<C>, duration: Option<Duration>) {

@@ -34,7 +34,7 @@ pub enum TypeError {
         /// The object's class.
         class: String,
         /// The parameters the class knows.
-        known: Vec<String>,
+        known: &'static [&'static str],
         /// The object's id, when known.
         object: Option<ObjectId>,
     },
@@ -46,7 +46,7 @@ pub enum TypeError {
         /// The value as written.
         value: String,
         /// The values accepted.
-        expected: Vec<String>,
+        expected: &'static [&'static str],
         /// The object's id, when known.
         object: Option<ObjectId>,
     },
@@ -58,7 +58,7 @@ pub enum TypeError {
         /// The driver.
         driver: String,
         /// The settings the driver knows.
-        known: Vec<String>,
+        known: &'static [&'static str],
         /// The object's id, when known.
         object: Option<ObjectId>,
     },

@@ -83,11 +83,11 @@ impl ObjectType {
                 return Err(TypeError::UnknownParameter {
                     key: key.clone(),
                     class: reference.class.clone(),
-                    known: known.iter().map(|k| (*k).to_owned()).collect(),
+                    known,
                     object,
                 });
             }
-            let expected: &[&str] = match key.as_str() {
+            let expected: &'static [&'static str] = match key.as_str() {
                 AUTH_PARAMETER => &[AUTH_KEY],
                 VALUE_TYPE_PARAMETER => VALUE_TYPES,
                 _ => &[],
@@ -96,7 +96,7 @@ impl ObjectType {
                 return Err(TypeError::BadParameter {
                     key: key.clone(),
                     value: value.clone(),
-                    expected: expected.iter().map(|k| (*k).to_owned()).collect(),
+                    expected,
                     object,
                 });
             }
@@ -107,7 +107,7 @@ impl ObjectType {
             return Err(TypeError::UnknownSetting {
                 key: key.clone(),
                 driver: reference.driver.name.clone(),
-                known: settings.iter().map(|k| (*k).to_owned()).collect(),
+                known: settings,
                 object,
             });
         }
