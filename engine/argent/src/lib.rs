@@ -56,8 +56,8 @@ pub use live::{
 pub use argent_core::ViewId;
 pub use argent_runtime::{
     AnyPublisher, Backend, Closed, Delivery, GroupId, GroupMembers, GroupMessages, Messages, NodeId,
-    NodeStats, PubClaim, PublishError, Publisher, RegionId, RegionSpec, Subscription, FENCE_GROUP,
-    GROUP_TAG_LEN,
+    NodeStats, PubClaim, PublishError, Publisher, RecvTimeoutError, RegionId, RegionSpec, Subscription,
+    FENCE_GROUP, GROUP_TAG_LEN,
 };
 pub use builder::NodeBuilder;
 pub use config::{ClusterConfig, ConfigError};

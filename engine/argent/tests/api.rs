@@ -53,7 +53,7 @@ fn publish_and_receive_between_two_nodes() {
     assert_eq!(got, vec![b"hello".to_vec(), b"world".to_vec(), b"async".to_vec()]);
 
     // The publisher's own node delivers too; async receive.
-    let d = block_on(sub_a.recv_async());
+    let d = block_on(sub_a.recv_async()).expect("the node is up");
     assert_eq!(d.messages().next(), Some(&b"hello"[..]));
     assert!(sub_b.try_recv().is_none());
     a.shutdown();
@@ -150,5 +150,49 @@ fn messages_that_arrive_before_the_application_subscribes_are_kept_for_it() {
     assert_eq!(got, (0..100).collect::<Vec<_>>());
     assert_eq!(b.stats().unclaimed_dropped, 0);
     a.shutdown();
+    b.shutdown();
+}
+
+/// Polls `f`, sleeping until woken (or 10 s): a future that is never woken shows as slow.
+fn block_on_woken<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_secs(10));
+    }
+}
+
+#[test]
+fn every_receive_reports_that_the_node_shut_down() {
+    let base = ports::block();
+    let (a, b) = common::pair(base, "news", 5, "");
+    let (mut s1, mut s2, mut s3) = (
+        a.subscribe("news").expect("sub"),
+        a.subscribe("news").expect("sub"),
+        a.subscribe("news").expect("sub"),
+    );
+    let waiting = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        (block_on_woken(s1.recv_async()).map(|_| ()), started.elapsed())
+    });
+    let blocked = std::thread::spawn(move || s2.recv_timeout(Duration::from_secs(60)).map(|_| ()));
+    std::thread::sleep(Duration::from_millis(300));
+    a.shutdown();
+    let (r, waited) = waiting.join().expect("async waiter");
+    assert_eq!(r, Err(argent::Closed), "recv_async");
+    assert!(
+        waited < Duration::from_secs(5),
+        "the waiting task was woken by the shutdown, not by a timer ({waited:?})"
+    );
+    assert_eq!(
+        blocked.join().expect("blocked receiver"),
+        Err(argent::RecvTimeoutError::Closed),
+        "recv_timeout"
+    );
+    assert!(s3.recv().is_err(), "recv");
     b.shutdown();
 }

@@ -52,7 +52,7 @@ fn receive_until(sub: &mut argent::Subscription, last: u64) -> Vec<u64> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut got = Vec::new();
     while got.last() != Some(&last) && Instant::now() < deadline {
-        if let Some(d) = sub.recv_timeout(Duration::from_millis(50)) {
+        if let Ok(d) = sub.recv_timeout(Duration::from_millis(50)) {
             got.extend(d.messages().map(seq));
         }
     }
@@ -172,7 +172,7 @@ fn a_group_created_at_run_time_is_joined_mid_stream_and_left_exactly() {
     let mut late = Vec::new();
     let until = Instant::now() + Duration::from_millis(500);
     while Instant::now() < until {
-        if let Some(d) = at2.recv_timeout(Duration::from_millis(50)) {
+        if let Ok(d) = at2.recv_timeout(Duration::from_millis(50)) {
             late.extend(d.messages().map(seq));
         }
     }

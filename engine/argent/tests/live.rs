@@ -451,3 +451,46 @@ fn an_object_whose_code_panics_stops_only_its_own_proxy() {
     drop((fragile, var, again));
     nodes.into_iter().for_each(Node::shutdown);
 }
+
+#[test]
+fn an_async_watch_sees_every_change_and_ends_with_its_proxy() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park_timeout(Duration::from_secs(5));
+        }
+    }
+    let base = ports::block();
+    let nodes = nodes(base, 1);
+    let var: Live<Var> =
+        nodes[0].open_as(&Reference::of::<Var>(ObjectId(0xA1)).in_group("objects")).expect("open");
+    let mut changes = var.watch_async();
+    for v in 1..=3 {
+        var.set(v).expect("set");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let started = Instant::now();
+        let c = block_on(changes.changed()).expect("a change");
+        assert!(started.elapsed() < Duration::from_secs(4), "woken by the change, not a timer");
+        seen.push(c.new);
+    }
+    assert_eq!(seen, vec![1, 2, 3]);
+    drop(var);
+    assert!(block_on(changes.changed()).is_none(), "the watch ends with its proxy");
+    nodes.into_iter().for_each(Node::shutdown);
+}

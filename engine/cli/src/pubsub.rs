@@ -476,14 +476,11 @@ pub fn subscribe(mut a: SubArgs) -> anyhow::Result<ExitCode> {
     // With --max-rate: messages taken so far, and when the first arrived.
     let (mut taken, mut first) = (0u64, None::<Instant>);
     while started.elapsed().as_secs_f64() < a.max_secs {
-        let Some(d) = sub.recv_timeout(Duration::from_millis(100)) else {
-            if any && last.elapsed() > idle {
-                break;
-            }
-            if sub.is_closed() {
-                bail!("the node shut down");
-            }
-            continue;
+        let d = match sub.recv_timeout(Duration::from_millis(100)) {
+            Ok(d) => d,
+            Err(argent::RecvTimeoutError::Closed) => bail!("the node shut down"),
+            Err(argent::RecvTimeoutError::Timeout) if any && last.elapsed() > idle => break,
+            Err(argent::RecvTimeoutError::Timeout) => continue,
         };
         any = true;
         last = Instant::now();

@@ -103,3 +103,14 @@ pub enum PublishError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("the node has shut down")]
 pub struct Closed;
+
+/// Why [`crate::Subscription::recv_timeout`] returned no delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// Nothing was delivered within the timeout.
+    #[error("no delivery within the timeout")]
+    Timeout,
+    /// The node shut down.
+    #[error("the node shut down")]
+    Closed,
+}

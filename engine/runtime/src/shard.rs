@@ -210,6 +210,10 @@ impl Shard {
             self.cycles += 1;
             if !self.commands() {
                 self.publish_stats();
+                // Subscribers waiting (a thread or a task) learn that the node shut down:
+                // their rings are abandoned first, then they are woken.
+                let waiting: Vec<_> = self.subscribers.drain(..).map(|s| s.ready).collect();
+                waiting.iter().for_each(|w| w.notify());
                 return;
             }
             let now = self.now();

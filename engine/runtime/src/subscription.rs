@@ -2,7 +2,7 @@
 //! datagram is seen through the subscription's groups ([`Delivery`]).
 
 use crate::delivery::Delivery;
-use crate::error::Closed;
+use crate::error::{Closed, RecvTimeoutError};
 use crate::groups::Filter;
 use crate::signal::{ShardWake, Signal};
 use argent_core::ViewId;
@@ -153,25 +153,27 @@ impl Subscription {
         (self.wanted, self.seen, self.filter) = (wanted, seen, Arc::new(filter));
     }
 
-    /// Wait up to `timeout` for the next delivered datagram.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Delivery> {
+    /// Wait up to `timeout` for the next delivered datagram: [`RecvTimeoutError::Timeout`]
+    /// if none came, [`RecvTimeoutError::Closed`] once the node has shut down (as
+    /// [`Subscription::recv`] and [`Subscription::recv_async`] report it).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Delivery, RecvTimeoutError> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             if let Some(d) = self.try_recv() {
-                return Some(d);
+                return Ok(d);
             }
             if self.is_closed() {
-                return None;
+                return Err(RecvTimeoutError::Closed);
             }
             self.ready.arm_thread();
-            if !self.is_empty() {
+            if !self.is_empty() || self.is_closed() {
                 self.ready.disarm();
                 continue;
             }
             let now = std::time::Instant::now();
             if now >= deadline {
                 self.ready.disarm();
-                return None;
+                return Err(RecvTimeoutError::Timeout);
             }
             self.ready.park((deadline - now).min(Duration::from_millis(50)));
         }
@@ -180,11 +182,10 @@ impl Subscription {
     /// Wait for the next delivered datagram; `Err(Closed)` once the node has shut down.
     pub fn recv(&mut self) -> Result<Delivery, Closed> {
         loop {
-            if let Some(d) = self.recv_timeout(Duration::from_millis(500)) {
-                return Ok(d);
-            }
-            if self.is_closed() {
-                return Err(Closed);
+            match self.recv_timeout(Duration::from_millis(500)) {
+                Ok(d) => return Ok(d),
+                Err(RecvTimeoutError::Closed) => return Err(Closed),
+                Err(RecvTimeoutError::Timeout) => {}
             }
         }
     }
@@ -194,7 +195,7 @@ impl Subscription {
         self.lanes.iter().any(|l| l.ring.is_abandoned())
     }
 
-    /// Await the next delivered datagram.
+    /// Await the next delivered datagram; `Err(Closed)` once the node has shut down.
     pub fn recv_async(&mut self) -> RecvFuture<'_> {
         RecvFuture { sub: self }
     }
@@ -207,23 +208,28 @@ pub struct RecvFuture<'a> {
 }
 
 impl Future for RecvFuture<'_> {
-    type Output = Delivery;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Delivery> {
+    type Output = Result<Delivery, Closed>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Delivery, Closed>> {
         self.get_mut().sub.poll_delivery(cx)
     }
 }
 
 impl Subscription {
-    /// The next delivery, or `Pending` with `cx`'s task woken when one arrives.
-    fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Delivery> {
+    /// The next delivery, `Err(Closed)` once the node has shut down, or `Pending` with
+    /// `cx`'s task woken when one arrives (or the node shuts down).
+    fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Result<Delivery, Closed>> {
         if let Some(d) = self.try_recv() {
-            return Poll::Ready(d);
+            return Poll::Ready(Ok(d));
         }
         self.ready.arm_task(cx.waker());
         match self.try_recv() {
             Some(d) => {
                 self.ready.disarm();
-                Poll::Ready(d)
+                Poll::Ready(Ok(d))
+            }
+            None if self.is_closed() => {
+                self.ready.disarm();
+                Poll::Ready(Err(Closed))
             }
             None => Poll::Pending,
         }
@@ -239,11 +245,8 @@ impl futures_core::Stream for Subscription {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
         let this = self.get_mut();
         match this.poll_delivery(cx) {
-            Poll::Ready(d) => Poll::Ready(Some(d)),
-            Poll::Pending if this.is_closed() => {
-                this.ready.disarm();
-                Poll::Ready(None)
-            }
+            Poll::Ready(Ok(d)) => Poll::Ready(Some(d)),
+            Poll::Ready(Err(Closed)) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
     }

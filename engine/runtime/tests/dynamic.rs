@@ -53,7 +53,7 @@ fn receive_until(sub: &mut Subscription, last: u64) -> Vec<u64> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut got = Vec::new();
     while got.last() != Some(&last) && Instant::now() < deadline {
-        if let Some(d) = sub.recv_timeout(Duration::from_millis(100)) {
+        if let Ok(d) = sub.recv_timeout(Duration::from_millis(100)) {
             got.extend(d.group_messages().map(|(g, m)| {
                 assert_eq!(g, GroupId(1));
                 u64::from_le_bytes(m[..8].try_into().expect("8 bytes"))

@@ -50,7 +50,7 @@ fn receive(sub: &mut argent_runtime::Subscription, n: usize) -> Vec<(GroupId, u8
     let mut got = Vec::new();
     while got.len() < n {
         assert!(Instant::now() < deadline, "only {got:?} of {n} arrived");
-        if let Some(d) = sub.recv_timeout(Duration::from_millis(100)) {
+        if let Ok(d) = sub.recv_timeout(Duration::from_millis(100)) {
             got.extend(d.group_messages().map(|(g, m)| (g, m[0])));
         }
     }

@@ -77,7 +77,7 @@ fn listen(node: &Node, topics: &[String], verbose: bool, seconds: Option<u64>) -
     let until = seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let mut report = Instant::now() + Duration::from_secs(1);
     while until.map_or(true, |u| Instant::now() < u) {
-        if let Some(d) = sub.recv_timeout(Duration::from_millis(200)) {
+        if let Ok(d) = sub.recv_timeout(Duration::from_millis(200)) {
             for (group, m) in d.group_messages() {
                 let (sender, seq) = parse(m).context("an event that is not ours")?;
                 let expected = next.entry((group, sender)).or_insert(seq);

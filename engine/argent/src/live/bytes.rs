@@ -98,7 +98,7 @@ impl ByteStream {
     /// sender's in order. Empty after a timeout, or when the delivery held none of this
     /// stream's (another object's on the same group).
     pub fn recv_timeout(&self, timeout: Duration) -> Vec<bytes::Bytes> {
-        let Some(d) = lock(&self.sub).recv_timeout(timeout) else { return Vec::new() };
+        let Ok(d) = lock(&self.sub).recv_timeout(timeout) else { return Vec::new() };
         let mut out = Vec::new();
         for (_, m) in d.message_bytes() {
             match open(self.id, self.key.as_ref(), &m) {

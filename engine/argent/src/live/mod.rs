@@ -51,6 +51,7 @@ mod kinds;
 mod open;
 mod options;
 mod proxy;
+mod watch;
 
 pub use argent_objects::key::{new_object_id, ObjectKey};
 pub use bytes::ByteStream;
@@ -59,3 +60,4 @@ pub use error::{DirectoryError, LiveError};
 pub use open::object_group;
 pub use options::{LiveStats, OpenOptions};
 pub use proxy::{Live, StateSource};
+pub use watch::{AsyncWatch, NextChange};

@@ -7,6 +7,7 @@ use super::binding::{lock, member_keys, new_origin, not_member, publish};
 use super::driver::{Core, Driven, RegionPublisher, Settled};
 use super::error::LiveError;
 use super::options::{LiveStats, OpenOptions, PUBLISH_WAIT};
+use super::watch::{self, AsyncWatch, Offer, WatchSender};
 use crate::error::Error;
 use crate::membership::GroupLease;
 use crate::node::Node;
@@ -26,6 +27,12 @@ const WATCH_QUEUE: usize = 65_536;
 /// How long an opener waits for the driver beyond the join's own timeout.
 const OPEN_GRACE: Duration = Duration::from_secs(5);
 
+/// Where a watcher's changes go.
+enum Watcher<C> {
+    Blocking(SyncSender<C>),
+    Async(WatchSender<C>),
+}
+
 /// A proxy's part shared between its handle and the driver.
 struct Shared<O: LiveObject> {
     id: ObjectId,
@@ -35,7 +42,7 @@ struct Shared<O: LiveObject> {
     /// The region's publisher (lock order: it, then `session`).
     publisher: RegionPublisher,
     fencer: Fencer,
-    watchers: Mutex<Vec<SyncSender<O::Change>>>,
+    watchers: Mutex<Vec<Watcher<O::Change>>>,
     watch_lagged: AtomicU64,
     /// Where the end of the join goes (the opener waits for it).
     opened: Mutex<Option<SyncSender<Result<(), LiveError>>>>,
@@ -193,13 +200,23 @@ impl<O: LiveObject> Shared<O> {
     {
         let mut watchers = lock(&self.watchers);
         for change in changes.drain(..) {
-            watchers.retain(|w| match w.try_send(change.clone()) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    self.watch_lagged.fetch_add(1, Ordering::Relaxed);
-                    true
+            watchers.retain(|w| {
+                let offer = match w {
+                    Watcher::Blocking(tx) => match tx.try_send(change.clone()) {
+                        Ok(()) => Offer::Taken,
+                        Err(TrySendError::Full(_)) => Offer::Full,
+                        Err(TrySendError::Disconnected(_)) => Offer::Gone,
+                    },
+                    Watcher::Async(tx) => tx.offer(change.clone()),
+                };
+                match offer {
+                    Offer::Taken => true,
+                    Offer::Full => {
+                        self.watch_lagged.fetch_add(1, Ordering::Relaxed);
+                        true
+                    }
+                    Offer::Gone => false,
                 }
-                Err(TrySendError::Disconnected(_)) => false,
             });
         }
     }
@@ -382,7 +399,16 @@ impl<O: LiveObject> Live<O> {
     /// [`LiveStats::watch_lagged`]; read the state for the truth).
     pub fn watch(&self) -> Receiver<O::Change> {
         let (tx, rx) = sync_channel(WATCH_QUEUE);
-        lock(&self.shared.watchers).push(tx);
+        lock(&self.shared.watchers).push(Watcher::Blocking(tx));
+        rx
+    }
+
+    /// [`Live::watch`] for async programs: `watch.changed().await` gives every change applied
+    /// from now on, in order, and `None` once this proxy is dropped (the same 65 536-change
+    /// queue; with the feature `stream`, a `futures_core::Stream`).
+    pub fn watch_async(&self) -> AsyncWatch<O::Change> {
+        let (tx, rx) = watch::channel(WATCH_QUEUE);
+        lock(&self.shared.watchers).push(Watcher::Async(tx));
         rx
     }
 
@@ -402,5 +428,10 @@ impl<O: LiveObject> Drop for Live<O> {
     fn drop(&mut self) {
         // The driver forgets the session; the lease (dropped next) leaves the group.
         self.core.remove(self.key);
+        for w in lock(&self.shared.watchers).drain(..) {
+            if let Watcher::Async(tx) = w {
+                tx.close();
+            }
+        }
     }
 }
