@@ -87,8 +87,8 @@ impl Membership {
     /// Ask for the group set with `group` joined or left; the version of the new set
     /// (`None`: nothing to change).
     pub(crate) fn request(&self, group: GroupId, join: bool) -> Result<Option<u64>, Error> {
-        if group == argent_runtime::FENCE_GROUP {
-            return Err(Error::Invalid(format!("group id {} is reserved for fences", group.0)));
+        if group == argent_runtime::FENCE_GROUP || group == argent_runtime::FRAGMENT_GROUP {
+            return Err(Error::Invalid(format!("group id {} is reserved (fences, fragments)", group.0)));
         }
         let mut sets = lock(&self.sets);
         let Some(version) = sets.request(group, join) else { return Ok(None) };

@@ -12,13 +12,14 @@ impl GroupId {
     pub const NAMED_FROM: u32 = 1 << 24;
 
     /// The id every process derives from a group `name` created at run time: a BLAKE3
-    /// digest of the name, in `NAMED_FROM..u32::MAX` (`u32::MAX` is reserved for fences).
+    /// digest of the name, in `NAMED_FROM..u32::MAX - 1` (`u32::MAX` is reserved for fences,
+    /// `u32::MAX - 1` for fragments).
     /// Two names may share an id (among 1 000 names, about one chance in 8 500): they are
     /// then one group, and their subscribers receive each other's messages.
     pub fn named(name: &str) -> GroupId {
         let digest = blake3::hash(name.as_bytes());
         let raw = u32::from_le_bytes(digest.as_bytes()[..4].try_into().expect("4 bytes"));
-        GroupId(Self::NAMED_FROM + raw % (u32::MAX - Self::NAMED_FROM))
+        GroupId(Self::NAMED_FROM + raw % (u32::MAX - 1 - Self::NAMED_FROM))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Why the runtime or one of its handles refused something.
 
 use crate::config::MAX_SHARDS;
-use crate::groups::{FENCE_GROUP, GROUP_TAG_LEN};
+use crate::groups::{FENCE_GROUP, FRAGMENT_GROUP, GROUP_TAG_LEN};
 use argent_core::{NodeId, RegionId};
 use argent_membership::GroupId;
 use thiserror::Error;
@@ -67,7 +67,7 @@ pub enum RuntimeError {
     #[error("subscribe to at least one group")]
     NoGroups,
     /// A configuration uses the group id reserved for fences.
-    #[error("region {region} carries group {}, which is reserved for fences: use another id", FENCE_GROUP.0)]
+    #[error("region {region} carries group {} or {}, which are reserved (fences, fragments): use another id", FENCE_GROUP.0, FRAGMENT_GROUP.0)]
     ReservedGroup {
         /// The region.
         region: RegionId,

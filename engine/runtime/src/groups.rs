@@ -19,6 +19,9 @@ pub const GROUP_TAG_LEN: usize = argent_wire::message::GROUP_TAG_LEN;
 /// answer to [`Runtime::request_fences`](crate::Runtime::request_fences) anywhere in the region; [`Delivery::fences`](crate::Delivery::fences) yields
 /// them to every subscription of the region.
 pub const FENCE_GROUP: GroupId = GroupId(argent_wire::message::FENCE_GROUP);
+/// The reserved group of fragments of messages larger than a datagram
+/// ([`argent_wire::fragment`]).
+pub const FRAGMENT_GROUP: GroupId = GroupId(argent_wire::fragment::FRAGMENT_GROUP);
 
 /// Ids below this are always kept in dense tables (at most 64 Ki entries).
 const DENSE_ALWAYS: u32 = 1 << 16;

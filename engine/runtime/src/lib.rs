@@ -40,7 +40,7 @@ pub use argent_transport::Backend;
 pub use config::{MemberSpec, RegionSpec, RuntimeConfig, MAX_SHARDS};
 pub use delivery::{Delivery, GroupMessages, Messages};
 pub use error::{Closed, PublishError, RecvTimeoutError, RuntimeError};
-pub use groups::{FENCE_GROUP, GROUP_TAG_LEN};
+pub use groups::{FENCE_GROUP, FRAGMENT_GROUP, GROUP_TAG_LEN};
 pub use publisher::{AnyPublisher, PubClaim, PublishFuture, Publisher};
 pub use runtime::{Fencer, GroupsHandle, Runtime, MIN_DELIVERY_RING, MIN_PUBLISH_RING};
 pub use signal::SharedWait;

@@ -3,7 +3,7 @@
 
 use crate::config::{RegionSpec, RuntimeConfig, MAX_SHARDS};
 use crate::error::RuntimeError;
-use crate::groups::{RouteTable, FENCE_GROUP, GROUP_TAG_LEN};
+use crate::groups::{RouteTable, FENCE_GROUP, FRAGMENT_GROUP, GROUP_TAG_LEN};
 use crate::publisher::{shards_in, AnyPublisher, Lanes, PubLane, Publisher};
 use crate::pubring;
 use crate::shard::{Command, Published, PublisherPort, RegionMembers, Shard, SubscriberPort, COMMAND_QUEUE};
@@ -428,7 +428,7 @@ fn validate(cfg: &RuntimeConfig) -> Result<(), RuntimeError> {
         if !ids.insert(r.region) {
             return Err(RuntimeError::DuplicateRegion(r.region));
         }
-        if r.groups.contains(&FENCE_GROUP) {
+        if r.groups.contains(&FENCE_GROUP) || r.groups.contains(&FRAGMENT_GROUP) {
             return Err(RuntimeError::ReservedGroup { region: r.region });
         }
         if let Some(node) = r.members.iter().find(|n| !cfg.members.iter().any(|m| m.id == **n)) {

@@ -23,6 +23,7 @@ mod constants;
 mod control;
 mod data;
 mod error;
+pub mod fragment;
 mod frame;
 mod header;
 pub mod message;
