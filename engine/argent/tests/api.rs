@@ -196,3 +196,41 @@ fn every_receive_reports_that_the_node_shut_down() {
     assert!(s3.recv().is_err(), "recv");
     b.shutdown();
 }
+
+#[test]
+fn messages_larger_than_a_datagram_arrive_whole_and_in_order() {
+    let base = ports::block();
+    // Small datagrams: a 3 MB message is about 750 fragments.
+    let (a, b) = common::pair(base, "big", 5, "datagram_size = 4096");
+    let mut sub = b.subscribe("big").expect("subscribe");
+    let mut p = a.publisher("big").expect("publisher");
+    let big = |len: usize, salt: usize| (0..len).map(|i| ((i * 31 + salt) % 251) as u8).collect::<Vec<u8>>();
+    let (one, two) = (big(3_000_000, 1), big(1_048_576, 2));
+    assert!(
+        matches!(p.publish(&one), Err(argent::PublishError::TooLarge { .. })),
+        "a non-blocking publish takes one datagram at most"
+    );
+    p.publish_blocking(b"before").expect("publish");
+    p.publish_blocking(&one).expect("a large message, in fragments");
+    p.publish_within(b"between", Duration::from_secs(10)).expect("publish");
+    block_on(p.publish_async(&two)).expect("a large message, async");
+    p.publish_blocking(b"after").expect("publish");
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < 5 {
+        assert!(std::time::Instant::now() < until, "got {} of 5", got.len());
+        if let Ok(d) = sub.recv_timeout(Duration::from_millis(100)) {
+            got.extend(d.message_bytes().map(|(_, m)| m.to_vec()));
+        }
+    }
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[0], b"before");
+    assert!(got[1] == one, "the 3 MB message, whole");
+    assert_eq!(got[2], b"between");
+    assert!(got[3] == two, "the 1 MiB message, whole");
+    assert_eq!(got[4], b"after");
+    let (stats, held) = sub.reassembly();
+    assert_eq!((stats.completed, stats.evicted, stats.out_of_order, held), (2, 0, 0, (0, 0)));
+    a.shutdown();
+    b.shutdown();
+}

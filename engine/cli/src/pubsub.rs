@@ -255,6 +255,8 @@ fn generate(
     let mut stamp = started_ns;
     // The group of the message being written: drawn once, kept across a full ring.
     let mut g = pick.next(n);
+    // Messages larger than a datagram are written into this buffer, then published.
+    let mut large = (a.size > p.max_message()).then(|| vec![0u8; a.size]);
     while i < limit {
         if i.is_multiple_of(16) {
             stamp = argent_verify::now_ns(); // one clock read per 16 messages
@@ -278,6 +280,28 @@ fn generate(
         }
         let s = &mut streams[g];
         let group = s.group;
+        if let Some(buf) = large.as_mut() {
+            // Larger than a datagram: written here, published in fragments (no claim).
+            argent_verify::write(
+                buf,
+                Header { index: s.next, sender: me, stream: group.0, send_ns: stamp },
+                &[],
+            );
+            s.sum = s.sum.wrapping_add(argent_verify::message_sum(buf));
+            match p.publish_within_to(group, buf, deadline.saturating_duration_since(Instant::now())) {
+                Ok(()) => {
+                    s.next += 1;
+                    i += 1;
+                    g = pick.next(n);
+                }
+                Err(PublishError::WouldBlock) => {
+                    s.sum = s.sum.wrapping_sub(argent_verify::message_sum(buf));
+                    break; // the deadline passed while the rings were full
+                }
+                Err(e) => return Err(e).context("publishing"),
+            }
+            continue;
+        }
         let written = match p.claim_to(group, a.size) {
             Ok(mut c) => {
                 let buf = c.bytes_mut();
@@ -312,7 +336,12 @@ fn generate(
     for s in &streams {
         argent_verify::write_end(&mut end, s.next, me, s.group.0, s.sum);
         loop {
-            match p.publish_to(s.group, &end) {
+            let sent = if end.len() > p.max_message() {
+                p.publish_within_to(s.group, &end, give_up.saturating_duration_since(Instant::now()))
+            } else {
+                p.publish_to(s.group, &end)
+            };
+            match sent {
                 Ok(()) => break,
                 Err(PublishError::WouldBlock) if Instant::now() < give_up => {
                     p.wait_for_space_to(s.group, end.len(), Duration::from_millis(10));

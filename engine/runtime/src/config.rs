@@ -62,6 +62,11 @@ pub struct RuntimeConfig {
     pub publish_ring_bytes: usize,
     /// Datagrams each subscription's ring holds (one per shard it listens to).
     pub delivery_ring: usize,
+    /// Messages larger than a datagram that a subscription holds partly received, at most
+    /// (the oldest is dropped beyond, counted: a sender killed mid-message leaves one).
+    pub partial_messages: usize,
+    /// Bytes of such partial messages a subscription holds, at most.
+    pub partial_bytes: usize,
     /// Version of the membership the regions come from (the GMS view id; 1 for a static
     /// file). Every member of a region must start its ring from the same version.
     pub start_view: u64,
@@ -93,6 +98,8 @@ impl RuntimeConfig {
             pin: true,
             publish_ring_bytes: 2 << 20,
             delivery_ring: 8192,
+            partial_messages: 16,
+            partial_bytes: 256 << 20,
             start_view: 1,
             region_since: HashMap::new(),
             groups: None,

@@ -2,7 +2,7 @@
 //! groups — only the messages of its groups, each with its group tag stripped, all borrowed
 //! from (or reference-counted slices of) the received buffer.
 
-use crate::groups::{split_tag, Filter};
+use crate::groups::{split_tag, Filter, FRAGMENT_GROUP};
 use argent_core::{NodeId, RegionId, ViewId};
 use argent_membership::GroupId;
 use bytes::Bytes;
@@ -14,7 +14,13 @@ use std::sync::Arc;
 pub struct Delivery {
     inner: argent_qsm::Delivery,
     filter: Arc<Filter>,
+    /// Messages larger than a datagram whose last fragment is in this datagram: the
+    /// fragment's place among its messages, the group and the whole message.
+    assembled: Option<Arc<[Assembled]>>,
 }
+
+/// A message put back together from fragments, at the place of its last fragment.
+pub(crate) type Assembled = (usize, GroupId, Bytes);
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -29,7 +35,20 @@ impl std::fmt::Debug for Delivery {
 
 impl Delivery {
     pub(crate) fn new(inner: argent_qsm::Delivery, filter: Arc<Filter>) -> Self {
-        Delivery { inner, filter }
+        Delivery { inner, filter, assembled: None }
+    }
+
+    /// With the messages completed by fragments in this datagram.
+    pub(crate) fn with_assembled(mut self, assembled: Vec<Assembled>) -> Self {
+        if !assembled.is_empty() {
+            self.assembled = Some(assembled.into());
+        }
+        self
+    }
+
+    /// The datagram as the protocol delivered it.
+    pub(crate) fn inner(&self) -> &argent_qsm::Delivery {
+        &self.inner
     }
 
     /// Whether at least one message belongs to the subscription's groups (stops at the first).
@@ -63,7 +82,8 @@ impl Delivery {
     }
 
     /// The messages of the subscription's groups, in the order the sender wrote them
-    /// (group tags stripped).
+    /// (group tags stripped). A message larger than a datagram (sent in fragments) is handed
+    /// out whole, in the delivery of its last fragment.
     pub fn messages(&self) -> Messages<'_> {
         Messages(self.group_messages())
     }
@@ -77,13 +97,29 @@ impl Delivery {
 
     /// The messages of the subscription's groups with the group each was published to.
     pub fn group_messages(&self) -> GroupMessages<'_> {
-        GroupMessages { all: self.inner.messages(), filter: &self.filter, view: self.inner.view }
+        GroupMessages {
+            all: self.inner.messages(),
+            filter: &self.filter,
+            view: self.inner.view,
+            assembled: self.assembled.as_deref().unwrap_or(&[]),
+            index: 0,
+        }
     }
 
     /// The messages of the subscription's groups as reference-counted slices of the datagram
-    /// (no copy), e.g. to keep one beyond the delivery.
+    /// (no copy; a message put together from fragments is its own buffer), e.g. to keep one
+    /// beyond the delivery.
     pub fn message_bytes(&self) -> impl Iterator<Item = (GroupId, Bytes)> + '_ {
-        self.group_messages().map(|(g, m)| (g, self.inner.datagram.slice_ref(m)))
+        let assembled = self.assembled.as_deref().unwrap_or(&[]);
+        self.group_messages().map(move |(g, m)| {
+            match assembled
+                .iter()
+                .find(|(_, _, b)| std::ptr::eq(b.as_ptr(), m.as_ptr()) && b.len() == m.len())
+            {
+                Some((_, _, b)) => (g, b.clone()),
+                None => (g, self.inner.datagram.slice_ref(m)),
+            }
+        })
     }
 
     /// The whole datagram as received: header, and every message of the region with its tag.
@@ -99,6 +135,9 @@ pub struct GroupMessages<'a> {
     filter: &'a Filter,
     /// The region view the datagram was sent in.
     view: ViewId,
+    /// Messages completed here from fragments, by the place of their last fragment.
+    assembled: &'a [Assembled],
+    index: usize,
 }
 
 impl<'a> Iterator for GroupMessages<'a> {
@@ -107,9 +146,16 @@ impl<'a> Iterator for GroupMessages<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let m = self.all.next()?;
+            let at = self.index;
+            self.index += 1;
             // A message too short for a tag is not ours to deliver (no argent sender makes one).
             if let Some((g, payload)) = split_tag(m) {
-                if self.filter.admits(g, self.view) {
+                if g == FRAGMENT_GROUP {
+                    // Only the last fragment of a message counts: as the whole message.
+                    if let Some((_, group, bytes)) = self.assembled.iter().find(|(i, _, _)| *i == at) {
+                        return Some((*group, &bytes[..]));
+                    }
+                } else if self.filter.admits(g, self.view) {
                     return Some((g, payload));
                 }
             }

@@ -84,7 +84,7 @@ pub enum PublishError {
     #[error("publish ring full: wait for the shard to take messages (wait_for_space)")]
     WouldBlock,
     /// The message does not fit in one datagram (or in the ring).
-    #[error("message of {len} bytes exceeds the largest that fits in a datagram ({max} bytes, after the {GROUP_TAG_LEN}-byte group tag); raise datagram_size or split it")]
+    #[error("message of {len} bytes exceeds {max} bytes: a non-blocking publish or a claim takes at most what fits in a datagram (after the {GROUP_TAG_LEN}-byte group tag); the blocking, deadline and async publishes carry larger messages, up to 256 MiB, in fragments")]
     TooLarge {
         /// Requested length.
         len: usize,

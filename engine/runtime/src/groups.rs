@@ -34,6 +34,17 @@ pub(crate) fn split_tag(m: &[u8]) -> Option<(GroupId, &[u8])> {
     argent_wire::message::split_tag(m).map(|(g, rest)| (GroupId(g), rest))
 }
 
+/// The group whose regions carry message `m`: its tag's, or for a fragment of a larger
+/// message ([`argent_wire::fragment`]) the whole message's.
+#[inline]
+pub(crate) fn route_group(m: &[u8]) -> Option<GroupId> {
+    let (g, rest) = split_tag(m)?;
+    if g != FRAGMENT_GROUP {
+        return Some(g);
+    }
+    rest.first_chunk::<4>().map(|b| GroupId(u32::from_le_bytes(*b)))
+}
+
 /// Multiplicative hashing for integer ids (the default SipHash costs more than the rest of
 /// a lookup).
 #[derive(Default, Clone, Copy, Debug)]

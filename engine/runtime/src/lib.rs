@@ -41,6 +41,9 @@ pub use config::{MemberSpec, RegionSpec, RuntimeConfig, MAX_SHARDS};
 pub use delivery::{Delivery, GroupMessages, Messages};
 pub use error::{Closed, PublishError, RecvTimeoutError, RuntimeError};
 pub use groups::{FENCE_GROUP, FRAGMENT_GROUP, GROUP_TAG_LEN};
+/// The largest message a publisher takes (blocking, with a deadline or async): larger than a
+/// datagram, it travels in fragments ([`argent_wire::fragment`]).
+pub const MAX_MESSAGE: usize = argent_wire::fragment::MAX_FRAGMENTED;
 pub use publisher::{AnyPublisher, PubClaim, PublishFuture, Publisher};
 pub use runtime::{Fencer, GroupsHandle, Runtime, MIN_DELIVERY_RING, MIN_PUBLISH_RING};
 pub use signal::SharedWait;

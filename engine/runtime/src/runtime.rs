@@ -374,7 +374,8 @@ impl Runtime {
             shard.wake.wake();
             lanes.push(SubLane { ring: consumer, wake: shard.wake.clone() });
         }
-        Ok(Subscription::new(lanes, groups.to_vec(), self.joined.clone(), ready))
+        let partials = (self.cfg.partial_messages, self.cfg.partial_bytes);
+        Ok(Subscription::new(lanes, groups.to_vec(), self.joined.clone(), ready, partials))
     }
 
     /// Counters summed over shards (refreshed by the shards every few milliseconds).

@@ -4,7 +4,7 @@
 
 use crate::config::{RegionSpec, RuntimeConfig};
 use crate::error::RuntimeError;
-use crate::groups::{split_tag, GroupMap};
+use crate::groups::{route_group, GroupMap};
 use crate::pubring;
 use crate::signal::Signal;
 use crate::stats::NodeStats;
@@ -405,7 +405,7 @@ impl Shard {
             let taken = &mut p.taken;
             // The entry (tag included) is the protocol's message: receivers strip the tag.
             let n = pubring::drain(&mut p.ring, |msg| {
-                let group = split_tag(msg).map(|(g, _)| g);
+                let group = route_group(msg);
                 let regions: &[RegionId] = match group.and_then(|g| routes.get(g)) {
                     Some(i) => &lists[*i as usize],
                     None if view_pending && group.is_some() => return false,

@@ -7,6 +7,7 @@ use crate::groups::Filter;
 use crate::signal::{ShardWake, Signal};
 use argent_core::ViewId;
 use argent_membership::GroupId;
+use argent_wire::fragment::{parse_fragment, Reassembly, ReassemblyStats};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +80,8 @@ pub struct Subscription {
     /// Hand out datagrams that hold only fences, too.
     fences: bool,
     ready: Arc<Signal>,
+    /// Messages larger than a datagram, being put back together per sender stream.
+    reassembly: Reassembly<argent_core::NodeId>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -94,11 +97,29 @@ impl Subscription {
         mut wanted: Vec<GroupId>,
         joined: Arc<Joined>,
         ready: Arc<Signal>,
+        partials: (usize, usize),
     ) -> Self {
         wanted.sort_unstable();
         wanted.dedup();
         let (seen, filter) = joined.filter(&wanted);
-        Subscription { lanes, next: 0, filter: Arc::new(filter), wanted, joined, seen, fences: false, ready }
+        let reassembly = Reassembly::new(partials.0, partials.1);
+        Subscription {
+            lanes,
+            next: 0,
+            filter: Arc::new(filter),
+            wanted,
+            joined,
+            seen,
+            fences: false,
+            ready,
+            reassembly,
+        }
+    }
+
+    /// Messages larger than a datagram: completed, partial ones dropped to stay within the
+    /// limits, fragments that did not continue their message; and those held now.
+    pub fn reassembly(&self) -> (ReassemblyStats, (usize, usize)) {
+        (self.reassembly.stats(), self.reassembly.held())
     }
 
     /// Hand out datagrams holding fences ([`Delivery::fences`]) even when they hold no
@@ -123,6 +144,7 @@ impl Subscription {
             while let Ok(d) = lane.ring.pop() {
                 lane.wake.wake(); // the shard may be holding deliveries back for room
                 let d = Delivery::new(d, self.filter.clone());
+                let d = assemble(&self.filter, &mut self.reassembly, d);
                 if d.has_any() || (self.fences && d.fences().next().is_some()) {
                     self.next = if i + 1 == n { 0 } else { i + 1 };
                     return Some(d);
@@ -199,6 +221,23 @@ impl Subscription {
     pub fn recv_async(&mut self) -> RecvFuture<'_> {
         RecvFuture { sub: self }
     }
+}
+
+/// Feeds the fragments of this datagram's admitted groups to the reassembly; the messages
+/// they complete go with the delivery.
+fn assemble(filter: &Filter, reassembly: &mut Reassembly<argent_core::NodeId>, d: Delivery) -> Delivery {
+    let inner = d.inner();
+    let mut done = Vec::new();
+    for (i, m) in inner.messages().enumerate() {
+        let Some(f) = parse_fragment(m) else { continue };
+        if !filter.admits(GroupId(f.group), inner.view) {
+            continue; // not for us, or sent before our join point: never whole here
+        }
+        if let Some((g, bytes)) = reassembly.add(inner.sender, f) {
+            done.push((i, GroupId(g), bytes::Bytes::from(bytes)));
+        }
+    }
+    d.with_assembled(done)
 }
 
 /// Future of [`Subscription::recv_async`].

@@ -140,12 +140,9 @@ impl BenchArgs {
         if !(lo..=hi).contains(&a.datagram_size) {
             bail!("--datagram-size {} must be between {lo} and {hi} bytes", a.datagram_size);
         }
-        // Every message carries its group in a tag inside the datagram.
-        let max = argent_qsm::Config { datagram_size: a.datagram_size, ..argent_qsm::Config::default() }
-            .max_message_len()
-            .saturating_sub(argent::GROUP_TAG_LEN);
-        if a.size > max {
-            bail!("--size {} does not fit a {}-byte datagram (at most {max}): lower --size or raise --datagram-size", a.size, a.datagram_size);
+        // Messages larger than a datagram travel in fragments, up to argent::MAX_MESSAGE.
+        if a.size > argent::MAX_MESSAGE {
+            bail!("--size {} is above the largest message, {} bytes", a.size, argent::MAX_MESSAGE);
         }
         if a.subscribers == 0 || a.publishers == 0 || a.groups == 0 {
             bail!("--subscribers, --publishers and --groups must be at least 1");

@@ -4,10 +4,11 @@
 use super::claim::PubClaim;
 use super::lane::{shards_in, PubLane};
 use crate::error::PublishError;
-use crate::groups::{RouteTable, Routes, GROUP_TAG_LEN};
+use crate::groups::{RouteTable, Routes, FRAGMENT_GROUP, GROUP_TAG_LEN};
 use crate::pubring;
 use crate::signal::Signal;
 use argent_membership::GroupId;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,7 +115,10 @@ impl Lanes {
         Ok(())
     }
 
-    /// Publish, waiting while a ring is full, until `deadline` if any.
+    /// Publish, waiting while a ring is full, until `deadline` if any. A message larger
+    /// than a datagram goes in fragments ([`Lanes::fragments`]); the deadline applies to
+    /// the first, after which the rest follow whatever the wait (receivers would otherwise
+    /// hold a partial message).
     pub(crate) fn publish_until(
         &mut self,
         group: GroupId,
@@ -122,6 +126,14 @@ impl Lanes {
         msg: &[u8],
         deadline: Option<std::time::Instant>,
     ) -> Result<(), PublishError> {
+        if msg.len() > self.max_message {
+            let frags = self.fragments(group, msg)?;
+            for (i, f) in frags.iter().enumerate() {
+                let body = &f[GROUP_TAG_LEN..];
+                self.publish_until(FRAGMENT_GROUP, mask, body, if i == 0 { deadline } else { None })?;
+            }
+            return Ok(());
+        }
         loop {
             match self.publish_routed(group, mask, msg) {
                 Err(PublishError::WouldBlock) if deadline.is_none_or(|d| std::time::Instant::now() < d) => {
@@ -130,6 +142,15 @@ impl Lanes {
                 other => return other,
             }
         }
+    }
+
+    /// The fragments of `msg` for `group` (each with its tag, which the ring entry carries
+    /// apart), under a message id unique in this process (so in its sender streams).
+    pub(crate) fn fragments(&self, group: GroupId, msg: &[u8]) -> Result<Vec<Vec<u8>>, PublishError> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        argent_wire::fragment::fragments(group.0, id, msg, self.max_message + GROUP_TAG_LEN)
+            .ok_or(PublishError::TooLarge { len: msg.len(), max: argent_wire::fragment::MAX_FRAGMENTED })
     }
 
     /// Whether an entry of `len` bytes fits in every ring of `mask` now.
