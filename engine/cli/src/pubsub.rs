@@ -59,6 +59,9 @@ pub struct PubArgs {
     /// Most seconds to wait at the end for the group to acknowledge everything.
     #[arg(long, default_value_t = 20.0)]
     linger: f64,
+    /// Print the JSON summary for text too (generated messages always print it).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Serialize)]
@@ -173,7 +176,16 @@ pub fn publish(mut a: PubArgs) -> anyhow::Result<ExitCode> {
         transport: node.backend().to_string(),
         protocol: Protocol::of(&s),
     };
-    println!("{}", serde_json::to_string(&summary)?);
+    let text = a.message.is_some() || a.stdin;
+    if a.json || !text {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else if !acknowledged {
+        eprintln!(
+            "argent: published {published} message(s), but the group's members did not acknowledge them within \
+             --linger {} s: they may not have arrived",
+            a.linger
+        );
+    }
     node.shutdown();
     Ok(if acknowledged { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
