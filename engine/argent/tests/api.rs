@@ -5,27 +5,10 @@ mod common;
 mod ports;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-struct Unpark(std::thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
+    common::block_on(f, Duration::from_millis(50))
 }
 
 #[test]
@@ -155,15 +138,7 @@ fn messages_that_arrive_before_the_application_subscribes_are_kept_for_it() {
 
 /// Polls `f`, sleeping until woken (or 10 s): a future that is never woken shows as slow.
 fn block_on_woken<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park_timeout(Duration::from_secs(10));
-    }
+    common::block_on(f, Duration::from_secs(10))
 }
 
 #[test]

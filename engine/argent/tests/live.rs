@@ -3,6 +3,7 @@
 //! that joins mid-stream ends with the same state, and type errors stop an open before any
 //! traffic.
 
+mod common;
 mod ports;
 use argent::config::{ClusterConfig, MemberEntry};
 use argent::objects::object::{ReplicatedMap, ReplicatedVar};
@@ -454,25 +455,8 @@ fn an_object_whose_code_panics_stops_only_its_own_proxy() {
 
 #[test]
 fn an_async_watch_sees_every_change_and_ends_with_its_proxy() {
-    use std::future::Future;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::park_timeout(Duration::from_secs(5));
-        }
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        common::block_on(f, Duration::from_secs(5))
     }
     let base = ports::block();
     let nodes = nodes(base, 1);

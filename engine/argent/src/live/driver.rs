@@ -264,9 +264,12 @@ impl Driver {
 
     fn run(mut self) {
         let (mut to, mut released) = (Vec::new(), Vec::new());
+        let mut ids = Vec::new();
         while !self.core.stop.load(Ordering::Acquire) {
             self.commands();
-            for region in self.regions.keys().copied().collect::<Vec<_>>() {
+            ids.clear();
+            ids.extend(self.regions.keys().copied());
+            for &region in &ids {
                 self.deliver(region, &mut to, &mut released);
             }
             if std::time::Instant::now() >= self.next_tick {

@@ -37,3 +37,26 @@ pub fn nodes(base: u16, groups: &str, protocol: &str) -> (Node, Node) {
         |me| Node::builder().cluster(cluster.clone()).id(me).transport(Backend::Std).pin(false).start();
     (start(0).expect("node 0"), start(1).expect("node 1"))
 }
+
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `f` on this thread until it is ready, sleeping between polls until woken or `nap`
+/// passes (a long `nap` shows a future that is never woken as slow).
+#[allow(dead_code)]
+pub fn block_on<F: std::future::Future>(f: F, nap: std::time::Duration) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(nap);
+    }
+}
