@@ -18,6 +18,11 @@ pub const FRAGMENT_HEADER: usize = GROUP_TAG_LEN + 4 + 8 + 4 + 4;
 /// The largest message carried in fragments (a total beyond it is refused when parsed).
 pub const MAX_FRAGMENTED: usize = 256 << 20;
 
+/// Partial messages a receiver holds by default (the runtime's `partial_messages`).
+pub const DEFAULT_PARTIALS: usize = 16;
+/// Bytes of partial messages a receiver holds by default (the runtime's `partial_bytes`).
+pub const DEFAULT_PARTIAL_BYTES: usize = 256 << 20;
+
 /// One fragment, as parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fragment<'a> {

@@ -9,7 +9,8 @@
 //! exactly-once per-sender FIFO delivery to every member that stays in the view (and from its
 //! join point on to every joiner), that every member installs the same sequence of views,
 //! that every send completes, that buffers stay within their bounds, and liveness after
-//! faults stop. A seed replays exactly.
+//! faults stop. Messages larger than a datagram are fragmented and reassembled with the
+//! runtime's own sans-IO code. A seed replays exactly.
 
 mod rng;
 mod run;
@@ -18,5 +19,6 @@ mod scenario;
 pub use rng::SimRng;
 pub use run::{run, Outcome};
 pub use scenario::{
-    Faults, GmsSim, Sabotage, Scenario, ScenarioError, UnknownFault, MAX_OBJECT_MESSAGE, MIN_MESSAGE,
+    Faults, GmsSim, Sabotage, Scenario, ScenarioError, UnknownFault, MAX_FRAGMENTED_MESSAGE,
+    MAX_OBJECT_MESSAGE, MIN_MESSAGE,
 };

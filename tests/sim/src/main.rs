@@ -28,7 +28,8 @@ struct Args {
     /// Messages per sender.
     #[arg(long, default_value_t = 10_000)]
     messages: u64,
-    /// Bytes per message (at least 16).
+    /// Bytes per message (at least 16). Beyond what one datagram carries (and up to 16 MiB),
+    /// messages are cut into fragments and reassembled, as the runtime does.
     #[arg(long, default_value_t = 1000)]
     size: usize,
     /// Independent loss probability of every datagram copy (multicast per receiver, unicast too).
@@ -145,6 +146,10 @@ struct Summary {
     object_rejected: u64,
     object_members_checked: u64,
     object_divergent: u64,
+    reassembled: u64,
+    fragments_orphaned: u64,
+    partials_evicted: u64,
+    max_partials_held: u64,
 }
 
 impl Summary {
@@ -195,6 +200,10 @@ impl Summary {
         self.object_rejected += o.object_rejected;
         self.object_members_checked += o.object_members_checked;
         self.object_divergent += o.object_divergent;
+        self.reassembled += o.reassembled;
+        self.fragments_orphaned += o.fragments_orphaned;
+        self.partials_evicted += o.partials_evicted;
+        self.max_partials_held = self.max_partials_held.max(o.max_partials_held);
     }
 }
 
@@ -327,6 +336,13 @@ fn main() -> ExitCode {
             "groups: {} messages checked in their groups ({} unrouted: nobody in the group); {} group changes, \
              {} joins at run time checked to the end, {} leaves",
             sum.group_deliveries, sum.unrouted, sum.group_changes, sum.group_joins_checked, sum.group_leaves
+        );
+    }
+    if sc.fragmented() {
+        println!(
+            "fragments: {} messages reassembled; {} fragments without their start (joined or cut \
+             mid-message), {} partial messages evicted, at most {} held by one receiver",
+            sum.reassembled, sum.fragments_orphaned, sum.partials_evicted, sum.max_partials_held
         );
     }
     if sc.qsm.member_timeout.is_some() {

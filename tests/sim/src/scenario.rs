@@ -237,6 +237,9 @@ pub const MIN_MESSAGE: usize = argent_verify::MIN_SIZE;
 /// Most groups a run may have.
 pub const MAX_GROUPS: u32 = 100_000;
 
+/// Largest message a run may fragment (messages beyond a datagram are cut into fragments).
+pub const MAX_FRAGMENTED_MESSAGE: usize = 16 << 20;
+
 /// Largest message an objects run may send (a checkpoint answer, with room to spare).
 pub const MAX_OBJECT_MESSAGE: usize = 4096;
 
@@ -252,7 +255,7 @@ pub enum ScenarioError {
         senders: u32,
     },
     /// Message too small or too large.
-    #[error("--size {size} must be between {min} and {max} bytes (the largest message a {datagram}-byte datagram carries)")]
+    #[error("--size {size} must be between {min} and {max} bytes (larger messages are fragmented only without --objects and --groups; {datagram}-byte datagrams)")]
     Size {
         /// Requested.
         size: usize,
@@ -337,11 +340,12 @@ impl Scenario {
         }
         self.qsm.validate()?;
         let max = self.qsm.max_message_len();
-        if self.size < MIN_MESSAGE || self.size > max {
+        let largest = if self.objects || self.groups.is_some() { max } else { MAX_FRAGMENTED_MESSAGE };
+        if self.size < MIN_MESSAGE || self.size > largest {
             return Err(ScenarioError::Size {
                 size: self.size,
                 min: MIN_MESSAGE,
-                max,
+                max: largest,
                 datagram: self.qsm.datagram_size,
             });
         }
@@ -388,6 +392,12 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// Whether messages are larger than a datagram carries, so senders cut them into
+    /// fragments (`argent_wire::fragment`, as the runtime does) and receivers reassemble them.
+    pub fn fragmented(&self) -> bool {
+        self.size > self.qsm.max_message_len()
     }
 
     /// Rough duration of the traffic, used to place faults mid-stream.

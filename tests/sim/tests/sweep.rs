@@ -166,6 +166,8 @@ fn bad_scenarios_are_refused_with_the_flag_named() {
     assert!(e.contains("--senders"), "{e}");
     let e = Scenario::new(3, 1, 10, 8, 0.0).validate().unwrap_err().to_string();
     assert!(e.contains("--size"), "{e}");
+    let e = Scenario::new(3, 1, 10, (16 << 20) + 1, 0.0).validate().unwrap_err().to_string();
+    assert!(e.contains("--size") && e.contains("16777216"), "{e}");
     let e = Scenario::new(3, 1, 10, 100, 1.5).validate().unwrap_err().to_string();
     assert!(e.contains("--loss"), "{e}");
     let e = "dup,wobble".parse::<Faults>().unwrap_err().to_string();
@@ -356,4 +358,32 @@ fn objects_checker_catches_a_joiner_that_concludes_it_is_first_from_silence() {
     // never fenced by every member (a partition, a member that has not anchored it yet).
     let (clean, caught) = caught_with(Sabotage::UnfencedFirst, 1..21);
     assert!(clean >= 15 && caught >= 2, "unfenced first members caught in {caught} of {clean} clean seeds");
+}
+
+#[test]
+fn fragmented_messages_under_loss_churn_and_crashes() {
+    // Messages of 200 KB, each cut into about 25 fragments: loss, duplication, reordering,
+    // members that leave and come back mid-message, and crashes. Every member must get each
+    // message whole, exactly once, in order; joiners drop the fragments whose start they
+    // never had.
+    let mut sc = with_gms(Scenario::new(9, 2, 40, 200_000, 0.1));
+    sc.faults = faults("dup,reorder,churn,crash,partition");
+    assert!(sc.fragmented());
+    let outcomes = sweep(&sc, 3000..3012);
+    let reassembled: u64 = outcomes.iter().map(|o| o.reassembled).sum();
+    let orphaned: u64 = outcomes.iter().map(|o| o.fragments_orphaned).sum();
+    assert!(reassembled > 12 * 2 * 40 * 5, "reassembled {reassembled}");
+    assert!(orphaned > 0, "some member joined mid-message");
+    let held = outcomes.iter().map(|o| o.max_partials_held).max().unwrap_or(0);
+    assert!(held <= 16, "reassembly stays within its bound: {held}");
+}
+
+#[test]
+fn checker_catches_a_lost_fragment() {
+    // One fragment dropped at one receiver: its message never completes, and the next one
+    // arrives after a gap.
+    let mut sc = Scenario::new(4, 1, 30, 100_000, 0.0);
+    sc.sabotage = Sabotage::DropDelivery { node: 1, nth: 40 };
+    let o = run(&sc, 1);
+    assert!(o.violations > 0, "a lost fragment must be caught");
 }

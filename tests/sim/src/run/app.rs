@@ -30,6 +30,9 @@ impl Sim<'_> {
         if self.groups.is_some() {
             return self.pump_groups(n, at);
         }
+        if sc.fragmented() {
+            return self.pump_fragments(n, at);
+        }
         loop {
             let next = self.nodes[n as usize].app.as_ref().map_or(sc.messages, |a| a.next);
             if next >= sc.messages {
@@ -57,6 +60,13 @@ impl Sim<'_> {
                 Err(e) => panic!("scenario validated, yet publish failed: {e}"),
             }
         }
+        self.sender_progress(n, t);
+    }
+
+    /// After publishing up to local time `t`: the sender is busy until then, and done once
+    /// every message is in its stream.
+    pub(super) fn sender_progress(&mut self, n: u32, t: Instant) {
+        let sc = self.sc;
         let node = &mut self.nodes[n as usize];
         let Some(app) = node.app.as_mut() else { return };
         node.busy_until = node.busy_until.max(t);
@@ -68,6 +78,14 @@ impl Sim<'_> {
     }
 
     pub(super) fn check_delivery(&mut self, n: u32, sender: NodeId, msg: &[u8]) {
+        if self.sc.fragmented() {
+            return self.reassemble(n, sender, msg);
+        }
+        self.check_message(n, sender, msg);
+    }
+
+    /// Checks one whole message from `sender` at node `n`.
+    pub(super) fn check_message(&mut self, n: u32, sender: NodeId, msg: &[u8]) {
         let sc = self.sc;
         self.out.deliveries += 1;
         let node = &mut self.nodes[n as usize];

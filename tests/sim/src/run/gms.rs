@@ -290,7 +290,8 @@ impl Sim<'_> {
         node.last_view = Some(v.id);
         node.join_view.get_or_insert(v.id);
         if n >= first_sender {
-            let next = node.app.as_ref().map_or(0, |a| a.next);
+            // Mid-message (fragmented runs), a joiner's first whole message may be the next one.
+            let next = node.app.as_ref().map_or(0, |a| a.next + u64::from(a.frag_sent));
             self.sender_installs[(n - first_sender) as usize].push((v.id, next));
         }
         if self.groups.is_some() {
@@ -398,6 +399,12 @@ impl Sim<'_> {
         node.last_view = None;
         node.first_index = vec![None; sc.senders as usize];
         node.streams = super::sim::streams(sc);
+        node.reassembly = super::sim::reassembly();
+        if let Some(app) = node.app.as_mut() {
+            // A message cut short by the old stream starts again, whole, in the new one.
+            app.frags.clear();
+            app.frag_sent = false;
+        }
         node.busy_until = node.busy_until.max(now);
         node.known.clear();
         if sc.objects {

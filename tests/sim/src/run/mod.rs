@@ -3,6 +3,7 @@
 mod app;
 mod faults;
 mod finish;
+mod fragments;
 mod gms;
 mod group_state;
 mod groups;

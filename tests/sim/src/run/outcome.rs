@@ -68,6 +68,15 @@ pub struct Outcome {
     pub group_deliveries: u64,
     /// Groups runs: messages drawn for a group nobody was in (not published).
     pub unrouted: u64,
+    /// Fragmented runs: messages receivers put back together from fragments.
+    pub reassembled: u64,
+    /// Fragmented runs: fragments whose message's start a receiver never had (a joiner
+    /// that joined mid-message, or a sender's stream cut mid-message).
+    pub fragments_orphaned: u64,
+    /// Fragmented runs: partial messages a receiver dropped to stay within its bounds.
+    pub partials_evicted: u64,
+    /// Fragmented runs: most partial messages one receiver held at once.
+    pub max_partials_held: u64,
     /// Objects runs: updates published (one per sender message).
     pub object_updates_published: u64,
     /// Objects runs: updates applied by proxies, all members and incarnations.

@@ -11,6 +11,7 @@ use argent_core::{Instant, NodeId, RegionId, ViewId};
 use argent_membership::gms::{Gms, GmsClient, GmsMsg, View};
 use argent_qsm::QsmNode;
 use argent_verify::Checker;
+use argent_wire::fragment::Reassembly;
 use bytes::Bytes;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -102,6 +103,12 @@ pub(super) fn streams(sc: &Scenario) -> Vec<Checker> {
     vec![fresh; sc.senders as usize]
 }
 
+/// A node's reassembly of fragmented messages, with the runtime's default bounds.
+pub(super) fn reassembly() -> Reassembly<NodeId> {
+    use argent_wire::fragment::{DEFAULT_PARTIALS, DEFAULT_PARTIAL_BYTES};
+    Reassembly::new(DEFAULT_PARTIALS, DEFAULT_PARTIAL_BYTES)
+}
+
 pub(super) struct App {
     pub(super) next: u64,
     pub(super) done: bool,
@@ -109,6 +116,10 @@ pub(super) struct App {
     pub(super) started: bool,
     /// Objects runs: the next message's frame, made but not yet published.
     pub(super) pending: Option<Vec<u8>>,
+    /// Fragmented runs: what remains to publish of message `next`.
+    pub(super) frags: VecDeque<Vec<u8>>,
+    /// Fragmented runs: whether a fragment of message `next` is in the stream already.
+    pub(super) frag_sent: bool,
 }
 
 pub(super) struct SimNode {
@@ -130,6 +141,8 @@ pub(super) struct SimNode {
     /// Per sender: where this node is in its stream (membership runs: from the first
     /// message it gets, where a joiner starts).
     pub(super) streams: Vec<Checker>,
+    /// Fragmented runs: messages being put back together, per sender stream.
+    pub(super) reassembly: Reassembly<NodeId>,
     pub(super) delivered: u64,
     /// Membership runs: this node's GMS client and its timer.
     pub(super) client: Option<GmsClient>,
@@ -235,8 +248,11 @@ impl<'a> Sim<'a> {
                     done: false,
                     started: false,
                     pending: None,
+                    frags: VecDeque::new(),
+                    frag_sent: false,
                 }),
                 streams: streams(sc),
+                reassembly: reassembly(),
                 delivered: 0,
                 client: None,
                 client_timer_at: None,
