@@ -1,0 +1,156 @@
+//! Sealing and opening: what passes, what is refused and why, and that no input panics.
+
+use argent_auth::*;
+use proptest::prelude::*;
+
+fn ring(epoch: u16, byte: u8) -> KeyRing {
+    KeyRing::single(ClusterKey::from_bytes(epoch, [byte; KEY_LEN]))
+}
+
+fn sealed(ring: &KeyRing, id: u32, mode: Mode, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    Sealer::new(ring, id, mode).seal(7, body, &mut out);
+    out
+}
+
+#[test]
+fn both_modes_round_trip_and_name_the_sender() {
+    let r = ring(1, 9);
+    for mode in [Mode::Mac, Mode::Aead] {
+        let mut s = Sealer::new(&r, 3, mode);
+        let mut o = Opener::new(r.clone(), mode);
+        for i in 0..100u32 {
+            let body = vec![i as u8; i as usize * 13];
+            let mut d = Vec::new();
+            s.seal(i % 3, &body, &mut d);
+            assert_eq!(d.len(), body.len() + TRAILER);
+            assert_eq!(
+                d[..body.len()] == body[..],
+                mode == Mode::Mac || body.is_empty(),
+                "aead hides the body"
+            );
+            let got = o.open(&mut d).expect("opens");
+            assert_eq!((got.sender, got.channel, &d[..got.len]), (3, i % 3, &body[..]));
+        }
+        assert_eq!(o.stats().opened, 100);
+    }
+}
+
+#[test]
+fn refusals_are_named_and_counted() {
+    let r = ring(1, 9);
+    let d = sealed(&r, 3, Mode::Mac, b"hello");
+    let mut o = Opener::new(r.clone(), Mode::Mac);
+    assert!(o.verify(&d).is_ok());
+    assert_eq!(o.verify(&d), Err(Refusal::Replay), "the same datagram again");
+    assert_eq!(o.verify(&d[..10]), Err(Refusal::Short));
+    // Another cluster's key, and a forged sender id in the trailer.
+    let other = sealed(&ring(1, 10), 3, Mode::Mac, b"hello");
+    assert_eq!(o.verify(&other), Err(Refusal::Forged));
+    let mut spoof = sealed(&r, 3, Mode::Mac, b"hello");
+    let at = spoof.len() - TRAILER + 4;
+    spoof[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
+    assert_eq!(o.verify(&spoof), Err(Refusal::Forged), "a header id that does not match the key");
+    assert_eq!(o.verify(&sealed(&ring(2, 9), 3, Mode::Mac, b"x")), Err(Refusal::Epoch));
+    assert_eq!(o.verify(&sealed(&r, 3, Mode::Aead, b"x")), Err(Refusal::Mode), "no downgrade or upgrade");
+    o.set_members(Some([1, 2].into()));
+    assert_eq!(o.verify(&sealed(&r, 3, Mode::Mac, b"x")), Err(Refusal::NotMember));
+    let s = o.stats();
+    assert_eq!((s.opened, s.replay, s.short, s.forged, s.epoch, s.mode, s.not_member), (1, 1, 1, 2, 1, 1, 1));
+    assert_eq!(s.refused(), 7);
+    // An aead opener refuses a plain verify.
+    let mut a = Opener::new(r.clone(), Mode::Aead);
+    assert_eq!(a.verify(&sealed(&r, 3, Mode::Aead, b"x")), Err(Refusal::Mode));
+}
+
+#[test]
+fn a_rotated_ring_accepts_old_and_new_epochs_and_seals_under_the_newest() {
+    let text = format!(
+        "# two epochs\n{}\n\n{}\n",
+        ClusterKey::from_bytes(2, [2; KEY_LEN]).to_line(),
+        ClusterKey::from_bytes(1, [1; KEY_LEN]).to_line()
+    );
+    let both = KeyRing::parse(&text).expect("parses");
+    assert_eq!(both.epochs().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(both.current().epoch, 2);
+    let mut o = Opener::new(both.clone(), Mode::Mac);
+    assert!(o.verify(&sealed(&ring(1, 1), 5, Mode::Mac, b"old")).is_ok());
+    assert!(o.verify(&sealed(&both, 5, Mode::Mac, b"new")).is_ok());
+    let mut old_only = Opener::new(ring(1, 1), Mode::Mac);
+    assert_eq!(old_only.verify(&sealed(&both, 5, Mode::Mac, b"new")), Err(Refusal::Epoch));
+}
+
+#[test]
+fn a_restarted_sender_continues_above_its_old_counters() {
+    let r = ring(1, 9);
+    let mut o = Opener::new(r.clone(), Mode::Mac);
+    let mut first = Sealer::new(&r, 3, Mode::Mac);
+    let mut d = Vec::new();
+    for _ in 0..2000 {
+        d.clear();
+        first.seal(0, b"a", &mut d);
+        o.verify(&d).expect("opens");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    let mut again = Sealer::new(&r, 3, Mode::Mac);
+    d.clear();
+    again.seal(0, b"b", &mut d);
+    assert!(o.verify(&d).is_ok(), "the new incarnation's counters start above the old ones");
+}
+
+#[test]
+fn key_files_are_checked_with_the_line_named() {
+    let new = KeyRing::new_file().expect("random");
+    let ring = KeyRing::parse(&new).expect("a new file parses");
+    assert_eq!(ring.current().epoch, 1);
+    assert_ne!(KeyRing::parse(&KeyRing::new_file().unwrap()).unwrap(), ring, "keys are random");
+    let bad = [
+        ("", "holds no key"),
+        ("argent-key v1 epoch=1 abcd", "64 hex digits"),
+        ("argent-key v2 epoch=1 00", "version"),
+        ("key v1", "starts with"),
+        ("argent-key v1 epoch=0 00", "epoch=N"),
+        ("argent-key v1 epoch=x 00", "epoch=N"),
+    ];
+    for (text, want) in bad {
+        let e = KeyRing::parse(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    let twice = format!(
+        "{}\n{}",
+        ClusterKey::from_bytes(1, [1; 32]).to_line(),
+        ClusterKey::from_bytes(1, [2; 32]).to_line()
+    );
+    let e = KeyRing::parse(&twice).unwrap_err().to_string();
+    assert!(e.contains("line 2") && e.contains("twice"), "{e}");
+    assert!(format!("{:?}", ring.current()).contains("epoch") && !format!("{:?}", ring).contains("secret"));
+}
+
+proptest! {
+    /// Arbitrary bytes never open and never panic, in either mode.
+    #[test]
+    fn arbitrary_bytes_are_refused(d in proptest::collection::vec(any::<u8>(), 0..200)) {
+        for mode in [Mode::Mac, Mode::Aead] {
+            let mut o = Opener::new(ring(1, 9), mode);
+            let mut d = d.clone();
+            prop_assert!(o.open(&mut d).is_err());
+            prop_assert!(o.verify(&d).is_err());
+        }
+    }
+
+    /// Any change to a sealed datagram (one byte, or its length) is refused.
+    #[test]
+    fn any_change_is_refused(body in proptest::collection::vec(any::<u8>(), 0..300), at in any::<usize>(), x in 1u8..=255, aead in any::<bool>(), cut in 1usize..40) {
+        let mode = if aead { Mode::Aead } else { Mode::Mac };
+        let r = ring(1, 9);
+        let d = sealed(&r, 3, mode, &body);
+        let mut flipped = d.clone();
+        let i = at % d.len();
+        flipped[i] ^= x;
+        prop_assert!(Opener::new(r.clone(), mode).open(&mut flipped).is_err());
+        let mut short = d[..d.len().saturating_sub(cut)].to_vec();
+        prop_assert!(Opener::new(r.clone(), mode).open(&mut short).is_err());
+        let mut ok = d.clone();
+        prop_assert!(Opener::new(r, mode).open(&mut ok).is_ok());
+    }
+}
