@@ -35,6 +35,8 @@ pub struct NodeBuilder {
     wait_members: usize,
     gms_timeout: Option<Duration>,
     client: Option<ClientConfig>,
+    key_file: Option<PathBuf>,
+    encrypt: Option<bool>,
 }
 
 impl NodeBuilder {
@@ -101,13 +103,26 @@ impl NodeBuilder {
         self
     }
 
+    /// Authenticate every datagram with the cluster key in this file (made by `argent key
+    /// new`; overrides the file's `[security] key_file`).
+    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_file = Some(path.into());
+        self
+    }
+
+    /// With a key: encrypt bodies as well (AEAD; overrides `[security] encrypt`).
+    pub fn encrypt(mut self, on: bool) -> Self {
+        self.encrypt = Some(on);
+        self
+    }
+
     /// Open sockets and start the shards.
     ///
     /// With the GMS and neither a file nor a cluster, the node needs no configuration: the
     /// GMS gives it an id (unless [`NodeBuilder::id`] names one), and it takes a free port
     /// on the interface it reaches the GMS through (or [`NodeBuilder::interface`]).
     pub fn start(mut self) -> Result<Node, Error> {
-        let cluster = match (self.cluster.take(), self.file.take()) {
+        let mut cluster = match (self.cluster.take(), self.file.take()) {
             (Some(c), _) => {
                 c.check().map_err(Error::Invalid)?;
                 c
@@ -124,6 +139,12 @@ impl NodeBuilder {
         let id = self.id.or(cluster.node.as_ref().map(|n| n.id)).ok_or_else(|| {
             Error::Invalid("which member is this? set [node] id in the file or pass --id".into())
         })?;
+        if let Some(k) = self.key_file.take() {
+            cluster.security.key_file = Some(k);
+        }
+        if let Some(e) = self.encrypt {
+            cluster.security.encrypt = e;
+        }
         let mut rc = cluster.runtime(id).map_err(Error::Invalid)?;
         if self.transport.is_some() {
             rc.transport = self.transport;

@@ -81,6 +81,41 @@ pub struct ClusterConfig {
     /// Which member this file is for (optional; `--id` overrides).
     #[serde(default)]
     pub node: Option<NodeEntry>,
+    /// The cluster key: every datagram authenticated (and with `encrypt`, sealed).
+    #[serde(default, skip_serializing_if = "SecurityEntry::is_default")]
+    pub security: SecurityEntry,
+}
+
+/// The `[security]` section: `key_file` names a key made by `argent key new` (a relative
+/// path is taken from the membership file's directory); `encrypt = true` seals bodies too.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityEntry {
+    /// The key file; without it, traffic is not authenticated.
+    pub key_file: Option<std::path::PathBuf>,
+    /// AEAD: encrypt bodies as well as authenticating them.
+    #[serde(default)]
+    pub encrypt: bool,
+}
+
+impl SecurityEntry {
+    fn is_default(&self) -> bool {
+        *self == SecurityEntry::default()
+    }
+
+    /// The keys and mode this section names; `None` without a key file.
+    pub fn auth(&self) -> Result<Option<argent_runtime::AuthConfig>, String> {
+        let Some(path) = &self.key_file else {
+            if self.encrypt {
+                return Err("[security] encrypt = true needs a key_file (make one with `argent key new > cluster.key`)".into());
+            }
+            return Ok(None);
+        };
+        let keys = argent_runtime::auth::KeyRing::load(path).map_err(|e| e.to_string())?;
+        let mode =
+            if self.encrypt { argent_runtime::auth::Mode::Aead } else { argent_runtime::auth::Mode::Mac };
+        Ok(Some(argent_runtime::AuthConfig { keys, mode }))
+    }
 }
 
 fn loopback() -> Ipv4Addr {
@@ -223,8 +258,13 @@ impl ClusterConfig {
         let p = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
-        let cfg: ClusterConfig = toml::from_str(&text)
+        let mut cfg: ClusterConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
+        if let (Some(k), Some(dir)) = (&cfg.security.key_file, path.parent()) {
+            if k.is_relative() {
+                cfg.security.key_file = Some(dir.join(k));
+            }
+        }
         cfg.check().map_err(|message| ConfigError::Invalid { path: p, message })?;
         Ok(cfg)
     }
@@ -367,6 +407,7 @@ impl ClusterConfig {
         let regions = self.regions();
         let mut rc = RuntimeConfig::new(NodeId(me), members, regions);
         rc.interface = self.interface;
+        rc.auth = self.security.auth()?;
         rc.transport = match self.transport.as_str() {
             "std" => Some(argent_runtime::Backend::Std),
             "uring" => Some(argent_runtime::Backend::Uring),

@@ -76,6 +76,9 @@ pub struct RuntimeConfig {
     /// The groups this node joined, when its regions carry others too (through the GMS, a
     /// region carries every group created with it); `None`: every group of its regions.
     pub groups: Option<Vec<GroupId>>,
+    /// A cluster key: every datagram sealed and opened under it (`None`: unauthenticated).
+    /// Sealing takes [`argent_auth::TRAILER`] bytes of each datagram.
+    pub auth: Option<crate::AuthConfig>,
 }
 
 impl RuntimeConfig {
@@ -103,6 +106,7 @@ impl RuntimeConfig {
             start_view: 1,
             region_since: HashMap::new(),
             groups: None,
+            auth: None,
         }
     }
 }

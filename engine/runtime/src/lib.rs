@@ -21,6 +21,7 @@ mod config;
 mod delivery;
 mod error;
 mod groups;
+mod guard;
 mod publisher;
 /// The publish ring's entry format; public (hidden) for its criterion benchmark only.
 #[doc(hidden)]
@@ -33,6 +34,7 @@ mod subscription;
 mod topology;
 mod view;
 
+pub use argent_auth as auth;
 pub use argent_core::{NodeId, RegionId};
 pub use argent_membership::GroupId;
 pub use argent_qsm::stream_incarnation;
@@ -41,6 +43,7 @@ pub use config::{MemberSpec, RegionSpec, RuntimeConfig, MAX_SHARDS};
 pub use delivery::{Delivery, GroupMessages, Messages};
 pub use error::{Closed, PublishError, RecvTimeoutError, RuntimeError};
 pub use groups::{FENCE_GROUP, FRAGMENT_GROUP, GROUP_TAG_LEN};
+pub use guard::{AuthConfig, AuthStats};
 /// The largest message a publisher takes (blocking, with a deadline or async): larger than a
 /// datagram, it travels in fragments ([`argent_wire::fragment`]).
 pub const MAX_MESSAGE: usize = argent_wire::fragment::MAX_FRAGMENTED;

@@ -118,6 +118,10 @@ impl Runtime {
         if cfg.qsm.incarnation == 0 {
             cfg.qsm.incarnation = fresh_incarnation();
         }
+        if cfg.auth.is_some() {
+            // The seal's trailer travels within the datagram size the file sets.
+            cfg.qsm.datagram_size = cfg.qsm.datagram_size.saturating_sub(argent_auth::TRAILER);
+        }
         cfg.qsm.validate()?;
         let me = cfg.members.iter().find(|m| m.id == cfg.me).ok_or(RuntimeError::NotAMember(cfg.me))?.clone();
         validate(&cfg)?;
@@ -155,7 +159,7 @@ impl Runtime {
             let sleeping = Arc::new(AtomicBool::new(false));
             let wake = ShardWake { sleeping: sleeping.clone(), waker: transport.waker() };
             let stats = Arc::new(Mutex::new(NodeStats::default()));
-            let shard = Shard::new(
+            let mut shard = Shard::new(
                 &cfg,
                 owned,
                 transport,
@@ -164,6 +168,9 @@ impl Runtime {
                 Published { stats: stats.clone(), members: members.clone() },
                 epoch,
             )?;
+            if let Some(auth) = &cfg.auth {
+                shard.set_guard(crate::guard::Guard::new(auth, cfg.me.0, index));
+            }
             // Spread the shards of the processes of one host over its cores.
             let slot = cfg.me.0 as usize + index;
             let core = if cfg.pin && !cores.is_empty() { Some(cores[slot % cores.len()]) } else { None };

@@ -5,6 +5,7 @@
 use crate::config::{RegionSpec, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::groups::{route_group, GroupMap};
+use crate::guard::Guard;
 use crate::pubring;
 use crate::signal::Signal;
 use crate::stats::NodeStats;
@@ -143,6 +144,8 @@ pub(crate) struct Shard {
     tx: Vec<Outgoing>,
     cycles: u64,
     next_housekeeping: Instant,
+    /// Keyed clusters: seals what this shard sends, opens what it receives.
+    guard: Option<Guard>,
 }
 
 impl Shard {
@@ -198,6 +201,7 @@ impl Shard {
             tx: Vec::with_capacity(cfg.batch.max(1)),
             cycles: 0,
             next_housekeeping: Instant::ZERO,
+            guard: None,
         })
     }
 
@@ -258,6 +262,12 @@ impl Shard {
         true
     }
 
+    /// Seal and open every datagram with `guard` (a keyed cluster).
+    pub(crate) fn set_guard(&mut self, mut guard: Guard) {
+        guard.set_members(self.addrs.members.keys().map(|n| n.0));
+        self.guard = Some(guard);
+    }
+
     /// Install a membership view: addresses first (a joiner must be reachable before the
     /// ring includes it), then regions new to this node, then region views whose membership
     /// changed, then retire the streams of departed nodes and of superseded incarnations.
@@ -265,6 +275,9 @@ impl Shard {
         let now = self.now();
         let me = self.node.id();
         self.addrs.members = v.members;
+        if let Some(g) = &mut self.guard {
+            g.set_members(self.addrs.members.keys().map(|n| n.0));
+        }
         let regions_changed = !v.added.is_empty() || !v.gone.is_empty() || !v.regrouped.is_empty();
         for (region, groups) in v.regrouped {
             if let Some(spec) = self.specs.get_mut(&region) {
@@ -468,7 +481,11 @@ impl Shard {
                 Destination::Node(n) => self.addrs.unicast(n, t.region),
             };
             let Some(to) = to else { continue };
-            self.tx.push(Outgoing { to, data: t.payload });
+            let data = match &mut self.guard {
+                Some(g) => g.seal(matches!(t.dest, Destination::Region), &t.payload),
+                None => t.payload,
+            };
+            self.tx.push(Outgoing { to, data });
             if self.tx.len() >= self.batch {
                 self.send_batch();
             }
@@ -586,7 +603,14 @@ impl Shard {
         }
         let now = self.now();
         for r in self.rx.drain(..) {
-            self.node.handle_datagram(now, r.data);
+            let data = match &mut self.guard {
+                Some(g) => match g.open(r.data) {
+                    Some(body) => body,
+                    None => continue, // refused, counted
+                },
+                None => r.data,
+            };
+            self.node.handle_datagram(now, data);
         }
     }
 
@@ -609,6 +633,7 @@ impl Shard {
         s.unclaimed_dropped = self.unclaimed_dropped;
         s.send_buffered = self.node.send_buffered_bytes();
         s.fences_skipped = self.fences_skipped;
+        s.auth = self.guard.as_ref().map(Guard::stats).unwrap_or_default();
     }
 }
 

@@ -23,6 +23,8 @@ pub struct NodeStats {
     pub send_buffered: u64,
     /// Fences asked of this node that found its send buffer full (the requester asks again).
     pub fences_skipped: u64,
+    /// Keyed clusters: datagrams opened and refused, by kind.
+    pub auth: crate::AuthStats,
 }
 
 impl NodeStats {
@@ -37,5 +39,6 @@ impl NodeStats {
         self.unclaimed_dropped += s.unclaimed_dropped;
         self.send_buffered += s.send_buffered;
         self.fences_skipped += s.fences_skipped;
+        self.auth.add(&s.auth);
     }
 }

@@ -73,6 +73,17 @@ pub struct Header {
     pub from: u32,
 }
 
+/// The header's `from` field (the node that transmitted the datagram), read without
+/// decoding the rest: what an authenticated receiver compares with the key that sealed it.
+/// `None` if the datagram is too short or not argent's.
+pub fn transmitter(d: &[u8]) -> Option<u32> {
+    let head = d.get(..crate::constants::HEADER_LEN)?;
+    if head[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    Some(u32::from_le_bytes([head[8], head[9], head[10], head[11]]))
+}
+
 impl Header {
     pub(crate) fn write(&self, w: &mut Writer<'_>) {
         w.bytes(&MAGIC);
@@ -80,5 +91,15 @@ impl Header {
         w.u8(self.kind as u8);
         w.u32(self.region);
         w.u32(self.from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transmitter_reads_the_from_field() {
+        assert_eq!(super::transmitter(&crate::encode_alive(5, 0xDEAD_BEEF)), Some(0xDEAD_BEEF));
+        assert_eq!(super::transmitter(b"AG"), None);
+        assert_eq!(super::transmitter(&[0u8; 40]), None);
     }
 }

@@ -43,7 +43,7 @@ pub use control::{
 pub use data::{encode_data_copy, message_count, messages_of, view_of, DataBuilder, DataFrame, Messages};
 pub use error::DecodeError;
 pub use frame::{decode, Frame};
-pub use header::{FrameKind, Header};
+pub use header::{transmitter, FrameKind, Header};
 pub use range::SeqRange;
 pub use request::{encode_request, RangeList, RangeRequest};
 pub use token::{
