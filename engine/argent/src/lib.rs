@@ -55,9 +55,9 @@ pub use live::{
 
 pub use argent_core::ViewId;
 pub use argent_runtime::{
-    AnyPublisher, Backend, Closed, Delivery, GroupId, GroupMembers, GroupMessages, Messages, NodeId,
-    NodeStats, PubClaim, PublishError, Publisher, RecvTimeoutError, RegionId, RegionSpec, Subscription,
-    FENCE_GROUP, GROUP_TAG_LEN, MAX_MESSAGE,
+    auth, AnyPublisher, AuthConfig, AuthStats, Backend, Closed, Delivery, GroupId, GroupMembers,
+    GroupMessages, Messages, NodeId, NodeStats, PubClaim, PublishError, Publisher, RecvTimeoutError,
+    RegionId, RegionSpec, Subscription, FENCE_GROUP, GROUP_TAG_LEN, MAX_MESSAGE,
 };
 pub use builder::NodeBuilder;
 pub use config::{ClusterConfig, ConfigError};

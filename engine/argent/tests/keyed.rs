@@ -92,6 +92,7 @@ fn forged_datagrams_are_refused_and_counted_while_traffic_flows() {
     assert!(s.open.replay >= sent, "replays: {s:?}");
     assert!(s.open.short + s.open.version + s.open.mode >= sent, "unsealed: {s:?}");
     let at_a = a.stats().auth;
+    eprintln!("sender: {at_a:?}");
     assert!(at_a.refused() >= 5 * sent - 1, "node 0 refuses the multicast copies too: {at_a:?}");
     a.shutdown();
     b.shutdown();

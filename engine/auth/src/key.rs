@@ -49,7 +49,13 @@ impl ClusterKey {
         input[..KEY_LEN].copy_from_slice(&self.secret);
         input[KEY_LEN..KEY_LEN + 2].copy_from_slice(&self.epoch.to_le_bytes());
         input[KEY_LEN + 2..].copy_from_slice(&id.to_le_bytes());
-        blake3::derive_key(CONTEXT, &input)
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, CONTEXT.as_bytes());
+        let mut out = [0u8; KEY_LEN];
+        salt.extract(&input)
+            .expand(&[b"node"], NodeKeyLen)
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("HKDF-SHA256 yields 32 bytes");
+        out
     }
 
     /// This key as a line of a key file.
@@ -59,6 +65,14 @@ impl ClusterKey {
             let _ = write!(s, "{b:02x}");
         }
         s
+    }
+}
+
+struct NodeKeyLen;
+
+impl ring::hkdf::KeyType for NodeKeyLen {
+    fn len(&self) -> usize {
+        KEY_LEN
     }
 }
 

@@ -2,9 +2,13 @@
 //!
 //! A sealed datagram is `body | trailer`, the trailer [`TRAILER`] bytes:
 //! `version (1) | mode (1) | epoch (2) | sender (4) | channel (4) | counter (8) | tag (16)`,
-//! little-endian. The tag covers the body and the trailer before it, under the sender's node
-//! key of that epoch: keyed BLAKE3 truncated to 16 bytes (`mac`), or AES-256-GCM with the
-//! nonce `channel | counter` and the body encrypted (`aead`). Counters count up per sender
+//! little-endian. The tag is AES-256-GCM's, under the sender's node key of that epoch, with
+//! the nonce `channel | counter` and the trailer before the tag as associated data. In
+//! `aead` mode the body travels encrypted. In `mac` mode it travels in the clear and the
+//! tag is the one its encryption would carry: sender and receiver encrypt a scratch copy
+//! to compute it (forging it means forging AES-GCM, which reveals the ciphertext as well;
+//! decision 011 measured this at 7 GB/s against 1.8 GB/s for GMAC in ring and 3.4 GB/s
+//! for keyed BLAKE3). Counters count up per sender
 //! channel from the time the sealer was made (nanoseconds), so a restarted sender continues
 //! above its earlier datagrams and receivers keep one replay window per sender channel.
 
@@ -47,26 +51,35 @@ impl Mode {
     }
 }
 
-/// One sender's keys for one epoch.
+/// One sender's key for one epoch.
 struct NodeKeys {
-    mac: [u8; KEY_LEN],
     aead: LessSafeKey,
 }
 
 impl NodeKeys {
     fn new(key: [u8; KEY_LEN]) -> Self {
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("32-byte AES-256 key"));
-        NodeKeys { mac: key, aead }
+        NodeKeys { aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("32-byte AES-256 key")) }
     }
 
-    fn mac(&self, body: &[u8], head: &[u8]) -> [u8; TAG] {
-        let mut h = blake3::Hasher::new_keyed(&self.mac);
-        h.update(body);
-        h.update(head);
+    /// The `mac` tag of `body`: AES-GCM's over its encryption in `scratch` (not sent).
+    fn mac(&self, body: &[u8], head: &[u8; HEAD], scratch: &mut Vec<u8>) -> [u8; TAG] {
+        scratch.clear();
+        scratch.extend_from_slice(body);
+        let (channel, counter) = channel_counter(head);
+        let t = self
+            .aead
+            .seal_in_place_separate_tag(nonce(channel, counter), Aad::from(head), scratch)
+            .expect("AES-GCM seals any datagram-sized body");
         let mut tag = [0u8; TAG];
-        tag.copy_from_slice(&h.finalize().as_bytes()[..TAG]);
+        tag.copy_from_slice(t.as_ref());
         tag
     }
+}
+
+fn channel_counter(head: &[u8; HEAD]) -> (u32, u64) {
+    let mut c = [0u8; 8];
+    c.copy_from_slice(&head[12..20]);
+    (u32::from_le_bytes([head[8], head[9], head[10], head[11]]), u64::from_le_bytes(c))
 }
 
 fn nonce(channel: u32, counter: u64) -> Nonce {
@@ -84,6 +97,7 @@ pub struct Sealer {
     keys: NodeKeys,
     start: u64,
     counters: HashMap<u32, u64>,
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -110,11 +124,25 @@ impl Sealer {
             keys: NodeKeys::new(key.node_key(id)),
             start,
             counters: HashMap::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// Appends `body` sealed on `channel` to `out`.
     pub fn seal(&mut self, channel: u32, body: &[u8], out: &mut Vec<u8>) {
+        let at = out.len();
+        out.extend_from_slice(body);
+        out.extend_from_slice(&[0; TRAILER]);
+        self.seal_in_place(channel, &mut out[at..]);
+    }
+
+    /// Seals in place: `buf` holds the body followed by [`TRAILER`] bytes of room, which
+    /// receive the trailer (in `aead` mode the body is encrypted where it is).
+    ///
+    /// # Panics
+    /// If `buf` is shorter than a trailer.
+    pub fn seal_in_place(&mut self, channel: u32, buf: &mut [u8]) {
+        let len = buf.len().checked_sub(TRAILER).expect("room for the trailer");
         let counter = self.counters.entry(channel).or_insert(self.start);
         *counter += 1;
         let mut head = [0u8; HEAD];
@@ -124,23 +152,22 @@ impl Sealer {
         head[4..8].copy_from_slice(&self.id.to_le_bytes());
         head[8..12].copy_from_slice(&channel.to_le_bytes());
         head[12..20].copy_from_slice(&counter.to_le_bytes());
-        let at = out.len();
-        out.extend_from_slice(body);
+        let (body, trailer) = buf.split_at_mut(len);
         let tag = match self.mode {
-            Mode::Mac => self.keys.mac(body, &head),
+            Mode::Mac => self.keys.mac(body, &head, &mut self.scratch),
             Mode::Aead => {
                 let t = self
                     .keys
                     .aead
-                    .seal_in_place_separate_tag(nonce(channel, *counter), Aad::from(&head), &mut out[at..])
+                    .seal_in_place_separate_tag(nonce(channel, *counter), Aad::from(&head), body)
                     .expect("AES-GCM seals any datagram-sized body");
                 let mut tag = [0u8; TAG];
                 tag.copy_from_slice(t.as_ref());
                 tag
             }
         };
-        out.extend_from_slice(&head);
-        out.extend_from_slice(&tag);
+        trailer[..HEAD].copy_from_slice(&head);
+        trailer[HEAD..].copy_from_slice(&tag);
     }
 }
 
@@ -294,6 +321,7 @@ pub struct Opener {
     windows: HashMap<(u32, u32), ReplayWindow>,
     /// Keys derived for the datagram being checked, cached once it passes.
     pending: Option<((u16, u32), NodeKeys)>,
+    scratch: Vec<u8>,
     stats: OpenStats,
 }
 
@@ -313,6 +341,7 @@ impl Opener {
             keys: HashMap::new(),
             windows: HashMap::new(),
             pending: None,
+            scratch: Vec::new(),
             stats: OpenStats::default(),
         }
     }
@@ -382,7 +411,10 @@ impl Opener {
         if self.mode != Mode::Mac {
             return Err(Refusal::Mode);
         }
-        let tag = self.keys_for(&t)?.mac(&d[..len], &head);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let tag = self.keys_for(&t).map(|k| k.mac(&d[..len], &head, &mut scratch));
+        self.scratch = scratch;
+        let tag = tag?;
         if !constant_time_eq(&tag, &t.tag) {
             return Err(Refusal::Forged);
         }

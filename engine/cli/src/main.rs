@@ -1,6 +1,7 @@
 //! Subcommands of the `argent` program.
 
 mod args;
+mod auth;
 mod bench;
 mod churn;
 mod errors;
@@ -51,6 +52,9 @@ enum Command {
     /// Live objects from a shell: make a reference (`new`), `show` it, `get` the state, `set`,
     /// `put`, `remove`, `post` and `watch`, joining the object through a node of its cluster.
     Obj(obj::ObjArgs),
+    /// Cluster keys: `argent key new > cluster.key` makes one. Name it with --key-file (or
+    /// [security] key_file) on every member, and every datagram is authenticated.
+    Key(auth::KeyArgs),
     /// Raw UDP multicast baseline (used by `bench`).
     #[command(hide = true)]
     Raw(raw::RawArgs),
@@ -76,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Gms(a) => gms::run(a),
         Command::Status(a) => gms::status(a),
         Command::Obj(a) => obj::run(a),
+        Command::Key(a) => auth::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,12 +1,14 @@
 //! `argent node`: a node of a cluster, running until interrupted.
 
-use crate::args::Membership;
+use crate::args::{KeyFile, Membership};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
     #[command(flatten)]
     membership: Membership,
+    #[command(flatten)]
+    key: KeyFile,
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     duration: Option<f64>,
@@ -14,7 +16,7 @@ pub struct NodeArgs {
 
 /// Runs the node, printing its counters every second.
 pub fn run(a: NodeArgs) -> anyhow::Result<ExitCode> {
-    let node = a.membership.start()?;
+    let node = a.membership.start_keyed(&a.key)?;
     eprintln!("node {} running ({} transport)", node.id(), node.backend());
     let started = std::time::Instant::now();
     loop {
@@ -28,6 +30,9 @@ pub fn run(a: NodeArgs) -> anyhow::Result<ExitCode> {
             s.qsm.peer_repairs,
             s.qsm.rounds_completed
         );
+        if s.auth.open.opened > 0 || s.auth.refused() > 0 {
+            eprintln!("{}", crate::auth::refusals(&s.auth));
+        }
         if a.duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
             node.shutdown();
             return Ok(ExitCode::SUCCESS);

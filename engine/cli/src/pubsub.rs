@@ -1,6 +1,6 @@
 //! `argent pub` and `argent sub`.
 
-use crate::args::Membership;
+use crate::args::{KeyFile, Membership};
 use crate::msg::{self, Verifier};
 use crate::popularity::Zipf;
 use anyhow::{bail, Context};
@@ -21,6 +21,8 @@ pub struct PubArgs {
     text: Option<String>,
     #[command(flatten)]
     membership: Membership,
+    #[command(flatten)]
+    key: KeyFile,
     /// Group to publish to; a comma-separated list spreads generated messages over the
     /// groups (in turn, or by --zipf popularity; text goes to the first).
     #[arg(long, value_delimiter = ',', required_unless_present_any = ["all_groups", "to"])]
@@ -133,7 +135,7 @@ pub fn publish(mut a: PubArgs) -> anyhow::Result<ExitCode> {
     if a.zipf.is_some_and(|z| !(z >= 0.0 && z.is_finite())) {
         bail!("--zipf must be a non-negative exponent, e.g. 1.5");
     }
-    let node = a.membership.start()?;
+    let node = a.membership.start_keyed(&a.key)?;
     let groups = resolve(&node, &a.group, a.all_groups, false)?;
     let ids: Vec<GroupId> = groups.iter().map(|(_, g)| *g).collect();
     // One publisher for any number of groups: one ring per shard, not per group.
@@ -399,6 +401,8 @@ pub struct SubArgs {
     groups: Vec<String>,
     #[command(flatten)]
     membership: Membership,
+    #[command(flatten)]
+    key: KeyFile,
     /// Group to subscribe to (a comma-separated list: one subscription to all of them).
     #[arg(long, value_delimiter = ',', required_unless_present_any = ["all_groups", "groups"])]
     group: Vec<String>,
@@ -481,7 +485,7 @@ pub fn subscribe(mut a: SubArgs) -> anyhow::Result<ExitCode> {
     if a.max_rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         bail!("--max-rate must be a positive number of messages per second");
     }
-    let node = a.membership.start()?;
+    let node = a.membership.start_keyed(&a.key)?;
     if node.membership().is_some() {
         // With the membership service, naming a group joins it (creating it if new).
         let joined = node.joined_groups();

@@ -78,7 +78,7 @@ pub struct RuntimeConfig {
     pub groups: Option<Vec<GroupId>>,
     /// A cluster key: every datagram sealed and opened under it (`None`: unauthenticated).
     /// Sealing takes [`argent_auth::TRAILER`] bytes of each datagram.
-    pub auth: Option<crate::AuthConfig>,
+    pub auth: Option<crate::guard::AuthConfig>,
 }
 
 impl RuntimeConfig {

@@ -3,8 +3,9 @@
 //! epoch, mode or counter fails, if its sender is not a member, or if the header's `from`
 //! is not the node whose key sealed it; each refusal is counted in [`AuthStats`].
 
-use argent_auth::{KeyRing, Mode, OpenStats, Opener, Sealer};
-use bytes::Bytes;
+use argent_auth::{KeyRing, Mode, OpenStats, Opener, Sealer, TRAILER};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 
 /// A cluster key and how to use it.
 #[derive(Clone, Debug)]
@@ -43,7 +44,45 @@ pub(crate) struct Guard {
     /// receive socket sees one channel's counters in order.
     shard: u32,
     wrong_from: u64,
-    out: Vec<u8>,
+    /// Sealed datagrams, and in `aead` mode opened ones, are written here.
+    arena: Arena,
+}
+
+/// Bytes of each arena: sealed and decrypted datagrams are slices of a few reused
+/// allocations, not one fresh allocation each (whose pages would fault in every time).
+const ARENA: usize = 4 << 20;
+/// Arenas still referenced, kept for reuse once their slices are dropped.
+const RETIRED: usize = 3;
+
+struct Arena {
+    buf: BytesMut,
+    retired: VecDeque<BytesMut>,
+}
+
+impl Arena {
+    /// `bytes` then `room` zeros, in the arena, to be sealed or opened in place and taken.
+    fn write(&mut self, bytes: &[u8], room: usize) -> &mut BytesMut {
+        let need = bytes.len() + room;
+        if self.buf.capacity() < need && !self.buf.try_reclaim(need) {
+            let free = self.retired.iter_mut().position(|old| old.try_reclaim(need));
+            let next = match free {
+                Some(i) => self.retired.remove(i).expect("index from position"),
+                None => BytesMut::with_capacity(ARENA.max(need)),
+            };
+            self.retired.push_back(std::mem::replace(&mut self.buf, next));
+            if self.retired.len() > RETIRED {
+                self.retired.pop_front();
+            }
+        }
+        self.buf.extend_from_slice(bytes);
+        self.buf.resize(need, 0);
+        &mut self.buf
+    }
+
+    /// What [`Arena::write`] wrote, as a frozen slice.
+    fn take(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
 }
 
 impl Guard {
@@ -53,14 +92,14 @@ impl Guard {
             opener: Opener::new(cfg.keys.clone(), cfg.mode),
             shard: shard as u32,
             wrong_from: 0,
-            out: Vec::new(),
+            arena: Arena { buf: BytesMut::new(), retired: VecDeque::new() },
         }
     }
 
-    pub(crate) fn seal(&mut self, multicast: bool, payload: &[u8]) -> Bytes {
-        self.out = Vec::with_capacity(payload.len() + argent_auth::TRAILER);
-        self.sealer.seal(2 * self.shard + u32::from(multicast), payload, &mut self.out);
-        Bytes::from(std::mem::take(&mut self.out))
+    pub(crate) fn seal(&mut self, multicast: bool, payload: &Bytes) -> Bytes {
+        let buf = self.arena.write(payload, TRAILER);
+        self.sealer.seal_in_place(2 * self.shard + u32::from(multicast), buf);
+        self.arena.take()
     }
 
     /// The body of a datagram that passes; `None` (counted) otherwise.
@@ -71,10 +110,10 @@ impl Guard {
                 (o, data.slice(..o.len))
             }
             Mode::Aead => {
-                let mut buf = data.to_vec();
-                let o = self.opener.open(&mut buf).ok()?;
-                buf.truncate(o.len);
-                (o, Bytes::from(buf))
+                let opened = self.opener.open(self.arena.write(&data, 0));
+                let buf = self.arena.take();
+                let o = opened.ok()?;
+                (o, buf.slice(..o.len))
             }
         };
         // Data carries the sender's stream id there (node id and incarnation).

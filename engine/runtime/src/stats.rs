@@ -24,7 +24,7 @@ pub struct NodeStats {
     /// Fences asked of this node that found its send buffer full (the requester asks again).
     pub fences_skipped: u64,
     /// Keyed clusters: datagrams opened and refused, by kind.
-    pub auth: crate::AuthStats,
+    pub auth: crate::guard::AuthStats,
 }
 
 impl NodeStats {

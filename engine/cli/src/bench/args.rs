@@ -36,6 +36,18 @@ pub struct BenchArgs {
     /// churn over without). Replaces the one-group comparison rounds.
     #[arg(long)]
     pub(super) group_churn: Option<f64>,
+    /// Authenticate every datagram with this cluster key file (`auto`: a new key for the
+    /// run). Unkeyed passes with the same settings alternate with keyed ones
+    /// (--comparison-rounds), and the report gives `auth` and ratio_to_no_auth (the keyed
+    /// passes' mean msgs/s over the unkeyed ones').
+    #[arg(long, value_name = "FILE|auto")]
+    pub(super) key_file: Option<String>,
+    /// With --key-file: encrypt bodies too (AES-256-GCM; `auth` is then "aead").
+    #[arg(long, requires = "key_file")]
+    pub(super) encrypt: bool,
+    /// The key file the passes use (--key-file resolved; `None` in unkeyed passes).
+    #[arg(skip)]
+    pub(super) key_path: Option<std::path::PathBuf>,
     /// Zipf exponent of group popularity (the publishers' choice of group per message).
     #[arg(long, default_value_t = 1.5)]
     pub(super) zipf: f64,
@@ -166,6 +178,9 @@ impl BenchArgs {
             if a.perturb().is_some() || a.slow_one.is_some() {
                 bail!("--group-churn does not combine with --kill-one-at, --pause-one-at, --restart-one-at or --slow-one");
             }
+        }
+        if a.key_file.is_some() && (a.groups > 1 || a.group_churn.is_some()) {
+            bail!("--key-file compares keyed with unkeyed passes; it does not combine with --groups above 1 or --group-churn (their own comparisons): run them apart");
         }
         for (flag, v) in [("--rate", a.rate), ("--slow-one", a.slow_one)] {
             if v.is_some_and(|r| !(r > 0.0 && r.is_finite())) {

@@ -54,7 +54,7 @@ pub(super) fn cluster(a: &BenchArgs, groups: u32, base: u16) -> ClusterConfig {
             ..ProtocolEntry::default()
         },
         node: None,
-        security: argent::config::SecurityEntry::default(),
+        security: argent::config::SecurityEntry { key_file: a.key_path.clone(), encrypt: a.encrypt },
     }
 }
 

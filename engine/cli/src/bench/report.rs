@@ -72,6 +72,19 @@ pub(super) struct Report {
     /// With --group-churn: whether the churn-free pass delivered everything, verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     no_churn_delivered_ok: Option<bool>,
+    /// How datagrams were protected in the measured pass: "none", "mac" or "aead".
+    auth: &'static str,
+    /// With --key-file: mean msgs/s of the unkeyed passes and of the keyed ones (the
+    /// measured pass among them), the second over the first, and whether the unkeyed
+    /// passes delivered everything, verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_auth_msgs_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_msgs_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_to_no_auth: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_auth_delivered_ok: Option<bool>,
     /// With --kill-one-at: the subscriber killed, and how long the GMS took to install a view
     /// without it (its eviction), milliseconds after the kill.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,6 +122,11 @@ impl Report {
             slowed_subscriber: a.slow_one.map(|_| a.subscribers - 1),
             slow_rate: a.slow_one,
             group_churn: a.group_churn,
+            auth: match (&a.key_file, a.encrypt) {
+                (None, _) => "none",
+                (Some(_), false) => "mac",
+                (Some(_), true) => "aead",
+            },
             ..Report::default()
         }
     }
@@ -188,6 +206,30 @@ impl Report {
             .collect();
     }
 
+    /// With --key-file: the unkeyed passes (`plain`) against the keyed ones (`keyed` and
+    /// the measured one), as means of msgs/s, alternated so that drift on a busy host
+    /// affects both alike. Every pass must verify.
+    pub(super) fn compare_auth(&mut self, plain: &[Report], keyed: &[Report]) {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let without = mean(&plain.iter().map(|r| r.msgs_per_sec).collect::<Vec<_>>());
+        let mut with: Vec<f64> = keyed.iter().map(|r| r.msgs_per_sec).collect();
+        with.push(self.msgs_per_sec);
+        let with = mean(&with);
+        self.no_auth_msgs_per_sec = Some(without);
+        self.auth_msgs_per_sec = Some(with);
+        self.ratio_to_no_auth = Some(if without > 0.0 { with / without } else { 0.0 });
+        let plain_ok = plain.iter().all(|r| r.delivered_ok);
+        self.no_auth_delivered_ok = Some(plain_ok);
+        self.delivered_ok &= plain_ok && keyed.iter().all(|r| r.delivered_ok);
+        let mut passes = Vec::new();
+        for (i, p) in plain.iter().enumerate() {
+            passes.push(serde_json::json!({"auth": "none", "msgs_per_sec": p.msgs_per_sec, "delivered_ok": p.delivered_ok}));
+            let k = keyed.get(i).unwrap_or(self);
+            passes.push(serde_json::json!({"auth": self.auth, "msgs_per_sec": k.msgs_per_sec, "delivered_ok": k.delivered_ok}));
+        }
+        self.comparison_passes = passes;
+    }
+
     /// With --group-churn: the churn-free passes (`calm`) against the churn passes
     /// (`churned` and the measured one), as means of the publishers' msgs/s, alternated so
     /// that drift on a busy host affects both alike. Every pass must verify.
@@ -248,6 +290,16 @@ impl Report {
                 report.churn_published_msgs_per_sec.unwrap_or(0.0),
                 report.no_churn_published_msgs_per_sec.unwrap_or(0.0),
                 report.no_churn_delivered_ok.unwrap_or(false)
+            );
+        }
+        if let (Some(ratio), Some(with), Some(without)) =
+            (report.ratio_to_no_auth, report.auth_msgs_per_sec, report.no_auth_msgs_per_sec)
+        {
+            println!(
+                "authentication ({}): {with:.0} msgs/s keyed, {without:.0} unkeyed (means of alternating passes), \
+                 ratio {ratio:.3}; unkeyed verified: {}",
+                report.auth,
+                report.no_auth_delivered_ok.unwrap_or(false)
             );
         }
         if json {

@@ -19,6 +19,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .prefix("argent-bench-")
         .tempdir()
         .context("creating a temporary directory for the membership files")?;
+    let a = with_key(a, dir.path())?;
     let bar = progress(&a);
     let mut report = Report::new(&a);
     let layout = cluster(&a, 1, base_port(a.subscribers + a.publishers));
@@ -46,6 +47,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         Some(rate) => churn_rounds(&a, rate, dir.path(), &bar)?,
         None => (Vec::new(), Vec::new()),
     };
+    let (plain, keyed) = match a.key_path {
+        Some(_) => auth_rounds(&a, dir.path(), &bar)?,
+        None => (Vec::new(), Vec::new()),
+    };
     bar.set_message(format!("argent, {} group(s)", a.groups));
     let pass = argent_pass(&a, a.groups, dir.path(), a.perturb(), a.group_churn)?;
     bar.finish_and_clear();
@@ -54,6 +59,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     report.compare(&ones, &many);
     if a.group_churn.is_some() {
         report.compare_churn(&calm, &churned);
+    }
+    if a.key_path.is_some() {
+        report.compare_auth(&plain, &keyed);
     }
     report.print(rounds, a.json)?;
     Ok(if report.delivered_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -110,12 +118,47 @@ fn churn_rounds(
     Ok((calm, churned))
 }
 
+/// `a` with its key file resolved: `auto` makes a new key in `dir` for this run; a path
+/// is made absolute (the passes' membership files live in `dir`) and checked now.
+fn with_key(mut a: BenchArgs, dir: &Path) -> anyhow::Result<BenchArgs> {
+    let Some(k) = &a.key_file else { return Ok(a) };
+    let path = if k == "auto" {
+        let p = dir.join("cluster.key");
+        std::fs::write(&p, argent::auth::KeyRing::new_file()?).context("writing the run's key file")?;
+        p
+    } else {
+        std::path::absolute(k).with_context(|| format!("--key-file {k}"))?
+    };
+    argent::auth::KeyRing::load(&path).with_context(|| format!("--key-file {k}"))?;
+    a.key_path = Some(path);
+    Ok(a)
+}
+
+/// With --key-file: a warm-up, then `comparison_rounds` rounds of (unkeyed pass, keyed
+/// pass) but the last keyed pass, which is the measured one, run next; their reports.
+fn auth_rounds(a: &BenchArgs, dir: &Path, bar: &ProgressBar) -> anyhow::Result<(Vec<Report>, Vec<Report>)> {
+    bar.set_message("argent, warm-up");
+    let _ = argent_pass(&BenchArgs { duration: 1.0, ..a.clone() }, a.groups, dir, None, None)?;
+    let plain_args = BenchArgs { key_path: None, encrypt: false, ..a.clone() };
+    let rounds = a.comparison_rounds;
+    let (mut plain, mut keyed) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        bar.set_message(format!("argent, unkeyed (round {} of {rounds})", round + 1));
+        plain.push(Report::of_pass(a.groups, argent_pass(&plain_args, a.groups, dir, None, None)?));
+        if round + 1 < rounds {
+            bar.set_message(format!("argent, keyed (round {} of {rounds})", round + 1));
+            keyed.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None, None)?));
+        }
+    }
+    Ok((plain, keyed))
+}
+
 fn progress(a: &BenchArgs) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let raw = if a.no_raw { 0.0 } else { 2.0 * a.duration.min(3.0) };
-    let passes = match (a.group_churn, a.groups > 1) {
+    let passes = match (a.group_churn.or(a.key_path.as_ref().map(|_| 0.0)), a.groups > 1) {
         (Some(_), _) => 0.4 + 2.0 * f64::from(a.comparison_rounds),
         (None, true) => 2.0 * f64::from(a.comparison_rounds),
         (None, false) => 1.0,
