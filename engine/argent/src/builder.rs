@@ -182,9 +182,16 @@ impl NodeBuilder {
         let id = match self.id {
             Some(id) => id,
             None => {
-                let granted = argent_membership::service::ask_id(&replicas, timeout).map_err(|e| {
-                    Error::Invalid(format!("asking the GMS at {} for a node id: {e}", listed()))
-                })?;
+                // Only this builder's key can apply: there is no file.
+                let security = config::SecurityEntry {
+                    key_file: self.key_file.clone(),
+                    encrypt: self.encrypt.unwrap_or(false),
+                };
+                let auth = security.auth().map_err(Error::Invalid)?;
+                let granted = argent_membership::service::ask_id_keyed(&replicas, timeout, auth.as_ref())
+                    .map_err(|e| {
+                        Error::Invalid(format!("asking the GMS at {} for a node id: {e}", listed()))
+                    })?;
                 let node = granted.ok_or_else(|| {
                     Error::Invalid(format!(
                         "no GMS replica at {} answered within {timeout:?}: is `argent gms` running there?",
@@ -302,7 +309,7 @@ fn join_gms(
     }
     let (tx, rx) = mpsc::channel();
     let groups_joined = groups.clone();
-    let link = MemberLink::start(member, groups, replicas.clone(), client, tx)
+    let link = MemberLink::start_keyed(member, groups, replicas.clone(), client, tx, rc.auth.clone())
         .map_err(|e| Error::Invalid(format!("GMS link: {e}")))?;
     let deadline = std::time::Instant::now() + timeout;
     let mine = |v: &View| v.member(NodeId(id)).is_some_and(|m| m.incarnation == incarnation_ms);

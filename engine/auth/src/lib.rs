@@ -15,3 +15,19 @@ mod window;
 pub use key::{ClusterKey, KeyFileError, KeyRing, KEY_LEN, MAX_EPOCHS};
 pub use seal::{Mode, OpenStats, Opened, Opener, Refusal, Sealer, MAX_WINDOWS, TRAILER};
 pub use window::{ReplayWindow, Seen, WINDOW};
+
+/// A cluster key and how to use it: what a keyed node, GMS replica or tool is given.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// The cluster's keys (a key file).
+    pub keys: KeyRing,
+    /// Tags only, or AEAD.
+    pub mode: Mode,
+}
+
+/// Sender ids of membership-service traffic: replicas seal as `REPLICA_IDS | raft id`, a
+/// member as its node id, and a process without an id yet (asking for one, or for the
+/// status) as [`ANONYMOUS`].
+pub const REPLICA_IDS: u32 = 0xFFFF_0000;
+/// The sender id of a process that has no node id.
+pub const ANONYMOUS: u32 = u32::MAX;

@@ -128,7 +128,7 @@ impl Membership {
             (None, Some(list)) if self.config.is_none() => {
                 Some(crate::gms::parse_replicas(&list).context("ARGENT_GMS")?)
             }
-            (None, _) if self.config.is_none() => Some(local_gms()?),
+            (None, _) if self.config.is_none() => Some(local_gms(self.cluster_key.as_deref(), self.encrypt)?),
             (None, _) => None,
         };
         if let Some(replicas) = gms {
@@ -140,18 +140,36 @@ impl Membership {
 
 /// The membership service on this host ([`LOCAL_GMS`]), started in the background if none
 /// answers.
-fn local_gms() -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
+fn local_gms(key: Option<&std::path::Path>, encrypt: bool) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
     let addr: SocketAddr = LOCAL_GMS.parse().expect("literal");
-    let answers = |wait| argent_membership::service::query_status(addr, wait).ok().flatten().is_some();
+    let security = argent::config::SecurityEntry { key_file: key.map(std::path::Path::to_path_buf), encrypt };
+    let auth = security.auth().map_err(|e| anyhow::anyhow!(e))?;
+    let answers = |wait| {
+        argent_membership::service::query_status_keyed(addr, wait, auth.as_ref()).ok().flatten().is_some()
+    };
     if !answers(Duration::from_millis(300)) {
         let log = std::env::temp_dir().join(format!("argent-gms-{}.log", addr.port()));
+        if std::net::UdpSocket::bind(addr).is_err() {
+            bail!(
+                "a process holds {LOCAL_GMS} but gave no status{}: a membership service with {} runs there; \
+                 use the same key, or name another service with --gms or ARGENT_GMS",
+                if key.is_some() { " sealed with this cluster key" } else { "" },
+                if key.is_some() { "another key, or none," } else { "a cluster key" }
+            );
+        }
         let exe = std::env::current_exe().context("finding the argent executable to start the GMS")?;
         let err = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.args(["gms", "--listen", LOCAL_GMS, "--idle-exit", &LOCAL_GMS_IDLE_SECS.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err);
+        cmd.args(["gms", "--listen", LOCAL_GMS, "--idle-exit", &LOCAL_GMS_IDLE_SECS.to_string()]);
+        if let Some(k) = key {
+            // The service takes only sealed requests: it needs the same key (an absolute
+            // path, since it may outlive this directory).
+            cmd.arg("--key-file").arg(std::path::absolute(k)?);
+            if encrypt {
+                cmd.arg("--encrypt");
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
         // Its own process group: a signal to this process's group (Ctrl-C, `timeout`)
         // leaves it running for the other processes.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use argent_membership::gms::{GmsConfig, StatusReport};
-use argent_membership::service::{query_status, GmsService, ServiceConfig};
+use argent_membership::service::{query_status_keyed, GmsService, ServiceConfig};
 use argent_membership::{AddressPool, Addressing, Overflow};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -144,6 +144,27 @@ pub struct GmsArgs {
     /// `argent sub`/`pub`/`obj` start by themselves runs with 60).
     #[arg(long, value_name = "SECS")]
     idle_exit: Option<f64>,
+    #[command(flatten)]
+    key: ServiceKey,
+}
+
+/// The cluster key of the membership service's traffic.
+#[derive(clap::Args, Debug)]
+pub struct ServiceKey {
+    /// The cluster key (`argent key new > cluster.key`): requests, answers and raft traffic
+    /// are authenticated; without the key nothing is taken, and refusals are counted.
+    #[arg(long = "key-file", value_name = "FILE")]
+    key_file: Option<std::path::PathBuf>,
+    /// With --key-file: encrypt as well (every member must use the same mode).
+    #[arg(long, requires = "key_file")]
+    encrypt: bool,
+}
+
+impl ServiceKey {
+    pub fn auth(&self) -> anyhow::Result<Option<argent::AuthConfig>> {
+        let s = argent::config::SecurityEntry { key_file: self.key_file.clone(), encrypt: self.encrypt };
+        s.auth().map_err(|e| anyhow::anyhow!(e))
+    }
 }
 
 pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
@@ -155,8 +176,10 @@ pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
         bail!("--id {} is not among the --replicas ids {:?}", a.id, peers.keys().collect::<Vec<_>>());
     }
     let cfg = a.settings.config(a.id, peers.keys().copied().collect())?;
-    let service =
-        GmsService::start(ServiceConfig { gms: cfg, peers: peers.clone(), data_dir: a.data_dir.clone() })?;
+    let service = GmsService::start_keyed(
+        ServiceConfig { gms: cfg, peers: peers.clone(), data_dir: a.data_dir.clone() },
+        a.key.auth()?,
+    )?;
     eprintln!(
         "GMS replica {} of {} listening on {} (members join with --gms {})",
         a.id,
@@ -188,6 +211,15 @@ pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
                 v.regions.len(),
                 s.report.leader.map_or("unknown".into(), |l| l.to_string())
             );
+            if s.auth.refused() + s.wrong_sender > 0 {
+                eprintln!(
+                    "refused {} datagrams without a valid seal ({} forged, {} replayed), {} messages from a sender that may not send them",
+                    s.auth.refused(),
+                    s.auth.forged,
+                    s.auth.replay,
+                    s.wrong_sender
+                );
+            }
         }
         if a.duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
             service.shutdown();
@@ -207,13 +239,16 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    key: ServiceKey,
 }
 
 pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
     let replicas = parse_replicas(&a.gms)?;
+    let auth = a.key.auth()?;
     let mut reports: Vec<StatusReport> = Vec::new();
     for addr in replicas.values() {
-        if let Some(r) = query_status(*addr, Duration::from_secs(2))? {
+        if let Some(r) = query_status_keyed(*addr, Duration::from_secs(2), auth.as_ref())? {
             reports.push(r);
         }
     }

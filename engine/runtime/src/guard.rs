@@ -3,18 +3,10 @@
 //! epoch, mode or counter fails, if its sender is not a member, or if the header's `from`
 //! is not the node whose key sealed it; each refusal is counted in [`AuthStats`].
 
-use argent_auth::{KeyRing, Mode, OpenStats, Opener, Sealer, TRAILER};
+pub use argent_auth::AuthConfig;
+use argent_auth::{Mode, OpenStats, Opener, Sealer, TRAILER};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
-
-/// A cluster key and how to use it.
-#[derive(Clone, Debug)]
-pub struct AuthConfig {
-    /// The cluster's keys (a key file).
-    pub keys: KeyRing,
-    /// Tags only, or AEAD.
-    pub mode: Mode,
-}
 
 /// Datagrams a keyed node opened and refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -74,5 +74,6 @@ pub(super) fn embedded_gms(a: &BenchArgs, cluster: &ClusterConfig) -> anyhow::Re
     // A sole replica sends to no peer, so it can take any free port (bound, not guessed: a
     // port picked and released first may be taken by another process before the bind).
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("literal");
-    Ok(GmsService::start(ServiceConfig { gms: cfg, peers: [(1, any)].into(), data_dir: None })?)
+    let auth = cluster.security.auth().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(GmsService::start_keyed(ServiceConfig { gms: cfg, peers: [(1, any)].into(), data_dir: None }, auth)?)
 }

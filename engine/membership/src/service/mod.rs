@@ -5,6 +5,7 @@
 
 mod disk;
 mod frag;
+mod seal;
 
 pub use disk::Disk;
 pub use frag::{fragment, Reassembly, FRAG_HEADER, FRAG_PAYLOAD};
@@ -14,7 +15,9 @@ use crate::gms::{
     StatusReport, View,
 };
 use crate::groups::GroupId;
+use argent_auth::{AuthConfig, ANONYMOUS, REPLICA_IDS};
 use argent_core::{Instant, NodeId};
+use seal::{Sealed, WireSeal};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -75,29 +78,57 @@ struct Wire {
     buf: Vec<u8>,
     /// Messages that could not be decoded.
     malformed: u64,
+    /// Keyed clusters: seals and opens every datagram.
+    seal: Option<WireSeal>,
+    /// Keyed clusters: messages refused because their sealer may not send them (a member
+    /// speaking for another, a non-replica sending raft traffic or views).
+    wrong_sender: u64,
 }
 
 impl Wire {
-    fn new(socket: UdpSocket) -> Wire {
-        Wire { socket, reasm: Reassembly::default(), next_id: 0, buf: vec![0; 65_536], malformed: 0 }
+    /// A wire on `socket`; with `auth`, sealing as `id` (see [`argent_auth::REPLICA_IDS`]).
+    fn new(socket: UdpSocket, auth: Option<(&AuthConfig, u32)>) -> Wire {
+        Wire {
+            socket,
+            reasm: Reassembly::default(),
+            next_id: 0,
+            buf: vec![0; 65_536],
+            malformed: 0,
+            seal: auth.map(|(a, id)| WireSeal::new(a, id)),
+            wrong_sender: 0,
+        }
     }
 
     fn send(&mut self, to: SocketAddr, msg: &GmsMsg) {
         self.next_id = self.next_id.wrapping_add(1);
         for d in fragment(&msg.encode(), self.next_id) {
-            if let Err(e) = self.socket.send_to(&d, to) {
+            let d = match &mut self.seal {
+                Some(s) => s.seal(&d),
+                None => &d,
+            };
+            if let Err(e) = self.socket.send_to(d, to) {
                 tracing::debug!(%to, error = %e, "GMS send failed");
             }
         }
     }
 
-    /// Wait up to `timeout` for one whole message.
-    fn recv(&mut self, timeout: Duration) -> Option<(SocketAddr, GmsMsg)> {
+    /// Counts a message refused for its sender.
+    fn refuse(&mut self, from: SocketAddr, who: Sealed) {
+        self.wrong_sender += 1;
+        tracing::debug!(%from, ?who, "dropping a GMS message its sealer may not send");
+    }
+
+    /// Wait up to `timeout` for one whole message, and who sealed it.
+    fn recv(&mut self, timeout: Duration) -> Option<(SocketAddr, GmsMsg, Sealed)> {
         let _ = self.socket.set_read_timeout(Some(timeout.clamp(Duration::from_micros(100), MAX_SLEEP)));
         let (n, from) = self.socket.recv_from(&mut self.buf).ok()?;
-        let whole = self.reasm.push(from, &self.buf[..n], std::time::Instant::now())?;
+        let (body, who) = match &mut self.seal {
+            Some(s) => s.open(&mut self.buf[..n])?,
+            None => (&self.buf[..n], Sealed::Open),
+        };
+        let whole = self.reasm.push(from, body, std::time::Instant::now())?;
         match GmsMsg::decode(&whole) {
-            Ok(m) => Some((from, m)),
+            Ok(m) => Some((from, m, who)),
             Err(e) => {
                 self.malformed += 1;
                 tracing::debug!(%from, error = %e, "dropping a malformed GMS message");
@@ -152,6 +183,10 @@ pub struct ServiceStatus {
     pub report: StatusReport,
     /// Its counters.
     pub stats: GmsStats,
+    /// Keyed: datagrams opened and refused by the seal's checks.
+    pub auth: argent_auth::OpenStats,
+    /// Keyed: messages refused because their sealer may not send them.
+    pub wrong_sender: u64,
 }
 
 /// A GMS replica running on its own thread.
@@ -165,6 +200,13 @@ pub struct GmsService {
 impl GmsService {
     /// Bind this replica's address and start.
     pub fn start(cfg: ServiceConfig) -> Result<GmsService, ServiceError> {
+        Self::start_keyed(cfg, None)
+    }
+
+    /// As [`GmsService::start`]; with `auth`, every datagram is sealed and opened under the
+    /// cluster key, and a message is taken only from a sealer that may send it (raft
+    /// traffic from the replica at that address, a member's requests from that member).
+    pub fn start_keyed(cfg: ServiceConfig, auth: Option<AuthConfig>) -> Result<GmsService, ServiceError> {
         cfg.gms.validate()?;
         let me = cfg.gms.id;
         let bind = *cfg.peers.get(&me).ok_or(ServiceError::NoAddress(me))?;
@@ -185,11 +227,17 @@ impl GmsService {
                 (gms, Some(disk))
             }
         };
-        let status = Arc::new(Mutex::new(ServiceStatus { report: gms.report(), stats: gms.stats().clone() }));
+        let status = Arc::new(Mutex::new(ServiceStatus {
+            report: gms.report(),
+            stats: gms.stats().clone(),
+            auth: Default::default(),
+            wrong_sender: 0,
+        }));
+        let wire = Wire::new(socket, auth.as_ref().map(|a| (a, REPLICA_IDS | me as u32)));
         let worker = {
             let status = status.clone();
             Worker::spawn(format!("argent-gms-{me}"), move |stop| {
-                serve(gms, disk, Wire::new(socket), cfg.peers, clock, stop, &status)
+                serve(gms, disk, wire, cfg.peers, clock, stop, &status)
             })
             .map_err(|source| ServiceError::Socket { addr, source })?
         };
@@ -226,23 +274,33 @@ fn serve(
     let mut members: HashMap<NodeId, SocketAddr> = HashMap::new();
     let mut reported = (gms.view().id, gms.leader_id(), gms.suspects());
     while !stop.load(Ordering::Relaxed) {
-        if let Some((from, msg)) = wire.recv(clock.until(gms.poll_timeout())) {
+        if let Some((from, msg, who)) = wire.recv(clock.until(gms.poll_timeout())) {
             let now = clock.now();
-            match msg {
-                GmsMsg::StatusRequest => wire.send(from, &GmsMsg::Status(Box::new(gms.report()))),
-                GmsMsg::AskId { nonce } => match gms.grant_id(now) {
-                    Grant::Id(node) => wire.send(from, &GmsMsg::IdGranted { nonce, node: Some(node) }),
-                    Grant::Full => wire.send(from, &GmsMsg::IdGranted { nonce, node: None }),
-                    Grant::NotLeader(leader) => wire.send(from, &GmsMsg::NotLeader { leader }),
-                },
-                GmsMsg::Raft(_) => match by_addr.get(&from) {
-                    Some(id) => gms.handle_message(now, Peer::Replica(*id), msg),
-                    None => tracing::debug!(%from, "raft message from an address that is not a replica"),
-                },
-                msg => {
-                    if let Some(node) = msg.sender_node() {
-                        members.insert(node, from);
-                        gms.handle_message(now, Peer::Member(node), msg);
+            let allowed = match (&msg, who) {
+                (_, Sealed::Open) | (GmsMsg::StatusRequest | GmsMsg::AskId { .. }, _) => true,
+                (GmsMsg::Raft(_), Sealed::Replica(id)) => by_addr.get(&from) == Some(&id),
+                (m, Sealed::Member(node)) => m.sender_node() == Some(NodeId(node)),
+                _ => false,
+            };
+            if !allowed {
+                wire.refuse(from, who);
+            } else {
+                match msg {
+                    GmsMsg::StatusRequest => wire.send(from, &GmsMsg::Status(Box::new(gms.report()))),
+                    GmsMsg::AskId { nonce } => match gms.grant_id(now) {
+                        Grant::Id(node) => wire.send(from, &GmsMsg::IdGranted { nonce, node: Some(node) }),
+                        Grant::Full => wire.send(from, &GmsMsg::IdGranted { nonce, node: None }),
+                        Grant::NotLeader(leader) => wire.send(from, &GmsMsg::NotLeader { leader }),
+                    },
+                    GmsMsg::Raft(_) => match by_addr.get(&from) {
+                        Some(id) => gms.handle_message(now, Peer::Replica(*id), msg),
+                        None => tracing::debug!(%from, "raft message from an address that is not a replica"),
+                    },
+                    msg => {
+                        if let Some(node) = msg.sender_node() {
+                            members.insert(node, from);
+                            gms.handle_message(now, Peer::Member(node), msg);
+                        }
                     }
                 }
             }
@@ -278,16 +336,28 @@ fn serve(
         let mut s = status.lock().expect("status lock");
         if s.report.view.id != gms.view().id || s.report.leader != gms.leader_id() || s.stats != *gms.stats()
         {
-            *s = ServiceStatus { report: gms.report(), stats: gms.stats().clone() };
+            s.report = gms.report();
+            s.stats = gms.stats().clone();
         }
+        s.auth = wire.seal.as_ref().map(WireSeal::stats).unwrap_or_default();
+        s.wrong_sender = wire.wrong_sender;
     }
 }
 
 /// Ask a replica for its status (view, leader, suspects); `None` if it does not answer in
 /// `timeout`.
 pub fn query_status(replica: SocketAddr, timeout: Duration) -> io::Result<Option<StatusReport>> {
+    query_status_keyed(replica, timeout, None)
+}
+
+/// As [`query_status`], in a keyed cluster (sealed as a process without an id).
+pub fn query_status_keyed(
+    replica: SocketAddr,
+    timeout: Duration,
+    auth: Option<&AuthConfig>,
+) -> io::Result<Option<StatusReport>> {
     let bind: SocketAddr = if replica.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-    let mut wire = Wire::new(UdpSocket::bind(bind)?);
+    let mut wire = Wire::new(UdpSocket::bind(bind)?, auth.map(|a| (a, ANONYMOUS)));
     let deadline = std::time::Instant::now() + timeout;
     let mut next_try = std::time::Instant::now();
     while std::time::Instant::now() < deadline {
@@ -295,8 +365,8 @@ pub fn query_status(replica: SocketAddr, timeout: Duration) -> io::Result<Option
             wire.send(replica, &GmsMsg::StatusRequest);
             next_try = std::time::Instant::now() + Duration::from_millis(200);
         }
-        if let Some((from, GmsMsg::Status(report))) = wire.recv(Duration::from_millis(20)) {
-            if from == replica {
+        if let Some((from, GmsMsg::Status(report), who)) = wire.recv(Duration::from_millis(20)) {
+            if from == replica && matches!(who, Sealed::Open | Sealed::Replica(_)) {
                 return Ok(Some(*report));
             }
         }
@@ -307,9 +377,19 @@ pub fn query_status(replica: SocketAddr, timeout: Duration) -> io::Result<Option
 /// Asks the GMS for a node id no member holds ([`GmsMsg::AskId`]), trying each replica
 /// and following the leader; `Ok(None)` if no replica answers within `timeout`.
 pub fn ask_id(replicas: &BTreeMap<u64, SocketAddr>, timeout: Duration) -> io::Result<Option<NodeId>> {
+    ask_id_keyed(replicas, timeout, None)
+}
+
+/// As [`ask_id`], in a keyed cluster (sealed as a process without an id; only a replica's
+/// answer counts).
+pub fn ask_id_keyed(
+    replicas: &BTreeMap<u64, SocketAddr>,
+    timeout: Duration,
+    auth: Option<&AuthConfig>,
+) -> io::Result<Option<NodeId>> {
     let Some(first) = replicas.values().next() else { return Ok(None) };
     let bind: SocketAddr = if first.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-    let mut wire = Wire::new(UdpSocket::bind(bind)?);
+    let mut wire = Wire::new(UdpSocket::bind(bind)?, auth.map(|a| (a, ANONYMOUS)));
     let nonce =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
     let addrs: Vec<SocketAddr> = replicas.values().copied().collect();
@@ -321,11 +401,14 @@ pub fn ask_id(replicas: &BTreeMap<u64, SocketAddr>, timeout: Duration) -> io::Re
             next_try = std::time::Instant::now() + Duration::from_millis(200);
             target += 1;
         }
-        match wire.recv(Duration::from_millis(20)) {
-            Some((_, GmsMsg::IdGranted { nonce: n, node })) if n == nonce => {
+        match wire
+            .recv(Duration::from_millis(20))
+            .filter(|(_, _, who)| matches!(who, Sealed::Open | Sealed::Replica(_)))
+        {
+            Some((_, GmsMsg::IdGranted { nonce: n, node }, _)) if n == nonce => {
                 return node.map(Some).ok_or_else(|| io::Error::other("the GMS has no node id left to give"));
             }
-            Some((_, GmsMsg::NotLeader { leader: Some(l) })) => {
+            Some((_, GmsMsg::NotLeader { leader: Some(l) }, _)) => {
                 if let Some(i) = replicas.keys().position(|id| *id == l) {
                     target = i;
                     next_try = std::time::Instant::now();
@@ -388,6 +471,19 @@ impl MemberLink {
         cfg: ClientConfig,
         events: mpsc::Sender<LinkEvent>,
     ) -> io::Result<MemberLink> {
+        Self::start_keyed(member, groups, replicas, cfg, events, None)
+    }
+
+    /// As [`MemberLink::start`]; with `auth`, sealed as the member's node id, and only the
+    /// replicas' sealed messages are taken.
+    pub fn start_keyed(
+        member: Member,
+        groups: Vec<GroupId>,
+        replicas: BTreeMap<u64, SocketAddr>,
+        cfg: ClientConfig,
+        events: mpsc::Sender<LinkEvent>,
+        auth: Option<AuthConfig>,
+    ) -> io::Result<MemberLink> {
         if replicas.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no GMS replica addresses given"));
         }
@@ -396,10 +492,11 @@ impl MemberLink {
         let socket =
             UdpSocket::bind(bind).or_else(|_| UdpSocket::bind(SocketAddr::new(member.addr.ip(), 0)))?;
         let clock = Clock(std::time::Instant::now());
+        let wire = Wire::new(socket, auth.as_ref().map(|a| (a, member.node.0)));
         let client = GmsClient::new(member, groups, replicas.keys().copied().collect(), cfg, clock.now());
         let (cmds, rx) = mpsc::channel();
         let worker = Worker::spawn("argent-gms-link".into(), move |stop| {
-            link(client, Wire::new(socket), replicas, clock, stop, rx, events)
+            link(client, wire, replicas, clock, stop, rx, events)
         })?;
         Ok(MemberLink { cmds, worker })
     }
@@ -449,9 +546,11 @@ fn link(
             }
         }
         let wait = client.poll_timeout().map_or(MAX_SLEEP, |t| clock.until(t));
-        if let Some((from, msg)) = wire.recv(wait) {
-            if let Some(r) = by_addr.get(&from) {
-                client.handle_message(clock.now(), *r, msg);
+        if let Some((from, msg, who)) = wire.recv(wait) {
+            match (by_addr.get(&from), who) {
+                (Some(r), Sealed::Open) => client.handle_message(clock.now(), *r, msg),
+                (Some(r), Sealed::Replica(id)) if id == *r => client.handle_message(clock.now(), *r, msg),
+                _ => wire.refuse(from, who),
             }
         }
         let now = clock.now();
