@@ -60,6 +60,7 @@
 mod churn;
 mod config;
 mod events;
+mod guard;
 mod invariant;
 mod io;
 mod layout;
@@ -77,6 +78,7 @@ pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit
 pub use argent_wire::SeqRange;
 pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
 pub use events::{Delivery, Event, PublishError, Stats, ViewError};
+pub use guard::{AuthStats, Guard};
 pub use layout::{ring_partitions, RegionView};
 pub use node::{Claim, QsmNode};
 pub use presence::{ALIVE_INTERVAL, MIN_MEMBER_TIMEOUT, STARTUP_GRACE};

@@ -111,12 +111,18 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// Node `id`'s sealer under the ring's current key.
+    /// Node `id`'s sealer under the ring's current key, its counters starting at the time
+    /// of day in nanoseconds (above any earlier incarnation's).
     pub fn new(ring: &KeyRing, id: u32, mode: Mode) -> Self {
-        let key = ring.current();
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
+        Self::starting_at(ring, id, mode, start)
+    }
+
+    /// As [`Sealer::new`], counters starting above `start` (a simulation's virtual clock).
+    pub fn starting_at(ring: &KeyRing, id: u32, mode: Mode, start: u64) -> Self {
+        let key = ring.current();
         Sealer {
             id,
             mode,

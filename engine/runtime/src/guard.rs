@@ -4,38 +4,15 @@
 //! is not the node whose key sealed it; each refusal is counted in [`AuthStats`].
 
 pub use argent_auth::AuthConfig;
-use argent_auth::{Mode, OpenStats, Opener, Sealer, TRAILER};
+use argent_auth::{Mode, TRAILER};
+pub use argent_qsm::AuthStats;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
-/// Datagrams a keyed node opened and refused.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AuthStats {
-    /// By the checks of the seal.
-    pub open: OpenStats,
-    /// Sealed by one member but naming another in the header's `from`.
-    pub wrong_from: u64,
-}
-
-impl AuthStats {
-    /// Every refusal.
-    pub fn refused(&self) -> u64 {
-        self.open.refused() + self.wrong_from
-    }
-
-    pub(crate) fn add(&mut self, o: &AuthStats) {
-        self.open.merge(&o.open);
-        self.wrong_from += o.wrong_from;
-    }
-}
-
 pub(crate) struct Guard {
-    sealer: Sealer,
-    opener: Opener,
-    /// Sealed on channel `2 * shard` (unicast) or `2 * shard + 1` (multicast): each
-    /// receive socket sees one channel's counters in order.
+    /// The sans-IO guard the simulator drives too.
+    inner: argent_qsm::Guard,
     shard: u32,
-    wrong_from: u64,
     /// Sealed datagrams, and in `aead` mode opened ones, are written here.
     arena: Arena,
 }
@@ -80,49 +57,36 @@ impl Arena {
 impl Guard {
     pub(crate) fn new(cfg: &AuthConfig, me: u32, shard: usize) -> Self {
         Guard {
-            sealer: Sealer::new(&cfg.keys, me, cfg.mode),
-            opener: Opener::new(cfg.keys.clone(), cfg.mode),
+            inner: argent_qsm::Guard::new(cfg, argent_core::NodeId(me), None),
             shard: shard as u32,
-            wrong_from: 0,
             arena: Arena { buf: BytesMut::new(), retired: VecDeque::new() },
         }
     }
 
-    pub(crate) fn seal(&mut self, multicast: bool, payload: &Bytes) -> Bytes {
+    pub(crate) fn seal(&mut self, dest: argent_core::Destination, payload: &Bytes) -> Bytes {
         let buf = self.arena.write(payload, TRAILER);
-        self.sealer.seal_in_place(2 * self.shard + u32::from(multicast), buf);
+        self.inner.seal_in_place(argent_qsm::Guard::channel(self.shard, dest), buf);
         self.arena.take()
     }
 
     /// The body of a datagram that passes; `None` (counted) otherwise.
     pub(crate) fn open(&mut self, data: Bytes) -> Option<Bytes> {
-        let (opened, body) = match self.opener.mode() {
-            Mode::Mac => {
-                let o = self.opener.verify(&data).ok()?;
-                (o, data.slice(..o.len))
-            }
+        match self.inner.mode() {
+            Mode::Mac => self.inner.verify(&data).map(|len| data.slice(..len)),
             Mode::Aead => {
-                let opened = self.opener.open(self.arena.write(&data, 0));
+                let len = self.inner.open(self.arena.write(&data, 0));
                 let buf = self.arena.take();
-                let o = opened.ok()?;
-                (o, buf.slice(..o.len))
+                len.map(|len| buf.slice(..len))
             }
-        };
-        // Data carries the sender's stream id there (node id and incarnation).
-        let from = argent_wire::transmitter(&body).map(|f| argent_qsm::node_of(argent_core::NodeId(f)).0);
-        if from != Some(opened.sender) {
-            self.wrong_from += 1;
-            return None;
         }
-        Some(body)
     }
 
     /// Accept datagrams only from these nodes (the cluster's members now).
     pub(crate) fn set_members(&mut self, members: impl Iterator<Item = u32>) {
-        self.opener.set_members(Some(members.collect()));
+        self.inner.set_members(members.map(argent_core::NodeId));
     }
 
     pub(crate) fn stats(&self) -> AuthStats {
-        AuthStats { open: self.opener.stats(), wrong_from: self.wrong_from }
+        self.inner.stats()
     }
 }

@@ -482,7 +482,7 @@ impl Shard {
             };
             let Some(to) = to else { continue };
             let data = match &mut self.guard {
-                Some(g) => g.seal(matches!(t.dest, Destination::Region), &t.payload),
+                Some(g) => g.seal(t.dest, &t.payload),
                 None => t.payload,
             };
             self.tx.push(Outgoing { to, data });

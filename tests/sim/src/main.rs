@@ -147,6 +147,8 @@ struct Summary {
     object_members_checked: u64,
     object_divergent: u64,
     reassembled: u64,
+    forged_injected: u64,
+    forged_refused: u64,
     fragments_orphaned: u64,
     partials_evicted: u64,
     max_partials_held: u64,
@@ -201,6 +203,8 @@ impl Summary {
         self.object_members_checked += o.object_members_checked;
         self.object_divergent += o.object_divergent;
         self.reassembled += o.reassembled;
+        self.forged_injected += o.forged_injected;
+        self.forged_refused += o.forged_refused;
         self.fragments_orphaned += o.fragments_orphaned;
         self.partials_evicted += o.partials_evicted;
         self.max_partials_held = self.max_partials_held.max(o.max_partials_held);
@@ -336,6 +340,12 @@ fn main() -> ExitCode {
             "groups: {} messages checked in their groups ({} unrouted: nobody in the group); {} group changes, \
              {} joins at run time checked to the end, {} leaves",
             sum.group_deliveries, sum.unrouted, sum.group_changes, sum.group_joins_checked, sum.group_leaves
+        );
+    }
+    if sc.faults.forge {
+        println!(
+            "forge: {} forged or replayed datagrams injected without the key, {} refused by the receivers' guards",
+            sum.forged_injected, sum.forged_refused
         );
     }
     if sc.fragmented() {

@@ -35,6 +35,12 @@ pub struct Faults {
     /// With `--groups`: nodes join and leave groups while senders publish (about two
     /// changes per node, spread over the traffic). Runs the GMS.
     pub group_churn: bool,
+    /// Every node seals and opens its datagrams with the runtime's guard under a cluster
+    /// key, and the network injects, without the key, forged and replayed datagrams: copies
+    /// replayed at once or much later, copies with a byte changed, bodies sealed under
+    /// another key, and unsealed bodies (about 3% of copies). Nothing forged may reach a
+    /// protocol.
+    pub forge: bool,
 }
 
 impl Faults {
@@ -51,6 +57,7 @@ impl Faults {
         "gms-crash",
         "partition",
         "group-churn",
+        "forge",
     ];
 
     /// Whether these faults need the membership service in the simulation.
@@ -109,6 +116,7 @@ impl FromStr for Faults {
                 "gms-crash" => f.gms_crash = true,
                 "partition" => f.partition = true,
                 "group-churn" => f.group_churn = true,
+                "forge" => f.forge = true,
                 other => return Err(UnknownFault(other.to_string())),
             }
         }
@@ -130,6 +138,7 @@ impl fmt::Display for Faults {
             self.gms_crash,
             self.partition,
             self.group_churn,
+            self.forge,
         ];
         let names: Vec<&str> = Faults::NAMES.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
         f.write_str(&names.join(","))
@@ -158,6 +167,9 @@ pub enum Sabotage {
     },
     /// The `crash` fault happens but no view change follows (no membership service).
     NoViewChange,
+    /// Forge runs: nodes seal nothing and check nothing, so what the attacker injects
+    /// reaches the protocol.
+    NoGuard,
     /// Membership runs: node `node` never hands view `view` to its protocol or checker
     /// (as if a member skipped a view).
     SkipView {

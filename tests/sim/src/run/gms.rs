@@ -400,6 +400,7 @@ impl Sim<'_> {
         node.first_index = vec![None; sc.senders as usize];
         node.streams = super::sim::streams(sc);
         node.reassembly = super::sim::reassembly();
+        node.guard = super::sim::guard(sc, self.out.seed, n, node.incarnation);
         if let Some(app) = node.app.as_mut() {
             // A message cut short by the old stream starts again, whole, in the new one.
             app.frags.clear();

@@ -1,7 +1,7 @@
 //! The network and CPU model: arrivals into bounded sockets, the CPU that handles them,
 //! timers, and every copy of a datagram on its way (loss, delay, duplication, reordering).
 
-use super::sim::{Ev, Sim, Who};
+use super::sim::{CopyKind, Ev, Sim, Who};
 use crate::scenario::Sabotage;
 use argent_core::{Destination, Instant, Protocol, RegionId};
 use argent_qsm::Event;
@@ -9,14 +9,22 @@ use bytes::Bytes;
 use std::time::Duration;
 
 impl Sim<'_> {
-    pub(super) fn arrive(&mut self, n: u32, from: u32, data: Bytes, multicast: bool, now: Instant) {
+    pub(super) fn arrive(
+        &mut self,
+        n: u32,
+        from: u32,
+        data: Bytes,
+        multicast: bool,
+        kind: CopyKind,
+        now: Instant,
+    ) {
         let sock = self.sc.socket_buffer;
         let node = &mut self.nodes[n as usize];
         if node.crashed {
             return;
         }
         let socket = if multicast { &mut node.multicast } else { &mut node.unicast };
-        if !socket.push(from, data, sock) {
+        if !socket.push(from, data, kind, sock) {
             self.out.overflow_drops += 1;
             self.out.lost_datagrams += 1;
             return;
@@ -40,9 +48,11 @@ impl Sim<'_> {
             self.push(ready, Ev::Wake { node: n });
             return;
         }
-        let Some((_, data)) = node.unicast.pop().or_else(|| node.multicast.pop()) else { return };
+        let Some((_, data, kind)) = node.unicast.pop().or_else(|| node.multicast.pop()) else { return };
         node.busy_until = now + self.sc.cpu_per_input * node.slow;
-        node.proto.handle_datagram(now, data);
+        if let Some(data) = self.open(n, data, kind) {
+            self.nodes[n as usize].proto.handle_datagram(now, data);
+        }
         self.flush(n);
         let node = &mut self.nodes[n as usize];
         let queued = !node.unicast.queue.is_empty() || !node.multicast.queue.is_empty();
@@ -132,6 +142,16 @@ impl Sim<'_> {
     pub(super) fn transmit(&mut self, n: u32, region: RegionId, dest: Destination, data: Bytes) {
         let sc = self.sc;
         let node = &mut self.nodes[n as usize];
+        let data = match node.guard.as_mut() {
+            Some(g) => {
+                let mut buf = Vec::with_capacity(data.len() + argent_auth::TRAILER);
+                buf.extend_from_slice(&data);
+                buf.resize(data.len() + argent_auth::TRAILER, 0);
+                g.seal_in_place(argent_qsm::Guard::channel(0, dest), &mut buf);
+                Bytes::from(buf)
+            }
+            None => data,
+        };
         node.busy_until += sc.cpu_per_send * node.slow;
         let depart = node.busy_until.max(node.egress_free);
         let wire = Duration::from_nanos(data.len() as u64 * 1_000_000_000 / sc.bandwidth);
@@ -180,10 +200,86 @@ impl Sim<'_> {
         if f.reorder && self.net.chance(0.1) {
             at += self.net.between(Duration::ZERO, Duration::from_micros(500));
         }
-        if f.dup && self.net.chance(0.05) {
-            let later = at + self.net.between(Duration::ZERO, Duration::from_micros(100));
-            self.push(later, Ev::Arrive { node: to, from, data: data.clone(), multicast });
+        let dup = (f.dup && self.net.chance(0.05))
+            .then(|| at + self.net.between(Duration::ZERO, Duration::from_micros(100)));
+        let forge = f.forge && self.net.chance(0.03);
+        // The genuine copy first: a copy due at the same instant comes after it.
+        self.push(at, Ev::Arrive { node: to, from, data: data.clone(), multicast, kind: CopyKind::Genuine });
+        if let Some(later) = dup {
+            self.push(
+                later,
+                Ev::Arrive { node: to, from, data: data.clone(), multicast, kind: CopyKind::Dup },
+            );
         }
-        self.push(at, Ev::Arrive { node: to, from, data, multicast });
+        if forge {
+            self.forge(from, to, at, &data, multicast);
+        }
+    }
+}
+
+impl Sim<'_> {
+    /// The forge fault: an attacker without the cluster's key injects, next to the copy of
+    /// `data` on its way to `to` at `at`, a replay of it (at once or up to 50 ms later), a
+    /// copy with one byte changed, its body sealed under another key, or its body unsealed.
+    fn forge(&mut self, from: u32, to: u32, at: Instant, data: &Bytes, multicast: bool) {
+        self.out.forged_injected += 1;
+        let body = &data[..data.len().saturating_sub(argent_auth::TRAILER)];
+        let (when, forged, kind) = match self.net.below(5) {
+            0 => (at + Duration::from_nanos(1), data.clone(), CopyKind::Replay),
+            1 => (
+                at + self.net.between(Duration::from_millis(1), Duration::from_millis(50)),
+                data.clone(),
+                CopyKind::Replay,
+            ),
+            2 => {
+                let mut d = data.to_vec();
+                let i = self.net.below(d.len() as u64) as usize;
+                d[i] ^= 1 + self.net.below(255) as u8;
+                (at, Bytes::from(d), CopyKind::Forged)
+            }
+            3 => {
+                let outsider = super::sim::cluster_key(self.out.seed, 2);
+                let mut s = argent_auth::Sealer::starting_at(
+                    &outsider.keys,
+                    from,
+                    outsider.mode,
+                    self.net.next_u64() >> 8,
+                );
+                let mut d = Vec::new();
+                let dest =
+                    if multicast { Destination::Region } else { Destination::Node(argent_core::NodeId(to)) };
+                s.seal(argent_qsm::Guard::channel(0, dest), body, &mut d);
+                (at, Bytes::from(d), CopyKind::Forged)
+            }
+            _ => (at, Bytes::copy_from_slice(body), CopyKind::Forged),
+        };
+        self.push(when, Ev::Arrive { node: to, from, data: forged, multicast, kind });
+    }
+
+    /// A datagram at node `n` through its guard (forge runs): its body, or `None` if refused.
+    /// A refused genuine copy, or an accepted forgery, is a violation.
+    fn open(&mut self, n: u32, data: Bytes, kind: CopyKind) -> Option<Bytes> {
+        let Some(g) = self.nodes[n as usize].guard.as_mut() else { return Some(data) };
+        let before = g.stats();
+        match g.verify(&data) {
+            Some(len) => {
+                if kind == CopyKind::Forged {
+                    self.violation(format!("node {n} accepted a forged datagram of {} bytes", data.len()));
+                    return None;
+                }
+                Some(data.slice(..len))
+            }
+            None => {
+                self.out.forged_refused += u64::from(matches!(kind, CopyKind::Forged | CopyKind::Replay));
+                if kind == CopyKind::Genuine {
+                    let after = self.nodes[n as usize].guard.as_ref().map(|g| g.stats()).unwrap_or_default();
+                    self.violation(format!(
+                        "node {n} refused a genuine datagram of {} bytes (refusals before {before:?}, after {after:?})",
+                        data.len()
+                    ));
+                }
+                None
+            }
+        }
     }
 }

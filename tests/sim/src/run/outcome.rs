@@ -68,6 +68,11 @@ pub struct Outcome {
     pub group_deliveries: u64,
     /// Groups runs: messages drawn for a group nobody was in (not published).
     pub unrouted: u64,
+    /// Forge runs: datagrams an attacker without the key injected (forged or replayed).
+    pub forged_injected: u64,
+    /// Forge runs: of which refused by the receivers' guards (the rest were lost on the way,
+    /// or were replays that arrived where the genuine copy had been lost).
+    pub forged_refused: u64,
     /// Fragmented runs: messages receivers put back together from fragments.
     pub reassembled: u64,
     /// Fragmented runs: fragments whose message's start a receiver never had (a joiner

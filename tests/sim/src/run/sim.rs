@@ -27,7 +27,7 @@ pub(super) enum Who {
 }
 
 pub(super) enum Ev {
-    Arrive { node: u32, from: u32, data: Bytes, multicast: bool },
+    Arrive { node: u32, from: u32, data: Bytes, multicast: bool, kind: CopyKind },
     Wake { node: u32 },
     Timer { node: u32 },
     Crash { node: u32 },
@@ -42,6 +42,19 @@ pub(super) enum Ev {
     Heal,
     ObjectTimer { node: u32, incarnation: u64, at: Instant },
     GroupChange { node: u32 },
+}
+
+/// What a copy on the simulated network is, for the forge fault's checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CopyKind {
+    /// Sent by a node.
+    Genuine,
+    /// Duplicated by the network (the dup fault).
+    Dup,
+    /// Replayed by an attacker, byte for byte.
+    Replay,
+    /// Made by an attacker without the key.
+    Forged,
 }
 
 pub(super) struct Entry {
@@ -70,24 +83,24 @@ impl Ord for Entry {
 /// A receive socket: bounded in bytes; arrivals beyond the bound are dropped.
 #[derive(Default)]
 pub(super) struct Socket {
-    pub(super) queue: VecDeque<(u32, Bytes)>,
+    pub(super) queue: VecDeque<(u32, Bytes, CopyKind)>,
     pub(super) bytes: u64,
 }
 
 impl Socket {
-    pub(super) fn push(&mut self, from: u32, data: Bytes, limit: u64) -> bool {
+    pub(super) fn push(&mut self, from: u32, data: Bytes, kind: CopyKind, limit: u64) -> bool {
         if self.bytes + data.len() as u64 > limit {
             return false;
         }
         self.bytes += data.len() as u64;
-        self.queue.push_back((from, data));
+        self.queue.push_back((from, data, kind));
         true
     }
 
-    pub(super) fn pop(&mut self) -> Option<(u32, Bytes)> {
-        let (from, data) = self.queue.pop_front()?;
+    pub(super) fn pop(&mut self) -> Option<(u32, Bytes, CopyKind)> {
+        let (from, data, kind) = self.queue.pop_front()?;
         self.bytes -= data.len() as u64;
-        Some((from, data))
+        Some((from, data, kind))
     }
 
     pub(super) fn clear(&mut self) {
@@ -101,6 +114,26 @@ impl Socket {
 pub(super) fn streams(sc: &Scenario) -> Vec<Checker> {
     let fresh = if sc.gms.is_some() { Checker::late() } else { Checker::new() };
     vec![fresh; sc.senders as usize]
+}
+
+/// Forge runs: node `n`'s guard for incarnation `incarnation`, under the run's key; its
+/// counters start above every earlier incarnation's.
+pub(super) fn guard(sc: &Scenario, seed: u64, n: u32, incarnation: u64) -> Option<argent_qsm::Guard> {
+    (sc.faults.forge && sc.sabotage != crate::scenario::Sabotage::NoGuard)
+        .then(|| argent_qsm::Guard::new(&cluster_key(seed, 1), NodeId(n), Some(incarnation << 40)))
+}
+
+/// Forge runs: the cluster's key (`salt` 1), or an outsider's (any other salt).
+pub(super) fn cluster_key(seed: u64, salt: u64) -> argent_auth::AuthConfig {
+    let mut secret = [0u8; argent_auth::KEY_LEN];
+    let mut rng = SimRng::new(seed, 100 + salt);
+    for b in &mut secret {
+        *b = rng.below(256) as u8;
+    }
+    argent_auth::AuthConfig {
+        keys: argent_auth::KeyRing::single(argent_auth::ClusterKey::from_bytes(1, secret)),
+        mode: argent_auth::Mode::Mac,
+    }
 }
 
 /// A node's reassembly of fragmented messages, with the runtime's default bounds.
@@ -141,6 +174,8 @@ pub(super) struct SimNode {
     /// Per sender: where this node is in its stream (membership runs: from the first
     /// message it gets, where a joiner starts).
     pub(super) streams: Vec<Checker>,
+    /// Forge runs: seals and opens this node's datagrams (the runtime's sans-IO guard).
+    pub(super) guard: Option<argent_qsm::Guard>,
     /// Fragmented runs: messages being put back together, per sender stream.
     pub(super) reassembly: Reassembly<NodeId>,
     pub(super) delivered: u64,
@@ -252,6 +287,7 @@ impl<'a> Sim<'a> {
                     frag_sent: false,
                 }),
                 streams: streams(sc),
+                guard: guard(sc, seed, n, 1),
                 reassembly: reassembly(),
                 delivered: 0,
                 client: None,
@@ -321,7 +357,9 @@ impl<'a> Sim<'a> {
                 return now;
             }
             match ev {
-                Ev::Arrive { node, from, data, multicast } => self.arrive(node, from, data, multicast, now),
+                Ev::Arrive { node, from, data, multicast, kind } => {
+                    self.arrive(node, from, data, multicast, kind, now)
+                }
                 Ev::Wake { node } => self.wake(node, now),
                 Ev::Timer { node } => self.timer(node, now),
                 Ev::Crash { node } => self.crash(node),

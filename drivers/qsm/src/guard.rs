@@ -1,0 +1,107 @@
+//! A keyed node's datagrams, sans-IO: what the runtime's shards and the simulator's nodes
+//! run between the protocol and the network. Every datagram sent is sealed
+//! (`argent_auth`); every one received is opened before the protocol sees it, and refused
+//! if its tag, epoch, mode or counter fails, if its sender is outside the view, or if its
+//! header's `from` (the node part of a stream id) is not the node whose key sealed it.
+
+use crate::stream::node_of;
+use argent_auth::{AuthConfig, Mode, OpenStats, Opener, Sealer};
+use argent_core::NodeId;
+
+/// Datagrams a keyed node opened and refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// By the checks of the seal.
+    pub open: OpenStats,
+    /// Sealed by one member but naming another in the header's `from`.
+    pub wrong_from: u64,
+}
+
+impl AuthStats {
+    /// Every refusal.
+    pub fn refused(&self) -> u64 {
+        self.open.refused() + self.wrong_from
+    }
+
+    /// Adds `o`'s counts.
+    pub fn add(&mut self, o: &AuthStats) {
+        self.open.merge(&o.open);
+        self.wrong_from += o.wrong_from;
+    }
+}
+
+/// Seals and opens one node's datagrams (one per thread that sends and receives).
+pub struct Guard {
+    sealer: Sealer,
+    opener: Opener,
+    wrong_from: u64,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("mode", &self.opener.mode()).finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Node `me`'s guard; counters start at the time of day, or above `start` if given.
+    pub fn new(auth: &AuthConfig, me: NodeId, start: Option<u64>) -> Self {
+        let sealer = match start {
+            Some(s) => Sealer::starting_at(&auth.keys, me.0, auth.mode, s),
+            None => Sealer::new(&auth.keys, me.0, auth.mode),
+        };
+        Guard { sealer, opener: Opener::new(auth.keys.clone(), auth.mode), wrong_from: 0 }
+    }
+
+    /// The channel of a shard's datagrams to `dest` (`Destination::Region`: its multicast).
+    /// One per destination, so that a receiver sees one channel's counters in the order
+    /// sent, without the gaps of what went to others: reordering of a few datagrams never
+    /// pushes one out of the replay window.
+    pub fn channel(shard: u32, dest: argent_core::Destination) -> u32 {
+        match dest {
+            argent_core::Destination::Region => (shard << 1) | 1,
+            argent_core::Destination::Node(n) => (n.0.wrapping_add(1) << 8) | (shard << 1),
+        }
+    }
+
+    /// Tags only, or AEAD.
+    pub fn mode(&self) -> Mode {
+        self.opener.mode()
+    }
+
+    /// Seals in place: `buf` is the datagram followed by `argent_auth::TRAILER` bytes of room.
+    pub fn seal_in_place(&mut self, channel: u32, buf: &mut [u8]) {
+        self.sealer.seal_in_place(channel, buf);
+    }
+
+    /// Checks a `mac` datagram; the length of its body (its prefix) if it passes.
+    pub fn verify(&mut self, d: &[u8]) -> Option<usize> {
+        let o = self.opener.verify(d).ok()?;
+        self.bound(o.sender, &d[..o.len]).then_some(o.len)
+    }
+
+    /// Checks a datagram and, in `aead` mode, decrypts its body in place; the body's length
+    /// if it passes.
+    pub fn open(&mut self, d: &mut [u8]) -> Option<usize> {
+        let o = self.opener.open(d).ok()?;
+        self.bound(o.sender, &d[..o.len]).then_some(o.len)
+    }
+
+    /// Whether the header of `body` names `sender` (data names the sender's stream).
+    fn bound(&mut self, sender: u32, body: &[u8]) -> bool {
+        let from = argent_wire::transmitter(body).map(|f| node_of(NodeId(f)).0);
+        let ok = from == Some(sender);
+        self.wrong_from += u64::from(!ok);
+        ok
+    }
+
+    /// Accept datagrams only from these nodes (the members now).
+    pub fn set_members(&mut self, members: impl Iterator<Item = NodeId>) {
+        self.opener.set_members(Some(members.map(|n| n.0).collect()));
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> AuthStats {
+        AuthStats { open: self.opener.stats(), wrong_from: self.wrong_from }
+    }
+}
