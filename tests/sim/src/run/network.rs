@@ -202,8 +202,14 @@ impl Sim<'_> {
         }
         let dup = (f.dup && self.net.chance(0.05))
             .then(|| at + self.net.between(Duration::ZERO, Duration::from_micros(100)));
-        let forge = f.forge && self.net.chance(0.03);
-        // The genuine copy first: a copy due at the same instant comes after it.
+        let forged = (f.forge && self.net.chance(0.03)).then(|| self.forge(from, to, at, &data, multicast));
+        // A forgery goes ahead of the genuine copy (unguarded, it would take its place); a
+        // copy of the genuine one, duplicated or replayed, comes after it.
+        let mut after = None;
+        match forged {
+            Some((when, ev @ Ev::Arrive { kind: CopyKind::Forged, .. })) => self.push(when, ev),
+            other => after = other,
+        }
         self.push(at, Ev::Arrive { node: to, from, data: data.clone(), multicast, kind: CopyKind::Genuine });
         if let Some(later) = dup {
             self.push(
@@ -211,8 +217,8 @@ impl Sim<'_> {
                 Ev::Arrive { node: to, from, data: data.clone(), multicast, kind: CopyKind::Dup },
             );
         }
-        if forge {
-            self.forge(from, to, at, &data, multicast);
+        if let Some((when, ev)) = after {
+            self.push(when, ev);
         }
     }
 }
@@ -220,8 +226,9 @@ impl Sim<'_> {
 impl Sim<'_> {
     /// The forge fault: an attacker without the cluster's key injects, next to the copy of
     /// `data` on its way to `to` at `at`, a replay of it (at once or up to 50 ms later), a
-    /// copy with one byte changed, its body sealed under another key, or its body unsealed.
-    fn forge(&mut self, from: u32, to: u32, at: Instant, data: &Bytes, multicast: bool) {
+    /// copy with one byte changed, its body sealed under another key, or its body unsealed:
+    /// when and what arrives.
+    fn forge(&mut self, from: u32, to: u32, at: Instant, data: &Bytes, multicast: bool) -> (Instant, Ev) {
         self.out.forged_injected += 1;
         let body = &data[..data.len().saturating_sub(argent_auth::TRAILER)];
         let (when, forged, kind) = match self.net.below(5) {
@@ -253,7 +260,7 @@ impl Sim<'_> {
             }
             _ => (at, Bytes::copy_from_slice(body), CopyKind::Forged),
         };
-        self.push(when, Ev::Arrive { node: to, from, data: forged, multicast, kind });
+        (when, Ev::Arrive { node: to, from, data: forged, multicast, kind })
     }
 
     /// A datagram at node `n` through its guard (forge runs): its body, or `None` if refused.
