@@ -62,24 +62,17 @@ impl NodeKeys {
     }
 
     /// The `mac` tag of `body`: AES-GCM's over its encryption in `scratch` (not sent).
-    fn mac(&self, body: &[u8], head: &[u8; HEAD], scratch: &mut Vec<u8>) -> [u8; TAG] {
+    fn mac(&self, body: &[u8], head: &[u8; HEAD], nonce: Nonce, scratch: &mut Vec<u8>) -> [u8; TAG] {
         scratch.clear();
         scratch.extend_from_slice(body);
-        let (channel, counter) = channel_counter(head);
         let t = self
             .aead
-            .seal_in_place_separate_tag(nonce(channel, counter), Aad::from(head), scratch)
+            .seal_in_place_separate_tag(nonce, Aad::from(head), scratch)
             .expect("AES-GCM seals any datagram-sized body");
         let mut tag = [0u8; TAG];
         tag.copy_from_slice(t.as_ref());
         tag
     }
-}
-
-fn channel_counter(head: &[u8; HEAD]) -> (u32, u64) {
-    let mut c = [0u8; 8];
-    c.copy_from_slice(&head[12..20]);
-    (u32::from_le_bytes([head[8], head[9], head[10], head[11]]), u64::from_le_bytes(c))
 }
 
 fn nonce(channel: u32, counter: u64) -> Nonce {
@@ -160,7 +153,7 @@ impl Sealer {
         head[12..20].copy_from_slice(&counter.to_le_bytes());
         let (body, trailer) = buf.split_at_mut(len);
         let tag = match self.mode {
-            Mode::Mac => self.keys.mac(body, &head, &mut self.scratch),
+            Mode::Mac => self.keys.mac(body, &head, nonce(channel, *counter), &mut self.scratch),
             Mode::Aead => {
                 let t = self
                     .keys
@@ -418,7 +411,8 @@ impl Opener {
             return Err(Refusal::Mode);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let tag = self.keys_for(&t).map(|k| k.mac(&d[..len], &head, &mut scratch));
+        let tag =
+            self.keys_for(&t).map(|k| k.mac(&d[..len], &head, nonce(t.channel, t.counter), &mut scratch));
         self.scratch = scratch;
         let tag = tag?;
         if !constant_time_eq(&tag, &t.tag) {

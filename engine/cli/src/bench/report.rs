@@ -180,11 +180,10 @@ impl Report {
             return;
         }
         let report = self;
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let one = mean(&ones.iter().map(|r| r.msgs_per_sec).collect::<Vec<_>>());
+        let one = mean(ones.iter().map(|r| r.msgs_per_sec));
         let mut ns: Vec<f64> = many.iter().map(|r| r.msgs_per_sec).collect();
         ns.push(report.msgs_per_sec);
-        let n = mean(&ns);
+        let n = mean(ns);
         report.groups_1_msgs_per_sec = Some(one);
         report.groups_n_msgs_per_sec = Some(n);
         report.ratio_to_groups_1 = Some(if one > 0.0 { n / one } else { 0.0 });
@@ -210,11 +209,8 @@ impl Report {
     /// the measured one), as means of msgs/s, alternated so that drift on a busy host
     /// affects both alike. Every pass must verify.
     pub(super) fn compare_auth(&mut self, plain: &[Report], keyed: &[Report]) {
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let without = mean(&plain.iter().map(|r| r.msgs_per_sec).collect::<Vec<_>>());
-        let mut with: Vec<f64> = keyed.iter().map(|r| r.msgs_per_sec).collect();
-        with.push(self.msgs_per_sec);
-        let with = mean(&with);
+        let without = mean(plain.iter().map(|r| r.msgs_per_sec));
+        let with = mean(keyed.iter().map(|r| r.msgs_per_sec).chain([self.msgs_per_sec]));
         self.no_auth_msgs_per_sec = Some(without);
         self.auth_msgs_per_sec = Some(with);
         self.ratio_to_no_auth = Some(if without > 0.0 { with / without } else { 0.0 });
@@ -234,11 +230,8 @@ impl Report {
     /// (`churned` and the measured one), as means of the publishers' msgs/s, alternated so
     /// that drift on a busy host affects both alike. Every pass must verify.
     pub(super) fn compare_churn(&mut self, calm: &[Report], churned: &[Report]) {
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let before = mean(&calm.iter().map(Report::published_rate).collect::<Vec<_>>());
-        let mut during: Vec<f64> = churned.iter().map(Report::published_rate).collect();
-        during.push(self.published_rate());
-        let during = mean(&during);
+        let before = mean(calm.iter().map(Report::published_rate));
+        let during = mean(churned.iter().map(Report::published_rate).chain([self.published_rate()]));
         self.no_churn_published_msgs_per_sec = Some(before);
         self.churn_published_msgs_per_sec = Some(during);
         self.ratio_to_no_churn = Some(if before > 0.0 { during / before } else { 0.0 });
@@ -307,6 +300,12 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// The mean of `v` (0 for none).
+fn mean(v: impl IntoIterator<Item = f64>) -> f64 {
+    let (sum, n) = v.into_iter().fold((0.0, 0u32), |(s, n), x| (s + x, n + 1));
+    sum / f64::from(n.max(1))
 }
 
 fn min_over(v: &[Value], k: &str) -> f64 {
