@@ -87,6 +87,13 @@ impl Guard {
         self.bound(o.sender, &d[..o.len]).then_some(o.len)
     }
 
+    /// Checks a datagram and writes its body, decrypted in `aead` mode, to `out` (at least
+    /// as long as `d`); the body's length if it passes.
+    pub fn open_into(&mut self, d: &[u8], out: &mut [u8]) -> Option<usize> {
+        let o = self.opener.open_into(d, out).ok()?;
+        self.bound(o.sender, &out[..o.len]).then_some(o.len)
+    }
+
     /// Whether the header of `body` names `sender` (data names the sender's stream).
     fn bound(&mut self, sender: u32, body: &[u8]) -> bool {
         let from = argent_wire::transmitter(body).map(|f| node_of(NodeId(f)).0);

@@ -5,7 +5,7 @@
 //! epoch in the file, so a key is rotated by adding the new epoch everywhere, then removing
 //! the old one.
 
-use ring::rand::SecureRandom;
+use aws_lc_rs::rand::SecureRandom;
 use std::fmt::Write as _;
 use thiserror::Error;
 
@@ -38,7 +38,7 @@ impl ClusterKey {
     /// A new random key from the operating system's generator.
     pub fn generate(epoch: u16) -> Result<Self, KeyFileError> {
         let mut secret = [0u8; KEY_LEN];
-        ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| KeyFileError::Random)?;
+        aws_lc_rs::rand::SystemRandom::new().fill(&mut secret).map_err(|_| KeyFileError::Random)?;
         Ok(ClusterKey { epoch, secret })
     }
 
@@ -49,7 +49,7 @@ impl ClusterKey {
         input[..KEY_LEN].copy_from_slice(&self.secret);
         input[KEY_LEN..KEY_LEN + 2].copy_from_slice(&self.epoch.to_le_bytes());
         input[KEY_LEN + 2..].copy_from_slice(&id.to_le_bytes());
-        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, CONTEXT.as_bytes());
+        let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, CONTEXT.as_bytes());
         let mut out = [0u8; KEY_LEN];
         salt.extract(&input)
             .expand(&[b"node"], NodeKeyLen)
@@ -70,7 +70,7 @@ impl ClusterKey {
 
 struct NodeKeyLen;
 
-impl ring::hkdf::KeyType for NodeKeyLen {
+impl aws_lc_rs::hkdf::KeyType for NodeKeyLen {
     fn len(&self) -> usize {
         KEY_LEN
     }

@@ -37,6 +37,30 @@ fn both_modes_round_trip_and_name_the_sender() {
 }
 
 #[test]
+fn opening_into_another_buffer_matches_opening_in_place() {
+    let r = ring(1, 9);
+    for mode in [Mode::Mac, Mode::Aead] {
+        let mut s = Sealer::new(&r, 3, mode);
+        let mut o = Opener::new(r.clone(), mode);
+        for i in 0..50u32 {
+            let body: Vec<u8> = (0..i * 97).map(|b| (b * 31 + i) as u8).collect();
+            let mut d = Vec::new();
+            s.seal(1, &body, &mut d);
+            let mut out = vec![0u8; d.len()];
+            let mut bad = d.clone();
+            bad[0] ^= u8::from(!body.is_empty());
+            let last = bad.len() - 1;
+            bad[last] ^= 1;
+            assert_eq!(o.open_into(&bad, &mut out), Err(Refusal::Forged), "{mode:?}: a flipped bit");
+            let got = o.open_into(&d, &mut out).expect("opens");
+            assert_eq!((got.sender, got.len, &out[..got.len]), (3, body.len(), &body[..]));
+            assert_eq!(o.open_into(&d, &mut out), Err(Refusal::Replay));
+        }
+        assert_eq!(o.stats().opened, 50);
+    }
+}
+
+#[test]
 fn refusals_are_named_and_counted() {
     let r = ring(1, 9);
     let d = sealed(&r, 3, Mode::Mac, b"hello");

@@ -32,6 +32,20 @@ impl Arena {
     /// `bytes` then `room` zeros, in the arena, to be sealed or opened in place and taken.
     fn write(&mut self, bytes: &[u8], room: usize) -> &mut BytesMut {
         let need = bytes.len() + room;
+        self.reserve(need);
+        self.buf.extend_from_slice(bytes);
+        self.buf.resize(need, 0);
+        &mut self.buf
+    }
+
+    /// `len` zeros in the arena, to be written and taken.
+    fn zeroed(&mut self, len: usize) -> &mut BytesMut {
+        self.reserve(len);
+        self.buf.resize(len, 0);
+        &mut self.buf
+    }
+
+    fn reserve(&mut self, need: usize) {
         if self.buf.capacity() < need && !self.buf.try_reclaim(need) {
             let free = self.retired.iter_mut().position(|old| old.try_reclaim(need));
             let next = match free {
@@ -43,9 +57,6 @@ impl Arena {
                 self.retired.pop_front();
             }
         }
-        self.buf.extend_from_slice(bytes);
-        self.buf.resize(need, 0);
-        &mut self.buf
     }
 
     /// What [`Arena::write`] wrote, as a frozen slice.
@@ -74,7 +85,7 @@ impl Guard {
         match self.inner.mode() {
             Mode::Mac => self.inner.verify(&data).map(|len| data.slice(..len)),
             Mode::Aead => {
-                let len = self.inner.open(self.arena.write(&data, 0));
+                let len = self.inner.open_into(&data, self.arena.zeroed(data.len()));
                 let buf = self.arena.take();
                 len.map(|len| buf.slice(..len))
             }
