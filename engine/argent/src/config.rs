@@ -255,10 +255,16 @@ pub enum ConfigError {
 impl ClusterConfig {
     /// Read and check a membership file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check a membership file's text; `path` names it in errors, and relative
+    /// paths inside it are taken from its directory. Never panics on any input.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
-        let mut cfg: ClusterConfig = toml::from_str(&text)
+        let mut cfg: ClusterConfig = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
         if let (Some(k), Some(dir)) = (&cfg.security.key_file, path.parent()) {
             if k.is_relative() {

@@ -1,4 +1,5 @@
-//! Decode arbitrary bytes and walk every borrowed view of whatever decodes.
+//! The multicast wire format: decode arbitrary bytes and walk every borrowed view of
+//! whatever decodes.
 //!
 //! Beyond "never panics", this checks that the encoding is canonical: a datagram that
 //! decodes re-encodes to exactly the same bytes.
@@ -6,9 +7,9 @@
 #![no_main]
 
 use argent_wire::{
-    decode, encode_ack, encode_alive, encode_data_copy, encode_fence_request, encode_heartbeat, encode_request,
-    encode_start_request, encode_stream_start, encode_token_ack, Frame, FrameKind, SeqRange, DATA_PREFIX_LEN, HEADER_LEN,
-    MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
+    decode, encode_ack, encode_alive, encode_data_copy, encode_fence_request, encode_heartbeat,
+    encode_request, encode_start_request, encode_stream_start, encode_token_ack, Frame, FrameKind, SeqRange,
+    DATA_PREFIX_LEN, HEADER_LEN, MAX_REQUEST_RANGES, MAX_TOKEN_RANGES, MESSAGE_OVERHEAD,
 };
 use libfuzzer_sys::fuzz_target;
 
