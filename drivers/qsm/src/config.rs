@@ -99,9 +99,9 @@ pub enum ConfigError {
         /// Configured datagram size.
         datagram: usize,
     },
-    /// Window of zero.
-    #[error("window_datagrams must be at least 1")]
-    Window,
+    /// Window of zero, or beyond the bounds.
+    #[error("window_datagrams {0} is out of bounds: use 1 to {MAX_WINDOW_DATAGRAMS}, with window_datagrams x datagram_size at most 4 GiB (each member may hold three windows per stream)")]
+    Window(u64),
     /// Partitions of zero members.
     #[error("partition_size must be at least 1 (QSM uses 5)")]
     PartitionSize,
@@ -125,6 +125,12 @@ pub enum ConfigError {
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),
 }
+
+/// Largest `window_datagrams`: every stream's window is this many datagrams, and a member
+/// holds up to three windows per stream (`Config::receive_bound_bytes`).
+pub const MAX_WINDOW_DATAGRAMS: u64 = 1 << 16;
+/// Largest `window_datagrams × datagram_size`.
+pub const MAX_WINDOW_BYTES: u64 = 4 << 30;
 
 /// Smallest datagram that carries a header and a useful message.
 pub const MIN_DATAGRAM: usize = 128;
@@ -151,8 +157,9 @@ impl Config {
                 datagram: self.datagram_size,
             });
         }
-        if self.window_datagrams == 0 {
-            return Err(ConfigError::Window);
+        let window_bytes = self.window_datagrams.saturating_mul(self.datagram_size as u64);
+        if !(1..=MAX_WINDOW_DATAGRAMS).contains(&self.window_datagrams) || window_bytes > MAX_WINDOW_BYTES {
+            return Err(ConfigError::Window(self.window_datagrams));
         }
         if self.partition_size == 0 {
             return Err(ConfigError::PartitionSize);

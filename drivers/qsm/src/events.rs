@@ -173,6 +173,13 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Datagrams for regions, views or ring positions this node does not have.
     pub ignored: u64,
+    /// Tokens refused for a round more than `MAX_ROUND_LEAP` past the last one processed.
+    pub round_leaps: u64,
+    /// Values from the network clamped to what local state allows: a cleanup point past
+    /// this member's contiguous point, a cut-off (heartbeat or token) more than a window
+    /// past it; and join points refused for naming a view more than 64 past the installed
+    /// one.
+    pub clamped: u64,
     /// Messages delivered to the application (own messages included).
     pub delivered_messages: u64,
     /// Join-point requests sent to senders (retries included).
@@ -212,6 +219,8 @@ impl Stats {
         self.beyond_window += o.beyond_window;
         self.decode_errors += o.decode_errors;
         self.ignored += o.ignored;
+        self.round_leaps += o.round_leaps;
+        self.clamped += o.clamped;
         self.delivered_messages += o.delivered_messages;
         self.start_requests += o.start_requests;
         self.stream_starts += o.stream_starts;

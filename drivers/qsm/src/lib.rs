@@ -76,7 +76,9 @@ mod stream;
 
 pub use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, Transmit, ViewId};
 pub use argent_wire::SeqRange;
-pub use config::{Config, ConfigError, MAX_STREAMS_PER_REGION, MIN_DATAGRAM};
+pub use config::{
+    Config, ConfigError, MAX_STREAMS_PER_REGION, MAX_WINDOW_BYTES, MAX_WINDOW_DATAGRAMS, MIN_DATAGRAM,
+};
 pub use events::{Delivery, Event, PublishError, Stats, ViewError};
 pub use guard::{AuthStats, Guard};
 pub use layout::{ring_partitions, RegionView};

@@ -301,6 +301,18 @@ impl RecvFeed {
         self.max_held = self.max_held.max(self.held_bytes());
     }
 
+    /// Raise the cut-off (the highest sequence number known to exist) to `highest`, at most
+    /// one window past the contiguous point: no sender runs further ahead of a member, so a
+    /// larger value (a buggy member's) would only keep rounds busy repairing what was never
+    /// sent. Counted in `Stats::clamped`.
+    pub(crate) fn raise_cutoff(&mut self, highest: u64, window: u64, io: &mut crate::io::Io) {
+        let bound = self.contiguous.saturating_add(window);
+        if highest > bound && self.anchored {
+            io.stats.clamped += 1;
+        }
+        self.cutoff = self.cutoff.max(highest.min(bound));
+    }
+
     /// Drop cached copies up to `cleanup` (every member holds them).
     pub(crate) fn clean(&mut self, cleanup: u64) {
         if cleanup <= self.cleanup {

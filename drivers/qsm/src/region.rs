@@ -138,7 +138,7 @@ impl Region {
         self.ring.note_waiting_sender();
         if self.open_feed(cx, sender, io) {
             if let Some(feed) = self.feeds.get_mut(&sender) {
-                feed.cutoff = feed.cutoff.max(highest);
+                feed.raise_cutoff(highest, cx.cfg.window_datagrams, io);
             }
         }
     }
@@ -148,6 +148,10 @@ impl Region {
     pub(crate) fn on_stream_start(&mut self, cx: &Cx<'_>, from: NodeId, start: &StreamStart, io: &mut Io) {
         let sender = NodeId(start.sender);
         let view = ViewId(start.view);
+        if start.view > self.layout.view.0.saturating_add(MAX_VIEW_LEAP) {
+            io.stats.clamped += 1; // no sender is that many views ahead of a member
+            return;
+        }
         let applies = match self.joined {
             _ if from != node_of(sender) || sender == cx.stream => false,
             None => false,
@@ -325,6 +329,10 @@ pub(crate) fn deliver_ready(
         }
     }
 }
+
+/// Most views a join point may name past the view this member installed: senders install
+/// views about when members do, so a larger one (a buggy member's) is refused.
+pub(crate) const MAX_VIEW_LEAP: u64 = 64;
 
 /// Multicast this node's join point for `view` (see [`StreamStart`]).
 pub(crate) fn announce_start(

@@ -41,9 +41,14 @@ pub(crate) fn member_visit(
     let Cx { now, cfg, me, .. } = at.cx;
     let region = at.region;
     let sender = NodeId(entry.sender);
-    feed.clean(entry.cleanup);
+    // Bounds against a member that holds the key but reports nonsense: the region's
+    // cleanup point never passes this member (it is a minimum over members), and nothing
+    // exists beyond one window past it (the sender is flow-controlled by that minimum).
+    let cleanup = entry.cleanup.min(feed.contiguous);
+    io.stats.clamped += u64::from(cleanup < entry.cleanup && feed.anchored);
+    feed.clean(cleanup);
     feed.check(cfg.window_datagrams, true);
-    feed.cutoff = feed.cutoff.max(entry.cutoff);
+    feed.raise_cutoff(entry.cutoff, cfg.window_datagrams, io);
     // Push: the previous holder lacks these; send what we hold.
     if let Some(prev) = at.prev.filter(|p| *p != node_of(sender)) {
         let mut budget = cfg.repair_budget;
@@ -110,7 +115,7 @@ pub(crate) fn member_visit(
         None => missing.clone(),
         Some(isect) => intersect(&isect, missing),
     });
-    departing && feed.departure_visit(entry.cleanup, entry.max_seen, stall_limit)
+    departing && feed.departure_visit(cleanup, entry.max_seen, stall_limit)
 }
 
 /// Ask members of the partitions that cache what we lack for copies.

@@ -9,7 +9,9 @@ use crate::invariant::invariant;
 use crate::io::{Cx, Io};
 use crate::region::Region;
 use crate::repair::{end_partition, member_visit, Spot};
-use crate::ring_state::{retire_stall_visits, PendingPass, MAX_PASS_RTO, ROUNDS_TIMED};
+use crate::ring_state::{
+    retire_stall_visits, round_resync_after, PendingPass, MAX_PASS_RTO, MAX_ROUND_LEAP, ROUNDS_TIMED,
+};
 use crate::stream::node_of;
 use argent_core::{Instant, NodeId};
 use argent_wire::{Ack, Token, TokenAck, TokenEntry, TokenFrame};
@@ -159,12 +161,18 @@ impl Region {
             }
             return;
         }
-        if let Some((round, h)) = self.ring.seen {
+        let fresh = cx.now.saturating_duration_since(self.ring.seen_at) < round_resync_after(cx.cfg);
+        if let Some((round, h)) = self.ring.seen.filter(|_| fresh) {
             if frame.round < round || (frame.round == round && frame.hop <= h) {
                 return; // a duplicate, or a round superseded by a regenerated one
             }
+            if frame.round - round > MAX_ROUND_LEAP {
+                io.stats.round_leaps += 1;
+                return; // a round no healthy ring reaches this soon
+            }
         }
         self.ring.seen = Some((frame.round, frame.hop));
+        self.ring.seen_at = cx.now;
         let mut token = frame.to_token();
         self.visit(cx, pos, Some(from), &mut token, io);
         self.pass(cx, pos, token, io);
@@ -239,7 +247,13 @@ impl Region {
             let fresh = !ring.carry.contains_key(&e.sender);
             let carry = ring.carry.entry(e.sender).or_default();
             let progress = fresh || stable > carry.cleanup;
-            carry.cutoff = carry.cutoff.max(e.max_seen).max(e.cutoff);
+            // Nothing exists beyond a window past the region's contiguous point (the sender
+            // is flow-controlled by it): a larger report (a buggy member's) is clamped, or it
+            // would keep rounds busy repairing what was never sent.
+            let reported = e.max_seen.max(e.cutoff);
+            let bound = stable.saturating_add(cfg.window_datagrams);
+            io.stats.clamped += u64::from(reported > bound && stable > 0);
+            carry.cutoff = carry.cutoff.max(reported.min(bound));
             carry.cleanup = carry.cleanup.max(stable);
             if gone {
                 // Wound down elsewhere: keep rounds coming while it makes progress, and a

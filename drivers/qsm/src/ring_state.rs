@@ -42,8 +42,9 @@ pub(crate) struct Carry {
 /// Ring state of one region at one member (leader state is used by the leader only).
 #[derive(Debug)]
 pub(crate) struct RingState {
-    /// Last (round, hop) processed in the current view.
+    /// Last (round, hop) processed in the current view, and when.
     pub(crate) seen: Option<(u64, u32)>,
+    pub(crate) seen_at: Instant,
     pub(crate) pending: Option<PendingPass>,
     pub(crate) round: u64,
     /// Newest round that came back to the leader.
@@ -72,6 +73,7 @@ impl RingState {
     pub(crate) fn new(now: Instant) -> Self {
         RingState {
             seen: None,
+            seen_at: now,
             pending: None,
             round: 0,
             completed: 0,
@@ -144,6 +146,19 @@ impl RingState {
         let srtt = self.srtt.unwrap_or(Duration::ZERO);
         cfg.token_timeout.max(srtt * 4) * (1 << self.regenerations.min(MAX_REGEN_BACKOFF))
     }
+}
+
+/// Most a token's round may run ahead of the last round this member processed: a member
+/// that holds the key but is buggy cannot make every later round look stale with one token
+/// of round `u64::MAX`. Rounds start at most every few hundred microseconds, so a healthy
+/// ring never leaps this far between two visits.
+pub(crate) const MAX_ROUND_LEAP: u64 = 1 << 16;
+
+/// After this long without processing a token, a member takes the next one whatever its
+/// round (it was paused or cut off while the ring went on, or took a bad round while
+/// starved): four idle rounds and a fully backed-off regeneration.
+pub(crate) fn round_resync_after(cfg: &Config) -> Duration {
+    cfg.idle_round_interval * 4 + cfg.token_timeout * (1 << MAX_REGEN_BACKOFF) * 2
 }
 
 /// Token visits without progress after which a departing stream is retired: enough for

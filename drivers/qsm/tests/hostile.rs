@@ -99,6 +99,65 @@ fn hostile_values_in_well_formed_frames() {
     }
 }
 
+/// In a keyed cluster the sender is the key that sealed the datagram, not a header field: a
+/// member that seals with its own key but names another node in the header (the leader, to
+/// acknowledge; a sender, to substitute its data or heartbeat; a ring predecessor, to pass
+/// a token) is refused before the protocol sees anything, and counted.
+#[test]
+fn forged_header_ids_are_refused_by_the_guard() {
+    use argent_auth::{AuthConfig, ClusterKey, KeyRing, Mode, TRAILER};
+    use argent_qsm::{Destination, Guard};
+    for mode in [Mode::Mac, Mode::Aead] {
+        let auth = AuthConfig { keys: KeyRing::single(ClusterKey::from_bytes(1, [5; 32])), mode };
+        let mut receiver = Guard::new(&auth, NodeId(2), Some(1));
+        let mut node = member(2);
+        node.publish(Instant::ZERO, R, b"mine").expect("room");
+        while node.poll_transmit(Instant::ZERO).is_some() {}
+        // Node 4 seals every hostile frame under its own key, whichever node the header names.
+        let mut attacker = Guard::new(&auth, NodeId(4), Some(1));
+        let mut seal = |frame: &[u8]| {
+            let mut d = frame.to_vec();
+            d.extend_from_slice(&[0; TRAILER]);
+            attacker.seal_in_place(Guard::channel(0, Destination::Node(NodeId(2))), &mut d);
+            d
+        };
+        let mut refused = 0;
+        for frame in valid_frames() {
+            let (header, _) = argent_wire::decode(&frame).expect("valid");
+            let from = header.from & 0xFFFF;
+            let mut d = seal(&frame);
+            match receiver.open(&mut d) {
+                Some(len) => {
+                    assert_eq!(from, 4, "only a header naming the sealer passes");
+                    node.handle_datagram(Instant::ZERO, Bytes::copy_from_slice(&d[..len]));
+                }
+                None => {
+                    assert_ne!(from, 4, "a frame naming its sealer passes");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused >= 10, "{refused}");
+        assert_eq!(receiver.stats().wrong_from, refused);
+        assert_eq!(receiver.stats().open.refused(), 0, "the seals themselves were good");
+        // The acknowledgement named the leader (node 0): the send buffer is still held.
+        assert!(!node.send_drained());
+        // The same frames naming node 4 itself pass the guard: identity is the key's.
+        let ack = Ack {
+            view: 1,
+            round: 9,
+            sender: 2,
+            stable: 1,
+            max_seen: 1,
+            rate_min: 1,
+            rate_avg: 1,
+            rate_max: 1,
+        };
+        let mut d = seal(&argent_wire::encode_ack(R.0, 4, &ack));
+        assert!(receiver.open(&mut d).is_some());
+    }
+}
+
 #[test]
 fn a_forged_acknowledgement_does_not_free_the_send_buffer() {
     let mut node = member(2);

@@ -292,8 +292,13 @@ impl ClusterConfig {
             if !addrs.insert(m.addr) {
                 return Err(format!("member {} reuses address {} of another member", m.id, m.addr));
             }
-            if m.shards == 0 {
-                return Err(format!("member {}: shards must be at least 1", m.id));
+            if m.shards == 0 || m.shards > argent_runtime::MAX_SHARDS {
+                return Err(format!(
+                    "member {}: shards = {} is out of bounds: use 1 to {} (one thread each)",
+                    m.id,
+                    m.shards,
+                    argent_runtime::MAX_SHARDS
+                ));
             }
         }
         let pool = &self.multicast;

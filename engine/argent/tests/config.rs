@@ -109,3 +109,25 @@ fn bad_pools_and_groups_are_refused_naming_the_field() {
     let e = unknown.expect_err("unknown field").to_string();
     assert!(e.contains("unknown field `size`, expected one of `base`, `count`, `port`"), "{e}");
 }
+
+#[test]
+fn shards_and_windows_beyond_their_bounds_are_refused() {
+    let path = std::path::Path::new("/etc/argent/cluster.toml");
+    let with = |extra: &str| {
+        FILE.replace(
+            "id = 3\naddr = \"127.0.0.1:47003\"",
+            &format!("id = 3\naddr = \"127.0.0.1:47003\"\n{extra}"),
+        )
+    };
+    let e = ClusterConfig::parse(&with("shards = 65"), path).expect_err("refused").to_string();
+    assert!(e.contains("member 3: shards = 65 is out of bounds: use 1 to 64"), "{e}");
+    assert!(e.starts_with("/etc/argent/cluster.toml"), "names the file: {e}");
+    ClusterConfig::parse(&with("shards = 64"), path).expect("64 shards are fine");
+    let protocol = |w: u64| format!("{FILE}\n[protocol]\nwindow_datagrams = {w}\n");
+    let e = ClusterConfig::parse(&protocol(1 << 20), path).expect("parses").runtime(0).expect_err("refused");
+    assert!(e.to_string().contains("window_datagrams 1048576 is out of bounds: use 1 to 65536"), "{e}");
+    ClusterConfig::parse(&protocol(4096), path)
+        .expect("parses")
+        .runtime(0)
+        .expect("a 4096-datagram window is fine");
+}

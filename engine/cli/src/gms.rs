@@ -211,6 +211,13 @@ pub fn run(a: GmsArgs) -> anyhow::Result<ExitCode> {
                 v.regions.len(),
                 s.report.leader.map_or("unknown".into(), |l| l.to_string())
             );
+            if s.stats.refused_registrations > 0 {
+                eprintln!(
+                    "refused {} registrations out of bounds (IPv6 or non-unicast address, incarnation above 2^53, \
+                     shards outside 1..=64, or for another node)",
+                    s.stats.refused_registrations
+                );
+            }
             if s.auth.refused() + s.wrong_sender > 0 {
                 eprintln!(
                     "refused {} datagrams without a valid seal ({} forged, {} replayed), {} messages from a sender that may not send them",

@@ -33,6 +33,12 @@ pub fn run(a: NodeArgs) -> anyhow::Result<ExitCode> {
         if s.auth.open.opened > 0 || s.auth.refused() > 0 {
             eprintln!("{}", crate::auth::refusals(&s.auth));
         }
+        if s.qsm.round_leaps + s.qsm.clamped + s.qsm.ignored > 0 {
+            eprintln!(
+                "from members: {} tokens refused for a round too far ahead, {} values clamped to local state                  (cleanup, cut-off, join view), {} datagrams for views, regions or positions not held here",
+                s.qsm.round_leaps, s.qsm.clamped, s.qsm.ignored
+            );
+        }
         if a.duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
             node.shutdown();
             return Ok(ExitCode::SUCCESS);

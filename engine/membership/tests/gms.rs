@@ -2,7 +2,8 @@
 
 use argent_core::{Instant, NodeId, ViewId};
 use argent_membership::gms::{
-    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsMsg, Member, Peer, View,
+    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsMsg, Member, Peer, View, MAX_INCARNATION,
+    MAX_MEMBER_SHARDS,
 };
 use argent_membership::{AddressPool, GroupId};
 use rand_core::{RngCore, SeedableRng};
@@ -406,4 +407,60 @@ fn a_restored_replica_has_the_view_it_had() {
         let back = Gms::restore(c, Instant::from_nanos(0), restored).unwrap();
         assert_eq!(**back.view(), *before, "compact_every {compact_every}: same view after a restart");
     }
+}
+
+#[test]
+fn registrations_out_of_bounds_are_refused_and_change_nothing() {
+    let mut net = Net::new(1, 0, 3);
+    net.add_client(1, 1, &[1]);
+    net.add_client(2, 1, &[1]);
+    net.run_for(Duration::from_secs(1));
+    let before = net.replicas[&1].as_ref().unwrap().view().clone();
+    assert_eq!(before.members.len(), 2);
+    let member = |node: u32, incarnation: u64, addr: SocketAddr, shards: u16| Member {
+        node: NodeId(node),
+        incarnation,
+        addr,
+        shards,
+        groups_version: 0,
+    };
+    let v4 = |node: u32| SocketAddr::from(([127, 0, 0, 1], 9000 + node as u16));
+    let bad = [
+        // An incarnation pushed to the top: it would keep node 3's real starts out for good.
+        (3, member(3, u64::MAX, v4(3), 1)),
+        (3, member(3, MAX_INCARNATION + 1, v4(3), 1)),
+        // Families and addresses a peer cannot send to: every later node would fail to start.
+        (4, member(4, 5, "[::1]:9004".parse().unwrap(), 1)),
+        (4, member(4, 5, SocketAddr::from(([239, 1, 1, 1], 9004)), 1)),
+        (4, member(4, 5, SocketAddr::from(([0, 0, 0, 0], 9004)), 1)),
+        (4, member(4, 5, SocketAddr::from(([127, 0, 0, 1], 0)), 1)),
+        // Shard counts the runtime cannot run.
+        (5, member(5, 5, v4(5), 0)),
+        (5, member(5, 5, v4(5), MAX_MEMBER_SHARDS + 1)),
+        // Speaking for another node: node 2 registers node 6.
+        (2, member(6, 5, v4(6), 1)),
+        // Speaking for a member that exists, with a higher incarnation: evicts it otherwise.
+        (2, member(1, 7, v4(1), 1)),
+    ];
+    for (from, m) in &bad {
+        let msg = GmsMsg::Register { member: m.clone(), groups: vec![GroupId(1)] };
+        net.send(Addr::Client(*from), Addr::Replica(1), &msg);
+    }
+    net.run_for(Duration::from_secs(1));
+    let g = net.replicas[&1].as_ref().unwrap();
+    assert_eq!(g.stats().refused_registrations, bad.len() as u64, "every one refused");
+    let after = g.view().clone();
+    assert_eq!(after.members.len(), 2, "nobody was added");
+    assert_eq!(after.member(NodeId(1)).unwrap().incarnation, 1, "node 1 was not replaced");
+    // The ids the refusals named still work for real starts.
+    net.add_client(3, 10, &[1]);
+    net.add_client(4, 10, &[1]);
+    net.add_client(5, 10, &[1]);
+    net.run_for(Duration::from_secs(1));
+    let v = net.replicas[&1].as_ref().unwrap().view().clone();
+    assert_eq!(v.members.len(), 5);
+    for c in net.clients.values() {
+        assert_eq!(c.status(), ClientStatus::Member);
+    }
+    net.check_agreement();
 }

@@ -19,8 +19,8 @@ pub use client::{ClientConfig, ClientStatus, GmsClient};
 pub use joined::{GroupSets, JoinedGroups};
 pub use msg::{GmsDecodeError, GmsMsg, StatusReport, GMS_WIRE_VERSION, MAX_GMS_MESSAGE};
 pub use replica::{
-    Gms, GmsConfig, GmsError, GmsStats, Grant, Peer, Persist, Restored, GRANT_HOLD, MAX_GROUPS_PER_MEMBER,
-    MAX_NODE_ID,
+    registration_problem, Gms, GmsConfig, GmsError, GmsStats, Grant, Peer, Persist, Restored, GRANT_HOLD,
+    MAX_GROUPS_PER_MEMBER, MAX_INCARNATION, MAX_MEMBER_SHARDS, MAX_NODE_ID,
 };
 pub use state::{ApplyStats, Command, GmsState, RemoveReason, VIEW_HISTORY};
 pub use view::{AddressStats, Member, RegionInfo, View};

@@ -67,6 +67,22 @@ pub enum ObjectError {
         /// The Lamport time of the sender's previous update.
         previous: u64,
     },
+    /// An update's Lamport time runs further ahead of this proxy's clock than any working
+    /// proxy's can ([`super::proxy::MAX_LAMPORT_LEAP`]): taking it would push every clock
+    /// toward `u64::MAX` and, for last-writer-wins kinds, make that update win for good.
+    #[error(
+        "update {seq} from origin {origin} has Lamport time {lamport}, more than 2^32 past this          proxy's {latest}: refused (a broken sender)"
+    )]
+    StampAhead {
+        /// The sender.
+        origin: u64,
+        /// The update's sequence number.
+        seq: u64,
+        /// Its Lamport time.
+        lamport: u64,
+        /// This proxy's clock.
+        latest: u64,
+    },
     /// A counter reached `u64::MAX`; the proxy cannot stamp more updates.
     #[error("the {0} is exhausted; start a new proxy incarnation with a fresh origin")]
     Exhausted(&'static str),

@@ -47,7 +47,7 @@ pub use join::{Joined, Joining, JOIN_BACKLOG_BYTES};
 pub use kind::LiveObject;
 pub use map::{MapChange, MapEntry, MapOp, MapState, ReplicatedMap};
 pub use position::{Mark, Position};
-pub use proxy::{Proxy, ProxyStats};
+pub use proxy::{Proxy, ProxyStats, MAX_LAMPORT_LEAP};
 pub use stamp::{Clock, Stamp};
 pub use stream::{Event, EventStream};
 pub use var::{Register, ReplicatedVar, VarChange, VarOp};

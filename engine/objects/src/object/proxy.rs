@@ -17,7 +17,17 @@ pub struct ProxyStats {
     /// Delivered updates skipped because the state already included them (a redelivery,
     /// or a joiner's overlap with its checkpoint).
     pub duplicates: u64,
+    /// Delivered updates refused for a Lamport time more than [`MAX_LAMPORT_LEAP`] past
+    /// this proxy's clock.
+    pub refused_ahead: u64,
 }
+
+/// Most an update's Lamport time may run ahead of the receiving proxy's clock. A working
+/// proxy stamps one more than the largest time it has seen, and it sees the same updates as
+/// every other member, so real stamps are never near this far ahead; one bad stamp (a
+/// buggy member's `u64::MAX`) cannot exhaust every clock, and walking clocks to the end
+/// 2^32 at a time would take 2^32 refused-free updates.
+pub const MAX_LAMPORT_LEAP: u64 = 1 << 32;
 
 /// One process's proxy of a live object of kind `O`, sans-IO.
 ///
@@ -93,6 +103,16 @@ impl<O: LiveObject> Proxy<O> {
         if stamp.origin == self.origin() && seq >= self.next_seq {
             // Not one of ours: another proxy is using our origin.
             return Err(ObjectError::OriginInUse(stamp.origin));
+        }
+        let latest = self.clock.latest();
+        if stamp.lamport > latest.saturating_add(MAX_LAMPORT_LEAP) {
+            self.stats.refused_ahead += 1;
+            return Err(ObjectError::StampAhead {
+                origin: stamp.origin,
+                seq,
+                lamport: stamp.lamport,
+                latest,
+            });
         }
         match self.position.admit(stamp, seq)? {
             Admission::Duplicate => {

@@ -466,6 +466,34 @@ fn deliver_refuses_gaps_stale_stamps_and_impostors() {
     assert_eq!(b.get(), Some(&2));
 }
 
+/// A member holding the key but broken sends a write stamped near `u64::MAX`: taking it
+/// would make it win every later conflict and exhaust every clock. It is refused (and
+/// counted), and the object goes on taking writes from everyone, the broken sender's next
+/// sane update included once it follows its last applied one.
+#[test]
+fn a_stamp_far_ahead_is_refused_and_the_object_keeps_taking_writes() {
+    let mut a = Proxy::<Var>::new(1);
+    let mut b = Proxy::<Var>::new(2);
+    let first = sent(&mut a, &[1]);
+    a.deliver(&first[0]).unwrap();
+    b.deliver(&first[0]).unwrap();
+    for lamport in [u64::MAX, 2 + MAX_LAMPORT_LEAP] {
+        let bad = Update { stamp: Stamp { lamport, origin: 1 }, seq: 2, op: VarOp::Set(66u8) };
+        let e = b.deliver(&bad.encode().unwrap()).unwrap_err();
+        assert!(matches!(e, ObjectError::StampAhead { origin: 1, seq: 2, latest: 1, .. }), "{e}");
+    }
+    // Just within the bound: taken (a clock may legitimately be far behind).
+    let far =
+        Update { stamp: Stamp { lamport: 1 + MAX_LAMPORT_LEAP, origin: 1 }, seq: 2, op: VarOp::Set(7u8) };
+    b.deliver(&far.encode().unwrap()).unwrap();
+    assert_eq!(b.stats().refused_ahead, 2);
+    // b still writes, and its write wins over what came before.
+    let mine = b.set(8).unwrap();
+    b.deliver(&mine).unwrap();
+    assert_eq!(b.get(), Some(&8));
+    assert_eq!(b.clock().latest(), 2 + MAX_LAMPORT_LEAP);
+}
+
 #[test]
 fn a_joiner_needs_a_fresh_origin() {
     let mut a = Proxy::<Var>::new(1);

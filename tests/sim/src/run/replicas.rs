@@ -147,6 +147,7 @@ pub(super) fn add(a: SessionStats, b: SessionStats) -> SessionStats {
             sent: a.proxy.sent + b.proxy.sent,
             applied: a.proxy.applied + b.proxy.applied,
             duplicates: a.proxy.duplicates + b.proxy.duplicates,
+            refused_ahead: a.proxy.refused_ahead + b.proxy.refused_ahead,
         },
         rejected: a.rejected + b.rejected,
         checkpoints_sent: a.checkpoints_sent + b.checkpoints_sent,

@@ -16,6 +16,36 @@ pub(super) const MAX_VIEWS_PER_PUSH: usize = 4;
 pub const MAX_GROUPS_PER_MEMBER: usize = 100_000;
 /// Node ids must fit in 16 bits (sender streams put the incarnation in the upper half).
 pub const MAX_NODE_ID: u32 = u16::MAX as u32;
+/// Most shards a member may register (argent_runtime::MAX_SHARDS).
+pub const MAX_MEMBER_SHARDS: u16 = 64;
+/// Incarnations are the wall-clock time of a start in milliseconds (about 2^41 today); a
+/// registration above this (2^53 ms, some 285 000 years) is refused, so no member, buggy or
+/// not, can push a node id's incarnation near `u64::MAX` and keep later starts out.
+pub const MAX_INCARNATION: u64 = 1 << 53;
+
+/// Why a registration is refused before it reaches consensus; `None`: admissible.
+pub fn registration_problem(member: &Member, groups: usize) -> Option<&'static str> {
+    let ip = member.addr.ip();
+    if member.node.0 > MAX_NODE_ID {
+        Some("node id above 65535")
+    } else if member.incarnation > MAX_INCARNATION {
+        Some("incarnation above 2^53 (it is a start time in ms)")
+    } else if !ip.is_ipv4() {
+        Some("not an IPv4 address (multicast regions are IPv4)")
+    } else if ip.is_unspecified()
+        || ip.is_multicast()
+        || ip == std::net::Ipv4Addr::BROADCAST
+        || member.addr.port() == 0
+    {
+        Some("not a unicast address and port a peer can send to")
+    } else if member.shards == 0 || member.shards > MAX_MEMBER_SHARDS {
+        Some("shards outside 1..=64")
+    } else if groups > MAX_GROUPS_PER_MEMBER {
+        Some("more groups than MAX_GROUPS_PER_MEMBER")
+    } else {
+        None
+    }
+}
 
 /// How long an id handed out by [`Gms::grant_id`] stays reserved for the process that
 /// asked (it registers with it at once; a registration makes it a member's).
@@ -101,8 +131,14 @@ impl Gms {
 
     /// A member asks to be admitted, or asks again because it has not heard it was.
     fn register(&mut self, now: Instant, node: NodeId, member: Member, groups: Vec<GroupId>) {
-        if member.node != node || member.node.0 > MAX_NODE_ID || groups.len() > MAX_GROUPS_PER_MEMBER {
-            return; // malformed; a well-behaved member never sends this
+        if member.node != node {
+            self.stats.refused_registrations += 1;
+            return; // a member speaks only for itself
+        }
+        if let Some(problem) = registration_problem(&member, groups.len()) {
+            self.stats.refused_registrations += 1;
+            tracing::warn!(node = node.0, addr = %member.addr, incarnation = member.incarnation, "registration refused: {problem}");
+            return;
         }
         if self.state.was_removed(node, member.incarnation) {
             // Evicted (or left) before it learnt it was admitted: it must come back

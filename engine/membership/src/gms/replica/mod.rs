@@ -11,7 +11,10 @@ mod stats;
 mod storage;
 
 pub use config::{GmsConfig, GmsError};
-pub use members::{Grant, GRANT_HOLD, MAX_GROUPS_PER_MEMBER, MAX_NODE_ID};
+pub use members::{
+    registration_problem, Grant, GRANT_HOLD, MAX_GROUPS_PER_MEMBER, MAX_INCARNATION, MAX_MEMBER_SHARDS,
+    MAX_NODE_ID,
+};
 pub use server::{Gms, Peer};
 pub use stats::GmsStats;
 pub use storage::{Persist, Restored};

@@ -19,4 +19,8 @@ pub struct GmsStats {
     pub bad_raft_messages: u64,
     /// Log compactions.
     pub compactions: u64,
+    /// Registrations refused before consensus: for another node, or with an id, incarnation,
+    /// address (IPv6, multicast, unspecified, port 0), shard count or group count out of
+    /// bounds ([`super::members::registration_problem`]).
+    pub refused_registrations: u64,
 }
