@@ -15,18 +15,22 @@ pub struct AuthStats {
     pub open: OpenStats,
     /// Sealed by one member but naming another in the header's `from`.
     pub wrong_from: u64,
+    /// Sealed by a member but sent from an address that is not one of its sockets in the
+    /// view (counted by the runtime, which knows the source; see [`Guard::wrong_source`]).
+    pub wrong_source: u64,
 }
 
 impl AuthStats {
     /// Every refusal.
     pub fn refused(&self) -> u64 {
-        self.open.refused() + self.wrong_from
+        self.open.refused() + self.wrong_from + self.wrong_source
     }
 
     /// Adds `o`'s counts.
     pub fn add(&mut self, o: &AuthStats) {
         self.open.merge(&o.open);
         self.wrong_from += o.wrong_from;
+        self.wrong_source += o.wrong_source;
     }
 }
 
@@ -35,6 +39,16 @@ pub struct Guard {
     sealer: Sealer,
     opener: Opener,
     wrong_from: u64,
+    wrong_source: u64,
+}
+
+/// A datagram that passed the guard: its body's length and the member that sealed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Passed {
+    /// The body is the datagram's (or the output buffer's) first `len` bytes.
+    pub len: usize,
+    /// The node whose key sealed it (and whom its header names).
+    pub sender: NodeId,
 }
 
 impl std::fmt::Debug for Guard {
@@ -50,7 +64,7 @@ impl Guard {
             Some(s) => Sealer::starting_at(&auth.keys, me.0, auth.mode, s),
             None => Sealer::new(&auth.keys, me.0, auth.mode),
         };
-        Guard { sealer, opener: Opener::new(auth.keys.clone(), auth.mode), wrong_from: 0 }
+        Guard { sealer, opener: Opener::new(auth.keys.clone(), auth.mode), wrong_from: 0, wrong_source: 0 }
     }
 
     /// The channel of a shard's datagrams to `dest` (`Destination::Region`: its multicast).
@@ -74,24 +88,29 @@ impl Guard {
         self.sealer.seal_in_place(channel, buf);
     }
 
-    /// Checks a `mac` datagram; the length of its body (its prefix) if it passes.
-    pub fn verify(&mut self, d: &[u8]) -> Option<usize> {
+    /// Checks a `mac` datagram (its body is its prefix).
+    pub fn verify(&mut self, d: &[u8]) -> Option<Passed> {
         let o = self.opener.verify(d).ok()?;
-        self.bound(o.sender, &d[..o.len]).then_some(o.len)
+        self.bound(o.sender, &d[..o.len]).then_some(Passed { len: o.len, sender: NodeId(o.sender) })
     }
 
-    /// Checks a datagram and, in `aead` mode, decrypts its body in place; the body's length
-    /// if it passes.
-    pub fn open(&mut self, d: &mut [u8]) -> Option<usize> {
+    /// Checks a datagram and, in `aead` mode, decrypts its body in place.
+    pub fn open(&mut self, d: &mut [u8]) -> Option<Passed> {
         let o = self.opener.open(d).ok()?;
-        self.bound(o.sender, &d[..o.len]).then_some(o.len)
+        self.bound(o.sender, &d[..o.len]).then_some(Passed { len: o.len, sender: NodeId(o.sender) })
     }
 
     /// Checks a datagram and writes its body, decrypted in `aead` mode, to `out` (at least
-    /// as long as `d`); the body's length if it passes.
-    pub fn open_into(&mut self, d: &[u8], out: &mut [u8]) -> Option<usize> {
+    /// as long as `d`).
+    pub fn open_into(&mut self, d: &[u8], out: &mut [u8]) -> Option<Passed> {
         let o = self.opener.open_into(d, out).ok()?;
-        self.bound(o.sender, &out[..o.len]).then_some(o.len)
+        self.bound(o.sender, &out[..o.len]).then_some(Passed { len: o.len, sender: NodeId(o.sender) })
+    }
+
+    /// A datagram that passed came from an address that is not one of its sender's
+    /// sockets in the view: the caller drops it, and it is counted here.
+    pub fn wrong_source(&mut self) {
+        self.wrong_source += 1;
     }
 
     /// Whether the header of `body` names `sender` (data names the sender's stream).
@@ -109,6 +128,6 @@ impl Guard {
 
     /// Counts so far.
     pub fn stats(&self) -> AuthStats {
-        AuthStats { open: self.opener.stats(), wrong_from: self.wrong_from }
+        AuthStats { open: self.opener.stats(), wrong_from: self.wrong_from, wrong_source: self.wrong_source }
     }
 }

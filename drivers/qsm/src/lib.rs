@@ -80,7 +80,7 @@ pub use config::{
     Config, ConfigError, MAX_STREAMS_PER_REGION, MAX_WINDOW_BYTES, MAX_WINDOW_DATAGRAMS, MIN_DATAGRAM,
 };
 pub use events::{Delivery, Event, PublishError, Stats, ViewError};
-pub use guard::{AuthStats, Guard};
+pub use guard::{AuthStats, Guard, Passed};
 pub use layout::{ring_partitions, RegionView};
 pub use node::{Claim, QsmNode};
 pub use presence::{ALIVE_INTERVAL, MIN_MEMBER_TIMEOUT, STARTUP_GRACE};

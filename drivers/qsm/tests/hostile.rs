@@ -127,9 +127,13 @@ fn forged_header_ids_are_refused_by_the_guard() {
             let from = header.from & 0xFFFF;
             let mut d = seal(&frame);
             match receiver.open(&mut d) {
-                Some(len) => {
-                    assert_eq!(from, 4, "only a header naming the sealer passes");
-                    node.handle_datagram(Instant::ZERO, Bytes::copy_from_slice(&d[..len]));
+                Some(passed) => {
+                    assert_eq!(
+                        (from, passed.sender),
+                        (4, NodeId(4)),
+                        "only a header naming the sealer passes"
+                    );
+                    node.handle_datagram(Instant::ZERO, Bytes::copy_from_slice(&d[..passed.len]));
                 }
                 None => {
                     assert_ne!(from, 4, "a frame naming its sealer passes");

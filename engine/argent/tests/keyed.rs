@@ -1,6 +1,6 @@
 //! A keyed cluster on loopback: two nodes with the cluster key exchange messages while a
 //! third socket forges datagrams to both the region's multicast address and the receiver's
-//! unicast port. Every message arrives once and in order; every forgery is refused and
+//! unicast port, some sealed with a member's key but sent from another address. Every message arrives once and in order; every forgery is refused and
 //! counted by kind.
 
 mod common;
@@ -64,6 +64,10 @@ fn forged_datagrams_are_refused_and_counted_while_traffic_flows() {
             let mut lie = Vec::new();
             insider.seal(77, &data(1), &mut lie);
             attacker.send_to(&lie, to).expect("send");
+            // Member 0's key, naming member 0, but not from member 0's sockets.
+            let mut spoofed = Vec::new();
+            insider.seal(79, &argent_wire::encode_alive(region.region.0, 0), &mut spoofed);
+            attacker.send_to(&spoofed, to).expect("send");
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -89,6 +93,7 @@ fn forged_datagrams_are_refused_and_counted_while_traffic_flows() {
     assert!(s.open.forged >= sent, "another key: {s:?}");
     assert!(s.open.not_member >= sent, "outside the view: {s:?}");
     assert!(s.wrong_from >= sent, "header names another member: {s:?}");
+    assert!(s.wrong_source >= sent, "not from the member's address: {s:?}");
     assert!(s.open.replay >= sent, "replays: {s:?}");
     assert!(s.open.short + s.open.version + s.open.mode >= sent, "unsealed: {s:?}");
     let at_a = a.stats().auth;

@@ -47,7 +47,7 @@ pub fn refusals(s: &argent::AuthStats) -> String {
     let o = &s.open;
     format!(
         "authenticated {} datagrams; refused {}: {} forged, {} replayed, {} too old, {} from outside the view, \
-         {} naming another sender, {} of an unknown key epoch, {} in the other mode, {} malformed",
+         {} naming another sender, {} from an address not the sender's, {} of an unknown key epoch, {} in the other mode, {} malformed",
         o.opened,
         s.refused(),
         o.forged,
@@ -55,6 +55,7 @@ pub fn refusals(s: &argent::AuthStats) -> String {
         o.stale,
         o.not_member,
         s.wrong_from,
+        s.wrong_source,
         o.epoch,
         o.mode,
         o.short + o.version + o.full

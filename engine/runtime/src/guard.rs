@@ -5,9 +5,11 @@
 
 pub use argent_auth::AuthConfig;
 use argent_auth::{Mode, TRAILER};
+use argent_core::NodeId;
 pub use argent_qsm::AuthStats;
 use bytes::{Bytes, BytesMut};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddrV4;
 
 pub(crate) struct Guard {
     /// The sans-IO guard the simulator drives too.
@@ -80,16 +82,36 @@ impl Guard {
         self.arena.take()
     }
 
-    /// The body of a datagram that passes; `None` (counted) otherwise.
-    pub(crate) fn open(&mut self, data: Bytes) -> Option<Bytes> {
-        match self.inner.mode() {
-            Mode::Mac => self.inner.verify(&data).map(|len| data.slice(..len)),
-            Mode::Aead => {
-                let len = self.inner.open_into(&data, self.arena.zeroed(data.len()));
-                let buf = self.arena.take();
-                len.map(|len| buf.slice(..len))
+    /// The body of a datagram from `source` that passes; `None` (counted) otherwise. A
+    /// datagram must come from one of its sealer's sockets in the view (`members`: each
+    /// node's first unicast address and its shard count; shard i sends from port + i).
+    pub(crate) fn open(
+        &mut self,
+        data: Bytes,
+        source: SocketAddrV4,
+        members: &HashMap<NodeId, (SocketAddrV4, usize)>,
+    ) -> Option<Bytes> {
+        let (passed, body) = match self.inner.mode() {
+            Mode::Mac => {
+                let p = self.inner.verify(&data)?;
+                (p, data.slice(..p.len))
             }
+            Mode::Aead => {
+                let p = self.inner.open_into(&data, self.arena.zeroed(data.len()));
+                let buf = self.arena.take();
+                let p = p?;
+                (p, buf.slice(..p.len))
+            }
+        };
+        let from_member = members.get(&passed.sender).is_some_and(|(addr, shards)| {
+            let first = u32::from(addr.port());
+            addr.ip() == source.ip() && (first..first + *shards as u32).contains(&u32::from(source.port()))
+        });
+        if !from_member {
+            self.inner.wrong_source();
+            return None;
         }
+        Some(body)
     }
 
     /// Accept datagrams only from these nodes (the cluster's members now).

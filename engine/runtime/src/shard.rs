@@ -604,7 +604,7 @@ impl Shard {
         let now = self.now();
         for r in self.rx.drain(..) {
             let data = match &mut self.guard {
-                Some(g) => match g.open(r.data) {
+                Some(g) => match g.open(r.data, r.from, &self.addrs.members) {
                     Some(body) => body,
                     None => continue, // refused, counted
                 },

@@ -141,6 +141,9 @@ pub struct SessionStats {
     pub requests: u64,
     /// Fenced answers refused as not covering the join (asked again).
     pub join_retries: u64,
+    /// Checkpoints, parts and refusals a joiner ignored because their node is not a current
+    /// member of the object's region (only members hand out state or turn a joiner away).
+    pub not_member_answers: u64,
 }
 
 /// A test-only knob that breaks one decision of the session on purpose, so the simulator

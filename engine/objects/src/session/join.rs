@@ -53,6 +53,16 @@ impl<O: LiveObject> Session<O> {
     pub(super) fn joiner_message(&mut self, now: Instant, node: u32, tag: u8, body: &[u8]) {
         let origin = self.origin;
         let Phase::Joining(j) = &mut self.phase else { return };
+        // Only a member may hand a joiner its state or turn it away. (Promises are not
+        // filtered: a member this joiner's view does not list yet may promise, and ignoring
+        // a promise could make the joiner believe nobody holds the object.)
+        let answer = matches!(tag, TAG_CHECKPOINT | TAG_CHECKPOINT_PART | TAG_REFUSED);
+        if answer && !self.members.contains(&u64::from(node)) {
+            // Counted, not reported: a member that just left (or that this joiner's view
+            // does not list yet) answers like this too; the joiner asks again.
+            self.stats.not_member_answers += 1;
+            return;
+        }
         match tag {
             TAG_CHECKPOINT_PART => {
                 if let Some(whole) = j.parts.push(u64::from(node), body) {

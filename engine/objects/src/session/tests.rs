@@ -235,3 +235,32 @@ fn origins_carry_their_node() {
     assert!(sent_by(o, 0x12_3456) && !sent_by(o, 0x12_3457));
     assert!(sent_by(origin_for(0xff12_3456, 7), 0x12_3456), "the node id's low 24 bits");
 }
+
+#[test]
+fn a_joiner_takes_answers_and_refusals_only_from_members() {
+    use crate::frame::{checkpoint, request, TAG_REFUSED};
+    let me = origin_for(2, 1);
+    let mut s = Session::<Var>::join(id(), None, me, cfg(), Instant::ZERO);
+    s.handle_members(Instant::ZERO, &[1, 2]);
+    // Node 9 is not in the object's region: its refusal and its checkpoint are ignored.
+    let refusal = encode(TAG_REFUSED, id().0, &[&request(me, 1)]);
+    s.handle_message(Instant::ZERO, 9, &refusal);
+    let stranger = Proxy::<Var>::new(origin_for(9, 1));
+    let position = stranger.position().encode().unwrap();
+    s.handle_message(
+        Instant::ZERO,
+        9,
+        &checkpoint(id().0, me, 1, &position, &stranger.checkpoint().unwrap()),
+    );
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(!events.iter().any(|e| matches!(e, SessionEvent::Failed(_))), "{events:?}");
+    assert!(!s.is_member());
+    assert_eq!(s.stats().not_member_answers, 2);
+    // A member's refusal counts.
+    s.handle_message(Instant::ZERO, 1, &refusal);
+    let failed = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+        SessionEvent::Failed(e) => Some(e),
+        _ => None,
+    });
+    assert_eq!(failed, Some(JoinError::Refused));
+}

@@ -269,12 +269,12 @@ impl Sim<'_> {
         let Some(g) = self.nodes[n as usize].guard.as_mut() else { return Some(data) };
         let before = g.stats();
         match g.verify(&data) {
-            Some(len) => {
+            Some(passed) => {
                 if kind == CopyKind::Forged {
                     self.violation(format!("node {n} accepted a forged datagram of {} bytes", data.len()));
                     return None;
                 }
-                Some(data.slice(..len))
+                Some(data.slice(..passed.len))
             }
             None => {
                 self.out.forged_refused += u64::from(matches!(kind, CopyKind::Forged | CopyKind::Replay));

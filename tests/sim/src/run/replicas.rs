@@ -153,6 +153,7 @@ pub(super) fn add(a: SessionStats, b: SessionStats) -> SessionStats {
         checkpoints_sent: a.checkpoints_sent + b.checkpoints_sent,
         requests: a.requests + b.requests,
         join_retries: a.join_retries + b.join_retries,
+        not_member_answers: a.not_member_answers + b.not_member_answers,
     }
 }
 
