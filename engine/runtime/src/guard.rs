@@ -67,6 +67,13 @@ impl Arena {
     }
 }
 
+/// Whether `source` is one of the sockets of a node whose first shard listens on `addr` and
+/// that runs `shards` shards (shard i on port + i).
+pub(crate) fn socket_of(addr: SocketAddrV4, shards: usize, source: SocketAddrV4) -> bool {
+    let first = u32::from(addr.port());
+    addr.ip() == source.ip() && (first..first + shards as u32).contains(&u32::from(source.port()))
+}
+
 impl Guard {
     pub(crate) fn new(cfg: &AuthConfig, me: u32, shard: usize) -> Self {
         Guard {
@@ -103,11 +110,7 @@ impl Guard {
                 (p, buf.slice(..p.len))
             }
         };
-        let from_member = members.get(&passed.sender).is_some_and(|(addr, shards)| {
-            let first = u32::from(addr.port());
-            addr.ip() == source.ip() && (first..first + *shards as u32).contains(&u32::from(source.port()))
-        });
-        if !from_member {
+        if !members.get(&passed.sender).is_some_and(|&(addr, shards)| socket_of(addr, shards, source)) {
             self.inner.wrong_source();
             return None;
         }

@@ -5,7 +5,7 @@
 use crate::config::{RegionSpec, RuntimeConfig};
 use crate::error::RuntimeError;
 use crate::groups::{route_group, GroupMap};
-use crate::guard::Guard;
+use crate::guard::{socket_of, Guard};
 use crate::pubring;
 use crate::signal::Signal;
 use crate::stats::NodeStats;
@@ -146,6 +146,7 @@ pub(crate) struct Shard {
     next_housekeeping: Instant,
     /// Keyed clusters: seals what this shard sends, opens what it receives.
     guard: Option<Guard>,
+    looped_back: u64,
 }
 
 impl Shard {
@@ -202,6 +203,7 @@ impl Shard {
             cycles: 0,
             next_housekeeping: Instant::ZERO,
             guard: None,
+            looped_back: 0,
         })
     }
 
@@ -602,7 +604,15 @@ impl Shard {
             return;
         }
         let now = self.now();
+        // This node's own multicast, looped back (the protocol drops it): dropped before it
+        // is opened. No other host can send from this host's address (the kernel drops such
+        // martians), and what is dropped here is never delivered.
+        let own = self.addrs.members.get(&self.node.id()).copied();
         for r in self.rx.drain(..) {
+            if own.is_some_and(|(addr, shards)| socket_of(addr, shards, r.from)) {
+                self.looped_back += 1;
+                continue;
+            }
             let data = match &mut self.guard {
                 Some(g) => match g.open(r.data, r.from, &self.addrs.members) {
                     Some(body) => body,
@@ -634,6 +644,7 @@ impl Shard {
         s.send_buffered = self.node.send_buffered_bytes();
         s.fences_skipped = self.fences_skipped;
         s.auth = self.guard.as_ref().map(Guard::stats).unwrap_or_default();
+        s.looped_back = self.looped_back;
     }
 }
 

@@ -25,6 +25,9 @@ pub struct NodeStats {
     pub fences_skipped: u64,
     /// Keyed clusters: datagrams opened and refused, by kind.
     pub auth: crate::guard::AuthStats,
+    /// This node's own multicast datagrams, looped back by the kernel: dropped on arrival
+    /// (before a keyed node pays to open them), as the protocol would drop them.
+    pub looped_back: u64,
 }
 
 impl NodeStats {
@@ -40,5 +43,6 @@ impl NodeStats {
         self.send_buffered += s.send_buffered;
         self.fences_skipped += s.fences_skipped;
         self.auth.add(&s.auth);
+        self.looped_back += s.looped_back;
     }
 }

@@ -38,8 +38,9 @@ pub struct BenchArgs {
     pub(super) group_churn: Option<f64>,
     /// Authenticate every datagram with this cluster key file (`auto`: a new key for the
     /// run). Unkeyed passes with the same settings alternate with keyed ones
-    /// (--comparison-rounds), and the report gives `auth` and ratio_to_no_auth (the keyed
-    /// passes' mean msgs/s over the unkeyed ones').
+    /// (--comparison-rounds; with 2, keyed-unkeyed-unkeyed-keyed, so drift weighs on both
+    /// alike), and the report gives `auth` and ratio_to_no_auth (the keyed passes' mean
+    /// msgs/s over the unkeyed ones').
     #[arg(long, value_name = "FILE|auto")]
     pub(super) key_file: Option<String>,
     /// With --key-file: encrypt bodies too (AES-256-GCM; `auth` is then "aead").

@@ -217,12 +217,15 @@ impl Report {
         let plain_ok = plain.iter().all(|r| r.delivered_ok);
         self.no_auth_delivered_ok = Some(plain_ok);
         self.delivered_ok &= plain_ok && keyed.iter().all(|r| r.delivered_ok);
-        let mut passes = Vec::new();
-        for (i, p) in plain.iter().enumerate() {
-            passes.push(serde_json::json!({"auth": "none", "msgs_per_sec": p.msgs_per_sec, "delivered_ok": p.delivered_ok}));
-            let k = keyed.get(i).unwrap_or(self);
-            passes.push(serde_json::json!({"auth": self.auth, "msgs_per_sec": k.msgs_per_sec, "delivered_ok": k.delivered_ok}));
-        }
+        // In the order they ran (see `run::auth_order`); the measured pass is the last.
+        let (mut p, mut k) = (plain.iter(), keyed.iter());
+        let passes = auth_order((plain.len() + keyed.len() + 1) as u32 / 2)
+            .into_iter()
+            .map(|is_keyed| {
+                let (auth, r) = if is_keyed { (self.auth, k.next().unwrap_or(self)) } else { ("none", p.next().unwrap_or(self)) };
+                serde_json::json!({"auth": auth, "msgs_per_sec": r.msgs_per_sec, "delivered_ok": r.delivered_ok})
+            })
+            .collect();
         self.comparison_passes = passes;
     }
 
@@ -426,4 +429,36 @@ fn print_table(r: &Report) {
         "Figures vary from run to run (about ±15 % on a 2-core host): compare ratios within one run, or take \
          medians of repeats with argent-bench (bench-harness/README.md)."
     );
+}
+
+/// The order of the passes of `rounds` auth comparison rounds, `true` for keyed; the last is
+/// keyed (the measured pass). Rounds alternate (keyed, unkeyed) and (unkeyed, keyed), so with
+/// an even count (the default 2: keyed, unkeyed, unkeyed, keyed) a drift of the host's speed
+/// over the run weighs on both sides alike, not on the side that runs later.
+pub(super) fn auth_order(rounds: u32) -> Vec<bool> {
+    let mut order: Vec<bool> =
+        (0..rounds).flat_map(|r| if r % 2 == 0 { [true, false] } else { [false, true] }).collect();
+    if order.last() == Some(&false) {
+        let n = order.len();
+        order.swap(n - 2, n - 1);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auth_order;
+
+    #[test]
+    fn auth_passes_are_balanced_and_end_with_the_measured_keyed_one() {
+        assert_eq!(auth_order(1), vec![false, true]);
+        assert_eq!(auth_order(2), vec![true, false, false, true]);
+        assert_eq!(auth_order(4), vec![true, false, false, true, true, false, false, true]);
+        for rounds in 1..=10 {
+            let order = auth_order(rounds);
+            assert_eq!(order.len(), 2 * rounds as usize);
+            assert_eq!(order.iter().filter(|k| **k).count(), rounds as usize);
+            assert_eq!(order.last(), Some(&true));
+        }
+    }
 }

@@ -134,20 +134,21 @@ fn with_key(mut a: BenchArgs, dir: &Path) -> anyhow::Result<BenchArgs> {
     Ok(a)
 }
 
-/// With --key-file: a warm-up, then `comparison_rounds` rounds of (unkeyed pass, keyed
-/// pass) but the last keyed pass, which is the measured one, run next; their reports.
+/// With --key-file: a warm-up, then the passes of [`super::report::auth_order`] but the last keyed pass,
+/// which is the measured one, run next; their reports, unkeyed and keyed.
 fn auth_rounds(a: &BenchArgs, dir: &Path, bar: &ProgressBar) -> anyhow::Result<(Vec<Report>, Vec<Report>)> {
     bar.set_message("argent, warm-up");
     let _ = argent_pass(&BenchArgs { duration: 1.0, ..a.clone() }, a.groups, dir, None, None)?;
     let plain_args = BenchArgs { key_path: None, encrypt: false, ..a.clone() };
-    let rounds = a.comparison_rounds;
+    let order = super::report::auth_order(a.comparison_rounds);
     let (mut plain, mut keyed) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        bar.set_message(format!("argent, unkeyed (round {} of {rounds})", round + 1));
-        plain.push(Report::of_pass(a.groups, argent_pass(&plain_args, a.groups, dir, None, None)?));
-        if round + 1 < rounds {
-            bar.set_message(format!("argent, keyed (round {} of {rounds})", round + 1));
+    for (i, &is_keyed) in order[..order.len() - 1].iter().enumerate() {
+        let what = if is_keyed { "keyed" } else { "unkeyed" };
+        bar.set_message(format!("argent, {what} (pass {} of {})", i + 1, order.len()));
+        if is_keyed {
             keyed.push(Report::of_pass(a.groups, argent_pass(a, a.groups, dir, None, None)?));
+        } else {
+            plain.push(Report::of_pass(a.groups, argent_pass(&plain_args, a.groups, dir, None, None)?));
         }
     }
     Ok((plain, keyed))
