@@ -18,6 +18,8 @@ pub struct AuthStats {
     /// Sealed by a member but sent from an address that is not one of its sockets in the
     /// view (counted by the runtime, which knows the source; see [`Guard::wrong_source`]).
     pub wrong_source: u64,
+    /// The key epoch datagrams are sealed under now (the highest over shards).
+    pub epoch: u16,
 }
 
 impl AuthStats {
@@ -31,6 +33,7 @@ impl AuthStats {
         self.open.merge(&o.open);
         self.wrong_from += o.wrong_from;
         self.wrong_source += o.wrong_source;
+        self.epoch = self.epoch.max(o.epoch);
     }
 }
 
@@ -121,6 +124,17 @@ impl Guard {
         ok
     }
 
+    /// Also open datagrams sealed under `key` (a new epoch from the membership service);
+    /// whether it was new.
+    pub fn add_key(&mut self, key: argent_auth::ClusterKey) -> bool {
+        self.opener.add_key(key)
+    }
+
+    /// Seal under the newest epoch held from now on.
+    pub fn rekey(&mut self) {
+        self.sealer.rekey(self.opener.ring());
+    }
+
     /// Accept datagrams only from these nodes (the members now).
     pub fn set_members(&mut self, members: impl Iterator<Item = NodeId>) {
         self.opener.set_members(Some(members.map(|n| n.0).collect()));
@@ -128,6 +142,11 @@ impl Guard {
 
     /// Counts so far.
     pub fn stats(&self) -> AuthStats {
-        AuthStats { open: self.opener.stats(), wrong_from: self.wrong_from, wrong_source: self.wrong_source }
+        AuthStats {
+            open: self.opener.stats(),
+            wrong_from: self.wrong_from,
+            wrong_source: self.wrong_source,
+            epoch: self.sealer.epoch(),
+        }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! A key file holds one or more lines `argent-key v1 epoch=N HEX` (64 hex digits: 32 bytes),
 //! with `#` comments. Datagrams are sealed under the highest epoch and accepted under any
-//! epoch in the file, so a key is rotated by adding the new epoch everywhere, then removing
-//! the old one.
+//! epoch held. A key is rotated through the membership service (`argent key rotate`: the new
+//! epoch [wrapped](ClusterKey::wrap) under the current one travels in the views, and every
+//! member adds it), or by hand: add the new epoch to every file, restart, then remove the
+//! old one.
 
 use aws_lc_rs::rand::SecureRandom;
 use std::fmt::Write as _;
@@ -14,6 +16,10 @@ pub const KEY_LEN: usize = 32;
 /// Most epochs a key file may hold.
 pub const MAX_EPOCHS: usize = 8;
 const CONTEXT: &str = "argent 2026-12-04 per-node datagram key v1";
+const WRAP_CONTEXT: &str = "argent 2026-12-04 key wrap v1";
+/// Bytes of a wrapped key ([`ClusterKey::wrap`]): a random nonce, the encrypted secret and
+/// its tag.
+pub const WRAPPED_LEN: usize = 12 + KEY_LEN + 16;
 
 /// A secret shared by the members of a cluster, under a key epoch.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,6 +64,62 @@ impl ClusterKey {
         out
     }
 
+    /// `next` encrypted for the holders of this key, to hand a new epoch to members through
+    /// the membership service: AES-256-GCM under a key derived from this one, a random
+    /// nonce, both epochs as associated data.
+    pub fn wrap(&self, next: &ClusterKey) -> Result<[u8; WRAPPED_LEN], KeyFileError> {
+        let mut out = [0u8; WRAPPED_LEN];
+        aws_lc_rs::rand::SystemRandom::new().fill(&mut out[..12]).map_err(|_| KeyFileError::Random)?;
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&out[..12]);
+        let (body, tag_out) = out[12..].split_at_mut(KEY_LEN);
+        body.copy_from_slice(&next.secret);
+        let tag = self
+            .wrap_key()
+            .seal_in_place_separate_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(wrap_aad(self.epoch, next.epoch)),
+                body,
+            )
+            .map_err(|_| KeyFileError::Random)?;
+        tag_out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    /// The key of epoch `epoch` from what [`ClusterKey::wrap`] made under this key; an error
+    /// if it was not made under this key (or was changed).
+    pub fn unwrap(&self, epoch: u16, wrapped: &[u8]) -> Result<ClusterKey, KeyFileError> {
+        if wrapped.len() != WRAPPED_LEN || epoch == 0 {
+            return Err(KeyFileError::Unwrap { epoch, under: self.epoch });
+        }
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&wrapped[..12]);
+        let mut body = [0u8; KEY_LEN];
+        body.copy_from_slice(&wrapped[12..12 + KEY_LEN]);
+        self.wrap_key()
+            .open_in_place_separate_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from(wrap_aad(self.epoch, epoch)),
+                &wrapped[12 + KEY_LEN..],
+                &mut body,
+            )
+            .map_err(|_| KeyFileError::Unwrap { epoch, under: self.epoch })?;
+        Ok(ClusterKey { epoch, secret: body })
+    }
+
+    fn wrap_key(&self) -> aws_lc_rs::aead::LessSafeKey {
+        let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, WRAP_CONTEXT.as_bytes());
+        let mut key = [0u8; KEY_LEN];
+        salt.extract(&self.secret)
+            .expand(&[b"wrap", &self.epoch.to_le_bytes()], NodeKeyLen)
+            .and_then(|okm| okm.fill(&mut key))
+            .expect("HKDF-SHA256 yields 32 bytes");
+        aws_lc_rs::aead::LessSafeKey::new(
+            aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &key)
+                .expect("32-byte AES-256 key"),
+        )
+    }
+
     /// This key as a line of a key file.
     pub fn to_line(&self) -> String {
         let mut s = format!("argent-key v1 epoch={} ", self.epoch);
@@ -66,6 +128,13 @@ impl ClusterKey {
         }
         s
     }
+}
+
+fn wrap_aad(under: u16, epoch: u16) -> [u8; 4] {
+    let mut aad = [0u8; 4];
+    aad[..2].copy_from_slice(&under.to_le_bytes());
+    aad[2..].copy_from_slice(&epoch.to_le_bytes());
+    aad
 }
 
 struct NodeKeyLen;
@@ -98,6 +167,20 @@ impl KeyRing {
         self.keys.iter().find(|k| k.epoch == epoch)
     }
 
+    /// Adds `key` if its epoch is new here, dropping the oldest epochs beyond
+    /// [`MAX_EPOCHS`]; whether it was added.
+    pub fn add(&mut self, key: ClusterKey) -> bool {
+        if self.get(key.epoch).is_some() {
+            return false;
+        }
+        self.keys.push(key);
+        self.keys.sort_by_key(|k| k.epoch);
+        while self.keys.len() > MAX_EPOCHS {
+            self.keys.remove(0);
+        }
+        true
+    }
+
     /// Epochs held, ascending.
     pub fn epochs(&self) -> impl Iterator<Item = u16> + '_ {
         self.keys.iter().map(|k| k.epoch)
@@ -108,7 +191,7 @@ impl KeyRing {
         let key = ClusterKey::generate(1)?;
         Ok(format!(
             "# argent cluster key: every member of the cluster needs this file, nobody else may read it.\n\
-             # To rotate, add a line with a higher epoch everywhere, then remove the old line.\n{}\n",
+             # Rotate with `argent key rotate --key-file FILE --gms ADDRS` while the cluster runs.\n{}\n",
             key.to_line()
         ))
     }
@@ -208,6 +291,14 @@ pub enum KeyFileError {
     /// The system's random source failed.
     #[error("the system random source failed")]
     Random,
+    /// A wrapped key that does not open under the key it names.
+    #[error("a key of epoch {epoch} handed out under epoch {under} does not open: it was made under another key, or changed")]
+    Unwrap {
+        /// The wrapped key's epoch.
+        epoch: u16,
+        /// The epoch it claims to be wrapped under.
+        under: u16,
+    },
 }
 
 impl KeyFileError {

@@ -12,7 +12,13 @@ mod key;
 mod seal;
 mod window;
 
-pub use key::{ClusterKey, KeyFileError, KeyRing, KEY_LEN, MAX_EPOCHS};
+pub use key::{ClusterKey, KeyFileError, KeyRing, KEY_LEN, MAX_EPOCHS, WRAPPED_LEN};
+
+/// How long after a member learns a new key epoch (from the membership service) it starts
+/// sealing under it: every member learns it from the same view within milliseconds, so by
+/// then every receiver opens it; a receiver that has not is like one that lost the
+/// datagram, and the protocol repairs it.
+pub const ACTIVATION: std::time::Duration = std::time::Duration::from_secs(2);
 pub use seal::{Mode, OpenStats, Opened, Opener, Refusal, Sealer, MAX_WINDOWS, TRAILER};
 pub use window::{ReplayWindow, Seen, WINDOW};
 

@@ -127,6 +127,21 @@ impl Sealer {
         }
     }
 
+    /// Seal under `ring`'s current key from now on (a rotation); counters go on, so
+    /// receivers' replay windows hold across epochs.
+    pub fn rekey(&mut self, ring: &KeyRing) {
+        let key = ring.current();
+        if key.epoch != self.epoch {
+            self.epoch = key.epoch;
+            self.keys = NodeKeys::new(key.node_key(self.id));
+        }
+    }
+
+    /// The epoch datagrams are sealed under.
+    pub fn epoch(&self) -> u16 {
+        self.epoch
+    }
+
     /// Appends `body` sealed on `channel` to `out`.
     pub fn seal(&mut self, channel: u32, body: &[u8], out: &mut Vec<u8>) {
         let at = out.len();
@@ -350,6 +365,17 @@ impl Opener {
             self.keys.retain(|(_, s), _| m.contains(s));
         }
         self.members = members;
+    }
+
+    /// Also open datagrams sealed under `key` (a new epoch handed out by the membership
+    /// service); whether it was new.
+    pub fn add_key(&mut self, key: crate::key::ClusterKey) -> bool {
+        self.ring.add(key)
+    }
+
+    /// The keys datagrams are opened under.
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
     }
 
     /// Counts so far.

@@ -178,3 +178,45 @@ proptest! {
         prop_assert!(Opener::new(r, mode).open(&mut ok).is_ok());
     }
 }
+
+/// A new epoch handed to members under the current key: only holders of that key can open
+/// it, datagrams sealed under it open once it is added, and a sealer moves to it with its
+/// counters going on (old-epoch replays stay refused).
+#[test]
+fn a_key_rotates_through_a_wrapped_epoch() {
+    let old = ClusterKey::from_bytes(1, [3; KEY_LEN]);
+    let next = ClusterKey::from_bytes(2, [4; KEY_LEN]);
+    let wrapped = old.wrap(&next).expect("wrap");
+    assert_ne!(old.wrap(&next).expect("wrap"), wrapped, "a fresh nonce each time");
+    let got = old.unwrap(2, &wrapped).expect("opens under the old key");
+    assert_eq!(got, next);
+    let outsider = ClusterKey::from_bytes(1, [5; KEY_LEN]);
+    assert!(matches!(outsider.unwrap(2, &wrapped), Err(KeyFileError::Unwrap { epoch: 2, under: 1 })));
+    assert!(old.unwrap(3, &wrapped).is_err(), "the epoch is bound to the wrapped key");
+    let mut flipped = wrapped;
+    flipped[20] ^= 1;
+    assert!(old.unwrap(2, &flipped).is_err());
+    assert!(old.unwrap(2, &wrapped[1..]).is_err());
+
+    let mut ring = KeyRing::single(old.clone());
+    let mut sealer = Sealer::new(&ring, 3, Mode::Mac);
+    let mut opener = Opener::new(ring.clone(), Mode::Mac);
+    let mut before = Vec::new();
+    sealer.seal(1, b"before", &mut before);
+    assert!(opener.verify(&before).is_ok());
+    assert!(ring.add(got.clone()) && !ring.add(got.clone()), "added once");
+    sealer.rekey(&ring);
+    assert_eq!(sealer.epoch(), 2);
+    let mut after = Vec::new();
+    sealer.seal(1, b"after", &mut after);
+    assert_eq!(opener.verify(&after), Err(Refusal::Epoch), "not yet handed to this member");
+    assert!(opener.add_key(got));
+    assert!(opener.verify(&after).is_ok());
+    assert_eq!(opener.verify(&before), Err(Refusal::Replay), "the window holds across epochs");
+    // At most MAX_EPOCHS are kept: the oldest go.
+    for e in 3..=(MAX_EPOCHS as u16 + 3) {
+        ring.add(ClusterKey::from_bytes(e, [e as u8; KEY_LEN]));
+    }
+    assert_eq!(ring.epochs().count(), MAX_EPOCHS);
+    assert_eq!(ring.epochs().next(), Some(4));
+}

@@ -96,6 +96,17 @@ struct Protocol {
     send_calls: u64,
     cycles: u64,
     evictions: u64,
+    /// Keyed clusters: what was opened and refused, and the epoch sealed under at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<Auth>,
+}
+
+#[derive(Serialize)]
+struct Auth {
+    epoch: u16,
+    opened: u64,
+    refused: u64,
+    unknown_epoch: u64,
 }
 
 impl Protocol {
@@ -112,6 +123,12 @@ impl Protocol {
             send_calls: s.send_calls,
             cycles: s.cycles,
             evictions: s.evictions,
+            auth: (s.auth.epoch > 0).then(|| Auth {
+                epoch: s.auth.epoch,
+                opened: s.auth.open.opened,
+                refused: s.auth.refused(),
+                unknown_epoch: s.auth.open.epoch,
+            }),
         }
     }
 }

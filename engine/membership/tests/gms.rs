@@ -464,3 +464,34 @@ fn registrations_out_of_bounds_are_refused_and_change_nothing() {
     }
     net.check_agreement();
 }
+
+#[test]
+fn key_epochs_are_handed_out_in_every_view_once_each_ascending() {
+    use argent_membership::gms::{KeyEpoch, MAX_KEY_EPOCHS, WRAPPED_KEY_LEN};
+    let mut net = Net::new(3, 0, 11);
+    for n in 1..=3 {
+        net.add_client(n, 1, &[1]);
+    }
+    net.run_for(Duration::from_secs(1));
+    let key = |epoch: u16, under: u16| KeyEpoch { epoch, under, wrapped: vec![epoch as u8; WRAPPED_KEY_LEN] };
+    let leader = net.leader().expect("a leader");
+    // Node 2 asks; so does a replay of the same request, a lower epoch, one not wrapped
+    // under an older epoch, and a malformed one: only the first changes anything.
+    for k in [key(2, 1), key(2, 1), key(1, 1), key(3, 3), KeyEpoch { wrapped: vec![0; 3], ..key(4, 1) }] {
+        net.send(Addr::Client(2), Addr::Replica(leader), &GmsMsg::AddKey(k));
+    }
+    net.run_for(Duration::from_secs(1));
+    for n in 1..=3 {
+        let last = net.installed[&n].last().expect("views").clone();
+        assert_eq!(last.keys, vec![key(2, 1)], "node {n}");
+    }
+    // Epochs go on ascending; the oldest beyond MAX_KEY_EPOCHS goes.
+    for e in 3..=(MAX_KEY_EPOCHS as u16 + 3) {
+        net.send(Addr::Client(1), Addr::Replica(net.leader().unwrap()), &GmsMsg::AddKey(key(e, e - 1)));
+        net.run_for(Duration::from_millis(200));
+    }
+    let v = net.replicas[&net.leader().unwrap()].as_ref().unwrap().view().clone();
+    let epochs: Vec<u16> = v.keys.iter().map(|k| k.epoch).collect();
+    assert_eq!(epochs, (4..=(MAX_KEY_EPOCHS as u16 + 3)).collect::<Vec<_>>());
+    net.check_agreement();
+}

@@ -14,6 +14,8 @@ use std::net::SocketAddrV4;
 pub(crate) struct Guard {
     /// The sans-IO guard the simulator drives too.
     inner: argent_qsm::Guard,
+    /// When to seal under the newest key epoch learnt (`argent_auth::ACTIVATION` after).
+    rekey_at: Option<argent_core::Instant>,
     shard: u32,
     /// Sealed datagrams, and in `aead` mode opened ones, are written here.
     arena: Arena,
@@ -78,6 +80,7 @@ impl Guard {
     pub(crate) fn new(cfg: &AuthConfig, me: u32, shard: usize) -> Self {
         Guard {
             inner: argent_qsm::Guard::new(cfg, argent_core::NodeId(me), None),
+            rekey_at: None,
             shard: shard as u32,
             arena: Arena { buf: BytesMut::new(), retired: VecDeque::new() },
         }
@@ -115,6 +118,26 @@ impl Guard {
             return None;
         }
         Some(body)
+    }
+
+    /// New key epochs (from a membership view): opened at once, sealed under from
+    /// `argent_auth::ACTIVATION` after `now`.
+    pub(crate) fn add_keys(&mut self, keys: &[argent_auth::ClusterKey], now: argent_core::Instant) {
+        let mut new = false;
+        for k in keys {
+            new |= self.inner.add_key(k.clone());
+        }
+        if new {
+            self.rekey_at = Some(now + argent_auth::ACTIVATION);
+        }
+    }
+
+    /// Before sealing at `now`: move to the newest epoch once its activation time came.
+    pub(crate) fn tick(&mut self, now: argent_core::Instant) {
+        if self.rekey_at.is_some_and(|t| now >= t) {
+            self.rekey_at = None;
+            self.inner.rekey();
+        }
     }
 
     /// Accept datagrams only from these nodes (the cluster's members now).

@@ -207,7 +207,8 @@ impl Runtime {
     pub fn view_sink(&self) -> ViewSink {
         let known = self.cfg.members.iter().map(|m| (m.id, None)).collect();
         let shards = self.shards.iter().map(|s| (s.cmds.clone(), s.wake.clone())).collect();
-        ViewSink::new(shards, self.topology.clone(), self.routes.clone(), known)
+        let ring = self.cfg.auth.as_ref().map(|a| a.keys.clone());
+        ViewSink::new(shards, self.topology.clone(), self.routes.clone(), known, ring)
     }
 
     fn topology(&self) -> std::sync::MutexGuard<'_, Topology> {

@@ -74,6 +74,8 @@ pub(crate) struct ShardView {
     pub(crate) gone: Vec<RegionId>,
     /// Nodes gone from the membership: their streams are retired.
     pub(crate) departed: Vec<NodeId>,
+    /// Key epochs new in this view (keyed clusters): opened at once, sealed under soon.
+    pub(crate) keys: Vec<argent_auth::ClusterKey>,
     /// Sender streams of earlier incarnations of restarted nodes: retired.
     pub(crate) superseded: Vec<NodeId>,
 }
@@ -279,6 +281,7 @@ impl Shard {
         self.addrs.members = v.members;
         if let Some(g) = &mut self.guard {
             g.set_members(self.addrs.members.keys().map(|n| n.0));
+            g.add_keys(&v.keys, now);
         }
         let regions_changed = !v.added.is_empty() || !v.gone.is_empty() || !v.regrouped.is_empty();
         for (region, groups) in v.regrouped {
@@ -477,6 +480,9 @@ impl Shard {
 
     /// Send everything the protocol has ready, in batches.
     fn flush(&mut self, now: Instant) {
+        if let Some(g) = &mut self.guard {
+            g.tick(now);
+        }
         while let Some(t) = self.node.poll_transmit(now) {
             let to = match t.dest {
                 Destination::Region => self.addrs.regions.get(&t.region).copied(),

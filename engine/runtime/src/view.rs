@@ -22,6 +22,8 @@ pub struct ViewSink {
     known: HashMap<NodeId, Option<u64>>,
     /// Regions the runtime cannot serve (unicast fan-out), reported once each.
     refused: std::collections::HashSet<RegionId>,
+    /// Keyed clusters: the keys held, to learn the epochs views hand out.
+    ring: Option<argent_auth::KeyRing>,
 }
 
 impl std::fmt::Debug for ViewSink {
@@ -38,8 +40,9 @@ impl ViewSink {
         topology: Arc<Mutex<Topology>>,
         routes: Arc<RouteTable>,
         known: HashMap<NodeId, Option<u64>>,
+        ring: Option<argent_auth::KeyRing>,
     ) -> Self {
-        ViewSink { shards, topology, routes, known, refused: std::collections::HashSet::new() }
+        ViewSink { shards, topology, routes, known, refused: std::collections::HashSet::new(), ring }
     }
 
     /// Install `view`: every region this node runs gets its new members (departed members cut
@@ -129,6 +132,10 @@ impl ViewSink {
         if !departed.is_empty() {
             tracing::info!(view = view.id.0, departed = ?departed, "members left the view");
         }
+        let keys = self.ring.as_mut().map(|r| view.learn_keys(r)).unwrap_or_default();
+        if !keys.is_empty() {
+            tracing::info!(view = view.id.0, epochs = ?keys.iter().map(|k| k.epoch).collect::<Vec<_>>(), "new cluster key epochs: sealing under the newest in {:?}", argent_auth::ACTIVATION);
+        }
         let each = per_shard.into_iter().zip(gone).zip(added).zip(regrouped);
         for ((cmds, wake), (((regions, gone), added), regrouped)) in self.shards.iter().zip(each) {
             let v = ShardView {
@@ -139,6 +146,7 @@ impl ViewSink {
                 gone,
                 departed: departed.clone(),
                 superseded: superseded.clone(),
+                keys: keys.clone(),
             };
             let _ = cmds.send(Command::View(v));
             wake.waker.wake();

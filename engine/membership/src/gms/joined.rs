@@ -179,6 +179,7 @@ mod tests {
                 })
                 .collect(),
             addresses: AddressStats::default(),
+            keys: Vec::new(),
         }
     }
 

@@ -22,5 +22,5 @@ pub use replica::{
     registration_problem, Gms, GmsConfig, GmsError, GmsStats, Grant, Peer, Persist, Restored, GRANT_HOLD,
     MAX_GROUPS_PER_MEMBER, MAX_INCARNATION, MAX_MEMBER_SHARDS, MAX_NODE_ID,
 };
-pub use state::{ApplyStats, Command, GmsState, RemoveReason, VIEW_HISTORY};
-pub use view::{AddressStats, Member, RegionInfo, View};
+pub use state::{ApplyStats, Command, GmsState, RemoveReason, MAX_KEY_EPOCHS, VIEW_HISTORY, WRAPPED_KEY_LEN};
+pub use view::{AddressStats, KeyEpoch, Member, RegionInfo, View};

@@ -1,7 +1,7 @@
 //! Messages between GMS replicas and members, and their encoding.
 
 use super::state::Command;
-use super::view::{Member, View};
+use super::view::{KeyEpoch, Member, View};
 use crate::groups::GroupId;
 use argent_core::{NodeId, ViewId};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// Format version carried in the first byte of every encoded message.
-pub const GMS_WIRE_VERSION: u8 = 2;
+pub const GMS_WIRE_VERSION: u8 = 3;
 
 /// Largest encoded message accepted (views of 1 000 nodes in 10 000 groups are well below).
 pub const MAX_GMS_MESSAGE: usize = 16 << 20;
@@ -82,6 +82,8 @@ pub enum GmsMsg {
         /// The leader's current view.
         view: ViewId,
     },
+    /// A key holder to the GMS: hand out this new cluster key epoch (`argent key rotate`).
+    AddKey(KeyEpoch),
     /// Anyone to a replica: report your state (`argent status`).
     StatusRequest,
     /// Replica to whoever asked: its state.

@@ -1,7 +1,7 @@
 //! The replicated state machine: commands committed through raft are applied here, in the
 //! same order on every replica, and produce the same views.
 
-use super::view::{AddressStats, Member, RegionInfo, View};
+use super::view::{AddressStats, KeyEpoch, Member, RegionInfo, View};
 use crate::groups::GroupId;
 use crate::regions::{AddressPool, Addressing, Overflow};
 use argent_core::{NodeId, RegionId, ViewId};
@@ -11,6 +11,10 @@ use std::sync::Arc;
 
 /// Views kept for members that fell behind; one further behind gets the current view only.
 pub const VIEW_HISTORY: usize = 64;
+/// Most key epochs the GMS hands out at once (`argent_auth::MAX_EPOCHS`): the oldest goes.
+pub const MAX_KEY_EPOCHS: usize = 8;
+/// Bytes of a wrapped key (`argent_auth::WRAPPED_LEN`).
+pub const WRAPPED_KEY_LEN: usize = 60;
 
 /// Regions a member takes part in before the groups it creates join one of its regions
 /// (decision 008: the bound `argent regions` plans with).
@@ -46,6 +50,8 @@ pub enum Command {
         /// The whole set.
         groups: Vec<GroupId>,
     },
+    /// A new cluster key epoch to hand out (`argent key rotate`).
+    AddKey(KeyEpoch),
     /// A member leaves or is evicted.
     Remove {
         /// Node.
@@ -66,6 +72,7 @@ impl Command {
             Command::Register { member, .. } => (member.node, member.incarnation, 0),
             Command::SetGroups { node, version, .. } => (*node, *version, 1),
             Command::Remove { node, incarnation, .. } => (*node, *incarnation, 2),
+            Command::AddKey(k) => (NodeId(0), u64::from(k.epoch), 3),
         }
     }
 }
@@ -117,6 +124,9 @@ pub struct GmsState {
     free: BTreeSet<u32>,
     history: VecDeque<Arc<View>>,
     stats: ApplyStats,
+    /// Key epochs handed out, ascending, at most [`MAX_KEY_EPOCHS`].
+    #[serde(default)]
+    keys: Vec<KeyEpoch>,
     /// Regions that changed in the batch being applied (members, or a member's groups in it).
     #[serde(skip)]
     dirty: BTreeSet<RegionId>,
@@ -143,6 +153,7 @@ impl GmsState {
             free: (0..pool.count).collect(),
             history,
             stats: ApplyStats::default(),
+            keys: Vec::new(),
             dirty: BTreeSet::new(),
             reringed: BTreeSet::new(),
         }
@@ -257,6 +268,22 @@ impl GmsState {
                 match reason {
                     RemoveReason::Left => self.stats.left += 1,
                     RemoveReason::Evicted => self.stats.evicted += 1,
+                }
+                true
+            }
+            Command::AddKey(k) => {
+                // Each epoch once, ascending, wrapped under an older one.
+                let newest = self.keys.last().map_or(0, |k| k.epoch);
+                if k.epoch <= newest
+                    || k.under == 0
+                    || k.under >= k.epoch
+                    || k.wrapped.len() != WRAPPED_KEY_LEN
+                {
+                    return false;
+                }
+                self.keys.push(k.clone());
+                if self.keys.len() > MAX_KEY_EPOCHS {
+                    self.keys.remove(0);
                 }
                 true
             }
@@ -393,7 +420,8 @@ impl GmsState {
         if self.history.len() == VIEW_HISTORY {
             self.history.pop_front();
         }
-        self.history.push_back(Arc::new(View { id, members, regions, addresses }));
+        let keys = self.keys.clone();
+        self.history.push_back(Arc::new(View { id, members, regions, addresses, keys }));
     }
 
     /// Serialise for a raft snapshot.

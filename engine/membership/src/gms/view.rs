@@ -66,12 +66,62 @@ pub struct View {
     pub regions: Vec<RegionInfo>,
     /// Address pool use.
     pub addresses: AddressStats,
+    /// Cluster key epochs handed out through the GMS, ascending (at most 8): members add
+    /// each to the keys they open datagrams with, and seal under the newest a while after.
+    pub keys: Vec<KeyEpoch>,
+}
+
+/// A cluster key epoch handed out through the GMS: the new key encrypted under an older one
+/// (`argent_auth::ClusterKey::wrap`), so only holders of that key can open it. The GMS
+/// stores and passes it on without opening it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpoch {
+    /// The new key's epoch, above every epoch handed out before.
+    pub epoch: u16,
+    /// The epoch of the key it is encrypted under.
+    pub under: u16,
+    /// `argent_auth::WRAPPED_LEN` bytes.
+    pub wrapped: Vec<u8>,
 }
 
 impl View {
     /// The empty view 0, before anything was decided.
     pub fn empty() -> View {
-        View { id: ViewId(0), members: Vec::new(), regions: Vec::new(), addresses: AddressStats::default() }
+        View {
+            id: ViewId(0),
+            members: Vec::new(),
+            regions: Vec::new(),
+            addresses: AddressStats::default(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// The key epochs of this view that `ring` does not hold yet, opened with the keys it
+    /// holds (ascending, so an epoch wrapped under one learnt just before opens too) and
+    /// added to it. An epoch that does not open (wrapped under a key this process lacks, or
+    /// changed) is skipped and logged.
+    pub fn learn_keys(&self, ring: &mut argent_auth::KeyRing) -> Vec<argent_auth::ClusterKey> {
+        let mut learnt = Vec::new();
+        for k in &self.keys {
+            if ring.get(k.epoch).is_some() {
+                continue;
+            }
+            let opened = ring.get(k.under).map(|under| under.unwrap(k.epoch, &k.wrapped));
+            match opened {
+                Some(Ok(key)) => {
+                    ring.add(key.clone());
+                    learnt.push(key);
+                }
+                Some(Err(e)) => tracing::warn!(view = self.id.0, error = %e, "a key epoch from the GMS does not open"),
+                None => tracing::warn!(
+                    view = self.id.0,
+                    epoch = k.epoch,
+                    under = k.under,
+                    "a key epoch from the GMS is wrapped under an epoch this process does not hold: add it to the key file"
+                ),
+            }
+        }
+        learnt
     }
 
     /// A member by node id.

@@ -11,8 +11,8 @@ pub use disk::Disk;
 pub use frag::{fragment, Reassembly, FRAG_HEADER, FRAG_PAYLOAD};
 
 use crate::gms::{
-    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsError, GmsMsg, GmsStats, Grant, Member, Peer,
-    StatusReport, View,
+    ClientConfig, ClientStatus, Gms, GmsClient, GmsConfig, GmsError, GmsMsg, GmsStats, Grant, KeyEpoch,
+    Member, Peer, StatusReport, View,
 };
 use crate::groups::GroupId;
 use argent_auth::{AuthConfig, ANONYMOUS, REPLICA_IDS};
@@ -278,6 +278,8 @@ fn serve(
             let now = clock.now();
             let allowed = match (&msg, who) {
                 (_, Sealed::Open) | (GmsMsg::StatusRequest | GmsMsg::AskId { .. }, _) => true,
+                // Any key holder may hand out a new epoch (`argent key rotate`).
+                (GmsMsg::AddKey(_), Sealed::Anonymous | Sealed::Member(_)) => true,
                 (GmsMsg::Raft(_), Sealed::Replica(id)) => by_addr.get(&from) == Some(&id),
                 (m, Sealed::Member(node)) => m.sender_node() == Some(NodeId(node)),
                 _ => false,
@@ -292,6 +294,14 @@ fn serve(
                         Grant::Full => wire.send(from, &GmsMsg::IdGranted { nonce, node: None }),
                         Grant::NotLeader(leader) => wire.send(from, &GmsMsg::NotLeader { leader }),
                     },
+                    GmsMsg::AddKey(k) if wire.seal.is_some() => {
+                        if gms.add_key(now, k) {
+                            tracing::info!(replica = gms.id(), "a new key epoch proposed");
+                        }
+                    }
+                    GmsMsg::AddKey(_) => {
+                        tracing::warn!(%from, "a key epoch sent to a GMS without a key: ignored")
+                    }
                     GmsMsg::Raft(_) => match by_addr.get(&from) {
                         Some(id) => gms.handle_message(now, Peer::Replica(*id), msg),
                         None => tracing::debug!(%from, "raft message from an address that is not a replica"),
@@ -332,6 +342,9 @@ fn serve(
             let (view, leader, suspects) = &now_reported;
             tracing::info!(replica = gms.id(), view = %view, leader = ?leader, suspects = ?suspects, "GMS state");
             reported = now_reported;
+            if let Some(seal) = wire.seal.as_mut() {
+                seal.learn(gms.view());
+            }
         }
         let mut s = status.lock().expect("status lock");
         if s.report.view.id != gms.view().id || s.report.leader != gms.leader_id() || s.stats != *gms.stats()
@@ -372,6 +385,37 @@ pub fn query_status_keyed(
         }
     }
     Ok(None)
+}
+
+/// Hands a new key epoch to the GMS (`argent key rotate`): sends it, sealed as a process
+/// without an id, to every replica until one reports a view that carries it; `Ok(false)` if
+/// none does within `timeout`.
+pub fn add_key_keyed(
+    replicas: &BTreeMap<u64, SocketAddr>,
+    auth: &AuthConfig,
+    key: KeyEpoch,
+    timeout: Duration,
+) -> io::Result<bool> {
+    let Some(first) = replicas.values().next() else { return Ok(false) };
+    let bind: SocketAddr = if first.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+    let mut wire = Wire::new(UdpSocket::bind(bind)?, Some((auth, ANONYMOUS)));
+    let deadline = std::time::Instant::now() + timeout;
+    let mut next_try = std::time::Instant::now();
+    while std::time::Instant::now() < deadline {
+        if std::time::Instant::now() >= next_try {
+            for to in replicas.values() {
+                wire.send(*to, &GmsMsg::AddKey(key.clone()));
+                wire.send(*to, &GmsMsg::StatusRequest);
+            }
+            next_try = std::time::Instant::now() + Duration::from_millis(200);
+        }
+        if let Some((_, GmsMsg::Status(report), Sealed::Replica(_))) = wire.recv(Duration::from_millis(20)) {
+            if report.view.keys.iter().any(|k| k.epoch == key.epoch) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Asks the GMS for a node id no member holds ([`GmsMsg::AskId`]), trying each replica
@@ -563,6 +607,9 @@ fn link(
             }
         }
         while let Some(v) = client.poll_view() {
+            if let Some(seal) = wire.seal.as_mut() {
+                seal.learn(&v);
+            }
             if events.send(LinkEvent::View(v)).is_err() {
                 return; // owner gone
             }

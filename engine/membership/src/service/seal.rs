@@ -2,7 +2,8 @@
 //! sender's key (a replica, a member, or a process without an id yet), opened on arrival,
 //! refusals counted. Which sender may send which message is checked by the caller.
 
-use argent_auth::{AuthConfig, OpenStats, Opener, Sealer, ANONYMOUS, REPLICA_IDS};
+use crate::gms::View;
+use argent_auth::{AuthConfig, KeyRing, OpenStats, Opener, Sealer, ACTIVATION, ANONYMOUS, REPLICA_IDS};
 
 /// The one channel of service traffic (a sender's socket sees its counters in order).
 const CHANNEL: u32 = 0;
@@ -11,6 +12,10 @@ pub(super) struct WireSeal {
     sealer: Sealer,
     opener: Opener,
     out: Vec<u8>,
+    /// The keys held: the key file's, and epochs learnt from views.
+    ring: KeyRing,
+    /// When to start sealing under the newest epoch learnt.
+    rekey_at: Option<std::time::Instant>,
 }
 
 /// Who sealed a datagram of service traffic.
@@ -33,10 +38,28 @@ impl WireSeal {
             sealer: Sealer::new(&auth.keys, id, auth.mode),
             opener: Opener::new(auth.keys.clone(), auth.mode),
             out: Vec::new(),
+            ring: auth.keys.clone(),
+            rekey_at: None,
+        }
+    }
+
+    /// Key epochs `view` hands out: opened at once, sealed under after [`ACTIVATION`].
+    pub(super) fn learn(&mut self, view: &View) {
+        let learnt = view.learn_keys(&mut self.ring);
+        if !learnt.is_empty() {
+            tracing::info!(view = view.id.0, epochs = ?learnt.iter().map(|k| k.epoch).collect::<Vec<_>>(), "new cluster key epochs");
+            self.rekey_at = Some(std::time::Instant::now() + ACTIVATION);
+        }
+        for k in learnt {
+            self.opener.add_key(k);
         }
     }
 
     pub(super) fn seal(&mut self, datagram: &[u8]) -> &[u8] {
+        if self.rekey_at.is_some_and(|t| std::time::Instant::now() >= t) {
+            self.sealer.rekey(&self.ring);
+            self.rekey_at = None;
+        }
         self.out.clear();
         self.sealer.seal(CHANNEL, datagram, &mut self.out);
         &self.out

@@ -33,5 +33,6 @@ pub fn view(id: u64, members: &[MemberSpec], regions: &[(RegionSpec, u64)]) -> V
             })
             .collect(),
         addresses: AddressStats::default(),
+        keys: Vec::new(),
     }
 }

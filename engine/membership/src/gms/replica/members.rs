@@ -5,7 +5,7 @@ use super::liveness::Liveness;
 use super::server::{Gms, Peer};
 use crate::gms::msg::GmsMsg;
 use crate::gms::state::{Command, RemoveReason};
-use crate::gms::view::Member;
+use crate::gms::view::{KeyEpoch, Member};
 use crate::groups::GroupId;
 use argent_core::{Instant, NodeId, ViewId};
 
@@ -96,6 +96,7 @@ impl Gms {
                 | GmsMsg::Heartbeat { .. }
                 | GmsMsg::SetGroups { .. }
                 | GmsMsg::Leave { .. }
+                | GmsMsg::AddKey(_)
         );
         if !is_request {
             return;
@@ -118,6 +119,9 @@ impl Gms {
             }
             GmsMsg::SetGroups { node: n, incarnation, version, groups } if n == node => {
                 self.set_groups(now, node, incarnation, version, groups)
+            }
+            GmsMsg::AddKey(k) => {
+                self.add_key(now, k);
             }
             GmsMsg::Leave { node: n, incarnation }
                 if n == node && self.state.incarnation(node) == Some(incarnation) =>
@@ -153,6 +157,17 @@ impl Gms {
             Some(i) if i > member.incarnation => self.unknown(node, member.incarnation),
             _ => self.propose_once(now, Command::Register { member, groups }),
         }
+    }
+
+    /// Hand out a new key epoch (a key holder asked: a member, or `argent key rotate`
+    /// through the service). The leader proposes it; false on a follower. An epoch not
+    /// above the newest handed out, or malformed, changes nothing when applied.
+    pub fn add_key(&mut self, now: Instant, key: KeyEpoch) -> bool {
+        if !self.leader {
+            return false;
+        }
+        self.propose_once(now, Command::AddKey(key));
+        true
     }
 
     /// A member changes its groups.
