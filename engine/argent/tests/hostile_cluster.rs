@@ -194,6 +194,9 @@ fn an_attacker_without_the_key_changes_nothing() {
         s.auth.forged
     );
     assert!(s.auth.refused() >= ROUNDS * 2, "the GMS refused the forged requests: {:?}", s.auth);
+    // What `argent status` shows: the replica's report carries the same counts.
+    let f = &s.report.refusals;
+    assert!(f.unsealed + f.forged >= ROUNDS * 2, "the status report shows the attack: {f:?}");
     for n in [publisher_node, s1, s2] {
         n.shutdown();
     }

@@ -305,6 +305,8 @@ pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
             "members": members,
             "regions": regions,
             "addresses": {"own": v.addresses.own_address, "shared": v.addresses.shared_address, "unicast": v.addresses.unicast},
+            "key_epochs": v.keys.iter().map(|k| k.epoch).collect::<Vec<_>>(),
+            "refused": serde_json::to_value(&report.refusals)?,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
@@ -317,6 +319,16 @@ pub fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
         reports.len(),
         replicas.len()
     );
+    let f = &report.refusals;
+    if *f != Default::default() {
+        println!(
+            "replica {} refused: {} unsealed, {} forged, {} replayed, {} of an unknown key epoch, {} from a sender that may not send them, {} registrations out of bounds, {} malformed",
+            report.replica, f.unsealed, f.forged, f.replayed, f.unknown_epoch, f.wrong_sender, f.registrations, f.malformed
+        );
+    }
+    if let Some(k) = v.keys.last() {
+        println!("key epochs handed out: up to {} (argent key rotate)", k.epoch);
+    }
     println!("members ({}):", v.members.len());
     for m in &members {
         println!(

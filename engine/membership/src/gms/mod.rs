@@ -17,7 +17,7 @@ mod view;
 
 pub use client::{ClientConfig, ClientStatus, GmsClient};
 pub use joined::{GroupSets, JoinedGroups};
-pub use msg::{GmsDecodeError, GmsMsg, StatusReport, GMS_WIRE_VERSION, MAX_GMS_MESSAGE};
+pub use msg::{GmsDecodeError, GmsMsg, Refusals, StatusReport, GMS_WIRE_VERSION, MAX_GMS_MESSAGE};
 pub use replica::{
     registration_problem, Gms, GmsConfig, GmsError, GmsStats, Grant, Peer, Persist, Restored, GRANT_HOLD,
     MAX_GROUPS_PER_MEMBER, MAX_INCARNATION, MAX_MEMBER_SHARDS, MAX_NODE_ID,

@@ -114,6 +114,27 @@ pub struct StatusReport {
     pub view: Arc<View>,
     /// Members the leader suspects (empty at followers).
     pub suspects: Vec<NodeId>,
+    /// What this replica refused, by kind.
+    pub refusals: Refusals,
+}
+
+/// Datagrams and requests a replica refused, by kind (`argent status`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusals {
+    /// Keyed: datagrams without a seal, or sealed in the other mode.
+    pub unsealed: u64,
+    /// Keyed: datagrams whose tag did not hold (another key, or changed).
+    pub forged: u64,
+    /// Keyed: replays, and datagrams older than the replay window.
+    pub replayed: u64,
+    /// Keyed: datagrams sealed under a key epoch this replica does not hold.
+    pub unknown_epoch: u64,
+    /// Keyed: messages whose sealer may not send them (a member speaking for another).
+    pub wrong_sender: u64,
+    /// Registrations out of bounds (address, incarnation, shards, groups).
+    pub registrations: u64,
+    /// Messages that did not decode.
+    pub malformed: u64,
 }
 
 /// A GMS message that could not be decoded.

@@ -112,6 +112,19 @@ impl Wire {
         }
     }
 
+    /// The replica's report with what this wire refused.
+    fn report(&self, gms: &Gms) -> StatusReport {
+        let mut r = gms.report();
+        let a = self.seal.as_ref().map(WireSeal::stats).unwrap_or_default();
+        r.refusals.unsealed = a.short + a.version + a.mode;
+        r.refusals.forged = a.forged;
+        r.refusals.replayed = a.replay + a.stale;
+        r.refusals.unknown_epoch = a.epoch;
+        r.refusals.wrong_sender = self.wrong_sender;
+        r.refusals.malformed = self.malformed + self.reasm.malformed;
+        r
+    }
+
     /// Counts a message refused for its sender.
     fn refuse(&mut self, from: SocketAddr, who: Sealed) {
         self.wrong_sender += 1;
@@ -288,7 +301,10 @@ fn serve(
                 wire.refuse(from, who);
             } else {
                 match msg {
-                    GmsMsg::StatusRequest => wire.send(from, &GmsMsg::Status(Box::new(gms.report()))),
+                    GmsMsg::StatusRequest => {
+                        let report = wire.report(&gms);
+                        wire.send(from, &GmsMsg::Status(Box::new(report)));
+                    }
                     GmsMsg::AskId { nonce } => match gms.grant_id(now) {
                         Grant::Id(node) => wire.send(from, &GmsMsg::IdGranted { nonce, node: Some(node) }),
                         Grant::Full => wire.send(from, &GmsMsg::IdGranted { nonce, node: None }),
@@ -347,9 +363,10 @@ fn serve(
             }
         }
         let mut s = status.lock().expect("status lock");
-        if s.report.view.id != gms.view().id || s.report.leader != gms.leader_id() || s.stats != *gms.stats()
-        {
-            s.report = gms.report();
+        // The report holds the view by reference: refreshing it is cheap, and its refusal
+        // counts move with every forged datagram.
+        s.report = wire.report(&gms);
+        if s.stats != *gms.stats() {
             s.stats = gms.stats().clone();
         }
         s.auth = wire.seal.as_ref().map(WireSeal::stats).unwrap_or_default();

@@ -136,6 +136,10 @@ impl Gms {
             leader: self.leader_id(),
             view: self.state.view().clone(),
             suspects: self.suspects(),
+            refusals: crate::gms::Refusals {
+                registrations: self.stats.refused_registrations,
+                ..Default::default()
+            },
         }
     }
 
