@@ -91,6 +91,12 @@ impl Guard {
         self.sealer.seal_in_place(channel, buf);
     }
 
+    /// `mac` mode: the trailer to send after `body` (unchanged, not copied); `None` in
+    /// `aead` mode (use [`Guard::seal_in_place`]).
+    pub fn trailer(&mut self, channel: u32, body: &[u8]) -> Option<[u8; argent_auth::TRAILER]> {
+        self.sealer.trailer(channel, body)
+    }
+
     /// Checks a `mac` datagram (its body is its prefix).
     pub fn verify(&mut self, d: &[u8]) -> Option<Passed> {
         let o = self.opener.verify(d).ok()?;

@@ -130,6 +130,17 @@ impl ClusterKey {
     }
 }
 
+/// A key derived from `secret` for one use (`label`), by HKDF-SHA256.
+pub(crate) fn derive(secret: &[u8; KEY_LEN], label: &[u8]) -> [u8; KEY_LEN] {
+    let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, CONTEXT.as_bytes());
+    let mut out = [0u8; KEY_LEN];
+    salt.extract(secret)
+        .expand(&[label], NodeKeyLen)
+        .and_then(|okm| okm.fill(&mut out))
+        .expect("HKDF-SHA256 yields 32 bytes");
+    out
+}
+
 fn wrap_aad(under: u16, epoch: u16) -> [u8; 4] {
     let mut aad = [0u8; 4];
     aad[..2].copy_from_slice(&under.to_le_bytes());

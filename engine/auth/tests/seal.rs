@@ -220,3 +220,23 @@ fn a_key_rotates_through_a_wrapped_epoch() {
     assert_eq!(ring.epochs().count(), MAX_EPOCHS);
     assert_eq!(ring.epochs().next(), Some(4));
 }
+
+#[test]
+fn a_detached_trailer_opens_like_one_sealed_in_place() {
+    let r = ring(1, 9);
+    let mut s = Sealer::new(&r, 3, Mode::Mac);
+    let mut o = Opener::new(r.clone(), Mode::Mac);
+    let body: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+    let trailer = s.trailer(4, &body).expect("mac mode");
+    let mut d = body.clone();
+    d.extend_from_slice(&trailer);
+    assert_eq!(o.verify(&d).map(|x| (x.sender, x.channel, x.len)), Ok((3, 4, body.len())));
+    let mut in_place = Vec::new();
+    s.seal(4, &body, &mut in_place);
+    assert!(o.verify(&in_place).is_ok(), "both ways interleave on one channel");
+    let mut changed = body.clone();
+    changed[4999] ^= 1;
+    changed.extend_from_slice(&s.trailer(4, &body).expect("mac"));
+    assert_eq!(o.verify(&changed), Err(Refusal::Forged));
+    assert!(Sealer::new(&r, 3, Mode::Aead).trailer(4, &body).is_none(), "aead encrypts the body itself");
+}

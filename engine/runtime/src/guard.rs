@@ -7,6 +7,7 @@ pub use argent_auth::AuthConfig;
 use argent_auth::{Mode, TRAILER};
 use argent_core::NodeId;
 pub use argent_qsm::AuthStats;
+use argent_transport::Tail;
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;
@@ -86,10 +87,17 @@ impl Guard {
         }
     }
 
-    pub(crate) fn seal(&mut self, dest: argent_core::Destination, payload: &Bytes) -> Bytes {
-        let buf = self.arena.write(payload, TRAILER);
-        self.inner.seal_in_place(argent_qsm::Guard::channel(self.shard, dest), buf);
-        self.arena.take()
+    /// A datagram sealed for `dest`: in `mac` mode the payload as is and its trailer as the
+    /// datagram's tail (sent from its own buffer: no copy of the payload); in `aead` mode
+    /// the payload encrypted in an arena, with its trailer.
+    pub(crate) fn seal(&mut self, dest: argent_core::Destination, payload: Bytes) -> (Bytes, Tail) {
+        let channel = argent_qsm::Guard::channel(self.shard, dest);
+        if let Some(trailer) = self.inner.trailer(channel, &payload) {
+            return (payload, Tail::new(&trailer));
+        }
+        let buf = self.arena.write(&payload, TRAILER);
+        self.inner.seal_in_place(channel, buf);
+        (self.arena.take(), Tail::NONE)
     }
 
     /// The body of a datagram from `source` that passes; `None` (counted) otherwise. A

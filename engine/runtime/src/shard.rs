@@ -489,11 +489,11 @@ impl Shard {
                 Destination::Node(n) => self.addrs.unicast(n, t.region),
             };
             let Some(to) = to else { continue };
-            let data = match &mut self.guard {
-                Some(g) => g.seal(t.dest, &t.payload),
-                None => t.payload,
+            let (data, tail) = match &mut self.guard {
+                Some(g) => g.seal(t.dest, t.payload),
+                None => (t.payload, argent_transport::Tail::NONE),
             };
-            self.tx.push(Outgoing { to, data });
+            self.tx.push(Outgoing::with_tail(to, data, tail));
             if self.tx.len() >= self.batch {
                 self.send_batch();
             }

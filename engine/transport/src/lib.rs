@@ -34,7 +34,7 @@ mod waker;
 
 pub use api::{Transport, SEND_WAIT_BUDGET};
 pub use backend::Backend;
-pub use datagram::{Outgoing, Received, Via};
+pub use datagram::{Outgoing, Received, Tail, Via, MAX_TAIL};
 pub use error::TransportError;
 pub use report::{Rejection, SendReport};
 pub use setup::{open, probe_uring};

@@ -76,6 +76,8 @@ pub(crate) struct SendPlan {
     pub(crate) spans: Vec<Span>,
     addrs: Vec<libc::sockaddr_in>,
     iovs: Vec<libc::iovec>,
+    /// iovecs of each span (a datagram with a tail takes two).
+    iov_counts: Vec<usize>,
     ctrls: Vec<CmsgBuf>,
 }
 
@@ -122,6 +124,7 @@ impl SendPlan {
     fn fill(&mut self, batch: &[Outgoing]) {
         self.addrs.clear();
         self.iovs.clear();
+        self.iov_counts.clear();
         self.ctrls.clear();
         self.msgs.clear();
         for span in &self.spans {
@@ -131,12 +134,21 @@ impl SendPlan {
                 ctrl.write_udp_segment(span.segment as u16);
             }
             self.ctrls.push(ctrl);
+            let first = self.iovs.len();
             for o in &batch[span.start..span.end] {
                 self.iovs.push(libc::iovec {
                     iov_base: o.data.as_ptr() as *mut libc::c_void,
                     iov_len: o.data.len(),
                 });
+                let tail = o.tail.as_slice();
+                if !tail.is_empty() {
+                    self.iovs.push(libc::iovec {
+                        iov_base: tail.as_ptr() as *mut libc::c_void,
+                        iov_len: tail.len(),
+                    });
+                }
             }
+            self.iov_counts.push(self.iovs.len() - first);
         }
         // Every vector is complete: pointers into them stay valid until the next build.
         let mut first_iov = 0;
@@ -145,12 +157,12 @@ impl SendPlan {
             h.msg_name = (&mut self.addrs[k] as *mut libc::sockaddr_in).cast();
             h.msg_namelen = SOCKADDR_IN_LEN;
             h.msg_iov = self.iovs[first_iov..].as_mut_ptr();
-            h.msg_iovlen = span.count() as _;
+            h.msg_iovlen = self.iov_counts[k] as _;
             if span.segment > 0 {
                 h.msg_control = self.ctrls[k].0.as_mut_ptr().cast();
                 h.msg_controllen = SEND_CMSG_SPACE as _;
             }
-            first_iov += span.count();
+            first_iov += self.iov_counts[k];
             self.msgs.push(libc::mmsghdr { msg_hdr: h, msg_len: 0 });
         }
     }
@@ -160,12 +172,12 @@ impl SendPlan {
 /// may be shorter) go to the same destination, else the one datagram.
 fn next_span(batch: &[Outgoing], i: usize, end: usize, gso: &Gso) -> Span {
     let to = batch[i].to;
-    let segment = batch[i].data.len();
+    let segment = batch[i].len();
     let mut j = i + 1;
     let mut bytes = segment;
     if gso.enabled && segment > 0 && segment <= gso.max_segment {
         while j < end && j - i < GSO_MAX_SEGMENTS {
-            let len = batch[j].data.len();
+            let len = batch[j].len();
             if batch[j].to != to || len == 0 || len > segment || bytes + len > GSO_MAX_BYTES {
                 break;
             }

@@ -294,7 +294,7 @@ impl StdTransport {
                     }
                     _ => {
                         let first = &batch[span.start];
-                        report.reject(first.to, first.data.len(), span.count(), error);
+                        report.reject(first.to, first.len(), span.count(), error);
                         m += 1;
                     }
                 }

@@ -345,3 +345,40 @@ fn groups_are_joined_and_left_while_running() {
         assert!(reaches(sender.as_mut(), r.as_mut(), g1, nonce, 5), "{backend}: rejoined");
     }
 }
+
+/// A datagram's tail goes out from its own buffer right after the payload: alone, and in
+/// GSO runs of equal-sized datagrams (two iovecs per segment).
+#[test]
+fn tails_follow_their_payloads_alone_and_in_gso_runs() {
+    use argent_transport::Tail;
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &spec(vec![]));
+        let nonce = nonce();
+        let tail = |i: usize| [i as u8 ^ 0x5A; 36];
+        // 20 of 1 436 + 36 = 1 472 bytes (a GSO run), then 3 of mixed sizes.
+        let sizes: Vec<usize> = (0..20).map(|_| 1436).chain([100, 9000, 40]).collect();
+        let mut batch: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Outgoing::with_tail(b.local_addr(), payload(nonce, i as u32, len), Tail::new(&tail(i))))
+            .collect();
+        assert_eq!(batch[0].len(), 1472);
+        send_all(a.as_mut(), &mut batch);
+        let deadline = Instant::now() + LIMIT;
+        let (mut got, mut buf) = (Vec::new(), Vec::new());
+        while got.len() < sizes.len() && Instant::now() < deadline {
+            buf.clear();
+            b.recv(Some(Duration::from_millis(200)), 256, &mut buf).expect("recv");
+            got.extend(buf.drain(..).filter(|r| r.data.len() >= 16 && r.data[..8] == nonce.to_be_bytes()));
+        }
+        assert_eq!(got.len(), sizes.len(), "{backend}: every datagram");
+        for (i, r) in got.iter().enumerate() {
+            let len = sizes[i];
+            assert_eq!(r.data.len(), len + 36, "{backend}: datagram {i}");
+            assert_eq!(check(nonce, &r.data[..len]), Some(i as u32), "{backend}: payload {i}");
+            assert_eq!(r.data[len..], tail(i), "{backend}: tail {i}");
+        }
+        eprintln!("{backend}: {:?}", a.stats());
+    }
+}

@@ -137,7 +137,7 @@ impl UringTransport {
                         true
                     } else {
                         let first = &batch[span.start];
-                        report.reject(first.to, first.data.len(), span.count(), error);
+                        report.reject(first.to, first.len(), span.count(), error);
                         false
                     }
                 }
