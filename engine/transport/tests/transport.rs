@@ -361,7 +361,9 @@ fn tails_follow_their_payloads_alone_and_in_gso_runs() {
         let mut batch: Vec<_> = sizes
             .iter()
             .enumerate()
-            .map(|(i, &len)| Outgoing::with_tail(b.local_addr(), payload(nonce, i as u32, len), Tail::new(&tail(i))))
+            .map(|(i, &len)| {
+                Outgoing::with_tail(b.local_addr(), payload(nonce, i as u32, len), Tail::new(&tail(i)))
+            })
             .collect();
         assert_eq!(batch[0].len(), 1472);
         send_all(a.as_mut(), &mut batch);

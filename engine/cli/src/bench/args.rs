@@ -24,10 +24,11 @@ pub struct BenchArgs {
     /// (groups_1_msgs_per_sec, groups_n_msgs_per_sec, ratio_to_groups_1).
     #[arg(long, default_value_t = 1)]
     pub(super) groups: u32,
-    /// With --groups above 1: rounds of (one-group pass, N-group pass), alternated so that
-    /// drift on a busy host affects both sides alike.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub(super) comparison_rounds: u32,
+    /// With --groups above 1 (default 2), --group-churn (2) or --key-file (4): rounds of
+    /// (baseline pass, measured-setting pass), alternated so that drift on a busy host
+    /// affects both sides alike. More rounds average out more of a busy host's noise.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub(super) comparison_rounds: Option<u32>,
     /// With --groups above 1: during the measured pass subscribers join and leave random
     /// groups, this many changes per second in total (spread over the subscribers, for the
     /// first 90% of --duration), each verifying every (publisher, group) stream from its
