@@ -136,7 +136,7 @@ impl Gms {
             leader: self.leader_id(),
             view: self.state.view().clone(),
             suspects: self.suspects(),
-            refusals: crate::gms::Refusals {
+            refusals: crate::gms::msg::Refusals {
                 registrations: self.stats.refused_registrations,
                 ..Default::default()
             },
