@@ -7,6 +7,7 @@
 //! while node 1 gets everything. Node 2 then leaves:
 //! its subscription sees nothing more, and node 1 still gets everything.
 
+mod common;
 mod ports;
 use argent::config::ClusterConfig;
 use argent::{Backend, Node};
@@ -108,14 +109,7 @@ fn a_group_created_at_run_time_is_joined_mid_stream_and_left_exactly() {
     let mut at1 = n1.subscribe("sports").expect("subscribe after joining");
 
     // Node 0 learns of the new region from the view; then it may publish to the group.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut publisher = loop {
-        match n0.publisher("sports") {
-            Ok(p) => break p,
-            Err(e) => assert!(Instant::now() < deadline, "no route to the new group at node 0: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut publisher = common::routed_publisher(&n0, "sports", Duration::from_secs(10));
     let published = Arc::new(AtomicU64::new(0));
     let sender = {
         let published = published.clone();

@@ -8,6 +8,7 @@
 //! group. Every subscriber gets every message once and in order, nobody is evicted, and the
 //! counters show the attack.
 
+mod common;
 mod ports;
 use argent::config::ClusterConfig;
 use argent::{Backend, Node};
@@ -68,14 +69,7 @@ fn an_attacker_without_the_key_changes_nothing() {
     s1.join("hostile").expect("join");
     s2.join("hostile").expect("join");
     let mut subs = [s1.subscribe("hostile").expect("subscribe"), s2.subscribe("hostile").expect("subscribe")];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut publisher = loop {
-        match publisher_node.publisher("hostile") {
-            Ok(p) => break p,
-            Err(e) => assert!(Instant::now() < deadline, "no route to the group: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut publisher = common::routed_publisher(&publisher_node, "hostile", Duration::from_secs(10));
     // The group's region and its multicast address, as the GMS laid them out.
     let group = s1.group_id("hostile").expect("group id");
     let view = service.status().report.view;

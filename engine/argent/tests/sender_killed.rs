@@ -16,6 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
 mod ports;
 
 const TEST: &str = "a_sender_killed_mid_message_leaves_no_partial_delivery";
@@ -39,14 +40,7 @@ fn node(gms: SocketAddr) -> Node {
 /// `last` sends "second", a 4 MiB message and "end", then leaves.
 fn sender(gms: SocketAddr, role: &str) {
     let n = node(gms);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut p = loop {
-        match n.publisher("big") {
-            Ok(p) => break p,
-            Err(e) => assert!(Instant::now() < deadline, "no route to group big: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut p = common::routed_publisher(&n, "big", Duration::from_secs(20));
     if role == "huge" {
         p.publish_blocking(b"first").expect("publish");
         let huge = pattern(HUGE, 7);

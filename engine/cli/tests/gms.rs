@@ -6,18 +6,11 @@
 mod ports;
 mod procs;
 
-use procs::{argent, Kill};
+use procs::{argent, last_json, Kill};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn last_json(child: Child) -> Value {
-    let out = child.wait_with_output().expect("child runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("printed {stdout:?}: {e}"))
-}
 
 #[test]
 fn bench_kill_one_subscriber_is_evicted_and_the_others_verify() {

@@ -8,18 +8,10 @@
 mod ports;
 mod procs;
 
-use procs::{argent, Kill};
-use serde_json::Value;
+use procs::{argent, last_json, Kill};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn last_json(child: Child) -> Value {
-    let out = child.wait_with_output().expect("child runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("printed {stdout:?}: {e}"))
-}
 
 #[test]
 fn a_key_rotates_through_the_gms_while_traffic_flows() {

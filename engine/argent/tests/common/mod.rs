@@ -60,3 +60,17 @@ pub fn block_on<F: std::future::Future>(f: F, nap: std::time::Duration) -> F::Ou
         std::thread::park_timeout(nap);
     }
 }
+
+/// A publisher to `group` at `node`, once the node has a route to it (it learns the group's
+/// region from a view); fails the test after `within`.
+#[allow(dead_code)]
+pub fn routed_publisher(node: &Node, group: &str, within: std::time::Duration) -> argent::Publisher {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match node.publisher(group) {
+            Ok(p) => return p,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "no route to group {group}: {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -2,6 +2,15 @@
 
 use std::process::{Child, Command};
 
+/// The JSON summary a child printed last, once it exited.
+#[allow(dead_code)]
+pub fn last_json(child: Child) -> serde_json::Value {
+    let out = child.wait_with_output().expect("child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("printed {stdout:?}: {e}"))
+}
+
 /// The `argent` binary of this build.
 pub fn argent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_argent"))

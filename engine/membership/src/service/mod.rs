@@ -99,6 +99,13 @@ impl Wire {
         }
     }
 
+    /// A wire of a process without a node id (status, id and key requests) on an ephemeral
+    /// port of `peer`'s address family; with `auth`, sealed as [`ANONYMOUS`].
+    fn anonymous(peer: SocketAddr, auth: Option<&AuthConfig>) -> io::Result<Wire> {
+        let bind: SocketAddr = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+        Ok(Wire::new(UdpSocket::bind(bind)?, auth.map(|a| (a, ANONYMOUS))))
+    }
+
     fn send(&mut self, to: SocketAddr, msg: &GmsMsg) {
         self.next_id = self.next_id.wrapping_add(1);
         for d in fragment(&msg.encode(), self.next_id) {
@@ -386,8 +393,7 @@ pub fn query_status_keyed(
     timeout: Duration,
     auth: Option<&AuthConfig>,
 ) -> io::Result<Option<StatusReport>> {
-    let bind: SocketAddr = if replica.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-    let mut wire = Wire::new(UdpSocket::bind(bind)?, auth.map(|a| (a, ANONYMOUS)));
+    let mut wire = Wire::anonymous(replica, auth)?;
     let deadline = std::time::Instant::now() + timeout;
     let mut next_try = std::time::Instant::now();
     while std::time::Instant::now() < deadline {
@@ -414,8 +420,7 @@ pub fn add_key_keyed(
     timeout: Duration,
 ) -> io::Result<bool> {
     let Some(first) = replicas.values().next() else { return Ok(false) };
-    let bind: SocketAddr = if first.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-    let mut wire = Wire::new(UdpSocket::bind(bind)?, Some((auth, ANONYMOUS)));
+    let mut wire = Wire::anonymous(*first, Some(auth))?;
     let deadline = std::time::Instant::now() + timeout;
     let mut next_try = std::time::Instant::now();
     while std::time::Instant::now() < deadline {
@@ -449,8 +454,7 @@ pub fn ask_id_keyed(
     auth: Option<&AuthConfig>,
 ) -> io::Result<Option<NodeId>> {
     let Some(first) = replicas.values().next() else { return Ok(None) };
-    let bind: SocketAddr = if first.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
-    let mut wire = Wire::new(UdpSocket::bind(bind)?, auth.map(|a| (a, ANONYMOUS)));
+    let mut wire = Wire::anonymous(*first, auth)?;
     let nonce =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
     let addrs: Vec<SocketAddr> = replicas.values().copied().collect();
