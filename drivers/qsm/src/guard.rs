@@ -5,7 +5,7 @@
 //! header's `from` (the node part of a stream id) is not the node whose key sealed it.
 
 use crate::stream::node_of;
-use argent_auth::{AuthConfig, Mode, OpenStats, Opener, Sealer};
+use argent_auth::{AuthConfig, Mode, OpenStats, Opened, Opener, Sealer};
 use argent_core::NodeId;
 
 /// Datagrams a keyed node opened and refused.
@@ -100,20 +100,20 @@ impl Guard {
     /// Checks a `mac` datagram (its body is its prefix).
     pub fn verify(&mut self, d: &[u8]) -> Option<Passed> {
         let o = self.opener.verify(d).ok()?;
-        self.bound(o.sender, &d[..o.len]).then_some(Passed { len: o.len, sender: NodeId(o.sender) })
+        self.bound(o, d)
     }
 
     /// Checks a datagram and, in `aead` mode, decrypts its body in place.
     pub fn open(&mut self, d: &mut [u8]) -> Option<Passed> {
         let o = self.opener.open(d).ok()?;
-        self.bound(o.sender, &d[..o.len]).then_some(Passed { len: o.len, sender: NodeId(o.sender) })
+        self.bound(o, d)
     }
 
     /// Checks a datagram and writes its body, decrypted in `aead` mode, to `out` (at least
     /// as long as `d`).
     pub fn open_into(&mut self, d: &[u8], out: &mut [u8]) -> Option<Passed> {
         let o = self.opener.open_into(d, out).ok()?;
-        self.bound(o.sender, &out[..o.len]).then_some(Passed { len: o.len, sender: NodeId(o.sender) })
+        self.bound(o, out)
     }
 
     /// A datagram that passed came from an address that is not one of its sender's
@@ -122,12 +122,15 @@ impl Guard {
         self.wrong_source += 1;
     }
 
-    /// Whether the header of `body` names `sender` (data names the sender's stream).
-    fn bound(&mut self, sender: u32, body: &[u8]) -> bool {
-        let from = argent_wire::transmitter(body).map(|f| node_of(NodeId(f)).0);
-        let ok = from == Some(sender);
-        self.wrong_from += u64::from(!ok);
-        ok
+    /// A datagram the seal let through, whose body is `buf[..o.len]`: passed if its header
+    /// names the node that sealed it (data names the sender's stream), else counted.
+    fn bound(&mut self, o: Opened, buf: &[u8]) -> Option<Passed> {
+        let from = argent_wire::transmitter(&buf[..o.len]).map(|f| node_of(NodeId(f)).0);
+        if from != Some(o.sender) {
+            self.wrong_from += 1;
+            return None;
+        }
+        Some(Passed { len: o.len, sender: NodeId(o.sender) })
     }
 
     /// Also open datagrams sealed under `key` (a new epoch from the membership service);

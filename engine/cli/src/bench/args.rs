@@ -131,6 +131,17 @@ pub(super) enum Perturb {
 const MAX_GROUPS: u32 = 1_000_000;
 
 impl BenchArgs {
+    /// Comparison rounds with --groups above 1 or --group-churn (default 2).
+    pub(super) fn group_rounds(&self) -> u32 {
+        self.comparison_rounds.unwrap_or(2)
+    }
+
+    /// Comparison rounds with --key-file (default 4: a keyed pass costs a few percent and a
+    /// single pass on a busy 2-core host varies by about 10 %, decision 011).
+    pub(super) fn auth_rounds(&self) -> u32 {
+        self.comparison_rounds.unwrap_or(4)
+    }
+
     pub(super) fn perturb(&self) -> Option<Perturb> {
         match (self.kill_one_at, self.pause_one_at.zip(self.pause_for), self.restart_one_at) {
             (Some(at), _, _) => Some(Perturb::Kill { at }),

@@ -41,7 +41,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let unverified = raw_baseline(&a, address, false)?;
         report.set_raw(verified, unverified);
     }
-    let rounds = if a.groups > 1 && a.group_churn.is_none() { a.comparison_rounds.unwrap_or(2) } else { 0 };
+    let rounds = if a.groups > 1 && a.group_churn.is_none() { a.group_rounds() } else { 0 };
     let (ones, many) = comparison(&a, rounds, dir.path(), &bar)?;
     let (calm, churned) = match a.group_churn {
         Some(rate) => churn_rounds(&a, rate, dir.path(), &bar)?,
@@ -105,7 +105,7 @@ fn churn_rounds(
 ) -> anyhow::Result<(Vec<Report>, Vec<Report>)> {
     bar.set_message("argent, warm-up");
     let _ = argent_pass(&BenchArgs { duration: 1.0, ..a.clone() }, a.groups, dir, None, None)?;
-    let rounds = a.comparison_rounds.unwrap_or(2);
+    let rounds = a.group_rounds();
     let (mut calm, mut churned) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         bar.set_message(format!("argent, {} groups, no churn (round {} of {rounds})", a.groups, round + 1));
@@ -140,9 +140,7 @@ fn auth_rounds(a: &BenchArgs, dir: &Path, bar: &ProgressBar) -> anyhow::Result<(
     bar.set_message("argent, warm-up");
     let _ = argent_pass(&BenchArgs { duration: 1.0, ..a.clone() }, a.groups, dir, None, None)?;
     let plain_args = BenchArgs { key_path: None, encrypt: false, ..a.clone() };
-    // Four rounds by default: a keyed pass costs a few percent, and on a busy 2-core host one
-    // pass can vary by 10 % (decision 011); eight passes keep the ratio's noise below that.
-    let order = super::report::auth_order(a.comparison_rounds.unwrap_or(4));
+    let order = super::report::auth_order(a.auth_rounds());
     let (mut plain, mut keyed) = (Vec::new(), Vec::new());
     for (i, &is_keyed) in order[..order.len() - 1].iter().enumerate() {
         let what = if is_keyed { "keyed" } else { "unkeyed" };
@@ -162,9 +160,9 @@ fn progress(a: &BenchArgs) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(200));
     let raw = if a.no_raw { 0.0 } else { 2.0 * a.duration.min(3.0) };
     let passes = match (a.group_churn, a.key_path.is_some(), a.groups > 1) {
-        (Some(_), _, _) => 0.4 + 2.0 * f64::from(a.comparison_rounds.unwrap_or(2)),
-        (None, true, _) => 0.4 + 2.0 * f64::from(a.comparison_rounds.unwrap_or(4)),
-        (None, false, true) => 2.0 * f64::from(a.comparison_rounds.unwrap_or(2)),
+        (Some(_), _, _) => 0.4 + 2.0 * f64::from(a.group_rounds()),
+        (None, true, _) => 0.4 + 2.0 * f64::from(a.auth_rounds()),
+        (None, false, true) => 2.0 * f64::from(a.group_rounds()),
         (None, false, false) => 1.0,
     };
     bar.set_message(format!("about {:.0} s", raw + passes * (a.duration + 2.0)));

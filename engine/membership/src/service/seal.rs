@@ -3,7 +3,7 @@
 //! refusals counted. Which sender may send which message is checked by the caller.
 
 use crate::gms::View;
-use argent_auth::{AuthConfig, KeyRing, OpenStats, Opener, Sealer, ACTIVATION, ANONYMOUS, REPLICA_IDS};
+use argent_auth::{AuthConfig, OpenStats, Opener, Sealer, ACTIVATION, ANONYMOUS, REPLICA_IDS};
 
 /// The one channel of service traffic (a sender's socket sees its counters in order).
 const CHANNEL: u32 = 0;
@@ -12,8 +12,6 @@ pub(super) struct WireSeal {
     sealer: Sealer,
     opener: Opener,
     out: Vec<u8>,
-    /// The keys held: the key file's, and epochs learnt from views.
-    ring: KeyRing,
     /// When to start sealing under the newest epoch learnt.
     rekey_at: Option<std::time::Instant>,
 }
@@ -38,14 +36,13 @@ impl WireSeal {
             sealer: Sealer::new(&auth.keys, id, auth.mode),
             opener: Opener::new(auth.keys.clone(), auth.mode),
             out: Vec::new(),
-            ring: auth.keys.clone(),
             rekey_at: None,
         }
     }
 
     /// Key epochs `view` hands out: opened at once, sealed under after [`ACTIVATION`].
     pub(super) fn learn(&mut self, view: &View) {
-        let learnt = view.learn_keys(&mut self.ring);
+        let learnt = view.learn_keys(&mut self.opener.ring().clone());
         if !learnt.is_empty() {
             tracing::info!(view = view.id.0, epochs = ?learnt.iter().map(|k| k.epoch).collect::<Vec<_>>(), "new cluster key epochs");
             self.rekey_at = Some(std::time::Instant::now() + ACTIVATION);
@@ -57,7 +54,7 @@ impl WireSeal {
 
     pub(super) fn seal(&mut self, datagram: &[u8]) -> &[u8] {
         if self.rekey_at.is_some_and(|t| std::time::Instant::now() >= t) {
-            self.sealer.rekey(&self.ring);
+            self.sealer.rekey(self.opener.ring());
             self.rekey_at = None;
         }
         self.out.clear();
