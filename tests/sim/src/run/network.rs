@@ -143,11 +143,19 @@ impl Sim<'_> {
         let sc = self.sc;
         let node = &mut self.nodes[n as usize];
         let data = match node.guard.as_mut() {
+            // As the runtime seals: `mac` puts the trailer beside the untouched body (the
+            // runtime sends it as a second iovec), `aead` encrypts a copy in place.
             Some(g) => {
+                let channel = argent_qsm::Guard::channel(0, dest);
                 let mut buf = Vec::with_capacity(data.len() + argent_auth::TRAILER);
                 buf.extend_from_slice(&data);
-                buf.resize(data.len() + argent_auth::TRAILER, 0);
-                g.seal_in_place(argent_qsm::Guard::channel(0, dest), &mut buf);
+                match g.trailer(channel, &data) {
+                    Some(trailer) => buf.extend_from_slice(&trailer),
+                    None => {
+                        buf.resize(data.len() + argent_auth::TRAILER, 0);
+                        g.seal_in_place(channel, &mut buf);
+                    }
+                }
                 Bytes::from(buf)
             }
             None => data,
