@@ -144,13 +144,14 @@ fn run(
                     let timeout = Duration::from_secs_f64(
                         scenario.timeout.unwrap_or_else(|| settings.default_timeout(system)),
                     );
-                    *args = match (system.is_peer(), &peer) {
-                        (true, Some(_)) => settings.peer_args(system),
+                    *args = match (system.is_peer(), &peer, &netns_run) {
+                        (true, Some(p), Some(_)) => settings.netns_peer_args(&argent, system, p),
+                        (true, Some(_), None) => settings.peer_args(system),
                         _ => settings.args(&argent),
                     };
                     // Points run one after another: never two namespace LANs at once.
                     let job = match (&netns_run, &peer) {
-                        (_, Some(p)) if system.is_peer() => {
+                        (None, Some(p)) if system.is_peer() => {
                             runner::Job { program: p, what: "argent-peer", args, timeout, grace: None }
                         }
                         (None, _) => {

@@ -287,6 +287,10 @@ fn perturbation(p: &Point) -> Option<String> {
 /// The goals the side-by-side table tracks.
 const GOAL_OVER_PEERS: f64 = 1.5;
 const GOAL_OVER_RAW: f64 = 0.9;
+/// On a LAN: argent's messages/s over raw UDP multicast with a GSO sender (issue 15), and
+/// its p99 latency over raw UDP's at the same paced rate.
+const GOAL_OVER_GSO: f64 = 0.8;
+const GOAL_P99_OVER_GSO: f64 = 2.0;
 
 /// One table of every system at every point (columns), medians of msgs/s and MB/s, and the
 /// ratios the goals are stated in: argent over the best peer, argent over raw UDP.
@@ -294,15 +298,22 @@ fn side_by_side(r: &Results) -> String {
     let mut m = String::new();
     // Columns: every point of every series, in order, once.
     let mut columns: Vec<(String, Vec<&Point>)> = Vec::new();
-    let varying: Vec<Param> =
-        [Param::Size, Param::Subscribers, Param::Groups, Param::Publishers, Param::LossPct]
-            .into_iter()
-            .filter(|&p| {
-                let mut vs = r.series.iter().flat_map(|s| &s.points).map(|pt| point_get(pt, p));
-                let first = vs.next();
-                vs.any(|v| Some(v) != first)
-            })
-            .collect();
+    let varying: Vec<Param> = [
+        Param::Size,
+        Param::Subscribers,
+        Param::Groups,
+        Param::Publishers,
+        Param::LossPct,
+        Param::Mtu,
+        Param::Rate,
+    ]
+    .into_iter()
+    .filter(|&p| {
+        let mut vs = r.series.iter().flat_map(|s| &s.points).map(|pt| point_get(pt, p));
+        let first = vs.next();
+        vs.any(|v| Some(v) != first)
+    })
+    .collect();
     for series in &r.series {
         for p in &series.points {
             let label = column_label(p, &varying);
@@ -357,6 +368,40 @@ fn side_by_side(r: &Results) -> String {
         }
         m.push('\n');
     }
+    if has(|s| s == System::Argent) && has(|s| s == System::RawGso) {
+        let _ = write!(
+            m,
+            "| **argent ÷ raw GSO multicast** (msgs/s, median of the repeats' ratios), goal ≥ {GOAL_OVER_GSO} |"
+        );
+        for (_, pts) in &columns {
+            let find = |s: System| pts.iter().find(|p| p.system == s);
+            let cell = match (find(System::Argent), find(System::RawGso)) {
+                (Some(a), Some(g)) => match per_repeat_ratio(a, g, "msgs_per_sec") {
+                    Some(r) => format!("{:.2} {}", r, if r >= GOAL_OVER_GSO { "✓" } else { "✗" }),
+                    None => "–".into(),
+                },
+                _ => "–".into(),
+            };
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+        let _ = write!(
+            m,
+            "| **argent p99 ÷ raw GSO p99** (paced points: same rate), goal ≤ {GOAL_P99_OVER_GSO} |"
+        );
+        for (_, pts) in &columns {
+            let find = |s: System| pts.iter().find(|p| p.system == s);
+            let cell = match (find(System::Argent), find(System::RawGso)) {
+                (Some(a), Some(g)) if a.settings.rate.is_some() => match per_repeat_ratio(a, g, "p99_us") {
+                    Some(r) => format!("{:.2} {}", r, if r <= GOAL_P99_OVER_GSO { "✓" } else { "✗" }),
+                    None => "–".into(),
+                },
+                _ => "–".into(),
+            };
+            let _ = write!(m, " {cell} |");
+        }
+        m.push('\n');
+    }
     if has(|s| s == System::Argent) && has(System::is_raw) {
         let _ = write!(m, "| **argent ÷ raw UDP** (MB/s, same datagram size), goal ≥ {GOAL_OVER_RAW} |");
         for (_, pts) in &columns {
@@ -367,6 +412,22 @@ fn side_by_side(r: &Results) -> String {
         m.push('\n');
     }
     m
+}
+
+/// The median over repeats of `a`'s figure `key` over `b`'s in the same repeat, counting
+/// repeats in which `a` verified and `b` printed a summary (raw UDP is unreliable).
+fn per_repeat_ratio(a: &Point, b: &Point, key: &str) -> Option<f64> {
+    let ratios: Vec<f64> = a
+        .repeats
+        .iter()
+        .zip(&b.repeats)
+        .filter(|(x, _)| x.delivered_ok)
+        .filter_map(|(x, y)| {
+            let (x, y) = (x.bench.as_ref()?[key].as_f64()?, y.bench.as_ref()?[key].as_f64()?);
+            (y > 0.0).then_some(x / y)
+        })
+        .collect();
+    Stat::of(ratios).map(|s| s.median)
 }
 
 fn point_get(p: &Point, param: Param) -> u64 {
@@ -386,7 +447,9 @@ fn column_label(p: &Point, varying: &[Param]) -> String {
                 Param::Groups => format!("{v} groups"),
                 Param::Publishers => format!("{v} publishers"),
                 Param::LossPct => format!("{v}% loss"),
-                Param::Rate => format!("{v} msgs/s paced"),
+                Param::Rate if v == 0 => "unpaced".into(),
+                Param::Rate => format!("{} msgs/s paced", human_rate(v as f64)),
+                Param::Mtu => format!("MTU {v}"),
             }
         })
         .collect();
@@ -429,8 +492,13 @@ fn topology(s: &Scenario) -> String {
         (0, _, false) => "no loss".to_string(),
         (p, k, false) => format!("{p}% of arriving UDP dropped on the first {k} subscriber host(s)"),
     };
+    let mtu = if s.sweep.iter().any(|w| w.param == Param::Mtu || w.set.contains_key("mtu")) {
+        format!("MTU {} unless a sweep sets it", n.mtu)
+    } else {
+        format!("MTU {}", n.mtu)
+    };
     format!(
-        "netns: {} hosts on one bridge (GMS replica and publisher on host 1, subscribers spread over hosts 2..{}); {loss}",
+        "netns: {} hosts on one bridge (GMS replica and publisher on host 1, subscribers spread over hosts 2..{}), {mtu}; {loss}",
         n.hosts, n.hosts
     )
 }

@@ -14,7 +14,7 @@ pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
     let mut ctl = Control::new(o, role);
     let summary = match role {
         Role::Pub => {
-            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration));
+            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration)).with_rate(o.rate);
             let settings = publish(o, &mut ctl, &mut g)?;
             let secs = g.elapsed().as_secs_f64();
             json!({
@@ -38,6 +38,11 @@ pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
             s["secs"] = json!(secs);
             s["msgs_per_sec"] = json!(per_sec(v.received));
             s["mb_per_sec"] = json!(per_sec(v.bytes) / 1e6);
+            let [p50, p99, p999, max] = v.latency_us();
+            s["p50_us"] = json!(p50);
+            s["p99_us"] = json!(p99);
+            s["p999_us"] = json!(p999);
+            s["max_us"] = json!(max);
             s["cpu_secs"] = json!(cpu_secs());
             s["settings"] = settings;
             s

@@ -2,18 +2,20 @@
 //! argent: one publisher and N subscribers as separate processes on loopback, every message
 //! verified (exactly once, in order, intact), one JSON summary line.
 //!
-//! `argent-peer SYSTEM --subscribers N --size S --duration D --json` orchestrates a run: it
+//! `argent-peer SYSTEM --subscribers N --size S --duration D --json` orchestrates a run (on
+//! loopback, or with `--netns PREFIX --hosts H` on a namespace LAN, see `lan`): it
 //! starts the subscribers and the publisher (this same program with `--role`), tells the
 //! publisher to go once every subscriber is ready, and tells it to stop once every
 //! subscriber has finished.
 //!
-//! Systems: `raw-unicast` and `raw-multicast` (always built), `zenoh` and `aeron` (cargo
+//! Systems: `raw-unicast`, `raw-multicast` and `raw-gso` (always built), `zenoh` and `aeron` (cargo
 //! features of the same names; their build needs come from cluster-scripts/install-peer-deps).
 
 #[cfg(feature = "aeron")]
 mod aeron;
 mod child;
 mod control;
+mod lan;
 mod opts;
 mod orchestrate;
 mod raw;

@@ -4,8 +4,9 @@
 use clap::{Parser, ValueEnum};
 
 /// Runs one peer system (raw UDP, Zenoh, Aeron) as separate, verifying processes on loopback
-/// and prints a summary shaped like `argent bench --json`: delivered_ok, msgs_per_sec and
-/// mb_per_sec (to each subscriber: the slowest one), per_subscriber, per_publisher.
+/// (or on a namespace LAN, with --netns) and prints a summary shaped like `argent bench
+/// --json`: delivered_ok, msgs_per_sec and mb_per_sec (to each subscriber: the slowest one),
+/// p50_us/p99_us (the worst subscriber), per_subscriber, per_publisher.
 /// `argent-peer --built` lists the systems this build includes.
 #[derive(Parser, Debug, Clone)]
 #[command(version)]
@@ -34,6 +35,18 @@ pub struct Opts {
     /// probe argent uses). std is the faster path for large datagrams here (decision 006).
     #[arg(long, value_enum, default_value_t = RawTransport::Std)]
     pub transport: RawTransport,
+    /// Paced publisher: messages per second (latency then counts from each message's
+    /// scheduled send time, as `argent pub --rate` does). Raw UDP systems only.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Run on a LAN of network namespaces made by `cluster-scripts/netns-lan up H PREFIX`
+    /// (host PREFIXi has address 10.77.0.i): the publisher on host 1, subscriber k on host
+    /// 2 + k mod (H - 1). Needs root. Raw UDP systems only.
+    #[arg(long, value_name = "PREFIX", requires = "hosts")]
+    pub netns: Option<String>,
+    /// With --netns: how many hosts the LAN has (2..=50).
+    #[arg(long, requires = "netns")]
+    pub hosts: Option<usize>,
     /// Print the summary as one JSON line (last line of output).
     #[arg(long)]
     pub json: bool,
@@ -46,6 +59,9 @@ pub struct Opts {
     /// Internal: the run's first port (each system derives its ports from it).
     #[arg(long, hide = true, default_value_t = 0)]
     pub port: u16,
+    /// Internal: the address of the child's host (its interface for multicast).
+    #[arg(long, hide = true, default_value_t = std::net::Ipv4Addr::LOCALHOST)]
+    pub interface: std::net::Ipv4Addr,
 }
 /// A system argent is measured against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
@@ -55,6 +71,10 @@ pub enum System {
     RawUnicast,
     /// UDP IP multicast on loopback, batches of 32 (no reliability).
     RawMulticast,
+    /// UDP IP multicast with a GSO sender: each send carries up to 64 KB that the kernel
+    /// cuts into datagrams of --datagram-size (`UDP_SEGMENT`); receivers use recvmmsg. The
+    /// most a tuned application gets through a LAN (no reliability).
+    RawGso,
     /// Zenoh 1.10 pub/sub, peer mode over TCP on loopback, reliable, blocking congestion control.
     Zenoh,
     /// Aeron 1.54 (C media driver embedded in each process), reliable UDP unicast (1→1) or
@@ -68,15 +88,21 @@ impl System {
         match self {
             System::RawUnicast => "raw-unicast",
             System::RawMulticast => "raw-multicast",
+            System::RawGso => "raw-gso",
             System::Zenoh => "zenoh",
             System::Aeron => "aeron",
         }
     }
 
+    /// Raw UDP: unreliable, one of this crate's own senders.
+    pub fn is_raw(self) -> bool {
+        matches!(self, System::RawUnicast | System::RawMulticast | System::RawGso)
+    }
+
     /// Whether this build includes it.
     pub fn built(self) -> bool {
         match self {
-            System::RawUnicast | System::RawMulticast => true,
+            System::RawUnicast | System::RawMulticast | System::RawGso => true,
             System::Zenoh => cfg!(feature = "zenoh"),
             System::Aeron => cfg!(feature = "aeron"),
         }

@@ -38,13 +38,32 @@ fn validate(o: &Opts) -> anyhow::Result<()> {
     if o.profile == Profile::Tuned && o.system != System::Aeron {
         bail!("--profile tuned applies to aeron only ({s} has one setting)");
     }
-    let raw = matches!(o.system, System::RawUnicast | System::RawMulticast);
+    let raw = o.system.is_raw();
     if !raw && o.transport != RawTransport::Std {
-        bail!("--transport applies to raw-unicast and raw-multicast only");
+        bail!("--transport applies to the raw UDP systems only");
+    }
+    if o.system == System::RawGso && o.transport != RawTransport::Std {
+        bail!("raw-gso sends with the std backend (the one with UDP GSO): leave --transport at std");
+    }
+    if !raw && (o.rate.is_some() || o.netns.is_some()) {
+        bail!("--rate and --netns apply to the raw UDP systems only ({s} runs unpaced on loopback)");
+    }
+    if let Some(r) = o.rate {
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--rate {r} must be a positive number of messages per second");
+        }
+    }
+    if let Some(h) = o.hosts {
+        if !(2..=crate::lan::MAX_HOSTS).contains(&h) {
+            bail!(
+                "--hosts {h} must be between 2 and {} (host 1 publishes, the others subscribe)",
+                crate::lan::MAX_HOSTS
+            );
+        }
     }
     if let Some(d) = o.datagram_size {
         if !raw {
-            bail!("--datagram-size applies to raw-unicast and raw-multicast only");
+            bail!("--datagram-size applies to the raw UDP systems only");
         }
         if !(o.size..=MAX_SIZE).contains(&d) {
             bail!("--datagram-size {d} must be between --size ({}) and {MAX_SIZE} bytes", o.size);
@@ -69,6 +88,10 @@ fn spawn(o: &Opts, role: Role, index: usize, port: u16) -> anyhow::Result<Proc> 
         Role::Sub => format!("the subscriber {index}"),
     };
     let me = std::env::current_exe().context("finding the argent-peer executable")?;
+    let place = match role {
+        Role::Pub => crate::lan::publisher(o),
+        Role::Sub => crate::lan::subscriber(o, index),
+    };
     let mut args: Vec<String> = vec![
         o.system.name().into(),
         "--role".into(),
@@ -90,7 +113,20 @@ fn spawn(o: &Opts, role: Role, index: usize, port: u16) -> anyhow::Result<Proc> 
         args.extend(["--datagram-size".into(), d.to_string()]);
     }
     args.extend(["--transport".into(), o.transport.name().into()]);
-    Ok(Proc::spawn(Spec::new(me, what).args(args).talk())?)
+    if let Some(r) = o.rate {
+        args.extend(["--rate".into(), r.to_string()]);
+    }
+    let spec = match place {
+        None => Spec::new(me, what).args(args),
+        // `ip netns exec` replaces itself with the program: the process is the child itself.
+        Some((ns, address)) => {
+            args.extend(["--interface".into(), address.to_string()]);
+            let mut all: Vec<String> = vec!["netns".into(), "exec".into(), ns, me.display().to_string()];
+            all.extend(args);
+            Spec::new("ip", what).args(all)
+        }
+    };
+    Ok(Proc::spawn(spec.talk())?)
 }
 
 /// Its JSON summary, if it exited successfully; killed at `until`.
@@ -162,9 +198,10 @@ fn summarize(
     errors: Vec<String>,
 ) -> (Value, bool) {
     let sent = per_publisher["sent"].as_u64();
-    let reliable = !matches!(o.system, System::RawUnicast | System::RawMulticast);
+    let reliable = !o.system.is_raw();
     let min = |k: &str| per_subscriber.iter().map(|s| num(s, k)).fold(f64::INFINITY, f64::min);
     let min_or_0 = |k: &str| if per_subscriber.is_empty() { 0.0 } else { min(k) };
+    let max = |k: &str| per_subscriber.iter().map(|s| num(s, k)).fold(0.0, f64::max);
     let received_min = per_subscriber.iter().filter_map(|s| s["received"].as_u64()).min().unwrap_or(0);
     let intact = per_subscriber
         .iter()
@@ -188,6 +225,12 @@ fn summarize(
         "msgs_per_sec": min_or_0("msgs_per_sec"),
         "mb_per_sec": min_or_0("mb_per_sec"),
         "publisher_msgs_per_sec": num(&per_publisher, "msgs_per_sec"),
+        "p50_us": max("p50_us"),
+        "p99_us": max("p99_us"),
+        "p999_us": max("p999_us"),
+        "max_us": max("max_us"),
+        "rate": o.rate,
+        "netns": o.netns.as_ref().map(|p| json!({"prefix": p, "hosts": o.hosts})),
         "size": o.size,
         "datagram_size": o.datagram_size.unwrap_or(o.size),
         "subscribers": o.subscribers,

@@ -1,7 +1,7 @@
 //! From `--system` to the module that runs it; systems left out of the build are errors.
 
 use crate::control::Control;
-use crate::opts::{Opts, System};
+use crate::opts::Opts;
 use crate::verify::{Generator, Verifier};
 use anyhow::bail;
 use serde_json::Value;
@@ -9,11 +9,11 @@ use serde_json::Value;
 /// Publishes every message of `g` with the system of `o`; returns its settings.
 pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result<Value> {
     match o.system {
-        System::RawUnicast | System::RawMulticast => crate::raw::publish(o, ctl, g),
+        s if s.is_raw() => crate::raw::publish(o, ctl, g),
         #[cfg(feature = "zenoh")]
-        System::Zenoh => crate::zenoh::publish(o, ctl, g),
+        crate::opts::System::Zenoh => crate::zenoh::publish(o, ctl, g),
         #[cfg(feature = "aeron")]
-        System::Aeron => crate::aeron::publish(o, ctl, g),
+        crate::opts::System::Aeron => crate::aeron::publish(o, ctl, g),
         #[allow(unreachable_patterns)]
         s => bail!("{} is not in this build", s.name()),
     }
@@ -22,11 +22,11 @@ pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result
 /// Receives and verifies into `v` with the system of `o`; returns its settings.
 pub fn subscribe(o: &Opts, ctl: &mut Control, v: &mut Verifier) -> anyhow::Result<Value> {
     match o.system {
-        System::RawUnicast | System::RawMulticast => crate::raw::subscribe(o, ctl, v),
+        s if s.is_raw() => crate::raw::subscribe(o, ctl, v),
         #[cfg(feature = "zenoh")]
-        System::Zenoh => crate::zenoh::subscribe(o, ctl, v),
+        crate::opts::System::Zenoh => crate::zenoh::subscribe(o, ctl, v),
         #[cfg(feature = "aeron")]
-        System::Aeron => crate::aeron::subscribe(o, ctl, v),
+        crate::opts::System::Aeron => crate::aeron::subscribe(o, ctl, v),
         #[allow(unreachable_patterns)]
         s => bail!("{} is not in this build", s.name()),
     }

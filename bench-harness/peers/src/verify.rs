@@ -14,7 +14,9 @@ const _: () = assert!(MIN_SIZE >= argent_verify::MIN_SIZE);
 
 /// The publisher's messages: `current()` is the message to send (the same until `advance()`,
 /// so a system that refuses an offer under back-pressure retries the same bytes); after
-/// `duration`, the end marker, then `None`.
+/// `duration`, the end marker, then `None`. Paced (`with_rate`), message n is due n / rate
+/// seconds after the start and carries that scheduled time as its send time, so that a late
+/// sender's delay counts in the latency (no coordinated omission).
 #[derive(Debug)]
 pub struct Generator {
     buf: Vec<u8>,
@@ -23,6 +25,10 @@ pub struct Generator {
     until: Instant,
     ended: bool,
     started: Instant,
+    /// `started` on the messages' clock (`argent_verify::now_ns`).
+    started_ns: u64,
+    /// Messages per second, if paced.
+    rate: Option<f64>,
 }
 
 impl Generator {
@@ -35,14 +41,42 @@ impl Generator {
             until: now + duration,
             ended: false,
             started: now,
+            started_ns: argent_verify::now_ns(),
+            rate: None,
         }
+    }
+
+    /// Paced at `rate` messages per second (`None`: as fast as the system takes them).
+    pub fn with_rate(mut self, rate: Option<f64>) -> Generator {
+        self.rate = rate.filter(|r| *r > 0.0);
+        self
     }
 
     /// Restart the clock: publishing starts now.
     pub fn start(&mut self) {
         let d = self.until - self.started;
         self.started = Instant::now();
+        self.started_ns = argent_verify::now_ns();
         self.until = self.started + d;
+    }
+
+    /// Paced: how long until the next message is due, if it is not due yet (a message
+    /// already handed out by `current()` is due). Unpaced: `None`.
+    pub fn due_in(&self) -> Option<Duration> {
+        let rate = self.rate?;
+        if self.ended || self.written.is_some_and(|w| w == self.next || w == u64::MAX) {
+            return None;
+        }
+        let at = self.started + Duration::from_secs_f64(self.next as f64 / rate);
+        at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    /// The send time message `next` carries: now, or paced, its scheduled time.
+    fn send_ns(&self) -> u64 {
+        match self.rate {
+            Some(rate) => self.started_ns + (self.next as f64 / rate * 1e9) as u64,
+            None => argent_verify::now_ns(),
+        }
     }
 
     /// The message to send now, or `None` once the end marker has been sent.
@@ -60,7 +94,7 @@ impl Generator {
             if self.written == Some(u64::MAX) {
                 return Some(&self.buf); // the end marker, not yet accepted
             }
-            let h = Header { index: self.next, send_ns: argent_verify::now_ns(), ..Header::default() };
+            let h = Header { index: self.next, send_ns: self.send_ns(), ..Header::default() };
             argent_verify::write(&mut self.buf, h, &[]);
             self.written = Some(self.next);
         }
@@ -105,6 +139,10 @@ pub struct Verifier {
     pub corrupt: u64,
     /// The end marker's count, once seen.
     pub published: Option<u64>,
+    /// Latency of the messages taken, from their send time (paced: their scheduled one)
+    /// to their check, microseconds.
+    #[serde(skip)]
+    latency: Latency,
     #[serde(skip)]
     stream: Checker,
     #[serde(skip)]
@@ -149,6 +187,13 @@ impl Verifier {
         }
         self.received += 1;
         self.bytes += m.len() as u64;
+        let now_ns = argent_verify::now_ns();
+        self.latency.record(now_ns.saturating_sub(d.header.send_ns) / 1_000);
+    }
+
+    /// Latency percentiles, microseconds: (p50, p99, p99.9, max).
+    pub fn latency_us(&self) -> [u64; 4] {
+        self.latency.percentiles()
     }
 
     /// The end marker arrived.
@@ -172,6 +217,30 @@ impl Verifier {
     /// Since the last message (or the first arrival of anything).
     pub fn idle(&self) -> Option<Duration> {
         self.last.or(self.first).map(|t| t.elapsed())
+    }
+}
+
+/// A latency histogram, microseconds (1 µs to 100 s, 3 significant digits).
+#[derive(Debug)]
+struct Latency(hdrhistogram::Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency(hdrhistogram::Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid bounds"))
+    }
+}
+
+impl Latency {
+    fn record(&mut self, us: u64) {
+        self.0.saturating_record(us.max(1));
+    }
+
+    fn percentiles(&self) -> [u64; 4] {
+        let h = &self.0;
+        if h.is_empty() {
+            return [0; 4];
+        }
+        [h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.value_at_quantile(0.999), h.max()]
     }
 }
 
@@ -233,6 +302,33 @@ mod tests {
         g.advance();
         assert_ne!(g.current().unwrap(), &a[..]);
         assert_eq!(g.sent(), 1);
+    }
+
+    #[test]
+    fn a_paced_generator_waits_and_stamps_scheduled_times() {
+        let mut g = Generator::new(64, Duration::from_secs(60)).with_rate(Some(1000.0));
+        g.start();
+        let mut stamps = Vec::new();
+        for _ in 0..5 {
+            if let Some(w) = g.due_in() {
+                std::thread::sleep(w);
+            }
+            assert!(g.due_in().is_none(), "due after waiting");
+            let m = g.current().unwrap().to_vec();
+            let Ok(Message::Data(d)) = argent_verify::read(&m) else { panic!("a data message") };
+            stamps.push(d.header.send_ns);
+            assert!(argent_verify::now_ns() >= d.header.send_ns, "stamped in the past, never the future");
+            g.advance();
+        }
+        let gaps: Vec<u64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|&g| g.abs_diff(1_000_000) < 1_000), "1 ms apart: {gaps:?}");
+        // The next message is due 1 ms after the last: checked 3 ms after it was due.
+        std::thread::sleep(g.due_in().unwrap_or_default() + Duration::from_millis(3));
+        let m = g.current().unwrap().to_vec();
+        let mut v = Verifier::new(64);
+        v.check(&m);
+        let [p50, ..] = v.latency_us();
+        assert!((3_000..4_000).contains(&p50), "{p50} µs: the message waited 3 ms");
     }
 
     #[test]

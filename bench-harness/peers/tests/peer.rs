@@ -47,6 +47,37 @@ fn raw_udp_unicast_and_multicast_deliver_intact_messages_to_every_subscriber() {
 }
 
 #[test]
+fn raw_gso_sends_64_kb_at_a_time_and_a_paced_run_measures_latency() {
+    let out = peer(&[
+        "raw-gso",
+        "--subscribers",
+        "1",
+        "--size",
+        "1000",
+        "--datagram-size",
+        "1472",
+        "--duration",
+        "0.5",
+        "--json",
+    ]);
+    let s = summary(&out);
+    assert!(out.status.success() && s["delivered_ok"] == true, "{s}");
+    let settings = &s["per_publisher"]["settings"];
+    // 65 000 / 1 000-byte datagrams: 65 segments, capped at the kernel's 64.
+    assert_eq!(settings["batch"], 64, "{s}");
+    assert!(settings["gso_sends"].as_u64().unwrap() > 0, "{s}");
+    // Paced at 2 000 msgs/s for 0.5 s: about 1 000 messages, each latency counted from its
+    // scheduled send time, so every percentile is positive and far below a second.
+    let out = peer(&["raw-multicast", "--size", "100", "--duration", "0.5", "--rate", "2000", "--json"]);
+    let s = summary(&out);
+    assert!(out.status.success() && s["delivered_ok"] == true, "{s}");
+    let sent = s["published"].as_u64().unwrap();
+    assert!((900..=1_300).contains(&sent), "paced: {s}");
+    let (p50, p99) = (s["p50_us"].as_f64().unwrap(), s["p99_us"].as_f64().unwrap());
+    assert!(p50 >= 2.0 && p50 <= p99 && p99 < 1e6, "{s}");
+}
+
+#[test]
 fn bad_settings_are_refused_with_the_flag_named() {
     for (args, want) in [
         (&["raw-unicast", "--size", "8"][..], "--size 8"),
@@ -54,6 +85,9 @@ fn bad_settings_are_refused_with_the_flag_named() {
         (&["raw-unicast", "--profile", "tuned"][..], "aeron only"),
         (&["raw-multicast", "--size", "100", "--datagram-size", "50"][..], "--datagram-size 50"),
         (&["raw-unicast", "--duration", "0"][..], "--duration 0"),
+        (&["raw-gso", "--transport", "uring"][..], "std backend"),
+        (&["raw-unicast", "--rate", "0"][..], "--rate 0"),
+        (&["raw-gso", "--netns", "anr", "--hosts", "1"][..], "--hosts 1"),
     ] {
         let out = peer(args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -12,6 +12,16 @@ impl PointSpec {
     /// The arguments of the program this point runs: `argent bench` on loopback, else
     /// `cluster-scripts/netns-run` (which runs `argent`, the binary given).
     pub fn args(&self, argent: &Path) -> Vec<String> {
+        self.netns_args(argent, None)
+    }
+
+    /// On a namespace LAN, `netns-run`'s arguments for `system`: argent, or (with `peer`)
+    /// a raw UDP system of `argent-peer` on the same hosts.
+    pub fn netns_peer_args(&self, argent: &Path, system: System, peer: &Path) -> Vec<String> {
+        self.netns_args(argent, Some((system, peer)))
+    }
+
+    fn netns_args(&self, argent: &Path, peer: Option<(System, &Path)>) -> Vec<String> {
         let Some(n) = self.netns else { return self.base.args() };
         let b = &self.base;
         let mut a = Vec::new();
@@ -26,9 +36,13 @@ impl PointSpec {
             ("--size", b.size.to_string()),
             ("--duration", b.duration.to_string()),
             ("--argent", argent.display().to_string()),
+            ("--mtu", n.mtu.to_string()),
         ] {
             a.push(flag.into());
             a.push(v);
+        }
+        if let Some((system, peer)) = peer {
+            a.extend(["--system".into(), system.name().into(), "--peer".into(), peer.display().to_string()]);
         }
         a.extend(b.load_args(false));
         a
@@ -52,6 +66,9 @@ impl PointSpec {
         if system.is_raw() {
             // The same datagram size as argent (argent bench's default on loopback).
             a.extend(["--datagram-size".into(), b.datagram_size.unwrap_or(ARGENT_DATAGRAM).to_string()]);
+            if let Some(r) = b.rate {
+                a.extend(["--rate".into(), r.to_string()]);
+            }
         }
         a
     }

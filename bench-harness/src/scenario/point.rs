@@ -15,7 +15,8 @@ impl PointSpec {
         let mut s = self.clone();
         match (p, &mut s.netns) {
             (Param::LossPct, Some(n)) => n.loss_pct = v,
-            (Param::LossPct, None) => {} // rejected by validation
+            (Param::Mtu, Some(n)) => n.mtu = v,
+            (Param::LossPct | Param::Mtu, None) => {} // rejected by validation
             _ => s.base = s.base.with(p, v),
         }
         s
@@ -25,6 +26,7 @@ impl PointSpec {
     pub fn get(&self, p: Param) -> u64 {
         match (p, &self.netns) {
             (Param::LossPct, n) => n.map_or(0, |n| n.loss_pct),
+            (Param::Mtu, n) => n.map_or(0, |n| n.mtu),
             _ => self.base.get(p),
         }
     }
@@ -42,7 +44,7 @@ impl Base {
                 b.rate = Some(v);
                 return b;
             }
-            Param::LossPct => return b, // not a Base setting (PointSpec::with)
+            Param::LossPct | Param::Mtu => return b, // not Base settings (PointSpec::with)
         } = v;
         b
     }
@@ -54,7 +56,7 @@ impl Base {
             Param::Size => self.size,
             Param::Publishers => self.publishers,
             Param::Rate => self.rate.unwrap_or(0),
-            Param::LossPct => 0,
+            Param::LossPct | Param::Mtu => 0,
         }
     }
 }

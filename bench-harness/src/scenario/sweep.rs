@@ -2,6 +2,7 @@
 
 use super::point::PointSpec;
 use super::types::{Param, Scenario, Sweep};
+use super::validate::{MAX_MTU, MIN_MTU};
 use anyhow::{bail, Context};
 
 impl Sweep {
@@ -20,6 +21,15 @@ impl Sweep {
                 match &mut spec.netns {
                     Some(n) => n.loss_pct = pct as u64,
                     None => bail!("set.loss_pct needs topology = \"netns\""),
+                }
+                continue;
+            }
+            if k == Param::Mtu.name() {
+                let mtu = v.as_integer().filter(|m| (MIN_MTU as i64..=MAX_MTU as i64).contains(m));
+                let mtu = mtu.with_context(|| format!("set.mtu = {v} must be {MIN_MTU}..{MAX_MTU} bytes"))?;
+                match &mut spec.netns {
+                    Some(n) => n.mtu = mtu as u64,
+                    None => bail!("set.mtu needs topology = \"netns\" (loopback's MTU is its own)"),
                 }
                 continue;
             }

@@ -35,7 +35,7 @@ fn netns_with(hosts: u64, loss_pct: u64, lossy_hosts: u64) -> anyhow::Result<Sce
 #[test]
 fn netns_table_is_checked_field_by_field() {
     let s = parse(NETNS).unwrap();
-    assert_eq!(s.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
+    assert_eq!(s.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2, mtu: 1500 }));
     for (hosts, loss, lossy, field) in [
         (1, 0, 0, "netns.hosts"),
         (51, 0, 0, "netns.hosts"),
@@ -50,7 +50,7 @@ fn netns_table_is_checked_field_by_field() {
     }
     // loss_pct and lossy_hosts default to 0; hosts is required; unknown fields are errors.
     let s = parse("name = \"x\"\ntopology = \"netns\"\n[netns]\nhosts = 3\n").unwrap();
-    assert_eq!(s.netns, Some(Netns { hosts: 3, loss_pct: 0, lossy_hosts: 0 }));
+    assert_eq!(s.netns, Some(Netns { hosts: 3, loss_pct: 0, lossy_hosts: 0, mtu: 1500 }));
     let e = format!("{:#}", parse("name = \"x\"\ntopology = \"netns\"\n[netns]\n").unwrap_err());
     assert!(e.contains("hosts"), "{e}");
     let e = format!("{:#}", parse(&format!("{NETNS}loss = 3\n")).unwrap_err());
@@ -118,13 +118,13 @@ fn loss_sweeps_only_on_netns() {
 #[test]
 fn shipped_scenarios_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    for name in ["smoke", "qsm-paper", "qsm-paper-loopback", "peers"] {
+    for name in ["smoke", "qsm-paper", "qsm-paper-loopback", "peers", "lan"] {
         let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
         assert_eq!(s.name, name);
     }
     let paper = Scenario::load(&dir.join("qsm-paper.toml")).unwrap();
     assert_eq!(paper.topology, Topology::Netns);
-    assert_eq!(paper.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2 }));
+    assert_eq!(paper.netns, Some(Netns { hosts: 5, loss_pct: 1, lossy_hosts: 2, mtu: 1500 }));
     let params: Vec<Param> = paper.sweep.iter().map(|s| s.param).collect();
     assert_eq!(
         params,
@@ -164,6 +164,70 @@ fn peers_scenario_is_a_grid_of_every_system() {
     let raw = p.peer_args(System::RawMulticast);
     assert!(raw.windows(2).any(|w| w == ["--datagram-size", "65000"]), "{raw:?}");
     assert!(!p.peer_args(System::Zenoh).contains(&"--datagram-size".to_string()));
+}
+
+#[test]
+fn lan_scenario_runs_argent_and_raw_gso_on_the_same_lan_at_both_mtus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let s = Scenario::load(&dir.join("lan.toml")).unwrap();
+    assert_eq!(s.systems, [System::Argent, System::RawGso]);
+    assert!(System::RawGso.name().contains("gso"));
+    let points: Vec<PointSpec> = s.series().into_iter().flat_map(|(_, pts)| pts).collect();
+    let mut grid: Vec<(u64, u64, u64, u64)> = points
+        .iter()
+        .filter(|p| p.base.rate.is_none())
+        .map(|p| (p.base.size, p.base.subscribers, p.get(Param::Mtu), p.get(Param::LossPct)))
+        .collect();
+    grid.sort();
+    for size in [64, 1024] {
+        for subs in [1, 4] {
+            for mtu in [1500, 9000] {
+                assert!(grid.contains(&(size, subs, mtu, 0)), "{size} B 1->{subs} MTU {mtu}: {grid:?}");
+            }
+        }
+    }
+    for mtu in [1500, 9000] {
+        assert!(grid.contains(&(1024, 4, mtu, 1)), "1% loss at MTU {mtu}: {grid:?}");
+    }
+    assert!(points.iter().any(|p| p.base.rate.is_some()), "a latency point");
+    // Both systems run through netns-run on the same LAN, with its MTU.
+    let jumbo = points.iter().find(|p| p.get(Param::Mtu) == 9000).unwrap();
+    let argent = jumbo.args(Path::new("/bin/argent"));
+    assert!(argent.windows(2).any(|w| w == ["--mtu", "9000"]), "{argent:?}");
+    assert!(!argent.contains(&"--system".to_string()), "{argent:?}");
+    let raw = jumbo.netns_peer_args(Path::new("/bin/argent"), System::RawGso, Path::new("/bin/argent-peer"));
+    for want in [["--mtu", "9000"], ["--system", "raw-gso"], ["--peer", "/bin/argent-peer"]] {
+        assert!(raw.windows(2).any(|w| w == want), "{want:?} in {raw:?}");
+    }
+}
+
+#[test]
+fn mtu_and_lan_systems_are_checked() {
+    let lan = |systems: &str, netns: &str, extra: &str| {
+        parse(&format!(
+            "name = \"x\"\ntopology = \"netns\"\nsystems = [{systems}]\n[netns]\nhosts = 5\n{netns}{extra}"
+        ))
+    };
+    for (r, want) in [
+        (lan("\"argent\"", "mtu = 100\n", ""), "netns.mtu"),
+        (lan("\"argent\"", "", "[[sweep]]\nparam = \"mtu\"\nvalues = [100]\n"), "at least 576"),
+        (
+            lan("\"argent\"", "", "[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { mtu = 70000 }\n"),
+            "set.mtu",
+        ),
+        (lan("\"argent\", \"aeron\"", "", ""), "loopback only"),
+        (parse("name = \"x\"\n[[sweep]]\nparam = \"mtu\"\nvalues = [9000]\n"), "netns"),
+        (parse("name = \"x\"\n[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { mtu = 9000 }\n"), "netns"),
+        (parse("name = \"x\"\nsystems = [\"argent\", \"zenoh\"]\n[base]\nrate = 1000\n"), "unpaced"),
+    ] {
+        let e = format!("{:#}", r.expect_err(want));
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    // Raw UDP may be paced, on either topology, and runs on the LAN.
+    parse("name = \"x\"\nsystems = [\"argent\", \"raw-gso\"]\n[base]\nrate = 1000\n").unwrap();
+    let s =
+        lan("\"argent\", \"raw-gso\", \"raw-multicast\"", "mtu = 9000\n", "[base]\nrate = 1000\n").unwrap();
+    assert_eq!(s.netns.map(|n| n.mtu), Some(9000));
 }
 
 #[test]

@@ -21,7 +21,8 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<Netns>,
     /// What is measured at every point, one after another in each repeat (default: argent
-    /// alone). Anything but argent is a peer, run by `argent-peer` (loopback only).
+    /// alone). Anything but argent is a peer, run by `argent-peer` (on netns: the raw UDP
+    /// systems only, through netns-run).
     #[serde(default = "argent_only")]
     pub systems: Vec<System>,
     #[serde(default)]
@@ -50,6 +51,9 @@ pub enum System {
     RawUnicast,
     /// Raw UDP IP multicast, messages packed into argent's datagram size.
     RawMulticast,
+    /// Raw UDP IP multicast with a GSO sender (64 KB sends cut by the kernel into datagrams
+    /// of argent's size): the most a tuned application gets through a LAN.
+    RawGso,
     /// Zenoh, peer mode over TCP on loopback, reliable, blocking congestion control.
     Zenoh,
     /// Aeron at its defaults (1408-byte MTU, 128 KB socket buffers).
@@ -65,6 +69,7 @@ impl System {
             System::Argent => "argent",
             System::RawUnicast => "raw-unicast",
             System::RawMulticast => "raw-multicast",
+            System::RawGso => "raw-gso",
             System::Zenoh => "zenoh",
             System::Aeron => "aeron",
             System::AeronTuned => "aeron-tuned",
@@ -77,6 +82,7 @@ impl System {
             System::Argent => "argent",
             System::RawUnicast => "raw UDP unicast (unreliable)",
             System::RawMulticast => "raw UDP multicast (unreliable)",
+            System::RawGso => "raw UDP multicast, GSO sender (unreliable)",
             System::Zenoh => "Zenoh (TCP peers, reliable, block)",
             System::Aeron => "Aeron (defaults)",
             System::AeronTuned => "Aeron (tuned)",
@@ -96,9 +102,14 @@ impl System {
         self != System::Argent
     }
 
+    /// Whether netns-run runs it on a namespace LAN.
+    pub fn runs_on_netns(self) -> bool {
+        matches!(self, System::Argent | System::RawGso | System::RawMulticast)
+    }
+
     /// Raw UDP: the physical limit, not a peer to beat.
     pub fn is_raw(self) -> bool {
-        matches!(self, System::RawUnicast | System::RawMulticast)
+        matches!(self, System::RawUnicast | System::RawMulticast | System::RawGso)
     }
 }
 
@@ -114,6 +125,14 @@ pub struct Netns {
     pub loss_pct: u64,
     #[serde(default)]
     pub lossy_hosts: u64,
+    /// The MTU of every link, bytes (1 500: Ethernet; 9 000: jumbo frames).
+    #[serde(default = "ethernet_mtu")]
+    pub mtu: u64,
+}
+
+/// The default of `netns.mtu`.
+fn ethernet_mtu() -> u64 {
+    1500
 }
 
 /// Where the processes of a run live: loopback, or a LAN of network namespaces.
@@ -216,6 +235,8 @@ pub enum Param {
     LossPct,
     /// `base.rate`, messages per second per publisher (latency under load).
     Rate,
+    /// `netns.mtu` (topology netns only), bytes.
+    Mtu,
 }
 
 impl Param {
@@ -228,6 +249,7 @@ impl Param {
             Param::Publishers => "publishers",
             Param::LossPct => "loss_pct",
             Param::Rate => "rate",
+            Param::Mtu => "mtu",
         }
     }
 }
@@ -239,7 +261,7 @@ pub struct Sweep {
     pub param: Param,
     pub values: Vec<u64>,
     /// Other settings of this sweep's points, replacing the base's: any `[base]` field, and
-    /// `loss_pct` on netns (e.g. `{ size = 64 }`, `{ pause_one_at = 1.0, pause_for = 1.0 }`).
+    /// `loss_pct` and `mtu` on netns (e.g. `{ size = 64 }`, `{ pause_one_at = 1.0, pause_for = 1.0 }`).
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub set: toml::Table,
 }

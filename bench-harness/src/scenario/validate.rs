@@ -13,6 +13,9 @@ const PEER_MIN_SIZE: u64 = 24;
 const NETNS_MAX_HOSTS: u64 = 50;
 const NETNS_MAX_SUBSCRIBERS: u64 = 200;
 const NETNS_MAX_GROUPS: u64 = 100_000;
+/// The MTUs `cluster-scripts/netns-lan mtu` sets (IPv4's minimum to a veth's maximum).
+pub(super) const MIN_MTU: u64 = 576;
+pub(super) const MAX_MTU: u64 = 65_535;
 
 impl Scenario {
     /// Reads the scenario file at `path` and checks it.
@@ -113,6 +116,11 @@ impl Scenario {
                         "sweep[{i}].param = \"loss_pct\" needs topology = \"netns\" (loopback has no loss)"
                     );
                 }
+                if let Some(i) = self.sweep.iter().position(|s| s.param == Param::Mtu) {
+                    bail!(
+                        "sweep[{i}].param = \"mtu\" needs topology = \"netns\" (loopback's MTU is its own)"
+                    );
+                }
             }
             (Topology::Loopback, Some(_)) => {
                 bail!("the [netns] table applies only to topology = \"netns\" (this scenario is loopback)")
@@ -125,7 +133,8 @@ impl Scenario {
         Ok(())
     }
 
-    /// Peers run on loopback, one publisher, one group, messages of at least 24 bytes.
+    /// Peers run one publisher, one group, messages of at least 24 bytes; on loopback, any
+    /// peer, unpaced unless raw UDP; on netns, the raw UDP multicast systems only.
     fn validate_systems(&self) -> anyhow::Result<()> {
         if self.systems.is_empty() {
             bail!("systems must list at least one system (e.g. [\"argent\"])");
@@ -135,11 +144,18 @@ impl Scenario {
                 bail!("systems lists {} twice", s.name());
             }
         }
-        let Some(peer) = self.systems.iter().find(|s| s.is_peer()) else { return Ok(()) };
-        let peer = peer.name();
+        let Some(&first) = self.systems.iter().find(|s| s.is_peer()) else { return Ok(()) };
+        let peer = first.name();
         if self.topology != Topology::Loopback {
-            bail!("systems: {peer} runs on loopback only (topology = \"loopback\")");
+            if let Some(s) = self.systems.iter().find(|s| s.is_peer() && !s.runs_on_netns()) {
+                bail!(
+                    "systems: {} runs on loopback only; on topology = \"netns\" argent, raw-gso and \
+                     raw-multicast run (netns-run places them on the LAN's hosts)",
+                    s.name()
+                );
+            }
         }
+        let all_raw = self.systems.iter().filter(|s| s.is_peer()).all(|s| s.is_raw());
         let points = self.series();
         for p in points.iter().flat_map(|(_, pts)| pts) {
             let b = &p.base;
@@ -151,10 +167,10 @@ impl Scenario {
                     b.groups
                 );
             }
-            if b.perturbed() {
+            if b.perturbed() && !(all_raw && b.paced_only()) {
                 bail!(
-                    "systems: {peer} runs unpaced and unperturbed: rate, slow_one, pause_one_at, kill_one_at \
-                     and restart_one_at apply to argent alone (use a scenario of its own)"
+                    "systems: {peer} runs unperturbed (and unpaced, but for raw UDP): rate, slow_one, \
+                     pause_one_at, kill_one_at and restart_one_at apply to argent alone (use a scenario of its own)"
                 );
             }
             if b.size < PEER_MIN_SIZE {
@@ -173,6 +189,12 @@ impl Scenario {
         }
         if n.loss_pct > 100 {
             bail!("netns.loss_pct = {} must be a percentage, 0..100", n.loss_pct);
+        }
+        if !(MIN_MTU..=MAX_MTU).contains(&n.mtu) {
+            bail!(
+                "netns.mtu = {} must be {MIN_MTU}..{MAX_MTU} bytes (1500: Ethernet, 9000: jumbo frames)",
+                n.mtu
+            );
         }
         if n.lossy_hosts > n.hosts - 1 {
             bail!(
@@ -224,6 +246,12 @@ impl Scenario {
                     bail!("sweep[{i}].param = \"loss_pct\" needs netns.lossy_hosts of at least 1 (no host has loss)")
                 }
                 Param::LossPct => 100,
+                Param::Mtu => {
+                    if let Some(v) = s.values.iter().find(|&&v| v < MIN_MTU) {
+                        bail!("sweep[{i}].values: mtu = {v} must be at least {MIN_MTU}");
+                    }
+                    MAX_MTU
+                }
                 Param::Size | Param::Rate => u64::MAX,
             };
             if let Some(v) = s.values.iter().find(|&&v| v > limit) {
@@ -238,6 +266,14 @@ impl Scenario {
 }
 
 impl Base {
+    /// Paced, and nothing else perturbed (what the raw UDP systems run as well).
+    fn paced_only(&self) -> bool {
+        self.slow_one.is_none()
+            && self.pause_one_at.is_none()
+            && self.kill_one_at.is_none()
+            && self.restart_one_at.is_none()
+    }
+
     /// Whether a subscriber is perturbed or the load paced (argent only: peers run unpaced).
     fn perturbed(&self) -> bool {
         self.rate.is_some()

@@ -107,6 +107,12 @@ struct Auth {
     opened: u64,
     refused: u64,
     unknown_epoch: u64,
+    /// The refusals by kind that a healthy keyed cluster may see (the rest are in `argent node`).
+    replayed: u64,
+    stale: u64,
+    forged: u64,
+    not_member: u64,
+    wrong_source: u64,
 }
 
 impl Protocol {
@@ -128,6 +134,11 @@ impl Protocol {
                 opened: s.auth.open.opened,
                 refused: s.auth.refused(),
                 unknown_epoch: s.auth.open.epoch,
+                replayed: s.auth.open.replay,
+                stale: s.auth.open.stale,
+                forged: s.auth.open.forged,
+                not_member: s.auth.open.not_member,
+                wrong_source: s.auth.wrong_source,
             }),
         }
     }
