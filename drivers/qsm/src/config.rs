@@ -59,6 +59,18 @@ pub struct Config {
     pub member_timeout: Option<Duration>,
 }
 
+impl Config {
+    /// The default window for this datagram size and send buffer: as many datagrams as the
+    /// send buffer holds, and at least the default (1 024), so that small datagrams (one
+    /// message each on a 1 500-byte LAN) keep as many bytes in flight as large ones. On a
+    /// 1 500-byte LAN the window of 1 024 datagrams, acknowledged once per token round,
+    /// held a sender to about 0.5 M datagrams/s (decision 012).
+    pub fn window_for_buffer(&self) -> u64 {
+        let fits = (self.send_buffer_bytes / self.datagram_size.max(1)) as u64;
+        fits.max(Config::default().window_datagrams).min(MAX_WINDOW_DATAGRAMS)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -199,5 +211,21 @@ impl Config {
     /// cleanup trails the sender's acknowledged point by up to one round).
     pub fn receive_bound_bytes(&self) -> u64 {
         3 * self.window_datagrams * self.datagram_size as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_window_holds_the_send_buffer_in_small_datagrams() {
+        let lan = Config { datagram_size: 1472, ..Config::default() };
+        assert_eq!(lan.window_for_buffer(), (4 << 20) / 1472);
+        let loopback = Config { datagram_size: 65_000, ..Config::default() };
+        assert_eq!(loopback.window_for_buffer(), 1024, "never below the default");
+        let tiny = Config { datagram_size: 64, send_buffer_bytes: 1 << 30, ..Config::default() };
+        assert_eq!(tiny.window_for_buffer(), MAX_WINDOW_DATAGRAMS, "never above the bound");
+        Config { window_datagrams: lan.window_for_buffer(), ..lan }.validate().unwrap();
     }
 }

@@ -7,7 +7,7 @@ use crate::invariant::{invariant, CHECKED};
 use argent_core::Instant;
 use argent_wire::SeqRange;
 use argent_wire::{DataBuilder, FrameKind, DATA_PREFIX_LEN, HEADER_LEN, MESSAGE_OVERHEAD};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub(crate) struct SendFeed {
     pub(crate) sent_upto: u64,
     /// The datagram being filled.
     open: Option<DataBuilder>,
+    /// The rest of the block the last datagram was carved from (see [`block_len`]).
+    spare: BytesMut,
     /// Bytes held: unacknowledged datagrams plus the open one.
     buffered: u64,
     /// Sequence numbers to re-multicast, ahead of new data.
@@ -52,6 +54,14 @@ pub(crate) struct SendFeed {
     rate_sample: (Instant, u64),
 }
 
+/// Datagrams are carved from blocks of about 256 KiB (at most 64 datagrams each): one
+/// allocation per block rather than per datagram, which on a 1 500-byte LAN is one per
+/// message. A block is freed once every datagram in it is acknowledged and delivered, so a
+/// sender holds at most one block more than its window.
+fn block_len(datagram_size: usize) -> usize {
+    datagram_size * (256 * 1024 / datagram_size.max(1)).clamp(1, 64)
+}
+
 impl SendFeed {
     /// A feed whose first datagram is `start + 1` (0 for a new stream; the last sequence
     /// number sent when the node left the region, for a node that sends to it again), sent
@@ -65,6 +75,7 @@ impl SendFeed {
             unacked: VecDeque::new(),
             sent_upto: start,
             open: None,
+            spare: BytesMut::new(),
             buffered: 0,
             retransmit: BTreeSet::new(),
             pacer: Pacer::new(cfg.initial_rate, cfg.pacer_burst, now),
@@ -146,7 +157,12 @@ impl SendFeed {
         }
         let sealed = self.seal();
         let seq = self.sealed_upto() + 1;
-        self.open = Some(DataBuilder::in_view(self.region, self.me, seq, self.view, cfg.datagram_size));
+        if self.spare.capacity() < cfg.datagram_size {
+            self.spare = BytesMut::with_capacity(block_len(cfg.datagram_size));
+        }
+        let buf = std::mem::take(&mut self.spare);
+        self.open =
+            Some(DataBuilder::in_buffer(buf, self.region, self.me, seq, self.view, cfg.datagram_size));
         self.account(DATA_PREFIX_LEN as u64);
         self.check(cfg, false);
         Ok(sealed)
@@ -205,10 +221,12 @@ impl SendFeed {
         let open = self.open.take()?;
         if open.is_empty() {
             self.buffered -= open.len() as u64;
+            self.spare = open.abandon();
             return None;
         }
         let len = open.len() as u64;
-        let datagram = open.finish();
+        let (datagram, rest) = open.finish_rest();
+        self.spare = rest;
         debug_assert_eq!(datagram.len() as u64, len);
         self.unacked.push_back(datagram.clone());
         Some((self.sealed_upto(), datagram))

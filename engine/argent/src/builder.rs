@@ -158,6 +158,9 @@ impl NodeBuilder {
                 rc.qsm.datagram_size = argent_transport::path_datagram(i).map_or(rc.qsm.datagram_size, |d| {
                     d.clamp(argent_qsm::MIN_DATAGRAM, config::MAX_AUTO_DATAGRAM)
                 });
+                if cluster.protocol.window_datagrams.is_none() {
+                    rc.qsm.window_datagrams = rc.qsm.window_for_buffer();
+                }
             }
         }
         let names = cluster.groups.iter().map(|g| (g.name.clone(), GroupId(g.id))).collect();

@@ -435,9 +435,9 @@ impl ClusterConfig {
         if let Some(v) = p.send_buffer_bytes {
             rc.qsm.send_buffer_bytes = v;
         }
-        if let Some(v) = p.window_datagrams {
-            rc.qsm.window_datagrams = v;
-        }
+        // By default as many datagrams as the send buffer holds (see `window_for_buffer`);
+        // the builder fits it again if it picks the datagram size from another interface.
+        rc.qsm.window_datagrams = p.window_datagrams.unwrap_or_else(|| rc.qsm.window_for_buffer());
         if let Some(v) = p.partition_size {
             rc.qsm.partition_size = v;
         }

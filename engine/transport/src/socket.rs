@@ -42,6 +42,7 @@ impl Sockets {
             .set_multicast_ttl_v4(spec.ttl)
             .map_err(|e| TransportError::socket(format!("setting IP_MULTICAST_TTL to {}", spec.ttl), e))?;
         enable_drop_counter(&unicast)?;
+        enable_gro(&unicast, spec);
         unicast.bind(&SocketAddr::V4(spec.unicast).into()).map_err(|e| {
             TransportError::socket(format!("binding the unicast socket to {}", spec.unicast), e)
         })?;
@@ -154,6 +155,7 @@ fn open_group(
         .map_err(|e| TransportError::socket(format!("setting SO_REUSEPORT for group {group}"), e))?;
     let granted = size_buffer(&socket, Dir::Recv, spec.recv_buffer, &group.to_string())?;
     enable_drop_counter(&socket)?;
+    enable_gro(&socket, spec);
     socket
         .bind(&SocketAddr::V4(group).into())
         .map_err(|e| TransportError::socket(format!("binding the socket of group {group}"), e))?;
@@ -206,6 +208,27 @@ fn set_nonblocking(socket: &Socket, nonblocking: bool, name: &str) -> Result<(),
 fn enable_drop_counter(socket: &Socket) -> Result<(), TransportError> {
     sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
         .map_err(|e| TransportError::socket("setting SO_RXQ_OVFL", e))
+}
+
+/// UDP GRO on receive (`UDP_GRO`): a run of datagrams a sender gave the kernel as one GSO
+/// message (or that a NIC coalesced) arrives as one buffer with its segment size, split by the
+/// backends; one completion or `recvmmsg` slot instead of up to 64. Only when every receive
+/// buffer holds the largest UDP payload (a coalesced buffer would be truncated otherwise), and
+/// unless `ARGENT_TRANSPORT_GRO=0`. Kernels without it (before 5.0) receive datagram by
+/// datagram as before.
+fn enable_gro(socket: &Socket, spec: &SocketSpec) {
+    if !gro_wanted(spec) {
+        return;
+    }
+    if let Err(e) = sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, 1) {
+        tracing::debug!(error = %e, "UDP_GRO unavailable; receiving datagram by datagram");
+    }
+}
+
+/// Whether receive sockets of `spec` ask for UDP GRO (see [`enable_gro`]).
+pub(crate) fn gro_wanted(spec: &SocketSpec) -> bool {
+    spec.max_datagram >= crate::spec::MAX_UDP_PAYLOAD
+        && std::env::var("ARGENT_TRANSPORT_GRO").map_or(true, |v| v != "0")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

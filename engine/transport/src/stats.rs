@@ -27,6 +27,8 @@ pub struct TransportStats {
     pub send_unsent: u64,
     /// Datagrams the kernel refused (see `SendReport::first_rejection`).
     pub send_rejected: u64,
+    /// Receives that carried several datagrams at once (UDP GRO), split by the transport.
+    pub gro_buffers: u64,
     /// Datagrams the kernel dropped because a receive socket buffer was full (`SO_RXQ_OVFL`).
     pub recv_drops: u64,
     /// Received datagrams larger than `max_datagram`, dropped.

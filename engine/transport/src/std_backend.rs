@@ -194,7 +194,8 @@ impl StdTransport {
             let h = &self.rx.hdrs[i];
             let len = h.msg_len as usize;
             let control = &self.rx.ctrls[i].0[..sys::controllen(&h.msg_hdr).min(RECV_CMSG_SPACE)];
-            if let Some(count) = sys::rxq_ovfl(control) {
+            let control = sys::recv_control(control);
+            if let Some(count) = control.drops {
                 self.stats.recv_drops += count.wrapping_sub(self.drops_seen[idx]) as u64;
                 self.drops_seen[idx] = count;
             }
@@ -210,8 +211,20 @@ impl StdTransport {
             } else {
                 src
             };
-            self.rx.pieces.push((at, len));
-            self.rx.froms.push(sys::from_sockaddr_in(&self.rx.names[i]));
+            let from = sys::from_sockaddr_in(&self.rx.names[i]);
+            // UDP GRO: several datagrams of `segment` bytes (the last may be shorter).
+            let segment = control.segment.filter(|&g| g < len).unwrap_or(len.max(1));
+            self.stats.gro_buffers += u64::from(segment < len);
+            let mut piece = at;
+            loop {
+                let n = segment.min(at + len - piece);
+                self.rx.pieces.push((piece, n));
+                self.rx.froms.push(from);
+                piece += n;
+                if piece >= at + len {
+                    break; // an empty datagram is one piece too
+                }
+            }
             end = at + len;
         }
         let via = Sockets::via(idx);

@@ -11,8 +11,10 @@ use std::time::Duration;
 /// `sizeof(struct sockaddr_in)`.
 pub(crate) const SOCKADDR_IN_LEN: libc::socklen_t = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
 
-/// Control-message space reserved per received datagram: one `SO_RXQ_OVFL` counter (u32).
-pub(crate) const RECV_CMSG_SPACE: usize = cmsg_space(mem::size_of::<u32>());
+/// Control-message space reserved per received datagram: one `SO_RXQ_OVFL` counter (u32)
+/// and one `UDP_GRO` segment size (int).
+pub(crate) const RECV_CMSG_SPACE: usize =
+    cmsg_space(mem::size_of::<u32>()) + cmsg_space(mem::size_of::<i32>());
 
 /// Control-message space per sent GSO message: one `UDP_SEGMENT` size (u16).
 pub(crate) const SEND_CMSG_SPACE: usize = cmsg_space(mem::size_of::<u16>());
@@ -30,17 +32,24 @@ pub(crate) const fn cmsg_space(len: usize) -> usize {
 }
 
 /// An aligned control-message buffer, large enough for either direction.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 #[repr(C, align(8))]
-pub(crate) struct CmsgBuf(pub [u8; 32]);
+pub(crate) struct CmsgBuf(pub [u8; CMSG_BUF]);
 
-const _: () = assert!(RECV_CMSG_SPACE <= 32 && SEND_CMSG_SPACE <= 32);
+impl Default for CmsgBuf {
+    fn default() -> Self {
+        CmsgBuf([0; CMSG_BUF])
+    }
+}
+
+const CMSG_BUF: usize = 48;
+const _: () = assert!(RECV_CMSG_SPACE <= CMSG_BUF && SEND_CMSG_SPACE <= CMSG_BUF);
 
 impl CmsgBuf {
     /// Writes one `UDP_SEGMENT` control message and returns the control length to use.
     pub(crate) fn write_udp_segment(&mut self, segment: u16) -> usize {
         let len = cmsg_align(CMSG_HDR) + mem::size_of::<u16>();
-        self.0 = [0; 32];
+        self.0 = [0; CMSG_BUF];
         self.0[..mem::size_of::<usize>()].copy_from_slice(&len.to_ne_bytes());
         let level_at = mem::size_of::<usize>();
         self.0[level_at..level_at + 4].copy_from_slice(&libc::SOL_UDP.to_ne_bytes());
@@ -51,22 +60,40 @@ impl CmsgBuf {
     }
 }
 
-/// Finds the `SO_RXQ_OVFL` counter (datagrams the socket dropped so far) in received control data.
-pub(crate) fn rxq_ovfl(mut control: &[u8]) -> Option<u32> {
+/// What the kernel said of a received datagram in its control messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RecvControl {
+    /// The `SO_RXQ_OVFL` counter: datagrams the socket dropped so far.
+    pub(crate) drops: Option<u32>,
+    /// `UDP_GRO`: the payload is several datagrams of this size (the last may be shorter).
+    pub(crate) segment: Option<usize>,
+}
+
+/// Reads the control messages of a received datagram; malformed ones end the reading.
+pub(crate) fn recv_control(mut control: &[u8]) -> RecvControl {
     let header = cmsg_align(CMSG_HDR);
+    let mut out = RecvControl::default();
+    let word = |b: &[u8], at: usize| b.get(at..at + 4).and_then(|w| w.try_into().ok());
     while control.len() >= header {
-        let len = usize::from_ne_bytes(control[..CMSG_ALIGN].try_into().ok()?);
-        let level = i32::from_ne_bytes(control[CMSG_ALIGN..CMSG_ALIGN + 4].try_into().ok()?);
-        let kind = i32::from_ne_bytes(control[CMSG_ALIGN + 4..CMSG_ALIGN + 8].try_into().ok()?);
+        let Ok(len) = control[..CMSG_ALIGN].try_into().map(usize::from_ne_bytes) else { break };
+        let (Some(level), Some(kind)) = (word(control, CMSG_ALIGN), word(control, CMSG_ALIGN + 4)) else {
+            break;
+        };
+        let (level, kind) = (i32::from_ne_bytes(level), i32::from_ne_bytes(kind));
         if len < header || len > control.len() {
-            return None;
+            break;
         }
-        if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL && len >= header + 4 {
-            return Some(u32::from_ne_bytes(control[header..header + 4].try_into().ok()?));
+        if len >= header + 4 {
+            let value = word(control, header).map(u32::from_ne_bytes);
+            match (level, kind) {
+                (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => out.drops = value,
+                (libc::SOL_UDP, libc::UDP_GRO) => out.segment = value.map(|v| v as usize).filter(|&v| v > 0),
+                _ => {}
+            }
         }
         control = &control[cmsg_align(len).min(control.len())..];
     }
-    None
+    out
 }
 
 /// `sockaddr_in` for an IPv4 address.
@@ -369,9 +396,23 @@ mod tests {
         buf[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
         buf[12..16].copy_from_slice(&libc::SO_RXQ_OVFL.to_ne_bytes());
         buf[header..header + 4].copy_from_slice(&7u32.to_ne_bytes());
-        assert_eq!(rxq_ovfl(&buf[..RECV_CMSG_SPACE]), Some(7));
-        assert_eq!(rxq_ovfl(&buf[..4]), None);
-        assert_eq!(rxq_ovfl(&[0u8; 24]), None);
+        let drops = |b: &[u8]| recv_control(b).drops;
+        assert_eq!(drops(&buf[..RECV_CMSG_SPACE]), Some(7));
+        assert_eq!(drops(&buf[..4]), None);
+        assert_eq!(drops(&[0u8; 24]), None);
+        // Then a UDP_GRO segment size.
+        let second = cmsg_space(4);
+        buf[second..second + 8].copy_from_slice(&(header + 4).to_ne_bytes());
+        buf[second + 8..second + 12].copy_from_slice(&libc::SOL_UDP.to_ne_bytes());
+        buf[second + 12..second + 16].copy_from_slice(&libc::UDP_GRO.to_ne_bytes());
+        buf[second + header..second + header + 4].copy_from_slice(&1472i32.to_ne_bytes());
+        assert_eq!(
+            recv_control(&buf[..RECV_CMSG_SPACE]),
+            RecvControl { drops: Some(7), segment: Some(1472) }
+        );
+        // A length running past the buffer ends the reading: what came before stays.
+        buf[second..second + 8].copy_from_slice(&100usize.to_ne_bytes());
+        assert_eq!(recv_control(&buf[..RECV_CMSG_SPACE]), RecvControl { drops: Some(7), segment: None });
         let mut c = CmsgBuf::default();
         assert_eq!(c.write_udp_segment(1200), 24);
         assert_eq!(u16::from_ne_bytes([c.0[16], c.0[17]]), 1200);

@@ -263,8 +263,12 @@ fn receiving_never_stalls_on_buffers_readers_hold() {
         let mut seen = BTreeSet::new();
         let deadline = Instant::now() + LIMIT;
         for chunk in (0..total).collect::<Vec<u32>>().chunks(50) {
-            let mut batch: Vec<_> =
-                chunk.iter().map(|i| Outgoing::new(b.local_addr(), payload(nonce, *i, 200))).collect();
+            // Each longer than the last: no GSO run, so no GRO buffer holds several, and
+            // every datagram takes a buffer of its own.
+            let mut batch: Vec<_> = chunk
+                .iter()
+                .map(|i| Outgoing::new(b.local_addr(), payload(nonce, *i, 200 + *i as usize)))
+                .collect();
             send_all(a.as_mut(), &mut batch);
             while seen.len() < (chunk[chunk.len() - 1] + 1) as usize && Instant::now() < deadline {
                 let mut out = Vec::new();
@@ -382,5 +386,30 @@ fn tails_follow_their_payloads_alone_and_in_gso_runs() {
             assert_eq!(r.data[len..], tail(i), "{backend}: tail {i}");
         }
         eprintln!("{backend}: {:?}", a.stats());
+    }
+}
+
+#[test]
+fn a_gso_run_arrives_as_its_datagrams_through_one_gro_buffer() {
+    for backend in backends() {
+        let mut a = open(backend, &spec(vec![]));
+        let mut b = open(backend, &spec(vec![]));
+        let nonce = nonce();
+        // 40 datagrams of 1 472 bytes and a shorter last one: one GSO message, which a
+        // receiver with UDP GRO takes whole and splits at the segment size.
+        let sizes: Vec<usize> = (0..40).map(|_| 1472).chain([300]).collect();
+        let mut batch: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| Outgoing::new(b.local_addr(), payload(nonce, i as u32, len)))
+            .collect();
+        send_all(a.as_mut(), &mut batch);
+        let got = recv_run(b.as_mut(), nonce, sizes.len(), LIMIT);
+        assert_complete(&got, nonce, &sizes, &format!("{backend}"));
+        assert!(got.iter().all(|r| r.from == a.local_addr() && r.via == Via::Unicast), "{backend}");
+        let (sa, sb) = (a.stats(), b.stats());
+        assert!(sa.gso_messages > 0, "{backend}: sent as GSO: {sa:?}");
+        assert!(sb.gro_buffers > 0 && sb.gro_buffers < 41, "{backend}: received through GRO: {sb:?}");
+        assert_eq!(sb.datagrams_received, 41, "{backend}: counted as datagrams: {sb:?}");
     }
 }

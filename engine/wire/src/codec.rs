@@ -72,20 +72,37 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Appends little-endian values to a vector.
-pub(crate) struct Writer<'a> {
-    out: &'a mut Vec<u8>,
+/// Where a [`Writer`] appends: a vector, or a datagram's buffer.
+pub(crate) trait Sink {
+    fn put(&mut self, b: &[u8]);
 }
 
-impl<'a> Writer<'a> {
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+impl Sink for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+impl Sink for bytes::BytesMut {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Appends little-endian values to a vector (or another [`Sink`]).
+pub(crate) struct Writer<'a, S: Sink = Vec<u8>> {
+    out: &'a mut S,
+}
+
+impl<'a, S: Sink> Writer<'a, S> {
+    pub(crate) fn new(out: &'a mut S) -> Self {
         Writer { out }
     }
     pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.out.extend_from_slice(b);
+        self.out.put(b);
     }
     pub(crate) fn u8(&mut self, v: u8) {
-        self.out.push(v);
+        self.out.put(&[v]);
     }
     pub(crate) fn u16(&mut self, v: u16) {
         self.bytes(&v.to_le_bytes());

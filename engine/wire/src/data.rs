@@ -128,17 +128,23 @@ impl DataBuilder {
     /// Start datagram `seq` of `sender` in `region`, sent in region view `view`, at most
     /// `limit` bytes long.
     pub fn in_view(region: u32, sender: u32, seq: u64, view: u64, limit: usize) -> Self {
+        Self::in_buffer(BytesMut::with_capacity(limit), region, sender, seq, view, limit)
+    }
+
+    /// [`DataBuilder::in_view`] written into `buf`, an empty buffer (grown to `limit` if it
+    /// holds less): a sender carves its datagrams out of large blocks this way, one
+    /// allocation per block instead of one per datagram ([`DataBuilder::finish_rest`]).
+    pub fn in_buffer(mut buf: BytesMut, region: u32, sender: u32, seq: u64, view: u64, limit: usize) -> Self {
         assert!(seq > 0, "sequence numbers start at 1");
         assert!(limit > DATA_PREFIX_LEN + MESSAGE_OVERHEAD, "datagram limit too small");
-        let mut prefix = Vec::with_capacity(DATA_PREFIX_LEN);
-        let mut w = Writer::new(&mut prefix);
+        buf.clear();
+        buf.reserve(limit);
+        let mut w = Writer::new(&mut buf);
         Header { kind: FrameKind::Data, region, from: sender }.write(&mut w);
         w.u32(sender);
         w.u64(seq);
         w.u64(view);
         w.u16(0);
-        let mut buf = BytesMut::with_capacity(limit);
-        buf.extend_from_slice(&prefix);
         DataBuilder { buf, count: 0, limit }
     }
 
@@ -214,11 +220,24 @@ impl DataBuilder {
     }
 
     /// Seal the datagram.
-    pub fn finish(mut self) -> Bytes {
+    pub fn finish(self) -> Bytes {
+        self.finish_rest().0
+    }
+
+    /// Seal the datagram; also returns the rest of its buffer's capacity, empty, for the next
+    /// datagram (sharing the allocation: it is freed once every datagram carved from it is).
+    pub fn finish_rest(mut self) -> (Bytes, BytesMut) {
         assert!(self.count > 0, "a data datagram carries at least one message");
         let at = DATA_PREFIX_LEN - 2;
         self.buf[at..at + 2].copy_from_slice(&self.count.to_le_bytes());
-        self.buf.freeze()
+        let rest = self.buf.split_off(self.buf.len());
+        (self.buf.freeze(), rest)
+    }
+
+    /// Give up the datagram; returns its buffer, empty, for reuse.
+    pub fn abandon(mut self) -> BytesMut {
+        self.buf.clear();
+        self.buf
     }
 }
 

@@ -85,7 +85,7 @@ pub fn transmitter(d: &[u8]) -> Option<u32> {
 }
 
 impl Header {
-    pub(crate) fn write(&self, w: &mut Writer<'_>) {
+    pub(crate) fn write<S: crate::codec::Sink>(&self, w: &mut Writer<'_, S>) {
         w.bytes(&MAGIC);
         w.u8(VERSION);
         w.u8(self.kind as u8);

@@ -986,3 +986,24 @@ fn a_data_datagram_carries_the_view_it_was_sent_in() {
     }
     assert_eq!(argent_wire::view_of(b"AG"), 0, "too short: no view");
 }
+
+#[test]
+fn datagrams_carved_from_one_block_are_the_same_as_built_alone() {
+    let block = bytes::BytesMut::with_capacity(4 * 1400);
+    let mut b = DataBuilder::in_buffer(block, 11, 22, 33, 0, 1400);
+    assert!(b.push(b"hello"));
+    assert!(b.push(b""));
+    assert!(b.push(&[0xAB; 300]));
+    let (first, rest) = b.finish_rest();
+    assert_eq!(first.to_vec(), sample_data(), "same bytes as DataBuilder::new");
+    assert!(rest.is_empty() && rest.capacity() >= 3 * 1400, "the rest of the block: {}", rest.capacity());
+    // The next datagram in the rest, and an abandoned one gives its buffer back.
+    let mut b = DataBuilder::in_buffer(rest, 11, 22, 34, 0, 1400);
+    assert!(b.push(b"next"));
+    let (second, rest) = b.finish_rest();
+    let Ok((_, Frame::Data(d))) = decode(&second) else { panic!("a data frame") };
+    assert_eq!((d.seq, d.messages().collect::<Vec<_>>()), (34, vec![&b"next"[..]]));
+    assert_eq!(first.to_vec(), sample_data(), "untouched by the next datagram");
+    let again = DataBuilder::in_buffer(rest, 11, 22, 35, 0, 1400).abandon();
+    assert!(again.is_empty() && again.capacity() >= 1400);
+}

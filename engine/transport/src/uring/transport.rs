@@ -346,7 +346,7 @@ impl UringTransport {
         }
         // Readers (caches, delivery rings) may keep datagrams for a long time: once half the
         // pool is lent out, copy instead, so receiving never stalls on buffers held elsewhere.
-        let data = if self.pool.lent() >= self.pool.count() as usize / 2 {
+        let whole = if self.pool.lent() >= self.pool.count() as usize / 2 {
             // SAFETY: the completion handed buffer `bid` to us; released right after the copy.
             #[allow(unsafe_code)]
             let buf = unsafe { self.pool.filled(bid, got.offset + got.len) };
@@ -357,7 +357,21 @@ impl UringTransport {
         } else {
             Bytes::from_owner(BufSlice::new(self.pool.clone(), bid, got.offset, got.len))
         };
-        self.pending.push_back(Received { data, from: got.from, via: Sockets::via(idx) });
+        let via = Sockets::via(idx);
+        match got.segment.filter(|&g| g < whole.len()) {
+            // UDP GRO: several datagrams of `segment` bytes (the last may be shorter), each a
+            // slice of the one buffer.
+            Some(segment) => {
+                self.stats.gro_buffers += 1;
+                let mut at = 0;
+                while at < whole.len() {
+                    let n = segment.min(whole.len() - at);
+                    self.pending.push_back(Received { data: whole.slice(at..at + n), from: got.from, via });
+                    at += n;
+                }
+            }
+            None => self.pending.push_back(Received { data: whole, from: got.from, via }),
+        }
     }
 
     /// Reads the layout of a completed multishot receive in buffer `bid` (which we own).
@@ -367,8 +381,10 @@ impl UringTransport {
         let buf = unsafe { self.pool.filled(bid, len.min(self.pool.buf_len())) };
         let msg = types::RecvMsgOut::parse(buf, &self.recv_hdr.0).ok()?;
         let payload = msg.payload_data();
+        let control = sys::recv_control(msg.control_data());
         Some(Parsed {
-            drops: sys::rxq_ovfl(msg.control_data()),
+            drops: control.drops,
+            segment: control.segment,
             truncated: msg.is_payload_truncated(),
             from: sys::from_sockaddr_bytes(msg.name_data()),
             offset: payload.as_ptr() as usize - buf.as_ptr() as usize,
@@ -390,6 +406,7 @@ impl UringTransport {
 
 struct Parsed {
     drops: Option<u32>,
+    segment: Option<usize>,
     truncated: bool,
     from: SocketAddrV4,
     offset: usize,
