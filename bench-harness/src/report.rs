@@ -314,9 +314,14 @@ fn side_by_side(r: &Results) -> String {
         vs.any(|v| Some(v) != first)
     })
     .collect();
+    let all = || r.series.iter().flat_map(|s| &s.points);
+    let verify_varies = all().any(|p| all().any(|q| q.settings.verify != p.settings.verify));
     for series in &r.series {
         for p in &series.points {
-            let label = column_label(p, &varying);
+            let mut label = column_label(p, &varying);
+            if verify_varies {
+                label = format!("{label}, verify {}", p.settings.verify.name());
+            }
             match columns.iter_mut().find(|(l, _)| *l == label) {
                 Some((_, pts)) => pts.push(p),
                 None => columns.push((label, vec![p])),

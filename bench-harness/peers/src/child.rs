@@ -27,7 +27,7 @@ pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
             })
         }
         Role::Sub => {
-            let mut v = Verifier::new(o.size);
+            let mut v = Verifier::new(o.size).counting(o.verify == crate::opts::VerifyMode::Count);
             let settings = subscribe(o, &mut ctl, &mut v)?;
             let secs = v.secs();
             let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };

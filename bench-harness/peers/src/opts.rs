@@ -44,9 +44,18 @@ pub struct Opts {
     /// 2 + k mod (H - 1). Needs root. Raw UDP systems only.
     #[arg(long, value_name = "PREFIX", requires = "hosts")]
     pub netns: Option<String>,
+    /// Raw UDP: receivers ask for UDP GRO (a GSO run arrives as one buffer), as argent's
+    /// do. Default: plain recvmmsg, one datagram per slot (the LAN limit of issue 15).
+    #[arg(long)]
+    pub gro: bool,
     /// With --netns: how many hosts the LAN has (2..=50).
     #[arg(long, requires = "netns")]
     pub hosts: Option<usize>,
+    /// What each subscriber checks of every message: `full` (header, check word and every
+    /// byte of the fill) or `count` (the header's sequence number only: exactly once, in
+    /// order, complete, as the systems' own throughput samples count).
+    #[arg(long, value_enum, default_value_t = VerifyMode::Full)]
+    pub verify: VerifyMode,
     /// Print the summary as one JSON line (last line of output).
     #[arg(long)]
     pub json: bool,
@@ -142,6 +151,23 @@ impl RawTransport {
         }
     }
 }
+/// What a subscriber checks of every message (`--verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    Full,
+    Count,
+}
+
+impl VerifyMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifyMode::Full => "full",
+            VerifyMode::Count => "count",
+        }
+    }
+}
+
 /// A child process's part in a run (`--role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {

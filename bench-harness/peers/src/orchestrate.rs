@@ -45,8 +45,8 @@ fn validate(o: &Opts) -> anyhow::Result<()> {
     if o.system == System::RawGso && o.transport != RawTransport::Std {
         bail!("raw-gso sends with the std backend (the one with UDP GSO): leave --transport at std");
     }
-    if !raw && (o.rate.is_some() || o.netns.is_some()) {
-        bail!("--rate and --netns apply to the raw UDP systems only ({s} runs unpaced on loopback)");
+    if !raw && (o.rate.is_some() || o.netns.is_some() || o.gro) {
+        bail!("--rate, --netns and --gro apply to the raw UDP systems only ({s} runs unpaced on loopback)");
     }
     if let Some(r) = o.rate {
         if !(r.is_finite() && r > 0.0) {
@@ -113,6 +113,10 @@ fn spawn(o: &Opts, role: Role, index: usize, port: u16) -> anyhow::Result<Proc> 
         args.extend(["--datagram-size".into(), d.to_string()]);
     }
     args.extend(["--transport".into(), o.transport.name().into()]);
+    args.extend(["--verify".into(), o.verify.name().into()]);
+    if o.gro {
+        args.push("--gro".into());
+    }
     if let Some(r) = o.rate {
         args.extend(["--rate".into(), r.to_string()]);
     }
@@ -234,6 +238,7 @@ fn summarize(
         "size": o.size,
         "datagram_size": o.datagram_size.unwrap_or(o.size),
         "subscribers": o.subscribers,
+        "verify": o.verify,
         "published": sent,
         "lost_by_slowest": lost,
         "wall_seconds": started.elapsed().as_secs_f64(),

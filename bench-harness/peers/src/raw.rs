@@ -69,6 +69,7 @@ fn settings(o: &Opts, t: &dyn argent_transport::Transport) -> Value {
         "gso_sends": stats.gso_messages,
         "recv_calls": stats.recv_syscalls,
         "recv_drops": stats.recv_drops,
+        "gro_buffers": stats.gro_buffers,
     })
 }
 
@@ -167,11 +168,14 @@ pub fn subscribe(o: &Opts, ctl: &mut Control, v: &mut Verifier) -> anyhow::Resul
             ..SocketSpec::default()
         },
     };
+    // Plain recvmmsg, one datagram per slot: the receivers the LAN limit is defined with
+    // (issue 15), without UDP GRO (argent's receivers use it; decision 012 gives both).
     let spec = SocketSpec {
         interface: o.interface,
         recv_buffer: SOCKET_BUFFER,
         send_buffer: 1 << 20,
         batch: BATCH,
+        gro: o.gro,
         ..spec
     };
     let mut t = argent_transport::open(o.transport.backend(), &spec)

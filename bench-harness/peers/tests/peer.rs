@@ -68,13 +68,25 @@ fn raw_gso_sends_64_kb_at_a_time_and_a_paced_run_measures_latency() {
     assert!(settings["gso_sends"].as_u64().unwrap() > 0, "{s}");
     // Paced at 2 000 msgs/s for 0.5 s: about 1 000 messages, each latency counted from its
     // scheduled send time, so every percentile is positive and far below a second.
-    let out = peer(&["raw-multicast", "--size", "100", "--duration", "0.5", "--rate", "2000", "--json"]);
+    let out = peer(&[
+        "raw-multicast",
+        "--size",
+        "100",
+        "--duration",
+        "0.5",
+        "--rate",
+        "2000",
+        "--verify",
+        "count",
+        "--json",
+    ]);
     let s = summary(&out);
     assert!(out.status.success() && s["delivered_ok"] == true, "{s}");
     let sent = s["published"].as_u64().unwrap();
     assert!((900..=1_300).contains(&sent), "paced: {s}");
     let (p50, p99) = (s["p50_us"].as_f64().unwrap(), s["p99_us"].as_f64().unwrap());
     assert!(p50 >= 2.0 && p50 <= p99 && p99 < 1e6, "{s}");
+    assert_eq!(s["verify"], "count", "{s}");
 }
 
 #[test]

@@ -37,6 +37,7 @@ impl PointSpec {
             ("--duration", b.duration.to_string()),
             ("--argent", argent.display().to_string()),
             ("--mtu", n.mtu.to_string()),
+            ("--verify", b.verify.name().to_string()),
         ] {
             a.push(flag.into());
             a.push(v);
@@ -56,6 +57,7 @@ impl PointSpec {
             ("--subscribers", b.subscribers.to_string()),
             ("--size", b.size.to_string()),
             ("--duration", b.duration.to_string()),
+            ("--verify", b.verify.name().to_string()),
         ] {
             a.push(flag.into());
             a.push(v);
@@ -99,6 +101,7 @@ impl Base {
             ("--duration", self.duration.to_string()),
             ("--transport", transport.to_string()),
             ("--pin", self.pin.to_string()),
+            ("--verify", self.verify.name().to_string()),
         ] {
             a.push(flag.into());
             a.push(v);

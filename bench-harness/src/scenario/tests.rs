@@ -150,13 +150,23 @@ fn peers_scenario_is_a_grid_of_every_system() {
             System::AeronTuned
         ]
     );
-    let grid: Vec<(u64, u64)> = s
+    let grid: Vec<(u64, u64, &str)> = s
         .series()
         .iter()
-        .flat_map(|(_, pts)| pts.iter().map(|p| (p.base.size, p.base.subscribers)))
+        .flat_map(|(_, pts)| pts.iter().map(|p| (p.base.size, p.base.subscribers, p.base.verify.name())))
         .collect();
-    assert_eq!(grid, [(64, 1), (64, 3), (1024, 1), (1024, 3)]);
-    let p = &s.series()[1].1[1];
+    let mut want = Vec::new();
+    for size in [64, 1024] {
+        for verify in ["full", "count"] {
+            want.extend([(size, 1, verify), (size, 3, verify)]);
+        }
+    }
+    assert_eq!(grid, want, "both sizes, both fan-outs, both verify modes");
+    let counted = &s.series()[1].1[0];
+    for args in [counted.args(Path::new("argent")), counted.peer_args(System::Aeron)] {
+        assert!(args.windows(2).any(|w| w == ["--verify", "count"]), "{args:?}");
+    }
+    let p = &s.series()[2].1[1];
     let args = p.peer_args(System::AeronTuned);
     assert_eq!(args[..2], ["aeron", "--json"]);
     assert!(args.windows(2).any(|w| w == ["--profile", "tuned"]), "{args:?}");

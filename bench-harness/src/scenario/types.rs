@@ -167,6 +167,9 @@ pub struct Base {
     /// Seconds of publishing per run.
     pub duration: f64,
     pub transport: Transport,
+    /// What every subscriber of every system checks of each message: `full` (every byte) or
+    /// `count` (sequence numbers only, as the systems' own throughput samples count).
+    pub verify: Verify,
     /// Datagram size; `argent bench`'s default when absent.
     pub datagram_size: Option<u64>,
     pub pin: bool,
@@ -198,6 +201,7 @@ impl Default for Base {
             size: 1024,
             duration: 5.0,
             transport: Transport::Auto,
+            verify: Verify::Full,
             datagram_size: None,
             pin: true,
             raw: true,
@@ -207,6 +211,27 @@ impl Default for Base {
             pause_for: None,
             kill_one_at: None,
             restart_one_at: None,
+        }
+    }
+}
+
+/// What a subscriber checks of each message (`verify`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// The header, and every byte (argent: against each stream's checksum).
+    #[default]
+    Full,
+    /// Sequence numbers only: exactly once, in order, complete to the end marker.
+    Count,
+}
+
+impl Verify {
+    /// Its name in scenario files and on the command lines (`--verify`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verify::Full => "full",
+            Verify::Count => "count",
         }
     }
 }

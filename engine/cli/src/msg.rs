@@ -7,6 +7,28 @@ use argent_verify::{message_sum, Checker, Message, Verdict};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+/// How much of each message a verifying subscriber checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// Every byte: the header, and each stream's checksum over all its bytes, compared with
+    /// the one in its end marker.
+    #[default]
+    Full,
+    /// Sequence numbers only (exactly once, in order, complete to the end marker), as the
+    /// systems' own throughput samples count; the payload bytes are not read.
+    Count,
+}
+
+impl VerifyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyMode::Full => "full",
+            VerifyMode::Count => "count",
+        }
+    }
+}
+
 /// Smallest verifiable message: the long form, which carries the group and the send time.
 pub const MIN_SIZE: usize = argent_verify::LONG_SIZE;
 /// Group ids below this keep their streams in a vector indexed by id.
@@ -123,6 +145,8 @@ pub struct Verifier {
     /// A late joiner: each stream is checked from its first message on (no checksum of the
     /// whole stream).
     late: bool,
+    /// `Count`: no checksums (the payload is not read).
+    mode: VerifyMode,
     /// Groups left (and maybe joined again) while running: their streams restart at each
     /// join, from whichever message arrives first.
     restarted: std::collections::BTreeSet<u32>,
@@ -142,6 +166,8 @@ pub struct Summary {
     /// Messages whose content names another group than the one they were delivered in.
     pub wrong_group: u64,
     pub checksum_ok: bool,
+    /// What was checked of each message: `full` (every byte) or `count` (sequence numbers).
+    pub verify: VerifyMode,
     /// (publisher, group) streams whose end marker arrived.
     pub publishers_ended: usize,
     pub verified: bool,
@@ -157,6 +183,12 @@ pub struct Summary {
 impl Verifier {
     /// A verifier of every stream from its first message (index 0), or, `late`, from
     /// whichever message of it arrives first.
+    /// Checking `mode` of each message (`Full` unless set).
+    pub fn with_mode(mut self, mode: VerifyMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     pub fn new(late: bool) -> Self {
         Verifier {
             publishers: Vec::new(),
@@ -168,6 +200,7 @@ impl Verifier {
             corrupt: 0,
             wrong_group: 0,
             late,
+            mode: VerifyMode::Full,
             restarted: Default::default(),
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             first_ns: 0,
@@ -280,8 +313,10 @@ impl Verifier {
                 self.order_violations += 1;
             }
         }
-        let s = streams.hot(in_group);
-        s.sum = s.sum.wrapping_add(message_sum(m));
+        if self.mode == VerifyMode::Full {
+            let s = streams.hot(in_group);
+            s.sum = s.sum.wrapping_add(message_sum(m));
+        }
         self.received += 1;
         self.bytes += m.len() as u64;
         let _ = self.latency_us.record((now.saturating_sub(d.header.send_ns) / 1000).max(1));
@@ -313,7 +348,7 @@ impl Verifier {
                     if !nothing {
                         gaps += sent.saturating_sub(s.start).saturating_sub(s.received);
                     }
-                    checksum_ok &= partial || sum == s.sum;
+                    checksum_ok &= partial || self.mode == VerifyMode::Count || sum == s.sum;
                 }
                 Some(_) => {}
                 None => checksum_ok &= !joined(s.group),
@@ -330,6 +365,7 @@ impl Verifier {
             corrupt: self.corrupt,
             wrong_group: self.wrong_group,
             checksum_ok,
+            verify: self.mode,
             publishers_ended: ended,
             verified: ended >= streams
                 && gaps == 0

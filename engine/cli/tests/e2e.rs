@@ -45,6 +45,18 @@ fn bench_verifies_delivery_over_std_sockets() {
 }
 
 #[test]
+fn bench_counting_checks_sequence_numbers_and_says_so() {
+    let r = bench("std", &["--verify", "count", "--size", "64"]);
+    assert_eq!(r["delivered_ok"], true, "{r:#}");
+    assert_eq!(r["verify"], "count", "{r:#}");
+    for s in r["per_subscriber"].as_array().expect("subscribers") {
+        assert_eq!((s["verify"].as_str(), s["verified"].as_bool()), (Some("count"), Some(true)), "{s:#}");
+        assert_eq!(s["received"], r["published"], "every message, counted: {s:#}");
+    }
+    assert_eq!(bench("std", &[])["verify"], "full", "every byte by default");
+}
+
+#[test]
 fn bench_over_many_groups_uses_one_region_and_compares_with_one_group() {
     let r = bench("std", &["--groups", "1000", "--size", "64"]);
     assert_eq!(r["delivered_ok"], true, "{r:#}");

@@ -152,6 +152,7 @@ impl Runtime {
                 ttl: 1,
                 max_datagram: argent_wire_max(),
                 batch: cfg.batch,
+                gro: true,
             };
             let transport = argent_transport::open(cfg.transport, &spec)?;
             backend = Some(transport.backend());

@@ -227,7 +227,8 @@ fn enable_gro(socket: &Socket, spec: &SocketSpec) {
 
 /// Whether receive sockets of `spec` ask for UDP GRO (see [`enable_gro`]).
 pub(crate) fn gro_wanted(spec: &SocketSpec) -> bool {
-    spec.max_datagram >= crate::spec::MAX_UDP_PAYLOAD
+    spec.gro
+        && spec.max_datagram >= crate::spec::MAX_UDP_PAYLOAD
         && std::env::var("ARGENT_TRANSPORT_GRO").map_or(true, |v| v != "0")
 }
 

@@ -29,6 +29,10 @@ pub struct SocketSpec {
     pub max_datagram: usize,
     /// Datagrams per `recvmmsg`/`sendmmsg` call.
     pub batch: usize,
+    /// Ask for UDP GRO on receive sockets (a sender's GSO run arrives as one buffer, split
+    /// by the transport), when `max_datagram` holds the largest payload. On by default;
+    /// off for a baseline of plain per-datagram receives (or with `ARGENT_TRANSPORT_GRO=0`).
+    pub gro: bool,
 }
 
 impl SocketSpec {
@@ -71,6 +75,7 @@ impl Default for SocketSpec {
             ttl: 1,
             max_datagram: MAX_UDP_PAYLOAD,
             batch: 32,
+            gro: true,
         }
     }
 }

@@ -193,15 +193,16 @@ impl DataBuilder {
         self.buf.truncate(new_len);
     }
 
-    /// Append a message by copy. Returns false if it does not fit.
+    /// Append a message by copy. Returns false if it does not fit. (Appended as it is, not
+    /// claimed and then overwritten: no zero-fill first.)
     pub fn push(&mut self, msg: &[u8]) -> bool {
-        match self.claim(msg.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(msg);
-                true
-            }
-            None => false,
+        if !self.fits(msg.len()) {
+            return false;
         }
+        self.buf.extend_from_slice(&(msg.len() as u16).to_le_bytes()); // <= u16::MAX, checked by fits
+        self.buf.extend_from_slice(msg);
+        self.count += 1;
+        true
     }
 
     /// Messages so far.

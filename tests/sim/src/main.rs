@@ -118,6 +118,9 @@ struct Summary {
     max_receiver_buffer_bytes: u64,
     virtual_secs: f64,
     max_virtual_secs: f64,
+    /// Messages delivered (to every member, summed) per virtual second from start to
+    /// completion, over all seeds: divided by `--nodes`, the rate each member receives at.
+    delivered_per_virtual_sec: f64,
     wall_secs: f64,
     deliveries: u64,
     deliveries_per_wall_sec: f64,
@@ -313,6 +316,8 @@ fn main() -> ExitCode {
     }
     sum.wall_secs = wall;
     sum.deliveries_per_wall_sec = sum.deliveries as f64 / wall.max(1e-9);
+    sum.delivered_per_virtual_sec =
+        if sum.virtual_secs > 0.0 { sum.delivered as f64 / sum.virtual_secs } else { 0.0 };
     println!(
         "{} seeds, {} violations; delivered {}/{}; lost {} datagrams, peer repairs {}, sender retransmissions {}; \
          max token {} B; {:.1} virtual s in {:.2} wall s ({:.2} M deliveries/s on {} threads)",

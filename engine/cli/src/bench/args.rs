@@ -62,6 +62,11 @@ pub struct BenchArgs {
     /// Transport backend.
     #[arg(long, default_value = "auto")]
     pub(super) transport: Transport,
+    /// What each subscriber checks of every message: `full` (the header, and every byte
+    /// against each stream's checksum) or `count` (sequence numbers only: exactly once, in
+    /// order, complete to the end marker, as systems' own throughput samples count).
+    #[arg(long, value_enum, default_value_t = crate::msg::VerifyMode::Full)]
+    pub(super) verify: crate::msg::VerifyMode,
     /// Datagram size argent aggregates messages into, and the raw baseline sends
     /// (default: from the loopback MTU, 65 000).
     #[arg(long, default_value_t = argent::config::MAX_AUTO_DATAGRAM)]

@@ -107,7 +107,11 @@ impl Lines<'_> {
     fn subscriber(&self, i: u32) -> Vec<String> {
         let a = self.a;
         let mut args = self.node(i, "sub");
-        args.extend(["--verify".into(), "--publishers".into(), a.publishers.to_string()]);
+        args.extend([
+            format!("--verify={}", a.verify.as_str()),
+            "--publishers".into(),
+            a.publishers.to_string(),
+        ]);
         args.extend(["--idle-timeout".into(), "15".into()]);
         if let (Some(rate), true) = (a.slow_one, i + 1 == a.subscribers) {
             args.extend(["--max-rate".into(), rate.to_string()]);

@@ -23,6 +23,8 @@ pub(super) struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     rate: Option<f64>,
     transport: String,
+    /// What each subscriber checked of every message (--verify): full or count.
+    verify: crate::msg::VerifyMode,
     size: usize,
     datagram_size: usize,
     /// How long each pass's publishers publish (--duration), seconds.
@@ -112,6 +114,7 @@ impl Report {
     pub(super) fn new(a: &BenchArgs) -> Report {
         Report {
             transport: a.transport.as_str().into(),
+            verify: a.verify,
             size: a.size,
             datagram_size: a.datagram_size,
             duration_secs: a.duration,
