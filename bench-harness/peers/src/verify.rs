@@ -67,8 +67,11 @@ impl Generator {
         if self.ended || self.written.is_some_and(|w| w == self.next || w == u64::MAX) {
             return None;
         }
-        let at = self.started + Duration::from_secs_f64(self.next as f64 / rate);
-        at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        // On the messages' own clock, so that a message is never sent before its stamp
+        // (scheduling on `Instant` sent some a few µs early by the wall clock on this host).
+        let _ = rate;
+        let (at, now) = (self.send_ns(), argent_verify::now_ns());
+        (at > now).then(|| Duration::from_nanos(at - now))
     }
 
     /// The send time message `next` carries: now, or paced, its scheduled time.

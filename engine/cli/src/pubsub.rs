@@ -275,7 +275,6 @@ fn generate(
     a: &PubArgs,
 ) -> anyhow::Result<(u64, u64)> {
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
-    let mut started = Instant::now();
     let limit = a.count.unwrap_or(u64::MAX);
     let n = groups.len();
     /// Everything the loop touches for a group, together: one cache line per message.
@@ -311,14 +310,18 @@ fn generate(
                 // The schedule starts once the region has acknowledged the first message: the
                 // publisher has joined its ring, so start-up does not count as latency.
                 linger(node, p, Duration::from_secs(5));
-                (started, started_ns, scheduled_from) = (Instant::now(), argent_verify::now_ns(), 1);
+                (started_ns, scheduled_from) = (argent_verify::now_ns(), 1);
             }
             let offset = Duration::from_secs_f64((i - scheduled_from) as f64 / rate);
-            if let Some(wait) = (started + offset).checked_duration_since(Instant::now()) {
+            // The scheduled send time: a message sent late still counts from when it was due.
+            // Waited for on the same (wall) clock the stamp and the receivers use: scheduling
+            // on `Instant` sent some messages a few µs before their stamp on this host.
+            stamp = started_ns + offset.as_nanos() as u64;
+            let now_ns = argent_verify::now_ns();
+            if stamp > now_ns {
+                let wait = Duration::from_nanos(stamp - now_ns);
                 std::thread::sleep(wait.min(deadline.saturating_duration_since(Instant::now())));
             }
-            // The scheduled send time: a message sent late still counts from when it was due.
-            stamp = started_ns + offset.as_nanos() as u64;
         }
         let s = &mut streams[g];
         let group = s.group;
