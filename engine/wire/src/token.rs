@@ -45,6 +45,8 @@ pub struct TokenEntry {
     /// first member of the partition has reported.
     pub isect: Option<Vec<SeqRange>>,
     /// Lowest contiguous number of each partition completed this round, by partition index.
+    /// Informational: the QSM driver leaves it empty (a table per partition made tokens grow
+    /// with the region), and decoders accept it for compatibility.
     pub partitions: Vec<u64>,
 }
 

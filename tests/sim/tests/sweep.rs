@@ -94,6 +94,18 @@ fn token_is_small_and_peers_repair_almost_all_loss() {
 }
 
 #[test]
+fn a_token_does_not_grow_with_the_region() {
+    // 25 and 400 members (5 and 80 partitions), one stream: the same token size, well
+    // under the 1 000 bytes issue 15 allows at 1 000 members.
+    let size = |nodes| {
+        let sc = Scenario::new(nodes, 1, 300, 1000, 0.01);
+        sweep(&sc, 650..651)[0].max_token_bytes
+    };
+    let (small, large) = (size(25), size(400));
+    assert!(large <= small + 16 && large <= 400, "token of {small} bytes at 25 members, {large} at 400");
+}
+
+#[test]
 fn a_seed_replays_exactly() {
     let mut sc = Scenario::new(9, 2, 1000, 500, 0.1);
     sc.faults = faults("dup,reorder,jitter,pause,crash");
