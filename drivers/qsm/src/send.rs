@@ -41,6 +41,9 @@ pub(crate) struct SendFeed {
     spare: BytesMut,
     /// Bytes held: unacknowledged datagrams plus the open one.
     buffered: u64,
+    /// Bytes of the datagrams sent and not yet acknowledged (`stable + 1 ..= sent_upto`):
+    /// what the region has yet to confirm, as opposed to what waits here to be sent.
+    in_flight: u64,
     /// Sequence numbers to re-multicast, ahead of new data.
     retransmit: BTreeSet<u64>,
     pacer: Pacer,
@@ -76,6 +79,7 @@ impl SendFeed {
             sent_upto: start,
             open: None,
             spare: BytesMut::new(),
+            in_flight: 0,
             buffered: 0,
             retransmit: BTreeSet::new(),
             pacer: Pacer::new(cfg.initial_rate, cfg.pacer_burst, now),
@@ -104,6 +108,12 @@ impl SendFeed {
             held <= cfg.window_datagrams,
             "send feed: {held} datagrams held, window {}",
             cfg.window_datagrams
+        );
+        invariant!(
+            self.in_flight <= self.buffered,
+            "send feed: {} bytes in flight, {} buffered",
+            self.in_flight,
+            self.buffered
         );
         invariant!(
             self.buffered <= cfg.send_buffer_bytes as u64,
@@ -259,6 +269,7 @@ impl SendFeed {
             let sealed = if self.sent_upto == self.sealed_upto() { self.seal() } else { None };
             let datagram = self.unacked[(self.sent_upto - self.stable) as usize].clone();
             self.sent_upto += 1;
+            self.in_flight += datagram.len() as u64;
             self.pacer.consume(datagram.len() as u64);
             self.sent_bytes += datagram.len() as u64;
             self.last_send = now;
@@ -292,6 +303,7 @@ impl SendFeed {
         while self.stable < stable {
             let Some(d) = self.unacked.pop_front() else { break };
             self.buffered -= d.len() as u64;
+            self.in_flight -= d.len() as u64; // acknowledged ones were sent: stable <= sent_upto
             self.stable += 1;
         }
         while self.retransmit.first().is_some_and(|s| *s <= self.stable) {
@@ -314,11 +326,14 @@ impl SendFeed {
     }
 
     /// Rate-based flow control, paced by the slowest receiver. While the region keeps up —
-    /// what is still unacknowledged after this acknowledgement is at most half of the
-    /// send buffer — probe upward: 1.25 × the largest of the current rate, our own recent
-    /// rate and the slowest receive rate. Once a backlog builds, pace at 1.1 × the slowest receive rate (QSM's
-    /// rule), so a slow receiver slows the sender instead of overflowing. No report (rate
-    /// 0) leaves the rate as it is.
+    /// what was sent and is still unacknowledged after this acknowledgement is at most half
+    /// of the send buffer — probe upward: 1.25 × the largest of the current rate, our own
+    /// recent rate and the slowest receive rate. Once a backlog builds in the region, pace
+    /// at 1.1 × the slowest receive rate (QSM's rule), so a slow receiver slows the sender
+    /// instead of overflowing. A backlog still waiting here to be sent (the application
+    /// burst after a pause) is not the receivers' doing: counting it held a paced sender to
+    /// 1.1 × its own recent rate, so a 10 ms hiccup took 100 ms to drain (decision 012). No
+    /// report (rate 0) leaves the rate as it is.
     fn adapt_rate(&mut self, now: Instant, cfg: &Config, rate_min_kib: u32) {
         let (at, bytes) = self.rate_sample;
         let dt = now.saturating_duration_since(at).as_secs_f64();
@@ -328,7 +343,7 @@ impl SendFeed {
         let own = (self.sent_bytes - bytes) as f64 / dt;
         self.rate_sample = (now, self.sent_bytes);
         let slowest = f64::from(rate_min_kib) * 1024.0;
-        let keeping_up = self.buffered <= cfg.send_buffer_bytes as u64 / 2;
+        let keeping_up = self.in_flight <= cfg.send_buffer_bytes as u64 / 2;
         let target = if keeping_up { self.pacer.rate.max(own).max(slowest) * 1.25 } else { slowest * 1.1 };
         self.pacer.rate = target.clamp(cfg.min_rate as f64, cfg.max_rate as f64);
     }
@@ -403,5 +418,46 @@ impl Pacer {
         }
         let wait = (-self.tokens / self.rate * 1e9).ceil() as u64;
         self.last + Duration::from_nanos(wait.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A feed of 1 000-byte messages, one per datagram of at most 1 472 bytes (1 038 used),
+    /// with `queued` sealed and `sent` of them sent.
+    fn feed(cfg: &Config, queued: usize, sent: usize) -> SendFeed {
+        let mut f = SendFeed::new(1, 2, 1, cfg, Instant::ZERO, 0);
+        for _ in 0..queued {
+            f.prepare(cfg, 1000).expect("room");
+            f.push(&[7; 1000]);
+        }
+        f.seal();
+        f.pacer.rate = 1e12; // no pacing while filling: a full bucket every microsecond
+        for i in 0..sent {
+            let now = Instant::ZERO + Duration::from_micros(1 + i as u64);
+            assert!(matches!(f.poll(now, cfg).0, Some(Outgoing::Data(_))), "datagram {i} sent");
+        }
+        f
+    }
+
+    #[test]
+    fn a_backlog_waiting_to_be_sent_does_not_hold_the_rate_to_the_receivers() {
+        let cfg = Config { datagram_size: 1472, window_datagrams: 4096, ..Config::default() };
+        let later = Instant::ZERO + Duration::from_millis(100);
+        let slowest_kib = 100_000; // about 100 MB/s reported by the slowest receiver
+                                   // 2 500 datagrams (2.6 MB, more than half the 4 MiB buffer) queued, 100 in flight:
+                                   // the region keeps up, so the rate probes upward.
+        let mut f = feed(&cfg, 2500, 100);
+        assert!(f.buffered > cfg.send_buffer_bytes as u64 / 2);
+        f.pacer.rate = 50e6;
+        f.on_ack(later, &cfg, 50, slowest_kib);
+        assert!(f.pacer.rate >= 1.25 * 100_000.0 * 1024.0, "probing: {}", f.pacer.rate);
+        // The same bytes sent and unacknowledged: the region is behind, pace at 1.1 × the slowest.
+        let mut f = feed(&cfg, 2500, 2500);
+        f.on_ack(later, &cfg, 50, slowest_kib);
+        assert_eq!(f.pacer.rate, 1.1 * 100_000.0 * 1024.0);
+        assert_eq!(f.in_flight, 2450 * f.unacked[0].len() as u64);
     }
 }
