@@ -103,15 +103,12 @@ pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result
         }
         // Once the last batch was sent its buffers are free again: reclaimed, not reallocated.
         dgram.reserve(per_send * per_datagram * o.size);
-        'batch: for _ in 0..per_send {
+        let mut not_due = false;
+        for _ in 0..per_send {
             while dgram.len() < per_datagram * o.size {
                 if g.due_in().is_some() {
-                    // The next message is not due: send what is.
-                    if !dgram.is_empty() {
-                        let data = dgram.split().freeze();
-                        batch.extend(to.iter().map(|&a| Outgoing::new(a, data.clone())));
-                    }
-                    break 'batch;
+                    not_due = true; // the next message is not due: send what is
+                    break;
                 }
                 if g.current().is_none() {
                     break;
@@ -131,7 +128,7 @@ pub fn publish(o: &Opts, ctl: &mut Control, g: &mut Generator) -> anyhow::Result
                 let data = dgram.split().freeze();
                 batch.extend(to.iter().map(|&a| Outgoing::new(a, data.clone())));
             }
-            if marker.is_some() {
+            if marker.is_some() || not_due {
                 break;
             }
         }

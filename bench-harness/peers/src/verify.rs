@@ -63,13 +63,12 @@ impl Generator {
     /// Paced: how long until the next message is due, if it is not due yet (a message
     /// already handed out by `current()` is due). Unpaced: `None`.
     pub fn due_in(&self) -> Option<Duration> {
-        let rate = self.rate?;
+        self.rate?;
         if self.ended || self.written.is_some_and(|w| w == self.next || w == u64::MAX) {
             return None;
         }
         // On the messages' own clock, so that a message is never sent before its stamp
         // (scheduling on `Instant` sent some a few µs early by the wall clock on this host).
-        let _ = rate;
         let (at, now) = (self.send_ns(), argent_verify::now_ns());
         (at > now).then(|| Duration::from_nanos(at - now))
     }

@@ -39,11 +39,7 @@ fn unicast_round_trip_of_mixed_sizes() {
         let mut b = open(backend, &spec(vec![]));
         let nonce = nonce();
         let sizes = mixed_sizes(100);
-        let mut batch: Vec<_> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &len)| Outgoing::new(b.local_addr(), payload(nonce, i as u32, len)))
-            .collect();
+        let mut batch = batch_to(b.local_addr(), nonce, &sizes);
         send_all(a.as_mut(), &mut batch);
         let got = recv_run(b.as_mut(), nonce, sizes.len(), LIMIT);
         assert_complete(&got, nonce, &sizes, &format!("{backend} b"));
@@ -76,11 +72,7 @@ fn multicast_reaches_every_member() {
         let mut r2 = open(backend, &spec(vec![g]));
         let nonce = nonce();
         let sizes = mixed_sizes(100);
-        let mut batch: Vec<_> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &len)| Outgoing::new(g, payload(nonce, i as u32, len)))
-            .collect();
+        let mut batch = batch_to(g, nonce, &sizes);
         send_all(sender.as_mut(), &mut batch);
         for (name, r) in [("r1", &mut r1), ("r2", &mut r2)] {
             let got = recv_run(r.as_mut(), nonce, sizes.len(), LIMIT);
@@ -398,11 +390,7 @@ fn a_gso_run_arrives_as_its_datagrams_through_one_gro_buffer() {
         // 40 datagrams of 1 472 bytes and a shorter last one: one GSO message, which a
         // receiver with UDP GRO takes whole and splits at the segment size.
         let sizes: Vec<usize> = (0..40).map(|_| 1472).chain([300]).collect();
-        let mut batch: Vec<_> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &len)| Outgoing::new(b.local_addr(), payload(nonce, i as u32, len)))
-            .collect();
+        let mut batch = batch_to(b.local_addr(), nonce, &sizes);
         send_all(a.as_mut(), &mut batch);
         let got = recv_run(b.as_mut(), nonce, sizes.len(), LIMIT);
         assert_complete(&got, nonce, &sizes, &format!("{backend}"));

@@ -8,7 +8,9 @@ use std::process::Command;
 use std::sync::Once;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use argent_transport::{interface_multicast, probe_uring, Backend, Received, SocketSpec, Transport};
+use argent_transport::{
+    interface_multicast, probe_uring, Backend, Outgoing, Received, SocketSpec, Transport,
+};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Header of every test payload: nonce (8), sequence (4), length (4).
@@ -103,6 +105,11 @@ pub fn payload(nonce: u64, seq: u32, len: usize) -> Bytes {
         b.put_u8(pattern(seq, i));
     }
     b.freeze()
+}
+
+/// One datagram to `to` per size, payload `i` of length `sizes[i]`.
+pub fn batch_to(to: SocketAddrV4, nonce: u64, sizes: &[usize]) -> Vec<Outgoing> {
+    sizes.iter().enumerate().map(|(i, &len)| Outgoing::new(to, payload(nonce, i as u32, len))).collect()
 }
 
 fn pattern(seq: u32, i: usize) -> u8 {
