@@ -1,12 +1,14 @@
-//! The region's token ring: round scheduling and regeneration at the leader, hop-by-hop
-//! reliable token passing, and what each member does when the token visits it
-//! (push to its predecessor, pull from owning partitions, NAK what a whole partition
-//! lacks, report contiguous numbers and receive rates).
+//! The region's token rings: round scheduling and regeneration at the leader, which hands
+//! every partition a token at once and gathers them back; hop-by-hop reliable token passing
+//! within a partition; and what each member does when the token visits it (push to its
+//! predecessor, pull from owning partitions, NAK what a whole partition lacks, report
+//! contiguous numbers and receive rates).
 
 use crate::config::Config;
 use crate::events::Event;
 use crate::invariant::invariant;
 use crate::io::{Cx, Io};
+use crate::layout::Hop;
 use crate::region::Region;
 use crate::repair::{end_partition, member_visit, Spot};
 use crate::ring_state::{
@@ -43,7 +45,7 @@ impl Region {
     }
 
     pub(crate) fn ring_deadline(&self, me: NodeId, cfg: &Config) -> Option<Instant> {
-        let pass = self.ring.pending.as_ref().map(|p| p.deadline);
+        let pass = self.ring.pending.iter().map(|p| p.deadline).min();
         let round = self.is_leader(me).then(|| self.next_round_at(cfg));
         match (pass, round) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -53,29 +55,21 @@ impl Region {
 
     pub(crate) fn on_timeout(&mut self, cx: &Cx<'_>, io: &mut Io) {
         let Cx { now, cfg, me, .. } = *cx;
-        if let Some(p) = &mut self.ring.pending {
-            if now >= p.deadline {
-                if p.attempts >= cfg.token_pass_attempts {
-                    self.ring.pending = None; // left to regeneration or a view change
-                } else {
-                    p.attempts += 1;
-                    invariant!(
-                        p.attempts <= cfg.token_pass_attempts,
-                        "token pass attempt {} of {}",
-                        p.attempts,
-                        cfg.token_pass_attempts
-                    );
-                    p.rto = (p.rto * 2).min(MAX_PASS_RTO);
-                    p.deadline = now + p.rto;
-                    io.out.push_back(argent_core::Transmit {
-                        region: self.id,
-                        dest: argent_core::Destination::Node(p.to),
-                        payload: p.datagram.clone(),
-                    });
-                    io.stats.tokens_sent += 1;
-                    io.stats.token_retransmissions += 1;
-                }
-            }
+        let attempts = cfg.token_pass_attempts;
+        // Passes retried too often are left to regeneration or a view change.
+        self.ring.pending.retain(|p| now < p.deadline || p.attempts < attempts);
+        for p in self.ring.pending.iter_mut().filter(|p| now >= p.deadline) {
+            p.attempts += 1;
+            invariant!(p.attempts <= attempts, "token pass attempt {} of {attempts}", p.attempts);
+            p.rto = (p.rto * 2).min(MAX_PASS_RTO);
+            p.deadline = now + p.rto;
+            io.out.push_back(argent_core::Transmit {
+                region: self.id,
+                dest: argent_core::Destination::Node(p.to),
+                payload: p.datagram.clone(),
+            });
+            io.stats.tokens_sent += 1;
+            io.stats.token_retransmissions += 1;
         }
         if self.is_leader(me) && now >= self.next_round_at(cfg) {
             if self.ring.in_flight {
@@ -128,9 +122,25 @@ impl Region {
                 }
             })
             .collect();
-        let mut token = Token { view: self.layout.view.0, round: ring.round, hop: 0, flags: 0, entries };
-        self.visit(cx, 0, None, &mut token, io);
-        self.pass(cx, 0, token, io);
+        let token = Token { view: self.layout.view.0, round: ring.round, hop: 0, flags: 0, entries };
+        self.begin_partition(cx, 0, None, token, io);
+    }
+
+    /// This member heads its partition and the round's token reached it (the leader: it
+    /// started the round): start the child partitions' tokens, then visit and pass its own.
+    /// `token` is as the round started (starts carry no member's report).
+    fn begin_partition(&mut self, cx: &Cx<'_>, pos: usize, prev: Option<NodeId>, token: Token, io: &mut Io) {
+        let part = self.layout.partition_at(pos);
+        let children = self.layout.children(part);
+        self.ring.gather(token.round, 1 + children.len());
+        for c in children {
+            let mut start = token.clone();
+            start.hop = self.layout.partition_start(c) as u32; // ring sizes are far below u32::MAX
+            self.send_pass(cx, self.layout.head(c), start, io);
+        }
+        let mut token = token;
+        self.visit(cx, pos, prev, &mut token, io);
+        self.pass(cx, pos, token, io);
     }
 
     pub(crate) fn on_token(&mut self, cx: &Cx<'_>, from: NodeId, frame: &TokenFrame<'_>, io: &mut Io) {
@@ -139,27 +149,24 @@ impl Region {
             io.stats.ignored += 1;
             return;
         };
-        let n = self.layout.len();
-        let hop = frame.hop as usize;
-        // Only the ring predecessor of the addressed position may pass a token here.
-        let valid = frame.view == self.layout.view.0
-            && (1..=n).contains(&hop)
-            && (hop == pos || (hop == n && pos == 0))
-            && self.layout.order[hop - 1] == from;
-        if !valid {
+        let hop =
+            self.layout.classify(pos, frame.hop as usize, from).filter(|_| frame.view == self.layout.view.0);
+        let Some(hop) = hop else {
             io.stats.ignored += 1;
             return;
-        }
+        };
         // Acknowledge every pass, duplicates included, so the predecessor stops resending.
         let ack = TokenAck { view: frame.view, round: frame.round, hop: frame.hop };
         io.unicast(self.id, from, argent_wire::encode_token_ack(self.id.0, me.0, &ack));
-        if hop == n {
-            // Any round newer than the last completed one may come back, also one that was
-            // regenerated meanwhile: its minimums are older, hence conservative.
-            if frame.round > self.ring.completed && frame.round <= self.ring.round {
-                self.complete(cx, &frame.to_token(), io);
+        match hop {
+            Hop::Visit => {}
+            // Any round gathered here may come back, also one that was regenerated
+            // meanwhile: its minimums are older, hence conservative.
+            Hop::PartitionBack(_) => return self.gathered(cx, pos, 0, frame.to_token(), io),
+            Hop::SubtreeBack(c) => {
+                let first = self.layout.children(self.layout.partition_at(pos)).start;
+                return self.gathered(cx, pos, 1 + c - first, frame.to_token(), io);
             }
-            return;
         }
         let fresh = cx.now.saturating_duration_since(self.ring.seen_at) < round_resync_after(cx.cfg);
         if let Some((round, h)) = self.ring.seen.filter(|_| fresh) {
@@ -174,21 +181,33 @@ impl Region {
         self.ring.seen = Some((frame.round, frame.hop));
         self.ring.seen_at = cx.now;
         let mut token = frame.to_token();
+        if self.layout.starts_partition(pos) {
+            return self.begin_partition(cx, pos, Some(from), token, io);
+        }
         self.visit(cx, pos, Some(from), &mut token, io);
         self.pass(cx, pos, token, io);
     }
 
-    /// Hand the token to the next member (or back to the leader), reliably.
+    /// Hand the token to the next member of the partition, or back to the partition's head
+    /// from its last member.
     fn pass(&mut self, cx: &Cx<'_>, pos: usize, mut token: Token, io: &mut Io) {
-        let Cx { now, cfg, me, .. } = *cx;
-        let n = self.layout.len();
-        let (to, hop) =
-            if pos + 1 < n { (self.layout.order[pos + 1], pos + 1) } else { (self.layout.leader(), n) };
-        token.hop = hop as u32; // ring sizes are far below u32::MAX
-        if to == me {
-            self.complete(cx, &token, io);
-            return;
+        let layout = &self.layout;
+        let part = layout.partition_at(pos);
+        if layout.ends_partition(pos) && layout.starts_partition(pos) {
+            return self.gathered(cx, pos, 0, token, io); // a partition of one
         }
+        let (to, hop) = if layout.ends_partition(pos) {
+            (layout.head(part), layout.len() + part)
+        } else {
+            (layout.order[pos + 1], pos + 1)
+        };
+        token.hop = hop as u32; // ring sizes are far below u32::MAX
+        self.send_pass(cx, to, token, io);
+    }
+
+    /// Send a token to `to` and keep it until `to` acknowledges it.
+    fn send_pass(&mut self, cx: &Cx<'_>, to: NodeId, token: Token, io: &mut Io) {
+        let Cx { now, cfg, me, .. } = *cx;
         let datagram = Bytes::from(token.encode(self.id.0, me.0));
         io.stats.max_token_bytes = io.stats.max_token_bytes.max(datagram.len() as u64);
         io.stats.tokens_sent += 1;
@@ -198,7 +217,9 @@ impl Region {
             payload: datagram.clone(),
         });
         let rto = self.ring.pass_rto(cfg);
-        self.ring.pending = Some(PendingPass {
+        // Passes of earlier rounds are void: the leader started a newer one.
+        self.ring.pending.retain(|p| p.round >= token.round);
+        self.ring.pending.push(PendingPass {
             to,
             round: token.round,
             hop: token.hop,
@@ -208,6 +229,25 @@ impl Region {
             deadline: now + rto,
             sent_at: now,
         });
+    }
+
+    /// At a partition's head (ring position `pos`), slot `slot` of round `token.round` came
+    /// back (0: the partition's own token; 1 + i: its i-th child's subtree). Once all have,
+    /// the folded token goes to the parent partition's head, or completes the round at the
+    /// leader.
+    fn gathered(&mut self, cx: &Cx<'_>, pos: usize, slot: usize, token: Token, io: &mut Io) {
+        let Some(mut whole) = self.ring.gathered(slot, token) else { return };
+        let part = self.layout.partition_at(pos);
+        match self.layout.parent(part) {
+            None if whole.round > self.ring.completed => self.complete(cx, &whole, io),
+            None => {}
+            Some(q) => {
+                let hop = self.layout.len() + self.layout.partitions() + part;
+                whole.hop = hop as u32; // ring sizes are far below u32::MAX
+                let to = self.layout.head(q);
+                self.send_pass(cx, to, whole, io);
+            }
+        }
     }
 
     /// The round came back to the leader: acknowledge each sender and remember what the
@@ -222,6 +262,7 @@ impl Region {
         let Cx { now, cfg, me, stream, .. } = *cx;
         let ring = &mut self.ring;
         ring.completed = token.round;
+        ring.gathers.retain(|g| g.round > token.round);
         ring.regenerations = 0;
         if token.round == ring.round {
             ring.in_flight = false;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use argent_core::{Instant, NodeId};
-use argent_wire::{SeqRange, TokenAck, MAX_TOKEN_RANGES};
+use argent_wire::{SeqRange, Token, TokenAck, TokenEntry, MAX_TOKEN_RANGES};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -32,6 +32,83 @@ pub(crate) struct PendingPass {
     pub(crate) sent_at: Instant,
 }
 
+/// At a partition's head: a round's token of its own partition and its child partitions'
+/// subtrees as they come back, folded into one.
+#[derive(Debug)]
+pub(crate) struct Gather {
+    pub(crate) round: u64,
+    /// Which partitions' tokens came back.
+    returned: Vec<bool>,
+    left: usize,
+    /// The returned tokens folded together; `None` until the first comes back.
+    token: Option<Token>,
+}
+
+/// Most streams a gathered round carries: every member tracks at most
+/// [`crate::config::MAX_STREAMS_PER_REGION`], and the partitions' tokens share the ones the
+/// round started with; a member that adds others (a buggy one) cannot grow the leader's state
+/// with every partition.
+pub(crate) const MAX_GATHERED_STREAMS: usize = 2 * crate::config::MAX_STREAMS_PER_REGION;
+
+impl Gather {
+    pub(crate) fn new(round: u64, partitions: usize) -> Self {
+        Gather { round, returned: vec![false; partitions], left: partitions, token: None }
+    }
+
+    /// Fold partition `part`'s returned token in; the whole round once every partition's is
+    /// back. A partition's second return (a duplicate) is ignored.
+    pub(crate) fn add(&mut self, part: usize, mut token: Token) -> Option<Token> {
+        match self.returned.get_mut(part) {
+            Some(done) if !*done => *done = true,
+            _ => return None,
+        }
+        self.left -= 1;
+        token.entries.truncate(MAX_GATHERED_STREAMS);
+        for e in &mut token.entries {
+            // Per-hop lists mean nothing past the partition; a head keeps only the numbers.
+            e.prev_missing = Vec::new();
+            e.isect = None;
+        }
+        self.token = Some(match self.token.take() {
+            None => token,
+            Some(mut acc) => {
+                fold(&mut acc, token);
+                acc
+            }
+        });
+        if self.left == 0 {
+            self.token.take()
+        } else {
+            None
+        }
+    }
+}
+
+/// Fold one partition's token into what the earlier ones reported. Minimums and maximums
+/// combine; a stream that one side does not carry was not reported on by its members (one
+/// joined mid-round), so its contiguous number is 0 for the round: it is not acknowledged.
+fn fold(acc: &mut Token, part: Token) {
+    for e in &mut acc.entries {
+        if !part.entries.iter().any(|p| p.sender == e.sender) {
+            e.min_contiguous = 0;
+        }
+    }
+    for p in part.entries {
+        if let Some(e) = acc.entries.iter_mut().find(|e| e.sender == p.sender) {
+            e.cutoff = e.cutoff.max(p.cutoff);
+            e.cleanup = e.cleanup.max(p.cleanup);
+            e.max_seen = e.max_seen.max(p.max_seen);
+            e.min_contiguous = e.min_contiguous.min(p.min_contiguous);
+            e.rate_min = e.rate_min.min(p.rate_min);
+            e.rate_max = e.rate_max.max(p.rate_max);
+            e.rate_sum = e.rate_sum.saturating_add(p.rate_sum);
+            e.rate_count = e.rate_count.saturating_add(p.rate_count);
+        } else if acc.entries.len() < MAX_GATHERED_STREAMS {
+            acc.entries.push(TokenEntry { min_contiguous: 0, ..p });
+        }
+    }
+}
+
 /// What the leader carries from one completed round into the next, per sender.
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct Carry {
@@ -45,7 +122,11 @@ pub(crate) struct RingState {
     /// Last (round, hop) processed in the current view, and when.
     pub(crate) seen: Option<(u64, u32)>,
     pub(crate) seen_at: Instant,
-    pub(crate) pending: Option<PendingPass>,
+    /// Passes awaiting acknowledgement: one at a member; at a partition's head also the
+    /// starts of its child partitions and its subtree's fold (of the newest rounds).
+    pub(crate) pending: Vec<PendingPass>,
+    /// At a partition's head: the newest rounds' tokens gathered so far.
+    pub(crate) gathers: VecDeque<Gather>,
     pub(crate) round: u64,
     /// Newest round that came back to the leader.
     pub(crate) completed: u64,
@@ -74,7 +155,8 @@ impl RingState {
         RingState {
             seen: None,
             seen_at: now,
-            pending: None,
+            pending: Vec::new(),
+            gathers: VecDeque::with_capacity(ROUNDS_TIMED),
             round: 0,
             completed: 0,
             regenerations: 0,
@@ -112,29 +194,52 @@ impl RingState {
     /// A new view: tokens of the old one are void; a (possibly new) leader starts afresh.
     pub(crate) fn reset_for_view(&mut self, now: Instant) {
         self.seen = None;
-        self.pending = None;
+        self.pending.clear();
+        self.gathers.clear();
         self.in_flight = false;
         self.outstanding = true;
         self.last_start = now;
     }
 
     pub(crate) fn on_token_ack(&mut self, now: Instant, from: NodeId, ack: &TokenAck) {
-        let Some(p) = &self.pending else { return };
-        if p.to != from || p.round != ack.round || p.hop != ack.hop {
+        let Some(i) =
+            self.pending.iter().position(|p| p.to == from && p.round == ack.round && p.hop == ack.hop)
+        else {
             return;
-        }
+        };
+        let p = self.pending.swap_remove(i);
         if p.attempts == 0 {
             let sample = now.saturating_duration_since(p.sent_at);
             self.pass_srtt = Some(self.pass_srtt.map_or(sample, |s| (s * 7 + sample) / 8));
         }
-        self.pending = None;
     }
 
-    /// First retransmission timeout of a pass: four smoothed pass round trips, within
-    /// [`MIN_PASS_RTO`] and the configured timeout.
+    /// Start gathering round `round`'s `partitions` tokens (the oldest round gathered is
+    /// given up beyond [`ROUNDS_TIMED`]).
+    pub(crate) fn gather(&mut self, round: u64, partitions: usize) {
+        if self.gathers.len() == ROUNDS_TIMED {
+            self.gathers.pop_front();
+        }
+        self.gathers.push_back(Gather::new(round, partitions));
+    }
+
+    /// Partition `part`'s token of `token.round` came back: the whole round's, folded, once
+    /// every partition's has.
+    pub(crate) fn gathered(&mut self, part: usize, token: Token) -> Option<Token> {
+        let round = token.round;
+        let i = self.gathers.iter().position(|g| g.round == round)?;
+        let whole = self.gathers[i].add(part, token)?;
+        self.gathers.remove(i);
+        Some(whole)
+    }
+
+    /// First retransmission timeout of a pass: two smoothed pass round trips, within
+    /// [`MIN_PASS_RTO`] and the configured timeout. A spurious resend costs one small
+    /// datagram; a late one holds the whole round, and a round visits every member, so in
+    /// a large region with some loss most rounds wait for one resend (decision 013).
     pub(crate) fn pass_rto(&self, cfg: &Config) -> Duration {
         match self.pass_srtt {
-            Some(s) => (s * 4).clamp(MIN_PASS_RTO, cfg.token_pass_rto.max(MIN_PASS_RTO)),
+            Some(s) => (s * 2).clamp(MIN_PASS_RTO, cfg.token_pass_rto.max(MIN_PASS_RTO)),
             None => cfg.token_pass_rto,
         }
     }
