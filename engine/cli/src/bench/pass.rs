@@ -132,6 +132,7 @@ impl Lines<'_> {
         let mut args = self.node(id, "pub");
         args.extend(["--wait-members".into(), (a.subscribers + a.publishers).to_string()]);
         args.extend(["--size".into(), a.size.to_string(), "--duration".into(), a.duration.to_string()]);
+        args.extend(["--verify".into(), a.verify.as_str().into()]);
         let seed = a.seed.wrapping_add(u64::from(p));
         args.extend(["--zipf".into(), a.zipf.to_string(), "--seed".into(), seed.to_string()]);
         if let Some(rate) = a.rate {
