@@ -91,7 +91,7 @@ impl Generator {
         match self.rate {
             Some(rate) => self.scheduled_ns(rate),
             None => {
-                if self.next % STAMP_EVERY == 0 || self.stamp == 0 {
+                if self.next % STAMP_EVERY == 0 {
                     self.stamp = argent_verify::now_ns();
                 }
                 self.stamp

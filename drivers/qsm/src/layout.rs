@@ -169,7 +169,7 @@ impl RingLayout {
         (c < parts && self.parent(c) == Some(mine) && self.head(c) == from).then_some(Hop::SubtreeBack(c))
     }
 
-    /// Last member of partition `p` (it returns the partition's token to the leader).
+    /// Last member of partition `p` (it hands the partition's token back to its head).
     pub(crate) fn partition_last(&self, p: usize) -> NodeId {
         *self.parts[p].last().expect("partitions are non-empty")
     }

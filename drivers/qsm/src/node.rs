@@ -299,11 +299,6 @@ impl QsmNode {
 
     /// Publish a copy of `msg` to a region.
     pub fn publish(&mut self, now: Instant, region: RegionId, msg: &[u8]) -> Result<(), PublishError> {
-        // Most small messages join the open datagram.
-        let feed = self.regions.get_mut(&region).and_then(|r| r.send.as_mut());
-        if feed.is_some_and(|f| f.try_push(&self.cfg, msg)) {
-            return Ok(());
-        }
         let feed = self.prepare(now, region, msg.len())?;
         feed.push(msg);
         Ok(())

@@ -37,22 +37,21 @@ pub(crate) struct PendingPass {
 #[derive(Debug)]
 pub(crate) struct Gather {
     pub(crate) round: u64,
-    /// Which partitions' tokens came back.
+    /// Which of its slots came back (its own partition's token, then each child's fold).
     returned: Vec<bool>,
-    left: usize,
     /// The returned tokens folded together; `None` until the first comes back.
     token: Option<Token>,
 }
 
 /// Most streams a gathered round carries: every member tracks at most
 /// [`crate::config::MAX_STREAMS_PER_REGION`], and the partitions' tokens share the ones the
-/// round started with; a member that adds others (a buggy one) cannot grow the leader's state
+/// round started with; a member that adds others (a buggy one) cannot grow a head's state
 /// with every partition.
 pub(crate) const MAX_GATHERED_STREAMS: usize = 2 * crate::config::MAX_STREAMS_PER_REGION;
 
 impl Gather {
     pub(crate) fn new(round: u64, partitions: usize) -> Self {
-        Gather { round, returned: vec![false; partitions], left: partitions, token: None }
+        Gather { round, returned: vec![false; partitions], token: None }
     }
 
     /// Fold partition `part`'s returned token in; the whole round once every partition's is
@@ -62,7 +61,6 @@ impl Gather {
             Some(done) if !*done => *done = true,
             _ => return None,
         }
-        self.left -= 1;
         token.entries.truncate(MAX_GATHERED_STREAMS);
         for e in &mut token.entries {
             // Per-hop lists mean nothing past the partition; a head keeps only the numbers.
@@ -76,7 +74,7 @@ impl Gather {
                 acc
             }
         });
-        if self.left == 0 {
+        if self.returned.iter().all(|r| *r) {
             self.token.take()
         } else {
             None
@@ -223,8 +221,8 @@ impl RingState {
         self.gathers.push_back(Gather::new(round, partitions));
     }
 
-    /// Partition `part`'s token of `token.round` came back: the whole round's, folded, once
-    /// every partition's has.
+    /// Slot `part` of `token.round` came back: the round's fold at this head once every
+    /// slot has.
     pub(crate) fn gathered(&mut self, part: usize, token: Token) -> Option<Token> {
         let round = token.round;
         let i = self.gathers.iter().position(|g| g.round == round)?;

@@ -198,20 +198,6 @@ impl SendFeed {
     }
 
     /// Append a copy of `msg` to the open datagram, after a successful [`SendFeed::prepare`].
-    /// Append `msg` to the open datagram if it fits there and in the send buffer: the
-    /// common case of small messages, without [`SendFeed::prepare`]'s checks. False (and
-    /// nothing done) otherwise.
-    #[inline]
-    pub(crate) fn try_push(&mut self, cfg: &Config, msg: &[u8]) -> bool {
-        let Some(open) = self.open.as_mut() else { return false };
-        let bytes = (MESSAGE_OVERHEAD + msg.len()) as u64;
-        if self.buffered + bytes > cfg.send_buffer_bytes as u64 || !open.push(msg) {
-            return false;
-        }
-        self.account(bytes);
-        true
-    }
-
     pub(crate) fn push(&mut self, msg: &[u8]) {
         self.account((MESSAGE_OVERHEAD + msg.len()) as u64);
         let open = self.open.as_mut().expect("prepare() opened a datagram with room");
