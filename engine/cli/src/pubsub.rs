@@ -303,10 +303,14 @@ fn generate(
     let mut g = pick.next(n);
     // Messages larger than a datagram are written into this buffer, then published.
     let mut large = (a.size > p.max_message()).then(|| vec![0u8; a.size]);
-    // Counting subscribers never compare the streams' checksums.
-    let sum = match a.verify {
-        msg::VerifyMode::Full => argent_verify::message_sum,
-        msg::VerifyMode::Count => |_: &[u8]| 0,
+    // Writes a message and returns its checksum; counting subscribers never compare the
+    // streams' checksums.
+    let write: fn(&mut [u8], Header) -> u64 = match a.verify {
+        msg::VerifyMode::Full => argent_verify::write_summed,
+        msg::VerifyMode::Count => |buf, h| {
+            argent_verify::write(buf, h, &[]);
+            0
+        },
     };
     while i < limit {
         if i.is_multiple_of(16) {
@@ -337,35 +341,23 @@ fn generate(
         let group = s.group;
         if let Some(buf) = large.as_mut() {
             // Larger than a datagram: written here, published in fragments (no claim).
-            argent_verify::write(
-                buf,
-                Header { index: s.next, sender: me, stream: group.0, send_ns: stamp },
-                &[],
-            );
-            s.sum = s.sum.wrapping_add(sum(buf));
+            let sum = write(buf, Header { index: s.next, sender: me, stream: group.0, send_ns: stamp });
             match p.publish_within_to(group, buf, deadline.saturating_duration_since(Instant::now())) {
                 Ok(()) => {
+                    s.sum = s.sum.wrapping_add(sum);
                     s.next += 1;
                     i += 1;
                     g = pick.next(n);
                 }
-                Err(PublishError::WouldBlock) => {
-                    s.sum = s.sum.wrapping_sub(sum(buf));
-                    break; // the deadline passed while the rings were full
-                }
+                Err(PublishError::WouldBlock) => break, // the deadline passed while the rings were full
                 Err(e) => return Err(e).context("publishing"),
             }
             continue;
         }
         let written = match p.claim_to(group, a.size) {
             Ok(mut c) => {
-                let buf = c.bytes_mut();
-                argent_verify::write(
-                    buf,
-                    Header { index: s.next, sender: me, stream: group.0, send_ns: stamp },
-                    &[],
-                );
-                s.sum = s.sum.wrapping_add(sum(buf));
+                let h = Header { index: s.next, sender: me, stream: group.0, send_ns: stamp };
+                s.sum = s.sum.wrapping_add(write(c.bytes_mut(), h));
                 c.commit();
                 true
             }

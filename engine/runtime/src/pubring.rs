@@ -12,11 +12,13 @@ const SKIP: u32 = u32::MAX;
 
 /// Reserve a contiguous entry of `len` payload bytes; `None` if the ring lacks room.
 /// The returned chunk must be committed with [`commit_entry`] (or dropped to withdraw it).
+#[inline]
 pub fn reserve(p: &mut Producer<u8>, len: usize) -> Option<(rtrb::chunks::WriteChunk<'_, u8>, usize)> {
     let need = ENTRY_HEADER + len;
-    // How much of the chunk lies before the ring's end?
+    // How much room lies before the ring's end, measured without the `Default` fill that
+    // `write_chunk` does (the chunk taken below is filled once).
     let first_len = {
-        let mut chunk = p.write_chunk(need).ok()?;
+        let mut chunk = p.write_chunk_uninit(need).ok()?;
         chunk.as_mut_slices().0.len()
     };
     if first_len >= need {
@@ -28,6 +30,7 @@ pub fn reserve(p: &mut Producer<u8>, len: usize) -> Option<(rtrb::chunks::WriteC
 }
 
 /// Write the entry header (and skip marker) into a reserved chunk and return the payload.
+#[inline]
 pub fn payload<'c>(chunk: &'c mut rtrb::chunks::WriteChunk<'_, u8>, skip: usize, len: usize) -> &'c mut [u8] {
     let (first, second) = chunk.as_mut_slices();
     let area = if skip == 0 {
@@ -44,6 +47,7 @@ pub fn payload<'c>(chunk: &'c mut rtrb::chunks::WriteChunk<'_, u8>, skip: usize,
 }
 
 /// Make a written entry visible to the shard.
+#[inline]
 pub fn commit_entry(chunk: rtrb::chunks::WriteChunk<'_, u8>, skip: usize, len: usize) {
     chunk.commit(skip + ENTRY_HEADER + len);
 }

@@ -94,6 +94,7 @@ pub(crate) struct ShardWake {
 }
 
 impl ShardWake {
+    #[inline]
     pub(crate) fn wake(&self) {
         // No fence on this per-message path: a commit that races with the shard falling asleep
         // (the flag read before the commit is visible) is picked up when the shard's short

@@ -24,6 +24,7 @@ mod sum;
 
 pub use checker::{Checker, Verdict};
 pub use layout::{
-    now_ns, read, write, write_end, Corrupt, Data, End, Header, Message, FRAME_AT, LONG_SIZE, MIN_SIZE,
+    now_ns, read, write, write_end, write_summed, Corrupt, Data, End, Header, Message, FRAME_AT, LONG_SIZE,
+    MIN_SIZE,
 };
 pub use sum::message_sum;

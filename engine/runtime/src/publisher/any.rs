@@ -20,18 +20,21 @@ impl AnyPublisher {
     }
 
     /// The largest message accepted (the datagram's room minus the group tag).
+    #[inline]
     pub fn max_message(&self) -> usize {
         self.lanes.max_message
     }
 
     /// Reserve `len` bytes for a message to `group`, to write it in place; `WouldBlock` when
     /// the ring is full, `NoRoute` for a group no region carries.
+    #[inline]
     pub fn claim_to(&mut self, group: GroupId, len: usize) -> Result<PubClaim<'_>, PublishError> {
         let (group, mask) = self.lanes.route(group)?;
         self.lanes.claim_routed(group, mask, len)
     }
 
     /// Publish a copy of `msg` to `group`; `WouldBlock` when the ring is full.
+    #[inline]
     pub fn publish_to(&mut self, group: GroupId, msg: &[u8]) -> Result<(), PublishError> {
         let (group, mask) = self.lanes.route(group)?;
         self.lanes.publish_routed(group, mask, msg)

@@ -48,18 +48,21 @@ impl Publisher {
     }
 
     /// The largest message accepted (the datagram's room minus the group tag).
+    #[inline]
     pub fn max_message(&self) -> usize {
         self.lanes.max_message
     }
 
     /// Reserve `len` bytes for a message, to write it in place; `WouldBlock` when the ring
     /// is full.
+    #[inline]
     pub fn claim(&mut self, len: usize) -> Result<PubClaim<'_>, PublishError> {
         let mask = self.routed();
         self.lanes.claim_routed(self.group, mask, len)
     }
 
     /// Publish a copy of `msg`; `WouldBlock` when the ring is full.
+    #[inline]
     pub fn publish(&mut self, msg: &[u8]) -> Result<(), PublishError> {
         let mask = self.routed();
         self.lanes.publish_routed(self.group, mask, msg)

@@ -29,6 +29,7 @@ impl std::fmt::Debug for PubClaim<'_> {
 
 impl PubClaim<'_> {
     /// Publish the message written.
+    #[inline]
     pub fn commit(mut self) {
         let Some(mut chunk) = self.chunk.take() else { return };
         let entry = pubring::payload(&mut chunk, self.skip, GROUP_TAG_LEN + self.len);
@@ -53,6 +54,7 @@ impl PubClaim<'_> {
     }
 
     /// The reserved bytes, to write the message in place.
+    #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         match self.chunk.as_mut() {
             Some(chunk) => &mut pubring::payload(chunk, self.skip, GROUP_TAG_LEN + self.len)[GROUP_TAG_LEN..],
