@@ -409,9 +409,10 @@ impl RecvFeed {
     }
 }
 
-/// Exponentially smoothed receive rate, sampled at token visits.
+/// Exponentially smoothed rate: a receiver's, sampled at token visits, and a sender's own,
+/// sampled at acknowledgements.
 #[derive(Debug)]
-struct RateMeter {
+pub(crate) struct RateMeter {
     bytes: u64,
     since: Instant,
     smoothed: f64,
@@ -421,15 +422,15 @@ impl RateMeter {
     /// Samples shorter than this are merged into the next one.
     const MIN_SAMPLE_NANOS: u64 = 10_000_000;
 
-    fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         RateMeter { bytes: 0, since: now, smoothed: 0.0 }
     }
 
-    fn add(&mut self, bytes: u64) {
+    pub(crate) fn add(&mut self, bytes: u64) {
         self.bytes += bytes;
     }
 
-    fn sample(&mut self, now: Instant) -> Option<u32> {
+    pub(crate) fn sample(&mut self, now: Instant) -> Option<u32> {
         let nanos = now.saturating_duration_since(self.since).as_nanos() as u64;
         if nanos < Self::MIN_SAMPLE_NANOS {
             return (self.smoothed > 0.0).then(|| to_kib(self.smoothed));

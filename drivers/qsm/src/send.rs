@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::events::PublishError;
 use crate::invariant::{invariant, CHECKED};
+use crate::recv::RateMeter;
 use argent_core::Instant;
 use argent_wire::SeqRange;
 use argent_wire::{DataBuilder, FrameKind, DATA_PREFIX_LEN, HEADER_LEN, MESSAGE_OVERHEAD};
@@ -55,6 +56,8 @@ pub(crate) struct SendFeed {
     /// Bytes of data (and retransmissions) sent, to measure our own rate between acks.
     sent_bytes: u64,
     rate_sample: (Instant, u64),
+    /// Our own rate smoothed as receivers smooth theirs, to compare with what they report.
+    sent_meter: RateMeter,
 }
 
 /// Datagrams are carved from blocks of about 256 KiB (at most 64 datagrams each): one
@@ -88,6 +91,7 @@ impl SendFeed {
             max_buffered: 0,
             sent_bytes: 0,
             rate_sample: (now, 0),
+            sent_meter: RateMeter::new(now),
         }
     }
 
@@ -257,6 +261,7 @@ impl SendFeed {
                 let datagram = &self.unacked[(seq - self.stable - 1) as usize];
                 self.pacer.consume(datagram.len() as u64);
                 self.sent_bytes += datagram.len() as u64;
+                self.sent_meter.add(datagram.len() as u64);
                 self.last_send = now;
                 let copy = argent_wire::encode_data_copy(
                     FrameKind::Retransmit,
@@ -272,6 +277,7 @@ impl SendFeed {
             self.in_flight += datagram.len() as u64;
             self.pacer.consume(datagram.len() as u64);
             self.sent_bytes += datagram.len() as u64;
+            self.sent_meter.add(datagram.len() as u64);
             self.last_send = now;
             self.check(cfg, false);
             return (Some(Outgoing::Data(datagram)), sealed);
@@ -328,12 +334,16 @@ impl SendFeed {
     /// Rate-based flow control, paced by the slowest receiver. While the region keeps up —
     /// what was sent and is still unacknowledged after this acknowledgement is at most half
     /// of the send buffer — probe upward: 1.25 × the largest of the current rate, our own
-    /// recent rate and the slowest receive rate. Once a backlog builds in the region, pace
+    /// recent rate and the slowest receive rate, or 2 × while more than a pacer burst waits
+    /// here to be sent (slow start: the pacer, not the region, holds the application back). Once a backlog builds in the region, pace
     /// at 1.1 × the slowest receive rate (QSM's rule), so a slow receiver slows the sender
     /// instead of overflowing. A backlog still waiting here to be sent (the application
     /// burst after a pause) is not the receivers' doing: counting it held a paced sender to
-    /// 1.1 × its own recent rate, so a 10 ms hiccup took 100 ms to drain (decision 012). No
-    /// report (rate 0) leaves the rate as it is.
+    /// 1.1 × its own recent rate, so a 10 ms hiccup took 100 ms to drain (decision 012).
+    /// Nor is a backlog in flight while the slowest receiver reports taking at least 0.9 × our
+    /// own rate (both smoothed alike): acknowledgements are late (a slow round), the
+    /// receivers are not; cutting to their reported rate there held a paced LAN sender below
+    /// its load for rounds on end (decision 012). No report (rate 0) leaves the rate as it is.
     fn adapt_rate(&mut self, now: Instant, cfg: &Config, rate_min_kib: u32) {
         let (at, bytes) = self.rate_sample;
         let dt = now.saturating_duration_since(at).as_secs_f64();
@@ -343,8 +353,12 @@ impl SendFeed {
         let own = (self.sent_bytes - bytes) as f64 / dt;
         self.rate_sample = (now, self.sent_bytes);
         let slowest = f64::from(rate_min_kib) * 1024.0;
-        let keeping_up = self.in_flight <= cfg.send_buffer_bytes as u64 / 2;
-        let target = if keeping_up { self.pacer.rate.max(own).max(slowest) * 1.25 } else { slowest * 1.1 };
+        let own_smoothed = self.sent_meter.sample(now).map_or(0.0, |kib| f64::from(kib) * 1024.0);
+        let keeping_up = self.in_flight <= cfg.send_buffer_bytes as u64 / 2 || slowest >= 0.9 * own_smoothed;
+        // Slow start: while more than a pacer burst waits here to be sent, the pacer is what
+        // holds the application back, so double rather than add a quarter.
+        let growth = if self.buffered.saturating_sub(self.in_flight) > cfg.pacer_burst { 2.0 } else { 1.25 };
+        let target = if keeping_up { self.pacer.rate.max(own).max(slowest) * growth } else { slowest * 1.1 };
         self.pacer.rate = target.clamp(cfg.min_rate as f64, cfg.max_rate as f64);
     }
 
@@ -453,11 +467,32 @@ mod tests {
         assert!(f.buffered > cfg.send_buffer_bytes as u64 / 2);
         f.pacer.rate = 50e6;
         f.on_ack(later, &cfg, 50, slowest_kib);
-        assert!(f.pacer.rate >= 1.25 * 100_000.0 * 1024.0, "probing: {}", f.pacer.rate);
-        // The same bytes sent and unacknowledged: the region is behind, pace at 1.1 × the slowest.
+        // Slow start: far more than a pacer burst waits to be sent, so the rate doubles.
+        assert_eq!(f.pacer.rate, 2.0 * 100_000.0 * 1024.0, "probing");
+        // The same bytes sent and unacknowledged, and the slowest receiver reports taking
+        // less than 0.9 × what we sent (2 500 datagrams in 100 ms, about 37 MB/s): the region
+        // is behind, pace at 1.1 × the slowest.
+        let slow_kib = 10_000;
         let mut f = feed(&cfg, 2500, 2500);
-        f.on_ack(later, &cfg, 50, slowest_kib);
-        assert_eq!(f.pacer.rate, 1.1 * 100_000.0 * 1024.0);
+        f.on_ack(later, &cfg, 50, slow_kib);
+        assert_eq!(f.pacer.rate, 1.1 * 10_000.0 * 1024.0);
         assert_eq!(f.in_flight, 2450 * f.unacked[0].len() as u64);
+    }
+
+    #[test]
+    fn late_acknowledgements_from_receivers_that_keep_up_do_not_slow_the_sender() {
+        let cfg = Config { datagram_size: 1472, window_datagrams: 4096, ..Config::default() };
+        let later = Instant::ZERO + Duration::from_millis(100);
+        // 2 500 datagrams sent and unacknowledged (more than half the buffer: a slow round),
+        // while the slowest receiver reports taking about what we sent (37 MB/s over 100 ms).
+        let mut f = feed(&cfg, 2500, 2500);
+        let own_kib = (2500 * f.unacked[0].len()) as f64 / 0.1 / 1024.0;
+        f.pacer.rate = 30e6;
+        f.on_ack(later, &cfg, 50, (own_kib * 0.95) as u32);
+        assert!(f.pacer.rate >= 1.25 * 0.95 * own_kib * 1024.0, "probing: {}", f.pacer.rate);
+        // Reporting 0.85 × our rate, they are behind.
+        let mut f = feed(&cfg, 2500, 2500);
+        f.on_ack(later, &cfg, 50, (own_kib * 0.85) as u32);
+        assert_eq!(f.pacer.rate, 1.1 * f64::from((own_kib * 0.85) as u32) * 1024.0);
     }
 }
