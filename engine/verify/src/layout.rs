@@ -161,7 +161,7 @@ pub fn write(buf: &mut [u8], h: Header, frame: &[u8]) {
 pub fn write_summed(buf: &mut [u8], h: Header) -> u64 {
     write(buf, h, &[]);
     if buf.len() < LONG_SIZE {
-        return crate::message_sum(buf);
+        return crate::sum::message_sum(buf);
     }
     let check = check_word(h.index, h.sender, h.stream, h.send_ns, 0);
     let head = [h.index, u64::from(check) << 32 | u64::from(h.sender), h.send_ns, u64::from(h.stream)];
@@ -260,7 +260,7 @@ mod tests {
                 let h = Header { stream: if size >= LONG_SIZE { 3 } else { 0 }, ..header(index) };
                 let mut m = vec![0xEEu8; size];
                 let sum = write_summed(&mut m, h);
-                assert_eq!(sum, crate::message_sum(&m), "{size} bytes, index {index}");
+                assert_eq!(sum, crate::sum::message_sum(&m), "{size} bytes, index {index}");
                 let mut plain = vec![0u8; size];
                 write(&mut plain, h, &[]);
                 assert_eq!(m, plain);
