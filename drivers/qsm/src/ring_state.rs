@@ -50,14 +50,15 @@ pub(crate) struct Gather {
 pub(crate) const MAX_GATHERED_STREAMS: usize = 2 * crate::config::MAX_STREAMS_PER_REGION;
 
 impl Gather {
-    pub(crate) fn new(round: u64, partitions: usize) -> Self {
-        Gather { round, returned: vec![false; partitions], token: None }
+    pub(crate) fn new(round: u64, slots: usize) -> Self {
+        Gather { round, returned: vec![false; slots], token: None }
     }
 
-    /// Fold partition `part`'s returned token in; the whole round once every partition's is
-    /// back. A partition's second return (a duplicate) is ignored.
-    pub(crate) fn add(&mut self, part: usize, mut token: Token) -> Option<Token> {
-        match self.returned.get_mut(part) {
+    /// Fold the token returned to `slot` in (0: the head's own partition; 1 + i: its i-th
+    /// child's subtree); the whole round once every slot's is back. A slot's second return
+    /// (a duplicate) is ignored, as is a slot out of range.
+    pub(crate) fn add(&mut self, slot: usize, mut token: Token) -> Option<Token> {
+        match self.returned.get_mut(slot) {
             Some(done) if !*done => *done = true,
             _ => return None,
         }

@@ -261,7 +261,6 @@ impl SendFeed {
                 let datagram = &self.unacked[(seq - self.stable - 1) as usize];
                 self.pacer.consume(datagram.len() as u64);
                 self.sent_bytes += datagram.len() as u64;
-                self.sent_meter.add(datagram.len() as u64);
                 self.last_send = now;
                 let copy = argent_wire::encode_data_copy(
                     FrameKind::Retransmit,
@@ -277,7 +276,6 @@ impl SendFeed {
             self.in_flight += datagram.len() as u64;
             self.pacer.consume(datagram.len() as u64);
             self.sent_bytes += datagram.len() as u64;
-            self.sent_meter.add(datagram.len() as u64);
             self.last_send = now;
             self.check(cfg, false);
             return (Some(Outgoing::Data(datagram)), sealed);
@@ -331,19 +329,21 @@ impl SendFeed {
         false
     }
 
-    /// Rate-based flow control, paced by the slowest receiver. While the region keeps up —
-    /// what was sent and is still unacknowledged after this acknowledgement is at most half
-    /// of the send buffer — probe upward: 1.25 × the largest of the current rate, our own
-    /// recent rate and the slowest receive rate, or 2 × while more than a pacer burst waits
-    /// here to be sent (slow start: the pacer, not the region, holds the application back). Once a backlog builds in the region, pace
-    /// at 1.1 × the slowest receive rate (QSM's rule), so a slow receiver slows the sender
-    /// instead of overflowing. A backlog still waiting here to be sent (the application
-    /// burst after a pause) is not the receivers' doing: counting it held a paced sender to
-    /// 1.1 × its own recent rate, so a 10 ms hiccup took 100 ms to drain (decision 012).
-    /// Nor is a backlog in flight while the slowest receiver reports taking at least 0.9 × our
-    /// own rate (both smoothed alike): acknowledgements are late (a slow round), the
-    /// receivers are not; cutting to their reported rate there held a paced LAN sender below
-    /// its load for rounds on end (decision 012). No report (rate 0) leaves the rate as it is.
+    /// Rate-based flow control, paced by the slowest receiver. While the region keeps up,
+    /// probe upward: 1.25 × the largest of the current rate, our own recent rate and the
+    /// slowest receive rate, or 2 × while more than a pacer burst waits here to be sent (slow
+    /// start: the pacer, not the region, holds the application back). The region keeps up
+    /// while what was sent and is still unacknowledged after this acknowledgement is at most
+    /// half of the send buffer, or while the slowest receiver reports taking at least 0.9 ×
+    /// our own rate (both smoothed alike): acknowledgements are then late (a slow round), the
+    /// receivers are not. Otherwise a backlog builds in the region: pace at 1.1 × the slowest
+    /// receive rate (QSM's rule), so a slow receiver slows the sender instead of overflowing.
+    ///
+    /// Neither a backlog still waiting here to be sent (counting it held a paced sender to
+    /// 1.1 × its own recent rate, so a 10 ms hiccup took 100 ms to drain) nor late rounds
+    /// (cutting to the receivers' reported rate there held a paced LAN sender below its load
+    /// for rounds on end) is the receivers' doing (decision 012). No report (rate 0) leaves
+    /// the rate as it is.
     fn adapt_rate(&mut self, now: Instant, cfg: &Config, rate_min_kib: u32) {
         let (at, bytes) = self.rate_sample;
         let dt = now.saturating_duration_since(at).as_secs_f64();
@@ -351,6 +351,8 @@ impl SendFeed {
             return;
         }
         let own = (self.sent_bytes - bytes) as f64 / dt;
+        // Every byte sent since the last sample reaches the meter here, not per datagram.
+        self.sent_meter.add(self.sent_bytes - bytes);
         self.rate_sample = (now, self.sent_bytes);
         let slowest = f64::from(rate_min_kib) * 1024.0;
         let own_smoothed = self.sent_meter.sample(now).map_or(0.0, |kib| f64::from(kib) * 1024.0);

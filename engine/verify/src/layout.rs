@@ -119,15 +119,20 @@ fn check_word(index: u64, sender: u32, stream: u32, word: u64, frame: u32) -> u3
 /// Each pair of 32-bit fields is stored as one little-endian 64-bit word (the same bytes): a
 /// checksum that reads the message back by words right after it is written then loads what
 /// one store wrote, which the CPU forwards, rather than stalling on two half-word stores.
+/// Returns the words stored (the short form's last two are 0, and not stored).
 #[inline]
-fn put(buf: &mut [u8], index: u64, sender: u32, check: u32, long: Option<(u64, u32, u32)>) {
-    let pair = |lo: u32, hi: u32| (u64::from(hi) << 32 | u64::from(lo)).to_le_bytes();
-    buf[0..8].copy_from_slice(&index.to_le_bytes());
-    buf[8..16].copy_from_slice(&pair(sender, check));
+fn put(buf: &mut [u8], index: u64, sender: u32, check: u32, long: Option<(u64, u32, u32)>) -> [u64; 4] {
+    let pair = |lo: u32, hi: u32| u64::from(hi) << 32 | u64::from(lo);
+    let mut words = [index, pair(sender, check), 0, 0];
     if let Some((word, stream, frame)) = long {
-        buf[16..24].copy_from_slice(&word.to_le_bytes());
-        buf[24..32].copy_from_slice(&pair(stream, frame));
+        words[2] = word;
+        words[3] = pair(stream, frame);
     }
+    let stored = if long.is_some() { 4 } else { 2 };
+    for (at, w) in words[..stored].iter().enumerate() {
+        buf[at * 8..at * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    words
 }
 
 /// Writes message `h` carrying `frame` into all of `buf`: the long form if `buf` has at
@@ -136,35 +141,40 @@ fn put(buf: &mut [u8], index: u64, sender: u32, check: u32, long: Option<(u64, u
 /// Panics if `buf` is shorter than [`MIN_SIZE`] or has no room for `h.stream` or `frame`.
 #[inline]
 pub fn write(buf: &mut [u8], h: Header, frame: &[u8]) {
+    write_words(buf, h, frame);
+}
+
+/// [`write`], returning the header words stored.
+#[inline]
+fn write_words(buf: &mut [u8], h: Header, frame: &[u8]) -> [u64; 4] {
     let len = buf.len();
     assert!(len >= MIN_SIZE, "a {len}-byte buffer is shorter than a verifiable message ({MIN_SIZE})");
     if len < LONG_SIZE {
         assert!(h.stream == 0 && frame.is_empty(), "a {len}-byte message has no room for a stream or frame");
-        put(buf, h.index, h.sender, check_word(h.index, h.sender, 0, 0, 0), None);
+        let words = put(buf, h.index, h.sender, check_word(h.index, h.sender, 0, 0, 0), None);
         buf[MIN_SIZE..].fill(h.index as u8);
-        return;
+        return words;
     }
     let end = FRAME_AT + frame.len();
     assert!(end <= len, "a {}-byte frame does not fit a {len}-byte message", frame.len());
     let f = u32::try_from(frame.len()).expect("a frame shorter than its message, which is under 4 GiB");
     let check = check_word(h.index, h.sender, h.stream, h.send_ns, f);
-    put(buf, h.index, h.sender, check, Some((h.send_ns, h.stream, f)));
+    let words = put(buf, h.index, h.sender, check, Some((h.send_ns, h.stream, f)));
     buf[FRAME_AT..end].copy_from_slice(frame);
     buf[end..].fill(h.index as u8);
+    words
 }
 
 /// [`write`] with no frame, returning the message's [`crate::message_sum`]: what a publisher
-/// adds to its stream checksum, computed from the fields written instead of by reading the
+/// adds to its stream checksum, computed from the words written instead of by reading the
 /// message back.
 ///
 /// Panics as [`write`] does.
 pub fn write_summed(buf: &mut [u8], h: Header) -> u64 {
-    write(buf, h, &[]);
+    let head = write_words(buf, h, &[]);
     if buf.len() < LONG_SIZE {
         return crate::sum::message_sum(buf);
     }
-    let check = check_word(h.index, h.sender, h.stream, h.send_ns, 0);
-    let head = [h.index, u64::from(check) << 32 | u64::from(h.sender), h.send_ns, u64::from(h.stream)];
     crate::sum::filled_sum(head, h.index as u8, buf.len())
 }
 
