@@ -112,7 +112,8 @@ fn groups_sharing_a_region_are_delivered_apart() {
 #[test]
 fn messages_that_arrive_before_the_application_subscribes_are_kept_for_it() {
     // Traffic may start the moment a node is in the view, before its application has
-    // subscribed: the runtime keeps those datagrams (bounded) for the first subscription.
+    // subscribed: the runtime keeps those datagrams (bounded) for the first subscription;
+    // not the node's own.
     let base = ports::block();
     let (a, b) = common::pair(base, "early", 9, "");
     let mut publisher = a.publisher("early").unwrap();
@@ -132,6 +133,14 @@ fn messages_that_arrive_before_the_application_subscribes_are_kept_for_it() {
     }
     assert_eq!(got, (0..100).collect::<Vec<_>>());
     assert_eq!(b.stats().unclaimed_dropped, 0);
+    // The publisher's own datagrams are not kept for it: a publisher in its own groups that
+    // never subscribes holds nothing, and a later subscription starts with what comes next.
+    assert_eq!(a.stats().unclaimed_dropped, 0);
+    let mut own = a.subscribe("early").unwrap();
+    publisher.publish_blocking(&100u32.to_le_bytes()).unwrap();
+    let d = own.recv_timeout(std::time::Duration::from_secs(5)).expect("its own next message");
+    let first: Vec<u32> = d.messages().map(|m| u32::from_le_bytes(m.try_into().unwrap())).collect();
+    assert_eq!(first, vec![100], "none of the 100 published before it subscribed");
     a.shutdown();
     b.shutdown();
 }

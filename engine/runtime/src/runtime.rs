@@ -381,7 +381,7 @@ impl Runtime {
             };
             shard.cmds.send(Command::AddSubscriber(port)).map_err(|_| RuntimeError::Closed)?;
             shard.wake.wake();
-            lanes.push(SubLane { ring: consumer, wake: shard.wake.clone() });
+            lanes.push(SubLane { ring: consumer });
         }
         let partials = (self.cfg.partial_messages, self.cfg.partial_bytes);
         Ok(Subscription::new(lanes, groups.to_vec(), self.joined.clone(), ready, partials))

@@ -24,8 +24,10 @@ const MAX_HELD_DELIVERIES: usize = 4096;
 /// Datagrams of a region this node receives, kept while no subscription takes them (the
 /// application subscribes after the node starts, and traffic may already flow); handed to
 /// the first subscription of the region. Beyond this many bytes, the oldest are dropped and
-/// counted (a member that never subscribes, such as a publisher listed in its groups, keeps
-/// at most this much).
+/// counted. The node's own datagrams are not kept: they reach the subscriptions open when
+/// they are delivered, and a publisher listed in its groups that never subscribes would
+/// otherwise keep its last 32 MiB alive (cold memory for every new send block; 10 % of a
+/// LAN publisher's CPU at 500 k msgs/s, decision 012).
 const MAX_UNCLAIMED_BYTES: usize = 32 << 20;
 /// Longest wait in the transport, so commands and statistics are looked at regularly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
@@ -535,7 +537,7 @@ impl Shard {
                             s.overflow.push_back(d);
                         }
                     }
-                    if !taken && self.node.is_member(d.region) {
+                    if !taken && d.sender_node() != self.node.id() && self.node.is_member(d.region) {
                         self.unclaimed_bytes += d.datagram.len();
                         self.unclaimed.push_back(d);
                         while self.unclaimed_bytes > MAX_UNCLAIMED_BYTES {
