@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use report::{Point, Results, Series};
-use scenario::{Scenario, System, Topology};
+use scenario::{PointSpec, Scenario, System, Topology};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -131,8 +131,21 @@ fn run(
     let mut series = Vec::new();
     for (i, (param, points)) in plan.into_iter().enumerate() {
         let mut done = Vec::new();
-        for (j, settings) in points.into_iter().enumerate() {
+        for (j, mut settings) in points.into_iter().enumerate() {
             let value = param.map(|p| settings.get(p));
+            // A `rate_of_peak` point: paced at its percentage of argent's peak, measured by an
+            // earlier sweep at the same settings (validation checked that one exists).
+            let peak = settings.peak_point().map(|unpaced| {
+                series
+                    .iter()
+                    .flat_map(|s: &Series| &s.points)
+                    .filter(|p| p.system == System::Argent && p.of_peak.is_none())
+                    .filter(|p| PointSpec::new(p.settings.clone(), p.netns) == unpaced)
+                    .find_map(|p| p.msgs_per_sec.map(|s| s.median))
+            });
+            if let Some(Some(peak)) = peak {
+                settings.pace_at_peak(peak);
+            }
             let what = param.map_or("base point".into(), |p| format!("{} = {}", p.name(), settings.get(p)));
             // Per system: its program, arguments and repeats. Every repeat runs the systems
             // one after another, so that drift on a busy host affects them alike.
@@ -140,6 +153,14 @@ fn run(
                 systems.iter().map(|&s| (s, Vec::new(), Vec::new())).collect();
             for k in 0..scenario.repeats {
                 for (system, args, repeats) in &mut runs {
+                    if let Some(None) = peak {
+                        // Nothing to pace at: argent's unpaced point verified in no repeat.
+                        repeats.push(runner::Run::not_run(
+                            "no peak to pace at: argent's unpaced point at these settings verified in no repeat",
+                        ));
+                        bar.inc(1);
+                        continue;
+                    }
                     let system = *system;
                     let timeout = Duration::from_secs_f64(
                         scenario.timeout.unwrap_or_else(|| settings.default_timeout(system)),
@@ -184,7 +205,7 @@ fn run(
                 }
             }
             for (system, args, repeats) in runs {
-                done.push(Point::new(value, system, settings.clone(), args, repeats));
+                done.push(Point::new(value, system, settings.clone(), peak.flatten(), args, repeats));
             }
         }
         let mut s = Series { param, points: done, plots: Vec::new() };

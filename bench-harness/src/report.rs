@@ -36,6 +36,11 @@ pub struct Point {
     /// The namespace LAN of this point (topology netns).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<Netns>,
+    /// A `rate_of_peak` point: the percentage, and the peak it was taken of (argent's median
+    /// messages/s per subscriber at the same settings unpaced, earlier in this run);
+    /// `settings.rate` is the rate paced at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub of_peak: Option<OfPeak>,
     /// The arguments of `argent` (loopback), `netns-run` (netns) or `argent-peer` (peers).
     pub args: Vec<String>,
     pub delivered_ok: bool,
@@ -52,6 +57,13 @@ pub struct Point {
     pub raw_udp_mb_per_sec: Option<Stat>,
     pub ratio_to_raw: Option<Stat>,
     pub repeats: Vec<Run>,
+}
+
+/// What a `rate_of_peak` point was paced at a percentage of.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OfPeak {
+    pub percent: u64,
+    pub peak_msgs_per_sec: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -80,10 +92,13 @@ impl Point {
         value: Option<u64>,
         system: System,
         spec: PointSpec,
+        peak: Option<f64>,
         args: Vec<String>,
         repeats: Vec<Run>,
     ) -> Point {
-        let PointSpec { base: settings, netns } = spec;
+        let PointSpec { base: settings, netns, of_peak } = spec;
+        let of_peak =
+            of_peak.zip(peak).map(|(percent, peak_msgs_per_sec)| OfPeak { percent, peak_msgs_per_sec });
         let ok: Vec<&serde_json::Value> =
             repeats.iter().filter(|r| r.delivered_ok).filter_map(|r| r.bench.as_ref()).collect();
         let stat = |k: &str| Stat::of(ok.iter().filter_map(|b| b[k].as_f64()).collect());
@@ -105,6 +120,7 @@ impl Point {
             ratio_to_raw: if raw { stat("ratio_to_raw") } else { None },
             settings,
             netns,
+            of_peak,
             args,
             repeats,
         }
@@ -260,8 +276,15 @@ fn perturbation(p: &Point) -> Option<String> {
     let med = |k: &str| Stat::of(benches.iter().filter_map(|b| b[k].as_f64()).collect()).map(|s| s.median);
     let ms = |k: &str| med(k).map_or("–".to_string(), |v| format!("{v:.0} ms"));
     let mut parts = Vec::new();
-    if let Some(rate) = b.rate {
-        parts.push(format!("publisher paced at {rate} msgs/s (latency from scheduled send times)"));
+    match (b.rate, p.of_peak) {
+        (Some(rate), Some(o)) => parts.push(format!(
+            "publisher paced at {rate} msgs/s, {} % of argent's peak of {:.0} msgs/s at these settings unpaced (latency from scheduled send times)",
+            o.percent, o.peak_msgs_per_sec
+        )),
+        (Some(rate), None) => {
+            parts.push(format!("publisher paced at {rate} msgs/s (latency from scheduled send times)"))
+        }
+        _ => {}
     }
     if let (Some(at), Some(len)) = (b.pause_one_at, b.pause_for) {
         parts.push(format!(
@@ -436,7 +459,10 @@ fn per_repeat_ratio(a: &Point, b: &Point, key: &str) -> Option<f64> {
 }
 
 fn point_get(p: &Point, param: Param) -> u64 {
-    PointSpec { base: p.settings.clone(), netns: p.netns }.get(param)
+    match (param, p.of_peak) {
+        (Param::RateOfPeak, Some(o)) => o.percent,
+        _ => PointSpec::new(p.settings.clone(), p.netns).get(param),
+    }
 }
 
 /// `64 B, 1→3`: the settings that differ between columns.
@@ -453,7 +479,11 @@ fn column_label(p: &Point, varying: &[Param]) -> String {
                 Param::Publishers => format!("{v} publishers"),
                 Param::LossPct => format!("{v}% loss"),
                 Param::Rate if v == 0 => "unpaced".into(),
-                Param::Rate => format!("{} msgs/s paced", human_rate(v as f64)),
+                Param::Rate => match p.of_peak {
+                    Some(o) => format!("{} msgs/s paced ({} % of peak)", human_rate(v as f64), o.percent),
+                    None => format!("{} msgs/s paced", human_rate(v as f64)),
+                },
+                Param::RateOfPeak => format!("{v} % of peak"),
                 Param::Mtu => format!("MTU {v}"),
             }
         })

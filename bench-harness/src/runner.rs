@@ -275,6 +275,20 @@ pub struct Run {
     pub killed: bool,
 }
 
+impl Run {
+    /// A run that could not be started, and why.
+    pub fn not_run(why: &str) -> Run {
+        Run {
+            delivered_ok: false,
+            wall_seconds: 0.0,
+            error: Some(why.into()),
+            bench: None,
+            log: String::new(),
+            killed: false,
+        }
+    }
+}
+
 /// What one run executes: `argent bench` on loopback, `netns-run` on a namespace LAN.
 #[derive(Debug)]
 pub struct Job<'a> {

@@ -46,7 +46,7 @@ impl Sweep {
 impl Scenario {
     /// The settings of each point of each sweep; with no sweep, one series of the base point.
     pub fn series(&self) -> Vec<(Option<Param>, Vec<PointSpec>)> {
-        let base = PointSpec { base: self.base.clone(), netns: self.netns };
+        let base = PointSpec::new(self.base.clone(), self.netns);
         if self.sweep.is_empty() {
             return vec![(None, vec![base])];
         }

@@ -341,3 +341,56 @@ fn sweeps_override_one_setting() {
     let none = parse("name = \"x\"\n").unwrap().series();
     assert_eq!((none.len(), none[0].0, none[0].1.len()), (1, None, 1));
 }
+
+#[test]
+fn rate_of_peak_paces_at_a_percentage_of_an_earlier_unpaced_point() {
+    let peak_sweep = "[[sweep]]\nparam = \"subscribers\"\nvalues = [1, 4]\nset = { size = 1024 }\n";
+    let of_peak =
+        "[[sweep]]\nparam = \"rate_of_peak\"\nvalues = [25, 50]\nset = { size = 1024, subscribers = 1 }\n";
+    let s = parse(&format!("name = \"x\"\n{peak_sweep}{of_peak}")).unwrap();
+    let series = s.series();
+    let unpaced = &series[0].1[0];
+    let mut half = series[1].1[1].clone();
+    assert_eq!(half.get(Param::RateOfPeak), 50);
+    assert_eq!(half.peak_point().as_ref(), Some(unpaced), "the same settings, unpaced");
+    assert_eq!(unpaced.peak_point(), None, "an ordinary point has no peak to look up");
+    half.pace_at_peak(1_150_000.0);
+    assert_eq!(half.base.rate, Some(575_000));
+    assert!(half.args(Path::new("argent")).windows(2).any(|w| w == ["--rate", "575000"]));
+
+    // The peak must come from an earlier sweep at the very same settings.
+    for (scenario, why) in [
+        (format!("name = \"x\"\n{of_peak}{peak_sweep}"), "needs argent's peak"),
+        (format!("name = \"x\"\n{peak_sweep}{}", of_peak.replace("size = 1024,", "size = 64,")), "size = 64"),
+        (format!("name = \"x\"\n{peak_sweep}{}", of_peak.replace("[25, 50]", "[50, 101]")), "1..100"),
+        (
+            format!("name = \"x\"\nsystems = [\"raw-multicast\"]\n{peak_sweep}{of_peak}"),
+            "systems must include argent",
+        ),
+    ] {
+        let e = format!("{:#}", parse(&scenario).unwrap_err());
+        assert!(e.contains(why) && e.contains("sweep["), "{why}: {e}");
+    }
+    // Paced: peers that run unpaced only are refused, as for `rate`.
+    let e = format!(
+        "{:#}",
+        parse(&format!(
+            "name = \"x\"\nsystems = [\"argent\", \"zenoh\"]\n[base]\nsubscribers = 1\n{peak_sweep}{of_peak}"
+        ))
+        .unwrap_err()
+    );
+    assert!(e.contains("unpaced"), "{e}");
+}
+
+#[test]
+fn lan_scenario_measures_latency_at_half_of_the_peak_it_measured() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let s = Scenario::load(&dir.join("lan.toml")).unwrap();
+    let series = s.series();
+    let half: Vec<&PointSpec> =
+        series.iter().flat_map(|(_, p)| p).filter(|p| p.get(Param::RateOfPeak) == 50).collect();
+    assert_eq!(half.len(), 1, "one point at 50 % of the peak");
+    let peak = half[0].peak_point().unwrap();
+    assert_eq!((peak.base.size, peak.base.subscribers, peak.get(Param::Mtu)), (1024, 1, 1500));
+    assert!(series[0].1.contains(&peak), "measured by the first sweep");
+}

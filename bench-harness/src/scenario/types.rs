@@ -155,7 +155,7 @@ pub enum Transport {
 }
 
 /// The settings of every point; a sweep overrides one of them.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Base {
     pub publishers: u64,
@@ -260,6 +260,12 @@ pub enum Param {
     LossPct,
     /// `base.rate`, messages per second per publisher (latency under load).
     Rate,
+    /// `base.rate` as a percentage of argent's peak: the median messages/s per subscriber
+    /// of argent's unpaced point with the same settings, measured by an earlier sweep of
+    /// the same run (the paced rate is computed when the point runs, and the same for
+    /// every system).
+    #[serde(rename = "rate_of_peak")]
+    RateOfPeak,
     /// `netns.mtu` (topology netns only), bytes.
     Mtu,
 }
@@ -274,6 +280,7 @@ impl Param {
             Param::Publishers => "publishers",
             Param::LossPct => "loss_pct",
             Param::Rate => "rate",
+            Param::RateOfPeak => "rate_of_peak",
             Param::Mtu => "mtu",
         }
     }

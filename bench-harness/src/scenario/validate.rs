@@ -2,7 +2,7 @@
 //! setting fails before the first run, with the field it is in.
 
 use super::point::PointSpec;
-use super::types::{Base, Netns, Param, Scenario, Topology, Transport};
+use super::types::{Base, Netns, Param, Scenario, System, Topology, Transport};
 use anyhow::{bail, Context};
 use std::path::Path;
 
@@ -33,6 +33,7 @@ impl Scenario {
         self.validate_sweeps()?;
         self.validate_systems()?;
         self.validate_points()?;
+        self.validate_peaks()?;
         self.validate_topology()
     }
 
@@ -77,7 +78,7 @@ impl Scenario {
             if s.param != Param::LossPct && s.values.contains(&0) {
                 bail!("sweep[{i}].values: {} must be at least 1", s.param.name());
             }
-            let base = PointSpec { base: self.base.clone(), netns: self.netns };
+            let base = PointSpec::new(self.base.clone(), self.netns);
             let start = s.start(&base).with_context(|| format!("sweep[{i}]"))?;
             for (field, v) in [
                 ("publishers", start.base.publishers),
@@ -102,6 +103,35 @@ impl Scenario {
                     Some(s) => format!("in sweep[{i}] ({} = {})", s.param.name(), p.get(s.param)),
                     None => "in the base point".to_string(),
                 })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `rate_of_peak` sweep: percentages, argent measured, and its unpaced point with the
+    /// same settings measured by an earlier sweep.
+    fn validate_peaks(&self) -> anyhow::Result<()> {
+        let series = self.series();
+        for (i, s) in self.sweep.iter().enumerate().filter(|(_, s)| s.param == Param::RateOfPeak) {
+            if let Some(v) = s.values.iter().find(|&&v| !(1..=100).contains(&v)) {
+                bail!("sweep[{i}].values: rate_of_peak = {v} must be a percentage of the peak, 1..100");
+            }
+            if !self.systems.contains(&System::Argent) {
+                bail!("sweep[{i}].param = \"rate_of_peak\" paces at a percentage of argent's peak: systems must include argent");
+            }
+            let Some(peak) = series[i].1.first().and_then(PointSpec::peak_point) else { continue };
+            if !series[..i].iter().flat_map(|(_, pts)| pts).any(|p| *p == peak) {
+                bail!(
+                    "sweep[{i}].param = \"rate_of_peak\" needs argent's peak at the same settings: add an \
+                     earlier sweep with an unpaced point of size = {}, subscribers = {}, publishers = {}, \
+                     groups = {}{} and otherwise the same settings",
+                    peak.base.size,
+                    peak.base.subscribers,
+                    peak.base.publishers,
+                    peak.base.groups,
+                    peak.netns
+                        .map_or(String::new(), |n| format!(", mtu = {}, loss_pct = {}", n.mtu, n.loss_pct)),
+                );
             }
         }
         Ok(())
@@ -253,6 +283,7 @@ impl Scenario {
                     MAX_MTU
                 }
                 Param::Size | Param::Rate => u64::MAX,
+                Param::RateOfPeak => 100,
             };
             if let Some(v) = s.values.iter().find(|&&v| v > limit) {
                 bail!(
