@@ -247,10 +247,15 @@ pub fn markdown(r: &Results) -> String {
                 distinct(&p.datagram_sizes),
             );
         }
+        let mut noted = Vec::new(); // once per point, not once per system alike
         for p in &series.points {
             if let Some(what) = perturbation(p) {
                 let at = p.value.map_or(String::new(), |v| format!("{name} = {v}: "));
-                let _ = writeln!(m, "\n- {at}{what}");
+                let line = format!("\n- {at}{what}");
+                if !noted.contains(&line) {
+                    let _ = writeln!(m, "{line}");
+                    noted.push(line);
+                }
             }
         }
         for p in series.points.iter().filter(|p| !p.delivered_ok) {
