@@ -1,0 +1,181 @@
+//! The frames a total-order region's QSM messages carry, one frame per message.
+//!
+//! `kind (u8) | body`, little-endian:
+//! - `DATA` (1): the application's message, the rest of the QSM message;
+//! - `ORDER` (2): `count (u16) | count × (stream u32, from u64, len u32)`: runs of datagrams
+//!   in the order they are delivered; they order datagrams sealed in the same view as the
+//!   datagram that carries them;
+//! - `REPORT` (3): `from_view u64 | to_view u64 | own_end u64 | count (u16) | count ×
+//!   (stream u32, have u64)`: a survivor's flush report (see [`crate::flush`]).
+//!
+//! Decoding never panics and bounds what the network may claim: a run names at least one
+//! and at most [`MAX_RUN_LEN`] datagrams, from sequence number 1 on, and a frame holds
+//! exactly the entries its count announces.
+
+use bytes::{Buf, BufMut};
+
+/// Longest run one order entry may name. A sequencer notes datagrams as they arrive, so a
+/// run longer than this is split; a decoded run longer than it is refused rather than
+/// trusted to make a member wait for that many datagrams.
+pub const MAX_RUN_LEN: u32 = 1 << 16;
+
+const DATA: u8 = 1;
+/// The kind byte of a `DATA` frame (the first byte of an application message).
+pub const DATA_KIND: u8 = DATA;
+const ORDER: u8 = 2;
+const REPORT: u8 = 3;
+const RUN_LEN: usize = 4 + 8 + 4;
+const HAVE_LEN: usize = 4 + 8;
+const REPORT_FIXED: usize = 8 + 8 + 8 + 2;
+
+/// Consecutive datagrams `from..=from + len - 1` of one stream (a QSM stream id: node and
+/// incarnation), delivered in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Run {
+    pub stream: u32,
+    pub from: u64,
+    pub len: u32,
+}
+
+impl Run {
+    /// The last datagram it names.
+    pub fn last(&self) -> u64 {
+        self.from + u64::from(self.len) - 1
+    }
+}
+
+/// One decoded frame; `Data` borrows the message it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame<'a> {
+    Data(&'a [u8]),
+    Order(Vec<Run>),
+    Report(crate::flush::Report),
+}
+
+/// Why a message is not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("empty message: no frame kind")]
+    Empty,
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    #[error("{what} frame of {have} bytes, {need} needed")]
+    Truncated { what: &'static str, need: usize, have: usize },
+    #[error("{what} frame has {extra} bytes after its last entry")]
+    Trailing { what: &'static str, extra: usize },
+    #[error("order run of stream {stream} from {from}, {len} datagrams: runs start at 1 and hold 1..={MAX_RUN_LEN}")]
+    BadRun { stream: u32, from: u64, len: u32 },
+    #[error("flush report from view {from} to view {to}: the next view must be newer")]
+    BadViews { from: u64, to: u64 },
+}
+
+impl<'a> Frame<'a> {
+    /// Decode one message.
+    pub fn decode(msg: &'a [u8]) -> Result<Frame<'a>, FrameError> {
+        let (&kind, mut body) = msg.split_first().ok_or(FrameError::Empty)?;
+        match kind {
+            DATA => Ok(Frame::Data(body)),
+            ORDER => {
+                let count = counted(&mut body, "order", RUN_LEN)?;
+                let mut runs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let run =
+                        Run { stream: body.get_u32_le(), from: body.get_u64_le(), len: body.get_u32_le() };
+                    if run.from == 0
+                        || run.len == 0
+                        || run.len > MAX_RUN_LEN
+                        || run.from.checked_add(u64::from(run.len)).is_none()
+                    {
+                        return Err(FrameError::BadRun { stream: run.stream, from: run.from, len: run.len });
+                    }
+                    runs.push(run);
+                }
+                Ok(Frame::Order(runs))
+            }
+            REPORT => {
+                if body.len() < REPORT_FIXED {
+                    return Err(FrameError::Truncated {
+                        what: "report",
+                        need: REPORT_FIXED,
+                        have: body.len(),
+                    });
+                }
+                let (from_view, to_view, own_end) = (body.get_u64_le(), body.get_u64_le(), body.get_u64_le());
+                if to_view <= from_view {
+                    return Err(FrameError::BadViews { from: from_view, to: to_view });
+                }
+                let count = counted(&mut body, "report", HAVE_LEN)?;
+                let have = (0..count).map(|_| (body.get_u32_le(), body.get_u64_le())).collect();
+                Ok(Frame::Report(crate::flush::Report { from_view, to_view, own_end, have }))
+            }
+            other => Err(FrameError::UnknownKind(other)),
+        }
+    }
+}
+
+/// Reads a u16 entry count and checks that exactly that many entries of `entry` bytes
+/// follow.
+fn counted(body: &mut &[u8], what: &'static str, entry: usize) -> Result<usize, FrameError> {
+    if body.len() < 2 {
+        return Err(FrameError::Truncated { what, need: 2, have: body.len() });
+    }
+    let count = usize::from(body.get_u16_le());
+    let need = count * entry;
+    match body.len() {
+        n if n < need => Err(FrameError::Truncated { what, need: need + 2, have: n + 2 }),
+        n if n > need => Err(FrameError::Trailing { what, extra: n - need }),
+        _ => Ok(count),
+    }
+}
+
+/// A `DATA` frame of `payload`.
+pub fn encode_data(payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(1 + payload.len());
+    out.put_u8(DATA);
+    out.put_slice(payload);
+}
+
+/// The application's message, if `msg` is a `DATA` frame.
+pub fn data(msg: &[u8]) -> Option<&[u8]> {
+    match msg.split_first() {
+        Some((&DATA, body)) => Some(body),
+        _ => None,
+    }
+}
+
+/// Bytes a `DATA` frame adds to its payload.
+pub const DATA_OVERHEAD: usize = 1;
+
+/// An `ORDER` frame of `runs` (at most `u16::MAX` of them; the caller splits longer lists).
+pub fn encode_order(runs: &[Run], out: &mut Vec<u8>) {
+    assert!(runs.len() <= usize::from(u16::MAX), "at most 65 535 runs per order frame");
+    out.reserve(1 + 2 + runs.len() * RUN_LEN);
+    out.put_u8(ORDER);
+    out.put_u16_le(runs.len() as u16);
+    for r in runs {
+        debug_assert!(r.from > 0 && (1..=MAX_RUN_LEN).contains(&r.len));
+        out.put_u32_le(r.stream);
+        out.put_u64_le(r.from);
+        out.put_u32_le(r.len);
+    }
+}
+
+/// How many runs an `ORDER` frame of at most `max_len` bytes holds.
+pub fn runs_that_fit(max_len: usize) -> usize {
+    (max_len.saturating_sub(3) / RUN_LEN).min(usize::from(u16::MAX))
+}
+
+/// A `REPORT` frame.
+pub fn encode_report(r: &crate::flush::Report, out: &mut Vec<u8>) {
+    assert!(r.have.len() <= usize::from(u16::MAX), "at most 65 535 streams per report");
+    out.reserve(1 + REPORT_FIXED + r.have.len() * HAVE_LEN);
+    out.put_u8(REPORT);
+    out.put_u64_le(r.from_view);
+    out.put_u64_le(r.to_view);
+    out.put_u64_le(r.own_end);
+    out.put_u16_le(r.have.len() as u16);
+    for &(stream, have) in &r.have {
+        out.put_u32_le(stream);
+        out.put_u64_le(have);
+    }
+}

@@ -1,0 +1,314 @@
+use crate::frame::{encode_data, encode_order, encode_report, runs_that_fit, MAX_RUN_LEN};
+use crate::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn id(stream: u32, seq: u64) -> DatagramId {
+    DatagramId { stream, seq }
+}
+
+#[test]
+fn frames_round_trip() {
+    let mut out = Vec::new();
+    encode_data(b"hello", &mut out);
+    assert_eq!(Frame::decode(&out), Ok(Frame::Data(b"hello")));
+    let runs =
+        vec![Run { stream: 7, from: 1, len: 3 }, Run { stream: 1 << 16 | 2, from: 90, len: MAX_RUN_LEN }];
+    out.clear();
+    encode_order(&runs, &mut out);
+    assert_eq!(Frame::decode(&out), Ok(Frame::Order(runs)));
+    let report = Report { from_view: 3, to_view: 9, own_end: 44, have: vec![(1, 5), (2, 0)] };
+    out.clear();
+    encode_report(&report, &mut out);
+    assert_eq!(Frame::decode(&out), Ok(Frame::Report(report)));
+    assert_eq!(runs_that_fit(3 + 16 * 4), 4);
+}
+
+#[test]
+fn decoding_refuses_what_the_network_may_not_claim() {
+    let run = |stream: u32, from: u64, len: u32| {
+        let mut out = Vec::new();
+        encode_order(&[Run { stream: 1, from: 1, len: 1 }], &mut out);
+        out[3..7].copy_from_slice(&stream.to_le_bytes());
+        out[7..15].copy_from_slice(&from.to_le_bytes());
+        out[15..19].copy_from_slice(&len.to_le_bytes());
+        Frame::decode(&out).map(|_| ())
+    };
+    assert_eq!(run(1, 0, 1), Err(FrameError::BadRun { stream: 1, from: 0, len: 1 }));
+    assert_eq!(run(1, 1, 0), Err(FrameError::BadRun { stream: 1, from: 1, len: 0 }));
+    assert!(matches!(run(1, 1, MAX_RUN_LEN + 1), Err(FrameError::BadRun { .. })));
+    assert!(matches!(run(1, u64::MAX, 2), Err(FrameError::BadRun { .. })));
+    assert_eq!(run(1, 1, MAX_RUN_LEN), Ok(()));
+    assert_eq!(Frame::decode(&[]), Err(FrameError::Empty));
+    assert_eq!(Frame::decode(&[9]), Err(FrameError::UnknownKind(9)));
+    // Counts must match the bytes exactly.
+    assert!(matches!(Frame::decode(&[2, 1, 0]), Err(FrameError::Truncated { .. })));
+    assert!(matches!(Frame::decode(&[2, 0, 0, 1]), Err(FrameError::Trailing { .. })));
+    let mut out = Vec::new();
+    encode_report(&Report { from_view: 5, to_view: 6, own_end: 0, have: vec![] }, &mut out);
+    out[9..17].copy_from_slice(&5u64.to_le_bytes());
+    assert_eq!(Frame::decode(&out), Err(FrameError::BadViews { from: 5, to: 5 }));
+}
+
+#[test]
+fn members_deliver_in_the_sequencers_order_as_datagrams_arrive() {
+    let mut seq = Sequencer::new();
+    for (s, n) in [(1, 1), (1, 2), (2, 1), (1, 3), (2, 2), (2, 3)] {
+        seq.note(s, n);
+    }
+    let runs = seq.take(10);
+    assert_eq!(
+        runs,
+        [
+            Run { stream: 1, from: 1, len: 2 },
+            Run { stream: 2, from: 1, len: 1 },
+            Run { stream: 1, from: 3, len: 1 },
+            Run { stream: 2, from: 2, len: 2 }
+        ]
+    );
+    let mut m = Orderer::new();
+    m.hold(id(2, 1), "b1").unwrap();
+    m.hold(id(2, 2), "b2").unwrap();
+    m.order(&runs).unwrap();
+    assert_eq!(m.poll(), None, "1:1 comes first and is not here yet");
+    m.hold(id(1, 1), "a1").unwrap();
+    m.hold(id(1, 2), "a2").unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| m.poll()).map(|o| o.item).collect();
+    assert_eq!(got, ["a1", "a2", "b1"]);
+    m.hold(id(1, 3), "a3").unwrap();
+    m.hold(id(2, 3), "b3").unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| m.poll()).map(|o| o.item).collect();
+    assert_eq!(got, ["a3", "b2", "b3"]);
+    assert_eq!((m.held(), m.runs_pending()), (0, 0));
+}
+
+#[test]
+fn inconsistent_input_is_refused_and_changes_nothing() {
+    let mut m: Orderer<()> = Orderer::new();
+    m.hold(id(1, 4), ()).unwrap();
+    assert_eq!(m.hold(id(1, 6), ()), Err(OrderError::NotNextHeld { stream: 1, seq: 6, expected: 5 }));
+    m.order(&[Run { stream: 1, from: 4, len: 1 }]).unwrap();
+    let bad = [Run { stream: 2, from: 1, len: 1 }, Run { stream: 1, from: 4, len: 1 }];
+    assert_eq!(m.order(&bad), Err(OrderError::NotNextOrdered { stream: 1, from: 4, expected: 5 }));
+    assert_eq!(m.runs_pending(), 1, "the refused frame added nothing");
+}
+
+#[test]
+fn a_departed_senders_stream_ends_at_the_furthest_survivor() {
+    // Survivors 1 and 2; stream 3 departed. 1 sealed 10 datagrams in the old view, 2 none.
+    let r1 = Report { from_view: 1, to_view: 2, own_end: 10, have: vec![(2, 0), (3, 7)] };
+    let r2 = Report { from_view: 1, to_view: 2, own_end: 0, have: vec![(1, 9), (3, 8)] };
+    let ends = stream_ends(&[(1, &r1), (2, &r2)]);
+    assert_eq!(ends, BTreeMap::from([(1, 10), (3, 8)]));
+}
+
+#[test]
+fn closing_a_view_waits_for_relays_then_truncates_the_order_at_the_ends() {
+    let mut m = Orderer::new();
+    for s in 1..=6 {
+        m.hold(id(1, s), s).unwrap();
+    }
+    m.hold(id(3, 1), 31).unwrap();
+    // The sequencer saw 3:2 (which no survivor holds), then more of stream 1.
+    m.order(&[
+        Run { stream: 1, from: 1, len: 2 },
+        Run { stream: 3, from: 1, len: 2 },
+        Run { stream: 1, from: 3, len: 2 },
+    ])
+    .unwrap();
+    let early: Vec<_> = std::iter::from_fn(|| m.poll()).map(|o| o.item).collect();
+    assert_eq!(early, [1, 2, 31]);
+    let ends = BTreeMap::from([(1, 7), (3, 1)]);
+    assert_eq!(m.missing(&ends), [(1, 7, 7)]);
+    assert!(matches!(m.finish_view(&ends), Err(OrderError::Missing { stream: 1, seq: 7 })));
+    m.hold(id(1, 7), 7).unwrap(); // relayed
+    let end = m.finish_view(&ends).unwrap();
+    let rest: Vec<_> = end.delivered.iter().map(|o| o.item).collect();
+    assert_eq!(rest, [3, 4, 5, 6, 7], "truncated at 3:2, past stream 3's end: the rest by stream and number");
+    assert_eq!(end.dropped, 0);
+    assert_eq!(m.held(), 0);
+}
+
+#[test]
+fn streams_continue_across_views_including_those_silent_in_one() {
+    let mut m = Orderer::new();
+    m.start_stream(2, 1); // a joiner: stream 2 from its join point on
+    for (s, n) in [(1, 1), (1, 2), (2, 2)] {
+        m.hold(id(s, n), (s, n)).unwrap();
+    }
+    m.order(&[Run { stream: 2, from: 2, len: 1 }, Run { stream: 1, from: 1, len: 2 }]).unwrap();
+    assert_eq!(std::iter::from_fn(|| m.poll()).count(), 3);
+    // View 1 ends; stream 1 sent nothing more; stream 2 sends 3 and 4 in view 2.
+    assert_eq!(m.finish_view(&BTreeMap::from([(1, 2), (2, 2)])).unwrap().delivered, []);
+    m.hold(id(2, 3), (2, 3)).unwrap();
+    m.hold(id(2, 4), (2, 4)).unwrap();
+    assert!(m.order(&[Run { stream: 1, from: 2, len: 1 }]).is_err(), "stream 1 was ordered up to 2");
+    m.order(&[Run { stream: 2, from: 3, len: 1 }]).unwrap();
+    assert_eq!(m.poll().map(|o| o.item), Some((2, 3)));
+    let end = m.finish_view(&BTreeMap::from([(1, 2), (2, 4)])).unwrap();
+    assert_eq!(end.delivered.iter().map(|o| o.item).collect::<Vec<_>>(), [(2, 4)]);
+    m.hold(id(1, 3), (1, 3)).unwrap();
+    assert_eq!(m.have(), [(1, 3), (2, 4)]);
+}
+
+/// One view of the model, drawn from a seed: per stream, how many datagrams its sender
+/// sealed; the sequencer's arrival order (a merge of the streams) and the records it
+/// published (`per_record` runs each); per survivor, how far it received each stream and the
+/// records; which senders departed, the sequencer included.
+#[derive(Debug, Clone)]
+struct Model {
+    sealed: Vec<u64>,
+    per_record: usize,
+    survivors: usize,
+    sequencer_departed: bool,
+    seed: u64,
+}
+
+fn model() -> impl Strategy<Value = Model> {
+    (prop::collection::vec(0u64..12, 1..5), 1usize..4, 1usize..4, any::<bool>(), any::<u64>()).prop_map(
+        |(sealed, per_record, survivors, sequencer_departed, seed)| Model {
+            sealed,
+            per_record,
+            survivors,
+            sequencer_departed,
+            seed,
+        },
+    )
+}
+
+/// splitmix64: the model's choices from its seed.
+fn next(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Every survivor's whole delivery sequence of the view (what it delivered before the flush,
+/// then what closing the view delivered), and the ends.
+fn run_model(m: &Model) -> (Vec<Vec<DatagramId>>, BTreeMap<u32, u64>) {
+    let mut rng = m.seed;
+    let streams = m.sealed.len();
+    // The sequencer's arrival order: a random merge of the streams, each in order.
+    let mut left = m.sealed.clone();
+    let mut arrival = Vec::new();
+    while left.iter().any(|&n| n > 0) {
+        let live: Vec<usize> = (0..streams).filter(|&s| left[s] > 0).collect();
+        let s = live[(next(&mut rng) % live.len() as u64) as usize];
+        arrival.push(id(s as u32 + 1, m.sealed[s] - left[s] + 1));
+        left[s] -= 1;
+    }
+    let mut sequencer = Sequencer::new();
+    for d in &arrival {
+        sequencer.note(d.stream, d.seq);
+    }
+    let mut records = Vec::new();
+    while sequencer.pending() > 0 {
+        records.push(sequencer.take(m.per_record));
+    }
+    // Survivors: a random prefix of each stream and of the records; survivor i is the sender
+    // of stream i + 1 if that sender did not depart (then it holds all it sealed). The
+    // sequencer, if it survives, is one more survivor holding everything.
+    struct Member {
+        stream: Option<u32>,
+        have: Vec<u64>,
+        records: usize,
+    }
+    let mut members: Vec<Member> = (0..m.survivors)
+        .map(|i| {
+            let stream = (i < streams && next(&mut rng).is_multiple_of(2)).then_some(i as u32 + 1);
+            let have = (0..streams)
+                .map(|s| {
+                    if stream == Some(s as u32 + 1) {
+                        m.sealed[s]
+                    } else {
+                        next(&mut rng) % (m.sealed[s] + 1)
+                    }
+                })
+                .collect();
+            Member { stream, have, records: (next(&mut rng) % (records.len() as u64 + 1)) as usize }
+        })
+        .collect();
+    if !m.sequencer_departed {
+        members.push(Member { stream: Some(0), have: m.sealed.clone(), records: records.len() });
+    }
+    let mut orderers: Vec<Orderer<()>> = Vec::new();
+    let mut delivered: Vec<Vec<DatagramId>> = Vec::new();
+    let mut reports = Vec::new();
+    for (i, mb) in members.iter().enumerate() {
+        let mut o = Orderer::new();
+        for (s, &h) in mb.have.iter().enumerate() {
+            for n in 1..=h {
+                o.hold(id(s as u32 + 1, n), ()).unwrap();
+            }
+        }
+        for r in &records[..mb.records] {
+            o.order(r).unwrap();
+        }
+        delivered.push(std::iter::from_fn(|| o.poll()).map(|d| d.id).collect());
+        let mut have = o.have();
+        have.push((0, mb.records as u64)); // stream 0: the sequencer's records
+        let own_end = match mb.stream {
+            Some(0) => records.len() as u64,
+            Some(s) => m.sealed[s as usize - 1],
+            None => 0,
+        };
+        reports
+            .push((mb.stream.unwrap_or(1000 + i as u32), Report { from_view: 1, to_view: 2, own_end, have }));
+        orderers.push(o);
+    }
+    let refs: Vec<(u32, &Report)> = reports.iter().map(|(s, r)| (*s, r)).collect();
+    let mut ends = stream_ends(&refs);
+    let record_end = ends.remove(&0).unwrap_or(0) as usize;
+    ends.retain(|s, _| *s < 1000);
+    for (o, mb) in orderers.iter_mut().zip(&members) {
+        // Relays: datagrams up to the ends, records up to the sequencer's end.
+        for (stream, from, to) in o.missing(&ends) {
+            for n in from..=to {
+                o.hold(id(stream, n), ()).unwrap();
+            }
+        }
+        for r in &records[mb.records.min(record_end)..record_end] {
+            o.order(r).unwrap();
+        }
+    }
+    for (o, d) in orderers.iter_mut().zip(&mut delivered) {
+        let end = o.finish_view(&ends).expect("everything within the ends is held after relays");
+        d.extend(end.delivered.iter().map(|x| x.id));
+    }
+    (delivered, ends)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Whatever each survivor received and delivered before the view changed, and whichever
+    /// senders (the sequencer included) departed, every survivor delivers the same sequence
+    /// in the view, and it holds each datagram within the ends exactly once.
+    #[test]
+    fn survivors_deliver_the_same_sequence(m in model()) {
+        let (all, ends) = run_model(&m);
+        for d in &all[1..] {
+            prop_assert_eq!(d, &all[0]);
+        }
+        let mut sorted = all[0].clone();
+        sorted.sort();
+        let want: Vec<DatagramId> =
+            ends.iter().flat_map(|(&s, &e)| (1..=e).map(move |n| id(s, n))).collect();
+        prop_assert_eq!(sorted, want, "each datagram within the ends, exactly once");
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = Frame::decode(&bytes);
+    }
+
+    #[test]
+    fn order_frames_round_trip(runs in prop::collection::vec((any::<u32>(), 1u64..u64::MAX / 2, 1u32..=MAX_RUN_LEN), 0..50)) {
+        let runs: Vec<Run> = runs.into_iter().map(|(stream, from, len)| Run { stream, from, len }).collect();
+        let mut out = Vec::new();
+        encode_order(&runs, &mut out);
+        prop_assert_eq!(Frame::decode(&out), Ok(Frame::Order(runs)));
+    }
+}
