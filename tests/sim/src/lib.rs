@@ -19,6 +19,6 @@ mod scenario;
 pub use rng::SimRng;
 pub use run::{run, Outcome};
 pub use scenario::{
-    Faults, GmsSim, Sabotage, Scenario, ScenarioError, UnknownFault, MAX_FRAGMENTED_MESSAGE,
+    Driver, Faults, GmsSim, Sabotage, Scenario, ScenarioError, UnknownFault, MAX_FRAGMENTED_MESSAGE,
     MAX_OBJECT_MESSAGE, MIN_MESSAGE,
 };

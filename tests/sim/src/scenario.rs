@@ -145,6 +145,45 @@ impl fmt::Display for Faults {
     }
 }
 
+/// Which driver the members run over the region.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// QSM: reliable, per-sender FIFO.
+    #[default]
+    Qsm,
+    /// Total order over QSM (`argent-vsync`): every member delivers the same sequence of
+    /// every sender's messages. Static membership without crashes so far (view changes and
+    /// their flush are not wired yet: decision 014).
+    TotalOrder,
+}
+
+impl Driver {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Qsm => "qsm",
+            Driver::TotalOrder => "total-order",
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Driver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "qsm" => Ok(Driver::Qsm),
+            "total-order" => Ok(Driver::TotalOrder),
+            other => Err(format!("unknown driver {other:?}: qsm or total-order")),
+        }
+    }
+}
+
 /// Deliberate breakage, to prove that the checkers catch what they claim to catch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Sabotage {
@@ -191,6 +230,14 @@ pub enum Sabotage {
     /// once the group is joined (no join point: the runtime's filter before datagrams
     /// carried their view).
     NoGroupJoinPoint,
+    /// Total-order runs: node `node` hands its `nth` totally ordered message to the
+    /// application after the next one.
+    SwapOrder {
+        /// Receiving node.
+        node: u32,
+        /// Index of the delivery to hold back by one.
+        nth: u64,
+    },
 }
 
 /// One simulated scenario; with a seed it determines a run completely.
@@ -241,6 +288,8 @@ pub struct Scenario {
     /// Zipf-distributed, exponent 1), joined through the GMS, and senders publish each
     /// message to a group drawn with the same popularity; `None`: one group, every node in it.
     pub groups: Option<u32>,
+    /// The driver over the region.
+    pub driver: Driver,
 }
 
 /// Smallest message the simulator can check (argent_verify's short form: index, sender, check word).
@@ -281,6 +330,9 @@ pub enum ScenarioError {
     /// Loss outside 0..1.
     #[error("--loss {0} must be in [0, 0.9]")]
     Loss(f64),
+    /// What the total-order driver does not run yet.
+    #[error("--driver total-order {0}")]
+    TotalOrder(&'static str),
     /// Membership faults without the membership service.
     #[error("faults {0:?} change the membership: the scenario must run the GMS (Scenario::gms)")]
     NeedsGms(String),
@@ -342,6 +394,7 @@ impl Scenario {
             gms: None,
             objects: false,
             groups: None,
+            driver: Driver::Qsm,
         }
     }
 
@@ -351,6 +404,9 @@ impl Scenario {
             return Err(ScenarioError::Counts { nodes: self.nodes, senders: self.senders });
         }
         self.qsm.validate()?;
+        if self.driver == Driver::TotalOrder {
+            self.validate_total_order()?;
+        }
         let max = self.qsm.max_message_len();
         let largest = if self.objects || self.groups.is_some() { max } else { MAX_FRAGMENTED_MESSAGE };
         if self.size < MIN_MESSAGE || self.size > largest {
@@ -404,6 +460,25 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// The total-order driver runs one static view so far: no view change, so no fault that
+    /// changes the membership, and messages that fit a datagram with their frame byte.
+    fn validate_total_order(&self) -> Result<(), ScenarioError> {
+        let why = if self.gms.is_some() || self.faults.need_gms() {
+            Some("runs static membership only: --gms, churn, gms-crash, partition and group-churn are for view changes, not wired yet (decision 014)")
+        } else if self.faults.crash {
+            Some("with the crash fault: a crash changes the view, not wired yet (decision 014)")
+        } else if self.qsm.member_timeout.is_some() {
+            Some("with --member-timeout-ms: members' own evictions change the view, not wired yet (decision 014)")
+        } else if self.objects {
+            Some("with --objects: objects run over QSM so far")
+        } else if self.size > argent_vsync::TotalOrder::max_message_len(self.qsm.max_message_len()) {
+            Some("needs --size within one datagram, less the frame byte (no fragments yet)")
+        } else {
+            None
+        };
+        why.map_or(Ok(()), |w| Err(ScenarioError::TotalOrder(w)))
     }
 
     /// Whether messages are larger than a datagram carries, so senders cut them into

@@ -1,6 +1,6 @@
 //! Bounded seed sweeps: the simulator's checkers over every fault, small enough for CI.
 
-use argent_sim::{run, Faults, GmsSim, Outcome, Sabotage, Scenario};
+use argent_sim::{run, Driver, Faults, GmsSim, Outcome, Sabotage, Scenario};
 
 fn sweep(sc: &Scenario, seeds: std::ops::Range<u64>) -> Vec<Outcome> {
     sc.validate().expect("valid scenario");
@@ -435,4 +435,54 @@ fn checker_catches_forgeries_without_the_guard() {
     sc.sabotage = Sabotage::NoGuard;
     let caught = (1..6).filter(|s| run(&sc, *s).violations > 0).count();
     assert!(caught >= 3, "forged datagrams reaching the protocol are caught ({caught} of 5 seeds)");
+}
+
+fn total_order(nodes: u32, senders: u32, messages: u64, size: usize, loss: f64) -> Scenario {
+    let mut sc = Scenario::new(nodes, senders, messages, size, loss);
+    sc.driver = Driver::TotalOrder;
+    sc
+}
+
+#[test]
+fn total_order_under_every_data_fault() {
+    // Every member delivers the same sequence of all senders' messages (checked position by
+    // position against the first member to reach it), each exactly once and in its sender's
+    // order, under loss, duplication, reordering, jitter, bursts, a slow and a paused member,
+    // and forged traffic; with one partition and with several.
+    let mut sc = total_order(10, 5, 400, 600, 0.05);
+    sc.faults = faults("dup,reorder,jitter,burst,slow,pause,forge");
+    for o in sweep(&sc, 1..41) {
+        assert_eq!(o.order_disagreements, 0);
+    }
+    let mut sc = total_order(23, 3, 300, 1000, 0.05);
+    sc.faults = faults("dup,reorder");
+    sweep(&sc, 1..6);
+}
+
+#[test]
+fn total_order_checker_catches_a_swapped_pair() {
+    for (node, nth) in [(0, 10), (4, 300), (9, 998)] {
+        let mut sc = total_order(10, 5, 200, 600, 0.0);
+        sc.sabotage = Sabotage::SwapOrder { node, nth };
+        let o = run(&sc, 1);
+        assert!(o.order_disagreements > 0, "node {node}, delivery {nth}: {:?}", o.details);
+        assert!(o.details.iter().any(|d| d.contains("in total order")), "{:?}", o.details);
+    }
+}
+
+#[test]
+fn total_order_refuses_what_it_does_not_run_yet() {
+    for (f, gms, want) in
+        [("crash", false, "crash"), ("churn", true, "static membership"), ("", true, "static")]
+    {
+        let mut sc = total_order(5, 2, 10, 100, 0.0);
+        sc.faults = faults(f);
+        if gms {
+            sc.gms = Some(GmsSim::default());
+        }
+        let e = sc.validate().unwrap_err().to_string();
+        assert!(e.contains("--driver total-order") && e.contains(want) && e.contains("decision 014"), "{e}");
+    }
+    let sc = total_order(5, 2, 10, 8192, 0.0);
+    assert!(sc.validate().unwrap_err().to_string().contains("--size"));
 }

@@ -48,10 +48,18 @@ impl Sim<'_> {
             let Some(app) = node.app.as_mut() else { break };
             let frame = app.pending.as_deref().unwrap_or_default();
             let len = if frame.is_empty() { sc.size } else { sc.size.max(MESSAGE_HEADER + frame.len()) };
-            match node.proto.claim(t, region, len) {
-                Ok(mut claim) => {
+            let published = match node.to.as_mut() {
+                // Total order: the message goes out as the layer's DATA frame.
+                Some(to) => {
+                    to.publish_with(&mut node.proto, t, len, |buf| write_message(buf, n, app.next, frame))
+                }
+                None => node.proto.claim(t, region, len).map(|mut claim| {
                     write_message(&mut claim, n, app.next, frame);
                     claim.commit();
+                }),
+            };
+            match published {
+                Ok(()) => {
                     app.next += 1;
                     app.pending = None;
                     t += sc.cpu_per_message * node.slow;

@@ -4,7 +4,7 @@
 use super::limits::REGION;
 use super::sim::{Ev, Sim};
 use crate::rng::SimRng;
-use crate::scenario::Sabotage;
+use crate::scenario::{Driver, Sabotage};
 use argent_core::{Instant, NodeId, ViewId};
 use argent_qsm::RegionView;
 use std::time::Duration;
@@ -71,7 +71,12 @@ impl Sim<'_> {
         if node.crashed {
             return;
         }
-        let members = (0..self.sc.nodes).filter(|m| !self.crashed.contains(m)).map(NodeId).collect();
+        let members: Vec<NodeId> =
+            (0..self.sc.nodes).filter(|m| !self.crashed.contains(m)).map(NodeId).collect();
+        if self.sc.driver == Driver::TotalOrder && node.to.is_none() {
+            // One static view (validated): the layer starts with it.
+            node.to = Some(argent_vsync::TotalOrder::new(REGION, &members, NodeId(n)));
+        }
         let view = RegionView { region: REGION, id: ViewId(view), members };
         node.busy_until = node.busy_until.max(now);
         if let Err(e) = node.proto.install_view(node.busy_until, view) {

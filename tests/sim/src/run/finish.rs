@@ -115,6 +115,9 @@ impl Sim<'_> {
         if sc.gms.is_some() {
             self.finish_membership();
         }
+        if sc.driver == crate::scenario::Driver::TotalOrder {
+            self.finish_total_order();
+        }
         if sc.objects {
             self.finish_objects();
         }

@@ -84,7 +84,7 @@ impl Sim<'_> {
     /// application, and re-arm its timer. Runs at the node's local time (`busy_until`).
     pub(super) fn flush(&mut self, n: u32) {
         loop {
-            let mut progressed = false;
+            let mut progressed = self.ordered_publish(n);
             while let Some(t) = {
                 let node = &mut self.nodes[n as usize];
                 node.proto.poll_transmit(node.busy_until)
@@ -95,6 +95,7 @@ impl Sim<'_> {
             while let Some(ev) = self.nodes[n as usize].proto.poll_event() {
                 progressed = true;
                 match ev {
+                    Event::Deliver(d) if self.nodes[n as usize].to.is_some() => self.ordered_deliver(n, d),
                     Event::Deliver(d) if self.groups.is_some() => self.check_group_delivery(n, &d),
                     Event::Deliver(d) => {
                         for msg in d.messages() {

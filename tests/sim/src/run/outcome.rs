@@ -9,6 +9,9 @@ pub struct Outcome {
     pub seed: u64,
     /// Number of violations found.
     pub violations: u64,
+    /// Total-order runs: deliveries that differ from the sequence the first member to reach
+    /// that position delivered (each is also a violation).
+    pub order_disagreements: u64,
     /// The first violations, described.
     pub details: Vec<String>,
     /// Messages delivered to members that stayed in the view.

@@ -6,7 +6,7 @@ use super::limits::{MAX_DETAILED, MAX_VIRTUAL, QUIET};
 use super::outcome::Outcome;
 use super::replicas::Objects;
 use crate::rng::SimRng;
-use crate::scenario::Scenario;
+use crate::scenario::{Driver, Scenario};
 use argent_core::{Instant, NodeId, RegionId, ViewId};
 use argent_membership::gms::{Gms, GmsClient, GmsMsg, View};
 use argent_qsm::QsmNode;
@@ -196,6 +196,12 @@ pub(super) struct SimNode {
     pub(super) objects: Option<Objects>,
     /// Objects runs: members and incarnations of the last membership view installed.
     pub(super) known: Vec<(u32, u64)>,
+    /// Total-order runs: the layer over the region, from the first view installed.
+    pub(super) to: Option<argent_vsync::TotalOrder>,
+    /// Total-order runs: messages delivered in total order so far, and the one held back by
+    /// `Sabotage::SwapOrder`.
+    pub(super) to_pos: usize,
+    pub(super) to_swapped: Option<(NodeId, Vec<u8>)>,
 }
 
 pub(super) struct Sim<'a> {
@@ -235,6 +241,9 @@ pub(super) struct Sim<'a> {
     pub(super) presence_crashed: Option<u32>,
     /// Groups runs: the groups, what was published to them, and every node's part.
     pub(super) groups: Option<Box<Groups>>,
+    /// Total-order runs: (sender, index) of every position of the common sequence, as the
+    /// first member to reach that position delivered it.
+    pub(super) order_log: Vec<(u32, u64)>,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -300,6 +309,9 @@ impl<'a> Sim<'a> {
                 // Decided at the node's first region (founding member, or joiner).
                 objects: sc.objects.then(|| Objects::new(n, 1)),
                 known: Vec::new(),
+                to: None,
+                to_pos: 0,
+                to_swapped: None,
             })
             .collect();
         Sim {
@@ -328,6 +340,7 @@ impl<'a> Sim<'a> {
             object_joiners: 0,
             presence_crashed: None,
             groups: sc.groups.map(|g| Box::new(Groups::new(sc.nodes, sc.senders, g, seed))),
+            order_log: Vec::new(),
         }
     }
 
@@ -406,6 +419,13 @@ impl<'a> Sim<'a> {
     }
 
     pub(super) fn all_drained(&self) -> bool {
+        if self.sc.driver == Driver::TotalOrder {
+            // The sequencer publishes too (its order records), and every layer must have
+            // published what it queued.
+            return self.nodes.iter().filter(|n| !n.crashed).all(|n| {
+                n.proto.send_drained() && n.to.as_ref().is_none_or(|t| t.queued() == 0 && t.held() == 0)
+            });
+        }
         self.nodes[self.first_sender as usize..].iter().all(|n| n.proto.send_drained())
     }
 
