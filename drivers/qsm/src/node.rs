@@ -181,6 +181,15 @@ impl QsmNode {
         }
     }
 
+    /// The last datagram of this node's stream in `region` sealed so far (0: none). Right
+    /// after [`QsmNode::install_view`] it is where the stream stands at the end of the views
+    /// before: the install seals the open datagram, and what is published next is sent in the
+    /// new view (a total-order layer's flush reports it).
+    pub fn sealed_upto(&self, region: RegionId) -> Option<u64> {
+        let r = self.regions.get(&region)?;
+        Some(r.send.as_ref().map_or(r.resume, |f| f.sealed_upto()))
+    }
+
     /// The newest view of `region` installed here (its ring view or a later cut).
     pub fn installed_view(&self, region: RegionId) -> Option<ViewId> {
         self.regions.get(&region).map(|r| r.installed)

@@ -6,7 +6,10 @@
 //!   in the order they are delivered; they order datagrams sealed in the same view as the
 //!   datagram that carries them;
 //! - `REPORT` (3): `from_view u64 | to_view u64 | own_end u64 | count (u16) | count ×
-//!   (stream u32, have u64)`: a survivor's flush report (see [`crate::flush`]).
+//!   (stream u32, have u64)`: a survivor's flush report (see [`crate::flush`]);
+//! - `RELAY` (4): `from_view u64 | stream u32 | seq u64 | count (u16) | count × run`: the
+//!   order records datagram `seq` of a departed sequencer's `stream` carried in `from_view`,
+//!   re-published by a survivor for those that lack it.
 //!
 //! Decoding never panics and bounds what the network may claim: a run names at least one
 //! and at most [`MAX_RUN_LEN`] datagrams, from sequence number 1 on, and a frame holds
@@ -24,6 +27,8 @@ const DATA: u8 = 1;
 pub const DATA_KIND: u8 = DATA;
 const ORDER: u8 = 2;
 const REPORT: u8 = 3;
+const RELAY: u8 = 4;
+const RELAY_FIXED: usize = 8 + 4 + 8;
 const RUN_LEN: usize = 4 + 8 + 4;
 const HAVE_LEN: usize = 4 + 8;
 const REPORT_FIXED: usize = 8 + 8 + 8 + 2;
@@ -50,6 +55,16 @@ pub enum Frame<'a> {
     Data(&'a [u8]),
     Order(Vec<Run>),
     Report(crate::flush::Report),
+    Relay(Relay),
+}
+
+/// A departed sequencer's order records, relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    pub from_view: u64,
+    pub stream: u32,
+    pub seq: u64,
+    pub runs: Vec<Run>,
 }
 
 /// Why a message is not a frame.
@@ -75,22 +90,16 @@ impl<'a> Frame<'a> {
         let (&kind, mut body) = msg.split_first().ok_or(FrameError::Empty)?;
         match kind {
             DATA => Ok(Frame::Data(body)),
-            ORDER => {
-                let count = counted(&mut body, "order", RUN_LEN)?;
-                let mut runs = Vec::with_capacity(count);
-                for _ in 0..count {
-                    let run =
-                        Run { stream: body.get_u32_le(), from: body.get_u64_le(), len: body.get_u32_le() };
-                    if run.from == 0
-                        || run.len == 0
-                        || run.len > MAX_RUN_LEN
-                        || run.from.checked_add(u64::from(run.len)).is_none()
-                    {
-                        return Err(FrameError::BadRun { stream: run.stream, from: run.from, len: run.len });
-                    }
-                    runs.push(run);
+            ORDER => Ok(Frame::Order(runs(&mut body, "order")?)),
+            RELAY => {
+                if body.len() < RELAY_FIXED {
+                    return Err(FrameError::Truncated { what: "relay", need: RELAY_FIXED, have: body.len() });
                 }
-                Ok(Frame::Order(runs))
+                let (from_view, stream, seq) = (body.get_u64_le(), body.get_u32_le(), body.get_u64_le());
+                if seq == 0 {
+                    return Err(FrameError::BadRun { stream, from: 0, len: 0 });
+                }
+                Ok(Frame::Relay(Relay { from_view, stream, seq, runs: runs(&mut body, "relay")? }))
             }
             REPORT => {
                 if body.len() < REPORT_FIXED {
@@ -111,6 +120,24 @@ impl<'a> Frame<'a> {
             other => Err(FrameError::UnknownKind(other)),
         }
     }
+}
+
+/// A count and that many runs, each checked.
+fn runs(body: &mut &[u8], what: &'static str) -> Result<Vec<Run>, FrameError> {
+    let count = counted(body, what, RUN_LEN)?;
+    let mut runs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let run = Run { stream: body.get_u32_le(), from: body.get_u64_le(), len: body.get_u32_le() };
+        if run.from == 0
+            || run.len == 0
+            || run.len > MAX_RUN_LEN
+            || run.from.checked_add(u64::from(run.len)).is_none()
+        {
+            return Err(FrameError::BadRun { stream: run.stream, from: run.from, len: run.len });
+        }
+        runs.push(run);
+    }
+    Ok(runs)
 }
 
 /// Reads a u16 entry count and checks that exactly that many entries of `entry` bytes
@@ -148,9 +175,23 @@ pub const DATA_OVERHEAD: usize = 1;
 
 /// An `ORDER` frame of `runs` (at most `u16::MAX` of them; the caller splits longer lists).
 pub fn encode_order(runs: &[Run], out: &mut Vec<u8>) {
-    assert!(runs.len() <= usize::from(u16::MAX), "at most 65 535 runs per order frame");
     out.reserve(1 + 2 + runs.len() * RUN_LEN);
     out.put_u8(ORDER);
+    put_runs(runs, out);
+}
+
+/// A `RELAY` frame.
+pub fn encode_relay(r: &Relay, out: &mut Vec<u8>) {
+    out.reserve(1 + RELAY_FIXED + 2 + r.runs.len() * RUN_LEN);
+    out.put_u8(RELAY);
+    out.put_u64_le(r.from_view);
+    out.put_u32_le(r.stream);
+    out.put_u64_le(r.seq);
+    put_runs(&r.runs, out);
+}
+
+fn put_runs(runs: &[Run], out: &mut Vec<u8>) {
+    assert!(runs.len() <= usize::from(u16::MAX), "at most 65 535 runs per frame");
     out.put_u16_le(runs.len() as u16);
     for r in runs {
         debug_assert!(r.from > 0 && (1..=MAX_RUN_LEN).contains(&r.len));

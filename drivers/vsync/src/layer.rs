@@ -1,16 +1,30 @@
-//! The layer over a [`QsmNode`]: one region in one view (view changes and their flush are
-//! not wired yet: decision 014).
+//! The layer over a [`QsmNode`]: one region, its views one after another, each closed by
+//! a flush (decision 014).
 //!
 //! Every message of the region is a frame ([`crate::frame`]). The application's messages go
-//! out as `DATA` frames; the view's sequencer (its lowest node) notes every datagram that
-//! holds one as QSM delivers it, its own included, and publishes the order as `ORDER` frames.
-//! A datagram without `DATA` (the sequencer's order records alone) is not ordered: ordering
-//! it would call for another record, and so on without end.
+//! out as `DATA` frames; the view's sequencer (its lowest node) notes every datagram of the
+//! view that holds one as QSM delivers it, its own included, and publishes the order as
+//! `ORDER` frames. A datagram without `DATA` (the sequencer's records, a report) is not
+//! ordered: ordering it would call for another record, and so on without end.
+//!
+//! At a view change ([`TotalOrder::install_view`]) every member of both views publishes a
+//! `REPORT` in the new view, and from then on takes nothing more of a departed member's stream
+//! than it reported (what comes later waits): so no survivor delivers past what the reports
+//! show. Once it has every survivor's report it knows the ends ([`crate::stream_ends`]);
+//! it takes a departed stream up to its end, from QSM or, for a departed sequencer's order
+//! records, from the `RELAY` frames the lowest survivor that holds them all publishes. Then it
+//! closes the old view ([`Orderer::finish_view`]), installs the new one and goes on with what
+//! waited for it. Not done yet: relaying a departed *sender's* application messages (a flush
+//! that lacks them waits: [`TotalOrder::flush_waiting`]), and a further view change during
+//! a flush.
 
-use crate::frame::{self, Frame};
+use crate::flush::{stream_ends, Report};
+use crate::frame::{self, Frame, Relay, Run};
 use crate::order::{DatagramId, OrderError, Ordered, Orderer, Sequencer};
-use argent_qsm::{node_of, Delivery, Instant, NodeId, PublishError, QsmNode, RegionId};
-use std::collections::VecDeque;
+use argent_qsm::{
+    node_of, Delivery, Instant, NodeId, PublishError, QsmNode, RegionId, RegionView, ViewError, ViewId,
+};
+use std::collections::{BTreeMap, VecDeque};
 
 /// What the layer refused or dropped, by cause.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -23,38 +37,103 @@ pub struct LayerStats {
     pub refused: u64,
     /// Order frames published.
     pub order_frames: u64,
+    /// Datagrams of a view older than this member's (sent before it joined): dropped.
+    pub stale: u64,
+    /// Views closed by a flush, and datagrams the flushes dropped (past the ends: of
+    /// departed senders, held by no survivor).
+    pub flushes: u64,
+    pub flush_dropped: u64,
+    /// Order records relayed for a departed sequencer (published here, and taken here).
+    pub relayed_out: u64,
+    pub relayed_in: u64,
+    /// Records this member should have relayed but no longer held (its log is bounded) or
+    /// that came with application messages (not relayed yet).
+    pub relay_gaps: u64,
+    /// Datagrams already taken from a relay when QSM delivered them: dropped.
+    pub superseded: u64,
+}
+
+/// Order record datagrams of the view's sequencer kept for a relay, at most.
+const MAX_RECORD_LOG: usize = 1 << 16;
+
+/// What the layer hands the application, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// A datagram in total order; its `DATA` frames are the application's messages
+    /// ([`frame::data`]).
+    Deliver(Ordered<Delivery>),
+    /// Every datagram of the view before has been delivered; this view begins.
+    View { id: ViewId, members: Vec<NodeId> },
+}
+
+#[derive(Debug)]
+struct Flush {
+    to: RegionView,
+    survivors: Vec<NodeId>,
+    /// Reports received, by the survivor's node: (its stream, report).
+    reports: BTreeMap<NodeId, (u32, Report)>,
+    /// The ends, once every report is in.
+    ends: Option<BTreeMap<u32, u64>>,
+    /// Streams of departed members: how far this member may take them (what it reported,
+    /// then the end), and what came beyond, held back.
+    frozen: BTreeMap<NodeId, u64>,
+    held_back: Vec<Delivery>,
+    /// A departed sequencer's records relayed by a survivor, by datagram.
+    relayed: BTreeMap<u64, Vec<Run>>,
 }
 
 /// Total order over one QSM region: hand it the region's deliveries, take datagrams back in
-/// total order ([`TotalOrder::poll`]), and let it publish (application messages with
-/// [`TotalOrder::publish`]; the sequencer's records with [`TotalOrder::flush`]).
+/// total order with the views between them ([`TotalOrder::poll`]), and let it publish
+/// (application messages with [`TotalOrder::publish_with`]; its own frames with
+/// [`TotalOrder::flush`]).
 #[derive(Debug)]
 pub struct TotalOrder {
     region: RegionId,
-    sequencer_node: NodeId,
+    me: NodeId,
+    view: RegionView,
     sequencer: Option<Sequencer>,
     orderer: Orderer<Delivery>,
+    flushing: Option<Flush>,
+    /// Datagrams of a newer view than this member's, in the order QSM delivered them.
+    later: VecDeque<Delivery>,
+    out: VecDeque<Output>,
     outbox: VecDeque<Vec<u8>>,
+    /// The view's sequencer's datagrams taken here: their order records (`None`: they held
+    /// application messages too), kept for a relay should the sequencer depart.
+    record_log: BTreeMap<u64, Option<Vec<Run>>>,
+    left: bool,
     stats: LayerStats,
 }
 
 impl TotalOrder {
-    /// Node `me`'s layer for `region`, whose view has `members` (the lowest is the sequencer).
-    pub fn new(region: RegionId, members: &[NodeId], me: NodeId) -> Self {
-        let sequencer_node = members.iter().copied().min().unwrap_or(me);
+    /// Node `me`'s layer for the region of `view`, its first view (installed in QSM by the
+    /// caller). The lowest member is the view's sequencer.
+    pub fn new(view: RegionView, me: NodeId) -> Self {
+        let sequencer = (sequencer_of(&view) == Some(me)).then(Sequencer::new);
         TotalOrder {
-            region,
-            sequencer_node,
-            sequencer: (sequencer_node == me).then(Sequencer::new),
+            region: view.region,
+            me,
+            view,
+            sequencer,
             orderer: Orderer::new(),
+            flushing: None,
+            later: VecDeque::new(),
+            out: VecDeque::new(),
             outbox: VecDeque::new(),
+            record_log: BTreeMap::new(),
+            left: false,
             stats: LayerStats::default(),
         }
     }
 
+    /// The view this member delivers in.
+    pub fn view(&self) -> ViewId {
+        self.view.id
+    }
+
     /// The view's sequencer.
-    pub fn sequencer(&self) -> NodeId {
-        self.sequencer_node
+    pub fn sequencer(&self) -> Option<NodeId> {
+        sequencer_of(&self.view)
     }
 
     pub fn stats(&self) -> LayerStats {
@@ -74,6 +153,9 @@ impl TotalOrder {
         len: usize,
         write: impl FnOnce(&mut [u8]),
     ) -> Result<(), PublishError> {
+        if self.left {
+            return Err(PublishError::Closed);
+        }
         let mut claim = qsm.claim(now, self.region, len + frame::DATA_OVERHEAD)?;
         let (kind, body) = claim.split_at_mut(frame::DATA_OVERHEAD);
         kind[0] = frame::DATA_KIND;
@@ -82,14 +164,109 @@ impl TotalOrder {
         Ok(())
     }
 
+    /// Install `view` in QSM and start closing the current view: this member reports where
+    /// its stream and the others stand (if it is in both views). A view without this member
+    /// ends its deliveries.
+    pub fn install_view(
+        &mut self,
+        qsm: &mut QsmNode,
+        now: Instant,
+        view: RegionView,
+    ) -> Result<(), ViewError> {
+        qsm.install_view(now, view.clone())?;
+        if !view.members.contains(&self.me) {
+            self.left = true;
+            self.later.clear();
+            return Ok(());
+        }
+        debug_assert!(self.flushing.is_none(), "a view change during a flush is not handled yet");
+        // What the old sequencer did not publish is ordered by the flush.
+        if let Some(s) = &mut self.sequencer {
+            s.reset();
+        }
+        self.sequencer = None;
+        let survivors: Vec<NodeId> =
+            self.view.members.iter().copied().filter(|m| view.members.contains(m)).collect();
+        let report = Report {
+            from_view: self.view.id.0,
+            to_view: view.id.0,
+            own_end: qsm.sealed_upto(self.region).unwrap_or(0),
+            have: self.orderer.have(),
+        };
+        let mut f = Vec::new();
+        frame::encode_report(&report, &mut f);
+        self.outbox.push_back(f);
+        let mut reports = BTreeMap::new();
+        let frozen = self
+            .view
+            .members
+            .iter()
+            .copied()
+            .filter(|m| !view.members.contains(m))
+            .map(|m| (m, report.have.iter().find(|(s, _)| node_of(NodeId(*s)) == m).map_or(0, |h| h.1)))
+            .collect();
+        reports.insert(self.me, (qsm.stream().0, report));
+        self.flushing = Some(Flush {
+            to: view,
+            survivors,
+            reports,
+            ends: None,
+            frozen,
+            held_back: Vec::new(),
+            relayed: BTreeMap::new(),
+        });
+        // Reports that came before this member installed the view (QSM holds a newer view's
+        // datagrams back until then, so normally none).
+        let waiting = std::mem::take(&mut self.later);
+        waiting.iter().for_each(|d| self.note_reports(d));
+        self.later = waiting;
+        self.try_finish();
+        Ok(())
+    }
+
     /// Take one QSM delivery of the region.
     pub fn deliver(&mut self, d: Delivery) {
+        if self.left {
+            return;
+        }
         if d.region != self.region {
             self.stats.other_region += 1;
             return;
         }
-        let from_sequencer = node_of(d.sender) == self.sequencer_node;
+        if d.view < self.view.id {
+            self.stats.stale += 1;
+            return;
+        }
+        if d.view > self.view.id {
+            self.note_reports(&d);
+            self.later.push_back(d);
+            self.try_finish();
+            return;
+        }
+        self.take(d);
+        // During a flush too: the runs are the same everywhere, and closing the view goes
+        // on from where delivery stopped.
+        self.release();
+        self.try_finish();
+    }
+
+    /// A datagram of this member's view: its records applied, held until ordered.
+    fn take(&mut self, d: Delivery) {
+        let node = node_of(d.sender);
+        if self.orderer.received(d.sender.0).is_some_and(|r| d.seq <= r) {
+            self.stats.superseded += 1; // taken from a relay already
+            return;
+        }
+        if let Some(f) = &mut self.flushing {
+            if f.frozen.get(&node).is_some_and(|&upto| d.seq > upto) {
+                // A departed member's, beyond what this member reported (or the end).
+                f.held_back.push(d);
+                return;
+            }
+        }
+        let from_sequencer = Some(node) == self.sequencer();
         let mut has_data = false;
+        let mut records = Vec::new();
         for msg in d.messages() {
             match Frame::decode(msg) {
                 Ok(Frame::Data(_)) => has_data = true,
@@ -97,8 +274,16 @@ impl TotalOrder {
                     if self.orderer.order(&runs).is_err() {
                         self.stats.refused += 1;
                     }
+                    records.extend(runs);
                 }
-                Ok(_) | Err(_) => self.stats.bad_frames += 1,
+                Ok(Frame::Report(_) | Frame::Relay(_)) => {} // read from datagrams of the next view
+                Ok(Frame::Order(_)) | Err(_) => self.stats.bad_frames += 1,
+            }
+        }
+        if from_sequencer {
+            self.record_log.insert(d.seq, (!has_data).then_some(records));
+            while self.record_log.len() > MAX_RECORD_LOG {
+                self.record_log.pop_first();
             }
         }
         let id = DatagramId { stream: d.sender.0, seq: d.seq };
@@ -115,19 +300,160 @@ impl TotalOrder {
         }
     }
 
-    /// The next datagram in total order; its `DATA` frames are the application's messages
-    /// ([`frame::data`]).
-    pub fn poll(&mut self) -> Option<Ordered<Delivery>> {
-        self.orderer.poll()
+    /// Reports in a datagram of a newer view: kept if they close this member's view toward
+    /// the view it is flushing to.
+    fn note_reports(&mut self, d: &Delivery) {
+        let Some(f) = &mut self.flushing else { return };
+        let node = node_of(d.sender);
+        if !f.survivors.contains(&node) {
+            return;
+        }
+        for msg in d.messages() {
+            match Frame::decode(msg) {
+                Ok(Frame::Report(r)) if r.from_view == self.view.id.0 && r.to_view == f.to.id.0 => {
+                    f.reports.insert(node, (d.sender.0, r));
+                }
+                Ok(Frame::Relay(r)) if r.from_view == self.view.id.0 => {
+                    f.relayed.insert(r.seq, r.runs);
+                }
+                _ => {}
+            }
+        }
     }
 
-    /// Datagrams held, waiting for the order.
+    /// Close the view once every survivor reported and everything up to the ends is here.
+    fn try_finish(&mut self) {
+        let Some(f) = &mut self.flushing else { return };
+        if f.ends.is_none() {
+            if f.survivors.iter().any(|s| !f.reports.contains_key(s)) {
+                return;
+            }
+            let reports: Vec<(u32, &Report)> = f.reports.values().map(|(s, r)| (*s, r)).collect();
+            let ends = stream_ends(&reports);
+            // A departed stream may now be taken up to its end.
+            for (node, upto) in &mut f.frozen {
+                *upto = ends
+                    .iter()
+                    .filter(|(s, _)| node_of(NodeId(**s)) == *node)
+                    .map(|(_, e)| *e)
+                    .max()
+                    .unwrap_or(0);
+            }
+            f.ends = Some(ends);
+            self.relay();
+        }
+        self.catch_up();
+        self.release();
+        let Some(f) = &mut self.flushing else { return };
+        let Some(ends) = f.ends.as_ref() else { return };
+        // Datagrams of the view still to come: a departed stream's that QSM's repair among
+        // the survivors or a relay brings.
+        let Ok(end) = self.orderer.finish_view(ends) else { return };
+        self.stats.flushes += 1;
+        self.stats.flush_dropped += end.dropped as u64;
+        self.out.extend(end.delivered.into_iter().map(Output::Deliver));
+        let Some(f) = self.flushing.take() else { return };
+        self.stats.flush_dropped += f.held_back.len() as u64;
+        self.view = f.to;
+        self.record_log.clear();
+        self.sequencer = (sequencer_of(&self.view) == Some(self.me)).then(Sequencer::new);
+        self.out.push_back(Output::View { id: self.view.id, members: self.view.members.clone() });
+        // What waited for this view, in the order QSM delivered it.
+        for d in std::mem::take(&mut self.later) {
+            self.deliver(d);
+        }
+    }
+
+    /// The departed sequencer's records that some survivors lack: the lowest survivor
+    /// holding them all publishes them.
+    fn relay(&mut self) {
+        let Some(f) = &self.flushing else { return };
+        let Some(seq_node) = sequencer_of(&self.view).filter(|s| !f.to.members.contains(s)) else { return };
+        let Some(ends) = &f.ends else { return };
+        let Some((&stream, &end)) = ends.iter().find(|(s, _)| node_of(NodeId(**s)) == seq_node) else {
+            return;
+        };
+        let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
+        let lowest = f.reports.values().map(|(_, r)| have(r)).min().unwrap_or(0);
+        let relayer = f.reports.iter().find(|(_, (_, r))| have(r) == end).map(|(n, _)| *n);
+        if relayer != Some(self.me) || lowest >= end {
+            return;
+        }
+        for seq in lowest + 1..=end {
+            match self.record_log.get(&seq) {
+                Some(Some(runs)) => {
+                    let mut frame = Vec::new();
+                    let relay = Relay { from_view: self.view.id.0, stream, seq, runs: runs.clone() };
+                    frame::encode_relay(&relay, &mut frame);
+                    self.outbox.push_back(frame);
+                    self.stats.relayed_out += 1;
+                }
+                _ => self.stats.relay_gaps += 1,
+            }
+        }
+    }
+
+    /// Take the departed streams up to their ends: what was held back, and relayed records.
+    fn catch_up(&mut self) {
+        let Some(f) = &mut self.flushing else { return };
+        let Some(ends) = &f.ends else { return };
+        let departed: Vec<(u32, u64)> = ends
+            .iter()
+            .filter(|(s, _)| f.frozen.contains_key(&node_of(NodeId(**s))))
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for &(stream, end) in &departed {
+                let next = self.orderer.received(stream).map_or(1, |r| r + 1);
+                if next > end {
+                    continue;
+                }
+                let Some(f) = &mut self.flushing else { return };
+                if let Some(i) = f.held_back.iter().position(|d| d.sender.0 == stream && d.seq == next) {
+                    let d = f.held_back.swap_remove(i);
+                    self.take(d);
+                    progress = true;
+                } else if let Some(runs) = f.relayed.remove(&next) {
+                    if self.orderer.order(&runs).is_err() {
+                        self.stats.refused += 1;
+                    }
+                    let _ = self.orderer.skip(DatagramId { stream, seq: next });
+                    self.stats.relayed_in += 1;
+                    progress = true;
+                }
+            }
+        }
+    }
+
+    /// Move what the order released to the output.
+    fn release(&mut self) {
+        while let Some(o) = self.orderer.poll() {
+            self.out.push_back(Output::Deliver(o));
+        }
+    }
+
+    /// Whether a flush waits (for reports, or for datagrams up to the ends).
+    pub fn flush_waiting(&self) -> bool {
+        self.flushing.is_some()
+    }
+
+    /// The next datagram in total order, or the next view.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Datagrams held, waiting for the order or for a view.
     pub fn held(&self) -> usize {
-        self.orderer.held()
+        self.orderer.held() + self.later.len()
     }
 
-    /// Publish the sequencer's records (and anything queued before) until QSM pushes back.
+    /// Publish the sequencer's records and the reports until QSM pushes back.
     pub fn flush(&mut self, qsm: &mut QsmNode, now: Instant) {
+        if self.left {
+            return;
+        }
         if let Some(s) = &mut self.sequencer {
             let per_frame = frame::runs_that_fit(qsm.config().max_message_len());
             while s.pending() > 0 {
@@ -144,7 +470,7 @@ impl TotalOrder {
                 }
                 Err(PublishError::WouldBlock) => break,
                 Err(e) => {
-                    // Sized to fit above; a region gone drops the records with it.
+                    // Sized to fit; a region gone drops the frames with it.
                     debug_assert!(matches!(e, PublishError::UnknownRegion(_) | PublishError::Closed), "{e}");
                     self.outbox.pop_front();
                 }
@@ -156,4 +482,8 @@ impl TotalOrder {
     pub fn queued(&self) -> usize {
         self.outbox.len()
     }
+}
+
+fn sequencer_of(view: &RegionView) -> Option<NodeId> {
+    view.members.iter().copied().min()
 }

@@ -29,8 +29,8 @@ mod layer;
 mod order;
 
 pub use flush::{stream_ends, Report};
-pub use frame::{Frame, FrameError, Run};
-pub use layer::{LayerStats, TotalOrder};
+pub use frame::{Frame, FrameError, Relay, Run};
+pub use layer::{LayerStats, Output, TotalOrder};
 pub use order::{DatagramId, OrderError, Ordered, Orderer, Sequencer, ViewEnd};
 
 #[cfg(test)]

@@ -188,6 +188,11 @@ impl<M> Orderer<M> {
         Some(Ordered { id: DatagramId { stream: run.stream, seq }, item })
     }
 
+    /// The last datagram of `stream` held or skipped (contiguously), if any.
+    pub fn received(&self, stream: u32) -> Option<u64> {
+        self.streams.get(&stream).and_then(|s| s.received)
+    }
+
     /// How far this member holds each stream (contiguously): its flush report's `have`.
     pub fn have(&self) -> Vec<(u32, u64)> {
         self.streams.iter().filter_map(|(&k, s)| s.received.map(|r| (k, r))).collect()

@@ -110,6 +110,11 @@ struct Summary {
     violations: u64,
     /// Total-order runs: deliveries out of the common sequence.
     order_disagreements: u64,
+    /// Total-order runs: members that began a view at a different position than others.
+    vsync_violations: u64,
+    flushes: u64,
+    flush_dropped: u64,
+    sequencer_flushes: u64,
     delivered: u64,
     expected: u64,
     max_token_bytes: u64,
@@ -173,6 +178,10 @@ impl Summary {
         }
         self.violations += o.violations;
         self.order_disagreements += o.order_disagreements;
+        self.vsync_violations += o.vsync_violations;
+        self.flushes += o.flushes;
+        self.flush_dropped += o.flush_dropped;
+        self.sequencer_flushes += o.sequencer_flushes;
         self.delivered += o.delivered;
         self.expected += o.expected;
         self.max_token_bytes = self.max_token_bytes.max(o.max_token_bytes);
@@ -349,8 +358,10 @@ fn main() -> ExitCode {
     );
     if sc.driver == Driver::TotalOrder {
         println!(
-            "total order: {} order disagreements (every member's sequence against the first to reach each position)",
-            sum.order_disagreements
+            "total order: {} order disagreements (every member's sequence against the first to reach each position), \
+             {} virtual synchrony violations (members that began a view at different positions); \
+             {} flushes ({} after the sequencer crashed), {} datagrams past the ends dropped",
+            sum.order_disagreements, sum.vsync_violations, sum.flushes, sum.sequencer_flushes, sum.flush_dropped
         );
     }
     if sc.gms.is_some() {

@@ -73,13 +73,28 @@ impl Sim<'_> {
         }
         let members: Vec<NodeId> =
             (0..self.sc.nodes).filter(|m| !self.crashed.contains(m)).map(NodeId).collect();
-        if self.sc.driver == Driver::TotalOrder && node.to.is_none() {
-            // One static view (validated): the layer starts with it.
-            node.to = Some(argent_vsync::TotalOrder::new(REGION, &members, NodeId(n)));
-        }
         let view = RegionView { region: REGION, id: ViewId(view), members };
         node.busy_until = node.busy_until.max(now);
-        if let Err(e) = node.proto.install_view(node.busy_until, view) {
+        let installed = match node.to.as_mut() {
+            // Total order: the layer installs the view in QSM and starts its flush.
+            Some(to) => to.install_view(&mut node.proto, node.busy_until, view.clone()),
+            None => node.proto.install_view(node.busy_until, view.clone()),
+        };
+        if self.sc.driver == Driver::TotalOrder {
+            node.to_flushing = node.to.as_ref().is_some_and(argent_vsync::TotalOrder::flush_waiting);
+            if node.to.is_none() {
+                node.to = Some(argent_vsync::TotalOrder::new(view, NodeId(n)));
+            }
+            // Members publish (the sequencer its records): a crashed member's stream is
+            // repaired among the survivors, then retired, as the runtime does. Its stream
+            // (incarnation 0 in static runs) is also tombstoned where it was never tracked:
+            // a copy still queued at a paused member would otherwise look like a restart.
+            for &c in &self.crashed {
+                node.proto.remove_node(NodeId(c));
+                node.proto.retire_stream(NodeId(c));
+            }
+        }
+        if let Err(e) = installed {
             self.violation(format!("node {n}: view refused: {e}"));
         }
         if self.sc.objects {

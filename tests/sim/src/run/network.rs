@@ -84,6 +84,7 @@ impl Sim<'_> {
     /// application, and re-arm its timer. Runs at the node's local time (`busy_until`).
     pub(super) fn flush(&mut self, n: u32) {
         loop {
+            self.ordered_outputs(n); // what an install released
             let mut progressed = self.ordered_publish(n);
             while let Some(t) = {
                 let node = &mut self.nodes[n as usize];

@@ -12,6 +12,15 @@ pub struct Outcome {
     /// Total-order runs: deliveries that differ from the sequence the first member to reach
     /// that position delivered (each is also a violation).
     pub order_disagreements: u64,
+    /// Total-order runs: members that moved from one view to the next at a different
+    /// position of the common sequence than others did (each is also a violation).
+    pub vsync_violations: u64,
+    /// Total-order runs: views closed by a flush (summed over members), datagrams the
+    /// flushes dropped (a departed sender's, held by no survivor), and flushes in which the
+    /// view's sequencer had departed.
+    pub flushes: u64,
+    pub flush_dropped: u64,
+    pub sequencer_flushes: u64,
     /// The first violations, described.
     pub details: Vec<String>,
     /// Messages delivered to members that stayed in the view.

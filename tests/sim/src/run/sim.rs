@@ -202,6 +202,8 @@ pub(super) struct SimNode {
     /// `Sabotage::SwapOrder`.
     pub(super) to_pos: usize,
     pub(super) to_swapped: Option<(NodeId, Vec<u8>)>,
+    /// Total-order runs: a view was installed and its flush not finished yet.
+    pub(super) to_flushing: bool,
 }
 
 pub(super) struct Sim<'a> {
@@ -244,6 +246,9 @@ pub(super) struct Sim<'a> {
     /// Total-order runs: (sender, index) of every position of the common sequence, as the
     /// first member to reach that position delivered it.
     pub(super) order_log: Vec<(u32, u64)>,
+    /// Total-order runs: the position of the common sequence at which each view began, as
+    /// the first member to begin it saw it.
+    pub(super) view_starts: HashMap<u64, usize>,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -312,6 +317,7 @@ impl<'a> Sim<'a> {
                 to: None,
                 to_pos: 0,
                 to_swapped: None,
+                to_flushing: false,
             })
             .collect();
         Sim {
@@ -341,6 +347,7 @@ impl<'a> Sim<'a> {
             presence_crashed: None,
             groups: sc.groups.map(|g| Box::new(Groups::new(sc.nodes, sc.senders, g, seed))),
             order_log: Vec::new(),
+            view_starts: HashMap::new(),
         }
     }
 
@@ -423,7 +430,8 @@ impl<'a> Sim<'a> {
             // The sequencer publishes too (its order records), and every layer must have
             // published what it queued.
             return self.nodes.iter().filter(|n| !n.crashed).all(|n| {
-                n.proto.send_drained() && n.to.as_ref().is_none_or(|t| t.queued() == 0 && t.held() == 0)
+                n.proto.send_drained()
+                    && n.to.as_ref().is_none_or(|t| t.queued() == 0 && t.held() == 0 && !t.flush_waiting())
             });
         }
         self.nodes[self.first_sender as usize..].iter().all(|n| n.proto.send_drained())
