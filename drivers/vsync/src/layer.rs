@@ -64,7 +64,16 @@ pub enum Output {
     Deliver(Ordered<Delivery>),
     /// Every datagram of the view before has been delivered; this view begins.
     View { id: ViewId, members: Vec<NodeId> },
+    /// [`TotalOrder::publish_with`] refused a message for the window; there is room now.
+    Writable,
 }
+
+/// Bytes of its own messages a member may have published and not yet delivered in total
+/// order, by default ([`TotalOrder::with_window`]): QSM acknowledges a datagram once members
+/// hold it, not once it is ordered, so without this a sender could fill every member with
+/// messages a slow or stopped sequencer has not ordered. Members thus hold at most a window
+/// per sender, besides QSM's own bounds.
+pub const DEFAULT_WINDOW: u64 = 4 << 20;
 
 #[derive(Debug)]
 struct Flush {
@@ -102,6 +111,12 @@ pub struct TotalOrder {
     /// application messages too), kept for a relay should the sequencer depart.
     record_log: BTreeMap<u64, Option<Vec<Run>>>,
     left: bool,
+    /// Bytes of own messages published, and of those delivered in total order; whether a
+    /// publish was refused for the window.
+    own_sent: u64,
+    own_ordered: u64,
+    window: u64,
+    window_blocked: bool,
     stats: LayerStats,
 }
 
@@ -122,8 +137,19 @@ impl TotalOrder {
             outbox: VecDeque::new(),
             record_log: BTreeMap::new(),
             left: false,
+            own_sent: 0,
+            own_ordered: 0,
+            window: DEFAULT_WINDOW,
+            window_blocked: false,
             stats: LayerStats::default(),
         }
+    }
+
+    /// At most `bytes` of this member's own messages published and not yet delivered in total
+    /// order (at least one message always goes).
+    pub fn with_window(mut self, bytes: u64) -> Self {
+        self.window = bytes;
+        self
     }
 
     /// The view this member delivers in.
@@ -156,11 +182,16 @@ impl TotalOrder {
         if self.left {
             return Err(PublishError::Closed);
         }
+        if self.own_sent > self.own_ordered && self.own_sent - self.own_ordered + len as u64 > self.window {
+            self.window_blocked = true;
+            return Err(PublishError::WouldBlock);
+        }
         let mut claim = qsm.claim(now, self.region, len + frame::DATA_OVERHEAD)?;
         let (kind, body) = claim.split_at_mut(frame::DATA_OVERHEAD);
         kind[0] = frame::DATA_KIND;
         write(body);
         claim.commit();
+        self.own_sent += len as u64;
         Ok(())
     }
 
@@ -351,7 +382,7 @@ impl TotalOrder {
         let Ok(end) = self.orderer.finish_view(ends) else { return };
         self.stats.flushes += 1;
         self.stats.flush_dropped += end.dropped as u64;
-        self.out.extend(end.delivered.into_iter().map(Output::Deliver));
+        end.delivered.into_iter().for_each(|o| self.emit(o));
         let Some(f) = self.flushing.take() else { return };
         self.stats.flush_dropped += f.held_back.len() as u64;
         self.view = f.to;
@@ -430,8 +461,23 @@ impl TotalOrder {
     /// Move what the order released to the output.
     fn release(&mut self) {
         while let Some(o) = self.orderer.poll() {
-            self.out.push_back(Output::Deliver(o));
+            self.emit(o);
         }
+    }
+
+    /// Hand a datagram to the output; this member's own free room in the window.
+    fn emit(&mut self, o: Ordered<Delivery>) {
+        if node_of(o.item.sender) == self.me {
+            let own: u64 = o.item.messages().filter_map(frame::data).map(|m| m.len() as u64).sum();
+            self.own_ordered += own;
+            if self.window_blocked && own > 0 {
+                self.window_blocked = false;
+                self.out.push_back(Output::Deliver(o));
+                self.out.push_back(Output::Writable);
+                return;
+            }
+        }
+        self.out.push_back(Output::Deliver(o));
     }
 
     /// Whether a flush waits (for reports, or for datagrams up to the ends).

@@ -22,7 +22,8 @@ fn frames_round_trip() {
     encode_report(&report, &mut out);
     assert_eq!(Frame::decode(&out), Ok(Frame::Report(report)));
     assert_eq!(runs_that_fit(3 + 16 * 4), 4);
-    let relay = Relay { from_view: 4, stream: 1 << 16, seq: 12, runs: vec![Run { stream: 3, from: 2, len: 9 }] };
+    let relay =
+        Relay { from_view: 4, stream: 1 << 16, seq: 12, runs: vec![Run { stream: 3, from: 2, len: 9 }] };
     out.clear();
     crate::frame::encode_relay(&relay, &mut out);
     assert_eq!(Frame::decode(&out), Ok(Frame::Relay(relay)));
@@ -316,5 +317,62 @@ proptest! {
         let mut out = Vec::new();
         encode_order(&runs, &mut out);
         prop_assert_eq!(Frame::decode(&out), Ok(Frame::Order(runs)));
+    }
+}
+
+mod layer {
+    use crate::frame::data;
+    use crate::{Output, TotalOrder};
+    use argent_qsm::{
+        Config, Event, Instant, NodeId, Protocol, PublishError, QsmNode, RegionId, RegionView, ViewId,
+    };
+
+    /// Hand the layer what QSM delivers, and let it publish, until neither has anything.
+    fn pump(qsm: &mut QsmNode, to: &mut TotalOrder) -> Vec<Output> {
+        let mut out = Vec::new();
+        loop {
+            to.flush(qsm, Instant::ZERO);
+            while qsm.poll_transmit(Instant::ZERO).is_some() {} // sealed: delivered locally
+            let mut any = false;
+            while let Some(ev) = qsm.poll_event() {
+                if let Event::Deliver(d) = ev {
+                    to.deliver(d);
+                    any = true;
+                }
+            }
+            out.extend(std::iter::from_fn(|| to.poll()));
+            if !any {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn a_sender_waits_for_its_messages_to_be_ordered_past_its_window() {
+        // Node 0 is the sequencer and the sender; node 1 never answers (no network here).
+        let region = RegionId(1);
+        let view = RegionView { region, id: ViewId(1), members: vec![NodeId(0), NodeId(1)] };
+        let mut qsm = QsmNode::new(NodeId(0), Config::default()).unwrap();
+        qsm.install_view(Instant::ZERO, view.clone()).unwrap();
+        let mut to = TotalOrder::new(view, NodeId(0)).with_window(1000);
+        for i in 0..10u8 {
+            to.publish_with(&mut qsm, Instant::ZERO, 100, |b| b.fill(i)).unwrap();
+        }
+        assert_eq!(to.publish_with(&mut qsm, Instant::ZERO, 100, |_| {}), Err(PublishError::WouldBlock));
+        // Sealed, noted by the sequencer, ordered by its records, delivered here: room again.
+        let out = pump(&mut qsm, &mut to);
+        let got: Vec<u8> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Deliver(d) => {
+                    Some(d.item.messages().filter_map(data).map(|m| m[0]).collect::<Vec<_>>())
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(got, (0..10).collect::<Vec<u8>>());
+        assert!(matches!(out.last(), Some(Output::Writable)), "{out:?}");
+        to.publish_with(&mut qsm, Instant::ZERO, 100, |_| {}).unwrap();
     }
 }

@@ -48,6 +48,10 @@ impl Sim<'_> {
                     }
                 }
                 Output::View { id, .. } => self.view_begins(n, id.0),
+                Output::Writable => {
+                    let t = self.nodes[n as usize].busy_until;
+                    self.pump(n, t);
+                }
             }
         }
     }
