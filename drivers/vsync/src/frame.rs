@@ -7,9 +7,11 @@
 //!   datagram that carries them;
 //! - `REPORT` (3): `from_view u64 | to_view u64 | own_end u64 | count (u16) | count ×
 //!   (stream u32, have u64)`: a survivor's flush report (see [`crate::flush`]);
-//! - `RELAY` (4): `from_view u64 | stream u32 | seq u64 | count (u16) | count × run`: the
-//!   order records datagram `seq` of a departed sequencer's `stream` carried in `from_view`,
-//!   re-published by a survivor for those that lack it.
+//! - `RELAY` (4): `from_view u64 | stream u32 | seq u64 | part u16 | parts u16 | count (u16)
+//!   | count × run`: datagram `seq` of a departed member's `stream`, sent in `from_view`,
+//!   which held no application message, re-published by a survivor for those that lack it:
+//!   one part per `ORDER` frame it carried (the runs; a departed sequencer's records), or
+//!   one empty part.
 //!
 //! Decoding never panics and bounds what the network may claim: a run names at least one
 //! and at most [`MAX_RUN_LEN`] datagrams, from sequence number 1 on, and a frame holds
@@ -28,7 +30,9 @@ pub const DATA_KIND: u8 = DATA;
 const ORDER: u8 = 2;
 const REPORT: u8 = 3;
 const RELAY: u8 = 4;
-const RELAY_FIXED: usize = 8 + 4 + 8;
+const RELAY_FIXED: usize = 8 + 4 + 8 + 2 + 2;
+/// The kind byte of an `ORDER` frame.
+pub const ORDER_KIND: u8 = ORDER;
 const RUN_LEN: usize = 4 + 8 + 4;
 const HAVE_LEN: usize = 4 + 8;
 const REPORT_FIXED: usize = 8 + 8 + 8 + 2;
@@ -64,6 +68,9 @@ pub struct Relay {
     pub from_view: u64,
     pub stream: u32,
     pub seq: u64,
+    /// This part (one per `ORDER` frame of the datagram), of `parts` (at least 1).
+    pub part: u16,
+    pub parts: u16,
     pub runs: Vec<Run>,
 }
 
@@ -80,6 +87,8 @@ pub enum FrameError {
     Trailing { what: &'static str, extra: usize },
     #[error("order run of stream {stream} from {from}, {len} datagrams: runs start at 1 and hold 1..={MAX_RUN_LEN}")]
     BadRun { stream: u32, from: u64, len: u32 },
+    #[error("relay of datagram {seq} of stream {stream}, part {part} of {parts}: datagrams start at 1, parts at 0 below their count")]
+    BadRelay { stream: u32, seq: u64, part: u16, parts: u16 },
     #[error("flush report from view {from} to view {to}: the next view must be newer")]
     BadViews { from: u64, to: u64 },
 }
@@ -96,10 +105,12 @@ impl<'a> Frame<'a> {
                     return Err(FrameError::Truncated { what: "relay", need: RELAY_FIXED, have: body.len() });
                 }
                 let (from_view, stream, seq) = (body.get_u64_le(), body.get_u32_le(), body.get_u64_le());
-                if seq == 0 {
-                    return Err(FrameError::BadRun { stream, from: 0, len: 0 });
+                let (part, parts) = (body.get_u16_le(), body.get_u16_le());
+                if seq == 0 || part >= parts {
+                    return Err(FrameError::BadRelay { stream, seq, part, parts });
                 }
-                Ok(Frame::Relay(Relay { from_view, stream, seq, runs: runs(&mut body, "relay")? }))
+                let runs = runs(&mut body, "relay")?;
+                Ok(Frame::Relay(Relay { from_view, stream, seq, part, parts, runs }))
             }
             REPORT => {
                 if body.len() < REPORT_FIXED {
@@ -187,6 +198,8 @@ pub fn encode_relay(r: &Relay, out: &mut Vec<u8>) {
     out.put_u64_le(r.from_view);
     out.put_u32_le(r.stream);
     out.put_u64_le(r.seq);
+    out.put_u16_le(r.part);
+    out.put_u16_le(r.parts);
     put_runs(&r.runs, out);
 }
 
@@ -204,6 +217,12 @@ fn put_runs(runs: &[Run], out: &mut Vec<u8>) {
 /// How many runs an `ORDER` frame of at most `max_len` bytes holds.
 pub fn runs_that_fit(max_len: usize) -> usize {
     (max_len.saturating_sub(3) / RUN_LEN).min(usize::from(u16::MAX))
+}
+
+/// How many runs a sequencer puts in one `ORDER` frame, for messages of at most `max_len`
+/// bytes: few enough that the frame's runs also fit one `RELAY` part.
+pub fn runs_per_order_frame(max_len: usize) -> usize {
+    (max_len.saturating_sub(1 + RELAY_FIXED + 2) / RUN_LEN).clamp(1, usize::from(u16::MAX))
 }
 
 /// A `REPORT` frame.

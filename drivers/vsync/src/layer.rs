@@ -43,18 +43,25 @@ pub struct LayerStats {
     /// departed senders, held by no survivor).
     pub flushes: u64,
     pub flush_dropped: u64,
-    /// Order records relayed for a departed sequencer (published here, and taken here).
+    /// Datagrams of departed members relayed (published here, and taken here).
     pub relayed_out: u64,
     pub relayed_in: u64,
-    /// Records this member should have relayed but no longer held (its log is bounded) or
-    /// that came with application messages (not relayed yet).
+    /// Datagrams this member should have relayed but did not hold (its log is bounded) or
+    /// that held application messages (not relayed yet).
     pub relay_gaps: u64,
     /// Datagrams already taken from a relay when QSM delivered them: dropped.
     pub superseded: u64,
+    /// Datagrams of senders outside the view: not ordered (dropped).
+    pub non_member: u64,
+    /// Frames QSM refused other than for room (its region gone): dropped.
+    pub unsent: u64,
 }
 
-/// Order record datagrams of the view's sequencer kept for a relay, at most.
-const MAX_RECORD_LOG: usize = 1 << 16;
+/// Bytes of the relay log (datagrams of the view without application messages, with the
+/// runs they carried), at most; the oldest of the lowest streams go first.
+const MAX_RELAY_LOG_BYTES: usize = 16 << 20;
+/// What the relay log counts per datagram besides its runs.
+const RELAY_LOG_ENTRY: usize = 64;
 
 /// What the layer hands the application, in order.
 #[derive(Debug)]
@@ -87,8 +94,8 @@ struct Flush {
     /// then the end), and what came beyond, held back.
     frozen: BTreeMap<NodeId, u64>,
     held_back: Vec<Delivery>,
-    /// A departed sequencer's records relayed by a survivor, by datagram.
-    relayed: BTreeMap<u64, Vec<Run>>,
+    /// Departed members' datagrams relayed by a survivor: their parts as they come.
+    relayed: BTreeMap<(u32, u64), Vec<Option<Vec<Run>>>>,
 }
 
 /// Total order over one QSM region: hand it the region's deliveries, take datagrams back in
@@ -107,9 +114,13 @@ pub struct TotalOrder {
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,
     outbox: VecDeque<Vec<u8>>,
-    /// The view's sequencer's datagrams taken here: their order records (`None`: they held
-    /// application messages too), kept for a relay should the sequencer depart.
-    record_log: BTreeMap<u64, Option<Vec<Run>>>,
+    /// Datagrams of the view taken here that held no application message, with the runs of
+    /// each `ORDER` frame they carried: relayed should their sender depart. Bounded
+    /// ([`MAX_RELAY_LOG_BYTES`]).
+    relay_log: BTreeMap<(u32, u64), Vec<Vec<Run>>>,
+    relay_log_bytes: usize,
+    /// This member's own stream, once it published.
+    own_stream: Option<u32>,
     left: bool,
     /// Bytes of own messages published, and of those delivered in total order; whether a
     /// publish was refused for the window.
@@ -135,7 +146,9 @@ impl TotalOrder {
             later: VecDeque::new(),
             out: VecDeque::new(),
             outbox: VecDeque::new(),
-            record_log: BTreeMap::new(),
+            relay_log: BTreeMap::new(),
+            relay_log_bytes: 0,
+            own_stream: None,
             left: false,
             own_sent: 0,
             own_ordered: 0,
@@ -192,6 +205,7 @@ impl TotalOrder {
         write(body);
         claim.commit();
         self.own_sent += len as u64;
+        self.own_stream = Some(qsm.stream().0);
         Ok(())
     }
 
@@ -216,6 +230,8 @@ impl TotalOrder {
             s.reset();
         }
         self.sequencer = None;
+        // Records not published yet would go out in the new view, where they order nothing.
+        self.outbox.retain(|f| f.first() != Some(&frame::ORDER_KIND));
         let survivors: Vec<NodeId> =
             self.view.members.iter().copied().filter(|m| view.members.contains(m)).collect();
         let report = Report {
@@ -295,9 +311,14 @@ impl TotalOrder {
                 return;
             }
         }
+        if !self.view.members.contains(&node) {
+            // Not ordered: only the view's members' streams are (and flushed).
+            self.stats.non_member += 1;
+            return;
+        }
         let from_sequencer = Some(node) == self.sequencer();
         let mut has_data = false;
-        let mut records = Vec::new();
+        let mut frames = Vec::new();
         for msg in d.messages() {
             match Frame::decode(msg) {
                 Ok(Frame::Data(_)) => has_data = true,
@@ -305,16 +326,18 @@ impl TotalOrder {
                     if self.orderer.order(&runs).is_err() {
                         self.stats.refused += 1;
                     }
-                    records.extend(runs);
+                    frames.push(runs);
                 }
                 Ok(Frame::Report(_) | Frame::Relay(_)) => {} // read from datagrams of the next view
                 Ok(Frame::Order(_)) | Err(_) => self.stats.bad_frames += 1,
             }
         }
-        if from_sequencer {
-            self.record_log.insert(d.seq, (!has_data).then_some(records));
-            while self.record_log.len() > MAX_RECORD_LOG {
-                self.record_log.pop_first();
+        if !has_data {
+            self.relay_log_bytes += RELAY_LOG_ENTRY + frames.iter().map(|f| f.len() * 16).sum::<usize>();
+            self.relay_log.insert((d.sender.0, d.seq), frames);
+            while self.relay_log_bytes > MAX_RELAY_LOG_BYTES {
+                let Some((_, f)) = self.relay_log.pop_first() else { break };
+                self.relay_log_bytes -= RELAY_LOG_ENTRY + f.iter().map(|f| f.len() * 16).sum::<usize>();
             }
         }
         let id = DatagramId { stream: d.sender.0, seq: d.seq };
@@ -344,8 +367,16 @@ impl TotalOrder {
                 Ok(Frame::Report(r)) if r.from_view == self.view.id.0 && r.to_view == f.to.id.0 => {
                     f.reports.insert(node, (d.sender.0, r));
                 }
-                Ok(Frame::Relay(r)) if r.from_view == self.view.id.0 => {
-                    f.relayed.insert(r.seq, r.runs);
+                Ok(Frame::Relay(r))
+                    if r.from_view == self.view.id.0 && f.frozen.contains_key(&node_of(NodeId(r.stream))) =>
+                {
+                    let parts = f
+                        .relayed
+                        .entry((r.stream, r.seq))
+                        .or_insert_with(|| vec![None; usize::from(r.parts)]);
+                    if let Some(p) = parts.get_mut(usize::from(r.part)).filter(|p| p.is_none()) {
+                        *p = Some(r.runs);
+                    }
                 }
                 _ => {}
             }
@@ -386,7 +417,8 @@ impl TotalOrder {
         let Some(f) = self.flushing.take() else { return };
         self.stats.flush_dropped += f.held_back.len() as u64;
         self.view = f.to;
-        self.record_log.clear();
+        self.relay_log.clear();
+        self.relay_log_bytes = 0;
         self.sequencer = (sequencer_of(&self.view) == Some(self.me)).then(Sequencer::new);
         self.out.push_back(Output::View { id: self.view.id, members: self.view.members.clone() });
         // What waited for this view, in the order QSM delivered it.
@@ -395,36 +427,47 @@ impl TotalOrder {
         }
     }
 
-    /// The departed sequencer's records that some survivors lack: the lowest survivor
-    /// holding them all publishes them.
+    /// Departed members' datagrams that some survivors lack: for each such stream, the
+    /// lowest survivor holding it up to its end publishes them (those without application
+    /// messages; a departed sequencer's carry its records).
     fn relay(&mut self) {
         let Some(f) = &self.flushing else { return };
-        let Some(seq_node) = sequencer_of(&self.view).filter(|s| !f.to.members.contains(s)) else { return };
         let Some(ends) = &f.ends else { return };
-        let Some((&stream, &end)) = ends.iter().find(|(s, _)| node_of(NodeId(**s)) == seq_node) else {
-            return;
-        };
-        let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
-        let lowest = f.reports.values().map(|(_, r)| have(r)).min().unwrap_or(0);
-        let relayer = f.reports.iter().find(|(_, (_, r))| have(r) == end).map(|(n, _)| *n);
-        if relayer != Some(self.me) || lowest >= end {
-            return;
-        }
-        for seq in lowest + 1..=end {
-            match self.record_log.get(&seq) {
-                Some(Some(runs)) => {
+        let mut frames = Vec::new();
+        for (&stream, &end) in ends.iter().filter(|(s, _)| f.frozen.contains_key(&node_of(NodeId(**s)))) {
+            let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
+            let lowest = f.reports.values().map(|(_, r)| have(r)).min().unwrap_or(0);
+            let relayer = f.reports.iter().find(|(_, (_, r))| have(r) == end).map(|(n, _)| *n);
+            if relayer != Some(self.me) || lowest >= end {
+                continue;
+            }
+            for seq in lowest + 1..=end {
+                let Some(parts) = self.relay_log.get(&(stream, seq)) else {
+                    self.stats.relay_gaps += 1;
+                    continue;
+                };
+                let empty = [Vec::new()];
+                let parts: &[Vec<Run>] = if parts.is_empty() { &empty } else { parts };
+                for (i, runs) in parts.iter().enumerate() {
+                    let relay = Relay {
+                        from_view: self.view.id.0,
+                        stream,
+                        seq,
+                        part: i as u16,
+                        parts: parts.len() as u16,
+                        runs: runs.clone(),
+                    };
                     let mut frame = Vec::new();
-                    let relay = Relay { from_view: self.view.id.0, stream, seq, runs: runs.clone() };
                     frame::encode_relay(&relay, &mut frame);
-                    self.outbox.push_back(frame);
-                    self.stats.relayed_out += 1;
+                    frames.push(frame);
                 }
-                _ => self.stats.relay_gaps += 1,
+                self.stats.relayed_out += 1;
             }
         }
+        self.outbox.extend(frames);
     }
 
-    /// Take the departed streams up to their ends: what was held back, and relayed records.
+    /// Take the departed streams up to their ends: what was held back, and what was relayed.
     fn catch_up(&mut self) {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = &f.ends else { return };
@@ -433,6 +476,7 @@ impl TotalOrder {
             .filter(|(s, _)| f.frozen.contains_key(&node_of(NodeId(**s))))
             .map(|(s, e)| (*s, *e))
             .collect();
+        let sequencer = self.sequencer();
         let mut progress = true;
         while progress {
             progress = false;
@@ -446,14 +490,23 @@ impl TotalOrder {
                     let d = f.held_back.swap_remove(i);
                     self.take(d);
                     progress = true;
-                } else if let Some(runs) = f.relayed.remove(&next) {
-                    if self.orderer.order(&runs).is_err() {
-                        self.stats.refused += 1;
-                    }
-                    let _ = self.orderer.skip(DatagramId { stream, seq: next });
-                    self.stats.relayed_in += 1;
-                    progress = true;
+                    continue;
                 }
+                let complete = f.relayed.get(&(stream, next)).is_some_and(|p| p.iter().all(Option::is_some));
+                if !complete {
+                    continue;
+                }
+                let parts = f.relayed.remove(&(stream, next)).unwrap_or_default();
+                if Some(node_of(NodeId(stream))) == sequencer {
+                    for runs in parts.into_iter().flatten() {
+                        if self.orderer.order(&runs).is_err() {
+                            self.stats.refused += 1;
+                        }
+                    }
+                }
+                let _ = self.orderer.skip(DatagramId { stream, seq: next });
+                self.stats.relayed_in += 1;
+                progress = true;
             }
         }
     }
@@ -467,7 +520,7 @@ impl TotalOrder {
 
     /// Hand a datagram to the output; this member's own free room in the window.
     fn emit(&mut self, o: Ordered<Delivery>) {
-        if node_of(o.item.sender) == self.me {
+        if Some(o.item.sender.0) == self.own_stream {
             let own: u64 = o.item.messages().filter_map(frame::data).map(|m| m.len() as u64).sum();
             self.own_ordered += own;
             if self.window_blocked && own > 0 {
@@ -501,7 +554,7 @@ impl TotalOrder {
             return;
         }
         if let Some(s) = &mut self.sequencer {
-            let per_frame = frame::runs_that_fit(qsm.config().max_message_len());
+            let per_frame = frame::runs_per_order_frame(qsm.config().max_message_len());
             while s.pending() > 0 {
                 let mut f = Vec::new();
                 frame::encode_order(&s.take(per_frame), &mut f);
@@ -516,9 +569,11 @@ impl TotalOrder {
                 }
                 Err(PublishError::WouldBlock) => break,
                 Err(e) => {
-                    // Sized to fit; a region gone drops the frames with it.
+                    // Frames are sized to fit (`runs_per_order_frame`): a region gone drops
+                    // them with it.
                     debug_assert!(matches!(e, PublishError::UnknownRegion(_) | PublishError::Closed), "{e}");
                     self.outbox.pop_front();
+                    self.stats.unsent += 1;
                 }
             }
         }

@@ -22,13 +22,27 @@ fn frames_round_trip() {
     encode_report(&report, &mut out);
     assert_eq!(Frame::decode(&out), Ok(Frame::Report(report)));
     assert_eq!(runs_that_fit(3 + 16 * 4), 4);
-    let relay =
-        Relay { from_view: 4, stream: 1 << 16, seq: 12, runs: vec![Run { stream: 3, from: 2, len: 9 }] };
+    let relay = Relay {
+        from_view: 4,
+        stream: 1 << 16,
+        seq: 12,
+        part: 1,
+        parts: 2,
+        runs: vec![Run { stream: 3, from: 2, len: 9 }],
+    };
     out.clear();
     crate::frame::encode_relay(&relay, &mut out);
     assert_eq!(Frame::decode(&out), Ok(Frame::Relay(relay)));
+    out[21..23].copy_from_slice(&2u16.to_le_bytes());
+    assert!(
+        matches!(Frame::decode(&out), Err(FrameError::BadRelay { part: 2, parts: 2, .. })),
+        "part 2 of 2"
+    );
     out[13..21].copy_from_slice(&0u64.to_le_bytes());
-    assert!(matches!(Frame::decode(&out), Err(FrameError::BadRun { .. })), "datagram 0 does not exist");
+    assert!(
+        matches!(Frame::decode(&out), Err(FrameError::BadRelay { seq: 0, .. })),
+        "datagram 0 does not exist"
+    );
 }
 
 #[test]
