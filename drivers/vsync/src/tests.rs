@@ -361,6 +361,121 @@ mod layer {
         }
     }
 
+    /// A datagram of `sender` sealed in `view`, holding `frames`, as QSM would deliver it.
+    fn datagram(sender: u32, seq: u64, view: u64, frames: &[Vec<u8>]) -> argent_qsm::Delivery {
+        let mut b = argent_wire::DataBuilder::in_view(1, sender, seq, view, 8192);
+        for f in frames {
+            assert!(b.push(f));
+        }
+        argent_qsm::Delivery {
+            region: RegionId(1),
+            sender: NodeId(sender),
+            seq,
+            view: ViewId(view),
+            count: frames.len() as u16,
+            datagram: b.finish(),
+        }
+    }
+
+    fn data_frame(byte: u8) -> Vec<u8> {
+        let mut f = Vec::new();
+        crate::frame::encode_data(&[byte; 20], &mut f);
+        f
+    }
+
+    fn order_frame(runs: &[crate::Run]) -> Vec<u8> {
+        let mut f = Vec::new();
+        crate::frame::encode_order(runs, &mut f);
+        f
+    }
+
+    /// The application bytes (first byte of each message) a layer released, and the views.
+    fn released(out: &[Output]) -> (Vec<u8>, Vec<u64>) {
+        let mut msgs = Vec::new();
+        let mut views = Vec::new();
+        for o in out {
+            match o {
+                Output::Deliver(d) => msgs.extend(d.item.messages().filter_map(data).map(|m| m[0])),
+                Output::View { id, .. } => views.push(id.0),
+                Output::Writable => {}
+            }
+        }
+        (msgs, views)
+    }
+
+    #[test]
+    fn survivors_close_a_view_alike_when_the_sequencer_and_a_sender_depart() {
+        // View 1: 0 (the sequencer), 1, 2, 3; view 2: 1 and 2. Node 3 sent a, b, then a
+        // datagram without application messages; node 0 ordered a, then b. Survivor 1 holds
+        // all of 3's stream but only the first record; survivor 2 both records but not 3:3.
+        // Each must get the other's part by relay and deliver a, b, then begin view 2.
+        let region = RegionId(1);
+        let v1 = RegionView { region, id: ViewId(1), members: (0..4).map(NodeId).collect() };
+        let v2 = RegionView { region, id: ViewId(2), members: vec![NodeId(1), NodeId(2)] };
+        let run = |stream, from| crate::Run { stream, from, len: 1 };
+        let mut report = Vec::new();
+        crate::frame::encode_report(
+            &crate::Report { from_view: 0, to_view: 1, own_end: 0, have: vec![] },
+            &mut report,
+        );
+        let d3 = [
+            datagram(3, 1, 1, &[data_frame(b'a')]),
+            datagram(3, 2, 1, &[data_frame(b'b')]),
+            datagram(3, 3, 1, &[report]),
+        ];
+        let d0 = [
+            datagram(0, 1, 1, &[order_frame(&[run(3, 1)])]),
+            datagram(0, 2, 1, &[order_frame(&[run(3, 2)])]),
+        ];
+        let mut nodes: Vec<(QsmNode, TotalOrder, Vec<Output>)> = [1u32, 2]
+            .iter()
+            .map(|&n| {
+                let mut q = QsmNode::new(NodeId(n), Config::default()).unwrap();
+                q.install_view(Instant::ZERO, v1.clone()).unwrap();
+                (q, TotalOrder::new(v1.clone(), NodeId(n)), Vec::new())
+            })
+            .collect();
+        for d in [&d3[0], &d3[1], &d3[2], &d0[0]] {
+            nodes[0].1.deliver(d.clone());
+        }
+        for d in [&d3[0], &d3[1], &d0[0], &d0[1]] {
+            nodes[1].1.deliver(d.clone());
+        }
+        for (_, to, out) in &mut nodes {
+            out.extend(std::iter::from_fn(|| to.poll()));
+        }
+        assert_eq!(released(&nodes[0].2).0, b"a", "1 has the first record only");
+        assert_eq!(released(&nodes[1].2).0, b"ab");
+        for (q, to, _) in &mut nodes {
+            to.install_view(q, Instant::ZERO, v2.clone()).unwrap();
+        }
+        // Each survivor's reports and relays, sealed by its QSM, reach both (its own too).
+        for _ in 0..10 {
+            let mut sent = Vec::new();
+            for (q, to, _) in &mut nodes {
+                to.flush(q, Instant::ZERO);
+                while q.poll_transmit(Instant::ZERO).is_some() {}
+                while let Some(ev) = q.poll_event() {
+                    if let Event::Deliver(d) = ev {
+                        sent.push(d);
+                    }
+                }
+            }
+            for d in sent {
+                for (_, to, out) in &mut nodes {
+                    to.deliver(d.clone());
+                    out.extend(std::iter::from_fn(|| to.poll()));
+                }
+            }
+        }
+        for (i, (_, to, out)) in nodes.iter().enumerate() {
+            assert_eq!(released(out), (b"ab".to_vec(), vec![2]), "survivor {}: {:?}", i + 1, to.stats());
+            assert!(!to.flush_waiting());
+        }
+        assert_eq!(nodes[0].1.stats().relayed_in, 1, "1 took 0:2 from 2");
+        assert_eq!(nodes[1].1.stats().relayed_in, 1, "2 took 3:3 from 1");
+    }
+
     #[test]
     fn a_sender_waits_for_its_messages_to_be_ordered_past_its_window() {
         // Node 0 is the sequencer and the sender; node 1 never answers (no network here).
