@@ -409,7 +409,11 @@ impl TotalOrder {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = f.ends.as_ref() else { return };
         // Datagrams of the view still to come: a departed stream's that QSM's repair among
-        // the survivors or a relay brings.
+        // the survivors or a relay brings. (Checked per stream first: closing the view scans
+        // every pending run.)
+        if !self.orderer.missing(ends).is_empty() {
+            return;
+        }
         let Ok(end) = self.orderer.finish_view(ends) else { return };
         self.stats.flushes += 1;
         self.stats.flush_dropped += end.dropped as u64;
@@ -417,6 +421,10 @@ impl TotalOrder {
         let Some(f) = self.flushing.take() else { return };
         self.stats.flush_dropped += f.held_back.len() as u64;
         self.view = f.to;
+        // Streams of members gone are not ordered any more (a member that comes back sends a
+        // stream that starts afresh): reports stay as small as the view.
+        let members = &self.view.members;
+        self.stats.flush_dropped += self.orderer.forget(|s| !members.contains(&node_of(NodeId(s)))) as u64;
         self.relay_log.clear();
         self.relay_log_bytes = 0;
         self.sequencer = (sequencer_of(&self.view) == Some(self.me)).then(Sequencer::new);

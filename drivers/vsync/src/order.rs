@@ -194,6 +194,22 @@ impl<M> Orderer<M> {
         self.streams.get(&stream).and_then(|s| s.received)
     }
 
+    /// Forget the streams `gone` says are gone (senders no longer in the view), with what they
+    /// held; returns how many datagrams that dropped.
+    pub fn forget(&mut self, gone: impl Fn(u32) -> bool) -> usize {
+        let mut dropped = 0;
+        self.streams.retain(|&k, s| {
+            let keep = !gone(k);
+            if !keep {
+                dropped += s.held.len();
+            }
+            keep
+        });
+        self.held -= dropped;
+        self.runs.retain(|r| !gone(r.stream));
+        dropped
+    }
+
     /// How far this member holds each stream (contiguously): its flush report's `have`.
     pub fn have(&self) -> Vec<(u32, u64)> {
         self.streams.iter().filter_map(|(&k, s)| s.received.map(|r| (k, r))).collect()
