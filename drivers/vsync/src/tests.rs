@@ -450,9 +450,21 @@ mod layer {
             to.install_view(q, Instant::ZERO, v2.clone()).unwrap();
         }
         // Each survivor's reports and relays, sealed by its QSM, reach both (its own too).
-        for _ in 0..10 {
+        exchange(&mut nodes, 10);
+        for (i, (_, to, out)) in nodes.iter().enumerate() {
+            assert_eq!(released(out), (b"ab".to_vec(), vec![2]), "survivor {}: {:?}", i + 1, to.stats());
+            assert!(!to.flush_waiting());
+        }
+        assert_eq!(nodes[0].1.stats().relayed_in, 1, "1 took 0:2 from 2");
+        assert_eq!(nodes[1].1.stats().relayed_in, 1, "2 took 3:3 from 1");
+    }
+
+    /// Every QSM-sealed datagram of every node reaches every layer (no network: the sealed
+    /// copy QSM delivers to its own node stands for all), `rounds` times over.
+    fn exchange(nodes: &mut [(QsmNode, TotalOrder, Vec<Output>)], rounds: usize) {
+        for _ in 0..rounds {
             let mut sent = Vec::new();
-            for (q, to, _) in &mut nodes {
+            for (q, to, _) in nodes.iter_mut() {
                 to.flush(q, Instant::ZERO);
                 while q.poll_transmit(Instant::ZERO).is_some() {}
                 while let Some(ev) = q.poll_event() {
@@ -462,18 +474,54 @@ mod layer {
                 }
             }
             for d in sent {
-                for (_, to, out) in &mut nodes {
+                for (_, to, out) in nodes.iter_mut() {
                     to.deliver(d.clone());
                     out.extend(std::iter::from_fn(|| to.poll()));
                 }
             }
         }
-        for (i, (_, to, out)) in nodes.iter().enumerate() {
-            assert_eq!(released(out), (b"ab".to_vec(), vec![2]), "survivor {}: {:?}", i + 1, to.stats());
-            assert!(!to.flush_waiting());
+    }
+
+    #[test]
+    fn a_joiner_that_becomes_the_sequencer_orders_the_new_view() {
+        // View 1: 1 (the sequencer) and 2; view 2 adds node 0, the lowest id: the joiner
+        // orders view 2. Node 2 publishes a in view 1 and b in view 2. The members of both
+        // views deliver a, begin view 2, then b; the joiner starts at view 2 and delivers b.
+        let region = RegionId(1);
+        let v1 = RegionView { region, id: ViewId(1), members: vec![NodeId(1), NodeId(2)] };
+        let v2 = RegionView { region, id: ViewId(2), members: vec![NodeId(0), NodeId(1), NodeId(2)] };
+        let mut nodes: Vec<(QsmNode, TotalOrder, Vec<Output>)> = [1u32, 2]
+            .iter()
+            .map(|&n| {
+                let mut q = QsmNode::new(NodeId(n), Config::default()).unwrap();
+                q.install_view(Instant::ZERO, v1.clone()).unwrap();
+                (q, TotalOrder::new(v1.clone(), NodeId(n)), Vec::new())
+            })
+            .collect();
+        let (q2, to2, _) = &mut nodes[1];
+        to2.publish_with(q2, Instant::ZERO, 20, |b| b.fill(b'a')).unwrap();
+        exchange(&mut nodes, 4);
+        for (q, to, _) in &mut nodes {
+            to.install_view(q, Instant::ZERO, v2.clone()).unwrap();
         }
-        assert_eq!(nodes[0].1.stats().relayed_in, 1, "1 took 0:2 from 2");
-        assert_eq!(nodes[1].1.stats().relayed_in, 1, "2 took 3:3 from 1");
+        let mut q0 = QsmNode::new(NodeId(0), Config::default()).unwrap();
+        q0.install_view(Instant::ZERO, v2.clone()).unwrap();
+        nodes.insert(0, (q0, TotalOrder::new(v2.clone(), NodeId(0)), Vec::new()));
+        let (q2, to2, _) = &mut nodes[2];
+        to2.publish_with(q2, Instant::ZERO, 20, |b| b.fill(b'b')).unwrap();
+        exchange(&mut nodes, 8);
+        assert_eq!(released(&nodes[0].2), (b"b".to_vec(), vec![]), "the joiner: {:?}", nodes[0].1.stats());
+        for (_, to, out) in &nodes[1..] {
+            assert_eq!(released(out), (b"ab".to_vec(), vec![2]), "{:?}", to.stats());
+        }
+        for (_, to, _) in &nodes {
+            assert_eq!(
+                (to.held(), to.flush_waiting(), to.stats().refused),
+                (0, false, 0),
+                "{:?}",
+                to.stats()
+            );
+        }
     }
 
     #[test]
