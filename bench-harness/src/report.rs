@@ -464,10 +464,7 @@ fn per_repeat_ratio(a: &Point, b: &Point, key: &str) -> Option<f64> {
 }
 
 fn point_get(p: &Point, param: Param) -> u64 {
-    match (param, p.of_peak) {
-        (Param::RateOfPeak, Some(o)) => o.percent,
-        _ => PointSpec::new(p.settings.clone(), p.netns).get(param),
-    }
+    PointSpec { base: p.settings.clone(), netns: p.netns, of_peak: p.of_peak.map(|o| o.percent) }.get(param)
 }
 
 /// `64 B, 1→3`: the settings that differ between columns.

@@ -333,11 +333,11 @@ impl TotalOrder {
             }
         }
         if !has_data {
-            self.relay_log_bytes += RELAY_LOG_ENTRY + frames.iter().map(|f| f.len() * 16).sum::<usize>();
+            self.relay_log_bytes += log_cost(&frames);
             self.relay_log.insert((d.sender.0, d.seq), frames);
             while self.relay_log_bytes > MAX_RELAY_LOG_BYTES {
                 let Some((_, f)) = self.relay_log.pop_first() else { break };
-                self.relay_log_bytes -= RELAY_LOG_ENTRY + f.iter().map(|f| f.len() * 16).sum::<usize>();
+                self.relay_log_bytes -= log_cost(&f);
             }
         }
         let id = DatagramId { stream: d.sender.0, seq: d.seq };
@@ -442,7 +442,7 @@ impl TotalOrder {
         let Some(f) = &self.flushing else { return };
         let Some(ends) = &f.ends else { return };
         let mut frames = Vec::new();
-        for (&stream, &end) in ends.iter().filter(|(s, _)| f.frozen.contains_key(&node_of(NodeId(**s)))) {
+        for (stream, end) in f.departed_ends(ends) {
             let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
             let lowest = f.reports.values().map(|(_, r)| have(r)).min().unwrap_or(0);
             let relayer = f.reports.iter().find(|(_, (_, r))| have(r) == end).map(|(n, _)| *n);
@@ -479,11 +479,7 @@ impl TotalOrder {
     fn catch_up(&mut self) {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = &f.ends else { return };
-        let departed: Vec<(u32, u64)> = ends
-            .iter()
-            .filter(|(s, _)| f.frozen.contains_key(&node_of(NodeId(**s))))
-            .map(|(s, e)| (*s, *e))
-            .collect();
+        let departed = f.departed_ends(ends);
         let sequencer = self.sequencer();
         let mut progress = true;
         while progress {
@@ -591,6 +587,21 @@ impl TotalOrder {
     pub fn queued(&self) -> usize {
         self.outbox.len()
     }
+}
+
+impl Flush {
+    /// The ends of the departed members' streams.
+    fn departed_ends(&self, ends: &BTreeMap<u32, u64>) -> Vec<(u32, u64)> {
+        ends.iter()
+            .filter(|(s, _)| self.frozen.contains_key(&node_of(NodeId(**s))))
+            .map(|(s, e)| (*s, *e))
+            .collect()
+    }
+}
+
+/// What a datagram's entry costs in the relay log, bytes.
+fn log_cost(frames: &[Vec<Run>]) -> usize {
+    RELAY_LOG_ENTRY + frames.iter().map(|f| f.len() * 16).sum::<usize>()
 }
 
 fn sequencer_of(view: &RegionView) -> Option<NodeId> {

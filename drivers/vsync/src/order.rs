@@ -123,14 +123,7 @@ impl<M> Orderer<M> {
     /// Hold datagram `id` until the order names it. A stream's datagrams come in order,
     /// from its first one this member receives.
     pub fn hold(&mut self, id: DatagramId, item: M) -> Result<(), OrderError> {
-        let s = self.streams.entry(id.stream).or_default();
-        if let Some(r) = s.received {
-            if id.seq != r + 1 {
-                return Err(OrderError::NotNextHeld { stream: id.stream, seq: id.seq, expected: r + 1 });
-            }
-        }
-        s.received = Some(id.seq);
-        s.held.insert(id.seq, item);
+        self.receive(id)?.held.insert(id.seq, item);
         self.held += 1;
         Ok(())
     }
@@ -138,14 +131,17 @@ impl<M> Orderer<M> {
     /// A datagram that is not ordered (it holds no application message): the stream goes
     /// on past it.
     pub fn skip(&mut self, id: DatagramId) -> Result<(), OrderError> {
+        self.receive(id).map(|_| ())
+    }
+
+    /// The stream moves on to datagram `id`, the next one after what it received.
+    fn receive(&mut self, id: DatagramId) -> Result<&mut Stream<M>, OrderError> {
         let s = self.streams.entry(id.stream).or_default();
-        if let Some(r) = s.received {
-            if id.seq != r + 1 {
-                return Err(OrderError::NotNextHeld { stream: id.stream, seq: id.seq, expected: r + 1 });
-            }
+        if let Some(r) = s.received.filter(|r| id.seq != r + 1) {
+            return Err(OrderError::NotNextHeld { stream: id.stream, seq: id.seq, expected: r + 1 });
         }
         s.received = Some(id.seq);
-        Ok(())
+        Ok(s)
     }
 
     /// Append the sequencer's next runs (from its stream, in order). Each must start after

@@ -361,6 +361,15 @@ mod layer {
         }
     }
 
+    /// A node's QSM and layer in `view` (installed), and what its layer released.
+    type Member = (QsmNode, TotalOrder, Vec<Output>);
+
+    fn member(n: u32, view: &RegionView) -> Member {
+        let mut q = QsmNode::new(NodeId(n), Config::default()).unwrap();
+        q.install_view(Instant::ZERO, view.clone()).unwrap();
+        (q, TotalOrder::new(view.clone(), NodeId(n)), Vec::new())
+    }
+
     /// A datagram of `sender` sealed in `view`, holding `frames`, as QSM would deliver it.
     fn datagram(sender: u32, seq: u64, view: u64, frames: &[Vec<u8>]) -> argent_qsm::Delivery {
         let mut b = argent_wire::DataBuilder::in_view(1, sender, seq, view, 8192);
@@ -427,14 +436,7 @@ mod layer {
             datagram(0, 1, 1, &[order_frame(&[run(3, 1)])]),
             datagram(0, 2, 1, &[order_frame(&[run(3, 2)])]),
         ];
-        let mut nodes: Vec<(QsmNode, TotalOrder, Vec<Output>)> = [1u32, 2]
-            .iter()
-            .map(|&n| {
-                let mut q = QsmNode::new(NodeId(n), Config::default()).unwrap();
-                q.install_view(Instant::ZERO, v1.clone()).unwrap();
-                (q, TotalOrder::new(v1.clone(), NodeId(n)), Vec::new())
-            })
-            .collect();
+        let mut nodes: Vec<Member> = [1, 2].map(|n| member(n, &v1)).into();
         for d in [&d3[0], &d3[1], &d3[2], &d0[0]] {
             nodes[0].1.deliver(d.clone());
         }
@@ -461,7 +463,7 @@ mod layer {
 
     /// Every QSM-sealed datagram of every node reaches every layer (no network: the sealed
     /// copy QSM delivers to its own node stands for all), `rounds` times over.
-    fn exchange(nodes: &mut [(QsmNode, TotalOrder, Vec<Output>)], rounds: usize) {
+    fn exchange(nodes: &mut [Member], rounds: usize) {
         for _ in 0..rounds {
             let mut sent = Vec::new();
             for (q, to, _) in nodes.iter_mut() {
@@ -490,23 +492,14 @@ mod layer {
         let region = RegionId(1);
         let v1 = RegionView { region, id: ViewId(1), members: vec![NodeId(1), NodeId(2)] };
         let v2 = RegionView { region, id: ViewId(2), members: vec![NodeId(0), NodeId(1), NodeId(2)] };
-        let mut nodes: Vec<(QsmNode, TotalOrder, Vec<Output>)> = [1u32, 2]
-            .iter()
-            .map(|&n| {
-                let mut q = QsmNode::new(NodeId(n), Config::default()).unwrap();
-                q.install_view(Instant::ZERO, v1.clone()).unwrap();
-                (q, TotalOrder::new(v1.clone(), NodeId(n)), Vec::new())
-            })
-            .collect();
+        let mut nodes: Vec<Member> = [1, 2].map(|n| member(n, &v1)).into();
         let (q2, to2, _) = &mut nodes[1];
         to2.publish_with(q2, Instant::ZERO, 20, |b| b.fill(b'a')).unwrap();
         exchange(&mut nodes, 4);
         for (q, to, _) in &mut nodes {
             to.install_view(q, Instant::ZERO, v2.clone()).unwrap();
         }
-        let mut q0 = QsmNode::new(NodeId(0), Config::default()).unwrap();
-        q0.install_view(Instant::ZERO, v2.clone()).unwrap();
-        nodes.insert(0, (q0, TotalOrder::new(v2.clone(), NodeId(0)), Vec::new()));
+        nodes.insert(0, member(0, &v2));
         let (q2, to2, _) = &mut nodes[2];
         to2.publish_with(q2, Instant::ZERO, 20, |b| b.fill(b'b')).unwrap();
         exchange(&mut nodes, 8);
