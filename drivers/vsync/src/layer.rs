@@ -14,9 +14,12 @@
 //! it takes a departed stream up to its end, from QSM or, for a departed sequencer's order
 //! records, from the `RELAY` frames the lowest survivor that holds them all publishes. Then it
 //! closes the old view ([`Orderer::finish_view`]), installs the new one and goes on with what
-//! waited for it. Not done yet: relaying a departed *sender's* application messages (a flush
-//! that lacks them waits: [`TotalOrder::flush_waiting`]), and a further view change during
-//! a flush.
+//! waited for it. A view QSM installs during a flush waits for it, and the flushes run one
+//! after another ([`TotalOrder::view_installed`]); a cut (a group joined or left, the same
+//! members) closes a view like any other change ([`TotalOrder::install_cut`]). Not done yet:
+//! relaying a departed *sender's* application messages (a flush that lacks them waits:
+//! [`TotalOrder::flush_waiting`]), and a survivor of a flush that departs before it reported
+//! (the flush waits for its report).
 
 use crate::flush::{stream_ends, Report};
 use crate::frame::{self, Frame, Relay, Run};
@@ -110,6 +113,9 @@ pub struct TotalOrder {
     sequencer: Option<Sequencer>,
     orderer: Orderer<Delivery>,
     flushing: Option<Flush>,
+    /// Views QSM installed during a flush, each with this member's stream and where it
+    /// stood then: flushed to one after another.
+    pending: VecDeque<(RegionView, (u32, u64))>,
     /// Datagrams of a newer view than this member's, in the order QSM delivered them.
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,
@@ -133,9 +139,11 @@ pub struct TotalOrder {
 
 impl TotalOrder {
     /// Node `me`'s layer for the region of `view`, its first view (installed in QSM by the
-    /// caller). The lowest member is the view's sequencer.
+    /// caller). The lowest member is the view's sequencer. A node outside `view` can do
+    /// nothing with the region ([`PublishError::Closed`]).
     pub fn new(view: RegionView, me: NodeId) -> Self {
         let sequencer = (sequencer_of(&view) == Some(me)).then(Sequencer::new);
+        let left = !view.members.contains(&me);
         TotalOrder {
             region: view.region,
             me,
@@ -143,13 +151,15 @@ impl TotalOrder {
             sequencer,
             orderer: Orderer::new(),
             flushing: None,
+            pending: VecDeque::new(),
             later: VecDeque::new(),
             out: VecDeque::new(),
             outbox: VecDeque::new(),
             relay_log: BTreeMap::new(),
             relay_log_bytes: 0,
             own_stream: None,
-            left: false,
+            // Not a member: it neither delivers nor sends (members order only members).
+            left,
             own_sent: 0,
             own_ordered: 0,
             window: DEFAULT_WINDOW,
@@ -219,12 +229,55 @@ impl TotalOrder {
         view: RegionView,
     ) -> Result<(), ViewError> {
         qsm.install_view(now, view.clone())?;
+        self.view_installed(qsm, view);
+        Ok(())
+    }
+
+    /// Install view `id` of the region in QSM as a cut (the same members: one of them joined
+    /// or left a group the region carries, `QsmNode::install_cut`). Datagrams are sent in
+    /// the new view from now on, so it closes the current one like any view change.
+    pub fn install_cut(&mut self, qsm: &mut QsmNode, id: ViewId) -> Result<(), ViewError> {
+        qsm.install_cut(self.region, id)?;
+        let members = self.newest_view().members.clone();
+        self.view_installed(qsm, RegionView { region: self.region, id, members });
+        Ok(())
+    }
+
+    /// QSM installed `view` (through [`TotalOrder::install_view`], [`TotalOrder::install_cut`],
+    /// or by itself: its own failure detection evicted a member). A view change during a
+    /// flush waits for it: the flushes run one after another, each from the view the last
+    /// one closed, and what this member sent before QSM installed the view is what it
+    /// reports of its stream in the view before.
+    pub fn view_installed(&mut self, qsm: &QsmNode, view: RegionView) {
+        if self.left || view.id <= self.newest_view().id {
+            return;
+        }
+        let own = (qsm.stream().0, qsm.sealed_upto(self.region).unwrap_or(0));
+        if self.flushing.is_some() {
+            self.pending.push_back((view, own));
+            return;
+        }
+        self.start_flush(view, own);
+    }
+
+    /// The newest view QSM installed: the last waiting, the one flushed to, or this one.
+    fn newest_view(&self) -> &RegionView {
+        match (self.pending.back(), &self.flushing) {
+            (Some((v, _)), _) => v,
+            (None, Some(f)) => &f.to,
+            (None, None) => &self.view,
+        }
+    }
+
+    /// Close this member's view toward `view`; `own`: its stream, and the last datagram of
+    /// it sealed before QSM installed `view`.
+    fn start_flush(&mut self, view: RegionView, (stream, own_end): (u32, u64)) {
         if !view.members.contains(&self.me) {
             self.left = true;
             self.later.clear();
-            return Ok(());
+            self.pending.clear();
+            return;
         }
-        debug_assert!(self.flushing.is_none(), "a view change during a flush is not handled yet");
         // What the old sequencer did not publish is ordered by the flush.
         if let Some(s) = &mut self.sequencer {
             s.reset();
@@ -234,12 +287,8 @@ impl TotalOrder {
         self.outbox.retain(|f| f.first() != Some(&frame::ORDER_KIND));
         let survivors: Vec<NodeId> =
             self.view.members.iter().copied().filter(|m| view.members.contains(m)).collect();
-        let report = Report {
-            from_view: self.view.id.0,
-            to_view: view.id.0,
-            own_end: qsm.sealed_upto(self.region).unwrap_or(0),
-            have: self.orderer.have(),
-        };
+        let report =
+            Report { from_view: self.view.id.0, to_view: view.id.0, own_end, have: self.orderer.have() };
         let mut f = Vec::new();
         frame::encode_report(&report, &mut f);
         self.outbox.push_back(f);
@@ -252,7 +301,7 @@ impl TotalOrder {
             .filter(|m| !view.members.contains(m))
             .map(|m| (m, report.have.iter().find(|(s, _)| node_of(NodeId(*s)) == m).map_or(0, |h| h.1)))
             .collect();
-        reports.insert(self.me, (qsm.stream().0, report));
+        reports.insert(self.me, (stream, report));
         self.flushing = Some(Flush {
             to: view,
             survivors,
@@ -268,7 +317,6 @@ impl TotalOrder {
         waiting.iter().for_each(|d| self.note_reports(d));
         self.later = waiting;
         self.try_finish();
-        Ok(())
     }
 
     /// Take one QSM delivery of the region.
@@ -280,11 +328,22 @@ impl TotalOrder {
             self.stats.other_region += 1;
             return;
         }
+        let member = self.view.members.contains(&node_of(d.sender));
         if d.view < self.view.id {
+            // Sent before this member joined. Its stream goes on past it here (a flush
+            // waits for nothing sent before the join).
+            if member && self.orderer.received(d.sender.0).is_none_or(|r| r < d.seq) {
+                self.orderer.start_stream(d.sender.0, d.seq);
+            }
             self.stats.stale += 1;
             return;
         }
         if d.view > self.view.id {
+            // QSM delivers each stream in order: a member's stream that nothing of this view
+            // came from sent nothing in it after this member joined.
+            if member && self.orderer.received(d.sender.0).is_none() {
+                self.orderer.start_stream(d.sender.0, d.seq - 1);
+            }
             self.note_reports(&d);
             self.later.push_back(d);
             self.try_finish();
@@ -429,6 +488,14 @@ impl TotalOrder {
         self.relay_log_bytes = 0;
         self.sequencer = (sequencer_of(&self.view) == Some(self.me)).then(Sequencer::new);
         self.out.push_back(Output::View { id: self.view.id, members: self.view.members.clone() });
+        // A view installed during the flush: closing this one starts now (what waited is
+        // then taken in this view, or noted for the next).
+        if let Some((next, own)) = self.pending.pop_front() {
+            self.start_flush(next, own);
+            if self.left {
+                return;
+            }
+        }
         // What waited for this view, in the order QSM delivered it.
         for d in std::mem::take(&mut self.later) {
             self.deliver(d);

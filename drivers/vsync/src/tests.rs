@@ -518,6 +518,38 @@ mod layer {
     }
 
     #[test]
+    fn views_installed_during_a_flush_are_closed_one_after_another() {
+        // View 1: 1 and 2; view 2 adds node 3; view 3 is a cut (the same members: a group
+        // joined). Both changes reach 1 and 2 before any report does, with a sent in view 1
+        // and b in view 3. Every member of a view delivers the same: a, views 2 and 3, b for
+        // 1 and 2; view 3, then b for the joiner.
+        let region = RegionId(1);
+        let v1 = RegionView { region, id: ViewId(1), members: vec![NodeId(1), NodeId(2)] };
+        let v2 = RegionView { region, id: ViewId(2), members: vec![NodeId(1), NodeId(2), NodeId(3)] };
+        let mut nodes: Vec<Member> = [1, 2].map(|n| member(n, &v1)).into();
+        let (q2, to2, _) = &mut nodes[1];
+        to2.publish_with(q2, Instant::ZERO, 20, |b| b.fill(b'a')).unwrap();
+        for (q, to, _) in &mut nodes {
+            to.install_view(q, Instant::ZERO, v2.clone()).unwrap();
+            to.install_cut(q, ViewId(3)).unwrap();
+        }
+        nodes.push(member(3, &v2));
+        let (q3, to3, _) = &mut nodes[2];
+        to3.install_cut(q3, ViewId(3)).unwrap();
+        let (q1, to1, _) = &mut nodes[0];
+        to1.publish_with(q1, Instant::ZERO, 20, |b| b.fill(b'b')).unwrap();
+        exchange(&mut nodes, 10);
+        for (_, to, out) in &nodes[..2] {
+            assert_eq!(released(out), (b"ab".to_vec(), vec![2, 3]), "{:?}", to.stats());
+        }
+        assert_eq!(released(&nodes[2].2), (b"b".to_vec(), vec![3]), "the joiner: {:?}", nodes[2].1.stats());
+        for ((_, to, _), flushes) in nodes.iter().zip([2, 2, 1]) {
+            assert_eq!((to.view(), to.held(), to.flush_waiting()), (ViewId(3), 0, false), "{:?}", to.stats());
+            assert_eq!(to.stats().flushes, flushes);
+        }
+    }
+
+    #[test]
     fn a_sender_waits_for_its_messages_to_be_ordered_past_its_window() {
         // Node 0 is the sequencer and the sender; node 1 never answers (no network here).
         let region = RegionId(1);

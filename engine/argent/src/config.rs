@@ -213,6 +213,25 @@ pub struct ProtocolEntry {
     pub min_rate: Option<u64>,
     /// Pin shard threads to cores (default true).
     pub pin: Option<bool>,
+    /// How regions deliver: "qsm" (default; reliable, each sender's order) or
+    /// "total-order" (every member delivers the same sequence from all senders, with virtual
+    /// synchrony; decision 014). Every member of the cluster must use the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+}
+
+impl ProtocolEntry {
+    /// The driver `driver` names (QSM's if none).
+    pub fn driver(&self) -> Result<argent_runtime::Driver, String> {
+        match self.driver.as_deref() {
+            None => Ok(argent_runtime::Driver::Qsm),
+            Some(name) => argent_runtime::Driver::from_name(name).ok_or_else(|| {
+                format!(
+                    "[protocol] driver = {name:?} is not a driver: use \"qsm\" (reliable, each sender's order) or \"total-order\" (one order for all senders, virtual synchrony)"
+                )
+            }),
+        }
+    }
 }
 
 /// The `[node]` section.
@@ -311,6 +330,7 @@ impl ClusterConfig {
         if pool.count == 0 {
             return Err("[multicast] count must be at least 1".into());
         }
+        self.protocol.driver()?;
         let last = u32::from(pool.base).checked_add(pool.count - 1).map(Ipv4Addr::from);
         if !last.is_some_and(|l| l.is_multicast()) {
             return Err(format!(
@@ -450,6 +470,7 @@ impl ClusterConfig {
         if let Some(v) = p.pin {
             rc.pin = v;
         }
+        rc.driver = p.driver()?;
         if let Some(v) = p.socket_buffer {
             rc.socket_buffer = v;
         }

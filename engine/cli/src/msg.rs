@@ -153,7 +153,13 @@ pub struct Verifier {
     latency_us: Histogram<u64>,
     first_ns: u64,
     last_ns: u64,
+    /// FNV-1a over (publisher, group, index) of every message taken, in delivery order (an
+    /// end marker as index `u64::MAX`): members of a total-order group must agree on it.
+    order_hash: u64,
 }
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// The JSON summary of `sub --verify`.
 #[derive(Serialize, Debug, Clone, Default)]
@@ -178,6 +184,9 @@ pub struct Summary {
     pub p999_us: u64,
     pub max_us: u64,
     pub secs: f64,
+    /// The hash of the sequence of messages delivered (publisher, group, index, in delivery
+    /// order), hexadecimal: equal at every subscriber that delivered the same sequence.
+    pub order_hash: String,
 }
 
 impl Verifier {
@@ -205,6 +214,7 @@ impl Verifier {
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             first_ns: 0,
             last_ns: 0,
+            order_hash: FNV_OFFSET,
         }
     }
 
@@ -291,6 +301,9 @@ impl Verifier {
                 let first_end = c.end.is_none();
                 c.end = Some((e.count, e.sum.unwrap_or(0)));
                 self.ended += usize::from(first_end);
+                if first_end {
+                    self.hash(publisher, in_group, u64::MAX);
+                }
                 return;
             }
         };
@@ -317,9 +330,19 @@ impl Verifier {
             let s = streams.hot(in_group);
             s.sum = s.sum.wrapping_add(message_sum(m));
         }
+        self.hash(publisher, in_group, index);
         self.received += 1;
         self.bytes += m.len() as u64;
         let _ = self.latency_us.record((now.saturating_sub(d.header.send_ns) / 1000).max(1));
+    }
+
+    /// Fold one message's identity into the order hash.
+    fn hash(&mut self, publisher: u32, group: u32, index: u64) {
+        let mut h = self.order_hash;
+        for b in publisher.to_le_bytes().into_iter().chain(group.to_le_bytes()).chain(index.to_le_bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
+        self.order_hash = h;
     }
 
     /// (publisher, group) streams whose end marker arrived.
@@ -381,6 +404,7 @@ impl Verifier {
             p999_us: h.value_at_quantile(0.999),
             max_us: h.max(),
             secs,
+            order_hash: format!("{:016x}", self.order_hash),
         }
     }
 }

@@ -79,6 +79,36 @@ pub struct RuntimeConfig {
     /// A cluster key: every datagram sealed and opened under it (`None`: unauthenticated).
     /// Sealing takes [`argent_auth::TRAILER`] bytes of each datagram.
     pub auth: Option<crate::guard::AuthConfig>,
+    /// How the regions deliver: every member of the cluster must use the same.
+    pub driver: Driver,
+}
+
+/// How a node's regions deliver (decision 014). Every member of a cluster runs the same
+/// driver: a total-order region's messages are frames a QSM-only node would not understand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Driver {
+    /// QSM: reliable, in each sender's order.
+    #[default]
+    Qsm,
+    /// QSM's streams ordered by a sequencer per region (`argent_vsync`): every member
+    /// delivers the same sequence of messages from all senders, with a flush at each view
+    /// change (virtual synchrony).
+    TotalOrder,
+}
+
+impl Driver {
+    /// The driver's name in configuration files and on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Qsm => "qsm",
+            Driver::TotalOrder => "total-order",
+        }
+    }
+
+    /// The driver named `name` ([`Driver::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Driver::Qsm, Driver::TotalOrder].into_iter().find(|d| d.name() == name)
+    }
 }
 
 impl RuntimeConfig {
@@ -107,6 +137,7 @@ impl RuntimeConfig {
             region_since: HashMap::new(),
             groups: None,
             auth: None,
+            driver: Driver::Qsm,
         }
     }
 }

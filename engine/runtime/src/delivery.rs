@@ -17,6 +17,19 @@ pub struct Delivery {
     /// Messages larger than a datagram whose last fragment is in this datagram: the
     /// fragment's place among its messages, the group and the whole message.
     assembled: Option<Arc<[Assembled]>>,
+    /// A total-order region's datagram: its messages are frames ([`argent_vsync::frame`]).
+    framed: bool,
+}
+
+/// The tagged message in `m`: `m` itself, or in a total-order region (`framed`) the body
+/// of a `DATA` frame (the driver's own frames are nobody's messages).
+#[inline]
+pub(crate) fn unframe(m: &[u8], framed: bool) -> Option<&[u8]> {
+    if framed {
+        argent_vsync::frame::data(m)
+    } else {
+        Some(m)
+    }
 }
 
 /// A message put back together from fragments, at the place of its last fragment.
@@ -34,8 +47,20 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Delivery {
-    pub(crate) fn new(inner: argent_qsm::Delivery, filter: Arc<Filter>) -> Self {
-        Delivery { inner, filter, assembled: None }
+    pub(crate) fn new(inner: argent_qsm::Delivery, filter: Arc<Filter>, framed: bool) -> Self {
+        Delivery { inner, filter, assembled: None, framed }
+    }
+
+    /// Whether its messages are frames (a total-order region).
+    pub(crate) fn framed(&self) -> bool {
+        self.framed
+    }
+
+    /// The tagged messages of the datagram, of every group (frames' bodies in a total-order
+    /// region).
+    pub(crate) fn tagged(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let framed = self.framed;
+        self.inner.messages().filter_map(move |m| unframe(m, framed))
     }
 
     /// With the messages completed by fragments in this datagram.
@@ -92,7 +117,7 @@ impl Delivery {
     /// whatever the subscription's groups. A fence's place among the messages does not
     /// matter: whoever delivers it has the whole datagram.
     pub fn fences(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.inner.messages().filter_map(argent_wire::message::parse_fence)
+        self.tagged().filter_map(argent_wire::message::parse_fence)
     }
 
     /// The messages of the subscription's groups with the group each was published to.
@@ -103,6 +128,7 @@ impl Delivery {
             view: self.inner.view,
             assembled: self.assembled.as_deref().unwrap_or(&[]),
             index: 0,
+            framed: self.framed,
         }
     }
 
@@ -138,6 +164,7 @@ pub struct GroupMessages<'a> {
     /// Messages completed here from fragments, by the place of their last fragment.
     assembled: &'a [Assembled],
     index: usize,
+    framed: bool,
 }
 
 impl<'a> Iterator for GroupMessages<'a> {
@@ -148,6 +175,7 @@ impl<'a> Iterator for GroupMessages<'a> {
             let m = self.all.next()?;
             let at = self.index;
             self.index += 1;
+            let Some(m) = unframe(m, self.framed) else { continue };
             // A message too short for a tag is not ours to deliver (no argent sender makes one).
             if let Some((g, payload)) = split_tag(m) {
                 if g == FRAGMENT_GROUP {

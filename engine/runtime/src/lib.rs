@@ -39,7 +39,7 @@ pub use argent_core::{NodeId, RegionId};
 pub use argent_membership::GroupId;
 pub use argent_qsm::stream_incarnation;
 pub use argent_transport::Backend;
-pub use config::{MemberSpec, RegionSpec, RuntimeConfig, MAX_SHARDS};
+pub use config::{Driver, MemberSpec, RegionSpec, RuntimeConfig, MAX_SHARDS};
 pub use delivery::{Delivery, GroupMessages, Messages};
 pub use error::{Closed, PublishError, RecvTimeoutError, RuntimeError};
 pub use groups::{FENCE_GROUP, FRAGMENT_GROUP, GROUP_TAG_LEN};

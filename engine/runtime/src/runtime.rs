@@ -279,7 +279,12 @@ impl Runtime {
     }
 
     fn max_message(&self, ring_bytes: usize) -> usize {
-        let datagram = self.cfg.qsm.max_message_len();
+        let datagram = match self.cfg.driver {
+            crate::config::Driver::Qsm => self.cfg.qsm.max_message_len(),
+            crate::config::Driver::TotalOrder => {
+                argent_vsync::TotalOrder::max_message_len(self.cfg.qsm.max_message_len())
+            }
+        };
         let ring = (ring_bytes / 2).saturating_sub(pubring::ENTRY_HEADER);
         datagram.min(ring).saturating_sub(GROUP_TAG_LEN)
     }
@@ -384,7 +389,8 @@ impl Runtime {
             lanes.push(SubLane { ring: consumer });
         }
         let partials = (self.cfg.partial_messages, self.cfg.partial_bytes);
-        Ok(Subscription::new(lanes, groups.to_vec(), self.joined.clone(), ready, partials))
+        let framed = self.cfg.driver == crate::config::Driver::TotalOrder;
+        Ok(Subscription::new(lanes, groups.to_vec(), self.joined.clone(), ready, partials, framed))
     }
 
     /// Counters summed over shards (refreshed by the shards every few milliseconds).

@@ -13,11 +13,14 @@ use argent_core::{Destination, Instant, NodeId, Protocol, RegionId, ViewId};
 use argent_membership::GroupId;
 use argent_qsm::{Delivery, Event, PublishError, QsmNode, RegionView};
 use argent_transport::{Outgoing, Received, Transport};
+use argent_vsync::{Output, TotalOrder};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod apply;
 
 /// Deliveries held back for a full subscriber ring before the shard stops receiving.
 const MAX_HELD_DELIVERIES: usize = 4096;
@@ -120,6 +123,8 @@ impl Addresses {
 
 pub(crate) struct Shard {
     node: QsmNode,
+    /// With the total-order driver: each region's layer over `node` (decision 014).
+    layers: Layers,
     transport: Box<dyn Transport>,
     addrs: Addresses,
     views: HashMap<RegionId, RegionView>,
@@ -165,6 +170,8 @@ impl Shard {
     ) -> Result<Self, RuntimeError> {
         let Published { stats, members: shared_members } = shared;
         let mut node = QsmNode::new(cfg.me, cfg.qsm.clone())?;
+        let mut layers =
+            Layers { total_order: cfg.driver == crate::config::Driver::TotalOrder, regions: HashMap::new() };
         let mut views = HashMap::new();
         for r in &regions {
             let view = RegionView {
@@ -174,6 +181,7 @@ impl Shard {
             };
             node.install_view(Instant::ZERO, view.clone())
                 .map_err(|e| RuntimeError::BadRegion { region: r.region, reason: e.to_string() })?;
+            layers.add(&view, cfg.me);
             views.insert(r.region, view);
         }
         let members = cfg.members.iter().map(|m| (m.id, (m.addr, m.shards))).collect();
@@ -183,6 +191,7 @@ impl Shard {
         share_members(&shared_members, &views, &[]);
         Ok(Shard {
             node,
+            layers,
             transport,
             addrs: Addresses { members, regions: addresses },
             views,
@@ -274,134 +283,6 @@ impl Shard {
         self.guard = Some(guard);
     }
 
-    /// Install a membership view: addresses first (a joiner must be reachable before the
-    /// ring includes it), then regions new to this node, then region views whose membership
-    /// changed, then retire the streams of departed nodes and of superseded incarnations.
-    fn apply_view(&mut self, v: ShardView) {
-        let now = self.now();
-        let me = self.node.id();
-        self.addrs.members = v.members;
-        if let Some(g) = &mut self.guard {
-            g.set_members(self.addrs.members.keys().map(|n| n.0));
-            g.add_keys(&v.keys, now);
-        }
-        let regions_changed = !v.added.is_empty() || !v.gone.is_empty() || !v.regrouped.is_empty();
-        for (region, groups) in v.regrouped {
-            if let Some(spec) = self.specs.get_mut(&region) {
-                spec.groups = groups;
-            }
-        }
-        for (spec, id, cut) in v.added {
-            if self.specs.contains_key(&spec.region) {
-                continue; // known already: a view change, below or in a later view
-            }
-            let view = RegionView { region: spec.region, id, members: spec.members.clone() };
-            if let Err(e) = self.node.install_view(now, view.clone()) {
-                tracing::error!(region = %spec.region, error = %e, "a new region refused");
-                continue;
-            }
-            self.cut(spec.region, cut);
-            self.addrs.regions.insert(spec.region, spec.address);
-            if spec.members.contains(&me) {
-                self.join_address(spec.address);
-            }
-            tracing::info!(region = %spec.region, address = %spec.address, member = spec.members.contains(&me), "region installed");
-            self.views.insert(spec.region, view);
-            self.specs.insert(spec.region, spec);
-        }
-        for (view, cut) in v.regions {
-            let changed = self
-                .views
-                .get(&view.region)
-                .is_none_or(|old| old.members != view.members || old.id < view.id);
-            if !changed {
-                self.cut(view.region, cut);
-                continue;
-            }
-            tracing::info!(region = %view.region, view = view.id.0, members = view.members.len(), "installing region view");
-            let was = self.views.get(&view.region).is_some_and(|old| old.members.contains(&me));
-            let now_member = view.members.contains(&me);
-            match self.node.install_view(now, view.clone()) {
-                Ok(()) => {
-                    self.cut(view.region, cut);
-                    if let Some(spec) = self.specs.get_mut(&view.region) {
-                        spec.members.clone_from(&view.members);
-                        let address = spec.address;
-                        if now_member && !was {
-                            self.join_address(address);
-                        } else if was && !now_member {
-                            self.leave_address(address);
-                        }
-                    }
-                    self.views.insert(view.region, view);
-                }
-                Err(e) => tracing::error!(error = %e, "view refused"),
-            }
-        }
-        let gone_regions = v.gone.clone();
-        for region in v.gone {
-            let held = self.node.send_buffered_bytes();
-            // Gone from the view: its last member left, and its id is never reused.
-            self.node.forget_region(region);
-            let dropped = held.saturating_sub(self.node.send_buffered_bytes());
-            if dropped > 0 {
-                tracing::warn!(%region, bytes = dropped, "unacknowledged data of a region with no members left dropped");
-            }
-            self.views.remove(&region);
-            self.addrs.regions.remove(&region);
-            if let Some(spec) = self.specs.remove(&region) {
-                if spec.members.contains(&me) {
-                    self.leave_address(spec.address);
-                }
-            }
-            for p in self.publishers.iter_mut().filter(|p| p.blocked_on == Some(region)) {
-                p.blocked_on = None;
-            }
-            for s in &mut self.subscribers {
-                s.regions.retain(|r| *r != region);
-            }
-        }
-        if regions_changed {
-            (self.routes, self.region_lists) = routes(self.specs.values());
-        }
-        share_members(&self.members, &self.views, &gone_regions);
-        for gone in v.departed {
-            self.node.remove_node(gone);
-        }
-        for stream in v.superseded {
-            self.node.retire_stream(stream);
-        }
-    }
-
-    /// After the ring view of `region`: install `cut` if it is newer than what the protocol
-    /// has installed (a member joined or left one of the region's groups in it).
-    fn cut(&mut self, region: RegionId, cut: ViewId) {
-        if self.node.installed_view(region).is_some_and(|v| cut > v) {
-            if let Err(e) = self.node.install_cut(region, cut) {
-                tracing::error!(%region, error = %e, "a view of the region's groups refused");
-            }
-        }
-    }
-
-    /// Receive on `address` (a region this node became a member of).
-    fn join_address(&mut self, address: SocketAddrV4) {
-        if let Err(e) = self.transport.join(address) {
-            tracing::error!(%address, error = %e, "joining a region's multicast address failed: its traffic reaches this node only by repairs");
-        }
-    }
-
-    /// Stop receiving on `address` unless another region of this shard that this node is a
-    /// member of uses it too (shared addresses).
-    fn leave_address(&mut self, address: SocketAddrV4) {
-        let me = self.node.id();
-        if self.specs.values().any(|s| s.address == address && s.members.contains(&me)) {
-            return;
-        }
-        if let Err(e) = self.transport.leave(address) {
-            tracing::error!(%address, error = %e, "leaving a region's multicast address failed");
-        }
-    }
-
     /// Forget handles the application dropped (a publisher's ring once drained).
     fn prune(&mut self) {
         self.subscribers.retain(|s| !s.ring.is_abandoned());
@@ -412,6 +293,7 @@ impl Shard {
     fn drain_publishers(&mut self, now: Instant) -> usize {
         let mut total = 0;
         let node = &mut self.node;
+        let layers = &mut self.layers.regions;
         let (routes, lists) = (&self.routes, &self.region_lists);
         let unrouted = &mut self.unrouted;
         // A view that adds a region is queued for this shard before publishers may route to
@@ -439,7 +321,7 @@ impl Shard {
                 }
                 if let ([region], true) = (regions, taken.is_empty()) {
                     // One region (the usual case): nothing to remember if it pushes back.
-                    return match node.publish(now, *region, msg) {
+                    return match publish(node, layers, now, *region, msg) {
                         Ok(()) => true,
                         Err(PublishError::WouldBlock) => {
                             blocked = Some(*region);
@@ -455,7 +337,7 @@ impl Shard {
                     if taken.contains(region) {
                         continue;
                     }
-                    match node.publish(now, *region, msg) {
+                    match publish(node, layers, now, *region, msg) {
                         Ok(()) => taken.push(*region),
                         Err(PublishError::WouldBlock) => {
                             blocked = Some(*region);
@@ -484,6 +366,9 @@ impl Shard {
     fn flush(&mut self, now: Instant) {
         if let Some(g) = &mut self.guard {
             g.tick(now);
+        }
+        for layer in self.layers.regions.values_mut() {
+            layer.flush(&mut self.node, now);
         }
         while let Some(t) = self.node.poll_transmit(now) {
             let to = match t.dest {
@@ -527,31 +412,11 @@ impl Shard {
         }
         while let Some(ev) = self.node.poll_event() {
             match ev {
-                Event::Deliver(d) => {
-                    let mut taken = false;
-                    for s in self.subscribers.iter_mut().filter(|s| s.regions.contains(&d.region)) {
-                        taken = true;
-                        if !s.overflow.is_empty() {
-                            s.overflow.push_back(d.clone());
-                        } else if let Err(rtrb::PushError::Full(d)) = s.ring.push(d.clone()) {
-                            s.overflow.push_back(d);
-                        }
-                    }
-                    if !taken && d.sender_node() != self.node.id() && self.node.is_member(d.region) {
-                        self.unclaimed_bytes += d.datagram.len();
-                        self.unclaimed.push_back(d);
-                        while self.unclaimed_bytes > MAX_UNCLAIMED_BYTES {
-                            let Some(old) = self.unclaimed.pop_front() else { break };
-                            self.unclaimed_bytes -= old.datagram.len();
-                            self.unclaimed_dropped += 1;
-                        }
-                    }
-                }
-                Event::Writable(region) => {
-                    for p in self.publishers.iter_mut().filter(|p| p.blocked_on == Some(region)) {
-                        p.blocked_on = None;
-                    }
-                }
+                Event::Deliver(d) => match self.layers.regions.get_mut(&d.region) {
+                    Some(layer) => layer.deliver(d),
+                    None => self.hand_out(d),
+                },
+                Event::Writable(region) => self.writable(region),
                 Event::Evicted { region, node, view } => {
                     // The protocol's own failure detection (no membership service): mirror
                     // the view it installed.
@@ -559,21 +424,70 @@ impl Shard {
                     if let Some(v) = self.views.get_mut(&region) {
                         v.members.retain(|m| *m != node);
                         v.id = view;
+                        if let Some(layer) = self.layers.regions.get_mut(&region) {
+                            layer.view_installed(&self.node, v.clone());
+                        }
                     }
                     share_members(&self.members, &self.views, &[]);
                 }
                 Event::Fence { region, key, nonce } => {
                     let msg = argent_wire::message::fence_message(key, nonce);
                     let now = self.now();
-                    if self.node.publish(now, region, &msg).is_err() {
+                    if publish(&mut self.node, &mut self.layers.regions, now, region, &msg).is_err() {
                         self.fences_skipped += 1;
                     }
+                }
+            }
+        }
+        // Total-order regions: what their layers released, in order.
+        let mut out = Vec::new();
+        for (region, layer) in &mut self.layers.regions {
+            while let Some(o) = layer.poll() {
+                out.push((*region, o));
+            }
+        }
+        for (region, o) in out {
+            match o {
+                Output::Deliver(d) => self.hand_out(d.item),
+                Output::Writable => self.writable(region),
+                Output::View { id, members } => {
+                    tracing::debug!(%region, view = id.0, members = members.len(), "total order: view begins");
                 }
             }
         }
         for s in &self.subscribers {
             if s.ring.slots() < s.ring.buffer().capacity() {
                 s.ready.notify();
+            }
+        }
+    }
+
+    /// Publishers held up by `region`'s push-back may go on.
+    fn writable(&mut self, region: RegionId) {
+        for p in self.publishers.iter_mut().filter(|p| p.blocked_on == Some(region)) {
+            p.blocked_on = None;
+        }
+    }
+
+    /// Hand a delivered datagram to the subscriptions of its region, or keep it for the
+    /// first one.
+    fn hand_out(&mut self, d: Delivery) {
+        let mut taken = false;
+        for s in self.subscribers.iter_mut().filter(|s| s.regions.contains(&d.region)) {
+            taken = true;
+            if !s.overflow.is_empty() {
+                s.overflow.push_back(d.clone());
+            } else if let Err(rtrb::PushError::Full(d)) = s.ring.push(d.clone()) {
+                s.overflow.push_back(d);
+            }
+        }
+        if !taken && d.sender_node() != self.node.id() && self.node.is_member(d.region) {
+            self.unclaimed_bytes += d.datagram.len();
+            self.unclaimed.push_back(d);
+            while self.unclaimed_bytes > MAX_UNCLAIMED_BYTES {
+                let Some(old) = self.unclaimed.pop_front() else { break };
+                self.unclaimed_bytes -= old.datagram.len();
+                self.unclaimed_dropped += 1;
             }
         }
     }
@@ -696,4 +610,34 @@ fn routes<'a>(regions: impl Iterator<Item = &'a RegionSpec>) -> (GroupMap<u32>, 
         entries.push((g, i));
     }
     (GroupMap::new(entries), lists)
+}
+
+/// The total-order driver's layers, one per region of the shard (none with QSM's driver).
+struct Layers {
+    total_order: bool,
+    regions: HashMap<RegionId, TotalOrder>,
+}
+
+impl Layers {
+    /// A layer for the region of `view`, starting in it (installed in QSM), if the node
+    /// runs the total-order driver.
+    fn add(&mut self, view: &RegionView, me: NodeId) {
+        if self.total_order {
+            self.regions.insert(view.region, TotalOrder::new(view.clone(), me));
+        }
+    }
+}
+
+/// Publish `msg` in `region`: through its total-order layer if it has one.
+fn publish(
+    node: &mut QsmNode,
+    layers: &mut HashMap<RegionId, TotalOrder>,
+    now: Instant,
+    region: RegionId,
+    msg: &[u8],
+) -> Result<(), PublishError> {
+    match layers.get_mut(&region) {
+        Some(layer) => layer.publish_with(node, now, msg.len(), |b| b.copy_from_slice(msg)),
+        None => node.publish(now, region, msg),
+    }
 }

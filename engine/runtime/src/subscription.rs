@@ -1,7 +1,7 @@
 //! Receiving: a ring of delivered datagrams per shard the subscription listens to; each
 //! datagram is seen through the subscription's groups ([`Delivery`]).
 
-use crate::delivery::Delivery;
+use crate::delivery::{unframe, Delivery};
 use crate::error::{Closed, RecvTimeoutError};
 use crate::groups::Filter;
 use crate::signal::Signal;
@@ -85,6 +85,8 @@ pub struct Subscription {
     ready: Arc<Signal>,
     /// Messages larger than a datagram, being put back together per sender stream.
     reassembly: Reassembly<argent_core::NodeId>,
+    /// The node runs the total-order driver: messages are frames.
+    framed: bool,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -101,6 +103,7 @@ impl Subscription {
         joined: Arc<Joined>,
         ready: Arc<Signal>,
         partials: (usize, usize),
+        framed: bool,
     ) -> Self {
         wanted.sort_unstable();
         wanted.dedup();
@@ -116,6 +119,7 @@ impl Subscription {
             fences: false,
             ready,
             reassembly,
+            framed,
         }
     }
 
@@ -145,7 +149,7 @@ impl Subscription {
             let i = if self.next + k >= n { self.next + k - n } else { self.next + k };
             let lane = &mut self.lanes[i];
             while let Ok(d) = lane.ring.pop() {
-                let d = Delivery::new(d, self.filter.clone());
+                let d = Delivery::new(d, self.filter.clone(), self.framed);
                 let d = assemble(&self.filter, &mut self.reassembly, d);
                 if d.has_any() || (self.fences && d.fences().next().is_some()) {
                     self.next = if i + 1 == n { 0 } else { i + 1 };
@@ -230,8 +234,9 @@ impl Subscription {
 fn assemble(filter: &Filter, reassembly: &mut Reassembly<argent_core::NodeId>, d: Delivery) -> Delivery {
     let inner = d.inner();
     let mut done = Vec::new();
+    let framed = d.framed();
     for (i, m) in inner.messages().enumerate() {
-        let Some(f) = parse_fragment(m) else { continue };
+        let Some(f) = unframe(m, framed).and_then(parse_fragment) else { continue };
         if !filter.admits(GroupId(f.group), inner.view) {
             continue; // not for us, or sent before our join point: never whole here
         }

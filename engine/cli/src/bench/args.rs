@@ -122,6 +122,27 @@ pub struct BenchArgs {
     /// The embedded GMS evicts a member silent this long (it suspects it after a third).
     #[arg(long, default_value_t = 1500)]
     pub(super) evict_ms: u64,
+    /// How the cluster delivers: `qsm` (reliable, each publisher's order) or `total-order`
+    /// (every subscriber delivers the same sequence from all publishers: each hashes the
+    /// sequence it delivered, and the report's `order_agreed` says whether the hashes match).
+    #[arg(long, value_enum, default_value_t = BenchDriver::Qsm)]
+    pub(super) driver: BenchDriver,
+}
+
+/// `--driver`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchDriver {
+    Qsm,
+    TotalOrder,
+}
+
+impl BenchDriver {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            BenchDriver::Qsm => "qsm",
+            BenchDriver::TotalOrder => "total-order",
+        }
+    }
 }
 
 /// A perturbation of the last subscriber during the measured pass.
@@ -196,6 +217,9 @@ impl BenchArgs {
             if a.perturb().is_some() || a.slow_one.is_some() {
                 bail!("--group-churn does not combine with --kill-one-at, --pause-one-at, --restart-one-at or --slow-one");
             }
+        }
+        if a.driver == BenchDriver::TotalOrder && a.group_churn.is_some() {
+            bail!("--group-churn does not combine with --driver total-order: subscribers that join and leave groups deliver different sequences, so their orders cannot be compared");
         }
         if a.key_file.is_some() && (a.groups > 1 || a.group_churn.is_some()) {
             bail!("--key-file compares keyed with unkeyed passes; it does not combine with --groups above 1 or --group-churn (their own comparisons): run them apart");

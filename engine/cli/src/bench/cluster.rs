@@ -51,6 +51,7 @@ pub(super) fn cluster(a: &BenchArgs, groups: u32, base: u16) -> ClusterConfig {
             initial_rate: Some(a.initial_rate.max(a.min_rate)),
             min_rate: Some(a.min_rate),
             pin: Some(a.pin),
+            driver: Some(a.driver.name().into()),
             ..ProtocolEntry::default()
         },
         node: None,

@@ -9,6 +9,13 @@ use serde_json::Value;
 #[derive(Serialize, Default)]
 pub(super) struct Report {
     delivered_ok: bool,
+    /// How the cluster delivered (--driver): "qsm" or "total-order".
+    driver: &'static str,
+    /// With --driver total-order: whether every subscriber delivered the same sequence
+    /// (equal `order_hash`; a restarted subscriber, which starts later, is left out), in
+    /// every pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_agreed: Option<bool>,
     msgs_per_sec: f64,
     mb_per_sec: f64,
     raw_udp_mb_per_sec: f64,
@@ -113,6 +120,7 @@ impl Report {
     /// The report of a run with these arguments, before anything is measured.
     pub(super) fn new(a: &BenchArgs) -> Report {
         Report {
+            driver: a.driver.name(),
             transport: a.transport.as_str().into(),
             verify: a.verify,
             size: a.size,
@@ -142,9 +150,16 @@ impl Report {
     }
 
     /// Whether every message was delivered, verified, in every pass (and a perturbation did
-    /// what it should).
+    /// what it should), and with the total-order driver in the same order everywhere.
     pub(super) fn delivered_ok(&self) -> bool {
-        self.delivered_ok
+        self.delivered_ok && self.order_agreed != Some(false)
+    }
+
+    /// The total-order driver: the order must have agreed in `others` (earlier passes) too.
+    fn agree_with<'a>(&mut self, mut others: impl Iterator<Item = &'a Report>) {
+        if let Some(agreed) = &mut self.order_agreed {
+            *agreed &= others.all(|r| r.order_agreed != Some(false));
+        }
     }
 
     /// The raw UDP baselines: the verified one and the kernel path alone.
@@ -167,6 +182,9 @@ impl Report {
         report.paused_ms = done.paused.map(|(_, d)| d.as_secs_f64() * 1e3);
         report.restarted_subscriber = done.restarted;
         summarise(report, pass.subs, pass.pubs);
+        if report.driver != "total-order" {
+            report.order_agreed = None;
+        }
         let evicted = report.evicted_after_ms.is_some();
         match perturb {
             // The killed subscriber must have been evicted (and, restarted, verified its part).
@@ -192,6 +210,7 @@ impl Report {
         report.ratio_to_groups_1 = Some(if one > 0.0 { n / one } else { 0.0 });
         // Every pass must deliver everything, verified.
         report.delivered_ok &= ones.iter().chain(many).all(|r| r.delivered_ok);
+        report.agree_with(ones.iter().chain(many));
         let mut order = Vec::new();
         for (i, o) in ones.iter().enumerate() {
             order.push(o);
@@ -220,6 +239,7 @@ impl Report {
         let plain_ok = plain.iter().all(|r| r.delivered_ok);
         self.no_auth_delivered_ok = Some(plain_ok);
         self.delivered_ok &= plain_ok && keyed.iter().all(|r| r.delivered_ok);
+        self.agree_with(plain.iter().chain(keyed));
         // In the order they ran (see `run::auth_order`); the measured pass is the last.
         let (mut p, mut k) = (plain.iter(), keyed.iter());
         let passes = auth_order((plain.len() + keyed.len() + 1) as u32 / 2)
@@ -347,6 +367,14 @@ fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
             && (num(s, "received") as u64 == r.published || (late || churn) && num(s, "received") > 0.0)
     });
     r.delivered_ok = all_acked && all_verified && !subs.is_empty();
+    // Every subscriber present throughout must have delivered the same sequence.
+    let hashes: Vec<&str> = subs
+        .iter()
+        .filter(|s| s.get("node").and_then(Value::as_u64) != r.restarted_subscriber.map(u64::from))
+        .filter_map(|s| s.get("order_hash").and_then(Value::as_str))
+        .collect();
+    let present = subs.len() - usize::from(r.restarted_subscriber.is_some()).min(subs.len());
+    r.order_agreed = Some(hashes.len() == present && hashes.windows(2).all(|w| w[0] == w[1]));
     r.msgs_per_sec = subs.iter().map(|s| num(s, "msgs_per_sec")).fold(f64::INFINITY, f64::min);
     r.mb_per_sec = subs.iter().map(|s| num(s, "mb_per_sec")).fold(f64::INFINITY, f64::min);
     if !r.msgs_per_sec.is_finite() {
@@ -370,8 +398,8 @@ fn summarise(r: &mut Report, subs: Vec<Value>, pubs: Vec<Value>) {
 
 fn print_table(r: &Report) {
     println!(
-        "argent bench: {} B messages (+{} B group tag), {} publisher(s) -> {} subscriber(s), {} group(s) in {} region(s), {} transport, {} B datagrams; {:.1} s of publishing per pass",
-        r.size, argent::GROUP_TAG_LEN, r.publishers, r.subscribers, r.groups, r.regions, r.transport, r.datagram_size, r.duration_secs
+        "argent bench: {} B messages (+{} B group tag), {} publisher(s) -> {} subscriber(s), {} group(s) in {} region(s), {} driver, {} transport, {} B datagrams; {:.1} s of publishing per pass",
+        r.size, argent::GROUP_TAG_LEN, r.publishers, r.subscribers, r.groups, r.regions, r.driver, r.transport, r.datagram_size, r.duration_secs
     );
     println!(
         "{:<28} {:>12} {:>10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}  verified",
@@ -417,6 +445,14 @@ fn print_table(r: &Report) {
         "delivered (min over subscribers): {:.0} msgs/s, {:.1} MB/s, verified: {}",
         r.msgs_per_sec, r.mb_per_sec, r.delivered_ok
     );
+    if let Some(agreed) = r.order_agreed {
+        let hashes: Vec<&str> =
+            r.per_subscriber.iter().filter_map(|s| s.get("order_hash").and_then(Value::as_str)).collect();
+        println!(
+            "total order: every subscriber delivered the same sequence: {agreed} (hashes {})",
+            hashes.join(", ")
+        );
+    }
     if !r.raw.is_empty() {
         println!(
             "raw UDP multicast with the same datagrams and per-byte work: {:.1} MB/s (ratio {:.2}); kernel path alone: {:.1} MB/s (ratio {:.2})",
