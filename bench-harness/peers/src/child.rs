@@ -14,11 +14,14 @@ pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
     let mut ctl = Control::new(o, role);
     let summary = match role {
         Role::Pub => {
-            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration)).with_rate(o.rate);
+            let mut g = Generator::new(o.size, Duration::from_secs_f64(o.duration))
+                .with_rate(o.rate)
+                .with_sender(o.index as u32);
             let settings = publish(o, &mut ctl, &mut g)?;
             let secs = g.elapsed().as_secs_f64();
             json!({
                 "role": "pub",
+                "index": o.index,
                 "sent": g.sent(),
                 "secs": secs,
                 "msgs_per_sec": g.sent() as f64 / secs.max(1e-9),
@@ -27,7 +30,10 @@ pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
             })
         }
         Role::Sub => {
-            let mut v = Verifier::new(o.size).counting(o.verify == crate::opts::VerifyMode::Count);
+            let mut v = Verifier::new(o.size)
+                .counting(o.verify == crate::opts::VerifyMode::Count)
+                .publishers(o.publishers)
+                .ordering(o.system.total_order());
             let settings = subscribe(o, &mut ctl, &mut v)?;
             let secs = v.secs();
             let per_sec = |x: u64| if secs > 0.0 { x as f64 / secs } else { 0.0 };
@@ -44,6 +50,9 @@ pub fn run(o: &Opts, role: Role) -> anyhow::Result<ExitCode> {
             s["p999_us"] = json!(p999);
             s["max_us"] = json!(max);
             s["cpu_secs"] = json!(cpu_secs());
+            if let Some(h) = v.order_hash() {
+                s["order_hash"] = json!(h);
+            }
             s["settings"] = settings;
             s
         }

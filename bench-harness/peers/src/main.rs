@@ -8,13 +8,17 @@
 //! publisher to go once every subscriber is ready, and tells it to stop once every
 //! subscriber has finished.
 //!
-//! Systems: `raw-unicast`, `raw-multicast` and `raw-gso` (always built), `zenoh` and `aeron` (cargo
-//! features of the same names; their build needs come from cluster-scripts/install-peer-deps).
+//! Systems: `raw-unicast`, `raw-multicast` and `raw-gso` (always built), `zenoh`, `aeron` and
+//! `corosync-cpg` (cargo features of the same names; their build needs come from
+//! cluster-scripts/install-peer-deps). `corosync-cpg` runs `--publishers N` publishers and a
+//! corosync daemon per run, and checks that every subscriber delivered the same sequence.
 
 #[cfg(feature = "aeron")]
 mod aeron;
 mod child;
 mod control;
+#[cfg(feature = "corosync-cpg")]
+mod cpg;
 mod lan;
 mod opts;
 mod orchestrate;

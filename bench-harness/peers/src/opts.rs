@@ -3,7 +3,7 @@
 
 use clap::{Parser, ValueEnum};
 
-/// Runs one peer system (raw UDP, Zenoh, Aeron) as separate, verifying processes on loopback
+/// Runs one peer system (raw UDP, Zenoh, Aeron, Corosync CPG) as separate, verifying processes on loopback
 /// (or on a namespace LAN, with --netns) and prints a summary shaped like `argent bench
 /// --json`: delivered_ok, msgs_per_sec and mb_per_sec (to each subscriber: the slowest one),
 /// p50_us/p99_us (the worst subscriber), per_subscriber, per_publisher.
@@ -16,6 +16,10 @@ pub struct Opts {
     /// Subscriber processes.
     #[arg(long, default_value_t = 1)]
     pub subscribers: usize,
+    /// Publisher processes, each its own stream, verified on its own by every subscriber
+    /// (exactly once, in order). More than one: corosync-cpg only.
+    #[arg(long, default_value_t = 1)]
+    pub publishers: usize,
     /// Message size, bytes (at least 24: index, send time, check word).
     #[arg(long, default_value_t = 1024)]
     pub size: usize,
@@ -35,8 +39,9 @@ pub struct Opts {
     /// probe argent uses). std is the faster path for large datagrams here (decision 006).
     #[arg(long, value_enum, default_value_t = RawTransport::Std)]
     pub transport: RawTransport,
-    /// Paced publisher: messages per second (latency then counts from each message's
-    /// scheduled send time, as `argent pub --rate` does). Raw UDP systems only.
+    /// Paced publishers: messages per second per publisher (latency then counts from each
+    /// message's scheduled send time, as `argent pub --rate` does). Raw UDP systems and
+    /// corosync-cpg.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Run on a LAN of network namespaces made by `cluster-scripts/netns-lan up H PREFIX`
@@ -62,7 +67,7 @@ pub struct Opts {
     /// Internal: the process's part in a run (started by the orchestrator).
     #[arg(long, hide = true, value_enum)]
     pub role: Option<Role>,
-    /// Internal: the subscriber's index.
+    /// Internal: the subscriber's or publisher's index.
     #[arg(long, hide = true, default_value_t = 0)]
     pub index: usize,
     /// Internal: the run's first port (each system derives its ports from it).
@@ -89,6 +94,9 @@ pub enum System {
     /// Aeron 1.54 (C media driver embedded in each process), reliable UDP unicast (1→1) or
     /// multicast (1→N, fc=min).
     Aeron,
+    /// Corosync 3 closed process groups: every process a member of one group on a corosync
+    /// daemon started for the run, agreed (total) order across all publishers.
+    CorosyncCpg,
 }
 
 impl System {
@@ -100,6 +108,7 @@ impl System {
             System::RawGso => "raw-gso",
             System::Zenoh => "zenoh",
             System::Aeron => "aeron",
+            System::CorosyncCpg => "corosync-cpg",
         }
     }
 
@@ -108,12 +117,24 @@ impl System {
         matches!(self, System::RawUnicast | System::RawMulticast | System::RawGso)
     }
 
+    /// Total order: every subscriber delivers every publisher's messages in one sequence,
+    /// the same for all (subscribers hash it: `order_hash`, `order_agreed`).
+    pub fn total_order(self) -> bool {
+        self == System::CorosyncCpg
+    }
+
+    /// Whether it runs several publishers (`--publishers`) and a paced load (`--rate`).
+    pub fn many_publishers(self) -> bool {
+        self == System::CorosyncCpg
+    }
+
     /// Whether this build includes it.
     pub fn built(self) -> bool {
         match self {
             System::RawUnicast | System::RawMulticast | System::RawGso => true,
             System::Zenoh => cfg!(feature = "zenoh"),
             System::Aeron => cfg!(feature = "aeron"),
+            System::CorosyncCpg => cfg!(feature = "corosync-cpg"),
         }
     }
 }

@@ -1,8 +1,14 @@
-//! Verifiable messages (argent_verify's layout: one stream, sender 0), the same for every
-//! system, so that every figure counts only what was delivered exactly once, in order,
-//! intact. Every byte is checked: the header by [`argent_verify::read`], the fill one by one.
-//! The last message of a run is an end marker with the number of messages sent; a
-//! subscriber is done when it sees it.
+//! Verifiable messages (argent_verify's layout: one stream per publisher, the publisher's
+//! index as the sender), the same for every system, so that every figure counts only what
+//! was delivered exactly once, in order, intact. Every byte is checked: the header by
+//! [`argent_verify::read`], the fill one by one. Each publisher's last message is an end
+//! marker with the number of messages it sent; a subscriber is done when it has seen every
+//! publisher's. With several publishers each stream is checked on its own, as `argent sub`
+//! checks them: one [`Checker`] per sender.
+//!
+//! A total-order system's subscribers also hash the sequence they delivered (every
+//! message's identity, in delivery order: [`OrderHash`]); equal hashes on every subscriber
+//! mean that they delivered the same messages in the same order.
 
 use argent_verify::{Checker, Header, Message, Verdict};
 use serde::Serialize;
@@ -32,6 +38,8 @@ pub struct Generator {
     /// Unpaced: the send time stamped on messages, read once every [`STAMP_EVERY`] (as
     /// `argent pub` does: a clock read per 64-byte message was a fifth of a publisher's work).
     stamp: u64,
+    /// The publisher's index, every message's sender (0 with one publisher).
+    sender: u32,
 }
 
 /// Unpaced messages share one clock reading per this many.
@@ -50,7 +58,14 @@ impl Generator {
             started_ns: argent_verify::now_ns(),
             rate: None,
             stamp: 0,
+            sender: 0,
         }
+    }
+
+    /// Messages of publisher `sender` (its index in the run).
+    pub fn with_sender(mut self, sender: u32) -> Generator {
+        self.sender = sender;
+        self
     }
 
     /// Paced at `rate` messages per second (`None`: as fast as the system takes them).
@@ -107,14 +122,19 @@ impl Generator {
         if self.written != Some(self.next) {
             // The clock is read once every 256 messages.
             if self.next % 256 == 0 && Instant::now() >= self.until {
-                argent_verify::write_end(&mut self.buf, self.next, 0, 0, 0);
+                argent_verify::write_end(&mut self.buf, self.next, self.sender, 0, 0);
                 self.written = Some(u64::MAX);
                 return Some(&self.buf);
             }
             if self.written == Some(u64::MAX) {
                 return Some(&self.buf); // the end marker, not yet accepted
             }
-            let h = Header { index: self.next, send_ns: self.send_ns(), ..Header::default() };
+            let h = Header {
+                index: self.next,
+                send_ns: self.send_ns(),
+                sender: self.sender,
+                ..Header::default()
+            };
             argent_verify::write(&mut self.buf, h, &[]);
             self.written = Some(self.next);
         }
@@ -155,16 +175,22 @@ pub struct Verifier {
     pub gaps: u64,
     /// Indexes at or below one already seen (duplicates or reordering).
     pub out_of_order: u64,
-    /// Bad check word, fill or length.
+    /// Bad check word, fill or length, or a sender that is not one of the run's publishers.
     pub corrupt: u64,
-    /// The end marker's count, once seen.
+    /// Messages sent, from the end markers: once every publisher's has arrived, their sum.
     pub published: Option<u64>,
+    /// With several publishers: each one's end marker count (`null` until it arrives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<Vec<Option<u64>>>,
+    /// One stream per publisher, indexed by sender.
+    #[serde(skip)]
+    streams: Vec<Checker>,
+    #[serde(skip)]
+    ends: Vec<Option<u64>>,
     /// Latency of the messages taken, from their send time (paced: their scheduled one)
     /// to their check, microseconds.
     #[serde(skip)]
     latency: Latency,
-    #[serde(skip)]
-    stream: Checker,
     #[serde(skip)]
     first: Option<Instant>,
     #[serde(skip)]
@@ -174,16 +200,35 @@ pub struct Verifier {
     /// Only the header's sequence number (no fill check): `--verify count`.
     #[serde(skip)]
     count_only: bool,
+    /// A total-order system: the hash of the delivery sequence.
+    #[serde(skip)]
+    order: Option<OrderHash>,
 }
 
 impl Verifier {
+    /// A verifier of one publisher's messages of `size` bytes.
     pub fn new(size: usize) -> Verifier {
-        Verifier { size, ..Verifier::default() }
+        Verifier { size, streams: vec![Checker::new()], ends: vec![None], ..Verifier::default() }
     }
 
     /// Checking sequence numbers only, not the fill (`--verify count`).
     pub fn counting(mut self, count_only: bool) -> Verifier {
         self.count_only = count_only;
+        self
+    }
+
+    /// Messages of `n` publishers (senders 0..n), each stream checked on its own.
+    pub fn publishers(mut self, n: usize) -> Verifier {
+        let n = n.max(1);
+        self.streams = vec![Checker::new(); n];
+        self.ends = vec![None; n];
+        self.published_by = (n > 1).then(|| vec![None; n]);
+        self
+    }
+
+    /// Hashing the delivery sequence ([`Verifier::order_hash`]): a total-order system.
+    pub fn ordering(mut self, on: bool) -> Verifier {
+        self.order = on.then(OrderHash::default);
         self
     }
 
@@ -197,7 +242,18 @@ impl Verifier {
         let d = match argent_verify::read(m) {
             Ok(Message::Data(d)) if self.count_only || d.fill_ok() => d,
             Ok(Message::End(e)) => {
-                self.published = Some(e.count);
+                let Some(end) = self.ends.get_mut(e.sender as usize) else {
+                    self.corrupt += 1;
+                    return;
+                };
+                *end = Some(e.count);
+                if let Some(o) = &mut self.order {
+                    o.add(e.sender, e.count, true);
+                }
+                if let Some(by) = &mut self.published_by {
+                    by[e.sender as usize] = Some(e.count);
+                }
+                self.published = self.ends.iter().copied().sum();
                 return;
             }
             _ => {
@@ -205,8 +261,16 @@ impl Verifier {
                 return;
             }
         };
+        let h = d.header;
+        let Some(stream) = self.streams.get_mut(h.sender as usize) else {
+            self.corrupt += 1;
+            return;
+        };
+        if let Some(o) = &mut self.order {
+            o.add(h.sender, h.index, false);
+        }
         self.last = Some(now);
-        match self.stream.check(d.header.index) {
+        match stream.check(h.index) {
             Verdict::InOrder | Verdict::First => {}
             Verdict::Duplicate => {
                 self.out_of_order += 1;
@@ -217,7 +281,7 @@ impl Verifier {
         self.received += 1;
         self.bytes += m.len() as u64;
         let now_ns = argent_verify::now_ns();
-        self.latency.record(now_ns.saturating_sub(d.header.send_ns) / 1_000);
+        self.latency.record(now_ns.saturating_sub(h.send_ns) / 1_000);
     }
 
     /// Latency percentiles, microseconds: (p50, p99, p99.9, max).
@@ -225,14 +289,23 @@ impl Verifier {
         self.latency.percentiles()
     }
 
-    /// The end marker arrived.
+    /// Every publisher's end marker arrived.
     pub fn ended(&self) -> bool {
         self.published.is_some()
     }
 
-    /// Every message, once, in order, intact, and the end marker.
+    /// Every message of every publisher, once, in order, intact, and every end marker.
     pub fn complete(&self) -> bool {
-        self.published == Some(self.received) && self.gaps == 0 && self.out_of_order == 0 && self.corrupt == 0
+        let all = self.streams.iter().zip(&self.ends).all(|(s, e)| Some(s.next()) == *e);
+        all && self.published == Some(self.received)
+            && self.gaps == 0
+            && self.out_of_order == 0
+            && self.corrupt == 0
+    }
+
+    /// The hash of the delivery sequence, 16 hex digits (with [`Verifier::ordering`]).
+    pub fn order_hash(&self) -> Option<String> {
+        self.order.as_ref().map(|o| format!("{:016x}", o.0))
     }
 
     /// Seconds from the first message to the last.
@@ -246,6 +319,29 @@ impl Verifier {
     /// Since the last message (or the first arrival of anything).
     pub fn idle(&self) -> Option<Duration> {
         self.last.or(self.first).map(|t| t.elapsed())
+    }
+}
+
+/// FNV-1a (64-bit) over the identity of every message delivered, in delivery order: its
+/// sender (4 bytes, little-endian) and index (8 bytes; an end marker's count with the top
+/// bit set). Duplicates and gaps are hashed as delivered, so that two subscribers have the
+/// same hash only if they delivered the same sequence (up to a collision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderHash(u64);
+
+impl Default for OrderHash {
+    fn default() -> Self {
+        OrderHash(0xcbf2_9ce4_8422_2325) // the FNV offset basis
+    }
+}
+
+impl OrderHash {
+    fn add(&mut self, sender: u32, index: u64, end: bool) {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let index = if end { index | 1 << 63 } else { index };
+        for b in sender.to_le_bytes().into_iter().chain(index.to_le_bytes()) {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(PRIME);
+        }
     }
 }
 
@@ -358,6 +454,66 @@ mod tests {
         v.check(&m);
         let [p50, ..] = v.latency_us();
         assert!((3_000..4_000).contains(&p50), "{p50} µs: the message waited 3 ms");
+    }
+
+    /// Publisher `sender`'s messages, `n` of them then its end marker.
+    fn stream(sender: u32, n: u64) -> Vec<Vec<u8>> {
+        let mut g = Generator::new(64, Duration::from_secs(3600)).with_sender(sender);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(g.current().unwrap().to_vec());
+            g.advance();
+        }
+        let mut end = vec![0; 64];
+        argent_verify::write_end(&mut end, n, sender, 0, 0);
+        out.push(end);
+        out
+    }
+
+    #[test]
+    fn several_publishers_are_checked_stream_by_stream() {
+        let (a, b) = (stream(0, 3), stream(1, 2));
+        // Interleaved: each stream in order, complete once both end markers are in.
+        let mut v = Verifier::new(64).publishers(2);
+        for m in [&a[0], &b[0], &a[1], &a[2], &b[1], &a[3]] {
+            v.check(m);
+        }
+        assert!(!v.ended() && v.published.is_none(), "one end marker of two: {v:?}");
+        v.check(&b[2]);
+        assert!(v.complete(), "{v:?}");
+        assert_eq!(
+            (v.received, v.published, v.published_by.clone()),
+            (5, Some(5), Some(vec![Some(3), Some(2)]))
+        );
+        // A message lost from one stream is a gap even when the total matches.
+        let mut v = Verifier::new(64).publishers(2);
+        for m in [&a[0], &a[2], &b[0], &b[1], &a[3], &b[2]] {
+            v.check(m);
+        }
+        assert!(!v.complete() && v.gaps == 1, "{v:?}");
+        // A sender outside the run is corrupt; one publisher's summary has no published_by.
+        let mut v = Verifier::new(64);
+        v.check(&b[0]);
+        assert_eq!(v.corrupt, 1);
+        assert!(serde_json::to_value(&v).unwrap().get("published_by").is_none());
+    }
+
+    #[test]
+    fn the_order_hash_tells_delivery_orders_apart() {
+        let (a, b) = (stream(0, 2), stream(1, 2));
+        let hash = |msgs: &[&Vec<u8>]| {
+            let mut v = Verifier::new(64).publishers(2).ordering(true);
+            msgs.iter().for_each(|m| v.check(m));
+            v.order_hash().unwrap()
+        };
+        let one = hash(&[&a[0], &b[0], &a[1], &b[1], &a[2], &b[2]]);
+        assert_eq!(one, hash(&[&a[0], &b[0], &a[1], &b[1], &a[2], &b[2]]), "the same sequence");
+        assert_eq!(one.len(), 16);
+        // Both are complete, FIFO per stream: only the interleaving differs.
+        assert_ne!(one, hash(&[&b[0], &a[0], &a[1], &b[1], &a[2], &b[2]]));
+        assert_ne!(one, hash(&[&a[0], &b[0], &a[1], &b[1], &b[2], &a[2]]), "end markers count");
+        assert_ne!(one, hash(&[&a[0], &a[0], &b[0], &a[1], &b[1], &a[2], &b[2]]), "a duplicate");
+        assert_eq!(Verifier::new(64).order_hash(), None, "not a total-order system");
     }
 
     #[test]

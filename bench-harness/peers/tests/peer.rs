@@ -116,3 +116,56 @@ fn a_peer_left_out_of_the_build_says_how_to_build_it() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not in this build") && err.contains("build-peers"), "{err}");
 }
+
+#[test]
+fn several_publishers_are_refused_by_the_one_publisher_systems() {
+    let out = peer(&["raw-multicast", "--publishers", "2", "--duration", "0.5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--publishers 2") && err.contains("corosync-cpg"), "{err}");
+}
+
+#[cfg(not(feature = "corosync-cpg"))]
+#[test]
+fn corosync_cpg_left_out_of_the_build_says_how_to_build_it() {
+    let out = peer(&["corosync-cpg"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not in this build") && err.contains("corosync-cpg"), "{err}");
+}
+
+/// Needs root and corosync (cluster-scripts/install-peer-deps), with no other corosync
+/// daemon running: the run starts its own.
+#[cfg(feature = "corosync-cpg")]
+#[test]
+fn corosync_cpg_delivers_three_publishers_in_one_order_to_every_subscriber() {
+    let out = peer(&[
+        "corosync-cpg",
+        "--publishers",
+        "3",
+        "--subscribers",
+        "2",
+        "--size",
+        "100",
+        "--duration",
+        "0.5",
+        "--rate",
+        "2000",
+        "--json",
+    ]);
+    let s = summary(&out);
+    assert!(out.status.success(), "{s}");
+    assert_eq!((s["delivered_ok"].clone(), s["order_agreed"].clone()), (true.into(), true.into()), "{s}");
+    let pubs = s["per_publisher"].as_array().expect("three publishers");
+    let sent: u64 = pubs.iter().map(|p| p["sent"].as_u64().unwrap()).sum();
+    assert!(pubs.len() == 3 && (2_700..=4_000).contains(&sent), "paced at 2 000/s each: {s}");
+    let subs = s["per_subscriber"].as_array().expect("subscribers");
+    assert!(subs
+        .iter()
+        .all(|x| x["received"].as_u64() == Some(sent) && x["order_hash"] == subs[0]["order_hash"]));
+    let d = &s["daemon"];
+    assert!(d["cpu_secs"].as_f64().unwrap() > 0.0 && d["vm_hwm_kb"].as_u64().unwrap() > 0, "{d}");
+    assert_eq!(d["clean_exit"], true, "{d}");
+    let pid = d["pid"].as_u64().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the daemon is gone: {d}");
+}
