@@ -106,7 +106,7 @@ fn run(
         if !missing.is_empty() {
             anyhow::bail!(
                 "scenario {} measures {}, which {} was built without: run cluster-scripts/build-peers \
-                 (it installs the build needs and builds argent-peer with --features zenoh,aeron)",
+                 (it installs the build needs and builds argent-peer with --features zenoh,aeron,corosync-cpg)",
                 path.display(),
                 missing.join(" and "),
                 p.display()

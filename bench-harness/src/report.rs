@@ -1,7 +1,7 @@
 //! What a scenario produced: results.json, report.md and one SVG plot per sweep and metric.
 
 use crate::runner::{Environment, Run};
-use crate::scenario::{Base, Netns, Param, PointSpec, Scenario, System};
+use crate::scenario::{Base, Driver, Netns, Param, PointSpec, Scenario, System};
 use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -44,6 +44,10 @@ pub struct Point {
     /// The arguments of `argent` (loopback), `netns-run` (netns) or `argent-peer` (peers).
     pub args: Vec<String>,
     pub delivered_ok: bool,
+    /// Total order (argent's total-order driver, Corosync CPG): whether every subscriber
+    /// delivered the same sequence in every repeat that reported it (absent: no repeat did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_agreed: Option<bool>,
     /// Transport and datagram size `argent bench` reported, per repeat.
     pub transports: Vec<String>,
     pub datagram_sizes: Vec<u64>,
@@ -108,6 +112,7 @@ impl Point {
             value,
             system,
             delivered_ok: !repeats.is_empty() && repeats.iter().all(|r| r.delivered_ok),
+            order_agreed: repeats.iter().filter_map(|r| r.order_agreed).reduce(|a, b| a && b),
             transports: benches().filter_map(|b| b["transport"].as_str().map(String::from)).collect(),
             datagram_sizes: benches().filter_map(|b| b["datagram_size"].as_u64()).collect(),
             msgs_per_sec: stat("msgs_per_sec"),
@@ -209,6 +214,13 @@ pub fn markdown(r: &Results) -> String {
         if b.raw { "on" } else { "off" }
     );
     }
+    if b.driver != Driver::Qsm {
+        let _ = writeln!(
+            m,
+            "\nargent's driver: {} (every subscriber hashes the sequence it delivered; a point verifies only if the hashes agree).",
+            b.driver.name()
+        );
+    }
     if s.systems.len() > 1 {
         m.push_str(&side_by_side(r));
     }
@@ -226,13 +238,23 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(m, "\n## {heading}\n");
         let many = s.systems.len() > 1;
         let (sys_head, sys_rule) = if many { (" system |", "---|") } else { ("", "") };
-        let _ = writeln!(m, "| {name} |{sys_head} verified | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | max µs | raw UDP MB/s | ratio to raw | transport | datagram B |");
-        let _ = writeln!(m, "|---:|{sys_rule}---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+        // Total order: whether the subscribers agreed on one sequence, where it was checked.
+        let ordered = r.series.iter().flat_map(|s| &s.points).any(|p| p.order_agreed.is_some());
+        let (order_head, order_rule) = if ordered { (" same order |", "---|") } else { ("", "") };
+        let _ = writeln!(m, "| {name} |{sys_head} verified |{order_head} msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | max µs | raw UDP MB/s | ratio to raw | transport | datagram B |");
+        let _ =
+            writeln!(m, "|---:|{sys_rule}---|{order_rule}---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         for p in &series.points {
             let sys = if many { format!(" {} |", p.system.label()) } else { String::new() };
+            let order = match (ordered, p.order_agreed) {
+                (false, _) => String::new(),
+                (true, Some(true)) => " yes |".into(),
+                (true, Some(false)) => " **NO** |".into(),
+                (true, None) => " – |".into(),
+            };
             let _ = writeln!(
                 m,
-                "| {} |{sys} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} |{sys} {} |{order} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 p.value.map_or("base".into(), |v| v.to_string()),
                 if p.delivered_ok { "yes" } else { "**FAILED**" },
                 cell(p.msgs_per_sec, 0, true),
@@ -281,14 +303,16 @@ fn perturbation(p: &Point) -> Option<String> {
     let med = |k: &str| Stat::of(benches.iter().filter_map(|b| b[k].as_f64()).collect()).map(|s| s.median);
     let ms = |k: &str| med(k).map_or("–".to_string(), |v| format!("{v:.0} ms"));
     let mut parts = Vec::new();
+    let who = match b.publishers {
+        1 => "publisher".to_string(),
+        n => format!("each of the {n} publishers"),
+    };
     match (b.rate, p.of_peak) {
         (Some(rate), Some(o)) => parts.push(format!(
-            "publisher paced at {rate} msgs/s, {} % of argent's peak of {:.0} msgs/s at these settings unpaced (latency from scheduled send times)",
+            "{who} paced at {rate} msgs/s, {} % of argent's peak of {:.0} msgs/s (per subscriber, every publisher's messages) at these settings unpaced (latency from scheduled send times)",
             o.percent, o.peak_msgs_per_sec
         )),
-        (Some(rate), None) => {
-            parts.push(format!("publisher paced at {rate} msgs/s (latency from scheduled send times)"))
-        }
+        (Some(rate), None) => parts.push(format!("{who} paced at {rate} msgs/s (latency from scheduled send times)")),
         _ => {}
     }
     if let (Some(at), Some(len)) = (b.pause_one_at, b.pause_for) {
@@ -319,6 +343,10 @@ const GOAL_OVER_RAW: f64 = 0.9;
 /// its p99 latency over raw UDP's at the same paced rate.
 const GOAL_OVER_GSO: f64 = 0.8;
 const GOAL_P99_OVER_GSO: f64 = 2.0;
+/// Against Corosync CPG (issue 16): argent's msgs/s at least twice CPG's, and its p99 at the
+/// same paced load no worse.
+const GOAL_OVER_CPG: f64 = 2.0;
+const GOAL_P99_OVER_CPG: f64 = 1.0;
 
 /// One table of every system at every point (columns), medians of msgs/s and MB/s, and the
 /// ratios the goals are stated in: argent over the best peer, argent over raw UDP.
@@ -375,7 +403,13 @@ fn side_by_side(r: &Results) -> String {
         for (_, pts) in &columns {
             let cell = match pts.iter().find(|p| p.system == system) {
                 Some(p) if p.delivered_ok || system.is_raw() => match (p.msgs_per_sec, p.mb_per_sec) {
-                    (Some(a), Some(b)) => format!("{} msgs/s, {:.1} MB/s", human_rate(a.median), b.median),
+                    (Some(a), Some(b)) => {
+                        let p99 = match (p.settings.rate, p.p99_us) {
+                            (Some(_), Some(l)) => format!(", p99 {:.0} µs", l.median),
+                            _ => String::new(),
+                        };
+                        format!("{} msgs/s, {:.1} MB/s{p99}", human_rate(a.median), b.median)
+                    }
                     _ => "–".into(),
                 },
                 Some(_) => "**FAILED**".into(),
@@ -435,6 +469,9 @@ fn side_by_side(r: &Results) -> String {
         }
         m.push('\n');
     }
+    if has(|s| s == System::Argent) && has(|s| s == System::CorosyncCpg) {
+        m.push_str(&against_cpg(&columns));
+    }
     if has(|s| s == System::Argent) && has(System::is_raw) {
         let _ = write!(m, "| **argent ÷ raw UDP** (MB/s, same datagram size), goal ≥ {GOAL_OVER_RAW} |");
         for (_, pts) in &columns {
@@ -444,6 +481,51 @@ fn side_by_side(r: &Results) -> String {
         }
         m.push('\n');
     }
+    m
+}
+
+/// Issue 16's goals against Corosync CPG: argent's msgs/s at least twice CPG's (unpaced
+/// points), and argent's p99 no worse than CPG's at the same paced rate. Medians of
+/// verified repeats only (both systems are reliable; CPG must agree on its order too).
+fn against_cpg(columns: &[(String, Vec<&Point>)]) -> String {
+    let mut m = String::new();
+    fn pair<'a>(pts: &[&'a Point]) -> Option<(&'a Point, &'a Point)> {
+        let find = |s: System| pts.iter().find(|p| p.system == s && p.delivered_ok).copied();
+        find(System::Argent).zip(find(System::CorosyncCpg))
+    }
+    let ratio = |a: Option<Stat>, c: Option<Stat>, ok: &dyn Fn(f64) -> bool| match (a, c) {
+        (Some(a), Some(c)) if c.median > 0.0 => {
+            let r = a.median / c.median;
+            let digits = if r < 0.01 { 4 } else { 2 };
+            format!("{r:.digits$} {}", if ok(r) { "✓" } else { "✗" })
+        }
+        _ => "–".into(),
+    };
+    let _ = write!(m, "| **argent ÷ Corosync CPG** (msgs/s, unpaced), goal ≥ {GOAL_OVER_CPG} |");
+    for (_, pts) in columns {
+        let cell = match pair(pts) {
+            Some((a, c)) if a.settings.rate.is_none() => {
+                ratio(a.msgs_per_sec, c.msgs_per_sec, &|r| r >= GOAL_OVER_CPG)
+            }
+            _ => "–".into(),
+        };
+        let _ = write!(m, " {cell} |");
+    }
+    m.push('\n');
+    let _ = write!(
+        m,
+        "| **argent p99 ÷ Corosync CPG p99** (paced points: same rate), goal ≤ {GOAL_P99_OVER_CPG} |"
+    );
+    for (_, pts) in columns {
+        let cell = match pair(pts) {
+            Some((a, c)) if a.settings.rate.is_some() => {
+                ratio(a.p99_us, c.p99_us, &|r| r <= GOAL_P99_OVER_CPG)
+            }
+            _ => "–".into(),
+        };
+        let _ = write!(m, " {cell} |");
+    }
+    m.push('\n');
     m
 }
 
@@ -481,10 +563,17 @@ fn column_label(p: &Point, varying: &[Param]) -> String {
                 Param::Publishers => format!("{v} publishers"),
                 Param::LossPct => format!("{v}% loss"),
                 Param::Rate if v == 0 => "unpaced".into(),
-                Param::Rate => match p.of_peak {
-                    Some(o) => format!("{} msgs/s paced ({} % of peak)", human_rate(v as f64), o.percent),
-                    None => format!("{} msgs/s paced", human_rate(v as f64)),
-                },
+                Param::Rate => {
+                    // `rate` is per publisher.
+                    let rate = match p.settings.publishers {
+                        1 => human_rate(v as f64),
+                        n => format!("{n} × {}", human_rate(v as f64)),
+                    };
+                    match p.of_peak {
+                        Some(o) => format!("{rate} msgs/s paced ({} % of peak)", o.percent),
+                        None => format!("{rate} msgs/s paced"),
+                    }
+                }
                 Param::RateOfPeak => format!("{v} % of peak"),
                 Param::Mtu => format!("MTU {v}"),
             }

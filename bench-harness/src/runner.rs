@@ -20,7 +20,7 @@ pub fn locate_argent(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 /// The `argent-peer` binary: `--peer`, else `$ARGENT_PEER_BIN`, else next to this executable.
 pub fn locate_peer(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let build = |_: &str| {
-        "`cluster-scripts/build-peers` (installs what Aeron's build needs, then builds argent-peer with --features zenoh,aeron)".to_string()
+        "`cluster-scripts/build-peers` (installs what Aeron's and Corosync's builds need, then builds argent-peer with --features zenoh,aeron,corosync-cpg)".to_string()
     };
     locate_binary("argent-peer", "--peer PATH", "ARGENT_PEER_BIN", flag, &build)
 }
@@ -261,7 +261,12 @@ impl Environment {
 /// One `argent bench` run: its JSON summary, or why there is none.
 #[derive(Debug, Serialize)]
 pub struct Run {
+    /// Delivery verified: the summary's `delivered_ok`, and its `order_agreed` when it has
+    /// one (a total-order system: every subscriber delivered the same sequence).
     pub delivered_ok: bool,
+    /// A total-order system's verdict on the order (absent for the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_agreed: Option<bool>,
     pub wall_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -280,6 +285,7 @@ impl Run {
     pub fn not_run(why: &str) -> Run {
         Run {
             delivered_ok: false,
+            order_agreed: None,
             wall_seconds: 0.0,
             error: Some(why.into()),
             bench: None,
@@ -322,14 +328,19 @@ pub fn run(job: &Job, out: &Path, log: &str) -> anyhow::Result<Run> {
     let wall_seconds = start.elapsed().as_secs_f64();
     let bench = finished.summary;
     let delivered_ok = bench.as_ref().and_then(|b| b["delivered_ok"].as_bool()).unwrap_or(false);
+    let order_agreed = bench.as_ref().and_then(|b| b["order_agreed"].as_bool());
     let error = match (finished.status, &bench) {
         (None, _) => Some(format!("killed after the {} s timeout", timeout.as_secs_f64())),
         (Some(s), None) => Some(format!("{what} exited with {s} and printed no JSON summary (see {log})")),
         (Some(_), Some(_)) if !delivered_ok => Some("delivery not verified on every subscriber".into()),
+        (Some(_), Some(_)) if order_agreed == Some(false) => {
+            Some("total order not agreed: the subscribers delivered different sequences (order_hash)".into())
+        }
         _ => None,
     };
     Ok(Run {
         delivered_ok: delivered_ok && error.is_none(),
+        order_agreed,
         wall_seconds,
         error,
         bench,
@@ -360,6 +371,29 @@ mod tests {
         assert!(r.error.as_deref().unwrap_or_default().contains("timeout"), "{r:?}");
         let log = std::fs::read_to_string(out.path().join("graceful.log")).unwrap();
         assert!(log.contains("cleaned up"), "{log}");
+    }
+
+    #[test]
+    fn a_disagreed_total_order_fails_verification() {
+        let out = tempfile::tempdir().unwrap();
+        let run_json = |line: &str| {
+            let args: Vec<String> = vec!["-c".into(), format!("echo '{line}'")];
+            let job = Job {
+                program: Path::new("/bin/sh"),
+                what: "sh",
+                args: &args,
+                timeout: Duration::from_secs(10),
+                grace: None,
+            };
+            run(&job, out.path(), "order.log").unwrap()
+        };
+        let r = run_json(r#"{"delivered_ok": true, "order_agreed": false}"#);
+        assert!(!r.delivered_ok && r.order_agreed == Some(false), "{r:?}");
+        assert!(r.error.as_deref().unwrap_or_default().contains("total order not agreed"), "{r:?}");
+        let r = run_json(r#"{"delivered_ok": true, "order_agreed": true}"#);
+        assert!(r.delivered_ok && r.error.is_none() && r.order_agreed == Some(true), "{r:?}");
+        let r = run_json(r#"{"delivered_ok": true}"#);
+        assert!(r.delivered_ok && r.order_agreed.is_none(), "no order to agree on: {r:?}");
     }
 
     #[test]

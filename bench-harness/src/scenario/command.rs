@@ -2,7 +2,7 @@
 //! bound on the run's wall time.
 
 use super::point::PointSpec;
-use super::types::{Base, System};
+use super::types::{Base, Driver, System};
 use std::path::Path;
 
 /// `argent bench`'s datagram size on loopback, which raw UDP matches.
@@ -65,12 +65,15 @@ impl PointSpec {
         if system == System::AeronTuned {
             a.extend(["--profile".into(), "tuned".into()]);
         }
+        if system.many_publishers() {
+            a.extend(["--publishers".into(), b.publishers.to_string()]);
+        }
         if system.is_raw() {
             // The same datagram size as argent (argent bench's default on loopback).
             a.extend(["--datagram-size".into(), b.datagram_size.unwrap_or(ARGENT_DATAGRAM).to_string()]);
-            if let Some(r) = b.rate {
-                a.extend(["--rate".into(), r.to_string()]);
-            }
+        }
+        if let (true, Some(r)) = (system.paced(), b.rate) {
+            a.extend(["--rate".into(), r.to_string()]);
         }
         a
     }
@@ -109,6 +112,9 @@ impl Base {
         if let Some(d) = self.datagram_size {
             a.push("--datagram-size".into());
             a.push(d.to_string());
+        }
+        if self.driver != Driver::Qsm {
+            a.extend(["--driver".into(), self.driver.name().into()]);
         }
         if !self.raw {
             a.push("--no-raw".into());

@@ -13,4 +13,4 @@ mod validate;
 mod tests;
 
 pub use point::PointSpec;
-pub use types::{Base, Netns, Param, Scenario, System, Topology};
+pub use types::{Base, Driver, Netns, Param, Scenario, System, Topology};

@@ -45,10 +45,13 @@ impl PointSpec {
         Some(unpaced)
     }
 
-    /// A `rate_of_peak` point paced at its percentage of `peak` messages/s (at least 1).
+    /// A `rate_of_peak` point paced at its percentage of `peak` messages/s per subscriber
+    /// (at least 1). The peak counts every publisher's messages and `rate` is per
+    /// publisher, so each publisher is paced at its share.
     pub fn pace_at_peak(&mut self, peak: f64) {
         if let Some(pct) = self.of_peak {
-            self.base.rate = Some(((peak * pct as f64 / 100.0).round() as u64).max(1));
+            let total = peak * pct as f64 / 100.0;
+            self.base.rate = Some(((total / self.base.publishers.max(1) as f64).round() as u64).max(1));
         }
     }
 

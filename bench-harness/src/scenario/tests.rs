@@ -118,7 +118,7 @@ fn loss_sweeps_only_on_netns() {
 #[test]
 fn shipped_scenarios_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    for name in ["smoke", "qsm-paper", "qsm-paper-loopback", "peers", "lan"] {
+    for name in ["smoke", "qsm-paper", "qsm-paper-loopback", "peers", "lan", "total-order"] {
         let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
         assert_eq!(s.name, name);
     }
@@ -393,4 +393,84 @@ fn lan_scenario_measures_latency_at_half_of_the_peak_it_measured() {
     let peak = half[0].peak_point().unwrap();
     assert_eq!((peak.base.size, peak.base.subscribers, peak.get(Param::Mtu)), (1024, 1, 1500));
     assert!(series[0].1.contains(&peak), "measured by the first sweep");
+}
+
+#[test]
+fn total_order_scenario_runs_argent_and_corosync_with_three_publishers_each() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let s = Scenario::load(&dir.join("total-order.toml")).unwrap();
+    assert_eq!(s.systems, [System::Argent, System::CorosyncCpg]);
+    let series = s.series();
+    let points: Vec<&PointSpec> = series.iter().flat_map(|(_, p)| p).collect();
+    assert!(points.iter().all(|p| p.base.publishers == 3 && p.base.subscribers == 3), "3 -> 3 everywhere");
+    let unpaced: Vec<u64> = points.iter().filter(|p| p.of_peak.is_none()).map(|p| p.base.size).collect();
+    assert_eq!(unpaced, [64, 1024]);
+    // argent: its total-order driver, with three publishers.
+    let argent = points[0].args(Path::new("argent"));
+    for want in [["--driver", "total-order"], ["--publishers", "3"], ["--subscribers", "3"], ["--size", "64"]]
+    {
+        assert!(argent.windows(2).any(|w| w == want), "{want:?} in {argent:?}");
+    }
+    // CPG: three publishers too, no datagram size or profile.
+    let cpg = points[1].peer_args(System::CorosyncCpg);
+    assert_eq!(cpg[..2], ["corosync-cpg", "--json"]);
+    for want in [["--publishers", "3"], ["--subscribers", "3"], ["--size", "1024"], ["--verify", "full"]] {
+        assert!(cpg.windows(2).any(|w| w == want), "{want:?} in {cpg:?}");
+    }
+    assert!(!cpg.iter().any(|a| a == "--datagram-size" || a == "--profile" || a == "--rate"), "{cpg:?}");
+    // p99 at 50 % of argent's peak at each size, measured by the first sweep; each of the
+    // three publishers paced at a third of it, argent and CPG alike.
+    let half: Vec<&PointSpec> = points.iter().copied().filter(|p| p.of_peak == Some(50)).collect();
+    assert_eq!(half.iter().map(|p| p.base.size).collect::<Vec<_>>(), [64, 1024]);
+    for h in &half {
+        assert!(series[0].1.contains(&h.peak_point().unwrap()), "the peak comes from the size sweep");
+        let mut paced = (*h).clone();
+        paced.pace_at_peak(600_000.0);
+        assert_eq!(paced.base.rate, Some(100_000), "50 % of 600 k over 3 publishers");
+        let a = paced.args(Path::new("argent"));
+        assert!(a.windows(2).any(|w| w == ["--rate", "100000"]), "{a:?}");
+        let c = paced.peer_args(System::CorosyncCpg);
+        assert!(c.windows(2).any(|w| w == ["--rate", "100000"]), "{c:?}");
+    }
+}
+
+#[test]
+fn the_driver_reaches_argent_bench_only_when_it_is_not_qsm() {
+    let qsm = parse("name = \"x\"\n").unwrap().series()[0].1[0].args(Path::new("argent"));
+    assert!(!qsm.contains(&"--driver".to_string()), "{qsm:?}");
+    let to = parse("name = \"x\"\n[base]\ndriver = \"total-order\"\n").unwrap();
+    assert!(to.series()[0].1[0]
+        .args(Path::new("argent"))
+        .windows(2)
+        .any(|w| w == ["--driver", "total-order"]));
+    let e = format!("{:#}", parse("name = \"x\"\n[base]\ndriver = \"paxos\"\n").unwrap_err());
+    assert!(e.contains("paxos") && e.contains("total-order"), "{e}");
+    // netns-run has no --driver.
+    let e = netns_error("[[sweep]]\nparam = \"size\"\nvalues = [64]\nset = { driver = \"total-order\" }\n");
+    assert!(e.contains("driver") && e.contains("netns"), "{e}");
+}
+
+#[test]
+fn corosync_runs_several_publishers_and_paced_but_the_other_peers_do_not() {
+    let cpg = "name = \"x\"\nsystems = [\"argent\", \"corosync-cpg\"]\n";
+    parse(&format!("{cpg}[base]\npublishers = 3\nrate = 1000\n")).unwrap();
+    let s = parse(&format!("{cpg}[[sweep]]\nparam = \"publishers\"\nvalues = [1, 2, 4]\n")).unwrap();
+    let args = s.series()[0].1[2].peer_args(System::CorosyncCpg);
+    assert!(args.windows(2).any(|w| w == ["--publishers", "4"]), "{args:?}");
+    for (text, want) in [
+        (
+            "name = \"x\"\nsystems = [\"argent\", \"corosync-cpg\", \"zenoh\"]\n[base]\npublishers = 2\n",
+            "zenoh runs one publisher",
+        ),
+        ("name = \"x\"\nsystems = [\"corosync-cpg\", \"aeron\"]\n[base]\nrate = 1000\n", "unpaced"),
+        ("name = \"x\"\nsystems = [\"corosync-cpg\"]\n[base]\ngroups = 2\n", "one group"),
+        (
+            "name = \"x\"\nsystems = [\"corosync-cpg\"]\n[base]\npause_one_at = 1.0\npause_for = 1.0\n",
+            "unperturbed",
+        ),
+    ] {
+        let e = format!("{:#}", parse(text).expect_err(text));
+        assert!(e.contains(want), "{text}: {e}");
+    }
+    assert_eq!(System::CorosyncCpg.label(), "Corosync CPG (agreed order)");
 }

@@ -60,6 +60,9 @@ pub enum System {
     Aeron,
     /// Aeron tuned to argent's datagram size and buffers.
     AeronTuned,
+    /// Corosync CPG: closed process groups on a corosync daemon started per run, agreed
+    /// (total) order across every publisher.
+    CorosyncCpg,
 }
 
 impl System {
@@ -73,6 +76,7 @@ impl System {
             System::Zenoh => "zenoh",
             System::Aeron => "aeron",
             System::AeronTuned => "aeron-tuned",
+            System::CorosyncCpg => "corosync-cpg",
         }
     }
 
@@ -86,6 +90,7 @@ impl System {
             System::Zenoh => "Zenoh (TCP peers, reliable, block)",
             System::Aeron => "Aeron (defaults)",
             System::AeronTuned => "Aeron (tuned)",
+            System::CorosyncCpg => "Corosync CPG (agreed order)",
         }
     }
 
@@ -110,6 +115,16 @@ impl System {
     /// Raw UDP: the physical limit, not a peer to beat.
     pub fn is_raw(self) -> bool {
         matches!(self, System::RawUnicast | System::RawMulticast | System::RawGso)
+    }
+
+    /// Whether `argent-peer` runs it with several publishers (`--publishers`).
+    pub fn many_publishers(self) -> bool {
+        self == System::CorosyncCpg
+    }
+
+    /// Whether `argent-peer` paces it (`--rate`): raw UDP and Corosync CPG.
+    pub fn paced(self) -> bool {
+        self.is_raw() || self == System::CorosyncCpg
     }
 }
 
@@ -172,6 +187,10 @@ pub struct Base {
     pub verify: Verify,
     /// Datagram size; `argent bench`'s default when absent.
     pub datagram_size: Option<u64>,
+    /// How argent delivers (`argent bench --driver`): `qsm` (reliable, each publisher's
+    /// order) or `total-order` (one sequence of all publishers' messages on every
+    /// subscriber, which `argent bench` checks: `order_agreed`).
+    pub driver: Driver,
     pub pin: bool,
     /// Measure the raw UDP multicast baselines in the same run.
     pub raw: bool,
@@ -203,6 +222,7 @@ impl Default for Base {
             transport: Transport::Auto,
             verify: Verify::Full,
             datagram_size: None,
+            driver: Driver::Qsm,
             pin: true,
             raw: true,
             rate: None,
@@ -211,6 +231,27 @@ impl Default for Base {
             pause_for: None,
             kill_one_at: None,
             restart_one_at: None,
+        }
+    }
+}
+
+/// argent's delivery driver (`driver`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    /// QSM: reliable, FIFO per publisher.
+    #[default]
+    Qsm,
+    /// Total order over QSM's streams: every subscriber delivers the same sequence.
+    TotalOrder,
+}
+
+impl Driver {
+    /// Its name in scenario files and on `argent bench`'s command line (`--driver`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Qsm => "qsm",
+            Driver::TotalOrder => "total-order",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! setting fails before the first run, with the field it is in.
 
 use super::point::PointSpec;
-use super::types::{Base, Netns, Param, Scenario, System, Topology, Transport};
+use super::types::{Base, Driver, Netns, Param, Scenario, System, Topology, Transport};
 use anyhow::{bail, Context};
 use std::path::Path;
 
@@ -163,8 +163,9 @@ impl Scenario {
         Ok(())
     }
 
-    /// Peers run one publisher, one group, messages of at least 24 bytes; on loopback, any
-    /// peer, unpaced unless raw UDP; on netns, the raw UDP multicast systems only.
+    /// Peers run one group, messages of at least 24 bytes, one publisher (Corosync CPG:
+    /// any number); on loopback, any peer, unpaced unless raw UDP or Corosync CPG; on netns,
+    /// the raw UDP multicast systems only.
     fn validate_systems(&self) -> anyhow::Result<()> {
         if self.systems.is_empty() {
             bail!("systems must list at least one system (e.g. [\"argent\"])");
@@ -185,22 +186,31 @@ impl Scenario {
                 );
             }
         }
-        let all_raw = self.systems.iter().filter(|s| s.is_peer()).all(|s| s.is_raw());
+        let all_paced = self.systems.iter().filter(|s| s.is_peer()).all(|s| s.paced());
+        let one_publisher = self.systems.iter().find(|s| s.is_peer() && !s.many_publishers());
         let points = self.series();
         for p in points.iter().flat_map(|(_, pts)| pts) {
             let b = &p.base;
-            if b.publishers != 1 || b.groups != 1 {
+            if b.groups != 1 {
                 bail!(
-                    "systems: {peer} runs one publisher and one group, but a point has publishers = {} \
-                     and groups = {} (set them to 1 in [base] and in every sweep)",
-                    b.publishers,
+                    "systems: {peer} runs one group, but a point has groups = {} (set it to 1 in [base] \
+                     and in every sweep)",
                     b.groups
                 );
             }
-            if b.perturbed() && !(all_raw && b.paced_only()) {
+            if let (Some(one), true) = (one_publisher, b.publishers != 1) {
                 bail!(
-                    "systems: {peer} runs unperturbed (and unpaced, but for raw UDP): rate, slow_one, \
-                     pause_one_at, kill_one_at and restart_one_at apply to argent alone (use a scenario of its own)"
+                    "systems: {} runs one publisher, but a point has publishers = {} (set it to 1 in \
+                     [base] and in every sweep; of the peers, corosync-cpg runs several)",
+                    one.name(),
+                    b.publishers
+                );
+            }
+            if b.perturbed() && !(all_paced && b.paced_only()) {
+                bail!(
+                    "systems: {peer} runs unperturbed (and unpaced, but for raw UDP and corosync-cpg): \
+                     rate, slow_one, pause_one_at, kill_one_at and restart_one_at apply to argent alone \
+                     (use a scenario of its own)"
                 );
             }
             if b.size < PEER_MIN_SIZE {
@@ -263,6 +273,13 @@ impl Scenario {
         if b.datagram_size.is_some() {
             bail!(
                 "base.datagram_size is not supported with topology = \"netns\" (netns-run has no such flag)"
+            );
+        }
+        if let Some(p) = self.series().iter().flat_map(|(_, pts)| pts).find(|p| p.base.driver != Driver::Qsm)
+        {
+            bail!(
+                "driver = \"{}\" is not supported with topology = \"netns\" (netns-run runs the qsm driver)",
+                p.base.driver.name()
             );
         }
         for (i, s) in self.sweep.iter().enumerate() {
