@@ -2,13 +2,14 @@
 //! results.json, report.md and SVG plots. The scenario format is in README.md.
 
 mod report;
+mod results;
 mod runner;
 mod scenario;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use report::{Point, Results, Series};
+use results::{Point, Results, Series};
 use scenario::{PointSpec, Scenario, System, Topology};
 use std::path::PathBuf;
 use std::process::ExitCode;

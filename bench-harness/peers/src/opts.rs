@@ -27,8 +27,8 @@ pub struct Opts {
     #[arg(long, default_value_t = 3.0)]
     pub duration: f64,
     /// Settings of the system: `default` (the system's own defaults) or `tuned` (Aeron: MTU,
-    /// term and socket buffers matched to argent's datagram and buffer sizes). Raw UDP and
-    /// Zenoh have one setting each and accept only `default`.
+    /// term and socket buffers matched to argent's datagram and buffer sizes). Raw UDP, Zenoh
+    /// and Corosync CPG (corosync's defaults) have one setting each and accept only `default`.
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
     /// Raw UDP: bytes per datagram (messages are packed whole; default: one message per
