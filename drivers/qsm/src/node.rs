@@ -181,6 +181,15 @@ impl QsmNode {
         }
     }
 
+    /// The streams of `node` that this node tracks in `region` (delivering, or winding down
+    /// after the node departed: [`QsmNode::remove_node`]); a retired stream is not tracked,
+    /// and nothing more of it is delivered.
+    pub fn streams_of(&self, region: RegionId, node: NodeId) -> Vec<NodeId> {
+        self.regions
+            .get(&region)
+            .map_or_else(Vec::new, |r| r.feeds.keys().copied().filter(|s| node_of(*s) == node).collect())
+    }
+
     /// The last datagram of this node's stream in `region` sealed so far (0: none). Right
     /// after [`QsmNode::install_view`] it is where the stream stands at the end of the views
     /// before: the install seals the open datagram, and what is published next is sent in the

@@ -12,6 +12,9 @@
 //!   which held no application message, re-published by a survivor for those that lack it:
 //!   one part per `ORDER` frame it carried (the runs; a departed sequencer's records), or
 //!   one empty part.
+//! - `BEFORE` (5): `from_view u64 | stream u32 | seq u64`: datagrams `1..=seq` of a departed
+//!   member's `stream` were sent before `from_view` (a member that joined in `from_view`
+//!   never gets them, and waits for none of them).
 //!
 //! Decoding never panics and bounds what the network may claim: a run names at least one
 //! and at most [`MAX_RUN_LEN`] datagrams, from sequence number 1 on, and a frame holds
@@ -30,6 +33,8 @@ pub const DATA_KIND: u8 = DATA;
 const ORDER: u8 = 2;
 const REPORT: u8 = 3;
 const RELAY: u8 = 4;
+const BEFORE: u8 = 5;
+const BEFORE_LEN: usize = 8 + 4 + 8;
 const RELAY_FIXED: usize = 8 + 4 + 8 + 2 + 2;
 /// The kind byte of an `ORDER` frame.
 pub const ORDER_KIND: u8 = ORDER;
@@ -60,6 +65,15 @@ pub enum Frame<'a> {
     Order(Vec<Run>),
     Report(crate::flush::Report),
     Relay(Relay),
+    Before(Before),
+}
+
+/// Where a departed member's stream stood before a view (see the module's `BEFORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Before {
+    pub from_view: u64,
+    pub stream: u32,
+    pub seq: u64,
 }
 
 /// A departed sequencer's order records, relayed.
@@ -89,6 +103,8 @@ pub enum FrameError {
     BadRun { stream: u32, from: u64, len: u32 },
     #[error("relay of datagram {seq} of stream {stream}, part {part} of {parts}: datagrams start at 1, parts at 0 below their count")]
     BadRelay { stream: u32, seq: u64, part: u16, parts: u16 },
+    #[error("stream {stream} before view {view} ends at datagram 0: a marker names at least one")]
+    BadBefore { stream: u32, view: u64 },
     #[error("flush report from view {from} to view {to}: the next view must be newer")]
     BadViews { from: u64, to: u64 },
 }
@@ -112,25 +128,38 @@ impl<'a> Frame<'a> {
                 let runs = runs(&mut body, "relay")?;
                 Ok(Frame::Relay(Relay { from_view, stream, seq, part, parts, runs }))
             }
-            REPORT => {
-                if body.len() < REPORT_FIXED {
-                    return Err(FrameError::Truncated {
-                        what: "report",
-                        need: REPORT_FIXED,
-                        have: body.len(),
+            BEFORE => {
+                if body.len() != BEFORE_LEN {
+                    return Err(if body.len() < BEFORE_LEN {
+                        FrameError::Truncated { what: "before", need: BEFORE_LEN, have: body.len() }
+                    } else {
+                        FrameError::Trailing { what: "before", extra: body.len() - BEFORE_LEN }
                     });
                 }
-                let (from_view, to_view, own_end) = (body.get_u64_le(), body.get_u64_le(), body.get_u64_le());
-                if to_view <= from_view {
-                    return Err(FrameError::BadViews { from: from_view, to: to_view });
+                let (from_view, stream, seq) = (body.get_u64_le(), body.get_u32_le(), body.get_u64_le());
+                if seq == 0 {
+                    return Err(FrameError::BadBefore { stream, view: from_view });
                 }
-                let count = counted(&mut body, "report", HAVE_LEN)?;
-                let have = (0..count).map(|_| (body.get_u32_le(), body.get_u64_le())).collect();
-                Ok(Frame::Report(crate::flush::Report { from_view, to_view, own_end, have }))
+                Ok(Frame::Before(Before { from_view, stream, seq }))
             }
+            REPORT => Ok(Frame::Report(report(&mut body, "report")?)),
             other => Err(FrameError::UnknownKind(other)),
         }
     }
+}
+
+/// A report's body.
+fn report(body: &mut &[u8], what: &'static str) -> Result<crate::flush::Report, FrameError> {
+    if body.len() < REPORT_FIXED {
+        return Err(FrameError::Truncated { what, need: REPORT_FIXED, have: body.len() });
+    }
+    let (from_view, to_view, own_end) = (body.get_u64_le(), body.get_u64_le(), body.get_u64_le());
+    if to_view <= from_view {
+        return Err(FrameError::BadViews { from: from_view, to: to_view });
+    }
+    let count = counted(body, what, HAVE_LEN)?;
+    let have = (0..count).map(|_| (body.get_u32_le(), body.get_u64_le())).collect();
+    Ok(crate::flush::Report { from_view, to_view, own_end, have })
 }
 
 /// A count and that many runs, each checked.
@@ -203,6 +232,15 @@ pub fn encode_relay(r: &Relay, out: &mut Vec<u8>) {
     put_runs(&r.runs, out);
 }
 
+/// A `BEFORE` frame.
+pub fn encode_before(b: &Before, out: &mut Vec<u8>) {
+    out.reserve(1 + BEFORE_LEN);
+    out.put_u8(BEFORE);
+    out.put_u64_le(b.from_view);
+    out.put_u32_le(b.stream);
+    out.put_u64_le(b.seq);
+}
+
 fn put_runs(runs: &[Run], out: &mut Vec<u8>) {
     assert!(runs.len() <= usize::from(u16::MAX), "at most 65 535 runs per frame");
     out.put_u16_le(runs.len() as u16);
@@ -227,9 +265,13 @@ pub fn runs_per_order_frame(max_len: usize) -> usize {
 
 /// A `REPORT` frame.
 pub fn encode_report(r: &crate::flush::Report, out: &mut Vec<u8>) {
-    assert!(r.have.len() <= usize::from(u16::MAX), "at most 65 535 streams per report");
-    out.reserve(1 + REPORT_FIXED + r.have.len() * HAVE_LEN);
     out.put_u8(REPORT);
+    put_report(r, out);
+}
+
+fn put_report(r: &crate::flush::Report, out: &mut Vec<u8>) {
+    assert!(r.have.len() <= usize::from(u16::MAX), "at most 65 535 streams per report");
+    out.reserve(REPORT_FIXED + r.have.len() * HAVE_LEN);
     out.put_u64_le(r.from_view);
     out.put_u64_le(r.to_view);
     out.put_u64_le(r.own_end);

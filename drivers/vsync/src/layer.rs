@@ -21,12 +21,10 @@
 //! [`TotalOrder::flush_waiting`]), and a survivor of a flush that departs before it reported
 //! (the flush waits for its report).
 
-use crate::flush::{stream_ends, Report};
-use crate::frame::{self, Frame, Relay, Run};
+use crate::flush::Report;
+use crate::frame::{self, Frame, Run};
 use crate::order::{DatagramId, OrderError, Ordered, Orderer, Sequencer};
-use argent_qsm::{
-    node_of, Delivery, Instant, NodeId, PublishError, QsmNode, RegionId, RegionView, ViewError, ViewId,
-};
+use argent_qsm::{node_of, Delivery, Instant, NodeId, PublishError, QsmNode, RegionId, RegionView, ViewId};
 use std::collections::{BTreeMap, VecDeque};
 
 /// What the layer refused or dropped, by cause.
@@ -58,6 +56,8 @@ pub struct LayerStats {
     pub non_member: u64,
     /// Frames QSM refused other than for room (its region gone): dropped.
     pub unsent: u64,
+    /// Flushes that stopped waiting for survivors gone before they reported.
+    pub survivors_dropped: u64,
 }
 
 /// Bytes of the relay log (datagrams of the view without application messages, with the
@@ -85,20 +85,47 @@ pub enum Output {
 /// per sender, besides QSM's own bounds.
 pub const DEFAULT_WINDOW: u64 = 4 << 20;
 
+mod close;
+
 #[derive(Debug)]
 struct Flush {
-    to: RegionView,
-    survivors: Vec<NodeId>,
+    pub(super) to: RegionView,
+    pub(super) survivors: Vec<NodeId>,
     /// Reports received, by the survivor's node: (its stream, report).
-    reports: BTreeMap<NodeId, (u32, Report)>,
+    pub(super) reports: BTreeMap<NodeId, (u32, Report)>,
     /// The ends, once every report is in.
-    ends: Option<BTreeMap<u32, u64>>,
+    pub(super) ends: Option<BTreeMap<u32, u64>>,
     /// Streams of departed members: how far this member may take them (what it reported,
     /// then the end), and what came beyond, held back.
-    frozen: BTreeMap<NodeId, u64>,
-    held_back: Vec<Delivery>,
+    pub(super) frozen: BTreeMap<NodeId, u64>,
+    pub(super) held_back: Vec<Delivery>,
     /// Departed members' datagrams relayed by a survivor: their parts as they come.
-    relayed: BTreeMap<(u32, u64), Vec<Option<Vec<Run>>>>,
+    pub(super) relayed_parts: BTreeMap<(u32, u64), Vec<Option<Vec<Run>>>>,
+    /// Survivors that left the membership before their report reached anyone
+    /// ([`TotalOrder::departed`]): not waited for; their streams end where QSM retired them.
+    pub(super) dropped: Vec<NodeId>,
+    /// Departed streams' datagrams sent before this view, as the relayer says
+    /// (`BEFORE` frames): a member that joined in this view waits for none of them.
+    pub(super) before: BTreeMap<u32, u64>,
+    /// Whether this member published its relays (once the ends are known and what waited
+    /// for this view was taken), and the streams it relayed.
+    pub(super) relayed: bool,
+    pub(super) relayed_streams: std::collections::BTreeSet<u32>,
+}
+
+/// `from_view` of a join report: the member's layer begins in `to_view`.
+const JOINED: u64 = 0;
+
+/// What a layer publishes as it begins: that it begins in `view`. The membership may have
+/// made it a member of the view before without telling it (it learnt of `view` first); the
+/// members that close that view wait for this member's report, and this is it.
+fn join_report(view: ViewId) -> Vec<u8> {
+    let mut f = Vec::new();
+    frame::encode_report(
+        &Report { from_view: JOINED, to_view: view.0, own_end: 0, have: Vec::new() },
+        &mut f,
+    );
+    f
 }
 
 /// Total order over one QSM region: hand it the region's deliveries, take datagrams back in
@@ -115,7 +142,17 @@ pub struct TotalOrder {
     flushing: Option<Flush>,
     /// Views QSM installed during a flush, each with this member's stream and where it
     /// stood then: flushed to one after another.
-    pending: VecDeque<(RegionView, (u32, u64))>,
+    pending: VecDeque<(RegionView, (u32, Report))>,
+    /// Every stream QSM delivered here (each in order): the last datagram of each view it
+    /// sent in (views this member closed are pruned to the last).
+    delivered: BTreeMap<u32, Vec<(u64, u64)>>,
+    /// Nodes that left the membership, with their streams QSM was winding down then and
+    /// the first view without them.
+    gone: BTreeMap<NodeId, Vec<(u32, u64)>>,
+    /// The first datagram of each stream taken in this view.
+    first_in_view: BTreeMap<u32, u64>,
+    /// The last view each node left (its incarnation then gone from it).
+    left_since: BTreeMap<NodeId, (u64, bool)>,
     /// Datagrams of a newer view than this member's, in the order QSM delivered them.
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,
@@ -144,6 +181,7 @@ impl TotalOrder {
     pub fn new(view: RegionView, me: NodeId) -> Self {
         let sequencer = (sequencer_of(&view) == Some(me)).then(Sequencer::new);
         let left = !view.members.contains(&me);
+        let outbox = if left { VecDeque::new() } else { VecDeque::from([join_report(view.id)]) };
         TotalOrder {
             region: view.region,
             me,
@@ -152,9 +190,13 @@ impl TotalOrder {
             orderer: Orderer::new(),
             flushing: None,
             pending: VecDeque::new(),
+            delivered: BTreeMap::new(),
+            gone: BTreeMap::new(),
+            left_since: BTreeMap::new(),
+            first_in_view: BTreeMap::new(),
             later: VecDeque::new(),
             out: VecDeque::new(),
-            outbox: VecDeque::new(),
+            outbox,
             relay_log: BTreeMap::new(),
             relay_log_bytes: 0,
             own_stream: None,
@@ -219,106 +261,6 @@ impl TotalOrder {
         Ok(())
     }
 
-    /// Install `view` in QSM and start closing the current view: this member reports where
-    /// its stream and the others stand (if it is in both views). A view without this member
-    /// ends its deliveries.
-    pub fn install_view(
-        &mut self,
-        qsm: &mut QsmNode,
-        now: Instant,
-        view: RegionView,
-    ) -> Result<(), ViewError> {
-        qsm.install_view(now, view.clone())?;
-        self.view_installed(qsm, view);
-        Ok(())
-    }
-
-    /// Install view `id` of the region in QSM as a cut (the same members: one of them joined
-    /// or left a group the region carries, `QsmNode::install_cut`). Datagrams are sent in
-    /// the new view from now on, so it closes the current one like any view change.
-    pub fn install_cut(&mut self, qsm: &mut QsmNode, id: ViewId) -> Result<(), ViewError> {
-        qsm.install_cut(self.region, id)?;
-        let members = self.newest_view().members.clone();
-        self.view_installed(qsm, RegionView { region: self.region, id, members });
-        Ok(())
-    }
-
-    /// QSM installed `view` (through [`TotalOrder::install_view`], [`TotalOrder::install_cut`],
-    /// or by itself: its own failure detection evicted a member). A view change during a
-    /// flush waits for it: the flushes run one after another, each from the view the last
-    /// one closed, and what this member sent before QSM installed the view is what it
-    /// reports of its stream in the view before.
-    pub fn view_installed(&mut self, qsm: &QsmNode, view: RegionView) {
-        if self.left || view.id <= self.newest_view().id {
-            return;
-        }
-        let own = (qsm.stream().0, qsm.sealed_upto(self.region).unwrap_or(0));
-        if self.flushing.is_some() {
-            self.pending.push_back((view, own));
-            return;
-        }
-        self.start_flush(view, own);
-    }
-
-    /// The newest view QSM installed: the last waiting, the one flushed to, or this one.
-    fn newest_view(&self) -> &RegionView {
-        match (self.pending.back(), &self.flushing) {
-            (Some((v, _)), _) => v,
-            (None, Some(f)) => &f.to,
-            (None, None) => &self.view,
-        }
-    }
-
-    /// Close this member's view toward `view`; `own`: its stream, and the last datagram of
-    /// it sealed before QSM installed `view`.
-    fn start_flush(&mut self, view: RegionView, (stream, own_end): (u32, u64)) {
-        if !view.members.contains(&self.me) {
-            self.left = true;
-            self.later.clear();
-            self.pending.clear();
-            return;
-        }
-        // What the old sequencer did not publish is ordered by the flush.
-        if let Some(s) = &mut self.sequencer {
-            s.reset();
-        }
-        self.sequencer = None;
-        // Records not published yet would go out in the new view, where they order nothing.
-        self.outbox.retain(|f| f.first() != Some(&frame::ORDER_KIND));
-        let survivors: Vec<NodeId> =
-            self.view.members.iter().copied().filter(|m| view.members.contains(m)).collect();
-        let report =
-            Report { from_view: self.view.id.0, to_view: view.id.0, own_end, have: self.orderer.have() };
-        let mut f = Vec::new();
-        frame::encode_report(&report, &mut f);
-        self.outbox.push_back(f);
-        let mut reports = BTreeMap::new();
-        let frozen = self
-            .view
-            .members
-            .iter()
-            .copied()
-            .filter(|m| !view.members.contains(m))
-            .map(|m| (m, report.have.iter().find(|(s, _)| node_of(NodeId(*s)) == m).map_or(0, |h| h.1)))
-            .collect();
-        reports.insert(self.me, (stream, report));
-        self.flushing = Some(Flush {
-            to: view,
-            survivors,
-            reports,
-            ends: None,
-            frozen,
-            held_back: Vec::new(),
-            relayed: BTreeMap::new(),
-        });
-        // Reports that came before this member installed the view (QSM holds a newer view's
-        // datagrams back until then, so normally none).
-        let waiting = std::mem::take(&mut self.later);
-        waiting.iter().for_each(|d| self.note_reports(d));
-        self.later = waiting;
-        self.try_finish();
-    }
-
     /// Take one QSM delivery of the region.
     pub fn deliver(&mut self, d: Delivery) {
         if self.left {
@@ -327,6 +269,12 @@ impl TotalOrder {
         if d.region != self.region {
             self.stats.other_region += 1;
             return;
+        }
+        let views = self.delivered.entry(d.sender.0).or_default();
+        match views.last_mut() {
+            Some((v, last)) if *v == d.view.0 => *last = (*last).max(d.seq),
+            Some((v, _)) if *v > d.view.0 => {} // not in a stream's order: QSM never does this
+            _ => views.push((d.view.0, d.seq)),
         }
         let member = self.view.members.contains(&node_of(d.sender));
         if d.view < self.view.id {
@@ -387,7 +335,8 @@ impl TotalOrder {
                     }
                     frames.push(runs);
                 }
-                Ok(Frame::Report(_) | Frame::Relay(_)) => {} // read from datagrams of the next view
+                // Read from datagrams of the next view.
+                Ok(Frame::Report(_) | Frame::Relay(_) | Frame::Before(_)) => {}
                 Ok(Frame::Order(_)) | Err(_) => self.stats.bad_frames += 1,
             }
         }
@@ -400,6 +349,7 @@ impl TotalOrder {
             }
         }
         let id = DatagramId { stream: d.sender.0, seq: d.seq };
+        self.first_in_view.entry(id.stream).or_insert(id.seq);
         let held = if has_data {
             if let Some(s) = &mut self.sequencer {
                 s.note(id.stream, id.seq);
@@ -410,175 +360,6 @@ impl TotalOrder {
         };
         if let Err(OrderError::NotNextHeld { .. }) = held {
             self.stats.refused += 1;
-        }
-    }
-
-    /// Reports in a datagram of a newer view: kept if they close this member's view toward
-    /// the view it is flushing to.
-    fn note_reports(&mut self, d: &Delivery) {
-        let Some(f) = &mut self.flushing else { return };
-        let node = node_of(d.sender);
-        if !f.survivors.contains(&node) {
-            return;
-        }
-        for msg in d.messages() {
-            match Frame::decode(msg) {
-                Ok(Frame::Report(r)) if r.from_view == self.view.id.0 && r.to_view == f.to.id.0 => {
-                    f.reports.insert(node, (d.sender.0, r));
-                }
-                Ok(Frame::Relay(r))
-                    if r.from_view == self.view.id.0 && f.frozen.contains_key(&node_of(NodeId(r.stream))) =>
-                {
-                    let parts = f
-                        .relayed
-                        .entry((r.stream, r.seq))
-                        .or_insert_with(|| vec![None; usize::from(r.parts)]);
-                    if let Some(p) = parts.get_mut(usize::from(r.part)).filter(|p| p.is_none()) {
-                        *p = Some(r.runs);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Close the view once every survivor reported and everything up to the ends is here.
-    fn try_finish(&mut self) {
-        let Some(f) = &mut self.flushing else { return };
-        if f.ends.is_none() {
-            if f.survivors.iter().any(|s| !f.reports.contains_key(s)) {
-                return;
-            }
-            let reports: Vec<(u32, &Report)> = f.reports.values().map(|(s, r)| (*s, r)).collect();
-            let ends = stream_ends(&reports);
-            // A departed stream may now be taken up to its end.
-            for (node, upto) in &mut f.frozen {
-                *upto = ends
-                    .iter()
-                    .filter(|(s, _)| node_of(NodeId(**s)) == *node)
-                    .map(|(_, e)| *e)
-                    .max()
-                    .unwrap_or(0);
-            }
-            f.ends = Some(ends);
-            self.relay();
-        }
-        self.catch_up();
-        self.release();
-        let Some(f) = &mut self.flushing else { return };
-        let Some(ends) = f.ends.as_ref() else { return };
-        // Datagrams of the view still to come: a departed stream's that QSM's repair among
-        // the survivors or a relay brings. (Checked per stream first: closing the view scans
-        // every pending run.)
-        if !self.orderer.missing(ends).is_empty() {
-            return;
-        }
-        let Ok(end) = self.orderer.finish_view(ends) else { return };
-        self.stats.flushes += 1;
-        self.stats.flush_dropped += end.dropped as u64;
-        end.delivered.into_iter().for_each(|o| self.emit(o));
-        let Some(f) = self.flushing.take() else { return };
-        self.stats.flush_dropped += f.held_back.len() as u64;
-        self.view = f.to;
-        // Streams of members gone are not ordered any more (a member that comes back sends a
-        // stream that starts afresh): reports stay as small as the view.
-        let members = &self.view.members;
-        self.stats.flush_dropped += self.orderer.forget(|s| !members.contains(&node_of(NodeId(s)))) as u64;
-        self.relay_log.clear();
-        self.relay_log_bytes = 0;
-        self.sequencer = (sequencer_of(&self.view) == Some(self.me)).then(Sequencer::new);
-        self.out.push_back(Output::View { id: self.view.id, members: self.view.members.clone() });
-        // A view installed during the flush: closing this one starts now (what waited is
-        // then taken in this view, or noted for the next).
-        if let Some((next, own)) = self.pending.pop_front() {
-            self.start_flush(next, own);
-            if self.left {
-                return;
-            }
-        }
-        // What waited for this view, in the order QSM delivered it.
-        for d in std::mem::take(&mut self.later) {
-            self.deliver(d);
-        }
-    }
-
-    /// Departed members' datagrams that some survivors lack: for each such stream, the
-    /// lowest survivor holding it up to its end publishes them (those without application
-    /// messages; a departed sequencer's carry its records).
-    fn relay(&mut self) {
-        let Some(f) = &self.flushing else { return };
-        let Some(ends) = &f.ends else { return };
-        let mut frames = Vec::new();
-        for (stream, end) in f.departed_ends(ends) {
-            let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
-            let lowest = f.reports.values().map(|(_, r)| have(r)).min().unwrap_or(0);
-            let relayer = f.reports.iter().find(|(_, (_, r))| have(r) == end).map(|(n, _)| *n);
-            if relayer != Some(self.me) || lowest >= end {
-                continue;
-            }
-            for seq in lowest + 1..=end {
-                let Some(parts) = self.relay_log.get(&(stream, seq)) else {
-                    self.stats.relay_gaps += 1;
-                    continue;
-                };
-                let empty = [Vec::new()];
-                let parts: &[Vec<Run>] = if parts.is_empty() { &empty } else { parts };
-                for (i, runs) in parts.iter().enumerate() {
-                    let relay = Relay {
-                        from_view: self.view.id.0,
-                        stream,
-                        seq,
-                        part: i as u16,
-                        parts: parts.len() as u16,
-                        runs: runs.clone(),
-                    };
-                    let mut frame = Vec::new();
-                    frame::encode_relay(&relay, &mut frame);
-                    frames.push(frame);
-                }
-                self.stats.relayed_out += 1;
-            }
-        }
-        self.outbox.extend(frames);
-    }
-
-    /// Take the departed streams up to their ends: what was held back, and what was relayed.
-    fn catch_up(&mut self) {
-        let Some(f) = &mut self.flushing else { return };
-        let Some(ends) = &f.ends else { return };
-        let departed = f.departed_ends(ends);
-        let sequencer = self.sequencer();
-        let mut progress = true;
-        while progress {
-            progress = false;
-            for &(stream, end) in &departed {
-                let next = self.orderer.received(stream).map_or(1, |r| r + 1);
-                if next > end {
-                    continue;
-                }
-                let Some(f) = &mut self.flushing else { return };
-                if let Some(i) = f.held_back.iter().position(|d| d.sender.0 == stream && d.seq == next) {
-                    let d = f.held_back.swap_remove(i);
-                    self.take(d);
-                    progress = true;
-                    continue;
-                }
-                let complete = f.relayed.get(&(stream, next)).is_some_and(|p| p.iter().all(Option::is_some));
-                if !complete {
-                    continue;
-                }
-                let parts = f.relayed.remove(&(stream, next)).unwrap_or_default();
-                if Some(node_of(NodeId(stream))) == sequencer {
-                    for runs in parts.into_iter().flatten() {
-                        if self.orderer.order(&runs).is_err() {
-                            self.stats.refused += 1;
-                        }
-                    }
-                }
-                let _ = self.orderer.skip(DatagramId { stream, seq: next });
-                self.stats.relayed_in += 1;
-                progress = true;
-            }
         }
     }
 
@@ -621,10 +402,13 @@ impl TotalOrder {
 
     /// Publish the sequencer's records and the reports until QSM pushes back.
     pub fn flush(&mut self, qsm: &mut QsmNode, now: Instant) {
-        if self.left {
-            return;
+        self.drop_departed(qsm);
+        if self.flushing.as_ref().is_some_and(|f| f.ends.is_some()) {
+            // Again at every turn: a relayer that left is replaced.
+            self.relay();
+            self.try_finish();
         }
-        if let Some(s) = &mut self.sequencer {
+        if let Some(s) = self.sequencer.as_mut().filter(|_| !self.left) {
             let per_frame = frame::runs_per_order_frame(qsm.config().max_message_len());
             while s.pending() > 0 {
                 let mut f = Vec::new();
@@ -653,16 +437,6 @@ impl TotalOrder {
     /// Frames waiting for room in QSM's send buffer.
     pub fn queued(&self) -> usize {
         self.outbox.len()
-    }
-}
-
-impl Flush {
-    /// The ends of the departed members' streams.
-    fn departed_ends(&self, ends: &BTreeMap<u32, u64>) -> Vec<(u32, u64)> {
-        ends.iter()
-            .filter(|(s, _)| self.frozen.contains_key(&node_of(NodeId(**s))))
-            .map(|(s, e)| (*s, *e))
-            .collect()
     }
 }
 

@@ -29,7 +29,7 @@ mod layer;
 mod order;
 
 pub use flush::{stream_ends, Report};
-pub use frame::{Frame, FrameError, Relay, Run};
+pub use frame::{Before, Frame, FrameError, Relay, Run};
 pub use layer::{LayerStats, Output, TotalOrder};
 pub use order::{DatagramId, OrderError, Ordered, Orderer, Sequencer, ViewEnd};
 

@@ -43,6 +43,16 @@ fn frames_round_trip() {
         matches!(Frame::decode(&out), Err(FrameError::BadRelay { seq: 0, .. })),
         "datagram 0 does not exist"
     );
+    let before = crate::Before { from_view: 7, stream: 2 << 16 | 3, seq: 41 };
+    out.clear();
+    crate::frame::encode_before(&before, &mut out);
+    assert_eq!(Frame::decode(&out), Ok(Frame::Before(before)));
+    assert!(matches!(Frame::decode(&out[..out.len() - 1]), Err(FrameError::Truncated { .. })));
+    out.push(0);
+    assert!(matches!(Frame::decode(&out), Err(FrameError::Trailing { .. })));
+    out.pop();
+    out[13..21].copy_from_slice(&0u64.to_le_bytes());
+    assert!(matches!(Frame::decode(&out), Err(FrameError::BadBefore { .. })), "a marker names a datagram");
 }
 
 #[test]

@@ -472,8 +472,8 @@ impl Scenario {
     /// The total-order driver runs one static view so far: no view change, so no fault that
     /// changes the membership, and messages that fit a datagram with their frame byte.
     fn validate_total_order(&self) -> Result<(), ScenarioError> {
-        let why = if self.gms.is_some() || self.faults.need_gms() {
-            Some("runs static membership only so far (the oracle's view change after a crash): --gms, churn, gms-crash, partition and group-churn are not wired yet (decision 014)")
+        let why = if self.groups.is_some() || self.faults.group_churn {
+            Some("with --groups or group-churn: runs one group so far, not --groups (decision 014)")
         } else if self.qsm.member_timeout.is_some() {
             Some("with --member-timeout-ms: members' own evictions change the view, not wired yet (decision 014)")
         } else if self.objects {

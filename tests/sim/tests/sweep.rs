@@ -503,18 +503,40 @@ fn virtual_synchrony_checker_catches_a_view_installed_without_its_flush() {
 }
 
 #[test]
-fn total_order_refuses_what_it_does_not_run_yet() {
-    for (f, gms, want) in
-        [("churn", true, "static membership"), ("", true, "static"), ("partition", true, "static")]
-    {
-        let mut sc = total_order(5, 2, 10, 100, 0.0);
-        sc.faults = faults(f);
-        if gms {
-            sc.gms = Some(GmsSim::default());
+fn total_order_under_membership_changes() {
+    // Receivers leave and join again (new incarnations, each a joiner checked from the
+    // view its layer began in), one crashes, a partition cuts some off (evicted, back as
+    // new incarnations), the GMS leader crashes; views change during flushes. No member
+    // delivers out of the common order or begins a view elsewhere than the others, in any
+    // seed. A flush may still wait forever when a survivor leaves before its report reached
+    // everyone and some member's QSM never heard of its stream (decision 014): at most 2 of
+    // these 40 seeds (1 today, seed 10).
+    let mut sc = with_gms(total_order(6, 2, 300, 600, 0.05));
+    sc.faults = faults("crash,churn,partition,gms-crash,dup,reorder");
+    let mut stuck = Vec::new();
+    let mut flushes = 0;
+    for seed in 1..41 {
+        let o = run(&sc, seed);
+        assert_eq!((o.order_disagreements, o.vsync_violations), (0, 0), "seed {seed}: {:?}", o.details);
+        flushes += o.flushes;
+        if o.violations > 0 {
+            assert!(o.details.iter().any(|d| d.contains("liveness")), "seed {seed}: {:?}", o.details);
+            stuck.push(seed);
         }
-        let e = sc.validate().unwrap_err().to_string();
-        assert!(e.contains("--driver total-order") && e.contains(want) && e.contains("decision 014"), "{e}");
     }
+    assert!(stuck.len() <= 2, "flushes stuck in seeds {stuck:?}");
+    assert!(flushes > 400, "views changed during traffic: {flushes} flushes");
+}
+
+#[test]
+fn total_order_refuses_what_it_does_not_run_yet() {
+    let mut sc = with_gms(total_order(5, 2, 10, 100, 0.0));
+    sc.groups = Some(4);
+    let e = sc.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("--driver total-order") && e.contains("--groups") && e.contains("decision 014"),
+        "{e}"
+    );
     let sc = total_order(5, 2, 10, 8192, 0.0);
     assert!(sc.validate().unwrap_err().to_string().contains("--size"));
 }

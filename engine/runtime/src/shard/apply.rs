@@ -108,9 +108,15 @@ impl Shard {
         share_members(&self.members, &self.views, &gone_regions);
         for gone in v.departed {
             self.node.remove_node(gone);
+            for (region, layer) in &mut self.layers.regions {
+                layer.departed(gone, self.node.streams_of(*region, gone));
+            }
         }
         for stream in v.superseded {
             self.node.retire_stream(stream);
+            for layer in self.layers.regions.values_mut() {
+                layer.departed(argent_qsm::node_of(stream), [stream]);
+            }
         }
     }
 

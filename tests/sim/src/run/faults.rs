@@ -82,9 +82,7 @@ impl Sim<'_> {
         };
         if self.sc.driver == Driver::TotalOrder {
             node.to_flushing = node.to.as_ref().is_some_and(argent_vsync::TotalOrder::flush_waiting);
-            if node.to.is_none() {
-                node.to = Some(argent_vsync::TotalOrder::new(view, NodeId(n)));
-            }
+            let first = node.to.is_none();
             // Members publish (the sequencer its records): a crashed member's stream is
             // repaired among the survivors, then retired, as the runtime does. Its stream
             // (incarnation 0 in static runs) is also tombstoned where it was never tracked:
@@ -92,6 +90,9 @@ impl Sim<'_> {
             for &c in &self.crashed {
                 node.proto.remove_node(NodeId(c));
                 node.proto.retire_stream(NodeId(c));
+            }
+            if first {
+                self.ordered_start(n, view);
             }
         }
         if let Err(e) = installed {
@@ -107,6 +108,7 @@ impl Sim<'_> {
     pub(super) fn crash(&mut self, n: u32) {
         let node = &mut self.nodes[n as usize];
         node.crashed = true;
+        node.to_log.removed = true;
         node.unicast.clear();
         node.multicast.clear();
         self.crashed.push(n);

@@ -302,11 +302,29 @@ impl Sim<'_> {
         let Some(region) = v.region_of_node(NodeId(n)) else { return };
         let node = &mut self.nodes[n as usize];
         if node.region.as_ref().is_none_or(|(id, m)| *id != region.id || *m != region.members) {
+            let was_member = node.region.is_some();
             node.region = Some((region.id, region.members.clone()));
             node.busy_until = node.busy_until.max(now);
             let rv = RegionView { region: region.id, id: v.id, members: region.members.clone() };
-            if let Err(e) = node.proto.install_view(node.busy_until, rv) {
+            let installed = match node.to.as_mut() {
+                // Total order: a member's layer installs the view in QSM and starts its flush.
+                Some(to) if was_member => to.install_view(&mut node.proto, node.busy_until, rv),
+                _ => {
+                    let installed = node.proto.install_view(node.busy_until, rv.clone());
+                    if installed.is_ok() && sc.driver == crate::scenario::Driver::TotalOrder {
+                        self.ordered_start(n, rv);
+                    }
+                    installed
+                }
+            };
+            if let Err(e) = installed {
                 self.violation(format!("node {n}: view refused: {e}"));
+            }
+            if sc.driver == crate::scenario::Driver::TotalOrder {
+                let node = &mut self.nodes[n as usize];
+                node.to_flushing = node.to.as_ref().is_some_and(argent_vsync::TotalOrder::flush_waiting);
+                // Departed incarnations' streams are retired, as the runtime does.
+                self.retire_departed(n, &v);
             }
             if sc.objects {
                 self.objects_region(n);
@@ -384,7 +402,7 @@ impl Sim<'_> {
         node.doomed = true; // no longer a member that stayed in the view throughout
         node.incarnation += 1;
         let mut cfg = sc.qsm.clone();
-        if sc.objects {
+        if sc.objects || sc.driver == crate::scenario::Driver::TotalOrder {
             // Its streams carry control messages: a new incarnation needs a new stream id.
             cfg.incarnation = argent_qsm::stream_incarnation(node.incarnation);
         }
@@ -408,6 +426,9 @@ impl Sim<'_> {
         }
         node.busy_until = node.busy_until.max(now);
         node.known.clear();
+        // Total order: the new incarnation's layer starts at its first view.
+        node.to = None;
+        node.to_log = Default::default();
         if sc.objects {
             self.objects_restart(n);
         }
@@ -422,6 +443,7 @@ impl Sim<'_> {
             return;
         }
         node.doomed = true;
+        node.to_log.removed = true;
         if let Some(c) = node.client.as_mut() {
             c.leave(now);
         }
@@ -440,8 +462,8 @@ impl Sim<'_> {
             self.push(later, Ev::Rejoin { node: n });
             return;
         }
-        if self.sc.objects && node.client.as_ref().is_some_and(|c| c.member().incarnation == node.incarnation)
-        {
+        let own_streams = self.sc.objects || self.sc.driver == crate::scenario::Driver::TotalOrder;
+        if own_streams && node.client.as_ref().is_some_and(|c| c.member().incarnation == node.incarnation) {
             // It left before installing any view, so it never restarted: it must come back
             // as a new incarnation all the same, since its stream was retired.
             self.restart(n, now);

@@ -13,6 +13,7 @@ mod objects;
 mod outcome;
 mod replicas;
 mod sim;
+mod to_log;
 mod total_order;
 
 pub use outcome::Outcome;

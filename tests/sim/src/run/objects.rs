@@ -263,12 +263,17 @@ impl Sim<'_> {
         let node = &mut self.nodes[n as usize];
         for &(m, inc) in &node.known {
             let old = argent_qsm::stream_id(NodeId(m), argent_qsm::stream_incarnation(inc));
-            match v.member(NodeId(m)) {
+            let gone = match v.member(NodeId(m)) {
+                None => true,
+                Some(member) => member.incarnation != inc,
+            };
+            if gone {
                 // Only the exact stream: `remove_node` would also retire a newer
                 // incarnation's stream that this node may already track.
-                None => node.proto.retire_stream(old),
-                Some(member) if member.incarnation != inc => node.proto.retire_stream(old),
-                Some(_) => {}
+                node.proto.retire_stream(old);
+                if let Some(to) = node.to.as_mut() {
+                    to.departed(NodeId(m), [old]);
+                }
             }
         }
         node.known = v.members.iter().map(|m| (m.node.0, m.incarnation)).collect();

@@ -198,9 +198,9 @@ pub(super) struct SimNode {
     pub(super) known: Vec<(u32, u64)>,
     /// Total-order runs: the layer over the region, from the first view installed.
     pub(super) to: Option<argent_vsync::TotalOrder>,
-    /// Total-order runs: messages delivered in total order so far, and the one held back by
-    /// `Sabotage::SwapOrder`.
-    pub(super) to_pos: usize,
+    /// Total-order runs: what this incarnation delivered in total order, and the message
+    /// held back by `Sabotage::SwapOrder`.
+    pub(super) to_log: super::to_log::ToLog,
     pub(super) to_swapped: Option<(NodeId, Vec<u8>)>,
     /// Total-order runs: a view was installed and its flush not finished yet.
     pub(super) to_flushing: bool,
@@ -243,12 +243,6 @@ pub(super) struct Sim<'a> {
     pub(super) presence_crashed: Option<u32>,
     /// Groups runs: the groups, what was published to them, and every node's part.
     pub(super) groups: Option<Box<Groups>>,
-    /// Total-order runs: (sender, index) of every position of the common sequence, as the
-    /// first member to reach that position delivered it.
-    pub(super) order_log: Vec<(u32, u64)>,
-    /// Total-order runs: the position of the common sequence at which each view began, as
-    /// the first member to begin it saw it.
-    pub(super) view_starts: HashMap<u64, usize>,
 }
 
 /// Run `sc` with `seed`. Deterministic: the same scenario and seed give the same outcome.
@@ -274,8 +268,9 @@ impl<'a> Sim<'a> {
     pub(super) fn new(sc: &'a Scenario, seed: u64) -> Self {
         let first_sender = sc.nodes - sc.senders;
         let mut qsm = sc.qsm.clone();
-        if sc.objects && sc.gms.is_some() {
-            // Members publish control messages: every incarnation's stream is its own.
+        if (sc.objects || sc.driver == Driver::TotalOrder) && sc.gms.is_some() {
+            // Members publish control messages (objects' frames, the total-order layer's
+            // records and reports): every incarnation's stream is its own.
             qsm.incarnation = argent_qsm::stream_incarnation(1);
         }
         let nodes = (0..sc.nodes)
@@ -315,7 +310,7 @@ impl<'a> Sim<'a> {
                 objects: sc.objects.then(|| Objects::new(n, 1)),
                 known: Vec::new(),
                 to: None,
-                to_pos: 0,
+                to_log: Default::default(),
                 to_swapped: None,
                 to_flushing: false,
             })
@@ -346,8 +341,6 @@ impl<'a> Sim<'a> {
             object_joiners: 0,
             presence_crashed: None,
             groups: sc.groups.map(|g| Box::new(Groups::new(sc.nodes, sc.senders, g, seed))),
-            order_log: Vec::new(),
-            view_starts: HashMap::new(),
         }
     }
 

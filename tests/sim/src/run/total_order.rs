@@ -1,15 +1,30 @@
 //! Total-order runs (`--driver total-order`): every member's QSM deliveries go through the
-//! shipped `argent-vsync` layer, and the checker compares every member's sequence of
-//! messages with the common one.
+//! shipped `argent-vsync` layer. Each incarnation of a node logs what it delivered in total
+//! order and where each view began; at the end the checkers line the logs of the members
+//! that stayed up against one another (a joiner from the point its first view began at the
+//! others) and compare them.
 
 use super::app::read_message;
 use super::sim::Sim;
 use crate::scenario::Sabotage;
 use argent_core::NodeId;
-use argent_qsm::Delivery;
-use argent_vsync::Output;
+use argent_qsm::{Delivery, RegionView};
+use argent_vsync::{Output, TotalOrder};
+use std::collections::HashMap;
+
+pub(super) use super::to_log::ToLog;
 
 impl Sim<'_> {
+    /// Node `n` (a new incarnation, or a member at the start) starts in `view`, installed in
+    /// its QSM: its layer, and a fresh log.
+    pub(super) fn ordered_start(&mut self, n: u32, view: RegionView) {
+        let node = &mut self.nodes[n as usize];
+        node.to_log = ToLog { first_view: view.id.0, ..ToLog::default() };
+        node.to_flushing = false;
+        node.to_swapped = None;
+        node.to = Some(TotalOrder::new(view, NodeId(n)));
+    }
+
     /// Let node `n`'s layer publish what it has (the sequencer's order records); true if it
     /// published anything.
     pub(super) fn ordered_publish(&mut self, n: u32) -> bool {
@@ -56,25 +71,11 @@ impl Sim<'_> {
         }
     }
 
-    /// Node `n`'s layer began view `view`: virtual synchrony holds if every member that
-    /// begins it does so at the same position of the common sequence (each delivered the
-    /// same messages before it).
+    /// Node `n`'s layer began view `view`: logged, to compare with the other members.
     fn view_begins(&mut self, n: u32, view: u64) {
         let node = &mut self.nodes[n as usize];
         node.to_flushing = false;
-        let pos = node.to_pos;
-        match self.view_starts.get(&view) {
-            None => {
-                self.view_starts.insert(view, pos);
-            }
-            Some(&want) if want == pos => {}
-            Some(&want) => {
-                self.out.vsync_violations += 1;
-                self.violation(format!(
-                    "node {n} began view {view} after {pos} messages in total order, another member after {want}"
-                ));
-            }
-        }
+        node.to_log.views.push((view, node.to_log.msgs.len()));
     }
 
     fn ordered_message(&mut self, n: u32, sender: NodeId, body: &[u8]) {
@@ -93,7 +94,8 @@ impl Sim<'_> {
         }
     }
 
-    /// At the end: no layer refused an input or still holds a datagram.
+    /// At the end: no layer refused an input or still holds a datagram, and the members'
+    /// logs agree.
     pub(super) fn finish_total_order(&mut self) {
         let mut found = Vec::new();
         for (n, node) in self.nodes.iter().enumerate().filter(|(_, n)| !n.crashed) {
@@ -107,7 +109,7 @@ impl Sim<'_> {
             if s.refused + s.bad_frames + s.other_region > 0 {
                 found.push(format!("node {n}: the total-order layer refused inputs: {s:?}"));
             }
-            if to.held() > 0 || to.queued() > 0 {
+            if to.held() > 0 || to.queued() > 0 || to.flush_waiting() {
                 found.push(format!(
                     "node {n}: {} datagrams never ordered, {} frames never published (view {}, flush waiting: {}, {s:?})",
                     to.held(),
@@ -120,29 +122,109 @@ impl Sim<'_> {
         for f in found {
             self.violation(f);
         }
+        self.compare_logs();
     }
 
-    /// The order checker (position `to_pos` of node `n` against the common sequence), then
-    /// the per-sender exactly-once checker.
-    fn ordered_check(&mut self, n: u32, sender: NodeId, body: &[u8]) {
-        // Members that crash are not held to the order: the sequencer, or a member with its
-        // records, may deliver just before crashing in an order no survivor received (the
-        // guarantee is not uniform, as Spread's "agreed" order; decision 014).
-        let doomed = self.nodes[n as usize].doomed;
-        if let Some((from, index, _)) = read_message(body, self.sc.size).filter(|_| !doomed) {
-            let node = &mut self.nodes[n as usize];
-            let pos = node.to_pos;
-            node.to_pos += 1;
-            match self.order_log.get(pos) {
-                None => self.order_log.push((from, index)),
-                Some(&want) if want == (from, index) => {}
-                Some(&(wf, wi)) => {
-                    self.out.order_disagreements += 1;
-                    self.violation(format!(
-                        "node {n}: message {pos} in total order is {index} from n{from}, but another member delivered {wi} from n{wf} there"
-                    ));
+    /// Total-order agreement and virtual synchrony over the logs of the members that stayed.
+    /// A log that began before traffic did starts at position 0 of the common sequence; a
+    /// joiner's at the position where its first view began at a member that closed the view
+    /// before (found through logs already placed; the logs of removed incarnations serve only
+    /// if no other does). Every placed log must hold the same message at each position, and
+    /// begin each view at the same position.
+    fn compare_logs(&mut self) {
+        let start = self.start_view.map_or(1, |v| v.0);
+        let logs: Vec<(u32, &ToLog)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.to.is_some() || !node.to_log.msgs.is_empty())
+            .map(|(n, node)| (n as u32, &node.to_log))
+            .collect();
+        let mut offset: Vec<Option<usize>> =
+            logs.iter().map(|(_, l)| (l.first_view <= start).then_some(0)).collect();
+        for use_removed in [false, true] {
+            let mut progress = true;
+            while progress {
+                progress = false;
+                for i in 0..logs.len() {
+                    if offset[i].is_some() {
+                        continue;
+                    }
+                    let want = logs[i].1.first_view;
+                    let found = logs.iter().zip(&offset).find_map(|((_, l), o)| {
+                        let o = (*o)?;
+                        (use_removed || !l.removed)
+                            .then(|| l.views.iter().find(|(v, _)| *v == want).map(|(_, p)| o + p))
+                            .flatten()
+                    });
+                    if found.is_some() {
+                        offset[i] = found;
+                        progress = true;
+                    }
                 }
             }
+        }
+        let mut common: Vec<Option<(u32, u64)>> = Vec::new();
+        let mut begins: HashMap<u64, (u32, usize)> = HashMap::new();
+        let mut found = Vec::new();
+        let (mut disagreements, mut vsync) = (0, 0);
+        for ((n, log), o) in logs.iter().zip(&offset) {
+            if log.removed {
+                continue;
+            }
+            let Some(o) = *o else {
+                found.push(format!(
+                    "node {n}: its layer began in view {}, which no other member's log shows beginning: not compared",
+                    log.first_view
+                ));
+                continue;
+            };
+            if common.len() < o + log.msgs.len() {
+                common.resize(o + log.msgs.len(), None);
+            }
+            for (i, &m) in log.msgs.iter().enumerate() {
+                match common[o + i] {
+                    None => common[o + i] = Some(m),
+                    Some(want) if want == m => {}
+                    Some((wf, wi)) => {
+                        disagreements += 1;
+                        found.push(format!(
+                            "node {n}: message {} in total order is {} from n{}, but another member delivered {wi} from n{wf} there",
+                            o + i,
+                            m.1,
+                            m.0
+                        ));
+                        break; // one disagreement per member: the rest follows from it
+                    }
+                }
+            }
+            for &(v, p) in &log.views {
+                match begins.get(&v) {
+                    None => {
+                        begins.insert(v, (*n, o + p));
+                    }
+                    Some(&(_, at)) if at == o + p => {}
+                    Some(&(other, at)) => {
+                        vsync += 1;
+                        found.push(format!(
+                            "node {n} began view {v} after {} messages in total order, node {other} after {at}",
+                            o + p
+                        ));
+                    }
+                }
+            }
+        }
+        self.out.order_disagreements += disagreements;
+        self.out.vsync_violations += vsync;
+        for f in found {
+            self.violation(f);
+        }
+    }
+
+    /// Log the message at node `n`'s next position, then the per-sender exactly-once checker.
+    fn ordered_check(&mut self, n: u32, sender: NodeId, body: &[u8]) {
+        if let Some((from, index, _)) = read_message(body, self.sc.size) {
+            self.nodes[n as usize].to_log.msgs.push((from, index));
         }
         self.check_delivery(n, sender, body);
     }
