@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use argent_vsync::frame::{encode_order, encode_relay, encode_report};
+use argent_vsync::frame::{encode_before, encode_order, encode_relay, encode_report};
 use argent_vsync::{DatagramId, Frame, Orderer};
 use libfuzzer_sys::fuzz_target;
 
@@ -35,6 +35,13 @@ fuzz_target!(|buf: &[u8]| {
             }
             Frame::Report(r) => encode_report(r, &mut again),
             Frame::Relay(r) => encode_relay(r, &mut again),
+            Frame::Before(b) => {
+                // A joiner's stream start past what preceded its view.
+                if o.received(b.stream).is_none() {
+                    o.start_stream(b.stream, b.seq);
+                }
+                encode_before(b, &mut again);
+            }
         }
         assert_eq!(again, m, "decoded and encoded again, a frame is the same bytes");
         while o.poll().is_some() {}
