@@ -55,7 +55,7 @@ pub use live::{
 
 pub use argent_core::ViewId;
 pub use argent_runtime::{
-    auth, AnyPublisher, AuthConfig, AuthStats, Backend, Closed, Delivery, GroupId, GroupMembers,
+    auth, AnyPublisher, AuthConfig, AuthStats, Backend, Closed, Delivery, Driver, GroupId, GroupMembers,
     GroupMessages, Messages, NodeId, NodeStats, PubClaim, PublishError, Publisher, RecvTimeoutError,
     RegionId, RegionSpec, Subscription, FENCE_GROUP, GROUP_TAG_LEN, MAX_MESSAGE,
 };

@@ -55,6 +55,13 @@ impl Node {
         &self.cluster
     }
 
+    /// How this node's regions deliver (`[protocol] driver` of its cluster file): QSM's
+    /// per-sender order, or one total order with virtual synchrony (decision 014). Objects
+    /// whose reference names the total-order driver open only on a node that runs it.
+    pub fn driver(&self) -> argent_runtime::Driver {
+        self.runtime.config().driver
+    }
+
     /// The transport backend in use.
     pub fn backend(&self) -> Backend {
         self.runtime.backend()

@@ -8,6 +8,8 @@
 //!   that opening an object with an incompatible type fails before any traffic.
 //! - [`frame`]: how object messages travel in a group (updates, checkpoint requests,
 //!   checkpoints, refusals, raw events), defined once for the engine and the simulator.
+//! - [`durable`]: what a durable object's proxies keep on disk (a base checkpoint and a log
+//!   of updates, checksummed, compacted past a bound) and how a state is rebuilt from it.
 //! - [`key`]: per-object keys and the MAC every frame of an authenticated object carries.
 //! - [`session`]: one object's protocol at one process, sans-IO — the join (requests,
 //!   fences, buffering, restore, retry) and the serving side (answers, checkpoint parts,
@@ -19,6 +21,7 @@
 //!   restore) and the proxy state machine that stamps, encodes and applies updates; the
 //!   built-in kinds (event stream, replicated variable, replicated map, chat).
 
+pub mod durable;
 pub mod frame;
 pub mod key;
 pub mod object;

@@ -12,9 +12,14 @@
 //! # let _ = require;
 //! ```
 
-use crate::object::{Chat, EventStream, LiveObject, ReplicatedMap, ReplicatedVar};
+use crate::object::{
+    Chat, Counter, EventStream, LiveObject, Lock, ReplicatedLog, ReplicatedMap, ReplicatedVar,
+};
 use crate::reference::{ObjectId, Reference};
-use crate::types::{Category, DriverInfo, TypeRequirement, AUTH_KEY, AUTH_PARAMETER, VALUE_TYPE_PARAMETER};
+use crate::types::{
+    Category, DriverInfo, Reliability, TypeRequirement, AUTH_KEY, AUTH_PARAMETER, DURABLE_PARAMETER,
+    VALUE_TYPE_PARAMETER,
+};
 
 /// A value type built-in objects carry, by its name in references (`value_type`).
 pub trait ValueKind {
@@ -72,14 +77,49 @@ impl BuiltIn for Chat {
     const VALUE_TYPE: Option<&'static str> = None;
 }
 
+impl<T: ValueKind> BuiltIn for ReplicatedLog<T>
+where
+    ReplicatedLog<T>: LiveObject,
+{
+    const CATEGORY: Category = Category::ReplicatedLog;
+    const VALUE_TYPE: Option<&'static str> = Some(T::NAME);
+}
+
+impl BuiltIn for Counter {
+    const CATEGORY: Category = Category::Counter;
+    const VALUE_TYPE: Option<&'static str> = None;
+}
+
+impl BuiltIn for Lock {
+    const CATEGORY: Category = Category::Lock;
+    const VALUE_TYPE: Option<&'static str> = None;
+}
+
 impl Reference {
-    /// A reference to object `id` of the built-in kind `O`, carried by the qsm driver.
+    /// A reference to object `id` of the built-in kind `O`, carried by the qsm driver — or,
+    /// for the kinds that need total order ([`Category::needs`]), by the total-order driver.
     pub fn of<O: BuiltIn>(id: ObjectId) -> Reference {
-        let r = Reference::new(id, O::CATEGORY.as_str(), DriverInfo::qsm().name);
+        let driver = if O::CATEGORY.needs() >= Reliability::TotalOrder {
+            DriverInfo::total_order().name
+        } else {
+            DriverInfo::qsm().name
+        };
+        let r = Reference::new(id, O::CATEGORY.as_str(), driver);
         match O::VALUE_TYPE {
             Some(v) => r.with_parameter(VALUE_TYPE_PARAMETER, v),
             None => r,
         }
+    }
+
+    /// Durable: the nodes that hold the object keep its state on disk (a checkpoint and a
+    /// log, fsynced), and an open after every proxy closed or crashed restores it.
+    pub fn durable(self) -> Reference {
+        self.with_parameter(DURABLE_PARAMETER, "true")
+    }
+
+    /// Whether the reference says `durable = "true"`.
+    pub fn is_durable(&self) -> bool {
+        self.parameters.get(DURABLE_PARAMETER).is_some_and(|v| v == "true")
     }
 
     /// Carried by the node group `group` (otherwise, with the membership service, by a
@@ -119,5 +159,18 @@ mod tests {
         let stream = Reference::of::<EventStream<String>>(ObjectId(4));
         assert_eq!(stream.parameters["value_type"], "string");
         assert_eq!(TypeRequirement::of::<Chat>(), TypeRequirement::whole(Category::Chat));
+    }
+
+    #[test]
+    fn ordered_kinds_name_the_total_order_driver() {
+        let log = Reference::of::<ReplicatedLog<String>>(ObjectId(5)).durable();
+        assert_eq!((log.class.as_str(), log.driver.name.as_str()), ("replicated-log", "total-order"));
+        assert!(log.is_durable() && ObjectType::for_reference(&log).unwrap().durable);
+        for r in [Reference::of::<Counter>(ObjectId(6)), Reference::of::<Lock>(ObjectId(7))] {
+            let t = ObjectType::for_reference(&r).unwrap();
+            assert_eq!(r.driver.name, "total-order");
+            assert!(crate::types::check(&TypeRequirement::whole(t.category), &t).is_ok());
+            assert!(!r.is_durable());
+        }
     }
 }

@@ -25,12 +25,19 @@ pub enum LiveError {
         id: ObjectId,
     },
     /// A driver this node does not run.
-    #[error("object {id}: driver {driver:?} is not one this node runs (it runs \"qsm\")")]
+    #[error(
+        "object {id}: its reference names driver {driver:?}, but this node runs the {node:?} driver: \
+         start the node with [protocol] driver = \"total-order\" in its cluster file (every member of \
+         the cluster runs the same driver; `argent obj new --driver qsm` makes references any node opens, \
+         for the classes that do not need total order)"
+    )]
     Driver {
         /// The object.
         id: ObjectId,
         /// The reference's driver.
         driver: String,
+        /// The driver this node runs.
+        node: &'static str,
     },
     /// The node refused (unknown group, shut down).
     #[error(transparent)]
@@ -149,6 +156,31 @@ pub enum LiveError {
     NotJoined {
         /// The object.
         id: ObjectId,
+    },
+    /// A durable object's replica directory could not be made, locked or read.
+    #[error(
+        "object {id} is durable: its replica at {path} could not be opened ({source}); choose a writable \
+         data directory (OpenOptions::data_dir, `--data-dir`, or ARGENT_DATA_DIR)"
+    )]
+    Durable {
+        /// The object.
+        id: ObjectId,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// An update was sent but this proxy did not apply it in time (its outcome is unknown
+    /// here: it may still be applied everywhere later).
+    #[error(
+        "object {id}: the update was sent but not applied here within {waited:?}: its outcome is unknown \
+         (the group may be slow or partitioned; read the state later)"
+    )]
+    Unconfirmed {
+        /// The object.
+        id: ObjectId,
+        /// How long the submitter waited.
+        waited: Duration,
     },
     /// An update or a checkpoint does not fit one message.
     #[error("object {id}: a frame of {len} bytes does not fit one message (at most {max}): an update must fit one message (checkpoints travel in parts)")]

@@ -75,8 +75,10 @@ impl Node {
         Ok(stored)
     }
 
-    /// What every open checks before any traffic: the type against `require`, the key
-    /// against the reference's security, the driver; then the group that carries the object
+    /// What every open checks before any traffic: the type against `require` (a class that
+    /// needs total order on a driver without it fails here), the key against the
+    /// reference's security, the driver against the one this node runs ([`Node::driver`]);
+    /// then the group that carries the object
     /// (its id and name) — the one its reference names, or, through the GMS, one of its own
     /// ([`object_group`]) — held for the proxy: the first open on this node joins it.
     pub(super) fn admit(
@@ -93,8 +95,16 @@ impl Node {
             (false, Some(_)) => return Err(LiveError::KeyNotUsed { id }),
             _ => {}
         }
-        if reference.driver.name != "qsm" {
-            return Err(LiveError::Driver { id, driver: reference.driver.name.clone() });
+        // QSM's guarantees are a subset of the total-order driver's: a qsm reference opens
+        // on any node, a total-order one only where the regions deliver in one order.
+        let node = self.driver();
+        let runs = match reference.driver.name.as_str() {
+            "qsm" => true,
+            "total-order" => node == argent_runtime::Driver::TotalOrder,
+            _ => false,
+        };
+        if !runs {
+            return Err(LiveError::Driver { id, driver: reference.driver.name.clone(), node: node.name() });
         }
         let group_name = match reference.driver.settings.get("group") {
             Some(name) => name.to_string(),
@@ -120,7 +130,7 @@ impl Node {
         O::Change: Clone + Send,
     {
         let (group, _, lease) = self.admit(reference, require, options.key.as_ref())?;
-        proxy::open(self, reference.id, group, lease, options)
+        proxy::open(self, reference.id, group, lease, reference.is_durable(), options)
     }
 }
 

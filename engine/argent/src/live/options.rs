@@ -2,6 +2,7 @@
 
 use argent_objects::key::ObjectKey;
 use argent_objects::object::ProxyStats;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long publishing waits for room in the publisher's ring before it gives up.
@@ -14,11 +15,23 @@ pub struct OpenOptions {
     pub join_timeout: Duration,
     /// The object's key, for an authenticated object (`auth = "key"` in its reference).
     pub key: Option<ObjectKey>,
+    /// Where a durable object (`durable = "true"`) keeps its replica (see
+    /// [`data_dir`](super::data_dir) for the default: `$ARGENT_DATA_DIR`, else
+    /// `$XDG_STATE_HOME/argent`, else `~/.local/state/argent`).
+    pub data_dir: Option<PathBuf>,
+    /// A durable object's log is compacted (a new base checkpoint, the log emptied) past
+    /// this many bytes, or twice the base's size if larger.
+    pub log_limit: usize,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { join_timeout: Duration::from_secs(10), key: None }
+        OpenOptions {
+            join_timeout: Duration::from_secs(10),
+            key: None,
+            data_dir: None,
+            log_limit: argent_objects::durable::DEFAULT_LOG_LIMIT,
+        }
     }
 }
 

@@ -5,17 +5,19 @@
 
 use super::binding::{lock, member_keys, new_origin, not_member, publish};
 use super::driver::{Core, Driven, RegionPublisher, Settled};
+use super::durable::{data_dir, DurableStats, Store};
 use super::error::LiveError;
 use super::options::{LiveStats, OpenOptions, PUBLISH_WAIT};
 use super::watch::{self, AsyncWatch, Offer, WatchSender};
 use crate::error::Error;
 use crate::membership::GroupLease;
 use crate::node::Node;
-use argent_objects::object::{LiveObject, Position, Proxy, RequestId};
+use argent_objects::durable::Durability;
+use argent_objects::object::{LiveObject, Position, Proxy, RequestId, Stamp, Stamped};
 use argent_objects::reference::ObjectId;
 use argent_objects::session::{Session, SessionConfig, SessionEvent, Transmit};
 use argent_runtime::{AnyPublisher, Fencer, GroupId, PublishError};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +33,13 @@ const OPEN_GRACE: Duration = Duration::from_secs(5);
 enum Watcher<C> {
     Blocking(SyncSender<C>),
     Async(WatchSender<C>),
+}
+
+/// A submitter waiting for the change its own update makes ([`Live::submit_wait`]).
+struct Awaiter<C> {
+    stamp: Stamp,
+    matches: fn(&C, Stamp) -> bool,
+    tx: SyncSender<C>,
 }
 
 /// A proxy's part shared between its handle and the driver.
@@ -51,8 +60,12 @@ struct Shared<O: LiveObject> {
     /// The session panicked in the driver: it is dropped there (the state may be half
     /// updated; the handle still reads it).
     broken: AtomicBool,
-    /// The join found nobody holding the object: it started from the initial state.
-    initial: AtomicBool,
+    /// Where the join's state came from (a [`StateSource`] as `u8`).
+    source: AtomicU8,
+    /// Submitters waiting for their update's change.
+    awaiting: Mutex<Vec<Awaiter<O::Change>>>,
+    /// A durable object's replica on this node's disk (written by the driver only).
+    store: Option<Box<Mutex<Store>>>,
 }
 
 /// Where an open proxy's state came from ([`Live::state_source`]).
@@ -60,10 +73,23 @@ struct Shared<O: LiveObject> {
 pub enum StateSource {
     /// A member's checkpoint: the object was held by some process.
     Checkpoint,
-    /// Nobody held the object: the initial state. On this driver an object lives only while
-    /// some process holds it, so what this proxy writes lasts only as long as it (or a
-    /// proxy opened meanwhile) stays open.
+    /// Nobody held the object: the initial state. An object that is not durable lives only
+    /// while some process holds it, so what this proxy writes lasts only as long as it (or
+    /// a proxy opened meanwhile) stays open.
     Initial,
+    /// Nobody held the object, a durable one: the state the disk kept (of the proxies that
+    /// held it last, closed or crashed).
+    Stored,
+}
+
+impl StateSource {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => StateSource::Initial,
+            2 => StateSource::Stored,
+            _ => StateSource::Checkpoint,
+        }
+    }
 }
 
 /// An open proxy of a live object on a node.
@@ -88,6 +114,7 @@ pub(super) fn open<O>(
     id: ObjectId,
     group: GroupId,
     lease: Option<GroupLease>,
+    durable: bool,
     options: OpenOptions,
 ) -> Result<Live<O>, LiveError>
 where
@@ -100,6 +127,16 @@ where
     let members = node.group_members(group).ok_or(not_member(group))?;
     let fencer = node.runtime.fencer(group).map_err(Error::from)?;
     let origin = new_origin(node.id().0);
+    // A durable object: this proxy's replica, and the state the disk holds (rebuilt before
+    // any traffic).
+    let (store, stored) = match durable {
+        true => {
+            let (store, stored) = Store::open::<O>(&data_dir(options.data_dir.as_deref()), id, origin)?;
+            (Some(Box::new(Mutex::new(store))), stored.map(|s| (s.checkpoint, s.position)))
+        }
+        false => (None, None),
+    };
+    let durability = Durability { log_limit: options.log_limit, stored };
     let (tx, rx) = sync_channel(1);
     let mut shared = None;
     let region = fencer.region();
@@ -109,6 +146,9 @@ where
             SessionConfig { join_timeout: options.join_timeout, max_message, ..SessionConfig::default() };
         let now = core.now();
         let mut session = Session::<O>::join(id, options.key, origin, cfg, now);
+        if store.is_some() {
+            session = session.with_durability(durability);
+        }
         session.handle_members(now, &member_keys(&members));
         let s = Arc::new(Shared {
             id,
@@ -122,7 +162,9 @@ where
             opened: Mutex::new(Some(tx)),
             publish_failing: AtomicBool::new(false),
             broken: AtomicBool::new(false),
-            initial: AtomicBool::new(false),
+            source: AtomicU8::new(0),
+            awaiting: Mutex::new(Vec::new()),
+            store,
         });
         shared = Some(s.clone());
         s
@@ -198,6 +240,16 @@ impl<O: LiveObject> Shared<O> {
     where
         O::Change: Clone,
     {
+        {
+            let mut awaiting = lock(&self.awaiting);
+            if !awaiting.is_empty() {
+                for change in changes.iter() {
+                    if let Some(i) = awaiting.iter().position(|a| (a.matches)(change, a.stamp)) {
+                        let _ = awaiting.swap_remove(i).tx.try_send(change.clone());
+                    }
+                }
+            }
+        }
         let mut watchers = lock(&self.watchers);
         for change in changes.drain(..) {
             watchers.retain(|w| {
@@ -259,6 +311,7 @@ where
 
     fn settle(&self) -> Settled {
         let mut changes = Vec::new();
+        let mut persist = Vec::new();
         let (mut joined, mut failed) = (None, None);
         let (joining, pending) = {
             let mut session = lock(&self.session);
@@ -268,15 +321,25 @@ where
                     SessionEvent::Problem(p) => {
                         tracing::warn!(object = %self.id, problem = %p, "live object")
                     }
-                    SessionEvent::Joined { initial, .. } => {
-                        self.initial.store(initial, Ordering::Relaxed);
+                    SessionEvent::Joined { initial, stored, .. } => {
+                        let source = match (initial, stored) {
+                            (true, _) => StateSource::Initial,
+                            (_, true) => StateSource::Stored,
+                            _ => StateSource::Checkpoint,
+                        };
+                        self.source.store(source as u8, Ordering::Relaxed);
                         joined = Some(());
                     }
                     SessionEvent::Failed(e) => failed = Some(LiveError::join(self.id, e)),
                 }
             }
+            persist.extend(std::iter::from_fn(|| session.poll_persist()));
             (!session.is_member() && failed.is_none(), session.pending_transmits() > 0)
         };
+        // A durable object: on disk (synced) before anyone hears of the changes or the join.
+        if let Some(store) = &self.store {
+            lock(store).write(persist);
+        }
         if self.broken.load(Ordering::Relaxed) && failed.is_none() {
             failed = Some(LiveError::Broken { id: self.id });
         }
@@ -345,11 +408,12 @@ impl<O: LiveObject> Live<O> {
     /// Where the state this proxy joined with came from: a member's checkpoint, or the
     /// initial state because nobody held the object.
     pub fn state_source(&self) -> StateSource {
-        if self.shared.initial.load(Ordering::Relaxed) {
-            StateSource::Initial
-        } else {
-            StateSource::Checkpoint
-        }
+        StateSource::from_u8(self.shared.source.load(Ordering::Relaxed))
+    }
+
+    /// A durable object's disk counters (`None` if the object is not durable).
+    pub fn durable_stats(&self) -> Option<DurableStats> {
+        self.shared.store.as_ref().map(|s| lock(s).stats)
     }
 
     /// This proxy's origin (its identity in stamps and positions).
@@ -377,6 +441,41 @@ impl<O: LiveObject> Live<O> {
             self.core.pending(self.key);
         }
         r
+    }
+
+    /// Sends `op` and waits, up to `timeout`, until this proxy applies it; returns the
+    /// change it made, which says what became of it (a conditional decrement applied or
+    /// refused, a lock granted or not: decided at apply time, alike at every replica on the
+    /// total-order driver). A durable object's update is on this node's disk by then.
+    pub fn submit_wait(&self, op: O::Op, timeout: Duration) -> Result<O::Change, LiveError>
+    where
+        O::Change: Stamped,
+    {
+        let s = &self.shared;
+        let (tx, rx) = sync_channel(1);
+        let mut publisher = lock(&s.publisher);
+        let stamp = {
+            let mut session = lock(&s.session);
+            let stamp = session.submit_stamped(op).map_err(|e| LiveError::submit(s.id, e))?;
+            let matches: fn(&O::Change, Stamp) -> bool = |c, stamp| c.stamp() == stamp;
+            lock(&s.awaiting).push(Awaiter { stamp, matches, tx });
+            stamp
+        };
+        match s.transmit_with(&mut publisher, Some(PUBLISH_WAIT.min(timeout))) {
+            Ok(()) => {}
+            // The frame waits in the session, first in line: the driver publishes it.
+            Err(LiveError::Stalled { .. }) => self.core.pending(self.key),
+            Err(e) => {
+                self.core.pending(self.key);
+                lock(&s.awaiting).retain(|a| a.stamp != stamp);
+                return Err(e);
+            }
+        }
+        drop(publisher);
+        rx.recv_timeout(timeout).map_err(|_| {
+            lock(&s.awaiting).retain(|a| a.stamp != stamp);
+            LiveError::Unconfirmed { id: s.id, waited: timeout }
+        })
     }
 
     /// Reads the replicated state.

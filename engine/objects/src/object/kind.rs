@@ -10,7 +10,11 @@ use super::stamp::Stamp;
 ///
 /// Implementations must make `apply` convergent: applying the same set of updates (each
 /// with a distinct stamp) in any order must give states whose [`LiveObject::checkpoint`]
-/// bytes are equal. The built-in kinds do this by deciding every conflict by [`Stamp`].
+/// bytes are equal. The built-in kinds do this by deciding every conflict by [`Stamp`] —
+/// except those whose category needs total order
+/// ([`Category::needs`](crate::types::Category::needs)): their `apply` must be
+/// deterministic, so that replicas applying the same updates in the same order (the only
+/// order a total-order driver delivers) reach equal states.
 pub trait LiveObject {
     /// The replicated state every proxy holds.
     type State;

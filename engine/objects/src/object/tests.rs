@@ -424,6 +424,16 @@ fn decode_everything(bytes: &[u8]) {
     let _ = Proxy::<Chat>::new(1).deliver(bytes);
     let _ = Proxy::<Chat>::join(1, bytes, Position::new());
     let _ = Joining::<ReplicatedMap<u8, u8>>::new(1).deliver(bytes);
+    // The kinds that need total order.
+    let _ = Update::<LogOp<String>>::decode(bytes);
+    let _ = Update::<CounterOp>::decode(bytes);
+    let _ = Update::<LockOp>::decode(bytes);
+    let _ = ReplicatedLog::<String>::restore(bytes);
+    let _ = Counter::restore(bytes);
+    let _ = Lock::restore(bytes);
+    let _ = Proxy::<Counter>::new(1).deliver(bytes);
+    let _ = Proxy::<Lock>::new(1).deliver(bytes);
+    let _ = Proxy::<ReplicatedLog<u8>>::join(1, bytes, Position::new());
 }
 
 // ---- Proxies and joins, step by step. ----

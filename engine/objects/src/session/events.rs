@@ -31,6 +31,8 @@ pub enum SessionEvent<C> {
         backlog: usize,
         /// Nobody held the object: started from the initial state.
         initial: bool,
+        /// Nobody held the object: started from the state a durable object's disk held.
+        stored: bool,
     },
     /// The join failed for good; the session serves nothing.
     Failed(JoinError),

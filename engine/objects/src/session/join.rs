@@ -28,9 +28,14 @@ impl<O: LiveObject> Session<O> {
             j.fenced += 1;
         }
         if j.fenced >= self.cfg.unanswered_means_first && j.answers == 0 {
-            match O::checkpoint(&O::initial()) {
-                Ok(initial) => {
-                    if self.restore(now, &initial, &Position::new(), true) {
+            // Nobody holds the object: a durable one starts from what the disk held.
+            let start = match self.stored() {
+                Some((checkpoint, position)) => Ok((checkpoint.clone(), position.clone())),
+                None => O::checkpoint(&O::initial()).map(|c| (c, Position::new())),
+            };
+            match start {
+                Ok((checkpoint, position)) => {
+                    if self.restore(now, &checkpoint, &position, true) {
                         return;
                     }
                 }
@@ -144,8 +149,12 @@ impl<O: LiveObject> Session<O> {
         match joining.complete(checkpoint, position) {
             Ok(joined) => {
                 self.phase = Phase::Member(joined.proxy);
+                // A durable object's replica starts with the joined state (on disk before
+                // the join is reported).
+                self.persist_base();
+                let stored = initial && self.stored().is_some();
                 self.events.extend(joined.changes.into_iter().map(SessionEvent::Changed));
-                self.events.push_back(SessionEvent::Joined { backlog, initial });
+                self.events.push_back(SessionEvent::Joined { backlog, initial: initial && !stored, stored });
                 true
             }
             Err((joining, e @ ObjectError::Gap { .. })) => {

@@ -24,16 +24,23 @@
 //!   once ([`crate::frame::TAG_PENDING`]); answer it with a checkpoint and its position, in
 //!   parts when it does not fit one message, once every current member's fence for it is
 //!   in; refuse a request that fails the object's key.
+//! - **Durability** ([`Session::with_durability`], objects whose reference says
+//!   `durable = "true"`): every update applied and a base checkpoint at the join and past
+//!   the log's bound go out through [`Session::poll_persist`] for the binding to keep on
+//!   disk; a joiner that finds nobody holding the object starts from the state the disk
+//!   held instead of the initial one ([`crate::durable`]).
 //! - **Keys and origins**: with a key, every frame is signed and checked
 //!   ([`crate::key`]); an update whose origin is not one of its sending node's
 //!   ([`sent_by`]) is refused and counted.
 
 mod config;
 mod demux;
+mod durable;
 mod events;
 mod join;
 mod joiner;
 mod origin;
+mod persist;
 mod serve;
 mod state;
 
@@ -41,7 +48,10 @@ pub use config::SessionConfig;
 pub use demux::{Demux, Fence, HELD_FENCES, LEARNED_ORIGINS};
 pub use events::{JoinError, Problem, Sabotage, SessionEvent, SessionStats, SubmitError, Transmit};
 pub use origin::{origin_for, sent_by};
+pub use persist::Persist;
 pub use state::Session;
 
+#[cfg(test)]
+mod ordered_tests;
 #[cfg(test)]
 mod tests;

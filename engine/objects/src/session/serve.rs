@@ -16,14 +16,22 @@ impl<O: LiveObject> Session<O> {
     pub(super) fn member_message(&mut self, node: u32, tag: u8, body: &[u8]) {
         let Phase::Member(proxy) = &mut self.phase else { return };
         match tag {
-            TAG_UPDATE => match update_from(body, node).and_then(|u| proxy.deliver_update(u)) {
-                Ok(Some(change)) => self.events.push_back(SessionEvent::Changed(change)),
-                Ok(None) => {}
-                Err(e) => {
-                    self.stats.rejected += 1;
-                    self.problem(Problem::UpdateRefused(e));
+            TAG_UPDATE => {
+                let applied = proxy.stats().applied;
+                let outcome = update_from(body, node).and_then(|u| proxy.deliver_update(u));
+                if proxy.stats().applied > applied {
+                    // Kept on disk (a durable object) before the change is handed out.
+                    self.persist_update(body);
                 }
-            },
+                match outcome {
+                    Ok(Some(change)) => self.events.push_back(SessionEvent::Changed(change)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.stats.rejected += 1;
+                        self.problem(Problem::UpdateRefused(e));
+                    }
+                }
+            }
             TAG_REQUEST => {
                 let Some(req) = parse_request(body) else {
                     self.problem(Problem::Malformed { tag });

@@ -5,7 +5,7 @@ use super::events::{JoinError, Problem, Sabotage, SessionEvent, SessionStats, Su
 use super::joiner::Joiner;
 use crate::frame::{encode, HEADER, TAG_UPDATE};
 use crate::key::{open, sign, ObjectKey, Opened, MAC_LEN};
-use crate::object::{Fences, LiveObject, Proxy, RequestId};
+use crate::object::{Fences, LiveObject, Proxy, RequestId, Stamp};
 use crate::reference::ObjectId;
 use argent_core::Instant;
 use std::collections::VecDeque;
@@ -35,6 +35,8 @@ pub struct Session<O: LiveObject> {
     pub(super) stats: SessionStats,
     /// Always `None` unless the simulator sets it (feature `sabotage`).
     pub(super) sabotage: Option<Sabotage>,
+    /// A durable object's disk bookkeeping ([`Session::with_durability`]).
+    pub(super) durable: Option<super::persist::Durable>,
 }
 
 impl<O: LiveObject> std::fmt::Debug for Session<O> {
@@ -82,6 +84,7 @@ impl<O: LiveObject> Session<O> {
             events: VecDeque::new(),
             stats: SessionStats::default(),
             sabotage: None,
+            durable: None,
         }
     }
 
@@ -212,6 +215,12 @@ impl<O: LiveObject> Session<O> {
     /// Refused before numbering when its frame would not fit one message (a number never
     /// sent would be a gap at every receiver).
     pub fn submit(&mut self, op: O::Op) -> Result<(), SubmitError> {
+        self.submit_stamped(op).map(|_| ())
+    }
+
+    /// [`Session::submit`], returning the update's stamp: the change its delivery makes
+    /// names it ([`crate::object::Stamped`]), so the submitter can wait for its outcome.
+    pub fn submit_stamped(&mut self, op: O::Op) -> Result<Stamp, SubmitError> {
         let Phase::Member(proxy) = &mut self.phase else { return Err(SubmitError::NotJoined) };
         // The envelope (version, stamp, sequence number) adds at most ENVELOPE bytes.
         const ENVELOPE: usize = 32;
@@ -222,8 +231,9 @@ impl<O: LiveObject> Session<O> {
             return Err(SubmitError::TooLarge { len, max: self.cfg.max_message });
         }
         let update = proxy.local(op)?;
+        let stamp = Stamp { lamport: proxy.clock().latest(), origin: proxy.origin() };
         self.publish(encode(TAG_UPDATE, self.id.0, &[&update]));
-        Ok(())
+        Ok(stamp)
     }
 
     /// Queue `frame`, signed under the object's key.

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::interface::{Endpoint, Interface};
+use super::properties::Reliability;
 
 /// The kind of an object; its name is the class of built-in objects in references.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,16 +21,28 @@ pub enum Category {
     Chat,
     /// An object made of parts, with no endpoints of its own.
     Composite,
+    /// Entries appended in one order at every replica (a state machine's log): endpoint
+    /// `entries` carrying `append`. Needs total order.
+    ReplicatedLog,
+    /// A non-negative count: endpoint `updates` carrying `increment` and
+    /// `decrement-if-at-least` (refused when the count would go below 0). Needs total order.
+    Counter,
+    /// Mutual exclusion with optional leases: endpoint `requests` carrying `acquire` and
+    /// `release`; at most one holder. Needs total order.
+    Lock,
 }
 
 impl Category {
     /// Every category, in declaration order.
-    pub const ALL: [Category; 5] = [
+    pub const ALL: [Category; 8] = [
         Category::EventStream,
         Category::ReplicatedVar,
         Category::ReplicatedMap,
         Category::Chat,
         Category::Composite,
+        Category::ReplicatedLog,
+        Category::Counter,
+        Category::Lock,
     ];
 
     /// The category's name, which is also the built-in class name (e.g. `replicated-var`).
@@ -40,6 +53,9 @@ impl Category {
             Category::ReplicatedMap => "replicated-map",
             Category::Chat => "chat",
             Category::Composite => "composite",
+            Category::ReplicatedLog => "replicated-log",
+            Category::Counter => "counter",
+            Category::Lock => "lock",
         }
     }
 
@@ -56,8 +72,22 @@ impl Category {
             Category::ReplicatedMap => vec![Endpoint::new("updates", &["put", "remove"])],
             Category::Chat => vec![Endpoint::new("messages", &["post"])],
             Category::Composite => Vec::new(),
+            Category::ReplicatedLog => vec![Endpoint::new("entries", &["append"])],
+            Category::Counter => vec![Endpoint::new("updates", &["increment", "decrement-if-at-least"])],
+            Category::Lock => vec![Endpoint::new("requests", &["acquire", "release"])],
         };
         Interface { endpoints }
+    }
+
+    /// The weakest delivery the category's own operations need, whatever an opener
+    /// requires: the convergent kinds need none, while the kinds whose operations do not
+    /// commute (a log's positions, a conditional decrement, a lock's grants) must apply them
+    /// in one order at every replica.
+    pub fn needs(self) -> Reliability {
+        match self {
+            Category::ReplicatedLog | Category::Counter | Category::Lock => Reliability::TotalOrder,
+            _ => Reliability::BestEffort,
+        }
     }
 }
 

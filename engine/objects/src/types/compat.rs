@@ -17,7 +17,24 @@ pub fn check(required: &TypeRequirement, offered: &ObjectType) -> Result<(), Typ
         });
     }
     check_interface(required, offered)?;
+    check_class_needs(offered)?;
     check_properties(&required.minimum, offered)
+}
+
+/// The class's own operations need an order the driver may not give (a counter's
+/// conditional decrement on a driver without total order), whatever the opener asked.
+fn check_class_needs(offered: &ObjectType) -> Result<(), TypeError> {
+    let needs = offered.category.needs();
+    if offered.properties.reliability < needs {
+        return Err(TypeError::ClassNeeds {
+            class: offered.class.clone(),
+            needs,
+            driver: offered.driver.clone(),
+            offered: offered.properties.reliability,
+            object: offered.object,
+        });
+    }
+    Ok(())
 }
 
 fn check_interface(required: &TypeRequirement, offered: &ObjectType) -> Result<(), TypeError> {

@@ -3,7 +3,7 @@
 use super::properties::{Properties, Reliability, Security};
 
 /// Names of the drivers [`DriverInfo::lookup`] knows.
-pub const KNOWN_DRIVERS: &[&str] = &["qsm"];
+pub const KNOWN_DRIVERS: &[&str] = &["qsm", "total-order"];
 
 /// What a driver provides to the objects it carries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,10 +32,26 @@ impl DriverInfo {
         }
     }
 
+    /// QSM's streams in one order (`argent_vsync`, decision 014): every member delivers
+    /// the same sequence of messages from all senders, with a flush at every view change
+    /// (virtual synchrony, which includes total order and QSM's reliable FIFO). It carries
+    /// objects only on nodes that run it (`[protocol] driver = "total-order"`).
+    pub fn total_order() -> Self {
+        DriverInfo {
+            name: "total-order",
+            properties: Properties {
+                reliability: Reliability::VirtualSynchrony,
+                security: Security { authenticated: false, encrypted: false },
+            },
+            settings: &["group"],
+        }
+    }
+
     /// The known driver called `name`.
     pub fn lookup(name: &str) -> Option<Self> {
         match name {
             "qsm" => Some(Self::qsm()),
+            "total-order" => Some(Self::total_order()),
             _ => None,
         }
     }

@@ -14,7 +14,7 @@ pub enum TypeError {
     /// The class is not a built-in one.
     #[error(
         "unknown class {class:?} (built-in classes: event-stream, replicated-var, \
-         replicated-map, chat, composite)"
+         replicated-map, chat, composite, replicated-log, counter, lock)"
     )]
     UnknownClass {
         /// The class as written.
@@ -111,6 +111,26 @@ pub enum TypeError {
         offered: Reliability,
         /// The object's driver.
         driver: String,
+        /// The object's id, when known.
+        object: Option<ObjectId>,
+    },
+    /// The class's operations need a delivery guarantee its driver lacks (its operations do
+    /// not commute, so replicas that apply them in different orders would diverge).
+    #[error(
+        "type mismatch: class {class:?}{} needs reliability {needs} (its operations do not commute), but \
+         driver {driver:?} provides {offered}: use a reference with driver = \"total-order\" (`argent obj \
+         new --driver total-order`) on nodes started with [protocol] driver = \"total-order\"",
+        of_object(.object)
+    )]
+    ClassNeeds {
+        /// The object's class.
+        class: String,
+        /// What the class needs.
+        needs: Reliability,
+        /// The object's driver.
+        driver: String,
+        /// What the driver provides.
+        offered: Reliability,
         /// The object's id, when known.
         object: Option<ObjectId>,
     },

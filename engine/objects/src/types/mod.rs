@@ -44,7 +44,8 @@ pub use driver::{driver_properties, DriverInfo, KNOWN_DRIVERS};
 pub use error::TypeError;
 pub use interface::{Endpoint, Interface};
 pub use object_type::{
-    known_parameters, ObjectType, AUTH_KEY, AUTH_PARAMETER, VALUE_TYPES, VALUE_TYPE_PARAMETER,
+    known_parameters, ObjectType, AUTH_KEY, AUTH_PARAMETER, DURABLE_PARAMETER, DURABLE_VALUES, VALUE_TYPES,
+    VALUE_TYPE_PARAMETER,
 };
 pub use properties::{Properties, Reliability, Security, SecurityAspect};
 pub use requirement::TypeRequirement;

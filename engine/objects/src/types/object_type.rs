@@ -17,18 +17,28 @@ pub const AUTH_KEY: &str = "key";
 pub const VALUE_TYPE_PARAMETER: &str = "value_type";
 /// The value types built-in objects carry.
 pub const VALUE_TYPES: &[&str] = &["i64", "f64", "bool", "string"];
+/// The reference parameter that keeps an object's state on the disks of the nodes that hold
+/// it (a checkpoint and a log, fsynced), so that it outlives its last proxy.
+pub const DURABLE_PARAMETER: &str = "durable";
+/// The values [`DURABLE_PARAMETER`] takes.
+pub const DURABLE_VALUES: &[&str] = &["true", "false"];
 
 /// The parameters a reference of `category` may carry: anything else is a misspelling
 /// (`TypeError::UnknownParameter`), caught before any traffic.
 pub fn known_parameters(category: Category) -> &'static [&'static str] {
     match category {
-        Category::ReplicatedVar | Category::EventStream => &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER],
+        // A stream has no state to keep.
+        Category::EventStream => &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER],
+        Category::ReplicatedVar | Category::ReplicatedLog => {
+            &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER, DURABLE_PARAMETER]
+        }
         // `role = "directory"` marks a directory.
-        Category::ReplicatedMap => &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER, "role"],
+        Category::ReplicatedMap => &[VALUE_TYPE_PARAMETER, AUTH_PARAMETER, "role", DURABLE_PARAMETER],
         // A chat carries text; `value_type` is accepted (and ignored): older `argent obj new`
         // wrote it for every class.
-        Category::Chat => &[AUTH_PARAMETER, VALUE_TYPE_PARAMETER],
+        Category::Chat => &[AUTH_PARAMETER, VALUE_TYPE_PARAMETER, DURABLE_PARAMETER],
         Category::Composite => &[AUTH_PARAMETER],
+        Category::Counter | Category::Lock => &[AUTH_PARAMETER, DURABLE_PARAMETER],
     }
 }
 
@@ -48,6 +58,8 @@ pub struct ObjectType {
     pub driver: String,
     /// The object's id, when known.
     pub object: Option<ObjectId>,
+    /// Its state is kept on the disks of the nodes that hold it ([`DURABLE_PARAMETER`]).
+    pub durable: bool,
 }
 
 impl ObjectType {
@@ -64,6 +76,7 @@ impl ObjectType {
             class: class.to_owned(),
             driver: driver.to_owned(),
             object: None,
+            durable: false,
         })
     }
 
@@ -90,6 +103,7 @@ impl ObjectType {
             let expected: &'static [&'static str] = match key.as_str() {
                 AUTH_PARAMETER => &[AUTH_KEY],
                 VALUE_TYPE_PARAMETER => VALUE_TYPES,
+                DURABLE_PARAMETER => DURABLE_VALUES,
                 _ => &[],
             };
             if !expected.is_empty() && !expected.contains(&value.as_str()) {
@@ -114,6 +128,7 @@ impl ObjectType {
         if reference.parameters.get(AUTH_PARAMETER).map(String::as_str) == Some(AUTH_KEY) {
             t.properties.security.authenticated = true;
         }
+        t.durable = reference.parameters.get(DURABLE_PARAMETER).map(String::as_str) == Some("true");
         Ok(t)
     }
 

@@ -24,6 +24,9 @@ fn built_in_classes_have_their_interfaces() {
             "replicated-map: endpoints updates(put, remove)",
             "chat: endpoints messages(post)",
             "composite: no endpoints",
+            "replicated-log: endpoints entries(append)",
+            "counter: endpoints updates(increment, decrement-if-at-least)",
+            "lock: endpoints requests(acquire, release)",
         ]
     );
     for category in Category::ALL {
@@ -71,7 +74,9 @@ fn compatible_opens_pass() {
     assert_eq!(check(&watcher, &map), Ok(()));
     for category in Category::ALL {
         let whole = TypeRequirement::whole(category).reliability(Reliability::BestEffort);
-        assert_eq!(check(&whole, &offered(category.as_str())), Ok(()), "{category}");
+        let driver = if category.needs() > Reliability::ReliableFifo { "total-order" } else { "qsm" };
+        let t = ObjectType::for_class(category.as_str(), driver).unwrap().with_object(ID);
+        assert_eq!(check(&whole, &t), Ok(()), "{category}");
     }
 }
 
@@ -172,11 +177,11 @@ fn unknown_classes_and_drivers_are_type_errors() {
     assert_eq!(
         ObjectType::for_class("whiteboard", "qsm").unwrap_err().to_string(),
         "unknown class \"whiteboard\" (built-in classes: event-stream, replicated-var, \
-         replicated-map, chat, composite)"
+         replicated-map, chat, composite, replicated-log, counter, lock)"
     );
     assert_eq!(
         ObjectType::for_class("chat", "tcp").unwrap_err().to_string(),
-        "unknown driver \"tcp\" (known drivers: qsm)"
+        "unknown driver \"tcp\" (known drivers: qsm, total-order)"
     );
 }
 
@@ -214,4 +219,58 @@ fn misspelt_parameters_and_settings_are_named_with_the_known_ones() {
     let e =
         ObjectType::for_reference(&Reference::new(ObjectId(9), "chat", "qsm").with_parameter("role", "x"));
     assert!(matches!(e, Err(TypeError::UnknownParameter { .. })), "{e:?}");
+}
+
+#[test]
+fn total_order_provides_total_order_and_virtual_synchrony() {
+    let to = DriverInfo::total_order();
+    assert_eq!(to.name, "total-order");
+    assert_eq!(DriverInfo::lookup("total-order"), Some(to.clone()));
+    assert!(to.properties.reliability >= Reliability::TotalOrder);
+    assert_eq!(to.properties.reliability, Reliability::VirtualSynchrony);
+    assert!(to.properties.satisfies(&DriverInfo::qsm().properties), "everything qsm provides");
+    let on = |class: &str| ObjectType::for_class(class, "total-order").unwrap().with_object(ID);
+    for required in [Reliability::TotalOrder, Reliability::VirtualSynchrony] {
+        let ledger = TypeRequirement::whole(Category::ReplicatedVar).reliability(required);
+        assert_eq!(check(&ledger, &on("replicated-var")), Ok(()));
+    }
+    assert_eq!(check(&TypeRequirement::whole(Category::Chat), &on("chat")), Ok(()));
+}
+
+#[test]
+fn kinds_that_need_total_order_are_refused_on_qsm_whatever_the_opener_asks() {
+    for category in [Category::ReplicatedLog, Category::Counter, Category::Lock] {
+        assert_eq!(category.needs(), Reliability::TotalOrder);
+        // The opener asks for nothing in particular: the class itself needs total order.
+        let e = check(&TypeRequirement::new(category), &offered(category.as_str())).unwrap_err();
+        assert!(matches!(e, TypeError::ClassNeeds { needs: Reliability::TotalOrder, .. }), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.contains(&format!("class \"{category}\" of object 0123456789abcdef0123456789abcdef needs reliability total-order"))
+                && shown.contains("driver \"qsm\" provides reliable-fifo")
+                && shown.contains("driver = \"total-order\""),
+            "{shown}"
+        );
+    }
+    for category in [Category::ReplicatedVar, Category::ReplicatedMap, Category::Chat, Category::EventStream]
+    {
+        assert!(category.needs() < Reliability::ReliableFifo);
+    }
+}
+
+#[test]
+fn durable_is_a_parameter_checked_like_the_others() {
+    let log = Reference::new(ObjectId(3), "replicated-log", "total-order").with_parameter("durable", "true");
+    assert!(ObjectType::for_reference(&log).unwrap().durable);
+    let off = log.clone().with_parameter("durable", "false");
+    assert!(!ObjectType::for_reference(&off).unwrap().durable);
+    let e = ObjectType::for_reference(&log.clone().with_parameter("durable", "yes")).unwrap_err().to_string();
+    assert!(e.contains("durable") && e.contains("true, false"), "{e}");
+    // A stream has no state to keep.
+    let stream = Reference::new(ObjectId(4), "event-stream", "qsm").with_parameter("durable", "true");
+    assert!(matches!(ObjectType::for_reference(&stream), Err(TypeError::UnknownParameter { .. })));
+    let dir = Reference::new(ObjectId(5), "replicated-map", "qsm")
+        .with_parameter("role", "directory")
+        .with_parameter("durable", "true");
+    assert!(ObjectType::for_reference(&dir).unwrap().durable, "a directory can be durable");
 }
