@@ -9,6 +9,9 @@ mod gms;
 mod msg;
 mod node;
 mod obj;
+mod obj_common;
+mod obj_kinds;
+mod obj_ordered;
 mod obj_sample;
 mod popularity;
 mod pubsub;
@@ -50,7 +53,8 @@ enum Command {
     /// Show the GMS's current view: members, groups, regions, addresses and ring layout.
     Status(gms::StatusArgs),
     /// Live objects from a shell: make a reference (`new`), `show` it, `get` the state, `set`,
-    /// `put`, `remove`, `post` and `watch`, joining the object through a node of its cluster.
+    /// `put`, `remove`, `post`, `append`, `increment`, `decrement`, `acquire`, `release` and
+    /// `watch`, joining the object through a node of its cluster.
     Obj(obj::ObjArgs),
     /// Cluster keys: `argent key new > cluster.key` makes one. Name it with --key-file (or
     /// [security] key_file) on every member, and every datagram is authenticated.

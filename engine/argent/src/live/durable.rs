@@ -63,6 +63,9 @@ pub struct DurableStats {
     pub errors: u64,
     /// Updates the state restored at open held (0 when it came from a member or nothing).
     pub restored: u64,
+    /// Updates the replica on disk includes, as of the last sync (the position's total):
+    /// every change handed out so far is within it; a read may see up to one batch more.
+    pub synced: u64,
 }
 
 /// This proxy's replica, open.
@@ -116,15 +119,23 @@ impl Store {
 
     /// Writes `records` in order and makes them durable before returning: a base replaces
     /// the last (and whatever this batch logged before it) and empties the log; updates are
-    /// appended and synced once for the batch.
-    pub(super) fn write(&mut self, records: Vec<Persist>) {
+    /// appended and synced once for the batch. `total`: the updates the state includes
+    /// with these records (the position's total).
+    pub(super) fn write(&mut self, records: Vec<Persist>, total: u64) {
         if records.is_empty() {
             return;
         }
-        if let Err(e) = self.write_batch(records) {
-            self.stats.errors += 1;
-            tracing::error!(object = %self.id, dir = %self.dir.display(), error = %e, "a durable object's replica could not be written: its state goes on in memory only");
+        match self.write_batch(records) {
+            Ok(()) => self.stats.synced = total,
+            Err(e) => self.failed(e),
         }
+    }
+
+    /// A write failed: counted and logged (the state goes on in memory; what the disk
+    /// holds stays as it was, or ends at a torn record that reading skips).
+    fn failed(&mut self, e: io::Error) {
+        self.stats.errors += 1;
+        tracing::error!(object = %self.id, dir = %self.dir.display(), error = %e, "a durable object's replica could not be written: its state goes on in memory only");
     }
 
     fn write_batch(&mut self, records: Vec<Persist>) -> io::Result<()> {

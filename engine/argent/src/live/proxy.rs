@@ -313,7 +313,7 @@ where
         let mut changes = Vec::new();
         let mut persist = Vec::new();
         let (mut joined, mut failed) = (None, None);
-        let (joining, pending) = {
+        let (joining, pending, total) = {
             let mut session = lock(&self.session);
             while let Some(e) = session.poll_event() {
                 match e {
@@ -334,11 +334,12 @@ where
                 }
             }
             persist.extend(std::iter::from_fn(|| session.poll_persist()));
-            (!session.is_member() && failed.is_none(), session.pending_transmits() > 0)
+            let total = session.proxy().map_or(0, |p| p.position().total());
+            (!session.is_member() && failed.is_none(), session.pending_transmits() > 0, total)
         };
         // A durable object: on disk (synced) before anyone hears of the changes or the join.
         if let Some(store) = &self.store {
-            lock(store).write(persist);
+            lock(store).write(persist, total);
         }
         if self.broken.load(Ordering::Relaxed) && failed.is_none() {
             failed = Some(LiveError::Broken { id: self.id });
