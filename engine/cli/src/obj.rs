@@ -11,7 +11,7 @@ use argent::{Directory, Node, ObjectKey, OpenOptions, StateSource, DIRECTORY_ROL
 use serde_json::Value;
 use std::process::ExitCode;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct ObjArgs {
@@ -131,6 +131,10 @@ enum ObjCommand {
         /// Seconds to stay after settling (so that joiners can still get a checkpoint).
         #[arg(long, default_value_t = 2.0)]
         linger: f64,
+        /// Start updating at this wall-clock time (ms since the Unix epoch), once open, so
+        /// that processes started apart update together; elapsed_ms counts from it.
+        #[arg(long)]
+        epoch_ms: Option<u64>,
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
     },
@@ -264,8 +268,13 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
             o.watch_json(duration.map(Duration::from_secs_f64));
             Ok(())
         }),
-        ObjCommand::Exercise { target, updates, expect, seed, rate, linger, timeout } => {
+        ObjCommand::Exercise { target, updates, expect, seed, rate, linger, timeout, epoch_ms } => {
             with_object(&target, |o| {
+                if let Some(at) = epoch_ms {
+                    let at = std::time::UNIX_EPOCH + Duration::from_millis(at);
+                    std::thread::sleep(at.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+                }
+                let start = Instant::now();
                 if rate > 0.0 {
                     let interval = Duration::from_secs_f64(1.0 / rate);
                     let start = std::time::Instant::now();
@@ -277,7 +286,9 @@ pub fn run(a: ObjArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     o.churn(updates, seed)?;
                 }
-                let r = o.settled(expect, Duration::from_secs_f64(timeout))?;
+                let mut r = o.settled(expect, Duration::from_secs_f64(timeout))?;
+                // From the first update sent to every update applied (and synced, if durable).
+                r["elapsed_ms"] = Value::from(start.elapsed().as_secs_f64() * 1e3);
                 println!("{r}");
                 std::thread::sleep(Duration::from_secs_f64(linger));
                 Ok(())

@@ -53,6 +53,10 @@ pub enum OrderedCommand {
         /// that concurrent processes print the same final count).
         #[arg(long)]
         expect: Option<u64>,
+        /// Start at this wall-clock time (ms since the Unix epoch), once open: processes
+        /// started apart withdraw together.
+        #[arg(long)]
+        epoch_ms: Option<u64>,
     },
     /// Take a lock for an owner (granted if free, its lease ran out, or the owner's already:
     /// then the lease is renewed); exits with status 3 when someone else holds it.
@@ -103,9 +107,14 @@ pub fn run(c: OrderedCommand) -> anyhow::Result<ExitCode> {
             println!("{}", json!({"object": c.id().to_string(), "applied": applied, "value": value}));
             Ok(if applied { ExitCode::SUCCESS } else { ExitCode::from(REFUSED) })
         }),
-        OrderedCommand::Decrement { target, n, times, expect } => {
-            with(&target, |node, r, o| decrement(&open::<Counter>(node, r, o)?, n, times, expect))
-        }
+        OrderedCommand::Decrement { target, n, times, expect, epoch_ms } => with(&target, |node, r, o| {
+            let c = open::<Counter>(node, r, o)?;
+            if let Some(at) = epoch_ms {
+                let at = std::time::UNIX_EPOCH + Duration::from_millis(at);
+                std::thread::sleep(at.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+            }
+            decrement(&c, n, times, expect)
+        }),
         OrderedCommand::Acquire { target, owner, lease_ms } => with(&target, |node, r, o| {
             let l = open::<Lock>(node, r, o)?;
             refuse_vanishing(&l)?;
@@ -149,6 +158,7 @@ where
 
 fn decrement(c: &Live<Counter>, n: u64, times: u64, expect: Option<u64>) -> anyhow::Result<ExitCode> {
     refuse_vanishing(c)?;
+    let start = Instant::now();
     let (mut applied, mut refused) = (0u64, 0u64);
     for _ in 0..times {
         let (ok, value) = c.decrement_if_at_least(n)?;
@@ -172,7 +182,8 @@ fn decrement(c: &Live<Counter>, n: u64, times: u64, expect: Option<u64>) -> anyh
     }
     if times > 1 {
         let summary = json!({"object": c.id().to_string(), "applied": applied, "refused": refused,
-                             "value": c.value(), "total": c.position().total()});
+                             "value": c.value(), "total": c.position().total(),
+                             "elapsed_ms": start.elapsed().as_secs_f64() * 1e3});
         println!("{summary}");
     }
     Ok(if applied > 0 || times == 0 { ExitCode::SUCCESS } else { ExitCode::from(REFUSED) })

@@ -328,6 +328,10 @@ where
                             _ => StateSource::Checkpoint,
                         };
                         self.source.store(source as u8, Ordering::Relaxed);
+                        if let (Some(store), false) = (&self.store, stored) {
+                            // What the disk held was not used: a member's state was newer.
+                            lock(store).stats.restored = 0;
+                        }
                         joined = Some(());
                     }
                     SessionEvent::Failed(e) => failed = Some(LiveError::join(self.id, e)),

@@ -4,7 +4,7 @@
 //! ([`crate::session::Persist`]) and when to compact.
 //!
 //! Each proxy keeps a *replica*: a base checkpoint (the state and its
-//! [`Position`](crate::object::Position), [`encode_base`]) and a log of the updates it
+//! [`Position`], [`encode_base`]) and a log of the updates it
 //! applied since, in the order it applied them ([`encode_record`]: length, checksum, the
 //! update as delivered). When the log outgrows its bound ([`Durability::log_limit`], or
 //! twice the base, whichever is larger) the session asks for a new base, after which the
