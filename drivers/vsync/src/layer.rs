@@ -152,7 +152,7 @@ pub struct TotalOrder {
     /// The first datagram of each stream taken in this view.
     first_in_view: BTreeMap<u32, u64>,
     /// The last view each node left (its incarnation then gone from it).
-    left_since: BTreeMap<NodeId, (u64, bool)>,
+    left_since: BTreeMap<NodeId, u64>,
     /// Datagrams of a newer view than this member's, in the order QSM delivered them.
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,

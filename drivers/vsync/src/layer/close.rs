@@ -72,8 +72,7 @@ impl TotalOrder {
     /// it took from relays. (A member that left may still send what it queued, in a view
     /// without it: not part of the views it was in.)
     fn have(&self, upto: &RegionView) -> Vec<(u32, u64)> {
-        // An earlier incarnation of a member is not the member.
-        let member = |s: u32| upto.members.contains(&node_of(NodeId(s))) && !self.gone_by(s, upto.id);
+        let member = |s: u32| member_stream(upto, &self.gone, s);
         let mut have: BTreeMap<u32, u64> = self
             .delivered
             .iter()
@@ -89,12 +88,6 @@ impl TotalOrder {
         have.into_iter().collect()
     }
 
-    /// Whether `stream` belongs to an incarnation that had left by view `view`
-    /// ([`TotalOrder::departed`]).
-    fn gone_by(&self, stream: u32, view: ViewId) -> bool {
-        gone_by(&self.gone, stream, view)
-    }
-
     /// Node `node` left the membership: QSM winds down its streams `streams` (those it
     /// tracked then, [`QsmNode::streams_of`]) and retires them. A flush that still waits for
     /// its report stops waiting once they are retired: QSM has then delivered everything of
@@ -102,9 +95,8 @@ impl TotalOrder {
     /// where QSM stopped delivering them, the same at every member.
     pub fn departed(&mut self, node: NodeId, streams: impl IntoIterator<Item = NodeId>) {
         let since = self.newest_view().id.0;
-        let streams: Vec<(u32, u64)> = streams.into_iter().map(|s| (s.0, since)).collect();
-        self.left_since.insert(node, (since, !streams.is_empty()));
-        self.gone.entry(node).or_default().extend(streams);
+        self.left_since.insert(node, since);
+        self.gone.entry(node).or_default().extend(streams.into_iter().map(|s| (s.0, since)));
     }
 
     /// The newest view QSM installed: the last waiting, the one flushed to, or this one.
@@ -257,9 +249,8 @@ impl TotalOrder {
         self.view = f.to;
         // Streams of members gone are not ordered any more (a member that comes back sends a
         // stream that starts afresh): reports stay as small as the view.
-        let members = &self.view.members;
-        let (gone, current) = (&self.gone, self.view.id);
-        let member = |s: u32| members.contains(&node_of(NodeId(s))) && !gone_by(gone, s, current);
+        let (view, gone) = (&self.view, &self.gone);
+        let member = |s: u32| member_stream(view, gone, s);
         self.stats.flush_dropped += self.orderer.forget(|s| !member(s)) as u64;
         let current = self.view.id.0;
         self.delivered.retain(|s, _| member(*s));
@@ -307,7 +298,7 @@ impl TotalOrder {
             let relayers: Vec<NodeId> = f
                 .reports
                 .iter()
-                .filter(|(n, _)| left_since.get(*n).is_none_or(|(since, _)| *since <= from))
+                .filter(|(n, _)| left_since.get(*n).is_none_or(|since| *since <= from))
                 .filter(|(_, (_, r))| have(r) == end)
                 .map(|(n, _)| *n)
                 .take(RELAYERS)
@@ -416,7 +407,7 @@ impl TotalOrder {
             .iter()
             .copied()
             .filter(|s| !f.reports.contains_key(s))
-            .filter(|s| left_since.get(s).is_some_and(|(since, _)| *since > from))
+            .filter(|s| left_since.get(s).is_some_and(|since| *since > from))
             .filter(|s| {
                 gone.get(s).is_none_or(|streams| {
                     streams.iter().all(|(st, _)| !qsm.tracks_stream(region, NodeId(*st)))
@@ -450,8 +441,10 @@ impl Flush {
 /// all): one may leave before the others learn they need them.
 const RELAYERS: usize = 2;
 
-/// Whether `stream` is in `gone` as of view `view` or earlier.
-fn gone_by(gone: &BTreeMap<NodeId, Vec<(u32, u64)>>, stream: u32, view: ViewId) -> bool {
-    gone.get(&node_of(NodeId(stream)))
-        .is_some_and(|g| g.iter().any(|(s, since)| *s == stream && *since <= view.0))
+/// Whether `stream` is a stream of a member of `view`: its node is a member, and not in an
+/// incarnation that had left by then (`gone`, [`TotalOrder::departed`]).
+fn member_stream(view: &RegionView, gone: &BTreeMap<NodeId, Vec<(u32, u64)>>, stream: u32) -> bool {
+    let node = node_of(NodeId(stream));
+    view.members.contains(&node)
+        && !gone.get(&node).is_some_and(|g| g.iter().any(|(s, since)| *s == stream && *since <= view.id.0))
 }

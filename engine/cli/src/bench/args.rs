@@ -125,24 +125,17 @@ pub struct BenchArgs {
     /// How the cluster delivers: `qsm` (reliable, each publisher's order) or `total-order`
     /// (every subscriber delivers the same sequence from all publishers: each hashes the
     /// sequence it delivered, and the report's `order_agreed` says whether the hashes match).
-    #[arg(long, value_enum, default_value_t = BenchDriver::Qsm)]
-    pub(super) driver: BenchDriver,
+    #[arg(long, default_value = "qsm", value_parser = parse_driver)]
+    pub(super) driver: argent::Driver,
 }
 
-/// `--driver`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchDriver {
-    Qsm,
-    TotalOrder,
-}
-
-impl BenchDriver {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            BenchDriver::Qsm => "qsm",
-            BenchDriver::TotalOrder => "total-order",
-        }
-    }
+/// `--driver`: a driver's name ([`argent::Driver::name`]).
+fn parse_driver(name: &str) -> Result<argent::Driver, String> {
+    argent::Driver::from_name(name).ok_or_else(|| {
+        format!(
+            "{name:?} is not a driver: use qsm (each publisher's order) or total-order (one order for all)"
+        )
+    })
 }
 
 /// A perturbation of the last subscriber during the measured pass.
@@ -218,7 +211,7 @@ impl BenchArgs {
                 bail!("--group-churn does not combine with --kill-one-at, --pause-one-at, --restart-one-at or --slow-one");
             }
         }
-        if a.driver == BenchDriver::TotalOrder && a.group_churn.is_some() {
+        if a.driver == argent::Driver::TotalOrder && a.group_churn.is_some() {
             bail!("--group-churn does not combine with --driver total-order: subscribers that join and leave groups deliver different sequences, so their orders cannot be compared");
         }
         if a.key_file.is_some() && (a.groups > 1 || a.group_churn.is_some()) {
