@@ -7,6 +7,14 @@ fn peer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_argent-peer")).args(args).output().expect("running argent-peer")
 }
 
+/// The stderr of a run that must have been refused as a usage error (exit 2).
+fn refused(args: &[&str]) -> String {
+    let out = peer(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    err
+}
+
 fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();
@@ -101,9 +109,7 @@ fn bad_settings_are_refused_with_the_flag_named() {
         (&["raw-unicast", "--rate", "0"][..], "--rate 0"),
         (&["raw-gso", "--netns", "anr", "--hosts", "1"][..], "--hosts 1"),
     ] {
-        let out = peer(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let err = refused(args);
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
@@ -111,26 +117,20 @@ fn bad_settings_are_refused_with_the_flag_named() {
 #[cfg(not(feature = "zenoh"))]
 #[test]
 fn a_peer_left_out_of_the_build_says_how_to_build_it() {
-    let out = peer(&["zenoh"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused(&["zenoh"]);
     assert!(err.contains("not in this build") && err.contains("build-peers"), "{err}");
 }
 
 #[test]
 fn several_publishers_are_refused_by_the_one_publisher_systems() {
-    let out = peer(&["raw-multicast", "--publishers", "2", "--duration", "0.5"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused(&["raw-multicast", "--publishers", "2", "--duration", "0.5"]);
     assert!(err.contains("--publishers 2") && err.contains("corosync-cpg"), "{err}");
 }
 
 #[cfg(not(feature = "corosync-cpg"))]
 #[test]
 fn corosync_cpg_left_out_of_the_build_says_how_to_build_it() {
-    let out = peer(&["corosync-cpg"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused(&["corosync-cpg"]);
     assert!(err.contains("not in this build") && err.contains("corosync-cpg"), "{err}");
 }
 

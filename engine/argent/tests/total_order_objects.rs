@@ -4,13 +4,12 @@
 //! mid-stream included), a lock has one holder; the driver checks at open; a durable object
 //! restores from disk once every proxy closed, and its log stays within its bound.
 
+mod common;
 mod ports;
-use argent::config::{ClusterConfig, MemberEntry};
 use argent::objects::object::{Counter, Lock, ReplicatedLog, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, TypeError, TypeRequirement};
-use argent::{Backend, Driver, Live, LiveError, Node, OpenOptions, StateSource};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use argent::{Driver, Live, LiveError, Node, OpenOptions, StateSource};
 use std::time::{Duration, Instant};
 
 /// Members 0..n at `base + id`, one group "objects" of all of them, running `driver`.
@@ -23,17 +22,7 @@ fn nodes(base: u16, n: u32, driver: &str) -> Vec<Node> {
         base + 40,
         members.join(", ")
     );
-    let mut cluster: ClusterConfig = toml::from_str(&toml).expect("valid cluster");
-    cluster.members = (0..n)
-        .map(|id| MemberEntry {
-            id,
-            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
-            shards: 1,
-        })
-        .collect();
-    let start =
-        |me| Node::builder().cluster(cluster.clone()).id(me).transport(Backend::Std).pin(false).start();
-    (0..n).map(|me| start(me).expect("node")).collect()
+    common::start(base, n, &toml)
 }
 
 fn ordered<O: argent::objects::typed::BuiltIn>(id: u128) -> Reference {

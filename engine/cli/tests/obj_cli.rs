@@ -7,22 +7,11 @@
 mod ports;
 mod procs;
 
-use procs::{argent, Kill};
+use procs::{argent, ok, Kill};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn ok(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// A cluster file of members 1..=n and one group "objects" of all of them.
 fn cluster(dir: &Path, n: u16) -> String {

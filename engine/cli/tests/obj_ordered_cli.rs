@@ -10,22 +10,11 @@
 mod ports;
 mod procs;
 
-use procs::{argent, Kill};
+use procs::{argent, ok, Kill};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-fn ok(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// A cluster file of members 1..=n and one group "objects" of all of them, with `driver`.
 fn cluster(dir: &Path, base: u16, n: u16, driver: &str) -> String {

@@ -25,8 +25,15 @@ pub fn nodes(base: u16, groups: &str, protocol: &str) -> (Node, Node) {
         base % 200,
         base + 21
     );
-    let mut cluster: ClusterConfig = toml::from_str(&toml).expect("valid cluster");
-    cluster.members = (0..2)
+    let mut started = start(base, 2, &toml).into_iter();
+    let (Some(a), Some(b)) = (started.next(), started.next()) else { unreachable!("two nodes") };
+    (a, b)
+}
+
+/// Members 0..n at `base + id` of the cluster `toml` (its members filled in here), started.
+pub fn start(base: u16, n: u32, toml: &str) -> Vec<Node> {
+    let mut cluster: ClusterConfig = toml::from_str(toml).expect("valid cluster");
+    cluster.members = (0..n)
         .map(|id| MemberEntry {
             id,
             addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
@@ -35,7 +42,7 @@ pub fn nodes(base: u16, groups: &str, protocol: &str) -> (Node, Node) {
         .collect();
     let start =
         |me| Node::builder().cluster(cluster.clone()).id(me).transport(Backend::Std).pin(false).start();
-    (start(0).expect("node 0"), start(1).expect("node 1"))
+    (0..n).map(|me| start(me).unwrap_or_else(|e| panic!("node {me}: {e}"))).collect()
 }
 
 struct Unpark(std::thread::Thread);

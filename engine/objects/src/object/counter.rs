@@ -89,9 +89,9 @@ impl LiveObject for Counter {
         match next {
             Some(v) => {
                 state.value = v;
-                state.applied += 1;
+                state.applied = state.applied.saturating_add(1);
             }
-            None => state.refused += 1,
+            None => state.refused = state.refused.saturating_add(1),
         }
         Some(CounterChange { stamp, op, applied, value: state.value })
     }

@@ -127,7 +127,7 @@ impl LiveObject for Lock {
                 if granted {
                     let expires_ms = lease_ms.map(|l| at_ms.saturating_add(l));
                     state.holder = Some(Holder { owner: owner.clone(), since: stamp, expires_ms });
-                    state.grants += 1;
+                    state.grants = state.grants.saturating_add(1);
                 }
                 granted
             }
@@ -140,7 +140,7 @@ impl LiveObject for Lock {
             }
         };
         if !granted {
-            state.refusals += 1;
+            state.refusals = state.refusals.saturating_add(1);
         }
         let holder = state.holder.as_ref().map(|h| h.owner.clone());
         Some(LockChange { stamp, op, granted, holder })
