@@ -5,12 +5,10 @@
 
 mod common;
 mod ports;
-use argent::config::{ClusterConfig, MemberEntry};
 use argent::objects::object::{ReplicatedMap, ReplicatedVar};
 use argent::objects::reference::{ObjectId, Reference};
 use argent::objects::types::{Category, Reliability, TypeRequirement};
-use argent::{Backend, Live, LiveError, Node};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use argent::{Live, LiveError, Node};
 use std::time::{Duration, Instant};
 
 type Var = ReplicatedVar<i64>;
@@ -31,25 +29,7 @@ fn nodes_with(base: u16, n: u32, protocol: &str) -> Vec<Node> {
         base + 40,
         members.join(", ")
     );
-    let mut cluster: ClusterConfig = toml::from_str(&toml).expect("valid cluster");
-    cluster.members = (0..n)
-        .map(|id| MemberEntry {
-            id,
-            addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + id as u16),
-            shards: 1,
-        })
-        .collect();
-    (0..n)
-        .map(|me| {
-            Node::builder()
-                .cluster(cluster.clone())
-                .id(me)
-                .transport(Backend::Std)
-                .pin(false)
-                .start()
-                .expect("node")
-        })
-        .collect()
+    common::start(base, n, &toml)
 }
 
 fn reference(id: u128, class: &str) -> Reference {
