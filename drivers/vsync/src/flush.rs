@@ -1,9 +1,8 @@
 //! The flush at a view change: survivors' reports, and the end of every stream they agree on.
 //!
 //! When view `to_view` replaces `from_view`, each member of both (a survivor) publishes a
-//! [`Report`] in `to_view`, so every member of the new view receives every survivor's
-//! report through QSM's reliable streams. From the same reports each survivor computes the
-//! same ends ([`stream_ends`]), then closes the old view at them
+//! [`Report`] in `to_view`. A coordinator computes the ends from them ([`stream_ends`]) and
+//! publishes its [`Decision`] ([`crate::agree`]); every survivor closes the old view at it
 //! ([`crate::Orderer::finish_view`]).
 
 use std::collections::BTreeMap;
@@ -42,4 +41,44 @@ pub fn stream_ends(reports: &[(u32, &Report)]) -> BTreeMap<u32, u64> {
     ends.extend(survivors);
     ends.retain(|_, e| *e > 0);
     ends
+}
+
+/// Holders a decision names per relayed stream, at most (the lowest first).
+pub const MAX_HOLDERS: usize = 8;
+
+/// A flush's ends, as a coordinator decided or adopted them (a `DECIDE` frame, [`crate::agree`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The view closed, and the next.
+    pub from_view: u64,
+    pub to_view: u64,
+    /// The node of the coordinator that published it: its ballot (a later coordinator is
+    /// a higher node).
+    pub ballot: u32,
+    /// The last datagram of each stream the closed view keeps, by stream.
+    pub ends: Vec<(u32, u64)>,
+    /// Survivors left out (gone before their report reached the coordinator), by node.
+    pub dropped: Vec<u32>,
+    /// Streams of members gone that some survivor lacks up to their end: who relays them.
+    pub relays: Vec<RelayPlan>,
+}
+
+/// Who can relay a gone member's stream, and from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayPlan {
+    pub stream: u32,
+    /// The least any survivor holds of it (contiguously).
+    pub lowest: u64,
+    /// Survivors that hold it up to its end, lowest node first (at most [`MAX_HOLDERS`]).
+    pub holders: Vec<u32>,
+}
+
+/// What a survivor accepted of a flush's ends, told to the coordinator it turns to (a
+/// `STATE` frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub from_view: u64,
+    pub to_view: u64,
+    pub coordinator: u32,
+    pub accepted: Option<Decision>,
 }

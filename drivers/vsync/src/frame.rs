@@ -15,6 +15,14 @@
 //! - `BEFORE` (5): `from_view u64 | stream u32 | seq u64`: datagrams `1..=seq` of a departed
 //!   member's `stream` were sent before `from_view` (a member that joined in `from_view`
 //!   never gets them, and waits for none of them).
+//! - `DECIDE` (6): a flush's ends, decided or adopted by the coordinator that publishes
+//!   it (see [`crate::agree`]): `from_view u64 | to_view u64 | ballot u32 | count (u16) ×
+//!   (stream u32, end u64) | count (u16) × node u32 (survivors left out) | count (u16) ×
+//!   (stream u32, lowest u64, holders u8, holders × node u32)` (the relays the ends call
+//!   for);
+//! - `STATE` (7): `coordinator u32 | accepted u8 (0 or 1) | [a DECIDE body]`: what a
+//!   survivor accepted of a flush's ends, sent to the coordinator it turns to; with nothing
+//!   accepted, `from_view u64 | to_view u64` follow instead.
 //!
 //! Decoding never panics and bounds what the network may claim: a run names at least one
 //! and at most [`MAX_RUN_LEN`] datagrams, from sequence number 1 on, and a frame holds
@@ -34,6 +42,12 @@ const ORDER: u8 = 2;
 const REPORT: u8 = 3;
 const RELAY: u8 = 4;
 const BEFORE: u8 = 5;
+const DECIDE: u8 = 6;
+const STATE: u8 = 7;
+/// The kind bytes of the frames a flush's agreement carries, and of a report.
+pub const DECIDE_KIND: u8 = DECIDE;
+pub const STATE_KIND: u8 = STATE;
+pub const REPORT_KIND: u8 = REPORT;
 const BEFORE_LEN: usize = 8 + 4 + 8;
 const RELAY_FIXED: usize = 8 + 4 + 8 + 2 + 2;
 /// The kind byte of an `ORDER` frame.
@@ -66,6 +80,8 @@ pub enum Frame<'a> {
     Report(crate::flush::Report),
     Relay(Relay),
     Before(Before),
+    Decide(crate::flush::Decision),
+    State(crate::flush::State),
 }
 
 /// Where a departed member's stream stood before a view (see the module's `BEFORE`).
@@ -107,6 +123,8 @@ pub enum FrameError {
     BadBefore { stream: u32, view: u64 },
     #[error("flush report from view {from} to view {to}: the next view must be newer")]
     BadViews { from: u64, to: u64 },
+    #[error("{what}: {problem}")]
+    BadDecision { what: &'static str, problem: &'static str },
 }
 
 impl<'a> Frame<'a> {
@@ -143,6 +161,46 @@ impl<'a> Frame<'a> {
                 Ok(Frame::Before(Before { from_view, stream, seq }))
             }
             REPORT => Ok(Frame::Report(report(&mut body, "report")?)),
+            DECIDE => {
+                let d = decision(&mut body, "decide")?;
+                trailing(body, "decide")?;
+                Ok(Frame::Decide(d))
+            }
+            STATE => {
+                let bad = |problem| FrameError::BadDecision { what: "state", problem };
+                if body.len() < 5 {
+                    return Err(FrameError::Truncated { what: "state", need: 5, have: body.len() });
+                }
+                let (coordinator, flag) = (body.get_u32_le(), body.get_u8());
+                let state = match flag {
+                    0 => {
+                        if body.len() < 16 {
+                            return Err(FrameError::Truncated {
+                                what: "state",
+                                need: 21,
+                                have: body.len() + 5,
+                            });
+                        }
+                        let (from_view, to_view) = (body.get_u64_le(), body.get_u64_le());
+                        if to_view <= from_view {
+                            return Err(FrameError::BadViews { from: from_view, to: to_view });
+                        }
+                        crate::flush::State { from_view, to_view, coordinator, accepted: None }
+                    }
+                    1 => {
+                        let d = decision(&mut body, "state")?;
+                        crate::flush::State {
+                            from_view: d.from_view,
+                            to_view: d.to_view,
+                            coordinator,
+                            accepted: Some(d),
+                        }
+                    }
+                    _ => return Err(bad("the accepted flag is 0 or 1")),
+                };
+                trailing(body, "state")?;
+                Ok(Frame::State(state))
+            }
             other => Err(FrameError::UnknownKind(other)),
         }
     }
@@ -160,6 +218,57 @@ fn report(body: &mut &[u8], what: &'static str) -> Result<crate::flush::Report, 
     let count = counted(body, what, HAVE_LEN)?;
     let have = (0..count).map(|_| (body.get_u32_le(), body.get_u64_le())).collect();
     Ok(crate::flush::Report { from_view, to_view, own_end, have })
+}
+
+/// A decision's body (`DECIDE`), every count checked against the bytes that follow.
+fn decision(body: &mut &[u8], what: &'static str) -> Result<crate::flush::Decision, FrameError> {
+    use crate::flush::{Decision, RelayPlan, MAX_HOLDERS};
+    let bad = |problem| FrameError::BadDecision { what, problem };
+    let need = |body: &[u8], n: usize| {
+        if body.len() < n {
+            Err(FrameError::Truncated { what, need: n, have: body.len() })
+        } else {
+            Ok(())
+        }
+    };
+    need(body, 8 + 8 + 4 + 2)?;
+    let (from_view, to_view, ballot) = (body.get_u64_le(), body.get_u64_le(), body.get_u32_le());
+    if to_view <= from_view {
+        return Err(FrameError::BadViews { from: from_view, to: to_view });
+    }
+    let count = usize::from(body.get_u16_le());
+    need(body, count * HAVE_LEN + 2)?;
+    let ends: Vec<(u32, u64)> = (0..count).map(|_| (body.get_u32_le(), body.get_u64_le())).collect();
+    if ends.iter().any(|(_, e)| *e == 0) || ends.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(bad("ends name each stream once, in order, each at datagram 1 or later"));
+    }
+    let count = usize::from(body.get_u16_le());
+    need(body, count * 4 + 2)?;
+    let dropped = (0..count).map(|_| body.get_u32_le()).collect();
+    let count = usize::from(body.get_u16_le());
+    let mut relays = Vec::with_capacity(count.min(body.len() / 13));
+    for _ in 0..count {
+        need(body, 4 + 8 + 1)?;
+        let (stream, lowest, holders) = (body.get_u32_le(), body.get_u64_le(), usize::from(body.get_u8()));
+        if holders > MAX_HOLDERS {
+            return Err(bad("a relay names at most MAX_HOLDERS holders"));
+        }
+        need(body, holders * 4)?;
+        let holders = (0..holders).map(|_| body.get_u32_le()).collect();
+        if !ends.iter().any(|(s, e)| *s == stream && lowest < *e) {
+            return Err(bad("a relay is of a stream the ends name, from below its end"));
+        }
+        relays.push(RelayPlan { stream, lowest, holders });
+    }
+    Ok(Decision { from_view, to_view, ballot, ends, dropped, relays })
+}
+
+/// Nothing may follow a frame's last entry.
+fn trailing(body: &[u8], what: &'static str) -> Result<(), FrameError> {
+    match body.len() {
+        0 => Ok(()),
+        extra => Err(FrameError::Trailing { what, extra }),
+    }
 }
 
 /// A count and that many runs, each checked.
@@ -279,5 +388,51 @@ fn put_report(r: &crate::flush::Report, out: &mut Vec<u8>) {
     for &(stream, have) in &r.have {
         out.put_u32_le(stream);
         out.put_u64_le(have);
+    }
+}
+
+/// A `DECIDE` frame.
+pub fn encode_decide(d: &crate::flush::Decision, out: &mut Vec<u8>) {
+    out.put_u8(DECIDE);
+    put_decision(d, out);
+}
+
+/// A `STATE` frame.
+pub fn encode_state(s: &crate::flush::State, out: &mut Vec<u8>) {
+    out.put_u8(STATE);
+    out.put_u32_le(s.coordinator);
+    match &s.accepted {
+        Some(d) => {
+            out.put_u8(1);
+            put_decision(d, out);
+        }
+        None => {
+            out.put_u8(0);
+            out.put_u64_le(s.from_view);
+            out.put_u64_le(s.to_view);
+        }
+    }
+}
+
+fn put_decision(d: &crate::flush::Decision, out: &mut Vec<u8>) {
+    let max = usize::from(u16::MAX);
+    assert!(d.ends.len() <= max && d.dropped.len() <= max && d.relays.len() <= max, "at most 65 535 entries");
+    out.put_u64_le(d.from_view);
+    out.put_u64_le(d.to_view);
+    out.put_u32_le(d.ballot);
+    out.put_u16_le(d.ends.len() as u16);
+    for &(stream, end) in &d.ends {
+        out.put_u32_le(stream);
+        out.put_u64_le(end);
+    }
+    out.put_u16_le(d.dropped.len() as u16);
+    d.dropped.iter().for_each(|n| out.put_u32_le(*n));
+    out.put_u16_le(d.relays.len() as u16);
+    for r in &d.relays {
+        assert!(r.holders.len() <= usize::from(u8::MAX), "at most 255 holders per relay");
+        out.put_u32_le(r.stream);
+        out.put_u64_le(r.lowest);
+        out.put_u8(r.holders.len() as u8);
+        r.holders.iter().for_each(|n| out.put_u32_le(*n));
     }
 }

@@ -8,19 +8,21 @@
 //! ordered: ordering it would call for another record, and so on without end.
 //!
 //! At a view change ([`TotalOrder::install_view`]) every member of both views publishes a
-//! `REPORT` in the new view, and from then on takes nothing more of a departed member's stream
-//! than it reported (what comes later waits): so no survivor delivers past what the reports
-//! show. Once it has every survivor's report it knows the ends ([`crate::stream_ends`]);
-//! it takes a departed stream up to its end, from QSM or, for a departed sequencer's order
-//! records, from the `RELAY` frames the lowest survivor that holds them all publishes. Then it
+//! `REPORT` in the new view, and from then on takes nothing of the old view beyond what it
+//! reported (what comes later waits): so no survivor delivers past what the reports show.
+//! A coordinator, the lowest survivor still a member, decides the ends from the reports and
+//! publishes them; a survivor that leaves before its report reached it is left out, and when
+//! the coordinator leaves the next one takes over without changing a decision anyone may
+//! have used ([`crate::agree`]). Every member closes the view at the decision: it takes every
+//! stream up to its end, from QSM or from the `RELAY` frames of a survivor that holds it,
 //! closes the old view ([`Orderer::finish_view`]), installs the new one and goes on with what
 //! waited for it. A view QSM installs during a flush waits for it, and the flushes run one
 //! after another ([`TotalOrder::view_installed`]); a cut (a group joined or left, the same
 //! members) closes a view like any other change ([`TotalOrder::install_cut`]). Not done yet:
-//! relaying a departed *sender's* application messages (a flush that lacks them waits:
-//! [`TotalOrder::flush_waiting`]), and a survivor of a flush that departs before it reported
-//! (the flush waits for its report).
+//! relaying a departed *sender's* application messages (a flush that lacks them waits until
+//! QSM's repair brings them: [`TotalOrder::flush_waiting`]).
 
+use crate::agree::{Agreement, RelayPlan};
 use crate::flush::Report;
 use crate::frame::{self, Frame, Run};
 use crate::order::{DatagramId, OrderError, Ordered, Orderer, Sequencer};
@@ -56,8 +58,12 @@ pub struct LayerStats {
     pub non_member: u64,
     /// Frames QSM refused other than for room (its region gone): dropped.
     pub unsent: u64,
-    /// Flushes that stopped waiting for survivors gone before they reported.
+    /// Flushes whose ends left out survivors gone before they reported.
     pub survivors_dropped: u64,
+    /// Decisions on a flush's ends this member published as coordinator, and decisions it
+    /// accepted that differ from one it had used (none, unless agreement fails).
+    pub decisions: u64,
+    pub conflicting_decisions: u64,
 }
 
 /// Bytes of the relay log (datagrams of the view without application messages, with the
@@ -93,17 +99,19 @@ struct Flush {
     pub(super) survivors: Vec<NodeId>,
     /// Reports received, by the survivor's node: (its stream, report).
     pub(super) reports: BTreeMap<NodeId, (u32, Report)>,
-    /// The ends, once every report is in.
+    /// Agreeing on the ends with the other survivors ([`crate::agree`]).
+    pub(super) agree: Agreement,
+    /// How far this member takes each stream of the view closed (0 if absent): what it
+    /// reported until the ends are decided, then the ends. What comes beyond waits in
+    /// `held_back`: no member delivers past what the decision may keep.
+    pub(super) frozen: BTreeMap<u32, u64>,
+    pub(super) held_back: BTreeMap<(u32, u64), Delivery>,
+    /// The ends, once decided, and the decision's survivors left out and relays.
     pub(super) ends: Option<BTreeMap<u32, u64>>,
-    /// Streams of departed members: how far this member may take them (what it reported,
-    /// then the end), and what came beyond, held back.
-    pub(super) frozen: BTreeMap<NodeId, u64>,
-    pub(super) held_back: Vec<Delivery>,
-    /// Departed members' datagrams relayed by a survivor: their parts as they come.
-    pub(super) relayed_parts: BTreeMap<(u32, u64), Vec<Option<Vec<Run>>>>,
-    /// Survivors that left the membership before their report reached anyone
-    /// ([`TotalOrder::departed`]): not waited for; their streams end where QSM retired them.
     pub(super) dropped: Vec<NodeId>,
+    pub(super) relays: Vec<RelayPlan>,
+    /// Datagrams of members gone relayed by a survivor: their parts as they come.
+    pub(super) relayed_parts: BTreeMap<(u32, u64), Vec<Option<Vec<Run>>>>,
     /// Departed streams' datagrams sent before this view, as the relayer says
     /// (`BEFORE` frames): a member that joined in this view waits for none of them.
     pub(super) before: BTreeMap<u32, u64>,
@@ -115,6 +123,10 @@ struct Flush {
 
 /// `from_view` of a join report: the member's layer begins in `to_view`.
 const JOINED: u64 = 0;
+
+/// Finished flushes whose agreement a member keeps, to answer a coordinator that takes one
+/// over. A member still waiting on a flush this far behind the others' waits for good.
+const MAX_PAST: usize = 64;
 
 /// What a layer publishes as it begins: that it begins in `view`. The membership may have
 /// made it a member of the view before without telling it (it learnt of `view` first); the
@@ -153,6 +165,11 @@ pub struct TotalOrder {
     first_in_view: BTreeMap<u32, u64>,
     /// The last view each node left (its incarnation then gone from it).
     left_since: BTreeMap<NodeId, u64>,
+    /// The first view of each node's layer, from its join report (the newest one heard).
+    joined_at: BTreeMap<NodeId, u64>,
+    /// Agreements of flushes this member finished, newest last (at most [`MAX_PAST`]): it
+    /// still answers a coordinator that takes one over.
+    past: VecDeque<Agreement>,
     /// Datagrams of a newer view than this member's, in the order QSM delivered them.
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,
@@ -193,6 +210,8 @@ impl TotalOrder {
             delivered: BTreeMap::new(),
             gone: BTreeMap::new(),
             left_since: BTreeMap::new(),
+            joined_at: BTreeMap::new(),
+            past: VecDeque::new(),
             first_in_view: BTreeMap::new(),
             later: VecDeque::new(),
             out: VecDeque::new(),
@@ -270,6 +289,7 @@ impl TotalOrder {
             self.stats.other_region += 1;
             return;
         }
+        self.note_agreement(&d);
         let views = self.delivered.entry(d.sender.0).or_default();
         match views.last_mut() {
             Some((v, last)) if *v == d.view.0 => *last = (*last).max(d.seq),
@@ -289,7 +309,7 @@ impl TotalOrder {
         if d.view > self.view.id {
             // QSM delivers each stream in order: a member's stream that nothing of this view
             // came from sent nothing in it after this member joined.
-            if member && self.orderer.received(d.sender.0).is_none() {
+            if member && self.orderer.received(d.sender.0).is_none() && !self.holds_back(d.sender.0) {
                 self.orderer.start_stream(d.sender.0, d.seq - 1);
             }
             self.note_reports(&d);
@@ -311,17 +331,17 @@ impl TotalOrder {
             self.stats.superseded += 1; // taken from a relay already
             return;
         }
-        if let Some(f) = &mut self.flushing {
-            if f.frozen.get(&node).is_some_and(|&upto| d.seq > upto) {
-                // A departed member's, beyond what this member reported (or the end).
-                f.held_back.push(d);
-                return;
-            }
-        }
         if !self.view.members.contains(&node) {
             // Not ordered: only the view's members' streams are (and flushed).
             self.stats.non_member += 1;
             return;
+        }
+        if let Some(f) = &mut self.flushing {
+            if d.seq > f.frozen.get(&d.sender.0).copied().unwrap_or(0) {
+                // Beyond what this member reported (or the end): it waits for the decision.
+                f.held_back.insert((d.sender.0, d.seq), d);
+                return;
+            }
         }
         let from_sequencer = Some(node) == self.sequencer();
         let mut has_data = false;
@@ -337,6 +357,7 @@ impl TotalOrder {
                 }
                 // Read from datagrams of the next view.
                 Ok(Frame::Report(_) | Frame::Relay(_) | Frame::Before(_)) => {}
+                Ok(Frame::Decide(_) | Frame::State(_)) => {} // read as delivered
                 Ok(Frame::Order(_)) | Err(_) => self.stats.bad_frames += 1,
             }
         }
@@ -361,6 +382,13 @@ impl TotalOrder {
         if let Err(OrderError::NotNextHeld { .. }) = held {
             self.stats.refused += 1;
         }
+    }
+
+    /// Whether a flush holds back datagrams of `stream` (taken once the ends are decided).
+    fn holds_back(&self, stream: u32) -> bool {
+        self.flushing
+            .as_ref()
+            .is_some_and(|f| f.held_back.range((stream, 0)..=(stream, u64::MAX)).next().is_some())
     }
 
     /// Move what the order released to the output.
@@ -402,7 +430,9 @@ impl TotalOrder {
 
     /// Publish the sequencer's records and the reports until QSM pushes back.
     pub fn flush(&mut self, qsm: &mut QsmNode, now: Instant) {
-        self.drop_departed(qsm);
+        if !self.left {
+            self.agree(qsm);
+        }
         if self.flushing.as_ref().is_some_and(|f| f.ends.is_some()) {
             // Again at every turn: a relayer that left is replaced.
             self.relay();

@@ -13,22 +13,26 @@
 //!   consecutive datagrams of one stream ([`Run`]).
 //! - **Members** ([`Orderer`]). Hold datagrams per stream and the sequencer's runs, in the
 //!   order its stream carries them, and deliver a datagram when the next run names it.
-//! - **Flush** ([`flush`]). At a view change each surviving member reports where its own
-//!   stream ended in the old view and how far it holds every other stream. From the same
-//!   reports every survivor computes the same end of every stream; once it holds everything
-//!   up to those ends (relayed by a survivor where a departed sender's datagrams are missing),
-//!   it delivers the rest of the old view in one deterministic order ([`Orderer::finish_view`]):
-//!   the sequencer's runs as far as every datagram they name is within the ends, then what
-//!   is left, by stream and sequence number.
+//! - **Flush** ([`flush`], [`agree`]). At a view change each surviving member reports where
+//!   its own stream ended in the old view and how far it holds every other stream. A
+//!   coordinator computes the ends from the reports and publishes them; the survivors agree
+//!   on them even when survivors, the coordinator included, leave during the flush (a Paxos
+//!   whose quorum is every survivor still a member). Once a member holds everything up to
+//!   the ends (relayed by a survivor where some are missing), it delivers the rest of the old
+//!   view in one deterministic order ([`Orderer::finish_view`]): the sequencer's runs as far
+//!   as every datagram they name is within the ends, then what is left, by stream and
+//!   sequence number.
 //!
 //! Decision 014 (`docs/decisions/`) records the design and its measured cost.
 
+pub mod agree;
 pub mod flush;
 pub mod frame;
 mod layer;
 mod order;
 
-pub use flush::{stream_ends, Report};
+pub use agree::{Absent, Agreement};
+pub use flush::{stream_ends, Decision, RelayPlan, Report, State};
 pub use frame::{Before, Frame, FrameError, Relay, Run};
 pub use layer::{LayerStats, Output, TotalOrder};
 pub use order::{DatagramId, OrderError, Ordered, Orderer, Sequencer, ViewEnd};

@@ -1,3 +1,5 @@
+mod agree;
+
 use crate::frame::{encode_data, encode_order, encode_report, runs_that_fit, MAX_RUN_LEN};
 use crate::*;
 use proptest::prelude::*;
@@ -476,8 +478,9 @@ mod layer {
     fn exchange(nodes: &mut [Member], rounds: usize) {
         for _ in 0..rounds {
             let mut sent = Vec::new();
-            for (q, to, _) in nodes.iter_mut() {
+            for (q, to, out) in nodes.iter_mut() {
                 to.flush(q, Instant::ZERO);
+                out.extend(std::iter::from_fn(|| to.poll()));
                 while q.poll_transmit(Instant::ZERO).is_some() {}
                 while let Some(ev) = q.poll_event() {
                     if let Event::Deliver(d) = ev {

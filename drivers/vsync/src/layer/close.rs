@@ -1,10 +1,13 @@
 //! Closing a view: the flush (decision 014). Every member of both views reports where it
-//! stands; from the same reports every survivor computes the same ends; departed members'
-//! datagrams that some survivors lack are relayed; views installed during a flush wait
-//! for it; survivors that leave before their report reached anyone are not waited for.
+//! stands; a coordinator decides the ends from the reports and every survivor closes the
+//! view at them ([`crate::agree`]); members gone whose datagrams some survivors lack are
+//! relayed; views installed during a flush wait for it; survivors that leave before their
+//! report reached the coordinator are left out.
 
-use super::{sequencer_of, Flush, Output, TotalOrder, JOINED};
+use super::{sequencer_of, Flush, Output, TotalOrder, JOINED, MAX_PAST};
+use crate::agree::{Absent, Agreement};
 use crate::flush::{stream_ends, Report};
+use crate::flush::{Decision, RelayPlan, MAX_HOLDERS};
 use crate::frame::{self, Before, Frame, Relay, Run};
 use crate::order::{DatagramId, Sequencer};
 use argent_qsm::{node_of, Delivery, Instant, NodeId, QsmNode, RegionView, ViewError, ViewId};
@@ -88,11 +91,10 @@ impl TotalOrder {
         have.into_iter().collect()
     }
 
-    /// Node `node` left the membership: QSM winds down its streams `streams` (those it
-    /// tracked then, [`QsmNode::streams_of`]) and retires them. A flush that still waits for
-    /// its report stops waiting once they are retired: QSM has then delivered everything of
-    /// them that any member holds, so no member has that report, and the node's streams end
-    /// where QSM stopped delivering them, the same at every member.
+    /// Node `node` left the membership (its incarnation of the views before): `streams` are
+    /// those QSM tracked of it then ([`QsmNode::streams_of`]). Its streams are not a member's
+    /// in the views after, and the flushes it survived pass it over as coordinator, and
+    /// leave it out if they are not decided yet ([`crate::agree`]).
     pub fn departed(&mut self, node: NodeId, streams: impl IntoIterator<Item = NodeId>) {
         let since = self.newest_view().id.0;
         self.left_since.insert(node, since);
@@ -129,25 +131,22 @@ impl TotalOrder {
         let survivors: Vec<NodeId> =
             self.view.members.iter().copied().filter(|m| view.members.contains(m)).collect();
         debug_assert_eq!(report.from_view, self.view.id.0);
+        // Nothing beyond what it reports is taken before the decision (`Flush::frozen`).
+        let frozen = report.have.iter().copied().collect();
+        let agree = Agreement::new(self.view.id.0, view.id.0, self.me, survivors.clone());
         let mut reports = BTreeMap::new();
-        let frozen = self
-            .view
-            .members
-            .iter()
-            .copied()
-            .filter(|m| !view.members.contains(m))
-            .map(|m| (m, report.have.iter().find(|(s, _)| node_of(NodeId(*s)) == m).map_or(0, |h| h.1)))
-            .collect();
         reports.insert(self.me, (stream, report));
         self.flushing = Some(Flush {
             to: view,
             survivors,
             reports,
-            ends: None,
+            agree,
             frozen,
-            held_back: Vec::new(),
-            relayed_parts: BTreeMap::new(),
+            held_back: BTreeMap::new(),
+            ends: None,
             dropped: Vec::new(),
+            relays: Vec::new(),
+            relayed_parts: BTreeMap::new(),
             before: BTreeMap::new(),
             relayed: false,
             relayed_streams: Default::default(),
@@ -183,9 +182,9 @@ impl TotalOrder {
                     let e = f.before.entry(b.stream).or_default();
                     *e = (*e).max(b.seq);
                 }
-                Ok(Frame::Relay(r))
-                    if r.from_view == self.view.id.0 && f.is_gone(node_of(NodeId(r.stream))) =>
-                {
+                // Kept whatever the stream: this member may learn only later that its member
+                // is gone (left out by the decision).
+                Ok(Frame::Relay(r)) if r.from_view == self.view.id.0 => {
                     let parts = f
                         .relayed_parts
                         .entry((r.stream, r.seq))
@@ -203,28 +202,15 @@ impl TotalOrder {
     pub(super) fn try_finish(&mut self) {
         let Some(f) = &mut self.flushing else { return };
         if f.ends.is_none() {
-            if f.survivors.iter().any(|s| !f.reports.contains_key(s)) {
-                return;
+            let Some(d) = f.agree.accepted() else { return };
+            let ends: BTreeMap<u32, u64> = d.ends.iter().copied().collect();
+            f.dropped = d.dropped.iter().map(|n| NodeId(*n)).collect();
+            f.relays = d.relays.clone();
+            if !f.dropped.is_empty() {
+                self.stats.survivors_dropped += 1;
             }
-            let reports: Vec<(u32, &Report)> = f.reports.values().map(|(s, r)| (*s, r)).collect();
-            let mut ends = stream_ends(&reports);
-            // Survivors gone before they reported: QSM retired their streams, having
-            // delivered here what any member held of them.
-            for (stream, have) in self.orderer.have() {
-                if f.dropped.contains(&node_of(NodeId(stream))) {
-                    ends.insert(stream, have);
-                }
-            }
-            ends.retain(|_, e| *e > 0);
-            // A departed stream may now be taken up to its end.
-            for (node, upto) in &mut f.frozen {
-                *upto = ends
-                    .iter()
-                    .filter(|(s, _)| node_of(NodeId(**s)) == *node)
-                    .map(|(_, e)| *e)
-                    .max()
-                    .unwrap_or(0);
-            }
+            // Every stream may now be taken up to its end.
+            f.frozen = ends.clone();
             f.ends = Some(ends);
         }
         self.catch_up();
@@ -246,7 +232,20 @@ impl TotalOrder {
         end.delivered.into_iter().for_each(|o| self.emit(o));
         let Some(f) = self.flushing.take() else { return };
         self.stats.flush_dropped += f.held_back.len() as u64;
+        // A survivor left out goes on in the next view: its stream continues past what the
+        // ends cut off, as past what was sent before a view (a member's own stream is
+        // delivered in order, so what comes next is of the next view).
+        for &(stream, seq) in f.held_back.keys() {
+            if f.to.members.contains(&node_of(NodeId(stream))) && self.orderer.received(stream) < Some(seq) {
+                self.orderer.start_stream(stream, seq);
+            }
+        }
         self.view = f.to;
+        // Kept to answer a coordinator that takes this flush over.
+        self.past.push_back(f.agree);
+        if self.past.len() > MAX_PAST {
+            self.past.pop_front();
+        }
         // Streams of members gone are not ordered any more (a member that comes back sends a
         // stream that starts afresh): reports stay as small as the view.
         let (view, gone) = (&self.view, &self.gone);
@@ -278,32 +277,31 @@ impl TotalOrder {
         }
     }
 
-    /// Departed members' datagrams that some survivors lack: for each such stream, the
-    /// lowest survivor holding it up to its end publishes them (those without application
-    /// messages; a departed sequencer's carry its records).
+    /// Datagrams of members gone that some survivors lack: for each such stream, the two
+    /// lowest survivors the decision names as holding it up to its end publish them (those
+    /// without application messages; a departed sequencer's carry its records).
     pub(super) fn relay(&mut self) {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = &f.ends else { return };
         f.relayed = true;
         let (from, left_since) = (self.view.id.0, &self.left_since);
         let mut frames = Vec::new();
-        for (stream, end) in f.gone_ends(ends) {
-            if f.relayed_streams.contains(&stream) {
+        for plan in &f.relays {
+            let (stream, lowest) = (plan.stream, plan.lowest);
+            let Some(&end) = ends.get(&stream) else { continue };
+            if f.relayed_streams.contains(&stream) || lowest >= end {
                 continue;
             }
-            let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
-            let lowest = f.reports.values().map(|(_, r)| have(r)).min().unwrap_or(0);
-            // The two lowest survivors that hold it all and have not left since: a relayer
-            // may leave once it closed the view, before another member learns of the need.
-            let relayers: Vec<NodeId> = f
-                .reports
+            // The two lowest holders that have not left since: a relayer may leave once it
+            // closed the view, before another member learns of the need.
+            let relayers: Vec<NodeId> = plan
+                .holders
                 .iter()
-                .filter(|(n, _)| left_since.get(*n).is_none_or(|since| *since <= from))
-                .filter(|(_, (_, r))| have(r) == end)
-                .map(|(n, _)| *n)
+                .map(|n| NodeId(*n))
+                .filter(|n| left_since.get(n).is_none_or(|since| *since <= from))
                 .take(RELAYERS)
                 .collect();
-            if !relayers.contains(&self.me) || lowest >= end {
+            if !relayers.contains(&self.me) {
                 continue;
             }
             f.relayed_streams.insert(stream);
@@ -312,7 +310,7 @@ impl TotalOrder {
             let before = self.first_in_view.get(&stream).map_or(end, |first| first - 1).min(end);
             if lowest < before {
                 let mut frame = Vec::new();
-                frame::encode_before(&Before { from_view: self.view.id.0, stream, seq: before }, &mut frame);
+                frame::encode_before(&Before { from_view: from, stream, seq: before }, &mut frame);
                 frames.push(frame);
             }
             for seq in lowest.max(before) + 1..=end {
@@ -324,7 +322,7 @@ impl TotalOrder {
                 let parts: &[Vec<Run>] = if parts.is_empty() { &empty } else { parts };
                 for (i, runs) in parts.iter().enumerate() {
                     let relay = Relay {
-                        from_view: self.view.id.0,
+                        from_view: from,
                         stream,
                         seq,
                         part: i as u16,
@@ -341,16 +339,17 @@ impl TotalOrder {
         self.outbox.extend(frames);
     }
 
-    /// Take the departed streams up to their ends: what was held back, and what was relayed.
+    /// Take every stream up to its end: what was held back; for members gone, what was
+    /// relayed, and what a joiner is told came before its view.
     pub(super) fn catch_up(&mut self) {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = &f.ends else { return };
-        let departed = f.gone_ends(ends);
+        let ends: Vec<(u32, u64)> = ends.iter().map(|(s, e)| (*s, *e)).collect();
         let sequencer = self.sequencer();
         let mut progress = true;
         while progress {
             progress = false;
-            for &(stream, end) in &departed {
+            for &(stream, end) in &ends {
                 let Some(f) = &mut self.flushing else { return };
                 if let Some(&before) = f.before.get(&stream) {
                     if self.orderer.received(stream).is_none_or(|r| r < before) {
@@ -363,11 +362,19 @@ impl TotalOrder {
                 if next > end {
                     continue;
                 }
-                if let Some(i) = f.held_back.iter().position(|d| d.sender.0 == stream && d.seq == next) {
-                    let d = f.held_back.swap_remove(i);
+                if let Some(d) = f.held_back.remove(&(stream, next)) {
                     self.take(d);
                     progress = true;
                     continue;
+                }
+                if self.orderer.received(stream).is_none() {
+                    // Nothing of it here yet: it starts at the first held back.
+                    if let Some((&(_, seq), _)) = f.held_back.range((stream, 0)..=(stream, end)).next() {
+                        let d = f.held_back.remove(&(stream, seq)).expect("just found");
+                        self.take(d);
+                        progress = true;
+                        continue;
+                    }
                 }
                 let complete =
                     f.relayed_parts.get(&(stream, next)).is_some_and(|p| p.iter().all(Option::is_some));
@@ -389,52 +396,177 @@ impl TotalOrder {
         }
     }
 
-    /// A flush that waits for the report of survivors that left the membership since
-    /// ([`TotalOrder::departed`]: gone from a later view, or back as a new incarnation)
-    /// stops waiting for it once QSM retired their streams.
-    pub(super) fn drop_departed(&mut self, qsm: &QsmNode) {
+    /// Agree on the ends of the flush under way, and answer for the flushes finished
+    /// ([`crate::agree`]). A survivor is passed over once it left the membership
+    /// ([`TotalOrder::departed`]), or once its join report says its layer began after the
+    /// view closed.
+    pub(super) fn agree(&mut self, qsm: &QsmNode) {
         // Streams of incarnations gone are remembered while QSM or this layer has them.
         let (delivered, region) = (&self.delivered, self.region);
         for streams in self.gone.values_mut() {
             streams.retain(|(s, _)| qsm.tracks_stream(region, NodeId(*s)) || delivered.contains_key(s));
         }
-        let Some(f) = self.flushing.as_mut().filter(|f| f.ends.is_none()) else { return };
-        let (gone, left_since, from, region) = (&self.gone, &self.left_since, self.view.id.0, self.region);
-        // Its incarnation of this view left since (gone from a later view, or replaced by a
-        // new incarnation), and QSM retired its streams.
-        let dropped: Vec<NodeId> = f
-            .survivors
-            .iter()
-            .copied()
-            .filter(|s| !f.reports.contains_key(s))
-            .filter(|s| left_since.get(s).is_some_and(|since| *since > from))
-            .filter(|s| {
-                gone.get(s).is_none_or(|streams| {
-                    streams.iter().all(|(st, _)| !qsm.tracks_stream(region, NodeId(*st)))
-                })
-            })
-            .collect();
-        if dropped.is_empty() {
-            return;
+        let (left_since, joined_at) = (&self.left_since, &self.joined_at);
+        let absent = |from: u64, to: u64| {
+            move |n: NodeId| {
+                if left_since.get(&n).is_some_and(|since| *since > from) {
+                    Some(Absent::Left)
+                } else if joined_at.get(&n).is_some_and(|v| *v >= to) {
+                    Some(Absent::Later)
+                } else {
+                    None
+                }
+            }
+        };
+        let mut out = Vec::new();
+        let mut published = 0;
+        for a in &mut self.past {
+            let (from, to) = a.views();
+            let was = a.published();
+            a.step(absent(from, to), || None, &mut out);
+            published += u64::from(!was && a.published());
         }
-        f.survivors.retain(|s| !dropped.contains(s));
-        f.dropped.extend(dropped);
-        self.stats.survivors_dropped += 1;
+        // What this member holds now of the view it closes, should it decide the ends.
+        let mine: BTreeMap<u32, u64> = match &self.flushing {
+            Some(f) if !f.agree.published() => self.have(&self.view).into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        if let Some(f) = &mut self.flushing {
+            let (from, to) = f.agree.views();
+            let was = f.agree.accepted().cloned();
+            let is_absent = absent(from, to);
+            let me = self.me;
+            let fresh = || decide(from, to, me, &f.survivors, &f.reports, &mine, is_absent);
+            let was_published = f.agree.published();
+            f.agree.step(absent(from, to), fresh, &mut out);
+            published += u64::from(!was_published && f.agree.published());
+            if let (Some(was), Some(now)) = (was, f.agree.accepted()) {
+                if was.ends != now.ends && f.ends.is_some() {
+                    self.stats.conflicting_decisions += 1;
+                }
+            }
+        }
+        self.stats.decisions += published;
+        self.outbox.extend(out);
         self.try_finish();
+    }
+
+    /// Decisions on flushes, and states for their coordinators, from `d`: kept by the
+    /// agreement they belong to (the flush under way or one finished). Join reports say
+    /// where a member's layer began.
+    pub(super) fn note_agreement(&mut self, d: &Delivery) {
+        let node = node_of(d.sender);
+        for msg in d.messages() {
+            let kind = msg.first().copied();
+            if !matches!(kind, Some(frame::DECIDE_KIND | frame::STATE_KIND | frame::REPORT_KIND)) {
+                continue;
+            }
+            match Frame::decode(msg) {
+                Ok(Frame::Report(r)) if r.from_view == JOINED => {
+                    let v = self.joined_at.entry(node).or_default();
+                    *v = (*v).max(r.to_view);
+                }
+                Ok(Frame::Decide(dec)) => {
+                    if let Some(a) = self.agreement(dec.from_view, dec.to_view) {
+                        a.offer(node, dec);
+                    }
+                }
+                Ok(Frame::State(st)) => {
+                    if let Some(a) = self.agreement(st.from_view, st.to_view) {
+                        a.state(node, st);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// What the flush under way waits for, in words (for diagnostics).
+    pub fn flush_summary(&self) -> Option<String> {
+        let f = self.flushing.as_ref()?;
+        let reported: Vec<u32> = f.reports.keys().map(|n| n.0).collect();
+        let survivors: Vec<u32> = f.survivors.iter().map(|n| n.0).collect();
+        let missing = f.ends.as_ref().map(|e| self.orderer.missing(e));
+        Some(format!(
+            "flush {} -> {}: survivors {survivors:?}, reported {reported:?}, coordinator {:?}, accepted {:?}, \
+             missing {missing:?}, relayed {}, held back {}, views waiting {}, left since {:?}, joined at {:?}, gone {:?}",
+            self.view.id.0,
+            f.to.id.0,
+            f.agree.coordinator().map(|c| c.0),
+            f.agree.accepted().map(|d| (d.ballot, d.dropped.clone(), d.relays.clone(), d.ends.clone())),
+            f.relayed,
+            f.held_back.len(),
+            self.pending.len(),
+            self.left_since,
+            self.joined_at,
+            self.gone,
+        ))
+    }
+
+    /// The agreement on the flush from `from` to `to`, under way or finished.
+    fn agreement(&mut self, from: u64, to: u64) -> Option<&mut Agreement> {
+        let current = self.flushing.as_mut().map(|f| &mut f.agree).filter(|a| a.views() == (from, to));
+        current.or_else(|| self.past.iter_mut().rev().find(|a| a.views() == (from, to)))
     }
 }
 
-impl Flush {
-    /// Whether `node` departed, or was a survivor gone before it reported.
-    fn is_gone(&self, node: NodeId) -> bool {
-        self.frozen.contains_key(&node) || self.dropped.contains(&node)
+/// A coordinator's decision on the ends of the flush from `from` to `to`, from the reports
+/// (by survivor) and what the coordinator `me` holds now (`mine`, by stream).
+///
+/// - Survivors that left are left out, their report too if it came: what they delivered is
+///   not held to the order, and nobody could relay what only they hold. Their streams end
+///   where the others hold them.
+/// - It waits for the report of every other survivor, and to hold every survivor's stream
+///   up to its end (QSM brings it while the survivor is a member; if the survivor leaves
+///   first, it is left out). So the coordinator can relay any of it.
+fn decide(
+    from: u64,
+    to: u64,
+    me: NodeId,
+    survivors: &[NodeId],
+    reports: &BTreeMap<NodeId, (u32, Report)>,
+    mine: &BTreeMap<u32, u64>,
+    absent: impl Fn(NodeId) -> Option<Absent>,
+) -> Option<Decision> {
+    let left = |s: &NodeId| *s != me && absent(*s) == Some(Absent::Left);
+    if survivors.iter().any(|s| !reports.contains_key(s) && !left(s)) {
+        return None;
     }
-
-    /// The ends of the streams of departed members and of survivors gone before they
-    /// reported.
-    fn gone_ends(&self, ends: &BTreeMap<u32, u64>) -> Vec<(u32, u64)> {
-        ends.iter().filter(|(s, _)| self.is_gone(node_of(NodeId(**s)))).map(|(s, e)| (*s, *e)).collect()
+    let dropped: Vec<NodeId> =
+        survivors.iter().copied().filter(|s| !reports.contains_key(s) || left(s)).collect();
+    let included: BTreeMap<NodeId, (u32, &Report)> =
+        reports.iter().filter(|(n, _)| !dropped.contains(n)).map(|(n, (s, r))| (*n, (*s, r))).collect();
+    let held = |stream: u32| mine.get(&stream).copied().unwrap_or(0);
+    if included.values().any(|(s, r)| held(*s) < r.own_end) {
+        return None;
     }
+    let ends = stream_ends(&included.values().copied().collect::<Vec<_>>());
+    // Any stream that a survivor lacks up to its end: QSM's repair among the survivors
+    // usually brings it, but not once its sender left (and it may leave after this).
+    let relays = ends
+        .iter()
+        .filter_map(|(&stream, &end)| {
+            let have = |r: &Report| r.have.iter().find(|(s, _)| *s == stream).map_or(0, |h| h.1);
+            let lowest = included.values().map(|(_, r)| have(r)).min().unwrap_or(0);
+            // The coordinator first, if it holds it now.
+            let holders: Vec<u32> = (held(stream) >= end)
+                .then_some(me)
+                .into_iter()
+                .chain(included.iter().filter(|(n, (_, r))| **n != me && have(r) >= end).map(|(n, _)| *n))
+                .map(|n| n.0)
+                .take(MAX_HOLDERS)
+                .collect();
+            (lowest < end).then_some(RelayPlan { stream, lowest, holders })
+        })
+        .collect();
+    Some(Decision {
+        from_view: from,
+        to_view: to,
+        ballot: 0,
+        ends: ends.into_iter().collect(),
+        dropped: dropped.into_iter().map(|n| n.0).collect(),
+        relays,
+    })
 }
 
 /// How many survivors relay each departed stream's datagrams (the lowest that hold them

@@ -32,7 +32,10 @@ impl Sim<'_> {
         let Some(to) = node.to.as_mut() else { return false };
         let before = to.stats().order_frames;
         to.flush(&mut node.proto, node.busy_until);
-        to.stats().order_frames != before
+        let published = to.stats().order_frames != before;
+        // A decision on a flush's ends may have closed the view.
+        self.ordered_outputs(n);
+        published
     }
 
     /// A QSM delivery at node `n`: to the layer; what it releases in total order goes to the
@@ -117,6 +120,7 @@ impl Sim<'_> {
                     to.view(),
                     to.flush_waiting()
                 ));
+                found.extend(to.flush_summary().map(|w| format!("node {n}: {w}")));
             }
         }
         for f in found {
