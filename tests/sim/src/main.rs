@@ -51,10 +51,11 @@ struct Args {
     /// that installs views; implied by the churn, gms-crash and partition faults.
     #[arg(long)]
     gms: bool,
-    /// Live objects: every member runs a replicated map and a replicated variable whose
+    /// Live objects: every member runs a replicated map and a replicated variable (with
+    /// --driver total-order, a counter too, whose withdrawals the order decides) whose
     /// updates the senders' messages carry; members that join (churn, evictions) join the
     /// objects with state transfer over the region; at the end every member's state must be
-    /// identical.
+    /// identical (and every counter update decided alike everywhere).
     #[arg(long)]
     objects: bool,
     /// Many groups: every node joins a seeded set of the groups 1..=G through the GMS
@@ -94,7 +95,8 @@ struct Args {
     threads: Option<usize>,
     /// The driver over the region: qsm (reliable, per-sender FIFO) or total-order (every
     /// member delivers the same sequence of all senders' messages; checked by
-    /// `order_disagreements`). total-order runs static membership without crashes so far.
+    /// `order_disagreements`; with --objects, the objects' frames and fences go through the
+    /// layer too, and a counter whose withdrawals the order decides is checked as well).
     #[arg(long, default_value = "qsm")]
     driver: Driver,
     /// Print one JSON summary object as the last line.
@@ -162,6 +164,10 @@ struct Summary {
     object_rejected: u64,
     object_members_checked: u64,
     object_divergent: u64,
+    object_counter_updates: u64,
+    object_counter_refused: u64,
+    object_decisions_compared: u64,
+    object_decision_disagreements: u64,
     reassembled: u64,
     forged_injected: u64,
     forged_refused: u64,
@@ -223,6 +229,10 @@ impl Summary {
         self.object_rejected += o.object_rejected;
         self.object_members_checked += o.object_members_checked;
         self.object_divergent += o.object_divergent;
+        self.object_counter_updates += o.object_counter_updates;
+        self.object_counter_refused += o.object_counter_refused;
+        self.object_decisions_compared += o.object_decisions_compared;
+        self.object_decision_disagreements += o.object_decision_disagreements;
         self.reassembled += o.reassembled;
         self.forged_injected += o.forged_injected;
         self.forged_refused += o.forged_refused;
@@ -411,6 +421,16 @@ fn main() -> ExitCode {
             sum.object_rejected,
             sum.object_members_checked,
             sum.object_divergent
+        );
+    }
+    if sc.objects && sc.driver == Driver::TotalOrder {
+        println!(
+            "ordered objects: {} counter updates ({} refused: withdrawals the order left no room for); \
+             {} decisions compared across members, {} disagreements",
+            sum.object_counter_updates,
+            sum.object_counter_refused,
+            sum.object_decisions_compared,
+            sum.object_decision_disagreements
         );
     }
     if args.json {

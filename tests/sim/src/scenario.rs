@@ -288,8 +288,10 @@ pub struct Scenario {
     /// oracle installs views.
     pub gms: Option<GmsSim>,
     /// Live objects over the multicast: every member runs a proxy of a replicated map and a
-    /// replicated variable; senders' messages carry updates, joiners join with state
-    /// transfer over the same region, and at the end every member's state must be equal.
+    /// replicated variable (on the total-order driver a counter too, whose conditional
+    /// decrements the order decides); senders' messages carry updates, joiners join with
+    /// state transfer over the same region, and at the end every member's state must be
+    /// equal (and every counter update must have decided alike at every member).
     pub objects: bool,
     /// Many groups: `Some(G)` gives every node a seeded set of groups 1..=G (popularity
     /// Zipf-distributed, exponent 1), joined through the GMS, and senders publish each
@@ -414,7 +416,7 @@ impl Scenario {
         if self.driver == Driver::TotalOrder {
             self.validate_total_order()?;
         }
-        let max = self.qsm.max_message_len();
+        let max = self.message_limit();
         let largest = if self.objects || self.groups.is_some() { max } else { MAX_FRAGMENTED_MESSAGE };
         if self.size < MIN_MESSAGE || self.size > largest {
             return Err(ScenarioError::Size {
@@ -476,14 +478,22 @@ impl Scenario {
             Some("with --groups or group-churn: runs one group so far, not --groups (decision 014)")
         } else if self.qsm.member_timeout.is_some() {
             Some("with --member-timeout-ms: members' own evictions change the view, not wired yet (decision 014)")
-        } else if self.objects {
-            Some("with --objects: objects run over QSM so far")
-        } else if self.size > argent_vsync::TotalOrder::max_message_len(self.qsm.max_message_len()) {
+        } else if self.size > self.message_limit() {
             Some("needs --size within one datagram, less the frame byte (no fragments yet)")
         } else {
             None
         };
         why.map_or(Ok(()), |w| Err(ScenarioError::TotalOrder(w)))
+    }
+
+    /// The longest message one datagram carries over the driver: QSM's, less the total-order
+    /// layer's frame byte on that driver.
+    pub fn message_limit(&self) -> usize {
+        let qsm = self.qsm.max_message_len();
+        match self.driver {
+            Driver::Qsm => qsm,
+            Driver::TotalOrder => argent_vsync::TotalOrder::max_message_len(qsm),
+        }
     }
 
     /// Whether messages are larger than a datagram carries, so senders cut them into

@@ -5,9 +5,10 @@ use super::limits::REGION;
 use super::replicas::{Objects, CONTROL, MESSAGE_HEADER};
 use super::sim::Sim;
 use crate::scenario::MIN_MESSAGE;
-use argent_core::{Instant, NodeId};
-use argent_qsm::PublishError;
+use argent_core::{Instant, NodeId, RegionId};
+use argent_qsm::{PublishError, QsmNode};
 use argent_verify::{Header, Message, Verdict};
+use argent_vsync::TotalOrder;
 
 impl Sim<'_> {
     /// The application at a sender: publish until the buffer pushes back.
@@ -48,16 +49,8 @@ impl Sim<'_> {
             let Some(app) = node.app.as_mut() else { break };
             let frame = app.pending.as_deref().unwrap_or_default();
             let len = if frame.is_empty() { sc.size } else { sc.size.max(MESSAGE_HEADER + frame.len()) };
-            let published = match node.to.as_mut() {
-                // Total order: the message goes out as the layer's DATA frame.
-                Some(to) => {
-                    to.publish_with(&mut node.proto, t, len, |buf| write_message(buf, n, app.next, frame))
-                }
-                None => node.proto.claim(t, region, len).map(|mut claim| {
-                    write_message(&mut claim, n, app.next, frame);
-                    claim.commit();
-                }),
-            };
+            let published =
+                publish(&mut node.proto, node.to.as_mut(), (t, region), len, (n, app.next, frame));
             match published {
                 Ok(()) => {
                     app.next += 1;
@@ -144,6 +137,25 @@ impl Sim<'_> {
                 "node {n}: message {index} from {sender} out of order or after a gap (expected {expected})"
             )),
         }
+    }
+}
+
+/// Publish message `index` of `sender` (`msg`: sender, index, object frame), `len` bytes,
+/// at local time `at` into `region`: on the total-order driver as its layer's DATA frame,
+/// else straight into QSM.
+pub(super) fn publish(
+    proto: &mut QsmNode,
+    to: Option<&mut TotalOrder>,
+    (at, region): (Instant, RegionId),
+    len: usize,
+    (sender, index, frame): (u32, u64, &[u8]),
+) -> Result<(), PublishError> {
+    match to {
+        Some(to) => to.publish_with(proto, at, len, |buf| write_message(buf, sender, index, frame)),
+        None => proto.claim(at, region, len).map(|mut claim| {
+            write_message(&mut claim, sender, index, frame);
+            claim.commit();
+        }),
     }
 }
 

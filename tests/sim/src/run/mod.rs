@@ -9,6 +9,7 @@ mod group_state;
 mod groups;
 mod limits;
 mod network;
+mod object_checks;
 mod objects;
 mod outcome;
 mod replicas;

@@ -1,35 +1,39 @@
 //! Live objects inside a simulation: every member runs the shipped object session
 //! ([`argent_objects::session::Session`], the code `argent::live` drives) for a replicated
-//! map and a replicated variable, over the simulated QSM. The simulator only moves the
-//! sessions' frames: each is carried in a simulated application message (senders' messages
-//! carry their updates; any member's control messages carry requests, promises, answers and
-//! fences), fences are the runtime's fence messages (`argent_wire::message`), and the
-//! region's members are handed to the sessions at every view. At the end every member's
-//! checkpoint bytes must equal every other's and include every update published.
+//! map and a replicated variable — and on the total-order driver a counter, whose
+//! conditional decrements depend on the order — over the simulated driver. The simulator
+//! only moves the sessions' frames: each is carried in a simulated application message
+//! (senders' messages carry their updates; any member's control messages carry requests,
+//! promises, answers and fences), fences are the runtime's fence messages
+//! (`argent_wire::message`), published like any message (on the total-order driver through
+//! the layer, as the runtime's shard does, so they are ordered with the updates), and the
+//! region's members are handed to the sessions at every view (on the total-order driver, as
+//! each view begins in the order). At the end every member's checkpoint bytes must equal
+//! every other's and include every update published, and every counter update must have
+//! decided the same at every member that applied it.
 
 use super::limits::REGION;
-use super::replicas::{add, drain, Map, Objects, Outputs, Var, CONTROL, KEYS, MAP, MESSAGE_HEADER};
-use super::sim::{Ev, Sim, SimNode};
+use super::replicas::{add, Objects, Sessions, CONTROL, KEYS, MESSAGE_HEADER};
+use super::sim::{Ev, Sim};
+use crate::scenario::Driver;
 use argent_core::{Instant, NodeId};
-use argent_membership::gms::{ClientStatus, View};
-use argent_objects::object::{MapOp, VarOp};
-use argent_objects::session::{Session, Transmit};
+use argent_membership::gms::View;
+use argent_objects::object::{CounterOp, MapOp, VarOp};
+use argent_objects::session::Transmit;
 use argent_wire::message::{fence_message, parse_fence};
 
 impl Sim<'_> {
     /// Run `f` on node `n`'s sessions, then carry out what they asked for: frames to the
     /// outbox (published as control messages), fence requests to the protocol, joins and
     /// problems to the outcome, and the sessions' next timer.
-    fn with_sessions(&mut self, n: u32, f: impl FnOnce(Instant, &mut Session<Map>, &mut Session<Var>)) {
+    fn with_sessions(&mut self, n: u32, f: impl FnOnce(Instant, &mut Sessions)) {
         let node = &mut self.nodes[n as usize];
         let now = node.busy_until;
         let Some(objects) = node.objects.as_mut() else { return };
-        let Some((map, var)) = objects.sessions.as_mut() else { return };
-        f(now, map, var);
-        let mut out = Outputs::default();
-        drain(map, &mut objects.outbox, &mut out);
-        drain(var, &mut objects.outbox, &mut out);
-        let due = [map.poll_timeout(), var.poll_timeout()].into_iter().flatten().min();
+        let Some(sessions) = objects.sessions.as_mut() else { return };
+        f(now, sessions);
+        let due = sessions.all().filter_map(|s| s.poll_timeout()).min();
+        let out = objects.drain();
         let incarnation = objects.incarnation;
         let schedule = due.filter(|d| objects.timer_at != Some(*d));
         if schedule.is_some() {
@@ -78,22 +82,16 @@ impl Sim<'_> {
         if to.is_empty() {
             return;
         }
-        self.with_sessions(n, |now, map, var| {
+        self.with_sessions(n, |now, sessions| {
             for &k in &to {
+                let Some(s) = sessions.by_key(k) else { continue };
                 match fence {
-                    Some(request) if k == MAP => map.handle_fence(now, request, node),
-                    Some(request) => var.handle_fence(now, request, node),
-                    None if k == MAP => map.handle_message(now, node, frame),
-                    None => var.handle_message(now, node, frame),
+                    Some(request) => s.handle_fence(now, request, node),
+                    None => s.handle_message(now, node, frame),
                 }
-            }
-            for &(request, from) in &released {
-                for &k in &to {
-                    if k == MAP {
-                        map.handle_fence(now, request, from);
-                    } else {
-                        var.handle_fence(now, request, from);
-                    }
+                // Fences the frame's request released (held until it came).
+                for &(request, from) in &released {
+                    s.handle_fence(now, request, from);
                 }
             }
         });
@@ -111,7 +109,10 @@ impl Sim<'_> {
     /// The members of node `n`'s current view: whose fences it waits for.
     fn member_nodes(&self, n: u32) -> Vec<u32> {
         let node = &self.nodes[n as usize];
-        if self.sc.gms.is_some() {
+        if self.sc.driver == Driver::TotalOrder {
+            // The view that begins in the order: the members whose frames are ordered now.
+            node.to_members.clone()
+        } else if self.sc.gms.is_some() {
             node.known.iter().map(|&(m, _)| m).collect()
         } else {
             // Static membership: the nodes that did not crash (the oracle's view, or the one
@@ -124,28 +125,26 @@ impl Sim<'_> {
     /// members if no update has been made yet, else joining them.
     pub(super) fn objects_region(&mut self, n: u32) {
         let begun = self.out.object_updates_published > 0;
-        let (max, sabotage) = (self.sc.qsm.max_message_len(), self.sc.sabotage);
+        let (max, sabotage) = (self.sc.message_limit(), self.sc.sabotage);
+        let ordered = self.sc.driver == Driver::TotalOrder;
         let node = &mut self.nodes[n as usize];
         let now = node.busy_until;
         let Some(objects) = node.objects.as_mut().filter(|o| o.sessions.is_none()) else { return };
-        objects.start(begun.then_some(now), max, sabotage);
+        objects.start(begun.then_some(now), max, sabotage, ordered);
         if begun {
-            self.object_joiners += 2;
+            self.object_joiners += objects.sessions.as_ref().map_or(0, |s| s.all().count() as u64);
         }
-        let members = self.member_nodes(n);
-        self.with_sessions(n, |now, map, var| {
-            map.handle_members(now, &members);
-            var.handle_members(now, &members);
-        });
+        self.objects_members(n);
     }
 
     /// After a membership view: hand the sessions the region's members (members that left
     /// are no longer waited for).
     pub(super) fn objects_members(&mut self, n: u32) {
         let members = self.member_nodes(n);
-        self.with_sessions(n, |now, map, var| {
-            map.handle_members(now, &members);
-            var.handle_members(now, &members);
+        self.with_sessions(n, |now, sessions| {
+            for s in sessions.each() {
+                s.handle_members(now, &members);
+            }
         });
     }
 
@@ -159,9 +158,10 @@ impl Sim<'_> {
         node.busy_until = node.busy_until.max(now);
         let Some(objects) = node.objects.as_mut().filter(|o| o.timer_at == Some(at)) else { return };
         objects.timer_at = None;
-        self.with_sessions(n, |now, map, var| {
-            map.handle_timeout(now);
-            var.handle_timeout(now);
+        self.with_sessions(n, |now, sessions| {
+            for s in sessions.each() {
+                s.handle_timeout(now);
+            }
         });
     }
 
@@ -179,10 +179,9 @@ impl Sim<'_> {
         let Some(objects) = node.objects.as_mut() else { return t };
         while let Some(f) = objects.outbox.front() {
             let len = sc.size.max(MESSAGE_HEADER + f.len());
-            match node.proto.claim(t, region, len) {
-                Ok(mut claim) => {
-                    super::app::write_message(&mut claim, n, CONTROL | objects.control_next, f);
-                    claim.commit();
+            let index = CONTROL | objects.control_next;
+            match super::app::publish(&mut node.proto, node.to.as_mut(), (t, region), len, (n, index, f)) {
+                Ok(()) => {
                     objects.control_next += 1;
                     objects.outbox.pop_front();
                     t += sc.cpu_per_message * node.slow;
@@ -202,39 +201,26 @@ impl Sim<'_> {
     }
 
     /// The frame of sender `n`'s `index`-th message: an update of the map (a put, or a remove
-    /// one time in eight) or, every fourth message, of the variable, made by its session.
+    /// one time in eight) or, every fourth message, of the variable, made by its session;
+    /// on the total-order driver every fourth message (another one) updates the counter.
     pub(super) fn object_update(&mut self, n: u32, index: u64) -> Vec<u8> {
         // The operation's value: one draw of the run's generator, seeded by sender and index.
         let x = crate::SimRng::new(u64::from(n) << 40 ^ index, 2).next_u64();
-        let made = match self.nodes[n as usize]
-            .objects
-            .as_mut()
-            .and_then(|o| o.sessions.as_mut().map(|s| (s, &mut o.outbox)))
-        {
-            Some(((map, var), outbox)) => {
+        let mut problems = Vec::new();
+        let made = match self.nodes[n as usize].objects.as_mut() {
+            Some(objects) => {
                 // What the sessions made before goes out first, as control messages.
-                let mut out = Outputs::default();
-                drain(map, outbox, &mut out);
-                drain(var, outbox, &mut out);
-                let submitted = if index % 4 == 3 {
-                    var.submit(VarOp::Set(x)).map(|()| var.poll_transmit())
-                } else {
-                    let key = (x % KEYS) as u32;
-                    let op = if (x >> 8).is_multiple_of(8) {
-                        MapOp::Remove(key)
-                    } else {
-                        MapOp::Put(key, index << 8 | 0xff & u64::from(n))
-                    };
-                    map.submit(op).map(|()| map.poll_transmit())
-                };
-                match submitted {
-                    Ok(Some(Transmit::Publish(f))) => Ok(f),
-                    Ok(other) => Err(format!("the session made {other:?} for an update")),
-                    Err(e) => Err(e.to_string()),
-                }
+                problems = objects.drain().problems;
+                objects
+                    .sessions
+                    .as_mut()
+                    .map_or_else(|| Err("no sessions".into()), |s| submit(s, n, index, x))
             }
             None => Err("no objects".into()),
         };
+        for p in problems {
+            self.violation(format!("node {n}: {p}"));
+        }
         match made {
             Ok(f) => {
                 self.out.object_updates_published += 1;
@@ -278,84 +264,38 @@ impl Sim<'_> {
         }
         node.known = v.members.iter().map(|m| (m.node.0, m.incarnation)).collect();
     }
+}
 
-    /// Whether every member's objects are settled and its control messages acknowledged.
-    pub(super) fn objects_settled(&self) -> bool {
-        self.nodes
-            .iter()
-            .filter(|n| self.counted(n))
-            .all(|n| n.objects.as_ref().is_none_or(Objects::settled) && n.proto.send_drained())
-    }
-
-    /// Whether a node is a member whose objects are checked (alive, and in the membership).
-    fn counted(&self, node: &SimNode) -> bool {
-        !node.crashed
-            && (self.sc.gms.is_none()
-                || node.client.as_ref().is_some_and(|c| c.status() == ClientStatus::Member))
-    }
-
-    /// End-of-run checks of an objects run: every member has joined, its checkpoints equal
-    /// everyone else's, and they include every update published.
-    pub(super) fn finish_objects(&mut self) {
-        let mut found = Vec::new();
-        let mut reference: Option<(u32, Vec<u8>, Vec<u8>)> = None;
-        let mut stats = self.retired_object_stats;
-        for (n, node) in self.nodes.iter().enumerate() {
-            let Some(objects) = &node.objects else { continue };
-            stats = add(stats, objects.stats());
-            if !self.counted(node) {
-                continue;
-            }
-            self.out.object_members_checked += 1;
-            let inc = node.incarnation;
-            let proxies = objects.sessions.as_ref().and_then(|(m, v)| m.proxy().zip(v.proxy()));
-            let Some((map, var)) = proxies else {
-                found.push(format!(
-                    "node {n} (incarnation {inc}): still joining at the end ({})",
-                    objects.waits()
-                ));
-                self.out.object_divergent += 1;
-                continue;
+/// Sender `n`'s update for its message `index`, drawn from `x` (see [`Sim::object_update`]):
+/// the frame its session made.
+fn submit(s: &mut Sessions, n: u32, index: u64, x: u64) -> Result<Vec<u8>, String> {
+    let submitted = match (index % 4, s.counter.as_mut()) {
+        (3, _) => s.var.submit(VarOp::Set(x)).map(|()| s.var.poll_transmit()),
+        (1, Some(counter)) => counter.submit(counter_op(x)).map(|()| counter.poll_transmit()),
+        _ => {
+            let key = (x % KEYS) as u32;
+            let op = if (x >> 8).is_multiple_of(8) {
+                MapOp::Remove(key)
+            } else {
+                MapOp::Put(key, index << 8 | 0xff & u64::from(n))
             };
-            let total = map.position().total() + var.position().total();
-            let (map, var) = match (map.checkpoint(), var.checkpoint()) {
-                (Ok(m), Ok(v)) => (m, v),
-                (Err(e), _) | (_, Err(e)) => {
-                    found.push(format!("node {n}: no checkpoint: {e}"));
-                    continue;
-                }
-            };
-            if total != self.out.object_updates_published {
-                let published = self.out.object_updates_published;
-                found.push(format!(
-                    "node {n} (incarnation {inc}): state includes {total} of {published} updates published"
-                ));
-            }
-            match &reference {
-                None => reference = Some((n as u32, map, var)),
-                Some((r, rmap, rvar)) => {
-                    if *rmap != map || *rvar != var {
-                        self.out.object_divergent += 1;
-                        let which = if *rmap != map { "map" } else { "variable" };
-                        found.push(format!(
-                            "node {n} (incarnation {inc}): {which} state differs from node {r}'s"
-                        ));
-                    }
-                }
-            }
+            s.map.submit(op).map(|()| s.map.poll_transmit())
         }
-        let o = &mut self.out;
-        o.object_updates_applied = stats.proxy.applied;
-        o.object_duplicates = stats.proxy.duplicates;
-        o.object_rejected = stats.rejected;
-        o.object_checkpoints_sent = stats.checkpoints_sent;
-        o.object_join_requests = stats.requests;
-        o.object_join_retries = stats.join_retries;
-        // Every request beyond a joiner's first that no refused answer caused: asked again
-        // after no fenced answer came in time.
-        o.object_join_timeouts = stats.requests.saturating_sub(self.object_joiners + stats.join_retries);
-        for f in found {
-            self.violation(f);
-        }
+    };
+    match submitted {
+        Ok(Some(Transmit::Publish(f))) => Ok(f),
+        Ok(other) => Err(format!("the session made {other:?} for an update")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A counter update: one time in three an increment of 1–8, else a withdrawal of 1–4 if the
+/// count allows it. Withdrawals take about as much as increments add, so the count stays
+/// near zero and many are refused: which ones depends on the order.
+fn counter_op(x: u64) -> CounterOp {
+    if (x >> 24).is_multiple_of(3) {
+        CounterOp::Increment(1 + (x >> 16) % 8)
+    } else {
+        CounterOp::DecrementIfAtLeast(1 + (x >> 16) % 4)
     }
 }

@@ -122,4 +122,13 @@ pub struct Outcome {
     pub object_members_checked: u64,
     /// Objects runs: members whose final state differs from another's, or still joining.
     pub object_divergent: u64,
+    /// Total-order objects runs: counter updates applied by the members compared, and of
+    /// which refused (a withdrawal the count did not allow, where the order decided).
+    pub object_counter_updates: u64,
+    pub object_counter_refused: u64,
+    /// Total-order objects runs: counter decisions (applied or refused, and the count
+    /// after) compared with the first member's that applied the same update, and of those
+    /// that differ (each member's first is a violation).
+    pub object_decisions_compared: u64,
+    pub object_decision_disagreements: u64,
 }

@@ -204,6 +204,9 @@ pub(super) struct SimNode {
     pub(super) to_swapped: Option<(NodeId, Vec<u8>)>,
     /// Total-order runs: a view was installed and its flush not finished yet.
     pub(super) to_flushing: bool,
+    /// Total-order runs: the members of the view the layer delivers in (the last to begin
+    /// in the order), whose fences the objects wait for.
+    pub(super) to_members: Vec<u32>,
 }
 
 pub(super) struct Sim<'a> {
@@ -313,6 +316,7 @@ impl<'a> Sim<'a> {
                 to_log: Default::default(),
                 to_swapped: None,
                 to_flushing: false,
+                to_members: Vec::new(),
             })
             .collect();
         Sim {

@@ -22,6 +22,7 @@ impl Sim<'_> {
         node.to_log = ToLog { first_view: view.id.0, ..ToLog::default() };
         node.to_flushing = false;
         node.to_swapped = None;
+        node.to_members = view.members.iter().map(|m| m.0).collect();
         node.to = Some(TotalOrder::new(view, NodeId(n)));
     }
 
@@ -65,7 +66,7 @@ impl Sim<'_> {
                         }
                     }
                 }
-                Output::View { id, .. } => self.view_begins(n, id.0),
+                Output::View { id, members } => self.view_begins(n, id.0, members),
                 Output::Writable => {
                     let t = self.nodes[n as usize].busy_until;
                     self.pump(n, t);
@@ -74,11 +75,16 @@ impl Sim<'_> {
         }
     }
 
-    /// Node `n`'s layer began view `view`: logged, to compare with the other members.
-    fn view_begins(&mut self, n: u32, view: u64) {
+    /// Node `n`'s layer began view `view` of `members`: logged, to compare with the other
+    /// members; objects wait for these members' fences from here on in the order.
+    fn view_begins(&mut self, n: u32, view: u64, members: Vec<NodeId>) {
         let node = &mut self.nodes[n as usize];
         node.to_flushing = false;
         node.to_log.views.push((view, node.to_log.msgs.len()));
+        node.to_members = members.iter().map(|m| m.0).collect();
+        if self.sc.objects {
+            self.objects_members(n);
+        }
     }
 
     fn ordered_message(&mut self, n: u32, sender: NodeId, body: &[u8]) {
@@ -130,10 +136,13 @@ impl Sim<'_> {
     }
 
     /// Total-order agreement and virtual synchrony over the logs of the members that stayed.
-    /// A log that began before traffic did starts at position 0 of the common sequence; a
-    /// joiner's at the position where its first view began at a member that closed the view
-    /// before (found through logs already placed; the logs of removed incarnations serve only
-    /// if no other does). Every placed log must hold the same message at each position, and
+    /// A log that began in the first view any log began in starts at position 0 of the
+    /// common sequence; any other at the position where its first view began at a member
+    /// that closed the view before (found through logs already placed; the logs of removed
+    /// incarnations serve only if no other does). Without objects nothing is published
+    /// before traffic starts, so a log that began before then and is placed no other way
+    /// starts at 0 too (with objects, joiners' requests and members' fences may be ordered
+    /// in earlier views). Every placed log must hold the same message at each position, and
     /// begin each view at the same position.
     fn compare_logs(&mut self) {
         let start = self.start_view.map_or(1, |v| v.0);
@@ -144,27 +153,14 @@ impl Sim<'_> {
             .filter(|(_, node)| node.to.is_some() || !node.to_log.msgs.is_empty())
             .map(|(n, node)| (n as u32, &node.to_log))
             .collect();
+        let first = logs.iter().map(|(_, l)| l.first_view).min().unwrap_or(start);
         let mut offset: Vec<Option<usize>> =
-            logs.iter().map(|(_, l)| (l.first_view <= start).then_some(0)).collect();
-        for use_removed in [false, true] {
-            let mut progress = true;
-            while progress {
-                progress = false;
-                for i in 0..logs.len() {
-                    if offset[i].is_some() {
-                        continue;
-                    }
-                    let want = logs[i].1.first_view;
-                    let found = logs.iter().zip(&offset).find_map(|((_, l), o)| {
-                        let o = (*o)?;
-                        (use_removed || !l.removed)
-                            .then(|| l.views.iter().find(|(v, _)| *v == want).map(|(_, p)| o + p))
-                            .flatten()
-                    });
-                    if found.is_some() {
-                        offset[i] = found;
-                        progress = true;
-                    }
+            logs.iter().map(|(_, l)| (l.first_view == first).then_some(0)).collect();
+        place_logs(&logs, &mut offset);
+        if !self.sc.objects {
+            for (o, (_, l)) in offset.iter_mut().zip(&logs) {
+                if o.is_none() && l.first_view <= start {
+                    *o = Some(0);
                 }
             }
         }
@@ -231,5 +227,32 @@ impl Sim<'_> {
             self.nodes[n as usize].to_log.msgs.push((from, index));
         }
         self.check_delivery(n, sender, body);
+    }
+}
+
+/// Place every log it can by the view it began in: at the position where that view began
+/// in a log already placed (logs of removed incarnations serve only if no other does).
+fn place_logs(logs: &[(u32, &ToLog)], offset: &mut [Option<usize>]) {
+    for use_removed in [false, true] {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for i in 0..logs.len() {
+                if offset[i].is_some() {
+                    continue;
+                }
+                let want = logs[i].1.first_view;
+                let found = logs.iter().zip(offset.iter()).find_map(|((_, l), o)| {
+                    let o = (*o)?;
+                    (use_removed || !l.removed)
+                        .then(|| l.views.iter().find(|(v, _)| *v == want).map(|(_, p)| o + p))
+                        .flatten()
+                });
+                if found.is_some() {
+                    offset[i] = found;
+                    progress = true;
+                }
+            }
+        }
     }
 }
