@@ -190,6 +190,19 @@ impl QsmNode {
             .map_or_else(Vec::new, |r| r.feeds.keys().copied().filter(|s| node_of(*s) == node).collect())
     }
 
+    /// How far every member of `region` holds `stream` (read-only): a datagram up to here
+    /// needs no repair any more. For this node's own stream, what every member acknowledged;
+    /// for another's, how far this member dropped its cached copies (the ring's cleanup).
+    /// `None` for a stream not tracked. A total-order layer keeps the datagrams past it, to
+    /// relay them should their sender depart.
+    pub fn stable_upto(&self, region: RegionId, stream: NodeId) -> Option<u64> {
+        let r = self.regions.get(&region)?;
+        if stream == self.stream() {
+            return r.send.as_ref().map(|f| f.stable);
+        }
+        r.feeds.get(&stream).map(|f| f.cleanup)
+    }
+
     /// The last datagram of this node's stream in `region` sealed so far (0: none). Right
     /// after [`QsmNode::install_view`] it is where the stream stands at the end of the views
     /// before: the install seals the open datagram, and what is published next is sent in the

@@ -7,11 +7,10 @@
 //!   datagram that carries them;
 //! - `REPORT` (3): `from_view u64 | to_view u64 | own_end u64 | count (u16) | count ×
 //!   (stream u32, have u64)`: a survivor's flush report (see [`crate::flush`]);
-//! - `RELAY` (4): `from_view u64 | stream u32 | seq u64 | part u16 | parts u16 | count (u16)
-//!   | count × run`: datagram `seq` of a departed member's `stream`, sent in `from_view`,
-//!   which held no application message, re-published by a survivor for those that lack it:
-//!   one part per `ORDER` frame it carried (the runs; a departed sequencer's records), or
-//!   one empty part.
+//! - `RELAY` (4): `from_view u64 | stream u32 | seq u64 | part u16 | parts u16 | bytes`:
+//!   datagram `seq` of `stream`, sent in `from_view`, re-published by a survivor for those
+//!   that lack it (its sender left): the datagram as QSM delivered it, in `parts` pieces
+//!   (at most [`MAX_RELAY_PARTS`]), this one piece `part`.
 //! - `BEFORE` (5): `from_view u64 | stream u32 | seq u64`: datagrams `1..=seq` of a departed
 //!   member's `stream` were sent before `from_view` (a member that joined in `from_view`
 //!   never gets them, and waits for none of them).
@@ -92,17 +91,20 @@ pub struct Before {
     pub seq: u64,
 }
 
-/// A departed sequencer's order records, relayed.
+/// A piece of a datagram relayed for members that lack it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relay {
     pub from_view: u64,
     pub stream: u32,
     pub seq: u64,
-    /// This part (one per `ORDER` frame of the datagram), of `parts` (at least 1).
+    /// This piece, of `parts` (1 to [`MAX_RELAY_PARTS`]).
     pub part: u16,
     pub parts: u16,
-    pub runs: Vec<Run>,
+    pub bytes: Vec<u8>,
 }
+
+/// Pieces a relayed datagram may be cut into, at most.
+pub const MAX_RELAY_PARTS: u16 = 1024;
 
 /// Why a message is not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,7 +119,7 @@ pub enum FrameError {
     Trailing { what: &'static str, extra: usize },
     #[error("order run of stream {stream} from {from}, {len} datagrams: runs start at 1 and hold 1..={MAX_RUN_LEN}")]
     BadRun { stream: u32, from: u64, len: u32 },
-    #[error("relay of datagram {seq} of stream {stream}, part {part} of {parts}: datagrams start at 1, parts at 0 below their count")]
+    #[error("relay of datagram {seq} of stream {stream}, part {part} of {parts}: datagrams start at 1, parts at 0 below their count, at most {MAX_RELAY_PARTS}")]
     BadRelay { stream: u32, seq: u64, part: u16, parts: u16 },
     #[error("stream {stream} before view {view} ends at datagram 0: a marker names at least one")]
     BadBefore { stream: u32, view: u64 },
@@ -140,11 +142,10 @@ impl<'a> Frame<'a> {
                 }
                 let (from_view, stream, seq) = (body.get_u64_le(), body.get_u32_le(), body.get_u64_le());
                 let (part, parts) = (body.get_u16_le(), body.get_u16_le());
-                if seq == 0 || part >= parts {
+                if seq == 0 || part >= parts || parts > MAX_RELAY_PARTS {
                     return Err(FrameError::BadRelay { stream, seq, part, parts });
                 }
-                let runs = runs(&mut body, "relay")?;
-                Ok(Frame::Relay(Relay { from_view, stream, seq, part, parts, runs }))
+                Ok(Frame::Relay(Relay { from_view, stream, seq, part, parts, bytes: body.to_vec() }))
             }
             BEFORE => {
                 if body.len() != BEFORE_LEN {
@@ -331,14 +332,19 @@ pub fn encode_order(runs: &[Run], out: &mut Vec<u8>) {
 
 /// A `RELAY` frame.
 pub fn encode_relay(r: &Relay, out: &mut Vec<u8>) {
-    out.reserve(1 + RELAY_FIXED + 2 + r.runs.len() * RUN_LEN);
+    out.reserve(1 + RELAY_FIXED + r.bytes.len());
     out.put_u8(RELAY);
     out.put_u64_le(r.from_view);
     out.put_u32_le(r.stream);
     out.put_u64_le(r.seq);
     out.put_u16_le(r.part);
     out.put_u16_le(r.parts);
-    put_runs(&r.runs, out);
+    out.put_slice(&r.bytes);
+}
+
+/// Bytes of a datagram one `RELAY` frame of at most `max_len` bytes carries.
+pub fn relay_piece_len(max_len: usize) -> usize {
+    max_len.saturating_sub(1 + RELAY_FIXED).max(1)
 }
 
 /// A `BEFORE` frame.
@@ -367,9 +373,9 @@ pub fn runs_that_fit(max_len: usize) -> usize {
 }
 
 /// How many runs a sequencer puts in one `ORDER` frame, for messages of at most `max_len`
-/// bytes: few enough that the frame's runs also fit one `RELAY` part.
+/// bytes.
 pub fn runs_per_order_frame(max_len: usize) -> usize {
-    (max_len.saturating_sub(1 + RELAY_FIXED + 2) / RUN_LEN).clamp(1, usize::from(u16::MAX))
+    runs_that_fit(max_len).max(1)
 }
 
 /// A `REPORT` frame.

@@ -24,7 +24,7 @@
 
 use crate::agree::{Agreement, RelayPlan};
 use crate::flush::Report;
-use crate::frame::{self, Frame, Run};
+use crate::frame::{self, Frame};
 use crate::order::{DatagramId, OrderError, Ordered, Orderer, Sequencer};
 use argent_qsm::{node_of, Delivery, Instant, NodeId, PublishError, QsmNode, RegionId, RegionView, ViewId};
 use std::collections::{BTreeMap, VecDeque};
@@ -66,11 +66,13 @@ pub struct LayerStats {
     pub conflicting_decisions: u64,
 }
 
-/// Bytes of the relay log (datagrams of the view without application messages, with the
-/// runs they carried), at most; the oldest of the lowest streams go first.
-const MAX_RELAY_LOG_BYTES: usize = 16 << 20;
-/// What the relay log counts per datagram besides its runs.
-const RELAY_LOG_ENTRY: usize = 64;
+/// Bytes of the relay log (datagrams of the view some member may still lack), at most.
+/// QSM's flow control keeps what is not stable within its senders' send buffers, so this
+/// is reached only with many senders far ahead of a member.
+const MAX_RELAY_LOG_BYTES: usize = 64 << 20;
+/// Bytes of relayed pieces a flush holds, at most (what comes beyond is dropped: the
+/// relayers' bound is the same).
+const MAX_RELAYED_BYTES: usize = 64 << 20;
 
 /// What the layer hands the application, in order.
 #[derive(Debug)]
@@ -110,8 +112,10 @@ struct Flush {
     pub(super) ends: Option<BTreeMap<u32, u64>>,
     pub(super) dropped: Vec<NodeId>,
     pub(super) relays: Vec<RelayPlan>,
-    /// Datagrams of members gone relayed by a survivor: their parts as they come.
-    pub(super) relayed_parts: BTreeMap<(u32, u64), Vec<Option<Vec<Run>>>>,
+    /// Datagrams relayed by a survivor: their pieces as they come (at most
+    /// [`MAX_RELAYED_BYTES`] of them).
+    pub(super) relayed_parts: BTreeMap<(u32, u64), Vec<Option<Vec<u8>>>>,
+    pub(super) relayed_bytes: usize,
     /// Departed streams' datagrams sent before this view, as the relayer says
     /// (`BEFORE` frames): a member that joined in this view waits for none of them.
     pub(super) before: BTreeMap<u32, u64>,
@@ -174,10 +178,11 @@ pub struct TotalOrder {
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,
     outbox: VecDeque<Vec<u8>>,
-    /// Datagrams of the view taken here that held no application message, with the runs of
-    /// each `ORDER` frame they carried: relayed should their sender depart. Bounded
-    /// ([`MAX_RELAY_LOG_BYTES`]).
-    relay_log: BTreeMap<(u32, u64), Vec<Vec<Run>>>,
+    /// Datagrams of the view taken here that some member may still lack, per stream in
+    /// order, with application messages and without: relayed should their sender depart
+    /// ([`TotalOrder::log_for_relays`]). Bounded ([`MAX_RELAY_LOG_BYTES`]).
+    relay_log: BTreeMap<u32, VecDeque<Delivery>>,
+    record_log: BTreeMap<u32, VecDeque<Delivery>>,
     relay_log_bytes: usize,
     /// This member's own stream, once it published.
     own_stream: Option<u32>,
@@ -217,6 +222,7 @@ impl TotalOrder {
             out: VecDeque::new(),
             outbox,
             relay_log: BTreeMap::new(),
+            record_log: BTreeMap::new(),
             relay_log_bytes: 0,
             own_stream: None,
             // Not a member: it neither delivers nor sends (members order only members).
@@ -345,7 +351,6 @@ impl TotalOrder {
         }
         let from_sequencer = Some(node) == self.sequencer();
         let mut has_data = false;
-        let mut frames = Vec::new();
         for msg in d.messages() {
             match Frame::decode(msg) {
                 Ok(Frame::Data(_)) => has_data = true,
@@ -353,7 +358,6 @@ impl TotalOrder {
                     if self.orderer.order(&runs).is_err() {
                         self.stats.refused += 1;
                     }
-                    frames.push(runs);
                 }
                 // Read from datagrams of the next view.
                 Ok(Frame::Report(_) | Frame::Relay(_) | Frame::Before(_)) => {}
@@ -361,14 +365,7 @@ impl TotalOrder {
                 Ok(Frame::Order(_)) | Err(_) => self.stats.bad_frames += 1,
             }
         }
-        if !has_data {
-            self.relay_log_bytes += log_cost(&frames);
-            self.relay_log.insert((d.sender.0, d.seq), frames);
-            while self.relay_log_bytes > MAX_RELAY_LOG_BYTES {
-                let Some((_, f)) = self.relay_log.pop_first() else { break };
-                self.relay_log_bytes -= log_cost(&f);
-            }
-        }
+        self.log_for_relays(&d, has_data);
         let id = DatagramId { stream: d.sender.0, seq: d.seq };
         self.first_in_view.entry(id.stream).or_insert(id.seq);
         let held = if has_data {
@@ -389,6 +386,42 @@ impl TotalOrder {
         self.flushing
             .as_ref()
             .is_some_and(|f| f.held_back.range((stream, 0)..=(stream, u64::MAX)).next().is_some())
+    }
+
+    /// Keep datagram `d` of the view, to relay it should its sender depart before every
+    /// member holds it. A reference to the received bytes, not a copy. Datagrams with
+    /// application messages are kept until QSM's stable point passes them
+    /// ([`TotalOrder::flush`]); the others (order records, reports: small) for the whole
+    /// view, as QSM's stable point may pass what a member that rejoined lacks. Bounded: past
+    /// [`MAX_RELAY_LOG_BYTES`] the largest stream's oldest go first.
+    fn log_for_relays(&mut self, d: &Delivery, has_data: bool) {
+        self.relay_log_bytes += d.datagram.len();
+        let log = if has_data { &mut self.relay_log } else { &mut self.record_log };
+        log.entry(d.sender.0).or_default().push_back(d.clone());
+        while self.relay_log_bytes > MAX_RELAY_LOG_BYTES {
+            let largest = |log: &BTreeMap<u32, VecDeque<Delivery>>| {
+                log.iter().map(|(s, q)| (q.len(), *s)).max().unwrap_or((0, 0))
+            };
+            let ((data, ds), (records, rs)) = (largest(&self.relay_log), largest(&self.record_log));
+            let (log, stream) =
+                if data >= records { (&mut self.relay_log, ds) } else { (&mut self.record_log, rs) };
+            let Some(old) = log.get_mut(&stream).and_then(|q| q.pop_front()) else { break };
+            self.relay_log_bytes -= old.datagram.len();
+        }
+    }
+
+    /// Forget the logged datagrams with application messages that every member holds.
+    fn prune_relay_log(&mut self, qsm: &QsmNode) {
+        let region = self.region;
+        let mut freed = 0;
+        for (&stream, q) in &mut self.relay_log {
+            let Some(stable) = qsm.stable_upto(region, NodeId(stream)) else { continue };
+            while q.front().is_some_and(|d| d.seq <= stable) {
+                freed += q.pop_front().map_or(0, |d| d.datagram.len());
+            }
+        }
+        self.relay_log.retain(|_, q| !q.is_empty());
+        self.relay_log_bytes -= freed;
     }
 
     /// Move what the order released to the output.
@@ -431,11 +464,12 @@ impl TotalOrder {
     /// Publish the sequencer's records and the reports until QSM pushes back.
     pub fn flush(&mut self, qsm: &mut QsmNode, now: Instant) {
         if !self.left {
+            self.prune_relay_log(qsm);
             self.agree(qsm);
         }
         if self.flushing.as_ref().is_some_and(|f| f.ends.is_some()) {
             // Again at every turn: a relayer that left is replaced.
-            self.relay();
+            self.relay(qsm.config().max_message_len());
             self.try_finish();
         }
         if let Some(s) = self.sequencer.as_mut().filter(|_| !self.left) {
@@ -470,9 +504,12 @@ impl TotalOrder {
     }
 }
 
-/// What a datagram's entry costs in the relay log, bytes.
-fn log_cost(frames: &[Vec<Run>]) -> usize {
-    RELAY_LOG_ENTRY + frames.iter().map(|f| f.len() * 16).sum::<usize>()
+/// Datagram `seq` of `stream`, if a relay log holds it.
+fn logged(logs: [&BTreeMap<u32, VecDeque<Delivery>>; 2], stream: u32, seq: u64) -> Option<&Delivery> {
+    logs.into_iter().find_map(|log| {
+        let q = log.get(&stream)?;
+        q.get(q.binary_search_by_key(&seq, |d| d.seq).ok()?)
+    })
 }
 
 fn sequencer_of(view: &RegionView) -> Option<NodeId> {

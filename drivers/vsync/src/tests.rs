@@ -30,7 +30,7 @@ fn frames_round_trip() {
         seq: 12,
         part: 1,
         parts: 2,
-        runs: vec![Run { stream: 3, from: 2, len: 9 }],
+        bytes: b"a piece of a datagram".to_vec(),
     };
     out.clear();
     crate::frame::encode_relay(&relay, &mut out);
@@ -45,6 +45,9 @@ fn frames_round_trip() {
         matches!(Frame::decode(&out), Err(FrameError::BadRelay { seq: 0, .. })),
         "datagram 0 does not exist"
     );
+    out[13..21].copy_from_slice(&12u64.to_le_bytes());
+    out[21..25].copy_from_slice(&[0, 0, 1, 4]); // part 0 of 1025
+    assert!(matches!(Frame::decode(&out), Err(FrameError::BadRelay { parts: 1025, .. })), "too many parts");
     let before = crate::Before { from_view: 7, stream: 2 << 16 | 3, seq: 41 };
     out.clear();
     crate::frame::encode_before(&before, &mut out);

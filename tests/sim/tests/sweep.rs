@@ -547,13 +547,10 @@ fn ordered_objects_under_churn() -> Scenario {
     sc
 }
 
-/// Seeds of [`ordered_objects_under_churn`] that the driver itself gets through today. About
-/// one seed in twelve of this scenario fails in the total-order layer, not in the objects:
-/// a flush that never ends (seeds 32, 45, 46, 53–55, 89, 101, 112, 113, 121, 138, 200 of
-/// 1..201), or a member that closes a view without some datagrams a member that left in a
-/// later view sent in it, which the others delivered (seeds 2, 78, 182; its layer counts
-/// them `stale` when QSM hands them over afterwards).
-const ORDERED_OBJECT_SEEDS: std::ops::Range<u64> = 139..169;
+/// Seeds of [`ordered_objects_under_churn`]. All of 1..201 pass but seed 54, and 4 of
+/// 201..1201 do not (a flush that waits for a departed member's datagrams that no survivor
+/// still holds, or object sessions that never finish joining: decision 014, §"Still to do").
+const ORDERED_OBJECT_SEEDS: std::ops::Range<u64> = 1..41;
 
 #[test]
 fn ordered_objects_joins_during_traffic_are_exact() {

@@ -4,13 +4,13 @@
 //! relayed; views installed during a flush wait for it; survivors that leave before their
 //! report reached the coordinator are left out.
 
-use super::{sequencer_of, Flush, Output, TotalOrder, JOINED, MAX_PAST};
+use super::{logged, sequencer_of, Flush, Output, TotalOrder, JOINED, MAX_PAST, MAX_RELAYED_BYTES};
 use crate::agree::{Absent, Agreement};
 use crate::flush::{stream_ends, Report};
 use crate::flush::{Decision, RelayPlan, MAX_HOLDERS};
-use crate::frame::{self, Before, Frame, Relay, Run};
-use crate::order::{DatagramId, Sequencer};
-use argent_qsm::{node_of, Delivery, Instant, NodeId, QsmNode, RegionView, ViewError, ViewId};
+use crate::frame::{self, Before, Frame, Relay};
+use crate::order::Sequencer;
+use argent_qsm::{node_of, Delivery, Instant, NodeId, QsmNode, RegionId, RegionView, ViewError, ViewId};
 use std::collections::BTreeMap;
 
 impl TotalOrder {
@@ -147,6 +147,7 @@ impl TotalOrder {
             dropped: Vec::new(),
             relays: Vec::new(),
             relayed_parts: BTreeMap::new(),
+            relayed_bytes: 0,
             before: BTreeMap::new(),
             relayed: false,
             relayed_streams: Default::default(),
@@ -189,8 +190,10 @@ impl TotalOrder {
                         .relayed_parts
                         .entry((r.stream, r.seq))
                         .or_insert_with(|| vec![None; usize::from(r.parts)]);
-                    if let Some(p) = parts.get_mut(usize::from(r.part)).filter(|p| p.is_none()) {
-                        *p = Some(r.runs);
+                    let room = f.relayed_bytes + r.bytes.len() <= MAX_RELAYED_BYTES;
+                    if let Some(p) = parts.get_mut(usize::from(r.part)).filter(|p| p.is_none() && room) {
+                        f.relayed_bytes += r.bytes.len();
+                        *p = Some(r.bytes);
                     }
                 }
                 _ => {}
@@ -259,6 +262,7 @@ impl TotalOrder {
             views.drain(..before.saturating_sub(1));
         }
         self.relay_log.clear();
+        self.record_log.clear();
         self.relay_log_bytes = 0;
         self.first_in_view.clear();
         self.sequencer = (sequencer_of(&self.view) == Some(self.me)).then(Sequencer::new);
@@ -277,14 +281,16 @@ impl TotalOrder {
         }
     }
 
-    /// Datagrams of members gone that some survivors lack: for each such stream, the two
-    /// lowest survivors the decision names as holding it up to its end publish them (those
-    /// without application messages; a departed sequencer's carry its records).
-    pub(super) fn relay(&mut self) {
+    /// Datagrams that some survivors lack: for each such stream, the two lowest survivors the
+    /// decision names as holding it up to its end publish them, cut to fit messages of
+    /// `max_len` bytes. Datagrams with application messages only for members gone (departed,
+    /// or left out by the decision): a survivor's are QSM's to repair.
+    pub(super) fn relay(&mut self, max_len: usize) {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = &f.ends else { return };
         f.relayed = true;
         let (from, left_since) = (self.view.id.0, &self.left_since);
+        let piece = frame::relay_piece_len(max_len);
         let mut frames = Vec::new();
         for plan in &f.relays {
             let (stream, lowest) = (plan.stream, plan.lowest);
@@ -313,22 +319,27 @@ impl TotalOrder {
                 frame::encode_before(&Before { from_view: from, stream, seq: before }, &mut frame);
                 frames.push(frame);
             }
+            let node = node_of(NodeId(stream));
+            let data_too = !f.to.members.contains(&node) || f.dropped.contains(&node);
             for seq in lowest.max(before) + 1..=end {
-                let Some(parts) = self.relay_log.get(&(stream, seq)) else {
+                let Some(d) = logged([&self.relay_log, &self.record_log], stream, seq) else {
                     self.stats.relay_gaps += 1;
                     continue;
                 };
-                let empty = [Vec::new()];
-                let parts: &[Vec<Run>] = if parts.is_empty() { &empty } else { parts };
-                for (i, runs) in parts.iter().enumerate() {
-                    let relay = Relay {
-                        from_view: from,
-                        stream,
-                        seq,
-                        part: i as u16,
-                        parts: parts.len() as u16,
-                        runs: runs.clone(),
-                    };
+                if !data_too && d.messages().any(|m| frame::data(m).is_some()) {
+                    continue;
+                }
+                let pieces: Vec<&[u8]> = d.datagram.chunks(piece).collect();
+                let parts = match u16::try_from(pieces.len()) {
+                    Ok(n) if n <= frame::MAX_RELAY_PARTS => n,
+                    _ => {
+                        self.stats.relay_gaps += 1;
+                        continue;
+                    }
+                };
+                for (i, bytes) in pieces.into_iter().enumerate() {
+                    let relay =
+                        Relay { from_view: from, stream, seq, part: i as u16, parts, bytes: bytes.to_vec() };
                     let mut frame = Vec::new();
                     frame::encode_relay(&relay, &mut frame);
                     frames.push(frame);
@@ -345,7 +356,6 @@ impl TotalOrder {
         let Some(f) = &mut self.flushing else { return };
         let Some(ends) = &f.ends else { return };
         let ends: Vec<(u32, u64)> = ends.iter().map(|(s, e)| (*s, *e)).collect();
-        let sequencer = self.sequencer();
         let mut progress = true;
         while progress {
             progress = false;
@@ -382,14 +392,14 @@ impl TotalOrder {
                     continue;
                 }
                 let parts = f.relayed_parts.remove(&(stream, next)).unwrap_or_default();
-                if Some(node_of(NodeId(stream))) == sequencer {
-                    for runs in parts.into_iter().flatten() {
-                        if self.orderer.order(&runs).is_err() {
-                            self.stats.refused += 1;
-                        }
-                    }
-                }
-                let _ = self.orderer.skip(DatagramId { stream, seq: next });
+                let bytes: Vec<u8> = parts.into_iter().flatten().flatten().collect();
+                f.relayed_bytes = f.relayed_bytes.saturating_sub(bytes.len());
+                // The datagram as its sender sealed it: checked like any datagram received.
+                let Some(d) = relayed_datagram(self.region, stream, next, self.view.id.0, bytes) else {
+                    self.stats.bad_frames += 1;
+                    continue;
+                };
+                self.take(d);
                 self.stats.relayed_in += 1;
                 progress = true;
             }
@@ -489,7 +499,7 @@ impl TotalOrder {
         let missing = f.ends.as_ref().map(|e| self.orderer.missing(e));
         Some(format!(
             "flush {} -> {}: survivors {survivors:?}, reported {reported:?}, coordinator {:?}, accepted {:?}, \
-             missing {missing:?}, relayed {}, held back {}, views waiting {}, left since {:?}, joined at {:?}, gone {:?}",
+             missing {missing:?}, relayed {}, held back {}, views waiting {}, left since {:?}, joined at {:?}, gone {:?}, before {:?}, relayed parts {:?}",
             self.view.id.0,
             f.to.id.0,
             f.agree.coordinator().map(|c| c.0),
@@ -500,6 +510,8 @@ impl TotalOrder {
             self.left_since,
             self.joined_at,
             self.gone,
+            f.before,
+            f.relayed_parts.iter().map(|(k, v)| (*k, v.iter().filter(|p| p.is_some()).count(), v.len())).collect::<Vec<_>>(),
         ))
     }
 
@@ -567,6 +579,18 @@ fn decide(
         dropped: dropped.into_iter().map(|n| n.0).collect(),
         relays,
     })
+}
+
+/// A relayed datagram, if its bytes are a data datagram of `stream`, numbered `seq`, sent in
+/// `view` (decoded as QSM decodes what it receives: never panics).
+fn relayed_datagram(region: RegionId, stream: u32, seq: u64, view: u64, bytes: Vec<u8>) -> Option<Delivery> {
+    let (header, frame) = argent_wire::decode(&bytes).ok()?;
+    let argent_wire::Frame::Data(data) = frame else { return None };
+    if header.region != region.0 || data.sender != stream || data.seq != seq || data.view != view {
+        return None;
+    }
+    let count = data.count;
+    Some(Delivery { region, sender: NodeId(stream), seq, view: ViewId(view), count, datagram: bytes.into() })
 }
 
 /// How many survivors relay each departed stream's datagrams (the lowest that hold them
