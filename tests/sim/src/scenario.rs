@@ -153,8 +153,8 @@ pub enum Driver {
     Qsm,
     /// Total order over QSM (`argent-vsync`): every member delivers the same sequence of
     /// every sender's messages; members that move together from one view to the next
-    /// delivered the same messages in it (virtual synchrony). Static membership so far (the
-    /// oracle's view change after a crash; decision 014).
+    /// delivered the same messages in it (virtual synchrony). With static membership (the
+    /// oracle's view change after a crash) or the GMS, and with objects (decision 014).
     TotalOrder,
 }
 
