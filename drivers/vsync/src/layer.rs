@@ -174,6 +174,10 @@ pub struct TotalOrder {
     /// Agreements of flushes this member finished, newest last (at most [`MAX_PAST`]): it
     /// still answers a coordinator that takes one over.
     past: VecDeque<Agreement>,
+    /// Events that may move a finished flush's agreement (departures, join reports,
+    /// decisions and states), and how many of them it has stepped through.
+    agree_news: u64,
+    agree_seen: u64,
     /// Datagrams of a newer view than this member's, in the order QSM delivered them.
     later: VecDeque<Delivery>,
     out: VecDeque<Output>,
@@ -217,6 +221,8 @@ impl TotalOrder {
             left_since: BTreeMap::new(),
             joined_at: BTreeMap::new(),
             past: VecDeque::new(),
+            agree_news: 0,
+            agree_seen: 0,
             first_in_view: BTreeMap::new(),
             later: VecDeque::new(),
             out: VecDeque::new(),

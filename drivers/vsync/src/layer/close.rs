@@ -98,6 +98,7 @@ impl TotalOrder {
     pub fn departed(&mut self, node: NodeId, streams: impl IntoIterator<Item = NodeId>) {
         let since = self.newest_view().id.0;
         self.left_since.insert(node, since);
+        self.agree_news += 1;
         self.gone.entry(node).or_default().extend(streams.into_iter().map(|s| (s.0, since)));
     }
 
@@ -246,6 +247,7 @@ impl TotalOrder {
         self.view = f.to;
         // Kept to answer a coordinator that takes this flush over.
         self.past.push_back(f.agree);
+        self.agree_news += 1;
         if self.past.len() > MAX_PAST {
             self.past.pop_front();
         }
@@ -430,15 +432,21 @@ impl TotalOrder {
         };
         let mut out = Vec::new();
         let mut published = 0;
-        for a in &mut self.past {
-            let (from, to) = a.views();
-            let was = a.published();
-            a.step(absent(from, to), || None, &mut out);
-            published += u64::from(!was && a.published());
+        // The flushes finished move on only when a member leaves or a frame of theirs comes.
+        if self.agree_news != self.agree_seen {
+            self.agree_seen = self.agree_news;
+            for a in &mut self.past {
+                let (from, to) = a.views();
+                let was = a.published();
+                a.step(absent(from, to), || None, &mut out);
+                published += u64::from(!was && a.published());
+            }
         }
         // What this member holds now of the view it closes, should it decide the ends.
         let mine: BTreeMap<u32, u64> = match &self.flushing {
-            Some(f) if !f.agree.published() => self.have(&self.view).into_iter().collect(),
+            Some(f) if !f.agree.published() && f.agree.coordinator().is_none_or(|c| c == self.me) => {
+                self.have(&self.view).into_iter().collect()
+            }
             _ => BTreeMap::new(),
         };
         if let Some(f) = &mut self.flushing {
@@ -475,16 +483,19 @@ impl TotalOrder {
                 Ok(Frame::Report(r)) if r.from_view == JOINED => {
                     let v = self.joined_at.entry(node).or_default();
                     *v = (*v).max(r.to_view);
+                    self.agree_news += 1;
                 }
                 Ok(Frame::Decide(dec)) => {
                     if let Some(a) = self.agreement(dec.from_view, dec.to_view) {
                         a.offer(node, dec);
                     }
+                    self.agree_news += 1;
                 }
                 Ok(Frame::State(st)) => {
                     if let Some(a) = self.agreement(st.from_view, st.to_view) {
                         a.state(node, st);
                     }
+                    self.agree_news += 1;
                 }
                 _ => {}
             }
