@@ -212,7 +212,10 @@ impl RecvFeed {
         self.stuck_at = base;
         self.max_seen = self.max_seen.max(base);
         self.cutoff = self.cutoff.max(base);
-        self.cleanup = self.cleanup.max(base);
+        // The cleanup point stays: it is region-wide (every member holds the stream up to
+        // it), and a member that has been receiving the stream longer may lack datagrams
+        // before this member's join point. A leader seeds its rounds with its feeds' cleanup
+        // points: from the join point, members would drop copies another still lacks.
         let early = std::mem::take(&mut self.early);
         self.early_bytes = 0;
         let mut beyond = 0;
@@ -490,6 +493,22 @@ mod tests {
         assert_eq!(f.held_bytes(), 0);
         assert_eq!(f.anchor(0, 3), 0, "anchoring twice changes nothing");
         assert_eq!(f.contiguous, 7);
+    }
+
+    #[test]
+    fn anchoring_leaves_the_cleanup_point_to_the_region() {
+        // A member that joined after 9 holds nothing before it, but others may lack 6..=9:
+        // a leader seeds its rounds' cleanup point with this one.
+        let mut f = RecvFeed::new(Instant::ZERO);
+        f.anchor(9, 64);
+        assert_eq!((f.contiguous, f.cleanup), (9, 0));
+        assert_eq!(f.accept(10, &d(10), 64), Accept::New);
+        assert_eq!(f.pop_deliverable(u64::MAX).map(|x| x.0), Some(10));
+        f.cache(10, d(10));
+        f.check(64, true);
+        assert!(f.copy_of(10).is_some());
+        f.clean(10);
+        assert!(f.copy_of(10).is_none());
     }
 
     #[test]

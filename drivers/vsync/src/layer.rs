@@ -417,10 +417,18 @@ impl TotalOrder {
     }
 
     /// Forget the logged datagrams with application messages that every member holds.
+    /// Not those of a member gone: QSM's stable point of its stream then counts only the
+    /// members still winding it down, not one that never tracked it (a member that joined
+    /// after it began, and retired it before its join point was known), which a flush of
+    /// the view may need to bring them.
     fn prune_relay_log(&mut self, qsm: &QsmNode) {
         let region = self.region;
+        let gone = &self.gone;
         let mut freed = 0;
         for (&stream, q) in &mut self.relay_log {
+            if gone.values().flatten().any(|(s, _)| *s == stream) {
+                continue;
+            }
             let Some(stable) = qsm.stable_upto(region, NodeId(stream)) else { continue };
             while q.front().is_some_and(|d| d.seq <= stable) {
                 freed += q.pop_front().map_or(0, |d| d.datagram.len());
