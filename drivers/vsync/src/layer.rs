@@ -18,9 +18,9 @@
 //! closes the old view ([`Orderer::finish_view`]), installs the new one and goes on with what
 //! waited for it. A view QSM installs during a flush waits for it, and the flushes run one
 //! after another ([`TotalOrder::view_installed`]); a cut (a group joined or left, the same
-//! members) closes a view like any other change ([`TotalOrder::install_cut`]). Not done yet:
-//! relaying a departed *sender's* application messages (a flush that lacks them waits until
-//! QSM's repair brings them: [`TotalOrder::flush_waiting`]).
+//! members) closes a view like any other change ([`TotalOrder::install_cut`]). Relays are
+//! whole datagrams, kept by every member until QSM's stable point passes them (a departed
+//! member's until the view closes) ([`TotalOrder::flush_waiting`] says a flush still waits).
 
 use crate::agree::{Agreement, RelayPlan};
 use crate::flush::Report;
