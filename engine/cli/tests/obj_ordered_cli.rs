@@ -148,7 +148,8 @@ fn withdrawals_locks_and_appends_are_decided_alike_in_one_order() {
     let withdraw = |id: u16| {
         let mut c =
             verb(&["decrement", &counter, "1", "--times", "8", "--expect", "17", "--epoch-ms", &epoch], id);
-        let child = c.stdout(Stdio::piped()).spawn().unwrap();
+        // Its stderr too: a join that failed is told by it, and runs again (`finish`).
+        let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         (child, c)
     };
     let a = withdraw(2);
@@ -183,7 +184,8 @@ fn withdrawals_locks_and_appends_are_decided_alike_in_one_order() {
         let mut args = vec!["append", log.as_str()];
         args.extend(values);
         let mut c = verb(&args, id);
-        let child = c.stdout(Stdio::piped()).spawn().unwrap();
+        // Its stderr too: a join that failed is told by it, and runs again (`finish`).
+        let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         (child, c)
     };
     let a = append(2, &["1", "2", "3"]);

@@ -174,6 +174,7 @@ impl Shard {
             total_order: cfg.driver == crate::config::Driver::TotalOrder,
             regions: HashMap::new(),
             released: Vec::new(),
+            waiting: HashMap::new(),
         };
         let mut views = HashMap::new();
         for r in &regions {
@@ -554,6 +555,7 @@ impl Shard {
     fn housekeeping(&mut self, now: Instant) {
         self.next_housekeeping = now + HOUSEKEEPING;
         self.prune();
+        self.layers.report_waits(now);
         self.publish_stats();
     }
 
@@ -623,9 +625,30 @@ struct Layers {
     /// What the layers released in a cycle, handed on in order (kept: no allocation per
     /// cycle).
     released: Vec<(RegionId, Output)>,
+    /// Layers whose flush waits: since when, and when to say so next.
+    waiting: HashMap<RegionId, (Instant, Instant)>,
 }
 
 impl Layers {
+    /// Say which layers' flushes have waited long, and for what (every few seconds while
+    /// they wait): a view change that does not end stalls the region.
+    fn report_waits(&mut self, now: Instant) {
+        const EVERY: Duration = Duration::from_secs(5);
+        for (region, layer) in &self.regions {
+            if !layer.flush_waiting() {
+                self.waiting.remove(region);
+                continue;
+            }
+            let (since, next) = self.waiting.entry(*region).or_insert((now, now + EVERY));
+            if now >= *next {
+                *next = now + EVERY;
+                let waited = now.saturating_duration_since(*since).as_secs_f64();
+                let what = layer.flush_summary().unwrap_or_default();
+                tracing::warn!(%region, waited_secs = waited, "total-order view change still waiting: {what}");
+            }
+        }
+    }
+
     /// A layer for the region of `view`, starting in it (installed in QSM), if the node
     /// runs the total-order driver.
     fn add(&mut self, view: &RegionView, me: NodeId) {

@@ -99,7 +99,23 @@ impl TotalOrder {
         let since = self.newest_view().id.0;
         self.left_since.insert(node, since);
         self.agree_news += 1;
-        self.gone.entry(node).or_default().extend(streams.into_iter().map(|s| (s.0, since)));
+        // Its streams QSM named, and those this layer received from it in the views it was
+        // in (QSM may have retired one already, or never tracked it); not one whose
+        // datagrams are of a later view (a new incarnation, delivered ahead of its view).
+        let seen: Vec<u32> = self
+            .delivered
+            .iter()
+            .filter(|(s, views)| {
+                node_of(NodeId(**s)) == node && views.last().is_some_and(|(v, _)| *v <= since)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        let entry = self.gone.entry(node).or_default();
+        for s in streams.into_iter().map(|s| s.0).chain(seen) {
+            if !entry.contains(&(s, since)) {
+                entry.push((s, since));
+            }
+        }
     }
 
     /// The newest view QSM installed: the last waiting, the one flushed to, or this one.
