@@ -390,10 +390,15 @@ fn put_report(r: &crate::flush::Report, out: &mut Vec<u8>) {
     out.put_u64_le(r.from_view);
     out.put_u64_le(r.to_view);
     out.put_u64_le(r.own_end);
-    out.put_u16_le(r.have.len() as u16);
-    for &(stream, have) in &r.have {
+    put_positions(&r.have, out);
+}
+
+/// A count and `(stream, datagram)` pairs (a report's `have`, a decision's ends).
+fn put_positions(pairs: &[(u32, u64)], out: &mut Vec<u8>) {
+    out.put_u16_le(pairs.len() as u16);
+    for &(stream, seq) in pairs {
         out.put_u32_le(stream);
-        out.put_u64_le(have);
+        out.put_u64_le(seq);
     }
 }
 
@@ -426,11 +431,7 @@ fn put_decision(d: &crate::flush::Decision, out: &mut Vec<u8>) {
     out.put_u64_le(d.from_view);
     out.put_u64_le(d.to_view);
     out.put_u32_le(d.ballot);
-    out.put_u16_le(d.ends.len() as u16);
-    for &(stream, end) in &d.ends {
-        out.put_u32_le(stream);
-        out.put_u64_le(end);
-    }
+    put_positions(&d.ends, out);
     out.put_u16_le(d.dropped.len() as u16);
     d.dropped.iter().for_each(|n| out.put_u32_le(*n));
     out.put_u16_le(d.relays.len() as u16);

@@ -40,6 +40,44 @@ fn next(x: &mut u64) -> u64 {
     *x
 }
 
+/// A frame `f` from `y` to member `a`.
+fn take(a: &mut Agreement, y: u32, f: &[u8]) {
+    match Frame::decode(f) {
+        Ok(Frame::Decide(d)) => a.offer(NodeId(y), d),
+        Ok(Frame::State(s)) => a.state(NodeId(y), s),
+        other => panic!("not an agreement frame: {other:?}"),
+    }
+}
+
+/// One step of member `x`; what it accepted is logged in `used` (each change once), and the
+/// frames it publishes are returned. A fresh decision names its coordinator, so two differ.
+fn step(
+    x: u32,
+    a: &mut Agreement,
+    absent: impl Fn(NodeId) -> Option<Absent>,
+    used: &mut BTreeMap<u32, Vec<Decision>>,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let fresh = || {
+        Some(Decision {
+            from_view: 1,
+            to_view: 2,
+            ballot: 0,
+            ends: vec![(x, 1 + u64::from(x))],
+            dropped: Vec::new(),
+            relays: Vec::new(),
+        })
+    };
+    a.step(absent, fresh, &mut out);
+    if let Some(d) = a.accepted() {
+        let log = used.entry(x).or_default();
+        if log.last().is_none_or(|l| l.ends != d.ends) {
+            log.push(d.clone());
+        }
+    }
+    out
+}
+
 /// Runs the model; returns each staying member's decisions in the order it accepted them.
 fn run(m: &Model) -> BTreeMap<u32, Vec<Decision>> {
     let mut rng = m.seed | 1;
@@ -78,11 +116,8 @@ fn run(m: &Model) -> BTreeMap<u32, Vec<Decision>> {
                 // Deliver the next frame of some sender to x.
                 let y = (next(&mut rng) % u64::from(m.n)) as u32;
                 let Some(f) = wire.get_mut(&(y, x)).and_then(|q| q.pop_front()) else { continue };
-                let Some(a) = members.get_mut(&x) else { continue };
-                match Frame::decode(&f) {
-                    Ok(Frame::Decide(d)) => a.offer(NodeId(y), d),
-                    Ok(Frame::State(s)) => a.state(NodeId(y), s),
-                    other => panic!("not an agreement frame: {other:?}"),
+                if let Some(a) = members.get_mut(&x) {
+                    take(a, y, &f);
                 }
             }
             _ => {
@@ -102,25 +137,7 @@ fn run(m: &Model) -> BTreeMap<u32, Vec<Decision>> {
                         None
                     }
                 };
-                let mut out = Vec::new();
-                // A fresh decision names its coordinator, so that two differ.
-                let fresh = || {
-                    Some(Decision {
-                        from_view: 1,
-                        to_view: 2,
-                        ballot: 0,
-                        ends: vec![(x, 1 + u64::from(x))],
-                        dropped: Vec::new(),
-                        relays: Vec::new(),
-                    })
-                };
-                a.step(absent, fresh, &mut out);
-                if let Some(d) = a.accepted() {
-                    let log = used.entry(x).or_default();
-                    if log.last().is_none_or(|l| l.ends != d.ends) {
-                        log.push(d.clone());
-                    }
-                }
+                let out = step(x, a, absent, &mut used);
                 for f in out {
                     for y in 0..m.n {
                         // A leaving member's frames reach some receivers only.
@@ -150,11 +167,7 @@ fn run(m: &Model) -> BTreeMap<u32, Vec<Decision>> {
             let a = members.get_mut(&x).expect("a member");
             for y in 0..m.n {
                 while let Some(f) = wire.get_mut(&(y, x)).and_then(|q| q.pop_front()) {
-                    match Frame::decode(&f) {
-                        Ok(Frame::Decide(d)) => a.offer(NodeId(y), d),
-                        Ok(Frame::State(s)) => a.state(NodeId(y), s),
-                        other => panic!("not an agreement frame: {other:?}"),
-                    }
+                    take(a, y, &f);
                 }
             }
             let absent = |y: NodeId| {
@@ -166,24 +179,7 @@ fn run(m: &Model) -> BTreeMap<u32, Vec<Decision>> {
                     None
                 }
             };
-            let mut out = Vec::new();
-            let fresh = || {
-                Some(Decision {
-                    from_view: 1,
-                    to_view: 2,
-                    ballot: 0,
-                    ends: vec![(x, 1 + u64::from(x))],
-                    dropped: Vec::new(),
-                    relays: Vec::new(),
-                })
-            };
-            a.step(absent, fresh, &mut out);
-            if let Some(d) = a.accepted() {
-                let log = used.entry(x).or_default();
-                if log.last().is_none_or(|l| l.ends != d.ends) {
-                    log.push(d.clone());
-                }
-            }
+            let out = step(x, a, absent, &mut used);
             for f in out {
                 for y in 0..m.n {
                     wire.entry((x, y)).or_default().push_back(f.clone());
