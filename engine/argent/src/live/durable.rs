@@ -16,7 +16,9 @@
 //! the first torn or corrupt record) and keeps the one that includes the most updates: on
 //! the total-order driver every replica holds a prefix of one sequence, so that is the
 //! longest. Whenever this proxy's base is made durable (at its join, at each compaction),
-//! the replicas of proxies gone (their lock free) are removed.
+//! the replicas of proxies gone (their lock free) that hold no more updates than that base
+//! are removed. A proxy that closes writes what it applied and frees its lock before its
+//! handle's drop returns.
 
 use super::error::LiveError;
 use argent_objects::durable::{decode_base, decode_records, encode_base, encode_record, rebuild};
@@ -74,9 +76,13 @@ pub(super) struct Store {
     id: ObjectId,
     object_dir: PathBuf,
     dir: PathBuf,
-    /// Held for as long as the proxy is open (the flock goes with the file).
-    _lock: File,
-    log: File,
+    /// Held for as long as the proxy is open (the flock goes with the file); `None` once
+    /// closed.
+    _lock: Option<File>,
+    /// `None` once closed: nothing is written after.
+    log: Option<File>,
+    /// The updates a replica of this object holds (its rebuild), or why it is not used.
+    total_of: fn(ObjectId, &Path) -> Result<Option<u64>, String>,
     pub(super) stats: DurableStats,
 }
 
@@ -114,7 +120,8 @@ impl Store {
         let stored = best_replica::<O>(id, &object_dir, &dir);
         let restored = stored.as_ref().map_or(0, |s| s.position.total());
         let stats = DurableStats { restored, ..DurableStats::default() };
-        Ok((Store { id, object_dir, dir, _lock: lock, log, stats }, stored))
+        let total_of = |id, dir: &Path| read_replica::<O>(id, dir).map(|s| s.map(|s| s.position.total()));
+        Ok((Store { id, object_dir, dir, _lock: Some(lock), log: Some(log), total_of, stats }, stored))
     }
 
     /// Writes `records` in order and makes them durable before returning: a base replaces
@@ -122,13 +129,20 @@ impl Store {
     /// appended and synced once for the batch. `total`: the updates the state includes
     /// with these records (the position's total).
     pub(super) fn write(&mut self, records: Vec<Persist>, total: u64) {
-        if records.is_empty() {
+        if records.is_empty() || self.log.is_none() {
             return;
         }
         match self.write_batch(records) {
             Ok(()) => self.stats.synced = total,
             Err(e) => self.failed(e),
         }
+    }
+
+    /// Closes the replica: nothing more is written, and its lock is freed (an open that
+    /// follows may restore it, a proxy's next base may remove it).
+    pub(super) fn close(&mut self) {
+        self.log = None;
+        self._lock = None;
     }
 
     /// A write failed: counted and logged (the state goes on in memory; what the disk
@@ -155,9 +169,9 @@ impl Store {
                 }
             }
         }
-        if !pending.is_empty() {
-            self.log.write_all(&pending)?;
-            self.log.sync_data()?;
+        if let (false, Some(log)) = (pending.is_empty(), self.log.as_mut()) {
+            log.write_all(&pending)?;
+            log.sync_data()?;
             self.stats.syncs += 1;
             self.stats.records += appended;
             self.stats.bytes += pending.len() as u64;
@@ -174,24 +188,33 @@ impl Store {
         f.sync_all()?;
         fs::rename(&tmp, self.dir.join("base"))?;
         sync_dir(&self.dir)?;
-        self.log.set_len(0)?;
-        self.log.sync_data()?;
+        if let Some(log) = &self.log {
+            log.set_len(0)?;
+            log.sync_data()?;
+        }
         self.stats.syncs += 3;
         self.stats.bases += 1;
         self.stats.bytes += bytes.len() as u64;
-        self.remove_stale();
+        let total = Position::decode(position).map_or(0, |p| p.total());
+        self.remove_stale(total);
         Ok(())
     }
 
-    /// Removes the replicas of proxies that are gone (their lock is free): this replica's
-    /// base, just made durable, includes what they held (it restored the best of them, or
-    /// joined members that had applied what they had).
-    fn remove_stale(&mut self) {
+    /// Removes the replicas of proxies that are gone (their lock is free) that hold no more
+    /// updates than this replica's base, just made durable (`total`): an open would never
+    /// prefer them. One that holds more (its proxy applied updates this one has not yet: it
+    /// lags) stays, for a later base to pass.
+    fn remove_stale(&mut self, total: u64) {
         let Ok(entries) = fs::read_dir(&self.object_dir) else { return };
         let mut removed = false;
         for dir in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && *p != self.dir) {
             let Ok(lock) = File::open(dir.join("lock")) else { continue };
-            if lock.try_lock().is_ok() {
+            if lock.try_lock().is_err() {
+                continue;
+            }
+            // A replica that does not rebuild (or has no base) holds nothing an open uses.
+            let holds = (self.total_of)(self.id, &dir).ok().flatten().unwrap_or(0);
+            if holds <= total {
                 match fs::remove_dir_all(&dir) {
                     Ok(()) => removed = true,
                     Err(e) => {
@@ -225,6 +248,11 @@ fn best_replica<O: LiveObject>(id: ObjectId, object_dir: &Path, mine: &Path) -> 
 /// The state one replica holds: its base and its log's whole records after it; `None`
 /// without a base (a proxy that never finished joining).
 fn read_replica<O: LiveObject>(id: ObjectId, dir: &Path) -> Result<Option<Stored>, String> {
+    // The log first, then the base: a proxy that writes while this reads replaces its base
+    // before it empties its log, so the base read is never older than the log's records
+    // (a newer one includes them: the rebuild skips them by position). The log is bounded
+    // by compaction; a larger one is read up to the bound.
+    let log = read_bounded(&dir.join("log"), 1 << 30).unwrap_or_default();
     let base = match read_bounded(&dir.join("base"), argent_objects::durable::MAX_BASE_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -234,8 +262,6 @@ fn read_replica<O: LiveObject>(id: ObjectId, dir: &Path) -> Result<Option<Stored
     if base.object != id.0 {
         return Err(format!("its base is object {:032x}'s", base.object));
     }
-    // The log is bounded by compaction; a larger one is read up to the bound.
-    let log = read_bounded(&dir.join("log"), 1 << 30).unwrap_or_default();
     let records = decode_records(&log);
     let r = rebuild::<O>(&base.checkpoint, &base.position, &records.bodies).map_err(|e| e.to_string())?;
     if let Some(e) = &r.stopped {
@@ -254,4 +280,51 @@ fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
 /// Makes a directory's entries (a rename, a new file) durable.
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argent_objects::object::{LogOp, Proxy, ReplicatedLog};
+
+    type Log = ReplicatedLog<u32>;
+
+    /// A base of `n` appends: its position (encoded) and checkpoint.
+    fn base(n: u32) -> Persist {
+        let mut p = Proxy::<Log>::new(7);
+        for i in 0..n {
+            let u = p.local(LogOp::Append(i)).unwrap();
+            p.deliver(&u).unwrap();
+        }
+        Persist::Base { position: p.position().encode().unwrap(), checkpoint: p.checkpoint().unwrap() }
+    }
+
+    fn replicas(root: &Path, id: ObjectId) -> usize {
+        fs::read_dir(root.join("objects").join(id.to_string())).unwrap().count()
+    }
+
+    #[test]
+    fn a_base_removes_only_closed_replicas_it_includes() {
+        let root = tempfile::tempdir().unwrap();
+        let id = ObjectId(0xD1);
+        // A proxy that applied 10 updates, then closed.
+        let (mut ahead, _) = Store::open::<Log>(root.path(), id, 1).unwrap();
+        ahead.write(vec![base(10)], 10);
+        ahead.close();
+        // An open one that held 3: its base does not remove the replica holding more.
+        let (mut behind, stored) = Store::open::<Log>(root.path(), id, 2).unwrap();
+        assert_eq!(stored.map(|s| s.position.total()), Some(10), "the best replica is found");
+        let (mut open, _) = Store::open::<Log>(root.path(), id, 3).unwrap();
+        behind.write(vec![base(3)], 3);
+        assert_eq!(replicas(root.path(), id), 3, "nothing it includes is closed");
+        // Once its base passes it, the closed replica goes; the open one stays (locked).
+        behind.write(vec![base(12)], 12);
+        assert_eq!(replicas(root.path(), id), 2);
+        assert!(!root.path().join("objects").join(id.to_string()).join(format!("{:016x}", 1)).exists());
+        // Writes after a close change nothing on disk.
+        open.close();
+        open.write(vec![base(1)], 1);
+        let again = Store::open::<Log>(root.path(), id, 4).unwrap().1.unwrap();
+        assert_eq!(again.position.total(), 12, "the closed open replica has no base");
+    }
 }

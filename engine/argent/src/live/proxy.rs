@@ -173,15 +173,37 @@ where
     let outcome = rx.recv_timeout(options.join_timeout + OPEN_GRACE);
     match outcome {
         Ok(Ok(())) => Ok(Live { shared, core, key, _lease: lease }),
-        Ok(Err(e)) => Err(e),
+        Ok(Err(e)) => {
+            shared.close_store();
+            Err(e)
+        }
         Err(_) => {
             core.remove(key);
+            shared.close_store();
             Err(LiveError::DriverStopped { id })
         }
     }
 }
 
 impl<O: LiveObject> Shared<O> {
+    /// A durable proxy closes: what it applied and did not write yet is written and synced,
+    /// and its replica is closed (its lock freed) before this returns, so an open that
+    /// follows reads every update this proxy applied, and a replica nobody writes any more.
+    /// The driver may still hold the session for a turn: it writes nothing after this.
+    fn close_store(&self) {
+        let Some(store) = &self.store else { return };
+        let mut store = lock(store);
+        if !self.broken.load(Ordering::Relaxed) {
+            let (persist, total) = {
+                let mut session = lock(&self.session);
+                let persist: Vec<_> = std::iter::from_fn(|| session.poll_persist()).collect();
+                (persist, session.proxy().map_or(0, |p| p.position().total()))
+            };
+            store.write(persist, total);
+        }
+        store.close();
+    }
+
     /// Runs `f` on the session for the driver; a panic in it (the object's own code) marks
     /// the session broken instead of stopping the driver.
     fn guarded(&self, f: impl FnOnce(&mut Session<O>)) {
@@ -313,6 +335,11 @@ where
         let mut changes = Vec::new();
         let mut persist = Vec::new();
         let (mut joined, mut failed) = (None, None);
+        // A durable object: its store is held from taking the records to writing them, so
+        // a close ([`Shared::close_store`]) finds each batch either on disk or still in the
+        // session (lock order: the store, then the session).
+        let mut store = self.store.as_ref().map(|s| lock(s));
+        let mut restored_unused = false;
         let (joining, pending, total) = {
             let mut session = lock(&self.session);
             while let Some(e) = session.poll_event() {
@@ -328,10 +355,8 @@ where
                             _ => StateSource::Checkpoint,
                         };
                         self.source.store(source as u8, Ordering::Relaxed);
-                        if let (Some(store), false) = (&self.store, stored) {
-                            // What the disk held was not used: a member's state was newer.
-                            lock(store).stats.restored = 0;
-                        }
+                        // What the disk held was not used: a member's state was newer.
+                        restored_unused = !stored;
                         joined = Some(());
                     }
                     SessionEvent::Failed(e) => failed = Some(LiveError::join(self.id, e)),
@@ -342,9 +367,13 @@ where
             (!session.is_member() && failed.is_none(), session.pending_transmits() > 0, total)
         };
         // A durable object: on disk (synced) before anyone hears of the changes or the join.
-        if let Some(store) = &self.store {
-            lock(store).write(persist, total);
+        if let Some(store) = store.as_mut() {
+            if restored_unused {
+                store.stats.restored = 0;
+            }
+            store.write(persist, total);
         }
+        drop(store);
         if self.broken.load(Ordering::Relaxed) && failed.is_none() {
             failed = Some(LiveError::Broken { id: self.id });
         }
@@ -532,6 +561,7 @@ impl<O: LiveObject> Drop for Live<O> {
     fn drop(&mut self) {
         // The driver forgets the session; the lease (dropped next) leaves the group.
         self.core.remove(self.key);
+        self.shared.close_store();
         for w in lock(&self.shared.watchers).drain(..) {
             if let Watcher::Async(tx) = w {
                 tx.close();
