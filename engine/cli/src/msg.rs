@@ -153,13 +153,16 @@ pub struct Verifier {
     latency_us: Histogram<u64>,
     first_ns: u64,
     last_ns: u64,
-    /// FNV-1a over (publisher, group, index) of every message taken, in delivery order (an
-    /// end marker as index `u64::MAX`): members of a total-order group must agree on it.
-    order_hash: u64,
+    /// With [`Verifier::ordered`]: a hash of (publisher, group, index) of every message
+    /// taken, in delivery order (an end marker as index `u64::MAX`): members of a
+    /// total-order group must agree on it. `None`: not hashed (per-sender order only, where
+    /// subscribers may interleave senders differently; it costs a few ns per message).
+    order_hash: Option<u64>,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const ORDER_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+/// Odd 64-bit multiplier of the order hash (2^64 / golden ratio).
+const ORDER_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// The JSON summary of `sub --verify`.
 #[derive(Serialize, Debug, Clone, Default)]
@@ -186,7 +189,9 @@ pub struct Summary {
     pub secs: f64,
     /// The hash of the sequence of messages delivered (publisher, group, index, in delivery
     /// order), hexadecimal: equal at every subscriber that delivered the same sequence.
-    pub order_hash: String,
+    /// Only with [`Verifier::ordered`] (a total-order node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_hash: Option<String>,
 }
 
 impl Verifier {
@@ -214,8 +219,14 @@ impl Verifier {
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             first_ns: 0,
             last_ns: 0,
-            order_hash: FNV_OFFSET,
+            order_hash: None,
         }
+    }
+
+    /// Hashes the sequence delivered ([`Summary::order_hash`]): for a total-order node.
+    pub fn ordered(mut self, on: bool) -> Self {
+        self.order_hash = on.then_some(ORDER_SEED);
+        self
     }
 
     #[inline]
@@ -337,12 +348,15 @@ impl Verifier {
     }
 
     /// Fold one message's identity into the order hash.
+    /// Two multiply-rotate rounds, one per word: order-sensitive (each step depends on all
+    /// before it), a few ns a message.
+    #[inline]
     fn hash(&mut self, publisher: u32, group: u32, index: u64) {
-        let mut h = self.order_hash;
-        for b in publisher.to_le_bytes().into_iter().chain(group.to_le_bytes()).chain(index.to_le_bytes()) {
-            h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        let Some(h) = &mut self.order_hash else { return };
+        let who = (u64::from(publisher) << 32) | u64::from(group);
+        for w in [who, index] {
+            *h = (*h ^ w).wrapping_mul(ORDER_MUL).rotate_left(27);
         }
-        self.order_hash = h;
     }
 
     /// (publisher, group) streams whose end marker arrived.
@@ -404,7 +418,7 @@ impl Verifier {
             p999_us: h.value_at_quantile(0.999),
             max_us: h.max(),
             secs,
-            order_hash: format!("{:016x}", self.order_hash),
+            order_hash: self.order_hash.map(|h| format!("{h:016x}")),
         }
     }
 }
@@ -480,6 +494,25 @@ mod tests {
         write_end(&mut buf, 1, 5, 0, 0);
         w.check(&buf, now_ns(), None, None);
         assert_eq!((w.received, w.ended(), w.corrupt), (0, 1, 0));
+    }
+
+    #[test]
+    fn the_order_hash_tells_delivery_orders_apart_and_is_off_unless_asked() {
+        let hash = |order: &[(u32, u64)], on: bool| {
+            let mut v = Verifier::new(false).ordered(on);
+            let mut buf = vec![0u8; 64];
+            for &(publisher, index) in order {
+                write(&mut buf, index, publisher, 2, now_ns());
+                v.check(&buf, now_ns(), None, None);
+            }
+            v.summary(2).order_hash
+        };
+        let a = hash(&[(1, 0), (2, 0), (1, 1)], true);
+        assert!(a.is_some());
+        assert_eq!(a, hash(&[(1, 0), (2, 0), (1, 1)], true), "the same sequence, the same hash");
+        assert_ne!(a, hash(&[(2, 0), (1, 0), (1, 1)], true), "senders interleaved differently");
+        assert_ne!(a, hash(&[(1, 0), (2, 0)], true), "a message fewer");
+        assert_eq!(hash(&[(1, 0)], false), None, "not hashed on a per-sender-order node");
     }
 
     #[test]

@@ -550,7 +550,9 @@ pub fn subscribe(mut a: SubArgs) -> anyhow::Result<ExitCode> {
     let idle = Duration::from_secs_f64(a.idle_timeout.max(0.1));
     let mut last = Instant::now();
     let mut any = false;
-    let mut v = Verifier::new(a.late).with_mode(a.verify.unwrap_or_default());
+    let mut v = Verifier::new(a.late)
+        .with_mode(a.verify.unwrap_or_default())
+        .ordered(node.driver() == argent::Driver::TotalOrder);
     let mut streams = a.publishers * ids.len();
     let mut ended = 0;
     // With --max-rate: messages taken so far, and when the first arrived.
