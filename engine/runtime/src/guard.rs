@@ -7,9 +7,9 @@ pub use argent_auth::AuthConfig;
 use argent_auth::{Mode, TRAILER};
 use argent_core::NodeId;
 pub use argent_qsm::AuthStats;
-use argent_transport::Tail;
-use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use argent_transport::{Tail, WriteArena};
+use bytes::Bytes;
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
 
 pub(crate) struct Guard {
@@ -19,56 +19,13 @@ pub(crate) struct Guard {
     rekey_at: Option<argent_core::Instant>,
     shard: u32,
     /// Sealed datagrams, and in `aead` mode opened ones, are written here.
-    arena: Arena,
+    arena: WriteArena,
 }
 
 /// Bytes of each arena: sealed and decrypted datagrams are slices of a few reused
-/// allocations, not one fresh allocation each (whose pages would fault in every time).
+/// allocations, not one fresh allocation each (whose pages would fault in every time), and
+/// are written whole, with no zero-fill first (`argent_transport::WriteArena`).
 const ARENA: usize = 4 << 20;
-/// Arenas still referenced, kept for reuse once their slices are dropped.
-const RETIRED: usize = 3;
-
-struct Arena {
-    buf: BytesMut,
-    retired: VecDeque<BytesMut>,
-}
-
-impl Arena {
-    /// `bytes` then `room` zeros, in the arena, to be sealed or opened in place and taken.
-    fn write(&mut self, bytes: &[u8], room: usize) -> &mut BytesMut {
-        let need = bytes.len() + room;
-        self.reserve(need);
-        self.buf.extend_from_slice(bytes);
-        self.buf.resize(need, 0);
-        &mut self.buf
-    }
-
-    /// `len` zeros in the arena, to be written and taken.
-    fn zeroed(&mut self, len: usize) -> &mut BytesMut {
-        self.reserve(len);
-        self.buf.resize(len, 0);
-        &mut self.buf
-    }
-
-    fn reserve(&mut self, need: usize) {
-        if self.buf.capacity() < need && !self.buf.try_reclaim(need) {
-            let free = self.retired.iter_mut().position(|old| old.try_reclaim(need));
-            let next = match free {
-                Some(i) => self.retired.remove(i).expect("index from position"),
-                None => BytesMut::with_capacity(ARENA.max(need)),
-            };
-            self.retired.push_back(std::mem::replace(&mut self.buf, next));
-            if self.retired.len() > RETIRED {
-                self.retired.pop_front();
-            }
-        }
-    }
-
-    /// What [`Arena::write`] wrote, as a frozen slice.
-    fn take(&mut self) -> Bytes {
-        self.buf.split().freeze()
-    }
-}
 
 /// Whether `source` is one of the sockets of a node whose first shard listens on `addr` and
 /// that runs `shards` shards (shard i on port + i).
@@ -83,7 +40,7 @@ impl Guard {
             inner: argent_qsm::Guard::new(cfg, argent_core::NodeId(me), None),
             rekey_at: None,
             shard: shard as u32,
-            arena: Arena { buf: BytesMut::new(), retired: VecDeque::new() },
+            arena: WriteArena::new(ARENA),
         }
     }
 
@@ -95,7 +52,9 @@ impl Guard {
         if let Some(trailer) = self.inner.trailer(channel, &payload) {
             return (payload, Tail::new(&trailer));
         }
-        let buf = self.arena.write(&payload, TRAILER);
+        let buf = self.arena.space(payload.len() + TRAILER);
+        buf[..payload.len()].copy_from_slice(&payload);
+        // The seal writes the trailer's every byte.
         self.inner.seal_in_place(channel, buf);
         (self.arena.take(), Tail::NONE)
     }
@@ -115,7 +74,8 @@ impl Guard {
                 (p, data.slice(..p.len))
             }
             Mode::Aead => {
-                let p = self.inner.open_into(&data, self.arena.zeroed(data.len()));
+                // Decrypted straight into the arena (every byte of the body written).
+                let p = self.inner.open_into(&data, self.arena.space(data.len()));
                 let buf = self.arena.take();
                 let p = p?;
                 (p, buf.slice(..p.len))

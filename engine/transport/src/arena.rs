@@ -80,6 +80,39 @@ impl RecvArena {
     }
 }
 
+/// Datagrams written whole — decrypted, sealed — as `Bytes` slices of a few reused
+/// allocations, like [`RecvArena`]'s received ones: [`WriteArena::space`] hands out bytes
+/// that are initialised already (zeros, or an earlier datagram's bytes), so a datagram costs
+/// one pass of its writer and no zero-fill first.
+#[derive(Debug)]
+pub struct WriteArena(RecvArena);
+
+impl WriteArena {
+    /// Arenas of `size` bytes (a larger request gets an arena of its own size).
+    pub fn new(size: usize) -> Self {
+        WriteArena(RecvArena::new(size))
+    }
+
+    /// `len` bytes to write whole, then [`WriteArena::take`]: their contents are stale (an
+    /// earlier datagram's bytes, or zeros) until written. A `space` not taken is replaced
+    /// by the next one.
+    pub fn space(&mut self, len: usize) -> &mut [u8] {
+        self.0.buf.clear();
+        self.0.reserve(len);
+        assert!(len <= self.0.buf.capacity(), "reserve makes room");
+        // SAFETY: `len` is within capacity, and every byte of an arena's capacity is
+        // initialised (zeroed at allocation or written since; `try_reclaim` only regains
+        // bytes of the same allocation).
+        unsafe { self.0.buf.set_len(len) };
+        &mut self.0.buf[..]
+    }
+
+    /// The bytes of the last [`WriteArena::space`], as a frozen slice.
+    pub fn take(&mut self) -> Bytes {
+        self.0.buf.split().freeze()
+    }
+}
+
 fn zeroed(size: usize) -> BytesMut {
     // calloc: fresh pages come zeroed from the kernel, so this costs no memset.
     let mut buf = BytesMut::zeroed(size);
@@ -118,6 +151,29 @@ mod tests {
         drop(first);
         assert!(!c.reserve(1000), "the first arena came free: reused");
         drop(second);
+    }
+
+    #[test]
+    fn a_write_arena_hands_out_initialised_space_and_reuses_it() {
+        let mut w = WriteArena::new(256);
+        w.space(100).copy_from_slice(&[7; 100]);
+        let first = w.take();
+        assert_eq!(&first[..], &[7; 100][..]);
+        // Space not taken is replaced; what is taken is what was written.
+        w.space(10).fill(1);
+        w.space(20).fill(2);
+        assert_eq!(&w.take()[..], &[2; 20][..]);
+        // Larger than an arena: one of its own; the first slice is untouched.
+        w.space(1000).fill(3);
+        assert_eq!(w.take().len(), 1000);
+        drop(first);
+        // Freed arenas come back with their old bytes (stale, initialised).
+        for _ in 0..10 {
+            let s = w.space(200);
+            assert_eq!(s.len(), 200);
+            s.fill(4);
+            assert_eq!(&w.take()[..], &[4; 200][..]);
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod uring;
 mod waker;
 
 pub use api::{Transport, SEND_WAIT_BUDGET};
+pub use arena::WriteArena;
 pub use backend::Backend;
 pub use datagram::{Outgoing, Received, Tail, Via, MAX_TAIL};
 pub use error::TransportError;
