@@ -17,6 +17,22 @@ fn seal(ring: &KeyRing, id: u32, channel: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Takes [`MESSAGES`] messages from `sub` (at node `at`), handing each to `check` with its
+/// place in the stream; fails after a minute with the node's refusals.
+fn receive_all(sub: &mut argent::Subscription, at: &argent::Node, mut check: impl FnMut(u64, &[u8])) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut next = 0u64;
+    while next < MESSAGES {
+        assert!(Instant::now() < deadline, "got {next} of {MESSAGES}; refused: {:?}", at.stats().auth);
+        if let Ok(d) = sub.recv_timeout(Duration::from_millis(100)) {
+            for m in d.messages() {
+                check(next, m);
+                next += 1;
+            }
+        }
+    }
+}
+
 #[test]
 fn forged_datagrams_are_refused_and_counted_while_traffic_flows() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -72,18 +88,10 @@ fn forged_datagrams_are_refused_and_counted_while_traffic_flows() {
         std::thread::sleep(Duration::from_millis(2));
     }
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut next = 0u64;
-    while next < MESSAGES {
-        assert!(Instant::now() < deadline, "got {next} of {MESSAGES}; refused: {:?}", b.stats().auth);
-        if let Ok(d) = sub.recv_timeout(Duration::from_millis(100)) {
-            for m in d.messages() {
-                let s = u64::from_le_bytes(m.try_into().expect("8 bytes"));
-                assert_eq!(s, next, "in order, once each, nothing forged");
-                next += 1;
-            }
-        }
-    }
+    receive_all(&mut sub, &b, |next, m| {
+        let s = u64::from_le_bytes(m.try_into().expect("8 bytes"));
+        assert_eq!(s, next, "in order, once each, nothing forged");
+    });
     sender.join().expect("publisher");
     std::thread::sleep(Duration::from_millis(300)); // counters are published periodically
     let s = b.stats().auth;
@@ -129,17 +137,9 @@ fn encrypted_traffic_arrives_intact_through_reused_arenas() {
         }
         publisher
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut next = 0u64;
-    while next < MESSAGES {
-        assert!(Instant::now() < deadline, "got {next} of {MESSAGES}; {:?}", b.stats().auth);
-        if let Ok(d) = sub.recv_timeout(Duration::from_millis(100)) {
-            for m in d.messages() {
-                assert_eq!(m, &message(next)[..], "message {next}: every byte as sent");
-                next += 1;
-            }
-        }
-    }
+    receive_all(&mut sub, &b, |next, m| {
+        assert_eq!(m, &message(next)[..], "message {next}: every byte as sent")
+    });
     sender.join().expect("publisher");
     std::thread::sleep(Duration::from_millis(300)); // counters are published periodically
     let s = b.stats().auth;

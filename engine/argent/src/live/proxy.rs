@@ -15,7 +15,7 @@ use crate::node::Node;
 use argent_objects::durable::Durability;
 use argent_objects::object::{LiveObject, Position, Proxy, RequestId, Stamp, Stamped};
 use argent_objects::reference::ObjectId;
-use argent_objects::session::{Session, SessionConfig, SessionEvent, Transmit};
+use argent_objects::session::{Persist, Session, SessionConfig, SessionEvent, Transmit};
 use argent_runtime::{AnyPublisher, Fencer, GroupId, PublishError};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -185,6 +185,13 @@ where
     }
 }
 
+/// What a durable session asks to keep, in order, and the updates its state then includes
+/// (the position's total): nothing for an object that is not durable.
+fn to_persist<O: LiveObject>(session: &mut Session<O>) -> (Vec<Persist>, u64) {
+    let persist = std::iter::from_fn(|| session.poll_persist()).collect();
+    (persist, session.proxy().map_or(0, |p| p.position().total()))
+}
+
 impl<O: LiveObject> Shared<O> {
     /// A durable proxy closes: what it applied and did not write yet is written and synced,
     /// and its replica is closed (its lock freed) before this returns, so an open that
@@ -194,11 +201,7 @@ impl<O: LiveObject> Shared<O> {
         let Some(store) = &self.store else { return };
         let mut store = lock(store);
         if !self.broken.load(Ordering::Relaxed) {
-            let (persist, total) = {
-                let mut session = lock(&self.session);
-                let persist: Vec<_> = std::iter::from_fn(|| session.poll_persist()).collect();
-                (persist, session.proxy().map_or(0, |p| p.position().total()))
-            };
+            let (persist, total) = to_persist(&mut lock(&self.session));
             store.write(persist, total);
         }
         store.close();
@@ -333,14 +336,13 @@ where
 
     fn settle(&self) -> Settled {
         let mut changes = Vec::new();
-        let mut persist = Vec::new();
         let (mut joined, mut failed) = (None, None);
         // A durable object: its store is held from taking the records to writing them, so
         // a close ([`Shared::close_store`]) finds each batch either on disk or still in the
         // session (lock order: the store, then the session).
         let mut store = self.store.as_ref().map(|s| lock(s));
         let mut restored_unused = false;
-        let (joining, pending, total) = {
+        let (joining, pending, (persist, total)) = {
             let mut session = lock(&self.session);
             while let Some(e) = session.poll_event() {
                 match e {
@@ -362,9 +364,8 @@ where
                     SessionEvent::Failed(e) => failed = Some(LiveError::join(self.id, e)),
                 }
             }
-            persist.extend(std::iter::from_fn(|| session.poll_persist()));
-            let total = session.proxy().map_or(0, |p| p.position().total());
-            (!session.is_member() && failed.is_none(), session.pending_transmits() > 0, total)
+            let persisted = to_persist(&mut session);
+            (!session.is_member() && failed.is_none(), session.pending_transmits() > 0, persisted)
         };
         // A durable object: on disk (synced) before anyone hears of the changes or the join.
         if let Some(store) = store.as_mut() {
